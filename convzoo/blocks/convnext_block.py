@@ -1,0 +1,42 @@
+"""ConvNeXt block (Liu et al. 2022, "A ConvNet for the 2020s", arXiv:2201.03545, Fig. 4)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layers.conv import make_conv
+from ..layers.drop_path import DropPath
+from ..layers.padding import check_input
+
+
+class ConvNeXtBlock(nn.Module):
+    """x + DropPath(gamma * Linear(4C->C)(GELU(Linear(C->4C)(LN(DWConv7x7(x)))))).
+
+    The 1x1 convs are ``nn.Linear`` on channels-last data, as in the official code (it found this
+    slightly faster). Child names are the official checkpoint keys: ``dwconv``, ``norm``, ``pwconv1``,
+    ``act``, ``pwconv2``, ``gamma`` (layer scale, initialised to 1e-6). Works for 1D/2D/3D (``dims``).
+    Shape: (N, C, *S) -> (N, C, *S).
+    """
+
+    def __init__(self, channels: int, *, kernel_size: int = 7, drop_path: float = 0.0,
+                 layer_scale_init: float = 1e-6, mlp_ratio: float = 4.0, dims: int = 2,
+                 ln_eps: float = 1e-6):
+        super().__init__()
+        self.channels, self.dims = channels, dims
+        self.dwconv = make_conv(channels, channels, kernel_size, groups=channels, dims=dims)
+        self.norm = nn.LayerNorm(channels, eps=ln_eps)
+        hidden = int(mlp_ratio * channels)
+        self.pwconv1 = nn.Linear(channels, hidden)
+        self.act = nn.GELU()
+        self.pwconv2 = nn.Linear(hidden, channels)
+        self.gamma = (nn.Parameter(torch.full((channels,), float(layer_scale_init)))
+                      if layer_scale_init > 0 else None)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(self, x, self.channels, self.dims)
+        y = self.dwconv(x).movedim(1, -1)          # (N, C, *S) -> (N, *S, C)
+        y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
+        if self.gamma is not None:
+            y = y * self.gamma
+        return x + self.drop_path(y.movedim(-1, 1))

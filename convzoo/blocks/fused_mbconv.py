@@ -1,0 +1,50 @@
+"""Fused-MBConv (EfficientNetV2, Tan & Le 2021, arXiv:2104.00298, Fig. 2), a.k.a. timm's EdgeResidual."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..layers.conv import ConvNormAct, PaddingSpec, PointwiseConv
+from ..layers.drop_path import DropPath
+from ..layers.padding import check_input
+from ..layers.squeeze_excite import SqueezeExcite
+
+
+class FusedMBConv(nn.Module):
+    """One k x k conv (stride) replaces expand 1x1 + depthwise k x k: fused k x k -> [SE] -> project 1x1.
+
+    ``expand_ratio=1`` is the k x k conv alone (with its norm and activation) and no projection, as in
+    the official EfficientNetV2 code and torchvision. The paper's Fused-MBConv has no SE; ``se_ratio``
+    is there for search spaces. Residual iff stride 1 and in == out.
+    Children: ``expand`` (the fused k x k), ``se``, ``project`` (Identity when expand_ratio == 1).
+    Shape: (N, C_in, *S) -> (N, C_out, *S / stride).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, *, expand_ratio: float = 4,
+                 kernel_size: int = 3, stride: int = 1, se_ratio: float = 0.0, act_layer=nn.SiLU,
+                 drop_path: float = 0.0, dims: int = 2, norm="batch", norm_kwargs: Optional[dict] = None,
+                 padding: PaddingSpec = "same"):
+        super().__init__()
+        nk = dict(dims=dims, norm=norm, norm_kwargs=norm_kwargs)
+        self.in_channels, self.out_channels, self.dims = in_channels, out_channels, dims
+        if expand_ratio == 1:
+            self.expand = ConvNormAct(in_channels, out_channels, kernel_size, stride, padding,
+                                      act_layer=act_layer, **nk)
+            self.se = nn.Identity()
+            self.project = nn.Identity()
+        else:
+            hidden = int(round(in_channels * expand_ratio))
+            self.expand = ConvNormAct(in_channels, hidden, kernel_size, stride, padding,
+                                      act_layer=act_layer, **nk)
+            self.se = (SqueezeExcite(hidden, max(1, int(in_channels * se_ratio)), dims=dims,
+                                     act_layer=act_layer) if se_ratio > 0 else nn.Identity())
+            self.project = PointwiseConv(hidden, out_channels, act_layer=None, **nk)
+        self.use_residual = stride == 1 and in_channels == out_channels
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(self, x, self.in_channels, self.dims)
+        out = self.project(self.se(self.expand(x)))
+        return x + self.drop_path(out) if self.use_residual else out

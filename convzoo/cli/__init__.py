@@ -1,0 +1,64 @@
+"""The ``convzoo`` command line.
+
+Each subcommand lives in its own module ``convzoo/cli/cmd_<name>.py`` exposing
+``register(subparsers)``, which adds a parser and sets ``func=run`` (``run(args) -> int``). Modules
+are discovered automatically, so commands are added without editing this file.
+
+Errors meant for the user are raised as :class:`CLIError` (or ValueError/FileNotFoundError from the
+library) and printed as one line on stderr with exit code 2; no traceback unless ``--debug``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Optional, Sequence
+
+
+class CLIError(Exception):
+    """An error to show the user as one line, with exit code ``code``."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convzoo",
+        description="Convolution variants and the networks built from them: compare, train, "
+                    "measure and export.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    from .. import __version__
+    parser.add_argument("--version", action="version", version=f"convzoo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    import convzoo.cli as pkg
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("cmd_"):
+            importlib.import_module(f"{pkg.__name__}.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("convzoo: interrupted", file=sys.stderr)
+        return 130
+    except CLIError as e:
+        if args.debug:
+            raise
+        print(f"convzoo {args.command}: error: {e}", file=sys.stderr)
+        return e.code
+    except (ValueError, FileNotFoundError, TypeError, RuntimeError, OSError) as e:
+        if args.debug:
+            raise
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"convzoo {args.command}: error: {msg}", file=sys.stderr)
+        return 2

@@ -1,0 +1,163 @@
+"""Conv -> Norm -> Act for 1D, 2D and 3D inputs: the one building block every other layer uses."""
+from __future__ import annotations
+
+from typing import Callable, Optional, Union
+
+import torch
+from torch import nn
+
+from .activations import NormSpec, make_act, make_norm
+from .padding import (IntOrTuple, TFSamePad, check_dims, check_groups, check_input, conv_class,
+                      same_padding, to_tuple)
+
+PaddingSpec = Union[str, int, tuple]
+
+
+def make_conv(in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
+              padding: PaddingSpec = "same", dilation: IntOrTuple = 1, groups: int = 1,
+              bias: bool = True, dims: int = 2, padding_mode: str = "zeros") -> nn.Module:
+    """A bare ``nn.Conv{dims}d`` with our padding vocabulary.
+
+    ``padding``: ``"same"`` (symmetric, odd kernels; even kernels only at stride 1), ``"valid"``
+    (none), ``"tf_same"`` (TensorFlow's asymmetric SAME, computed from the input size), or ints.
+    ``"tf_same"`` returns ``Sequential(pad, conv)`` whose conv is child ``"1"``; use
+    :func:`conv_of` to reach the conv regardless.
+    """
+    dims = check_dims(dims)
+    check_groups(in_channels, out_channels, groups)
+    k = to_tuple(kernel_size, dims, "kernel_size")
+    s = to_tuple(stride, dims, "stride")
+    d = to_tuple(dilation, dims, "dilation")
+    if any(v < 1 for v in k + s + d):
+        raise ValueError(f"kernel_size, stride and dilation must be >= 1, got {k}, {s}, {d}")
+    cls = conv_class(dims)
+    if padding == "tf_same":
+        conv = cls(in_channels, out_channels, k, s, 0, d, groups, bias, padding_mode)
+        return TFSameConv(conv, dims)
+    if padding == "same":
+        if all(x == 1 for x in s) and any(x % 2 == 0 for x in k):
+            pad: object = "same"   # PyTorch pads even kernels asymmetrically at stride 1
+        else:
+            pad = same_padding(k, s, d, dims)
+    elif padding == "valid":
+        pad = 0
+    elif isinstance(padding, str):
+        raise ValueError(f'padding must be "same", "valid", "tf_same" or ints, got {padding!r}')
+    else:
+        pad = to_tuple(padding, dims, "padding")
+    return cls(in_channels, out_channels, k, s, pad, d, groups, bias, padding_mode)
+
+
+class TFSameConv(nn.Module):
+    """A conv preceded by TensorFlow "SAME" padding; exposes the conv's attributes."""
+
+    def __init__(self, conv: nn.Module, dims: int):
+        super().__init__()
+        self.pad = TFSamePad(conv.kernel_size, conv.stride, conv.dilation, dims)
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pad(x))
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["conv"], name)
+
+
+def conv_of(module: nn.Module) -> nn.Module:
+    """The ``nn.ConvNd`` inside a conv built by :func:`make_conv` (unwraps TF padding)."""
+    return module.conv if isinstance(module, TFSameConv) else module
+
+
+class ConvNormAct(nn.Sequential):
+    """Conv -> Norm -> Act, for 1D, 2D or 3D inputs (``dims``).
+
+    Padding defaults to "same": ``(k - 1) // 2 * dilation`` on every axis. The conv has no bias when a
+    norm follows it (the norm's shift makes a bias redundant), unless ``bias`` says otherwise.
+    Children: ``conv``, ``norm``, ``act`` (Identity when absent), so state-dict keys read ``conv.weight``.
+
+    Shape: (N, C_in, *S) -> (N, C_out, *S'), S' = ceil(S / stride) with "same" padding.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple = 3,
+                 stride: IntOrTuple = 1, padding: PaddingSpec = "same", dilation: IntOrTuple = 1,
+                 groups: int = 1, bias: Optional[bool] = None, *, dims: int = 2,
+                 norm: NormSpec = "batch", norm_kwargs: Optional[dict] = None,
+                 act_layer: Optional[Callable[..., nn.Module]] = nn.ReLU, padding_mode: str = "zeros"):
+        has_norm = norm not in (None, False)
+        if bias is None:
+            bias = not has_norm
+        conv = make_conv(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                         bias, dims, padding_mode)
+        super().__init__()
+        self.conv = conv
+        self.norm = make_norm(norm, out_channels, dims, **(norm_kwargs or {}))
+        self.act = make_act(act_layer)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(self, x, self.in_channels, self.dims)
+        return self.act(self.norm(self.conv(x)))
+
+
+class DepthwiseConv(ConvNormAct):
+    """Depthwise conv: one ``k^dims`` filter per input channel (``groups = in_channels``).
+
+    With ``depth_multiplier`` m each channel gets m filters, giving ``m * C`` outputs (MobileNetV1,
+    Howard et al. 2017, arXiv:1704.04861, Sec. 3.1). Plain conv with bias by default; pass ``norm`` /
+    ``act_layer`` to get the MobileNet "dw -> BN -> ReLU" unit.
+    Cost: ``k^dims * C * m * prod(S')`` MACs. Shape: (N, C, *S) -> (N, m*C, *S').
+    """
+
+    def __init__(self, in_channels: int, kernel_size: IntOrTuple = 3, stride: IntOrTuple = 1,
+                 padding: PaddingSpec = "same", dilation: IntOrTuple = 1, depth_multiplier: int = 1,
+                 bias: Optional[bool] = None, *, dims: int = 2, norm: NormSpec = None,
+                 norm_kwargs: Optional[dict] = None, act_layer=None, padding_mode: str = "zeros"):
+        if depth_multiplier < 1:
+            raise ValueError(f"depth_multiplier must be >= 1, got {depth_multiplier}")
+        super().__init__(in_channels, in_channels * depth_multiplier, kernel_size, stride, padding,
+                         dilation, in_channels, bias, dims=dims, norm=norm, norm_kwargs=norm_kwargs,
+                         act_layer=act_layer, padding_mode=padding_mode)
+        self.depth_multiplier = depth_multiplier
+
+
+class PointwiseConv(ConvNormAct):
+    """Pointwise conv: a 1x1 (1, 1x1, 1x1x1) conv that mixes channels and nothing else.
+
+    Cost: ``C_in * C_out * prod(S)`` MACs. Shape: (N, C_in, *S) -> (N, C_out, *S).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, bias: Optional[bool] = None, *,
+                 groups: int = 1, dims: int = 2, norm: NormSpec = None,
+                 norm_kwargs: Optional[dict] = None, act_layer=None):
+        super().__init__(in_channels, out_channels, 1, 1, 0, 1, groups, bias, dims=dims, norm=norm,
+                         norm_kwargs=norm_kwargs, act_layer=act_layer)
+
+
+class DepthwiseSeparableConv(nn.Module):
+    """MobileNetV1's block: depthwise k x k -> norm/act -> pointwise 1x1 -> norm/act.
+
+    Howard et al. 2017 (arXiv:1704.04861), Fig. 3. Costs ``1/N + 1/k^2`` of the full conv (Eq. 5).
+    dw (N, C_in, *S) -> (N, C_in, *S') ; pw -> (N, C_out, *S').
+    Children: ``dw``, ``pw``. Shape: (N, C_in, *S) -> (N, C_out, *S'), S' = ceil(S / stride).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple = 3,
+                 stride: IntOrTuple = 1, padding: PaddingSpec = "same", dilation: IntOrTuple = 1, *,
+                 dims: int = 2, norm: NormSpec = "batch", norm_kwargs: Optional[dict] = None,
+                 act_layer=nn.ReLU, pw_act_layer="same", depth_multiplier: int = 1):
+        super().__init__()
+        self.in_channels, self.out_channels, self.dims = in_channels, out_channels, dims
+        self.dw = DepthwiseConv(in_channels, kernel_size, stride, padding, dilation, depth_multiplier,
+                                dims=dims, norm=norm, norm_kwargs=norm_kwargs, act_layer=act_layer)
+        pw_act = act_layer if pw_act_layer == "same" else pw_act_layer
+        self.pw = PointwiseConv(in_channels * depth_multiplier, out_channels, dims=dims, norm=norm,
+                                norm_kwargs=norm_kwargs, act_layer=pw_act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(self, x, self.in_channels, self.dims)
+        return self.pw(self.dw(x))

@@ -1,0 +1,39 @@
+"""Squeeze-and-Excitation (Hu et al. 2018, arXiv:1709.01507), as used inside MBConv."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from .activations import make_act
+from .padding import check_dims, conv_class
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention: global average pool -> 1x1 reduce -> act -> 1x1 expand -> gate -> scale.
+
+    ``squeeze_channels`` is given explicitly because the reference codes disagree on what the ratio is
+    relative to: EfficientNet's official code squeezes from the *block input* width
+    (``max(1, int(in_channels * 0.25))``), not the expanded width. Children ``reduce``, ``expand``
+    (1x1 convs with bias), as torchvision's ``fc1``/``fc2`` and timm's ``conv_reduce``/``conv_expand``.
+    Shape: (N, C, *S) -> (N, C, *S).
+    """
+
+    def __init__(self, channels: int, squeeze_channels: Optional[int] = None, se_ratio: float = 0.25,
+                 *, dims: int = 2, act_layer=nn.SiLU, gate_layer=nn.Sigmoid):
+        super().__init__()
+        check_dims(dims)
+        if squeeze_channels is None:
+            squeeze_channels = max(1, int(channels * se_ratio))
+        conv = conv_class(dims)
+        self.channels, self.dims = channels, dims
+        self.reduce = conv(channels, squeeze_channels, 1)
+        self.act = make_act(act_layer)
+        self.expand = conv(squeeze_channels, channels, 1)
+        self.gate = make_act(gate_layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.mean(dim=tuple(range(2, x.dim())), keepdim=True)   # squeeze: (N, C, 1, ...)
+        s = self.gate(self.expand(self.act(self.reduce(s))))      # excite: per-channel weight in (0, 1)
+        return x * s

@@ -1,0 +1,154 @@
+"""The common top level of every convzoo model: ``stem -> stages -> neck -> head``.
+
+Every family builds these four children, so ``forward_features``, ``forward_head``,
+``reset_classifier``, ``features_only`` and the registry-wide tests are written once.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import nn
+
+from ..layers.padding import check_input
+
+
+class FeatureInfo(list):
+    """A list of dicts ``{"num_chs", "reduction", "module"}``, one per tap, as timm's feature_info."""
+
+    def channels(self) -> list[int]:
+        return [f["num_chs"] for f in self]
+
+    def reduction(self) -> list[int]:
+        return [f["reduction"] for f in self]
+
+    def module_name(self) -> list[str]:
+        return [f["module"] for f in self]
+
+
+class ClassifierHead(nn.Module):
+    """Global average pool -> [norm] -> dropout -> linear. Children ``norm``, ``drop``, ``fc``.
+
+    ``num_classes=0`` gives the pooled features (``fc`` is Identity).
+    Shape: (N, C, *S) -> (N, num_classes).
+    """
+
+    def __init__(self, in_features: int, num_classes: int, drop_rate: float = 0.0,
+                 norm: Optional[nn.Module] = None):
+        super().__init__()
+        self.in_features = in_features
+        self.norm = norm if norm is not None else nn.Identity()
+        self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
+        self.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if x.dim() > 2:
+            x = x.mean(dim=tuple(range(2, x.dim())))
+        x = self.drop(self.norm(x))
+        return x if pre_logits else self.fc(x)
+
+    def reset(self, num_classes: int) -> None:
+        self.fc = nn.Linear(self.in_features, num_classes) if num_classes > 0 else nn.Identity()
+
+
+class ConvNet(nn.Module):
+    """Base class: subclasses set ``stem``, ``stages`` (Sequential of stages), ``neck`` and ``head``,
+    and describe themselves with ``feature_info`` and ``default_cfg``.
+
+    ``default_cfg`` keys (timm's pretrained_cfg): ``input_size`` (C, *S), ``mean``, ``std``,
+    ``interpolation``, ``crop_pct``, ``num_classes``, ``first_conv``, ``classifier``, ``modality``
+    ("image", "audio", "video"), ``min_input_size`` (the smallest spatial size the net accepts).
+    """
+
+    dims: int = 2
+    in_chans: int = 3
+    num_classes: int = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.feature_info = FeatureInfo()
+        self.default_cfg: dict[str, Any] = {}
+
+    @property
+    def pretrained_cfg(self) -> dict[str, Any]:
+        return self.default_cfg
+
+    def check_input(self, x: torch.Tensor) -> None:
+        check_input(self, x, self.in_chans, self.dims)
+        min_size = self.default_cfg.get("min_input_size")
+        if min_size is not None:
+            min_size = tuple(min_size)[-self.dims:]
+            if any(s < m for s, m in zip(x.shape[2:], min_size)):
+                raise ValueError(f"{type(self).__name__} needs an input of at least {min_size} "
+                                 f"(spatial), got {tuple(x.shape[2:])}")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.neck(self.stages(self.stem(x)))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.head(x, pre_logits=pre_logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.head.reset(num_classes)
+        self.num_classes = num_classes
+        self.default_cfg["num_classes"] = num_classes
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each stage's activations in backward instead of storing them."""
+        self.grad_checkpointing = enable
+
+
+class FeatureExtractor(nn.Module):
+    """Runs a :class:`ConvNet`'s stem and stages and returns the maps at its ``feature_info`` taps.
+
+    ``out_indices`` selects taps (negative indices count from the end); default: all.
+    Shape: (N, C, *S) -> list of (N, C_i, *S / reduction_i).
+    """
+
+    def __init__(self, model: ConvNet, out_indices: Optional[Sequence[int]] = None):
+        super().__init__()
+        if not getattr(model, "feature_info", None):
+            raise ValueError(f"{type(model).__name__} declares no feature_info; features_only is not "
+                             "supported for it")
+        n = len(model.feature_info)
+        idx = list(range(n)) if out_indices is None else [i % n if -n <= i < n else _bad_index(i, n)
+                                                          for i in out_indices]
+        self.model = model
+        self.out_indices = idx
+        self.feature_info = FeatureInfo(model.feature_info[i] for i in idx)
+        self._taps = {model.feature_info[i]["module"] for i in idx}
+        last = max(idx)
+        self._last_module = model.feature_info[last]["module"]
+        self.default_cfg = model.default_cfg
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        m = self.model
+        m.check_input(x)
+        outs = []
+        x = m.stem(x)
+        if "stem" in self._taps:
+            outs.append(x)
+        if self._last_module == "stem":
+            return outs
+        for i, stage in enumerate(m.stages):
+            x = stage(x)
+            name = f"stages.{i}"
+            if name in self._taps:
+                outs.append(x)
+            if name == self._last_module:
+                return outs
+        x = m.neck(x)
+        if "neck" in self._taps:
+            outs.append(x)
+        return outs
+
+
+def _bad_index(i: int, n: int) -> int:
+    raise ValueError(f"out_indices entry {i} is out of range for {n} feature levels")
