@@ -1,1 +1,16 @@
-"""placeholder: filled in by its issue."""
+"""Cost and shape analysis: exact params and MACs, conv arithmetic, receptive fields.
+
+    >>> from convzoo.analysis import profile
+    >>> print(profile(model, (3, 224, 224)).table())
+
+``profile`` counts multiply-adds (MACs) the way the papers do (MobileNetV1's "Mult-Adds"; the
+"FLOPs" of EfficientNet and ConvNeXt are also MACs); ``Profile.flops`` is 2 x MACs. See
+docs/analysis.md for the convention.
+"""
+from .arithmetic import conv_output_size, conv_transpose_output_size, separable_cost_ratio
+from .counting import conv_macs
+from .profile import LayerStats, Profile, profile
+from .receptive_field import RFLayer, receptive_field
+
+__all__ = ["profile", "Profile", "LayerStats", "receptive_field", "RFLayer", "conv_output_size",
+           "conv_transpose_output_size", "separable_cost_ratio", "conv_macs"]

@@ -9,7 +9,9 @@ from .conv2plus1d import Conv2Plus1d, midplanes
 from .drop_path import DropPath, drop_path, drop_path_rates
 from .norm import ChannelLayerNorm
 from .padding import make_divisible, same_padding
+from .spatially_separable import SpatiallySeparableConv
 from .squeeze_excite import SqueezeExcite
+from .transposed import ConvTranspose
 
 from ..blocks import ConvNeXtBlock, FusedMBConv, MBConv  # noqa: E402  (blocks import layers)
 
@@ -17,5 +19,5 @@ __all__ = [
     "ConvNormAct", "DepthwiseConv", "PointwiseConv", "DepthwiseSeparableConv", "Conv2Plus1d",
     "SqueezeExcite", "DropPath", "MBConv", "FusedMBConv", "ConvNeXtBlock", "ChannelLayerNorm",
     "make_conv", "conv_of", "make_act", "make_norm", "make_divisible", "same_padding", "midplanes",
-    "drop_path", "drop_path_rates",
+    "drop_path", "drop_path_rates", "SpatiallySeparableConv", "ConvTranspose",
 ]

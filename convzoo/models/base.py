@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 from ..layers.padding import check_input
@@ -82,8 +83,16 @@ class ConvNet(nn.Module):
                 raise ValueError(f"{type(self).__name__} needs an input of at least {min_size} "
                                  f"(spatial), got {tuple(x.shape[2:])}")
 
+    grad_checkpointing: bool = False
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.neck(self.stages(self.stem(x)))
+        x = self.stem(x)
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            for stage in self.stages:
+                x = checkpoint_stage(stage, x)
+        else:
+            x = self.stages(x)
+        return self.neck(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(x, pre_logits=pre_logits)
@@ -101,8 +110,39 @@ class ConvNet(nn.Module):
         self.default_cfg["num_classes"] = num_classes
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each stage's activations in backward instead of storing them."""
-        self.grad_checkpointing = enable
+        """Recompute each stage's activations in backward instead of storing them (training only).
+
+        Only stage inputs are kept; gradients are unchanged (see :func:`checkpoint_stage`).
+        """
+        self.grad_checkpointing = bool(enable)
+
+    def set_memory_efficient(self, enable: bool = True) -> None:
+        """Use a SiLU that saves only its input for backward (custom autograd; export turns it off)."""
+        from ..export.memory_efficient import set_memory_efficient
+        set_memory_efficient(self, enable)
+
+
+def checkpoint_stage(stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``stage(x)`` under activation checkpointing (``use_reentrant=False``, RNG state preserved, so
+    DropPath/dropout masks repeat). The recomputation in backward runs BatchNorm in training mode a
+    second time; we restore BN running statistics afterwards so they are updated once, as without
+    checkpointing."""
+    calls = [0]
+
+    def run(inp: torch.Tensor) -> torch.Tensor:
+        calls[0] += 1
+        if calls[0] == 1:
+            return stage(inp)
+        buffers = [b for m in stage.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                   for b in m.buffers()]
+        saved = [b.clone() for b in buffers]
+        out = stage(inp)
+        with torch.no_grad():
+            for b, v in zip(buffers, saved):
+                b.copy_(v)
+        return out
+
+    return torch.utils.checkpoint.checkpoint(run, x, use_reentrant=False)
 
 
 class FeatureExtractor(nn.Module):

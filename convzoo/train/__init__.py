@@ -1,1 +1,17 @@
-"""placeholder: filled in by its issue."""
+"""Training: ``fit(model, train_set, test_set, TrainConfig(...), out_dir)`` -> report dict.
+
+    >>> from convzoo.train import TrainConfig, fit
+    >>> report = fit(model, train_set, test_set, TrainConfig(epochs=10, lr=1e-3), out_dir="runs/x")
+    >>> report["accuracy"], report["params"], report["macs"], report["latency_ms"]
+
+Resumable (``resume=True``), distributed under ``torchrun`` (DDP), EMA, AMP, mixup/CutMix,
+RandAugment and EfficientNetV2's progressive learning; see docs/training.md.
+"""
+from .checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint, save_weights
+from .config import TrainConfig
+from .ema import ModelEma
+from .engine import DataMismatchError, TrainingDiverged, check_fits, evaluate, fit
+from .schedule import lr_at
+
+__all__ = ["TrainConfig", "fit", "evaluate", "check_fits", "ModelEma", "lr_at", "save_weights", "load_weights",
+           "save_checkpoint", "load_checkpoint", "CheckpointError", "DataMismatchError", "TrainingDiverged"]

@@ -1,0 +1,146 @@
+"""Inference throughput of convzoo's fast paths against timm, on this machine, in one run (issue 7).
+
+For efficientnet_b0, mobilenet_v2 and convnext_tiny at 224x224, batch 1 and 8, float32, CPU:
+
+  timm eager            timm's model, NCHW, torch.inference_mode
+  timm ORT              ONNX Runtime on timm's own export (the Done-when reference)
+  convzoo eager         convzoo's model, NCHW
+  convzoo optimized     convzoo.export.optimize: BN folded + channels_last + torch.compile
+                        (inductor, freezing on: weights become constants it can pre-pack)
+  convzoo ORT           ONNX Runtime on convzoo.export.to_onnx (BN folded, static shape)
+
+Both ORT sessions use the same options (convzoo.export.ort_session: ORT_ENABLE_ALL, which includes
+the NCHWc layout pass, intra-op threads = --threads). Every engine runs with --threads intra-op
+threads. Throughput = batch / median latency of --runs timed calls after warm-up. Outputs of every
+convzoo engine are checked against convzoo eager (max abs diff relative to the output scale).
+
+Usage: python bench/deploy.py [--models ...] [--batches 1 8] [--threads 2] [--runs 20] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+
+warnings.filterwarnings("ignore")
+
+TIMM_NAMES = {"efficientnet_b0": "efficientnet_b0", "mobilenet_v2": "mobilenetv2_100",
+              "convnext_tiny": "convnext_tiny"}
+
+
+def median_time(fn, warmup: int, runs: int) -> float:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def export_plain(model, x, path):
+    """timm's model exported the way timm's own onnx_export does it (TorchScript exporter, opset 17)."""
+    torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["input"],
+                      output_names=["output"], do_constant_folding=True)
+
+
+def rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=list(TIMM_NAMES))
+    ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow to build)")
+    ap.add_argument("--json", default=None, help="write the results to this file")
+    args = ap.parse_args(argv)
+
+    import timm
+    import convzoo
+    from convzoo.export import optimize, ort_session, to_onnx
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    tmp = tempfile.mkdtemp(prefix="convzoo-deploy-")
+    rows = []
+    print(f"torch {torch.__version__}, onnxruntime {__import__('onnxruntime').__version__}, timm "
+          f"{timm.__version__}; {args.threads} threads; {os.cpu_count()} CPUs; load average "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
+    for name in args.models:
+        cz = convzoo.create_model(name).eval()
+        tm = timm.create_model(TIMM_NAMES[name], pretrained=False).eval()
+        for b in args.batches:
+            x = torch.randn(b, 3, args.size, args.size)
+            xn = x.numpy()
+            res = {}
+            with torch.inference_mode():
+                ref = cz(x)
+                res["timm eager"] = median_time(lambda: tm(x), args.warmup, args.runs)
+                res["convzoo eager"] = median_time(lambda: cz(x), args.warmup, args.runs)
+            # ORT on timm's export and on ours, same session options
+            tpath = os.path.join(tmp, f"timm_{name}_{b}.onnx")
+            export_plain(tm, x, tpath)
+            ts = ort_session(tpath, threads=args.threads)
+            res["timm ORT"] = median_time(lambda: ts.run(None, {"input": xn}), args.warmup, args.runs)
+            cpath = to_onnx(cz, os.path.join(tmp, f"cz_{name}_{b}.onnx"), input_size=(3, args.size, args.size),
+                            dynamic_batch=False, batch=b)
+            cs = ort_session(cpath, threads=args.threads)
+            errs = {"convzoo ORT": rel(cs.run(None, {"input": xn})[0], ref)}
+            res["convzoo ORT"] = median_time(lambda: cs.run(None, {"input": xn}), args.warmup, args.runs)
+            if not args.no_compile:
+                t0 = time.perf_counter()
+                fast = optimize(cz, compile=True, example_input=x[:1], compile_options={"freezing": True})
+                with torch.inference_mode():
+                    out = fast(x)
+                    compile_s = time.perf_counter() - t0
+                    errs["convzoo optimized"] = rel(out, ref)
+                    res["convzoo optimized"] = median_time(lambda: fast(x), args.warmup, args.runs)
+            else:
+                compile_s = 0.0
+            thr = {k: b / v for k, v in res.items()}
+            ref_ort = thr["timm ORT"]
+            best = max(v for k, v in thr.items() if k.startswith("convzoo"))
+            row = dict(model=name, batch=b, throughput=thr, errors=errs, compile_s=compile_s,
+                       best_over_timm_ort=best / ref_ort,
+                       optimized_over_timm_ort=thr.get("convzoo optimized", float("nan")) / ref_ort)
+            rows.append(row)
+            print(f"\n{name} batch {b} (img/s; ratio to timm ORT)", flush=True)
+            for k, v in thr.items():
+                print(f"  {k:18s} {v:8.1f}  {v / ref_ort:5.2f}x" + (f"  max rel diff {errs[k]:.1e}"
+                                                                    if k in errs else ""))
+            print(f"  best convzoo / timm ORT = {row['best_over_timm_ort']:.2f} (needs >= 1.00); "
+                  f"optimized / timm ORT = {row['optimized_over_timm_ort']:.2f} (needs >= 0.80); "
+                  f"compile took {compile_s:.0f} s", flush=True)
+    print("\n| model | batch | timm eager | timm ORT | convzoo eager | convzoo optimized | convzoo ORT | "
+          "best / timm ORT | optimized / timm ORT |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        t = r["throughput"]
+        print(f"| {r['model']} | {r['batch']} | {t['timm eager']:.1f} | {t['timm ORT']:.1f} | "
+              f"{t['convzoo eager']:.1f} | {t.get('convzoo optimized', float('nan')):.1f} | "
+              f"{t['convzoo ORT']:.1f} | {r['best_over_timm_ort']:.2f} | {r['optimized_over_timm_ort']:.2f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    ok = all(r["best_over_timm_ort"] >= 1.0 and r["optimized_over_timm_ort"] >= 0.8 for r in rows)
+    print(f"\nDone-when {'MET' if ok else 'NOT met'} on this run (load average {os.getloadavg()[0]:.2f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""On-disk cache for the generated datasets: one ``.npz`` per (dataset, version, parameters).
+
+The folder is ``root`` if given, else ``$CONVZOO_CACHE``, else ``~/.cache/convzoo``. Writes are atomic
+(a temp file in the same folder, then ``os.replace``), so an interrupted or concurrent generation
+never leaves a half-written file that a later run would trust.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+
+def cache_dir(root: Optional[str] = None) -> Path:
+    """The cache folder: ``root``, else ``$CONVZOO_CACHE``, else ``~/.cache/convzoo``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("CONVZOO_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "convzoo"
+
+
+def cache_path(name: str, params: dict, root: Optional[str] = None) -> Path:
+    """``<cache>/<name>/<name>-<hash of params>.npz``; the parameters are stored beside it as JSON."""
+    key = json.dumps(params, sort_keys=True, default=str)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cache_dir(root) / name / f"{name}-{digest}.npz"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` to ``path`` (.npz, uncompressed) atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def cached_arrays(name: str, params: dict, generate: Callable[[], dict[str, np.ndarray]],
+                  root: Optional[str] = None, cache: bool = True) -> dict[str, np.ndarray]:
+    """Load the arrays for ``params`` from the cache, or ``generate()`` them and store them."""
+    if not cache:
+        return generate()
+    path = cache_path(name, params, root)
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except (OSError, ValueError):
+            pass   # unreadable cache file: regenerate and overwrite it
+    arrays = generate()
+    save_arrays(path, arrays)
+    atomic_write_bytes(path.with_suffix(".json"),
+                       json.dumps(params, sort_keys=True, indent=1, default=str).encode())
+    return arrays

@@ -1,0 +1,131 @@
+"""Latency, throughput and peak memory of a model under an engine (eager, compile, onnxruntime).
+
+Timing: ``warmup`` untimed calls, then ``runs`` timed calls; latency is the *median* call time (robust
+to the other processes on a shared machine), throughput = batch / median latency.
+
+Peak memory, honestly defined per device:
+* CUDA: ``torch.cuda.max_memory_allocated`` during the timed runs, minus what was allocated before.
+* CPU: the process's resident-set high-water mark during the timed runs (Linux ``VmHWM``, reset
+  through ``/proc/self/clear_refs``) minus the resident set before them. This counts everything the
+  process touched (PyTorch, ONNX Runtime arenas, allocator slack), not only tensors; where the reset
+  is not allowed, it is ``None`` rather than a guess.
+"""
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import tempfile
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+ENGINES = ("eager", "compile", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    engine: str
+    batch: int
+    input_size: tuple
+    latency_ms: float          # median
+    latency_p90_ms: float
+    throughput: float          # samples / s
+    peak_memory_mb: Optional[float]
+    runs: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _status_kb(key: str) -> int:
+    with open("/proc/self/status") as f:
+        return int(re.search(rf"{key}:\s+(\d+)", f.read()).group(1))
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def time_calls(fn: Callable[[], object], *, warmup: int, runs: int, sync: Callable[[], None] = lambda: None,
+               device: str = "cpu") -> tuple[list[float], Optional[float]]:
+    """Call ``fn`` ``warmup`` times, then time ``runs`` calls. Returns (seconds per call, peak MB)."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        ok = _reset_peak_rss()
+        base = _status_kb("VmRSS") if ok else None
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    if cuda:
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        peak = (_status_kb("VmHWM") - base) / 1024 if base is not None else None
+    return times, peak
+
+
+def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, channels_last: bool = False,
+                fold_bn: bool = False, amp: bool = False, ort_threads: int = 0,
+                onnx_path: Optional[str] = None) -> Callable[[], object]:
+    """A no-argument callable running one inference batch ``x`` through ``model`` with ``engine``."""
+    from .onnx import ort_session, to_onnx
+    from .optimize import optimize
+
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "onnxruntime":
+        if amp:
+            raise ValueError("--amp applies to the PyTorch engines; ONNX Runtime runs the float32 export")
+        path = onnx_path or os.path.join(tempfile.mkdtemp(prefix="convzoo-bench-"), "model.onnx")
+        if onnx_path is None or not os.path.exists(onnx_path):
+            to_onnx(model.cpu(), path, input_size=tuple(x.shape[1:]), fold_bn=True, dynamic_batch=False,
+                    batch=x.shape[0])
+        sess = ort_session(path, threads=ort_threads)
+        name = sess.get_inputs()[0].name
+        feed = {name: x.cpu().numpy().astype(np.float32)}
+        return lambda: sess.run(None, feed)
+    m = optimize(model, fold_bn=fold_bn, channels_last=channels_last, compile=engine == "compile",
+                 example_input=x[:1])
+    dev = x.device.type
+    autocast = (torch.autocast(dev, dtype=torch.bfloat16 if dev == "cpu" else torch.float16)
+                if amp else nullcontext())
+
+    def run():
+        with torch.inference_mode(), autocast:
+            return m(x)
+    return run
+
+
+def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmup: int = 5, runs: int = 20,
+              **runner_kw) -> BenchResult:
+    """Measure ``model`` on batch ``x`` with ``engine``; see the module docstring for definitions."""
+    if runs < 1 or warmup < 0:
+        raise ValueError(f"need runs >= 1 and warmup >= 0, got runs={runs}, warmup={warmup}")
+    fn = make_runner(model, x, engine, **runner_kw)
+    dev = x.device.type
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    times, peak = time_calls(fn, warmup=max(warmup, 1 if engine == "compile" else 0), runs=runs,
+                             sync=sync, device=dev)
+    med = statistics.median(times)
+    p90 = float(np.percentile(times, 90))
+    return BenchResult(engine, int(x.shape[0]), tuple(x.shape[1:]), med * 1e3, p90 * 1e3,
+                       x.shape[0] / med, None if peak is None else round(peak, 1), runs)

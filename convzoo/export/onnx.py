@@ -1,0 +1,160 @@
+"""Export to ONNX and check the exported graph against eager PyTorch with ONNX Runtime.
+
+The graph we export is the *inference* form of the model: BatchNorm folded into convs, TF "SAME"
+padding frozen to constants for the export's input size, memory-efficient (custom autograd)
+activations swapped back to ``nn.SiLU``. Only the batch axis is dynamic (``dynamic_batch=True``).
+We use the TorchScript-based exporter (``dynamo=False``): it needs no ``onnxscript`` and is reliable
+for these conv nets with torch 2.14; opset 17 has ``LayerNormalization`` (ConvNeXt).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import warnings
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .fold import fold_batchnorm
+from .memory_efficient import set_memory_efficient
+from .static_pad import freeze_tf_same_padding
+
+DEFAULT_OPSET = 17
+
+
+def example_input_for(model: nn.Module, input_size: Optional[Sequence[int]] = None,
+                      batch: int = 1) -> torch.Tensor:
+    """``randn(batch, *input_size)``; ``input_size`` defaults to ``model.default_cfg["input_size"]``.
+
+    ``input_size`` may omit the channel count (spatial sizes only).
+    """
+    cfg = getattr(model, "default_cfg", None) or {}
+    default = cfg.get("input_size")
+    if input_size is None:
+        if default is None:
+            raise ValueError(f"{type(model).__name__} has no default_cfg['input_size']; pass input_size")
+        input_size = default
+    input_size = tuple(int(s) for s in input_size)
+    dims = getattr(model, "dims", len(input_size) - 1)
+    if len(input_size) == dims:   # spatial only: add channels
+        input_size = (getattr(model, "in_chans", default[0] if default else 3),) + input_size
+    if len(input_size) != dims + 1:
+        raise ValueError(f"input_size for a {dims}D model must be (C, {', '.join('S' * dims)}) or the "
+                         f"{dims} spatial sizes, got {input_size}")
+    return torch.randn(batch, *input_size)
+
+
+def _movedim_symbolic(g, self, source, destination):
+    """``aten::movedim`` for the TorchScript exporter, with negative dims wrapped.
+
+    torch's own symbolic writes ``movedim(1, -1)`` (ConvNeXt's channels-last MLP) as a Transpose with
+    a negative entry in ``perm``, which ONNX Runtime rejects.
+    """
+    from torch.onnx._internal.torchscript_exporter import symbolic_helper as sh
+    rank = sh._get_tensor_rank(self)
+    src, dst = (sh._maybe_get_const(v, "t") for v in (source, destination))
+    src, dst = (v.reshape(-1).tolist() if isinstance(v, torch.Tensor) else v for v in (src, dst))
+    src = [src] if isinstance(src, int) else list(src)
+    dst = [dst] if isinstance(dst, int) else list(dst)
+    # movedim of a tensor whose sizes name its axes gives the permutation directly
+    perm = [s - 2 for s in torch.empty(tuple(range(2, rank + 2)), device="meta").movedim(src, dst).shape]
+    return g.op("Transpose", self, perm_i=perm)
+
+
+def _register_symbolics(opset: int) -> None:
+    torch.onnx.register_custom_op_symbolic("aten::movedim", _movedim_symbolic, opset)
+
+
+def prepare_for_export(model: nn.Module, example_input: torch.Tensor, *, fold_bn: bool = True) -> nn.Module:
+    """An eval-mode copy ready to trace: plain SiLU, BN folded (optional), static TF padding."""
+    model = copy.deepcopy(model).eval()
+    set_memory_efficient(model, False)
+    if fold_bn:
+        model = fold_batchnorm(model, example_input, inplace=True)
+    freeze_tf_same_padding(model, example_input)
+    return model
+
+
+def to_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic_batch: bool = True,
+            input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
+            fold_bn: bool = True, verify: bool = False, batch: int = 1, rtol: float = 1e-4) -> str:
+    """Export ``model`` to an ONNX file at ``path`` (written atomically) and return the path.
+
+    ``input_size`` (C, *S) fixes the spatial size (default: ``default_cfg["input_size"]``); the batch
+    axis is dynamic unless ``dynamic_batch=False``. ``verify=True`` runs the file in ONNX Runtime on a
+    random batch and raises ``RuntimeError`` if it differs from eager PyTorch by more than ``rtol``
+    times the output scale (max |eager|).
+    """
+    x = example_input_for(model, input_size, batch)
+    p = next(iter(model.parameters()), None)
+    if p is not None:
+        x = x.to(p.device)
+    export_model = prepare_for_export(model, x, fold_bn=fold_bn)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=folder)
+    os.close(fd)
+    try:
+        _register_symbolics(opset)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # legacy-exporter deprecation and tracer warnings
+            torch.onnx.export(
+                export_model, (x,), tmp, dynamo=False, opset_version=opset,
+                input_names=["input"], output_names=["output"], do_constant_folding=True,
+                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    if verify:
+        verify_onnx(model, path, x if not dynamic_batch else torch.cat([x, torch.randn_like(x)]),
+                    rtol=rtol)
+    return path
+
+
+def ort_session(path: str | os.PathLike, *, threads: int = 0, level: str = "all",
+                providers: Optional[Sequence[str]] = None):
+    """An ONNX Runtime session with the options that were fastest for our exports on CPU.
+
+    ``level``: "basic", "extended", "layout" or "all" (``ORT_ENABLE_ALL`` adds the NCHWc layout pass
+    for CPU convs). ``threads``: intra-op threads (0 = ORT's default, one per core).
+    """
+    import onnxruntime as ort
+    levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+              "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+              "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+              "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
+    if hasattr(ort.GraphOptimizationLevel, "ORT_ENABLE_LAYOUT"):
+        levels["layout"] = ort.GraphOptimizationLevel.ORT_ENABLE_LAYOUT
+    if level not in levels:
+        raise ValueError(f"ORT optimisation level must be one of {sorted(levels)}, got {level!r}")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = levels[level]
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.log_severity_level = 3
+    return ort.InferenceSession(os.fspath(path), so, providers=list(providers or ["CPUExecutionProvider"]))
+
+
+@torch.no_grad()
+def verify_onnx(model: nn.Module, path: str | os.PathLike, x: torch.Tensor, *, rtol: float = 1e-4,
+                session=None) -> float:
+    """Run ``x`` through eager ``model`` and through ONNX Runtime; return the max abs difference
+    relative to max |eager output|, raising ``RuntimeError`` when it exceeds ``rtol``."""
+    model = copy.deepcopy(model).eval()
+    set_memory_efficient(model, False)
+    ref = model(x).float().cpu().numpy()
+    sess = session or ort_session(path, threads=1)
+    out = sess.run(None, {sess.get_inputs()[0].name: x.cpu().numpy().astype(np.float32)})[0]
+    if out.shape != ref.shape:
+        raise RuntimeError(f"ONNX output shape {out.shape} differs from eager {ref.shape}")
+    err = float(np.abs(out - ref).max() / max(float(np.abs(ref).max()), 1e-12))
+    if not err <= rtol:
+        raise RuntimeError(f"ONNX Runtime output differs from eager PyTorch: max abs diff is {err:.2e} "
+                           f"of the output scale (allowed {rtol:.0e})")
+    return err

@@ -1,0 +1,55 @@
+"""Freeze TensorFlow "SAME" padding to constants for a fixed input size.
+
+:class:`~convzoo.layers.padding.TFSamePad` computes its padding from the input's shape at run time;
+traced for ONNX that becomes a dynamic ``Pad`` ("expected a constant value of the padding argument",
+timm#646; TensorRT rejects it, lukemelas#296). Export fixes the spatial size anyway, so we run the model
+once, record each pad's amounts and replace the module with :class:`StaticPad`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers.padding import TFSamePad, tf_same_pad_amounts
+
+
+class StaticPad(nn.Module):
+    """Zero padding by fixed amounts (``F.pad`` order: last axis first). Shape: (N, C, *S) -> (N, C, *S+pad)."""
+
+    def __init__(self, pads: list[int]):
+        super().__init__()
+        self.pads = [int(p) for p in pads]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, self.pads) if any(self.pads) else x
+
+    def extra_repr(self) -> str:
+        return f"pads={self.pads}"
+
+
+@torch.no_grad()
+def freeze_tf_same_padding(model: nn.Module, example_input: torch.Tensor) -> nn.Module:
+    """Replace every :class:`TFSamePad` in ``model`` (in place) by the :class:`StaticPad` it computes
+    for ``example_input``'s spatial size. Returns ``model``; a no-op when it has none."""
+    pads = {}
+    handles = []
+    for name, m in model.named_modules():
+        if isinstance(m, TFSamePad):
+            def hook(mod, args, name=name):
+                x = args[0]
+                pads[name] = tf_same_pad_amounts(x.shape[-mod.dims:], mod.kernel_size, mod.stride,
+                                                 mod.dilation)
+            handles.append(m.register_forward_pre_hook(hook))
+    if not handles:
+        return model
+    try:
+        model(example_input)
+    finally:
+        for h in handles:
+            h.remove()
+    for name, amounts in pads.items():
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, StaticPad(amounts))
+    return model

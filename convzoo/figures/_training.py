@@ -1,0 +1,52 @@
+"""Small trained networks for the figures that show learned filters (8 and 9).
+
+A figure either trains its net here, briefly and from a seed, on convzoo's built-in data, or loads
+one from a run folder written by ``convzoo train`` (``config.json`` naming the model +
+``model.safetensors``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+
+
+def load_run(run_dir, expected_model: Optional[str] = None) -> tuple[nn.Module, dict]:
+    """Rebuild the model of a ``convzoo train`` run folder and load its final weights."""
+    from ..train import load_weights
+    from ..train.runs import build_data, build_model, read_run_config
+
+    run = Path(run_dir)
+    config = read_run_config(run)            # FileNotFoundError / ValueError with a clear message
+    name = config["model"]
+    if expected_model and name != expected_model:
+        raise ValueError(f"run folder {run} holds a {name!r} model; this figure needs {expected_model!r}")
+    (test_set,) = build_data(config["dataset"], config.get("data_root"), config.get("data_kwargs", {}),
+                             splits=("test",))
+    model = build_model(name, test_set, config.get("model_kwargs", {}))
+    load_weights(model, run / "model.safetensors")
+    report_path = run / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    return model.eval(), report
+
+
+def train_small(model_name: str, dataset: str, *, train_size: int, test_size: int, epochs: int,
+                batch_size: int = 32, lr: float = 3e-3, seed: int = 0, dataset_kwargs=None,
+                model_kwargs=None) -> tuple[nn.Module, dict]:
+    """Train ``model_name`` on ``dataset`` (a registered built-in) for a short, seeded run."""
+    import convzoo
+    from ..data.registry import get_dataset
+    from ..train import TrainConfig, fit
+
+    dk = dict(dataset_kwargs or {})
+    train_set = get_dataset(dataset, "train", size=train_size, **dk)
+    test_set = get_dataset(dataset, "test", size=test_size, **dk)
+    torch.manual_seed(seed)
+    model = convzoo.create_model(model_name, **(model_kwargs or {}))
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=0, seed=seed,
+                      device="cpu", latency_runs=1, weight_decay=0.01)
+    report = fit(model, train_set, test_set, cfg, out_dir=None, progress=False, dataset_name=dataset)
+    return model.eval(), report

@@ -1,0 +1,61 @@
+"""Figure 5: the ConvNeXt block (Liu et al. 2022, arXiv:2201.03545, Fig. 4) beside a ResNet-50
+bottleneck (He et al. 2016), at the first stage of each network (56x56).
+
+Widths are traced from ``convzoo.layers.ConvNeXtBlock`` and torchvision's ``Bottleneck`` by running
+them; norm and activation counts are counted calls; params and MACs come from ``convzoo.analysis``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, count_calls, cost, draw_width_flow, human, \
+    new_figure, save_figure, trace_widths
+
+CONVNEXT_C = 96            # ConvNeXt-T stage 1 (Sec. 3 table: C = (96, 192, 384, 768))
+RESNET_IN, RESNET_MID = 256, 64   # ResNet-50 conv2_x
+SIZE = 56
+NORMS_ACTS = (nn.LayerNorm, nn.BatchNorm2d, nn.GELU, nn.ReLU)
+
+
+def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
+                    seed: int = 0) -> FigureResult:
+    from torchvision.models.resnet import Bottleneck
+
+    from ..layers import ConvNeXtBlock
+
+    torch.manual_seed(seed)
+    blocks = {"convnext": (ConvNeXtBlock(CONVNEXT_C), torch.zeros(1, CONVNEXT_C, SIZE, SIZE)),
+              "bottleneck": (Bottleneck(RESNET_IN, RESNET_MID), torch.zeros(1, RESNET_IN, SIZE, SIZE))}
+    layers = {k: trace_widths(m, x) for k, (m, x) in blocks.items()}
+    widths = {k: [v[0].in_width] + [l.out_width for l in v] for k, v in layers.items()}
+    calls = {k: count_calls(m, x, NORMS_ACTS) for k, (m, x) in blocks.items()}
+    costs = {k: cost(m, tuple(x.shape[1:])) for k, (m, x) in blocks.items()}
+    kernels = {k: [l.kernel for l in v] for k, v in layers.items()}
+
+    fig = new_figure(10, 4.4)
+    grid = fig.add_gridspec(1, 2)
+    scale = max(max(w) for w in widths.values())
+    ck, cb = layers["convnext"], layers["bottleneck"]
+    k0 = "x".join(map(str, ck[0].kernel))
+    panels = [
+        ("bottleneck", PALETTE[0], "ResNet-50 bottleneck (conv2_x)",
+         [f"1x1 conv, BN, ReLU", f"{'x'.join(map(str, cb[1].kernel))} conv, BN, ReLU", "1x1 conv, BN, ReLU after +x"]),
+        ("convnext", PALETTE[4], "ConvNeXt block (ConvNeXt-T stage 1)",
+         [f"{k0} depthwise, LayerNorm", "1x1 (Linear), GELU", "1x1 (Linear), x layer scale"]),
+    ]
+    for i, (key, color, title, ops) in enumerate(panels):
+        ax = fig.add_subplot(grid[0, i])
+        c, n = costs[key], calls[key]
+        norms = n["LayerNorm"] + n["BatchNorm2d"]
+        acts = n["GELU"] + n["ReLU"]
+        draw_width_flow(ax, widths[key], ops, scale=scale, color=color, residual=True,
+                        title=f"{title}\n{human(c['params'])} params, {human(c['macs'])} MACs at {SIZE}x{SIZE}; "
+                              f"{norms} norm, {acts} activation")
+    fig.suptitle("Figure 5. ConvNeXt inverts the bottleneck, moves the depthwise conv up, "
+                 "uses one norm and one activation", fontsize=10)
+    data = {"widths": widths, "calls": calls, "costs": costs, "kernels": kernels}
+    paths = save_figure(fig, out_dir, "fig5_convnext", formats)
+    return FigureResult(5, "convnext", "ConvNeXt block beside a ResNet bottleneck", paths, data)

@@ -1,0 +1,102 @@
+"""Figure 6: dilated convolution (Yu & Koltun 2016, arXiv:1511.07122).
+
+(a) the input positions a 3x3 kernel samples at dilation 1, 2 and 4, found by back-propagating from
+one output of a real ``convzoo`` conv (the nonzero input gradient is exactly what it reads);
+(b) the receptive field of the stacked 1-, 2-, 4-dilated convs of their Fig. 1 (3 -> 7 -> 15), again
+measured by gradient; (c) the receptive-field growth of their context module (Table 1) from
+``convzoo.analysis.receptive_field`` beside an undilated stack of the same depth.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
+
+DILATIONS = (1, 2, 4)
+GRID = 19   # odd, larger than the 15x15 field of the 1-2-4 stack
+# Yu & Koltun, Table 1: the context module's 3x3 layers dilated 1, 1, 2, 4, 8, 16, 1, then a 1x1.
+CONTEXT_MODULE = [(3, 1, 1), (3, 1, 1), (3, 1, 2), (3, 1, 4), (3, 1, 8), (3, 1, 16), (3, 1, 1), (1, 1, 1)]
+
+
+def _input_gradient(stack: nn.Module, size: int) -> np.ndarray:
+    """|d out[center] / d input| for a single-channel stack: where (and how often) it reads."""
+    x = torch.zeros(1, 1, size, size, requires_grad=True)
+    y = stack(x)
+    c = size // 2
+    y[0, 0, c, c].backward()
+    return x.grad[0, 0].abs().numpy()
+
+
+def _conv(dilation: int) -> nn.Module:
+    from ..layers import make_conv
+
+    conv = make_conv(1, 1, 3, 1, "same", dilation, 1, False, 2)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)     # every tap counts once, so the gradient counts paths
+    return conv
+
+
+def _extent(mask: np.ndarray) -> int:
+    rows = np.flatnonzero(mask.any(axis=1))
+    return int(rows[-1] - rows[0] + 1)
+
+
+def figure_dilation(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
+                    seed: int = 0) -> FigureResult:
+    from ..analysis import receptive_field
+
+    c = GRID // 2
+    taps = {}
+    for d in DILATIONS:
+        g = _input_gradient(_conv(d), GRID)
+        taps[d] = sorted((int(i - c), int(j - c)) for i, j in zip(*np.nonzero(g)))
+    stack = nn.Sequential(*[_conv(d) for d in DILATIONS])
+    stack_grad = _input_gradient(stack, GRID)
+    stack_measured = [_extent(_input_gradient(nn.Sequential(*list(stack)[: i + 1]), GRID) > 0)
+                      for i in range(len(DILATIONS))]
+    stack_rf = [l.receptive_field for l in receptive_field([(3, 1, d) for d in DILATIONS])]
+    context_rf = [l.receptive_field for l in receptive_field(CONTEXT_MODULE)]
+    plain_rf = [l.receptive_field for l in receptive_field([(k, 1, 1) for k, _, _ in CONTEXT_MODULE])]
+
+    fig = new_figure(13, 3.6)
+    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1.1, 1.7])
+    for i, d in enumerate(DILATIONS):
+        ax = fig.add_subplot(grid[0, i])
+        img = np.zeros((GRID, GRID))
+        for di, dj in taps[d]:
+            img[c + di, c + dj] = 1
+        img[c, c] = max(img[c, c], 0.6) if (0, 0) not in taps[d] else 1
+        ax.imshow(img, cmap="Blues", vmin=0, vmax=1.2)
+        ax.set_xticks(np.arange(-0.5, GRID, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, GRID, 1), minor=True)
+        ax.grid(which="minor", color="0.85", lw=0.4)
+        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+        span = 2 * d + 1
+        ax.set_title(f"3x3, dilation {d}\nreads a {span}x{span} span", fontsize=9)
+    ax = fig.add_subplot(grid[0, 3])
+    ax.imshow(np.ma.masked_equal(stack_grad, 0), cmap="viridis_r")   # unread pixels stay white
+    ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    ax.set_title("stacked 1, 2, 4-dilated\nRF " + " -> ".join(str(v) for v in stack_measured)
+                 + "\n(shade = number of paths)", fontsize=9)
+    ax = fig.add_subplot(grid[0, 4])
+    layers = np.arange(1, len(CONTEXT_MODULE) + 1)
+    ax.plot(layers, context_rf, "o-", color=PALETTE[3], label="context module (dilated)")
+    ax.plot(layers, plain_rf, "s--", color=PALETTE[0], label="same layers, no dilation")
+    for x, v in zip(layers, context_rf):
+        ax.annotate(str(v), (x, v), textcoords="offset points", xytext=(-4, 6), fontsize=8, ha="right")
+    ax.set_xlabel("layer of Yu & Koltun's context module")
+    ax.set_ylabel("receptive field (pixels)")
+    ax.set_xticks(layers)
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    ax.set_title("receptive_field(): exponential growth, linear params", fontsize=9)
+    fig.suptitle("Figure 6. Dilated convolution: same 9 weights, wider view", fontsize=11)
+
+    data = {"taps": taps, "stack_dilations": list(DILATIONS), "stack_rf_measured": stack_measured,
+            "stack_rf": stack_rf, "context_module": CONTEXT_MODULE, "context_module_rf": context_rf,
+            "plain_rf": plain_rf}
+    paths = save_figure(fig, out_dir, "fig6_dilation", formats)
+    return FigureResult(6, "dilation", "Dilated convolution and receptive-field growth", paths, data)

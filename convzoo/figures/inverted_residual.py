@@ -1,0 +1,107 @@
+"""Figure 3: the inverted residual (MobileNetV2, Sandler et al. 2018, arXiv:1801.04381, Table 1,
+t = 6) beside the classic ResNet bottleneck (He et al. 2016), and MBConv beside Fused-MBConv
+(EfficientNetV2, Tan & Le 2021, arXiv:2104.00298, Fig. 2).
+
+Widths are traced from the real modules (``convzoo.blocks.MBConv`` / ``FusedMBConv`` and
+torchvision's ``Bottleneck``) by running them; params and MACs come from ``convzoo.analysis``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, cost, draw_width_flow, human, new_figure, \
+    save_figure, trace_widths
+
+# The block drawn: MobileNetV2's 56x56 stage (Table 2, row "56^2 x 24, bottleneck, t=6, c=32"):
+# k = 24 channels in and out, expansion t = 6 -> 144 hidden channels.
+K_IN, T_EXPAND, SIZE = 24, 6, 56
+# The classic bottleneck of ResNet-50's conv2_x: 256 -> 64 -> 64 -> 256 at 56x56.
+RESNET_IN, RESNET_MID = 256, 64
+
+
+def _op_label(layer, act: str) -> str:
+    k = "x".join(str(v) for v in layer.kernel)
+    what = {"depthwise": "dwise", "pointwise": "conv", "conv": "conv", "linear": "linear"}[layer.kind]
+    return f"{k} {what}, {act}" if act else f"{k} {what}, linear"
+
+
+def _mobilenet_v2_hidden_widths() -> list[dict]:
+    """Per bottleneck of the registered mobilenet_v2: input, hidden (expanded) and output widths."""
+    import convzoo
+    from ..layers import MBConv
+
+    model = convzoo.create_model("mobilenet_v2").eval()
+    blocks = [m for m in model.modules() if isinstance(m, MBConv)]
+    rows = []
+    if not blocks:  # a family built from other block classes: fall back to tracing its depthwise convs
+        return rows
+    x = torch.zeros(1, 3, 64, 64)
+    for b in blocks:
+        b._traced = []
+    hooks = [b.register_forward_hook(lambda m, i, o: m._traced.append((i[0].shape[1], o.shape[1])))
+             for b in blocks]
+    with torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    for b in blocks:
+        cin, cout = b._traced[0]
+        del b._traced
+        rows.append({"in": int(cin), "hidden": int(b.dw.out_channels), "out": int(cout)})
+    return rows
+
+
+def figure_inverted_residual(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
+                             seed: int = 0) -> FigureResult:
+    from torchvision.models.resnet import Bottleneck
+
+    from ..layers import FusedMBConv, MBConv
+
+    torch.manual_seed(seed)
+    x_small = torch.zeros(1, K_IN, SIZE, SIZE)
+    mb = MBConv(K_IN, K_IN, expand_ratio=T_EXPAND, kernel_size=3, stride=1, act_layer=nn.ReLU6)
+    fused = FusedMBConv(K_IN, K_IN, expand_ratio=T_EXPAND, kernel_size=3, stride=1, act_layer=nn.ReLU6)
+    resnet = Bottleneck(RESNET_IN, RESNET_MID)
+
+    layers = {"bottleneck": trace_widths(resnet, torch.zeros(1, RESNET_IN, SIZE, SIZE)),
+              "mbconv": trace_widths(mb, x_small), "fused_mbconv": trace_widths(fused, x_small)}
+    widths = {k: [v[0].in_width] + [l.out_width for l in v] for k, v in layers.items()}
+    costs = {"bottleneck": cost(resnet, (RESNET_IN, SIZE, SIZE)),
+             "mbconv": cost(mb, (K_IN, SIZE, SIZE)), "fused_mbconv": cost(fused, (K_IN, SIZE, SIZE))}
+    try:
+        network = _mobilenet_v2_hidden_widths()
+    except (KeyError, ValueError, ImportError):     # family not registered yet: draw the blocks only
+        network = []
+
+    fig = new_figure(13, 4.6 if network else 3.8)
+    grid = fig.add_gridspec(1, 4 if network else 3, width_ratios=[1, 1, 1, 1.6][: 4 if network else 3])
+    scale = max(max(w) for w in widths.values()) * 1.0
+    specs = [("bottleneck", "ResNet bottleneck (wide-narrow-wide)", PALETTE[0], ["ReLU", "ReLU", "ReLU after +x"]),
+             ("mbconv", f"Inverted residual, t={T_EXPAND} (narrow-wide-narrow)", PALETTE[1],
+              ["ReLU6", "ReLU6", ""]),
+             ("fused_mbconv", f"Fused-MBConv, t={T_EXPAND}", PALETTE[2], ["ReLU6", ""])]
+    for i, (key, title, color, acts) in enumerate(specs):
+        ax = fig.add_subplot(grid[0, i])
+        ops = [_op_label(l, a) for l, a in zip(layers[key], acts)]
+        c = costs[key]
+        draw_width_flow(ax, widths[key], ops, scale=scale, color=color, residual=True,
+                        title=f"{title}\n{human(c['params'])} params, {human(c['macs'])} MACs at {SIZE}x{SIZE}")
+    if network:
+        ax = fig.add_subplot(grid[0, 3])
+        idx = range(1, len(network) + 1)
+        ax.bar(idx, [r["hidden"] for r in network], color=PALETTE[1], alpha=0.5, label="hidden (t x in)")
+        ax.bar(idx, [r["out"] for r in network], color=PALETTE[1], label="block output")
+        ax.set_xlabel("bottleneck block of mobilenet_v2")
+        ax.set_ylabel("channels")
+        ax.set_title("MobileNetV2: every block expands, then projects back", fontsize=10)
+        ax.legend(fontsize=8, frameon=False)
+    fig.suptitle("Figure 3. Channel width through the block (bar length = channels)", fontsize=11)
+
+    data = {"widths": widths, "costs": costs, "mobilenet_v2_blocks": network,
+            "layers": {k: [(l.name, l.kind, l.in_width, l.out_width, l.kernel) for l in v]
+                       for k, v in layers.items()}}
+    paths = save_figure(fig, out_dir, "fig3_inverted_residual", formats)
+    return FigureResult(3, "inverted_residual", "Inverted residual vs classic bottleneck", paths, data)

@@ -1,0 +1,144 @@
+"""Figure 4: EfficientNet compound scaling (Tan & Le 2019, arXiv:1905.11946, Table 1 and Eq. 3).
+
+The B0 table and the per-stage widths, depths and default resolutions of B1-B7 are read off the
+registered models (built on the ``meta`` device: no memory for weights); the multipliers come from
+``convzoo.models.efficientnet`` and ``compound_scaling``. With a ``convzoo scale`` run folder
+(``results.json``), the last panel shows its accuracy-vs-MACs curves per scaling dimension.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
+
+VARIANTS = [f"b{i}" for i in range(8)]
+
+
+def describe_efficientnet(name: str) -> dict:
+    """Stage table of a registered EfficientNet, read from the built model."""
+    import convzoo
+    from ..layers import conv_of
+
+    with torch.device("meta"):
+        model = convzoo.create_model(name)
+    size = int(model.default_cfg["input_size"][-1])
+    stem = conv_of(model.stem.conv)
+    rows = [{"stage": 1, "operator": "Conv3x3", "resolution": size, "channels": stem.out_channels, "layers": 1}]
+    res = size // stem.stride[0]
+    for i, (stage, spec) in enumerate(zip(model.stages, model.table)):
+        first = stage[0]
+        k = spec.kernel_size
+        e = spec.expand_ratio
+        rows.append({"stage": i + 2, "operator": f"{type(first).__name__}{e:g}, k{k}x{k}", "resolution": res,
+                     "channels": int(stage[-1].out_channels), "layers": len(stage)})
+        res = -(-res // spec.stride)
+    neck = conv_of(model.neck.conv)
+    rows.append({"stage": len(rows) + 1, "operator": "Conv1x1 & Pooling & FC", "resolution": res,
+                 "channels": neck.out_channels, "layers": 1})
+    params = sum(p.numel() for p in model.parameters())
+    return {"name": name, "resolution": size, "stages": rows, "params": int(params),
+            "depth": sum(r["layers"] for r in rows)}
+
+
+def load_scaling_results(run_dir) -> list[dict]:
+    path = Path(run_dir) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: pass the --out folder of `convzoo scale`")
+    return json.loads(path.read_text())["runs"]
+
+
+def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
+                   seed: int = 0) -> FigureResult:
+    from ..models.efficientnet import EFFICIENTNET_SCALING, compound_scaling
+
+    nets = {v: describe_efficientnet(f"efficientnet_{v}") for v in VARIANTS}
+    mults = {v: {"width": EFFICIENTNET_SCALING[v].width_mult, "depth": EFFICIENTNET_SCALING[v].depth_mult,
+                 "resolution": EFFICIENTNET_SCALING[v].resolution / EFFICIENTNET_SCALING["b0"].resolution}
+             for v in VARIANTS}
+    phis = np.linspace(0, 7, 29)
+    law = [compound_scaling(float(p)) for p in phis]
+    study = load_scaling_results(run_dir) if run_dir is not None else None
+
+    fig = new_figure(15, 7.6)
+    grid = fig.add_gridspec(2, 3, width_ratios=[1.35, 1, 1])
+    # (a) the B0 table, as Table 1 prints it.
+    ax = fig.add_subplot(grid[0, 0])
+    ax.axis("off")
+    b0 = nets["b0"]["stages"]
+    cells = [[r["stage"], r["operator"], f"{r['resolution']}x{r['resolution']}", r["channels"], r["layers"]]
+             for r in b0]
+    tab = ax.table(cellText=cells, colLabels=["Stage", "Operator", "Resolution", "#Channels", "#Layers"],
+                   loc="center", cellLoc="center")
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(8)
+    tab.auto_set_column_width(list(range(5)))
+    tab.scale(1, 1.15)
+    ax.set_title("EfficientNet-B0 (Table 1), read from create_model('efficientnet_b0')", fontsize=9)
+    # (b) per-stage widths and (c) per-stage layers, B0..B7.
+    cmap = [tuple(c) for c in np.linspace([0.2, 0.4, 0.8], [0.8, 0.25, 0.2], len(VARIANTS))]
+    stages = np.arange(1, len(b0) + 1)
+    ax_w = fig.add_subplot(grid[0, 1])
+    ax_d = fig.add_subplot(grid[0, 2])
+    for v, c in zip(VARIANTS, cmap):
+        st = nets[v]["stages"]
+        ax_w.plot(stages, [r["channels"] for r in st], "o-", color=c, ms=3, lw=1, label=v.upper())
+        ax_d.plot(stages, [r["layers"] for r in st], "o-", color=c, ms=3, lw=1, label=v.upper())
+    ax_w.set_yscale("log")
+    ax_w.set_xlabel("stage")
+    ax_w.set_ylabel("channels (round_filters)")
+    ax_w.set_title("width per stage", fontsize=9)
+    ax_w.legend(fontsize=7, ncol=2, frameon=False)
+    ax_d.set_xlabel("stage")
+    ax_d.set_ylabel("layers (ceil(n x depth))")
+    ax_d.set_title("depth per stage", fontsize=9)
+    # (d) multipliers of the released models vs Eq. 3.
+    ax = fig.add_subplot(grid[1, 0])
+    idx = np.arange(len(VARIANTS))
+    for key, col, law_i in (("depth", PALETTE[0], 0), ("width", PALETTE[1], 1), ("resolution", PALETTE[2], 2)):
+        ax.plot(idx, [mults[v][key] for v in VARIANTS], "o-", color=col, label=f"{key} (released)")
+        ax.plot(phis, [l[law_i] for l in law], ":", color=col, lw=1)
+    ax.set_xticks(idx, [v.upper() for v in VARIANTS])
+    ax.set_ylabel("multiplier vs B0")
+    ax.set_title("released multipliers (solid) vs alpha^phi, beta^phi, gamma^phi\n"
+                 "(dotted, 1.2 / 1.1 / 1.15, phi = model index)", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    # (e) resolution and total depth per model.
+    ax = fig.add_subplot(grid[1, 1])
+    ax.bar(idx, [nets[v]["resolution"] for v in VARIANTS], color=PALETTE[2], alpha=0.8)
+    for i, v in enumerate(VARIANTS):
+        ax.text(i, nets[v]["resolution"] + 8, f"{nets[v]['resolution']}\n{nets[v]['depth']} layers\n"
+                f"{nets[v]['params'] / 1e6:.1f}M", ha="center", fontsize=6.5)
+    ax.set_xticks(idx, [v.upper() for v in VARIANTS])
+    ax.set_ylabel("default input resolution (px)")
+    ax.set_ylim(0, 760)
+    ax.set_title("resolution, total layers, params", fontsize=9)
+    # (f) the scaling study, when a run folder is given.
+    ax = fig.add_subplot(grid[1, 2])
+    curves = {}
+    if study:
+        base = [r for r in study if r["curve"] == "base"]
+        for key, col in zip(("depth", "width", "resolution", "compound"), PALETTE):
+            pts = sorted(base + [r for r in study if r["curve"] == key], key=lambda r: r["phi"])
+            if len(pts) > len(base):
+                curves[key] = [(r["macs"], r["accuracy"]) for r in pts]
+                ax.plot([m / 1e6 for m, _ in curves[key]], [100 * a for _, a in curves[key]], "o-",
+                        color=col, label=key, ms=4)
+        ax.set_xlabel("MACs (M)")
+        ax.set_ylabel("top-1 (%)")
+        ax.legend(fontsize=7, frameon=False)
+        ax.set_title("scaling study (convzoo scale): accuracy vs MACs", fontsize=9)
+    else:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "accuracy curves of the scaling study:\nrun `convzoo scale --out DIR`, then\n"
+                "`convzoo figures OUT --only 4 --scaling-run DIR`", ha="center", va="center", fontsize=9,
+                color="0.35")
+    fig.suptitle("Figure 4. EfficientNet compound scaling: width, depth and resolution grow together",
+                 fontsize=11)
+    data = {"models": nets, "multipliers": mults,
+            "compound_scaling_phi1": tuple(float(v) for v in compound_scaling(1.0)), "study_curves": curves}
+    paths = save_figure(fig, out_dir, "fig4_scaling", formats)
+    return FigureResult(4, "scaling", "EfficientNet compound scaling", paths, data)

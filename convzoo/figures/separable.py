@@ -1,0 +1,127 @@
+"""Figure 1: separable filters. A kernel of rank 1 is the outer product of a column and a row, so
+filtering with it costs two 1D passes (k + k instead of k^2 multiplies per pixel).
+
+Factors, singular values and errors come from ``convzoo.separable.factorize_kernel``; the filtered
+image from ``convzoo.separable.separable_filter``, compared with one full 2D correlation
+(``torch.nn.functional.conv2d`` on the same reflect-101 padded image).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, annotate_matrix, new_figure, save_figure, strip_ticks
+
+SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
+BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.float64)
+GAUSSIAN_5 = np.outer(BINOMIAL_5, BINOMIAL_5) / 256.0        # the 5x5 binomial Gaussian (sigma ~ 1)
+DISK_RADIUS = 3
+
+
+def disk_kernel(radius: int = DISK_RADIUS) -> np.ndarray:
+    """A normalised pillbox ("bokeh") blur: not separable -- its SVD needs several pairs."""
+    r = np.arange(-radius, radius + 1)
+    disk = (r[:, None] ** 2 + r[None, :] ** 2 <= radius ** 2 + 0.5).astype(np.float64)
+    return disk / disk.sum()
+
+
+def sample_image(max_side: int = 240) -> np.ndarray:
+    """A real photograph bundled with scikit-learn (no download), grayscale in [0, 1]."""
+    from sklearn.datasets import load_sample_image
+
+    rgb = load_sample_image("china.jpg").astype(np.float64) / 255.0
+    gray = rgb @ np.array([0.299, 0.587, 0.114])
+    step = int(np.ceil(max(gray.shape) / max_side))
+    return np.ascontiguousarray(gray[::step, ::step])
+
+
+def _display_factors(col: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rescale a pair so the column starts at 1 (1-2-1, 1-4-6-4-1): same outer product."""
+    c0 = col[0] if abs(col[0]) > 1e-12 else col[np.argmax(np.abs(col))]
+    return col / c0, row * c0
+
+
+def full_correlation(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """One 2D correlation with reflect-101 borders (torch's 'reflect' = OpenCV BORDER_REFLECT_101)."""
+    kh, kw = kernel.shape
+    x = torch.from_numpy(image)[None, None]
+    x = F.pad(x, (kw // 2, kw // 2, kh // 2, kh // 2), mode="reflect")
+    return F.conv2d(x, torch.from_numpy(kernel)[None, None])[0, 0].numpy()
+
+
+def figure_separable(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
+                     seed: int = 0) -> FigureResult:
+    from ..separable import factorize_kernel, separable_filter
+
+    kernels = {"sobel_x": SOBEL_X, "gaussian_5x5": GAUSSIAN_5}
+    data: dict = {}
+    for name, k in kernels.items():
+        f = factorize_kernel(k)
+        col, row = _display_factors(f.columns[0], f.rows[0])
+        data[name] = {"kernel": k, "rank": f.rank, "column": f.columns[0], "row": f.rows[0],
+                      "column_display": col, "row_display": row, "singular_values": f.singular_values,
+                      "reconstruction": f.reconstruct()}
+    disk = disk_kernel()
+    fd = factorize_kernel(disk)
+    data["disk"] = {"kernel": disk, "rank": fd.rank, "singular_values": fd.singular_values,
+                    "relative_errors": fd.relative_errors}
+    image = sample_image(160 if fast else 240)
+    full = full_correlation(image, SOBEL_X)
+    sep = np.asarray(separable_filter(image, SOBEL_X, mode="correlation", border="reflect"))
+    data["filtered"] = {"kernel": "sobel_x", "image_shape": image.shape,
+                        "max_abs_diff": float(np.max(np.abs(full - sep))),
+                        "max_abs_response": float(np.max(np.abs(full)))}
+
+    fig = new_figure(14, 6.4)
+    outer = fig.add_gridspec(2, 1, height_ratios=[1, 1.1])
+    top = outer[0].subgridspec(1, 9, width_ratios=[0.28, 0.85, 0.85, 0.15, 0.4, 1.3, 1.3, 0.15, 2.6])
+    bottom = outer[1].subgridspec(1, 5, width_ratios=[1, 1.5, 1.5, 1.5, 1.5])
+    # Top: Sobel and Gaussian as column x row = kernel; then the singular-value spectra.
+    for c0, name, title, mult in ((0, "sobel_x", "Sobel x", 1), (4, "gaussian_5x5", "5x5 Gaussian", 256)):
+        d = data[name]
+        parts = [(d["column_display"][:, None], "column", 1),
+                 (d["row_display"][None, :], "x  row" + (f" (x{mult})" if mult != 1 else "") + "  =", mult),
+                 (d["kernel"], title + (f" (x{mult})" if mult != 1 else "") + f"\nrank {d['rank']}: one pair", mult)]
+        for j, (arr, label, m) in enumerate(parts):
+            ax = fig.add_subplot(top[0, c0 + j])
+            v = float(np.abs(arr).max())
+            ax.imshow(arr, cmap="coolwarm", vmin=-v, vmax=v)
+            annotate_matrix(ax, arr * m + 0.0, "{:.3g}", fontsize=7)
+            strip_ticks(ax)
+            ax.set_title(label, fontsize=8)
+    ax = fig.add_subplot(top[0, 8])
+    idx = np.arange(1, len(fd.singular_values) + 1)
+    ax.bar(idx, fd.singular_values / fd.singular_values[0], color=PALETTE[3], label="disk (pillbox) 7x7")
+    for name, colour, marker in (("sobel_x", PALETTE[0], "o"), ("gaussian_5x5", PALETTE[2], "s")):
+        sv = data[name]["singular_values"]
+        ax.plot(np.arange(1, len(sv) + 1), sv / sv[0], marker + "-", color=colour, label=name, ms=4)
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_xlabel("singular value index r", fontsize=8)
+    ax.set_ylabel("s_r / s_1", fontsize=8)
+    errs = ", ".join(f"{e:.2f}" for e in fd.relative_errors[1:fd.rank + 1])
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    ax.set_title(f"singular values; the disk has rank {fd.rank}\n(rel. error at rank 1..{fd.rank}: {errs})",
+                 fontsize=8)
+    # Bottom: the disk kernel, then an image filtered both ways and the difference.
+    ax = fig.add_subplot(bottom[0, 0])
+    ax.imshow(disk, cmap="viridis")
+    strip_ticks(ax)
+    ax.set_title("non-separable: disk 7x7", fontsize=8)
+    panels = [(image, "photo (scikit-learn sample)", "gray", None),
+              (full, "Sobel x, full 2D conv (9 MACs/px)", "RdBu_r", np.abs(full).max()),
+              (sep, "Sobel x, column then row (6 MACs/px)", "RdBu_r", np.abs(full).max()),
+              (full - sep, f"difference (max |d| = {data['filtered']['max_abs_diff']:.1e})", "RdBu_r", None)]
+    for i, (arr, title, cmap, v) in enumerate(panels):
+        ax = fig.add_subplot(bottom[0, i + 1])
+        if v is None and cmap != "gray":
+            v = max(float(np.abs(arr).max()), 1e-12)
+        ax.imshow(arr, cmap=cmap, vmin=None if v is None else -v, vmax=v)
+        strip_ticks(ax)
+        ax.set_title(title, fontsize=8)
+    fig.suptitle("Figure 1. Separable filters: a rank-1 kernel is a column times a row "
+                 "(factors from factorize_kernel)", fontsize=11)
+    paths = save_figure(fig, out_dir, "fig1_separable", formats)
+    return FigureResult(1, "separable", "Separable filters: outer products and the SVD", paths, data)

@@ -1,0 +1,118 @@
+"""Figure 8: 1D convolution on the raw waveform (Dai et al. 2017, arXiv:1610.00087, M5).
+
+A spoken digit from convzoo's SpokenDigits (espeak-ng voices, 8 kHz), and the 80-tap first-layer
+filters of an M5 (``waveform_m5``) trained on it here -- briefly, from a seed -- or loaded from a
+``convzoo train`` run folder. Each filter's frequency response is ``|rfft(w, 512)|``: the first layer
+learns a filterbank, the job a spectrogram's fixed FFT does in a 2D pipeline.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
+from ._training import load_run, train_small
+
+MODEL = "waveform_m5"
+NFFT = 512
+SHOW_FILTERS = 8
+
+
+def first_layer_filters(model) -> np.ndarray:
+    """(out_channels, kernel) weights of the net's first conv (``default_cfg['first_conv']``)."""
+    conv = model.get_submodule(model.default_cfg["first_conv"])
+    return conv.weight.detach()[:, 0].numpy().astype(np.float64)
+
+
+def frequency_responses(filters: np.ndarray, sample_rate: int, nfft: int = NFFT):
+    """Magnitude responses |H(f)| at ``nfft // 2 + 1`` frequencies from 0 to Nyquist."""
+    mag = np.abs(np.fft.rfft(filters, n=nfft, axis=-1))
+    freqs = np.fft.rfftfreq(nfft, d=1.0 / sample_rate)
+    return freqs, mag
+
+
+def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
+                    seed: int = 0) -> FigureResult:
+    """``run_dir``: a ``convzoo train`` run of ``waveform_m5`` on spoken_digits (else trained here)."""
+    from ..data.registry import get_dataset
+
+    if run_dir is not None:
+        model, report = load_run(run_dir, expected_model=MODEL)
+    else:
+        # NOTE: a short run (seconds to a minute): enough for the filters to start tuning, not a benchmark.
+        model, report = train_small(MODEL, "spoken_digits", train_size=96 if fast else 1200,
+                                    test_size=48 if fast else 300, epochs=1 if fast else 4,
+                                    batch_size=32, lr=3e-3, seed=seed, model_kwargs={"num_classes": 10})
+    test = get_dataset("spoken_digits", "test", size=48 if fast else 300)
+    wave, label = test[seed % len(test)]
+    sr = int(getattr(test, "sample_rate", model.default_cfg.get("sample_rate", 8000)))
+    wave = wave[0].numpy().astype(np.float64)
+    filters = first_layer_filters(model)
+    freqs, mag = frequency_responses(filters, sr)
+    peak = freqs[np.argmax(mag, axis=1)]
+    order = np.argsort(peak, kind="stable")
+    with torch.no_grad():
+        pred = int(model(torch.from_numpy(wave).float()[None, None]).argmax(1))
+    shown = order[np.linspace(0, len(order) - 1, SHOW_FILTERS).round().astype(int)]
+    words = getattr(test, "classes", [str(i) for i in range(10)])
+
+    fig = new_figure(13, 6.4)
+    grid = fig.add_gridspec(2, 3, width_ratios=[1.6, 1, 1.3], height_ratios=[1, 1.25])
+    ax = fig.add_subplot(grid[0, :2])
+    t = np.arange(len(wave)) / sr
+    ax.plot(t, wave, color=PALETTE[0], lw=0.5)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("amplitude (standardised)")
+    ax.set_title(f'spoken digit "{words[label]}" (SpokenDigits test split, unseen voice), {sr} Hz; '
+                 f'M5 predicts "{words[pred]}"', fontsize=9)
+    ax = fig.add_subplot(grid[0, 2])
+    f, tt, S = _spectrogram(wave, sr)
+    ax.pcolormesh(tt, f, 10 * np.log10(S + 1e-10), shading="auto", cmap="magma")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("Hz")
+    ax.set_title("its spectrogram (for reference)", fontsize=9)
+    sub = grid[1, 0].subgridspec(SHOW_FILTERS // 2, 2)
+    taps = np.arange(filters.shape[1]) / sr * 1000
+    for i, ch in enumerate(shown):
+        axf = fig.add_subplot(sub[i % (SHOW_FILTERS // 2), i // (SHOW_FILTERS // 2)])
+        axf.plot(taps, filters[ch], color=PALETTE[1], lw=0.8)
+        axf.set_yticks([])
+        axf.tick_params(labelsize=6)
+        axf.text(0.98, 0.85, f"#{ch}, peak {peak[ch]:.0f} Hz", transform=axf.transAxes, ha="right", fontsize=6)
+        if i % (SHOW_FILTERS // 2) != SHOW_FILTERS // 2 - 1:
+            axf.set_xticks([])
+        else:
+            axf.set_xlabel("ms (80 taps = 10 ms)", fontsize=7)
+    ax = fig.add_subplot(grid[1, 1])
+    for i, ch in enumerate(shown[::2]):
+        ax.plot(freqs, 20 * np.log10(mag[ch] / mag[ch].max() + 1e-6), lw=0.8, label=f"#{ch}")
+    ax.set_ylim(-40, 3)
+    ax.set_xlabel("Hz")
+    ax.set_ylabel("dB")
+    ax.legend(fontsize=6, frameon=False, ncol=2)
+    ax.set_title("frequency responses of some filters", fontsize=9)
+    ax = fig.add_subplot(grid[1, 2])
+    norm = mag[order] / mag[order].max(axis=1, keepdims=True)
+    ax.imshow(20 * np.log10(norm + 1e-6), aspect="auto", origin="lower", cmap="viridis", vmin=-30, vmax=0,
+              extent=[freqs[0], freqs[-1], 0, len(order)])
+    ax.set_xlabel("Hz")
+    ax.set_ylabel("filter (sorted by peak frequency)")
+    ax.set_title(f"all {len(order)} first-layer filters, |rfft| (dB)", fontsize=9)
+    acc = report.get("accuracy")
+    acc_text = f"test accuracy {acc:.2f} after a short run" if acc is not None else "loaded run"
+    fig.suptitle(f"Figure 8. 1D convolution on raw audio: M5's first layer is a learned filterbank "
+                 f"({acc_text})", fontsize=10)
+
+    data = {"label": int(label), "word": words[label], "prediction": pred, "sample_rate": sr,
+            "waveform": wave, "filters": filters, "freqs": freqs, "magnitude": mag, "peak_hz": peak,
+            "shown_filters": shown.tolist(), "accuracy": acc, "model": MODEL, "trained_here": run_dir is None}
+    paths = save_figure(fig, out_dir, "fig8_waveform", formats)
+    return FigureResult(8, "waveform", "1D convolution on raw audio (M5)", paths, data)
+
+
+def _spectrogram(wave: np.ndarray, sr: int):
+    from scipy.signal import spectrogram
+
+    return spectrogram(wave, fs=sr, nperseg=256, noverlap=192)

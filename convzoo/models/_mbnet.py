@@ -1,0 +1,155 @@
+"""The network shared by MobileNetV2, EfficientNet and EfficientNetV2: a table of MB stages.
+
+stem conv3x3/s2 -> stages of MBConv / FusedMBConv rows -> head conv1x1 -> pool -> dropout -> FC.
+The families differ only in their table, activation, SE and normalisation settings.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from ..blocks import FusedMBConv, MBConv
+from ..layers import ConvNormAct, drop_path_rates, make_divisible
+from ..layers.conv import PaddingSpec
+from ..weights import remap_modules
+from ._specs import MBStage
+from .base import ClassifierHead, ConvNet, FeatureInfo
+
+
+def scale_stages(stages: Sequence[MBStage], width_mult: float = 1.0, depth_mult: float = 1.0,
+                 divisor: int = 8) -> tuple[MBStage, ...]:
+    """Scale a table's width and depth with the official EfficientNet rounding.
+
+    Channels: ``make_divisible(c * width_mult, divisor)`` (``round_filters``: nearest multiple of 8,
+    never below 90 %); layers: ``ceil(n * depth_mult)`` (``round_repeats``).
+    """
+    return tuple(MBStage(s.block, s.expand_ratio, s.kernel_size, s.stride,
+                         make_divisible(s.out_channels * width_mult, divisor),
+                         int(math.ceil(s.num_layers * depth_mult)), s.se_ratio) for s in stages)
+
+
+class MBNet(ConvNet):
+    """A stack of inverted-residual stages described by a table of :class:`MBStage` rows.
+
+    stem (conv3x3 s2 -> BN -> act) -> stages -> neck (conv1x1 -> BN -> act) -> head (pool -> drop -> FC).
+    ``head_channels=0`` leaves out the 1x1 head conv. Channels are taken as given (scale the table
+    with :func:`scale_stages` first). ``bn_eps``/``bn_momentum`` follow PyTorch's convention
+    (TensorFlow's momentum 0.99 is PyTorch's 0.01). ``padding="tf_same"`` gives TensorFlow's
+    asymmetric SAME padding, needed for weights ported from TensorFlow.
+    Shape: (N, in_chans, H, W) -> (N, num_classes).
+    """
+
+    weight_layouts = ("timm", "torchvision")
+
+    def __init__(self, stages: Sequence[MBStage], stem_channels: int, head_channels: int, *,
+                 num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2,
+                 drop_path_rate: float = 0.0, act_layer=nn.SiLU, se_act_layer=None,
+                 padding: PaddingSpec = "same", bn_eps: float = 1e-5, bn_momentum: float = 0.1,
+                 default_cfg: Optional[dict] = None):
+        super().__init__()
+        if not stages:
+            raise ValueError("an MBNet needs at least one stage row")
+        if padding not in ("same", "tf_same"):
+            raise ValueError(f'padding must be "same" or "tf_same", got {padding!r}')
+        self.in_chans, self.num_classes = in_chans, num_classes
+        self.table = tuple(stages)
+        nk = dict(norm="batch", norm_kwargs=dict(eps=bn_eps, momentum=bn_momentum))
+        self.stem = ConvNormAct(in_chans, stem_channels, 3, 2, padding, act_layer=act_layer, **nk)
+        rates = iter(drop_path_rates(drop_path_rate, sum(s.num_layers for s in stages)))
+        layers, in_ch, reduction = [], stem_channels, 2
+        self.feature_info = FeatureInfo()
+        for i, row in enumerate(stages):
+            blocks = []
+            for j in range(row.num_layers):
+                kw = dict(expand_ratio=row.expand_ratio, kernel_size=row.kernel_size,
+                          stride=row.stride if j == 0 else 1, se_ratio=row.se_ratio,
+                          act_layer=act_layer, drop_path=next(rates), padding=padding, **nk)
+                if row.block is MBConv:
+                    kw["se_act_layer"] = se_act_layer
+                blocks.append(row.block(in_ch, row.out_channels, **kw))
+                in_ch = row.out_channels
+            layers.append(nn.Sequential(*blocks))
+            reduction *= row.stride
+            # a feature level is the last stage at each resolution, as timm's feature_info
+            if i + 1 == len(stages) or stages[i + 1].stride > 1:
+                self.feature_info.append(dict(num_chs=in_ch, reduction=reduction, module=f"stages.{i}"))
+        self.stages = nn.Sequential(*layers)
+        if head_channels:
+            self.neck = ConvNormAct(in_ch, head_channels, 1, act_layer=act_layer, **nk)
+            in_ch = head_channels
+        else:
+            self.neck = nn.Identity()
+        self.num_features = in_ch
+        self.head = ClassifierHead(in_ch, num_classes, drop_rate)
+        self.default_cfg = dict(default_cfg or {})
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # torchvision's EfficientNet/MobileNet init: He (fan-out) convs, unit BN, uniform FC.
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                r = 1.0 / math.sqrt(m.out_features)
+                nn.init.uniform_(m.weight, -r, r)
+                nn.init.zeros_(m.bias)
+
+    # ----------------------------------------------------------------- checkpoint conversion
+    def _blocks(self):
+        for i, stage in enumerate(self.stages):
+            for j, block in enumerate(stage):
+                yield i, j, block
+
+    def convert_state_dict(self, state_dict: dict[str, torch.Tensor], layout: str) -> dict:
+        maps = {"timm": self._timm_map, "torchvision": self._torchvision_map}
+        if layout not in maps:
+            raise ValueError(f"{type(self).__name__} converts layouts {tuple(maps)}, got {layout!r}")
+        return remap_modules(self, state_dict, maps[layout]())
+
+    def _timm_map(self) -> dict[str, str]:
+        """timm's ``EfficientNet`` class (efficientnet_*, tf_efficientnet*, mobilenetv2_*)."""
+        m = {"stem.conv": "conv_stem", "stem.norm": "bn1", "neck.conv": "conv_head",
+             "neck.norm": "bn2", "head.fc": "classifier"}
+        for i, j, b in self._blocks():
+            p, q = f"stages.{i}.{j}", f"blocks.{i}.{j}"
+            if isinstance(b, FusedMBConv) and isinstance(b.project, nn.Identity):   # timm ConvBnAct
+                names = {"expand": ("conv", "bn1")}
+            elif isinstance(b, FusedMBConv):                                          # EdgeResidual
+                names = {"expand": ("conv_exp", "bn1"), "project": ("conv_pwl", "bn2")}
+            elif isinstance(b.expand, nn.Identity):                          # DepthwiseSeparableConv
+                names = {"dw": ("conv_dw", "bn1"), "project": ("conv_pw", "bn2")}
+            else:                                                                # InvertedResidual
+                names = {"expand": ("conv_pw", "bn1"), "dw": ("conv_dw", "bn2"),
+                         "project": ("conv_pwl", "bn3")}
+            for ours, (conv, bn) in names.items():
+                m[f"{p}.{ours}.conv"], m[f"{p}.{ours}.norm"] = f"{q}.{conv}", f"{q}.{bn}"
+            m[f"{p}.se.reduce"], m[f"{p}.se.expand"] = f"{q}.se.conv_reduce", f"{q}.se.conv_expand"
+        return m
+
+    def _torchvision_map(self) -> dict[str, str]:
+        """torchvision's EfficientNet / EfficientNetV2: ``features.<stage+1>.<j>.block.<k>``."""
+        n = len(self.stages)
+        m = {"stem.conv": "features.0.0", "stem.norm": "features.0.1",
+             "neck.conv": f"features.{n + 1}.0", "neck.norm": f"features.{n + 1}.1",
+             "head.fc": "classifier.1"}
+        for i, j, b in self._blocks():
+            p, q = f"stages.{i}.{j}", f"features.{i + 1}.{j}.block"
+            k = 0
+            for name in ("expand", "dw", "se", "project"):
+                child = getattr(b, name, None)
+                if child is None or isinstance(child, nn.Identity):
+                    continue
+                if name == "se":
+                    m[f"{p}.se.reduce"], m[f"{p}.se.expand"] = f"{q}.{k}.fc1", f"{q}.{k}.fc2"
+                else:
+                    m[f"{p}.{name}.conv"], m[f"{p}.{name}.norm"] = f"{q}.{k}.0", f"{q}.{k}.1"
+                k += 1
+        return m

@@ -1,0 +1,74 @@
+"""Row types of the architecture tables: one frozen dataclass per kind of row.
+
+A family file (``efficientnet.py``, ``mobilenet.py``, ...) writes its paper's table as a tuple of these
+rows, positionally, under a column-header comment, so the code reads like the table it cites.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class MBStage:
+    """One stage row of MobileNetV2 Table 2 / EfficientNet Table 1 / EfficientNetV2 Table 4.
+
+    The input channels are left out: they are the previous row's output (or the stem's).
+    """
+
+    block: type[nn.Module]   # MBConv or FusedMBConv
+    expand_ratio: float      # the "6" in "MBConv6" (MobileNetV2's t)
+    kernel_size: int
+    stride: int              # applies to the first block of the stage only
+    out_channels: int        # "#Channels" (MobileNetV2's c)
+    num_layers: int          # "#Layers" (MobileNetV2's n)
+    se_ratio: float = 0.0    # relative to the block's *input* channels, as in the TF reference
+
+
+@dataclass(frozen=True)
+class DSStage:
+    """Depthwise-separable rows of MobileNetV1 Table 1 that share an output resolution."""
+
+    stride: int              # of the first depthwise conv; the others have stride 1
+    out_channels: int        # of every pointwise conv in the stage
+    num_layers: int          # depthwise + pointwise pairs
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """EfficientNet's per-variant compound-scaling tuple (official ``efficientnet_params``)."""
+
+    width_mult: float
+    depth_mult: float
+    resolution: int
+    dropout: float
+
+
+@dataclass(frozen=True)
+class ConvNeXtSpec:
+    """ConvNeXt variant (Liu et al. 2022, Sec. 3): blocks per stage and channels per stage."""
+
+    depths: tuple[int, ...]
+    channels: tuple[int, ...]
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def image_cfg(architecture: str, resolution: int, *, in_chans: int = 3, num_classes: int = 1000,
+              crop_pct: float = 0.875, interpolation: str = "bicubic", mean=IMAGENET_MEAN,
+              std=IMAGENET_STD, first_conv: str = "stem.conv", classifier: str = "head.fc",
+              min_input_size: int = 1) -> dict:
+    """The preprocessing metadata of an ImageNet model (timm's ``pretrained_cfg`` keys).
+
+    ``mean``/``std`` are repeated or averaged when ``in_chans`` is not 3, as timm does.
+    """
+    if in_chans != 3:
+        mean = (sum(mean) / 3,) * in_chans
+        std = (sum(std) / 3,) * in_chans
+    return dict(architecture=architecture, input_size=(in_chans, resolution, resolution),
+                mean=tuple(mean), std=tuple(std), interpolation=interpolation, crop_pct=crop_pct,
+                num_classes=num_classes, first_conv=first_conv, classifier=classifier,
+                modality="image", min_input_size=(in_chans, min_input_size, min_input_size))

@@ -1,0 +1,225 @@
+"""EfficientNet B0-B7 and compound scaling.
+
+Tan & Le 2019, "EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
+arXiv:1905.11946. B0 is Table 1; B1-B7 scale it with the official (width, depth, resolution, dropout)
+tuples of ``efficientnet_builder.py::efficientnet_params`` (tensorflow/tpu), rounding filters with
+``round_filters`` (:func:`~convzoo.layers.make_divisible`) and repeats with ``ceil``.
+Reference implementations that settled details: timm ``efficientnet_b*`` / ``tf_efficientnet_b*``
+and torchvision ``efficientnet_b*`` (identical parameter counts).
+
+Any table can be grown in the three dimensions of Eq. 3::
+
+    d, w, r = compound_scaling(phi=1)                    # 1.2, 1.1, 1.15
+    net = EfficientNet.from_table(EFFICIENTNET_B0, width_mult=w, depth_mult=d,
+                                  resolution=round(224 * r), num_classes=10)
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Sequence
+
+from ..blocks import MBConv
+from ..layers import make_divisible
+from ..registry import register_model
+from ._mbnet import MBNet, scale_stages
+from ._specs import MBStage, Scaling, image_cfg
+
+__all__ = ["EfficientNet", "EFFICIENTNET_B0", "EFFICIENTNET_SCALING", "compound_scaling",
+           "CompoundScaling", "scale_stages"]
+
+# EfficientNet-B0, Table 1 of Tan & Le 2019 (arXiv:1905.11946), stages 2-8.
+# Stage 1 (conv3x3, 32 ch) is the stem; stage 9 (conv1x1 1280, pool, FC) is the head.
+#                block  e  k  s  c_out  n   se
+EFFICIENTNET_B0 = (
+    MBStage(MBConv,     1, 3, 1,  16,   1, 0.25),  # stage 2, input 112x112
+    MBStage(MBConv,     6, 3, 2,  24,   2, 0.25),  # stage 3, input 112x112
+    MBStage(MBConv,     6, 5, 2,  40,   2, 0.25),  # stage 4, input 56x56
+    MBStage(MBConv,     6, 3, 2,  80,   3, 0.25),  # stage 5, input 28x28
+    MBStage(MBConv,     6, 5, 1, 112,   3, 0.25),  # stage 6, input 14x14
+    MBStage(MBConv,     6, 5, 2, 192,   4, 0.25),  # stage 7, input 14x14
+    MBStage(MBConv,     6, 3, 1, 320,   1, 0.25),  # stage 8, input 7x7
+)
+B0_STEM, B0_HEAD = 32, 1280
+
+# (width, depth, resolution, dropout). The paper gives only phi and alpha/beta/gamma, so these
+# per-variant values come from the TF reference efficientnet_builder.py (timm quotes the same).
+#                                width depth  res  dropout
+EFFICIENTNET_SCALING = {
+    "b0": Scaling(1.0, 1.0, 224, 0.2),
+    "b1": Scaling(1.0, 1.1, 240, 0.2),
+    "b2": Scaling(1.1, 1.2, 260, 0.3),
+    "b3": Scaling(1.2, 1.4, 300, 0.3),
+    "b4": Scaling(1.4, 1.8, 380, 0.4),
+    "b5": Scaling(1.6, 2.2, 456, 0.4),
+    "b6": Scaling(1.8, 2.6, 528, 0.5),
+    "b7": Scaling(2.0, 3.1, 600, 0.5),
+}
+
+
+class CompoundScaling(NamedTuple):
+    depth_mult: float
+    width_mult: float
+    resolution_mult: float
+
+
+def compound_scaling(phi: float, alpha: float = 1.2, beta: float = 1.1,
+                     gamma: float = 1.15) -> CompoundScaling:
+    """Eq. 3 of Tan & Le 2019: depth ``alpha**phi``, width ``beta**phi``, resolution ``gamma**phi``.
+
+    With ``alpha * beta**2 * gamma**2 ~= 2`` (1.92 for the defaults, the paper's grid-search result at
+    phi = 1) the MACs grow by about ``2**phi``. Returns ``(depth_mult, width_mult, resolution_mult)``.
+    NOTE: the released B1-B7 do not use these values exactly; their tuples were hand-rounded
+    (:data:`EFFICIENTNET_SCALING`).
+    """
+    for name, v in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if v < 1:
+            raise ValueError(f"{name} must be >= 1 (Eq. 3), got {v}")
+    return CompoundScaling(alpha ** phi, beta ** phi, gamma ** phi)
+
+
+class EfficientNet(MBNet):
+    """EfficientNet: MBConv stages (SiLU, SE 0.25 of the block input) between a stem and a 1x1 head.
+
+    stem conv3x3/s2 -> 7 MBConv stages -> conv1x1 -> pool -> dropout -> FC.
+    Defaults match timm's ``efficientnet_b*`` and torchvision (BN eps 1e-5, symmetric padding);
+    ``padding="tf_same", bn_eps=1e-3, bn_momentum=0.01`` match the TensorFlow original and timm's
+    ``tf_efficientnet_b*`` (registered here as ``tf_efficientnet_b*``).
+    Shape: (N, in_chans, H, W) -> (N, num_classes).
+    """
+
+    @classmethod
+    def from_table(cls, stages: Sequence[MBStage] = EFFICIENTNET_B0, stem_channels: int = B0_STEM,
+                   head_channels: int = B0_HEAD, *, width_mult: float = 1.0, depth_mult: float = 1.0,
+                   resolution: int = 224, num_classes: int = 1000, in_chans: int = 3,
+                   drop_rate: float = 0.2, drop_path_rate: float = 0.2, divisor: int = 8,
+                   architecture: str = "efficientnet", crop_pct: Optional[float] = None,
+                   **kwargs) -> "EfficientNet":
+        """Scale any base table by (depth, width, resolution) into a model.
+
+        Stage, stem and head channels are ``make_divisible(c * width_mult, divisor)``, layers
+        ``ceil(n * depth_mult)``; ``resolution`` (pixels) is the model's default input size. Other
+        keywords (``act_layer``, ``padding``, ``bn_eps``, ``bn_momentum``, ``se_act_layer``) go to
+        :class:`MBNet`. ``crop_pct`` defaults to ``resolution / (resolution + 32)``, the TF eval crop.
+        """
+        if width_mult <= 0 or depth_mult <= 0:
+            raise ValueError(f"width_mult and depth_mult must be > 0, got {width_mult}, {depth_mult}")
+        if not isinstance(resolution, int) or resolution < 1:
+            raise ValueError(f"resolution must be a positive int (pixels), got {resolution!r}")
+        stem = make_divisible(stem_channels * width_mult, divisor)
+        head = make_divisible(head_channels * width_mult, divisor) if head_channels else 0
+        crop = crop_pct if crop_pct is not None else round(resolution / (resolution + 32), 3)
+        cfg = image_cfg(architecture, resolution, in_chans=in_chans, num_classes=num_classes,
+                        crop_pct=crop, interpolation="bicubic")
+        return cls(scale_stages(stages, width_mult, depth_mult, divisor), stem, head,
+                   num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
+                   drop_path_rate=drop_path_rate, default_cfg=cfg, **kwargs)
+
+    @classmethod
+    def from_scaling(cls, stages: Sequence[MBStage], scaling: Scaling, **kwargs) -> "EfficientNet":
+        """A variant from an official (width, depth, resolution, dropout) tuple."""
+        kwargs.setdefault("drop_rate", scaling.dropout)
+        return cls.from_table(stages, width_mult=scaling.width_mult, depth_mult=scaling.depth_mult,
+                              resolution=scaling.resolution, **kwargs)
+
+
+def _efficientnet(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
+    if tf:   # the TensorFlow original: SAME padding, BN eps 1e-3, momentum 0.99 (TF) = 0.01 (PyTorch)
+        kwargs = dict(padding="tf_same", bn_eps=1e-3, bn_momentum=0.01, **kwargs)
+    arch = f"{'tf_' if tf else ''}efficientnet_{variant}"
+    return EfficientNet.from_scaling(EFFICIENTNET_B0, EFFICIENTNET_SCALING[variant],
+                                     architecture=arch, **kwargs)
+
+
+@register_model
+def efficientnet_b0(**kwargs) -> EfficientNet:
+    """EfficientNet-B0 (Table 1): 224 px, dropout 0.2."""
+    return _efficientnet("b0", **kwargs)
+
+
+@register_model
+def efficientnet_b1(**kwargs) -> EfficientNet:
+    """EfficientNet-B1: B0 with depth 1.1; 240 px, dropout 0.2."""
+    return _efficientnet("b1", **kwargs)
+
+
+@register_model
+def efficientnet_b2(**kwargs) -> EfficientNet:
+    """EfficientNet-B2: width 1.1, depth 1.2; 260 px, dropout 0.3."""
+    return _efficientnet("b2", **kwargs)
+
+
+@register_model
+def efficientnet_b3(**kwargs) -> EfficientNet:
+    """EfficientNet-B3: width 1.2, depth 1.4; 300 px, dropout 0.3."""
+    return _efficientnet("b3", **kwargs)
+
+
+@register_model
+def efficientnet_b4(**kwargs) -> EfficientNet:
+    """EfficientNet-B4: width 1.4, depth 1.8; 380 px, dropout 0.4."""
+    return _efficientnet("b4", **kwargs)
+
+
+@register_model
+def efficientnet_b5(**kwargs) -> EfficientNet:
+    """EfficientNet-B5: width 1.6, depth 2.2; 456 px, dropout 0.4."""
+    return _efficientnet("b5", **kwargs)
+
+
+@register_model
+def efficientnet_b6(**kwargs) -> EfficientNet:
+    """EfficientNet-B6: width 1.8, depth 2.6; 528 px, dropout 0.5."""
+    return _efficientnet("b6", **kwargs)
+
+
+@register_model
+def efficientnet_b7(**kwargs) -> EfficientNet:
+    """EfficientNet-B7: width 2.0, depth 3.1; 600 px, dropout 0.5."""
+    return _efficientnet("b7", **kwargs)
+
+
+@register_model
+def tf_efficientnet_b0(**kwargs) -> EfficientNet:
+    """EfficientNet-B0 as the TensorFlow original (SAME padding, BN eps 1e-3): timm's tf_ ports."""
+    return _efficientnet("b0", tf=True, **kwargs)
+
+
+@register_model
+def tf_efficientnet_b1(**kwargs) -> EfficientNet:
+    """EfficientNet-B1, TensorFlow padding and BN settings."""
+    return _efficientnet("b1", tf=True, **kwargs)
+
+
+@register_model
+def tf_efficientnet_b2(**kwargs) -> EfficientNet:
+    """EfficientNet-B2, TensorFlow padding and BN settings."""
+    return _efficientnet("b2", tf=True, **kwargs)
+
+
+@register_model
+def tf_efficientnet_b3(**kwargs) -> EfficientNet:
+    """EfficientNet-B3, TensorFlow padding and BN settings."""
+    return _efficientnet("b3", tf=True, **kwargs)
+
+
+@register_model
+def tf_efficientnet_b4(**kwargs) -> EfficientNet:
+    """EfficientNet-B4, TensorFlow padding and BN settings."""
+    return _efficientnet("b4", tf=True, **kwargs)
+
+
+@register_model
+def tf_efficientnet_b5(**kwargs) -> EfficientNet:
+    """EfficientNet-B5, TensorFlow padding and BN settings."""
+    return _efficientnet("b5", tf=True, **kwargs)
+
+
+@register_model
+def tf_efficientnet_b6(**kwargs) -> EfficientNet:
+    """EfficientNet-B6, TensorFlow padding and BN settings."""
+    return _efficientnet("b6", tf=True, **kwargs)
+
+
+@register_model
+def tf_efficientnet_b7(**kwargs) -> EfficientNet:
+    """EfficientNet-B7, TensorFlow padding and BN settings."""
+    return _efficientnet("b7", tf=True, **kwargs)

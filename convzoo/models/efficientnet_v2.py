@@ -1,0 +1,107 @@
+"""EfficientNetV2-S/M/L.
+
+Tan & Le 2021, "EfficientNetV2: Smaller Models and Faster Training", arXiv:2104.00298. S is Table 4
+(final version: stage 6 has 256 channels, head 1280, as the released weights); M and L are the
+official configs of google/automl ``efficientnetv2/effnetv2_configs.py`` (the paper prints no table
+for them). Early stages use Fused-MBConv (one k x k conv), later ones MBConv with SE 0.25.
+Reference implementations: torchvision ``efficientnet_v2_*`` (symmetric padding, BN eps 1e-3) and
+timm ``tf_efficientnetv2_*`` (TF SAME padding, BN eps 1e-3), registered here as ``tf_efficientnet_v2_*``.
+"""
+from __future__ import annotations
+
+from ..blocks import FusedMBConv, MBConv
+from ..registry import register_model
+from ._specs import MBStage
+from .efficientnet import EfficientNet
+
+__all__ = ["EFFICIENTNET_V2_S", "EFFICIENTNET_V2_M", "EFFICIENTNET_V2_L"]
+
+# EfficientNetV2-S, Table 4 of Tan & Le 2021 (arXiv:2104.00298), stages 1-6; stem 24, head 1280.
+#                 block       e  k  s  c_out   n   se
+EFFICIENTNET_V2_S = (
+    MBStage(FusedMBConv,      1, 3, 1,  24,    2),
+    MBStage(FusedMBConv,      4, 3, 2,  48,    4),
+    MBStage(FusedMBConv,      4, 3, 2,  64,    4),
+    MBStage(MBConv,           4, 3, 2, 128,    6, 0.25),
+    MBStage(MBConv,           6, 3, 1, 160,    9, 0.25),
+    MBStage(MBConv,           6, 3, 2, 256,   15, 0.25),
+)
+
+# EfficientNetV2-M, official config v2_m_block (google/automl effnetv2_configs.py); stem 24, head 1280.
+#                 block       e  k  s  c_out   n   se
+EFFICIENTNET_V2_M = (
+    MBStage(FusedMBConv,      1, 3, 1,  24,    3),
+    MBStage(FusedMBConv,      4, 3, 2,  48,    5),
+    MBStage(FusedMBConv,      4, 3, 2,  80,    5),
+    MBStage(MBConv,           4, 3, 2, 160,    7, 0.25),
+    MBStage(MBConv,           6, 3, 1, 176,   14, 0.25),
+    MBStage(MBConv,           6, 3, 2, 304,   18, 0.25),
+    MBStage(MBConv,           6, 3, 1, 512,    5, 0.25),
+)
+
+# EfficientNetV2-L, official config v2_l_block; stem 32, head 1280.
+#                 block       e  k  s  c_out   n   se
+EFFICIENTNET_V2_L = (
+    MBStage(FusedMBConv,      1, 3, 1,  32,    4),
+    MBStage(FusedMBConv,      4, 3, 2,  64,    7),
+    MBStage(FusedMBConv,      4, 3, 2,  96,    7),
+    MBStage(MBConv,           4, 3, 2, 192,   10, 0.25),
+    MBStage(MBConv,           6, 3, 1, 224,   19, 0.25),
+    MBStage(MBConv,           6, 3, 2, 384,   25, 0.25),
+    MBStage(MBConv,           6, 3, 1, 640,    7, 0.25),
+)
+
+#         table              stem  eval px  dropout   (official (train, eval, dropout) tuples)
+_V2 = {"s": (EFFICIENTNET_V2_S, 24, 384, 0.2),
+       "m": (EFFICIENTNET_V2_M, 24, 480, 0.3),
+       "l": (EFFICIENTNET_V2_L, 32, 480, 0.4)}
+
+
+def _efficientnet_v2(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
+    table, stem, res, dropout = _V2[variant]
+    # Official hparams: BN eps 1e-3 (torchvision and timm's tf_ ports agree), momentum 0.99 (TF).
+    kwargs.setdefault("bn_eps", 1e-3)
+    kwargs.setdefault("bn_momentum", 0.01)
+    kwargs.setdefault("drop_rate", dropout)
+    if tf:
+        kwargs.setdefault("padding", "tf_same")
+    arch = f"{'tf_' if tf else ''}efficientnet_v2_{variant}"
+    # eval crop: timm's tf_efficientnetv2 ports and torchvision evaluate the full eval-size image
+    return EfficientNet.from_table(table, stem, 1280, resolution=res, architecture=arch,
+                                   crop_pct=1.0, **kwargs)
+
+
+@register_model
+def efficientnet_v2_s(**kwargs) -> EfficientNet:
+    """EfficientNetV2-S (Table 4, 256/1280 version): eval 384 px, dropout 0.2."""
+    return _efficientnet_v2("s", **kwargs)
+
+
+@register_model
+def efficientnet_v2_m(**kwargs) -> EfficientNet:
+    """EfficientNetV2-M (official config): eval 480 px, dropout 0.3."""
+    return _efficientnet_v2("m", **kwargs)
+
+
+@register_model
+def efficientnet_v2_l(**kwargs) -> EfficientNet:
+    """EfficientNetV2-L (official config): eval 480 px, dropout 0.4."""
+    return _efficientnet_v2("l", **kwargs)
+
+
+@register_model
+def tf_efficientnet_v2_s(**kwargs) -> EfficientNet:
+    """EfficientNetV2-S with TF SAME padding, for timm's ``tf_efficientnetv2_s`` weights."""
+    return _efficientnet_v2("s", tf=True, **kwargs)
+
+
+@register_model
+def tf_efficientnet_v2_m(**kwargs) -> EfficientNet:
+    """EfficientNetV2-M with TF SAME padding, for timm's ``tf_efficientnetv2_m`` weights."""
+    return _efficientnet_v2("m", tf=True, **kwargs)
+
+
+@register_model
+def tf_efficientnet_v2_l(**kwargs) -> EfficientNet:
+    """EfficientNetV2-L with TF SAME padding, for timm's ``tf_efficientnetv2_l`` weights."""
+    return _efficientnet_v2("l", tf=True, **kwargs)

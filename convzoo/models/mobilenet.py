@@ -1,0 +1,167 @@
+"""MobileNetV1 and MobileNetV2, both with a width multiplier.
+
+* Howard et al. 2017, "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision
+  Applications", arXiv:1704.04861, Table 1 (depthwise-separable convs, Fig. 3).
+  Reference implementation: timm ``mobilenetv1_100`` (4,231,976 parameters) and TF-slim.
+* Sandler et al. 2018, "MobileNetV2: Inverted Residuals and Linear Bottlenecks", arXiv:1801.04381,
+  Table 2. Reference implementations: torchvision ``mobilenet_v2`` and timm ``mobilenetv2_100``
+  (3,504,872 parameters).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from ..blocks import MBConv
+from ..layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
+from ..registry import register_model
+from ..weights import remap_modules
+from ._mbnet import MBNet, scale_stages
+from ._specs import DSStage, MBStage, image_cfg
+from .base import ClassifierHead, ConvNet, FeatureInfo
+
+__all__ = ["MobileNetV1", "MobileNetV2", "MOBILENET_V1", "MOBILENET_V2"]
+
+# MobileNetV1, Table 1 of Howard et al. 2017 (arXiv:1704.04861): after conv3x3/s2 (32 ch), pairs of
+# "dw 3x3 -> pw 1x1" grouped by output resolution; then avgpool and FC-1000.
+#          s  c_out  n
+MOBILENET_V1 = (
+    DSStage(1,   64, 1),   # 112x112
+    DSStage(2,  128, 2),   # 56x56
+    DSStage(2,  256, 2),   # 28x28
+    DSStage(2,  512, 6),   # 14x14: "5x" rows plus the strided one
+    DSStage(2, 1024, 2),   # 7x7
+    # NOTE: deviates from the paper's table, follows TF-slim and timm: Table 1 prints the last dw
+    # with stride 2 at 7x7 input, a typo (the output would be 4x4 but the avg pool is 7x7); stride 1.
+)
+
+
+class MobileNetV1(ConvNet):
+    """MobileNetV1: conv3x3/s2 -> depthwise-separable stages -> pool -> dropout -> FC.
+
+    Each block is dw 3x3 -> BN -> act -> pw 1x1 -> BN -> act. ``width_mult`` (the paper's alpha)
+    scales every width with ``make_divisible(c * alpha, 8)``.
+    NOTE: deviates from the paper, follows TF-slim and timm: the activation is ReLU6 (paper: ReLU).
+    Shape: (N, in_chans, H, W) -> (N, num_classes).
+    """
+
+    weight_layouts = ("timm",)
+
+    def __init__(self, stages: Sequence[DSStage] = MOBILENET_V1, stem_channels: int = 32, *,
+                 width_mult: float = 1.0, num_classes: int = 1000, in_chans: int = 3,
+                 drop_rate: float = 0.0, drop_path_rate: float = 0.0, act_layer=nn.ReLU6,
+                 bn_eps: float = 1e-5, bn_momentum: float = 0.1, default_cfg: Optional[dict] = None):
+        super().__init__()
+        if width_mult <= 0:
+            raise ValueError(f"width_mult must be > 0, got {width_mult}")
+        self.in_chans, self.num_classes = in_chans, num_classes
+        nk = dict(norm="batch", norm_kwargs=dict(eps=bn_eps, momentum=bn_momentum), act_layer=act_layer)
+        in_ch = make_divisible(stem_channels * width_mult)
+        self.stem = ConvNormAct(in_chans, in_ch, 3, 2, **nk)
+        layers, reduction = [], 2
+        for i, row in enumerate(stages):
+            out = make_divisible(row.out_channels * width_mult)
+            blocks = []
+            for j in range(row.num_layers):
+                blocks.append(DepthwiseSeparableConv(in_ch, out, 3, row.stride if j == 0 else 1, **nk))
+                in_ch = out
+            layers.append(nn.Sequential(*blocks))
+            reduction *= row.stride
+            if i + 1 == len(stages) or stages[i + 1].stride > 1:
+                self.feature_info.append(dict(num_chs=in_ch, reduction=reduction, module=f"stages.{i}"))
+        self.stages = nn.Sequential(*layers)
+        self.neck = nn.Identity()
+        self.num_features = in_ch
+        self.head = ClassifierHead(in_ch, num_classes, drop_rate)
+        self.default_cfg = dict(default_cfg or {})
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+
+    def convert_state_dict(self, state_dict: dict[str, torch.Tensor], layout: str) -> dict:
+        if layout != "timm":
+            raise ValueError(f"MobileNetV1 converts layout 'timm', got {layout!r}")
+        m = {"stem.conv": "conv_stem", "stem.norm": "bn1", "head.fc": "classifier"}
+        for i, stage in enumerate(self.stages):
+            for j in range(len(stage)):
+                p, q = f"stages.{i}.{j}", f"blocks.{i}.{j}"
+                m.update({f"{p}.dw.conv": f"{q}.conv_dw", f"{p}.dw.norm": f"{q}.bn1",
+                          f"{p}.pw.conv": f"{q}.conv_pw", f"{p}.pw.norm": f"{q}.bn2"})
+        return remap_modules(self, state_dict, m)
+
+
+# MobileNetV2, Table 2 of Sandler et al. 2018 (arXiv:1801.04381). Paper columns are t c n s;
+# here e(=t) k s c n, with k = 3 everywhere and no SE; the activation is ReLU6.
+#                block  e  k  s  c_out  n
+MOBILENET_V2 = (
+    MBStage(MBConv,     1, 3, 1,  16,   1),   # input 112x112x32
+    MBStage(MBConv,     6, 3, 2,  24,   2),   # 112x112x16
+    MBStage(MBConv,     6, 3, 2,  32,   3),   # 56x56x24
+    MBStage(MBConv,     6, 3, 2,  64,   4),   # 28x28x32
+    MBStage(MBConv,     6, 3, 1,  96,   3),   # 14x14x64
+    MBStage(MBConv,     6, 3, 2, 160,   3),   # 14x14x96
+    MBStage(MBConv,     6, 3, 1, 320,   1),   # 7x7x160
+)
+
+
+class MobileNetV2(MBNet):
+    """MobileNetV2: conv3x3/s2 -> inverted residual stages (ReLU6, linear bottleneck) -> conv1x1 1280.
+
+    ``width_mult`` scales the stem and stages with ``make_divisible(c * w, 8)``; the last conv keeps
+    1280 channels for ``w < 1`` (paper: "for multipliers below 1, the last conv is not scaled") and
+    grows as ``make_divisible(1280 * w)`` above 1, as torchvision and timm do.
+    Shape: (N, in_chans, H, W) -> (N, num_classes).
+    """
+
+    def __init__(self, stages: Sequence[MBStage] = MOBILENET_V2, *, width_mult: float = 1.0,
+                 depth_mult: float = 1.0, num_classes: int = 1000, in_chans: int = 3,
+                 drop_rate: float = 0.2, drop_path_rate: float = 0.0, act_layer=nn.ReLU6, **kwargs):
+        if width_mult <= 0 or depth_mult <= 0:
+            raise ValueError(f"width_mult and depth_mult must be > 0, got {width_mult}, {depth_mult}")
+        super().__init__(scale_stages(stages, width_mult, depth_mult), make_divisible(32 * width_mult),
+                         make_divisible(1280 * max(1.0, width_mult)), num_classes=num_classes,
+                         in_chans=in_chans, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
+                         act_layer=act_layer, **kwargs)
+
+    def _torchvision_map(self) -> dict[str, str]:
+        """torchvision's flat ``features.<1 + block index>.conv.<k>``; the projection is conv, BN."""
+        m = {"stem.conv": "features.0.0", "stem.norm": "features.0.1", "head.fc": "classifier.1"}
+        g = 0
+        for i, j, b in self._blocks():
+            g += 1
+            p, q = f"stages.{i}.{j}", f"features.{g}.conv"
+            k = 0
+            if not isinstance(b.expand, nn.Identity):
+                m[f"{p}.expand.conv"], m[f"{p}.expand.norm"] = f"{q}.0.0", f"{q}.0.1"
+                k = 1
+            m[f"{p}.dw.conv"], m[f"{p}.dw.norm"] = f"{q}.{k}.0", f"{q}.{k}.1"
+            m[f"{p}.project.conv"], m[f"{p}.project.norm"] = f"{q}.{k + 1}", f"{q}.{k + 2}"
+        m["neck.conv"], m["neck.norm"] = f"features.{g + 1}.0", f"features.{g + 1}.1"
+        return m
+
+
+def _check_width(width_mult) -> float:
+    if not isinstance(width_mult, (int, float)) or not math.isfinite(width_mult) or width_mult <= 0:
+        raise ValueError(f"width_mult must be a positive number, got {width_mult!r}")
+    return float(width_mult)
+
+
+@register_model
+def mobilenet_v1(width_mult: float = 1.0, **kwargs) -> MobileNetV1:
+    """MobileNetV1 (Table 1) with width multiplier alpha = ``width_mult``; 224 px."""
+    w = _check_width(width_mult)
+    cfg = image_cfg("mobilenet_v1", 224, in_chans=kwargs.get("in_chans", 3),
+                    num_classes=kwargs.get("num_classes", 1000), interpolation="bilinear")
+    return MobileNetV1(width_mult=w, default_cfg=cfg, **kwargs)
+
+
+@register_model
+def mobilenet_v2(width_mult: float = 1.0, **kwargs) -> MobileNetV2:
+    """MobileNetV2 (Table 2) with width multiplier ``width_mult``; 224 px, dropout 0.2."""
+    w = _check_width(width_mult)
+    cfg = image_cfg("mobilenet_v2", 224, in_chans=kwargs.get("in_chans", 3),
+                    num_classes=kwargs.get("num_classes", 1000), interpolation="bilinear")
+    return MobileNetV2(width_mult=w, default_cfg=cfg, **kwargs)

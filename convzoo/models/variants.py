@@ -1,0 +1,132 @@
+"""Small nets that differ only in their convolution block: the ``convzoo compare`` line-up.
+
+One topology, six block types, matched depth and width::
+
+    stem ConvNormAct 3x3 (C_in -> w1)
+      -> stage 0: depth x block(w1)                       at H x W
+      -> stage 1: ConvNormAct 3x3 stride 2 (w1 -> w2), depth x block(w2)   at H/2 x W/2
+      -> global average pool -> linear
+
+Only ``block`` changes, each in its paper's form (channels kept, stride 1, with a residual):
+
+==================  ============================================================  ==================
+``variant_conv``     x + ReLU(BN(conv3x3(x)))                                      standard conv
+``variant_spatial``  x + ReLU(BN(conv1x3(conv3x1(x))))                             spatially separable
+                     (Jaderberg et al. 2014; Inception-v3, Szegedy et al. 2016, arXiv:1512.00567)
+``variant_dwsep``    x + pw1x1(dw3x3(x)), BN+ReLU after each                        MobileNetV1, arXiv:1704.04861
+``variant_mbconv``   MBConv, expand 4, k3 (inverted residual)                      MobileNetV2, arXiv:1801.04381
+``variant_fused``    Fused-MBConv, expand 4, k3                                     EfficientNetV2, arXiv:2104.00298
+``variant_convnext`` ConvNeXt block, dw 7x7, LN, MLP ratio 4, layer scale          arXiv:2201.03545
+==================  ============================================================  ==================
+
+The stem and the stride-2 transition are the same standard conv in every variant, so the table
+measures the blocks. ``norm=None`` drops BatchNorm (for the distributed equivalence test, where
+per-process batch statistics would differ).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from ..layers import ConvNeXtBlock, ConvNormAct, DepthwiseSeparableConv, FusedMBConv, MBConv
+from ..registry import register_model
+from .base import ClassifierHead, ConvNet, FeatureInfo
+
+
+class Residual(nn.Module):
+    """x -> x + fn(x). Child ``fn``. Shape: (N, C, H, W) -> (N, C, H, W)."""
+
+    def __init__(self, fn: nn.Module):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fn(x)
+
+
+def _spatial_sep(c: int, norm) -> nn.Module:
+    try:  # the library layer (convzoo.layers.SpatiallySeparableConv)
+        from ..layers import SpatiallySeparableConv
+    except ImportError:
+        SpatiallySeparableConv = None
+    if SpatiallySeparableConv is not None:
+        sep = SpatiallySeparableConv(c, c, 3)
+    else:  # NOTE: fallback until the library layer exists: k x 1 then 1 x k, no bias in between
+        sep = nn.Sequential(nn.Conv2d(c, c, (3, 1), padding=(1, 0), bias=False),
+                            nn.Conv2d(c, c, (1, 3), padding=(0, 1), bias=norm is None))
+    return nn.Sequential(sep, nn.BatchNorm2d(c) if norm else nn.Identity(), nn.ReLU())
+
+
+# block name -> builder(channels, norm) -> channel-preserving module
+BLOCKS: dict[str, Callable[[int, Optional[str]], nn.Module]] = {
+    "conv": lambda c, norm: Residual(ConvNormAct(c, c, 3, norm=norm)),
+    "spatial": lambda c, norm: Residual(_spatial_sep(c, norm)),
+    "dwsep": lambda c, norm: Residual(DepthwiseSeparableConv(c, c, 3, norm=norm)),
+    "mbconv": lambda c, norm: MBConv(c, c, expand_ratio=4, kernel_size=3, norm=norm),
+    "fused": lambda c, norm: FusedMBConv(c, c, expand_ratio=4, kernel_size=3, norm=norm),
+    "convnext": lambda c, norm: ConvNeXtBlock(c, kernel_size=7),
+}
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """The shared topology: widths of the two stages and blocks per stage."""
+    widths: tuple = (32, 64)
+    depth: int = 2
+
+
+class VariantNet(ConvNet):
+    """stem -> [depth x block] -> stride-2 conv -> [depth x block] -> pool -> fc.
+
+    Shape: (N, in_chans, H, W) -> (N, num_classes).
+    """
+
+    def __init__(self, block: str, *, num_classes: int = 10, in_chans: int = 1, spec: VariantSpec = VariantSpec(),
+                 norm: Optional[str] = "batch", drop_rate: float = 0.0, image_size: int = 16):
+        super().__init__()
+        if block not in BLOCKS:
+            raise ValueError(f"block must be one of {', '.join(BLOCKS)}, got {block!r}")
+        if norm not in ("batch", None):
+            raise ValueError(f"norm must be 'batch' or None, got {norm!r}")
+        self.block, self.in_chans, self.num_classes = block, in_chans, num_classes
+        w1, w2 = spec.widths
+        self.stem = ConvNormAct(in_chans, w1, 3, norm=norm)
+        make = BLOCKS[block]
+        stage0 = nn.Sequential(*[make(w1, norm) for _ in range(spec.depth)])
+        stage1 = nn.Sequential(ConvNormAct(w1, w2, 3, stride=2, norm=norm),
+                               *[make(w2, norm) for _ in range(spec.depth)])
+        self.stages = nn.Sequential(stage0, stage1)
+        self.neck = nn.Identity()
+        self.head = ClassifierHead(w2, num_classes, drop_rate)
+        self.feature_info = FeatureInfo([dict(num_chs=w1, reduction=1, module="stem"),
+                                         dict(num_chs=w1, reduction=1, module="stages.0"),
+                                         dict(num_chs=w2, reduction=2, module="stages.1")])
+        self.default_cfg = dict(input_size=(in_chans, image_size, image_size), mean=(0.5,) * in_chans,
+                                std=(0.5,) * in_chans, interpolation="bilinear", crop_pct=1.0,
+                                num_classes=num_classes, first_conv="stem.conv", classifier="head.fc",
+                                modality="image", min_input_size=(in_chans, 2, 2))
+
+
+def _builder(block: str, doc: str):
+    def fn(*, num_classes: int = 10, in_chans: int = 1, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
+           norm: Optional[str] = "batch", widths=(32, 64), depth: int = 2, **kwargs) -> VariantNet:
+        if drop_path_rate:
+            raise ValueError(f"variant_{block} has no stochastic depth (drop_path_rate must be 0)")
+        return VariantNet(block, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, norm=norm,
+                          spec=VariantSpec(tuple(widths), depth), **kwargs)
+    fn.__name__ = fn.__qualname__ = f"variant_{block}"
+    fn.__doc__ = f"{doc} variant of the compare net (digits-sized: 1 channel, 10 classes, 16x16)."
+    return fn
+
+
+variant_conv = register_model(_builder("conv", "Standard 3x3 conv"))
+variant_spatial = register_model(_builder("spatial", "Spatially separable (3x1 then 1x3)"))
+variant_dwsep = register_model(_builder("dwsep", "Depthwise separable"))
+variant_mbconv = register_model(_builder("mbconv", "Inverted residual (MBConv)"))
+variant_fused = register_model(_builder("fused", "Fused-MBConv"))
+variant_convnext = register_model(_builder("convnext", "ConvNeXt block"))
+
+VARIANTS = ("conv", "spatial", "dwsep", "mbconv", "fused", "convnext")

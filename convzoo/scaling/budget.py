@@ -1,0 +1,54 @@
+"""``--budget small|medium|large|<minutes>`` for ``convzoo scale`` and ``convzoo search``.
+
+A preset fixes the amount of work (data size, epochs, how many variants or trials) *and* a time
+limit; a number of minutes picks the largest preset whose nominal time fits and uses the number as
+the limit. When the limit is reached no new run or trial starts; the ones done are reported, and
+running the same command again (same ``--out``) continues where it stopped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    minutes: float                 # time limit: no new run/trial starts after it
+    train_size: int                # training images
+    test_size: int
+    epochs: int
+    batch_size: int = 50
+    phis: tuple[float, ...] = (1.0,)   # scale: the phi values of each curve (0 = base is always run)
+    grid_points: int = 2           # scale: extra (alpha, beta, gamma) points at phi = 1
+    trials: int = 8                # search: trials
+    search_epochs: Optional[int] = None
+
+
+# Nominal times are for an idle 2-core CPU; on a busy machine the time limit cuts the plan short.
+BUDGETS = {
+    "small": Budget("small", minutes=30, train_size=1500, test_size=500, epochs=5, phis=(1.0,),
+                    grid_points=2, trials=8, search_epochs=2),
+    "medium": Budget("medium", minutes=120, train_size=3000, test_size=1000, epochs=8,
+                     phis=(1.0, 2.0), grid_points=4, trials=24, search_epochs=4),
+    "large": Budget("large", minutes=480, train_size=6000, test_size=2000, epochs=12,
+                    phis=(1.0, 2.0, 3.0), grid_points=8, trials=60, search_epochs=6),
+}
+
+
+def parse_budget(value: str) -> Budget:
+    """``"small"``, ``"medium"``, ``"large"`` or a number of minutes (``"12"``, ``"0.5"``)."""
+    if isinstance(value, Budget):
+        return value
+    text = str(value).strip().lower()
+    if text in BUDGETS:
+        return BUDGETS[text]
+    try:
+        minutes = float(text)
+    except ValueError:
+        raise ValueError(f"--budget must be small, medium, large or a number of minutes, "
+                         f"got {value!r}") from None
+    if not minutes > 0:
+        raise ValueError(f"--budget in minutes must be > 0, got {value!r}")
+    fitting = [b for b in BUDGETS.values() if b.minutes <= minutes] or [BUDGETS["small"]]
+    return replace(fitting[-1], name=f"{text}min", minutes=minutes)

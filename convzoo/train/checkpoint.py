@@ -1,0 +1,161 @@
+"""Atomic, safe checkpoints: weights as safetensors, training state via ``torch.save`` of tensors and
+primitives only (loaded back with ``weights_only=True``).
+
+Layout inside a run folder::
+
+    checkpoints/epoch_0003.safetensors   model weights after epoch 3
+    checkpoints/epoch_0003.pt            optimizer, EMA, RNG states, step counters (no pickled objects)
+    checkpoints/last.json                {"epoch": 3, ...}: written last, so it only ever names a
+                                         complete pair; a crash mid-save leaves the previous pair valid
+
+Every file is written to a temporary name in the same folder and moved into place with
+``os.replace`` (atomic on POSIX), so a SIGKILL at any moment leaves either the old or the new file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class CheckpointError(RuntimeError):
+    """A missing, incomplete or corrupt checkpoint; the message is one line."""
+
+
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` then ``os.replace(tmp_path, path)``; the temp file is removed on error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+    atomic_write(path, write)
+
+
+def save_weights(model: nn.Module, path: Path, metadata: Optional[dict] = None) -> None:
+    """Model weights (state_dict, contiguous CPU tensors) to ``path`` as safetensors, atomically."""
+    from safetensors.torch import save_file
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    atomic_write(path, lambda tmp: save_file(sd, tmp, metadata=meta))
+
+
+def load_weights(model: nn.Module, path: Path) -> None:
+    """Load safetensors ``path`` into ``model`` (strict); a bad file raises a one-line error."""
+    from safetensors.torch import load_file
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        sd = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for truncated/garbled files
+        raise CheckpointError(f"cannot read weights {path}: corrupt or not a safetensors file "
+                              f"({type(e).__name__})") from None
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise CheckpointError(f"weights {path} do not fit the model: "
+                              f"{first[1].strip() if len(first) > 1 else first[0]}") from None
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch RNG states as tensors and primitives (weights_only-loadable)."""
+    np_state = np.random.get_state()
+    state = {
+        "python": list(random.getstate()[1]),
+        "python_version": random.getstate()[0],
+        "python_gauss": random.getstate()[2],
+        "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "numpy_has_gauss": int(np_state[3]),
+        "numpy_gauss": float(np_state[4]),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"],
+                         state["numpy_has_gauss"], state["numpy_gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _ckpt_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def save_checkpoint(run_dir: Path, epoch: int, model: nn.Module, state: dict[str, Any],
+                    keep: int = 1) -> Path:
+    """Save the pair for ``epoch`` (1-based, completed epochs), then point ``last.json`` at it and
+    delete older pairs beyond ``keep``."""
+    d = _ckpt_dir(run_dir)
+    stem = d / f"epoch_{epoch:04d}"
+    save_weights(model, stem.with_suffix(".safetensors"), {"epoch": epoch})
+    atomic_write(stem.with_suffix(".pt"), lambda tmp: torch.save(state, tmp))
+    atomic_write_text(d / "last.json", json.dumps({"epoch": epoch, "weights": stem.name + ".safetensors",
+                                                   "state": stem.name + ".pt"}) + "\n")
+    for old in sorted(d.glob("epoch_*.safetensors"))[:-keep]:
+        if old.stem != stem.name:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".pt").unlink(missing_ok=True)
+    return stem
+
+
+def last_checkpoint(run_dir: Path) -> Optional[dict[str, Any]]:
+    """``last.json`` of ``run_dir`` (with absolute paths), or None when no epoch was saved yet."""
+    d = _ckpt_dir(run_dir)
+    p = d / "last.json"
+    if not p.is_file():
+        return None
+    try:
+        info = json.loads(p.read_text())
+        info["weights"], info["state"] = d / info["weights"], d / info["state"]
+        int(info["epoch"])
+    except (ValueError, KeyError, TypeError):
+        raise CheckpointError(f"corrupt checkpoint index {p}") from None
+    return info
+
+
+def load_checkpoint(run_dir: Path, model: nn.Module) -> tuple[int, dict[str, Any]]:
+    """Load the last complete checkpoint of ``run_dir`` into ``model``; return (epoch, state)."""
+    info = last_checkpoint(run_dir)
+    if info is None:
+        raise CheckpointError(f"no checkpoint in {run_dir} (nothing to resume: no epoch finished)")
+    load_weights(model, info["weights"])
+    if not Path(info["state"]).is_file():
+        raise CheckpointError(f"checkpoint state missing: {info['state']}")
+    try:
+        state = torch.load(info["state"], map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"cannot read checkpoint state {info['state']}: corrupt "
+                              f"({type(e).__name__})") from None
+    if not isinstance(state, dict) or "epoch" not in state:
+        raise CheckpointError(f"checkpoint state {info['state']} is not a convzoo training state")
+    return int(info["epoch"]), state

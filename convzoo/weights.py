@@ -1,0 +1,380 @@
+"""Load checkpoints from timm, torchvision or convzoo into convzoo models; save them as safetensors.
+
+    >>> model = convzoo.create_model("efficientnet_b0")
+    >>> convzoo.load_weights(model, "efficientnet_b0_timm.pth")           # layout detected
+    >>> convzoo.load_weights(model, tv_model.state_dict(), layout="torchvision")
+    >>> convzoo.save_weights(model, "b0.safetensors", metadata={"note": "fine-tuned"})
+
+What :func:`load_weights` does, in order:
+
+1. reads the source: a state dict, a ``.safetensors`` file, or a PyTorch checkpoint read with
+   ``torch.load(..., weights_only=True)`` (never arbitrary pickles). Wrappers ``{"state_dict": ...}``,
+   ``{"model": ...}`` and EMA copies (``state_dict_ema``, ``model_ema``; ``use_ema=True`` picks them)
+   are unwrapped; ``module.`` (DataParallel/DDP) and ``_orig_mod.`` (torch.compile) prefixes stripped;
+2. detects the key layout (``"convzoo"``, ``"timm"``, ``"torchvision"``, or any other layout the model
+   class converts) by converting with each and keeping the one that matches the most of the model's
+   keys, or uses ``layout=`` as given;
+3. converts the keys with the model's hook (below);
+4. adapts a first conv with another number of input channels (timm's ``adapt_input_conv``: summed
+   for 1 channel, RGB filters repeated and scaled by ``3 / in_chans`` otherwise) and leaves a
+   classifier of another size at its fresh initialisation, with a warning naming both sizes;
+5. loads strictly: every missing, unexpected and shape-mismatched key is listed in one
+   :class:`WeightsMismatchError` (``strict=False`` loads the rest and returns them instead).
+
+**The converter hook.** A model class that can read foreign layouts implements::
+
+    weight_layouts = ("timm", "torchvision")           # the layouts it converts, tried by detection
+
+    def convert_state_dict(self, state_dict, layout):   # -> dict keyed by this model's keys
+        return remap_modules(self, state_dict, {"stem.conv": "conv_stem", "stem.norm": "bn1", ...})
+
+``convert_state_dict`` receives the unwrapped source state dict and a layout name from
+``weight_layouts``; it returns a state dict keyed by the model's own keys. Source keys it does not
+know should be passed through unchanged (they are then reported as unexpected). The helper
+:func:`remap_modules` does the usual case: a map from *our* module paths to the source's module paths
+(parameters and buffers keep their names: ``weight``, ``bias``, ``running_mean`` ...), with an optional
+``param_map`` for single tensors that are renamed or reshaped (e.g. ConvNeXt's ``gamma``). Our module
+paths are written without the ``TFSameConv`` wrapper (``stem.conv``, not ``stem.conv.conv``), so one
+map serves both padding modes. ``convzoo`` layout (our own keys) needs no hook.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import torch
+from torch import nn
+
+__all__ = ["load_weights", "save_weights", "read_state_dict", "detect_layout", "remap_modules",
+           "adapt_input_conv", "canonical_keys", "WeightsMismatchError", "LoadResult"]
+
+log = logging.getLogger(__name__)
+
+Source = Union[str, os.PathLike, Mapping]
+_WRAPPERS = ("state_dict", "model", "module", "net", "network")
+_EMA_WRAPPERS = ("state_dict_ema", "model_ema", "ema", "ema_state_dict")
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+class WeightsMismatchError(ValueError):
+    """The converted checkpoint does not fit the model; the message lists every differing key."""
+
+
+@dataclass
+class LoadResult:
+    """What :func:`load_weights` did: the layout used and every adjustment made."""
+
+    layout: str
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+    head_reset: bool = False
+    first_conv_adapted: bool = False
+
+
+# --------------------------------------------------------------------------------------- reading
+def read_state_dict(source: Source, *, use_ema: bool = False) -> dict[str, torch.Tensor]:
+    """A flat ``{key: tensor}`` from a state dict, a safetensors file or a PyTorch checkpoint."""
+    if isinstance(source, nn.Module):
+        raise TypeError("source must be a state dict or a file path, got a module; "
+                        "pass module.state_dict()")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"weights file not found: {str(path)!r}")
+        if path.suffix == ".safetensors" or _is_safetensors(path):
+            from safetensors.torch import load_file
+            obj: Any = load_file(str(path), device="cpu")
+        else:
+            try:
+                obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            except Exception as e:  # pickle.UnpicklingError and friends
+                raise ValueError(
+                    f"could not read {str(path)!r} with torch.load(weights_only=True): {e}. Only "
+                    "tensors and plain containers are loaded (a pickled nn.Module is not: save "
+                    "model.state_dict() instead)") from None
+    elif isinstance(source, Mapping):
+        obj = source
+    else:
+        raise TypeError(f"source must be a state dict or a path, got {type(source).__name__}")
+    obj = _unwrap(obj, use_ema)
+    out: dict[str, torch.Tensor] = {}
+    for k, v in obj.items():
+        if not isinstance(v, torch.Tensor):
+            continue
+        for p in _PREFIXES:
+            while k.startswith(p):
+                k = k[len(p):]
+        out[k] = v
+    if not out:
+        raise ValueError(f"no tensors found in the weights source (top-level keys: {list(obj)[:10]})")
+    return out
+
+
+def _is_safetensors(path: Path) -> bool:
+    # A safetensors file is an 8-byte little-endian header length followed by a JSON header.
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{"
+
+
+def _unwrap(obj: Any, use_ema: bool) -> Mapping:
+    if not isinstance(obj, Mapping):
+        raise TypeError(f"a checkpoint must hold a dict of tensors, got {type(obj).__name__}")
+    for _ in range(3):   # e.g. {"model": {"state_dict": {...}}}
+        if any(isinstance(v, torch.Tensor) for v in obj.values()):
+            break
+        keys = (_EMA_WRAPPERS + _WRAPPERS) if use_ema else (_WRAPPERS + _EMA_WRAPPERS)
+        inner = next((obj[k] for k in keys if isinstance(obj.get(k), Mapping)), None)
+        if inner is None:
+            break
+        obj = inner
+    return obj
+
+
+# ----------------------------------------------------------------------------- key conversion
+def _tf_wrappers(model: nn.Module) -> list[str]:
+    from .layers.conv import TFSameConv
+    return [name for name, m in model.named_modules() if isinstance(m, TFSameConv)]
+
+
+def canonical_keys(model: nn.Module) -> dict[str, str]:
+    """``{canonical key: state-dict key}``: canonical keys drop the TF-padding wrapper's ``.conv``."""
+    wrappers = _tf_wrappers(model)
+    out = {}
+    for key in model.state_dict():
+        canon = key
+        for w in wrappers:
+            prefix = f"{w}.conv." if w else "conv."
+            if key.startswith(prefix):
+                canon = (f"{w}." if w else "") + key[len(prefix):]
+                break
+        out[canon] = key
+    return out
+
+
+def remap_modules(model: nn.Module, state_dict: Mapping[str, torch.Tensor], module_map: Mapping[str, str],
+                  param_map: Optional[Mapping[str, Union[str, tuple[str, Callable]]]] = None
+                  ) -> dict[str, torch.Tensor]:
+    """Convert ``state_dict`` to ``model``'s keys through a module-path map (ours -> source's).
+
+    For each of our keys ``<module>.<tensor>`` with ``<module>`` in ``module_map`` the tensor is taken
+    from ``<module_map[module]>.<tensor>``. ``param_map`` maps whole keys instead, optionally with a
+    function applied to the tensor: ``{"stages.0.blocks.0.gamma": ("features.1.0.layer_scale",
+    lambda t: t.flatten())}``. Keys are written without TF-padding wrappers (see module docstring).
+    Source keys that nothing asked for are passed through, so a strict load reports them.
+    """
+    param_map = dict(param_map or {})
+    out: dict[str, torch.Tensor] = {}
+    used: set[str] = set()
+    for canon, actual in canonical_keys(model).items():
+        fn = None
+        if canon in param_map:
+            src = param_map[canon]
+            if isinstance(src, tuple):
+                src, fn = src
+        else:
+            module, _, tensor = canon.rpartition(".")
+            if module not in module_map:
+                continue
+            src = f"{module_map[module]}.{tensor}" if module_map[module] else tensor
+        if src in state_dict:
+            out[actual] = fn(state_dict[src]) if fn else state_dict[src]
+            used.add(src)
+    for k, v in state_dict.items():
+        if k not in used and k not in out:
+            out[k] = v
+    return out
+
+
+def _align_own_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """convzoo layout: our keys, from a model with or without TF-padding wrappers."""
+    canon = canonical_keys(model)
+    ours = set(canon.values())
+    # the source's own canonical form: drop any ".conv.conv." wrapper level it may have had
+    out = {}
+    for k, v in state_dict.items():
+        if k not in ours:
+            c = k.replace(".conv.conv.", ".conv.")
+            c = c[5:] if c.startswith("conv.conv.") else c
+            k = canon.get(c, k)
+        out[k] = v
+    return out
+
+
+def convert_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], layout: str
+                       ) -> dict[str, torch.Tensor]:
+    """Convert ``state_dict`` from ``layout`` to ``model``'s keys (through the model's hook)."""
+    if layout == "convzoo":
+        return _align_own_keys(model, state_dict)
+    layouts = tuple(getattr(model, "weight_layouts", ()))
+    if layout not in layouts:
+        raise ValueError(f"{type(model).__name__} converts layouts {('convzoo',) + layouts}, "
+                         f"got layout={layout!r}")
+    return model.convert_state_dict(dict(state_dict), layout)
+
+
+def detect_layout(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> str:
+    """The layout whose conversion matches the most of ``model``'s keys (ties: convzoo first)."""
+    ours = set(model.state_dict())
+    best, best_score = None, 0
+    for layout in ("convzoo",) + tuple(getattr(model, "weight_layouts", ())):
+        try:
+            converted = convert_state_dict(model, state_dict, layout)
+        except Exception:  # a converter that cannot parse this source simply does not match
+            continue
+        score = sum(1 for k in converted if k in ours)
+        if score > best_score:
+            best, best_score = layout, score
+    if best is None:
+        raise ValueError(
+            f"could not recognise the checkpoint's key layout for {type(model).__name__} (first keys: "
+            f"{list(state_dict)[:5]}); known layouts: "
+            f"{('convzoo',) + tuple(getattr(model, 'weight_layouts', ()))}; pass layout=")
+    return best
+
+
+# ---------------------------------------------------------------------------------- adapting
+def adapt_input_conv(in_chans: int, weight: torch.Tensor) -> torch.Tensor:
+    """Adapt a first-conv weight (O, I, *k) trained on I (=3) channels to ``in_chans`` channels.
+
+    Same rule as timm's ``adapt_input_conv``: 1 channel sums the RGB filters; more channels repeat the
+    RGB filters and scale them by ``3 / in_chans``, so the response to a grey image is preserved.
+    """
+    dtype = weight.dtype
+    w = weight.float()
+    i = w.shape[1]
+    if in_chans == 1:
+        if i > 3:
+            if i % 3:
+                raise ValueError(f"cannot adapt a first conv with {i} input channels to 1")
+            w = w.reshape(w.shape[0], i // 3, 3, *w.shape[2:]).sum(dim=2)
+        else:
+            w = w.sum(dim=1, keepdim=True)
+    elif in_chans != i:
+        if i != 3:
+            raise ValueError(f"can adapt only a 3-channel first conv to {in_chans} channels, got {i}")
+        reps = int(math.ceil(in_chans / 3))
+        w = w.repeat(1, reps, *([1] * (w.dim() - 2)))[:, :in_chans] * (3 / float(in_chans))
+    return w.to(dtype)
+
+
+def _module_key(model: nn.Module, module_path: Optional[str], tensor: str) -> Optional[str]:
+    if not module_path:
+        return None
+    return canonical_keys(model).get(f"{module_path}.{tensor}")
+
+
+# ----------------------------------------------------------------------------------- loading
+def load_weights(model: nn.Module, source: Source, layout: Optional[str] = None, strict: bool = True,
+                 *, use_ema: bool = False) -> LoadResult:
+    """Load ``source`` (state dict or file) in ``layout`` (None: detected) into ``model`` in place.
+
+    Raises :class:`WeightsMismatchError` listing every missing, unexpected and shape-mismatched key
+    when ``strict``; a classifier of another size is kept at its initialisation (with a warning) and a
+    first conv with another channel count is adapted. Returns a :class:`LoadResult`.
+    """
+    from .models.base import FeatureExtractor
+    target = model.model if isinstance(model, FeatureExtractor) else model
+    sd = read_state_dict(source, use_ema=use_ema)
+    if layout is None:
+        layout = detect_layout(target, sd)
+    sd = convert_state_dict(target, sd, layout)
+    ours = target.state_dict()
+    result = LoadResult(layout=layout)
+    cfg = getattr(target, "default_cfg", {}) or {}
+
+    first = _module_key(target, cfg.get("first_conv"), "weight")
+    if first and first in sd and sd[first].dim() == ours[first].dim() \
+            and sd[first].shape[1] != ours[first].shape[1] \
+            and sd[first].shape[0] == ours[first].shape[0]:
+        sd[first] = adapt_input_conv(ours[first].shape[1], sd[first])
+        result.first_conv_adapted = True
+        log.info("adapted first conv %s from %d to %d input channels", first,
+                 sd[first].shape[1], ours[first].shape[1])
+
+    head = [k for k in (_module_key(target, cfg.get("classifier"), t) for t in ("weight", "bias")) if k]
+    head_src = [k for t in ("weight", "bias")
+                if (k := f"{cfg.get('classifier')}.{t}") in sd and k not in ours]  # our fc is Identity
+    if any(k in sd and sd[k].shape != ours[k].shape for k in head) or head_src:
+        n_src = next((sd[k].shape[0] for k in head + head_src if k in sd), "?")
+        n_ours = getattr(target, "num_classes", "?")
+        msg = (f"load_weights: checkpoint classifier has {n_src} outputs, the model has {n_ours}; "
+               f"{cfg.get('classifier')} was left at its fresh initialisation (train it)")
+        warnings.warn(msg, stacklevel=2)
+        log.warning(msg)
+        for k in head + head_src:
+            sd.pop(k, None)
+            if k in ours:
+                sd[k] = ours[k]
+        result.head_reset = True
+
+    for k in ours:   # older checkpoints lack BN's step counter; it affects nothing in eval
+        if k.endswith("num_batches_tracked") and k not in sd:
+            sd[k] = ours[k]
+
+    result.missing = [k for k in ours if k not in sd]
+    result.unexpected = [k for k in sd if k not in ours]
+    result.mismatched = [(k, tuple(sd[k].shape), tuple(ours[k].shape)) for k in ours
+                         if k in sd and sd[k].shape != ours[k].shape]
+    if strict and (result.missing or result.unexpected or result.mismatched):
+        raise WeightsMismatchError(_mismatch_message(target, layout, result))
+    load = {k: v for k, v in sd.items() if k in ours and v.shape == ours[k].shape}
+    target.load_state_dict(load, strict=strict)
+    return result
+
+
+def _mismatch_message(model: nn.Module, layout: str, r: LoadResult, limit: int = 20) -> str:
+    def block(title, items, fmt=str):
+        if not items:
+            return ""
+        more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
+        return f"\n  {title} ({len(items)}):\n" + "\n".join(f"    {fmt(x)}" for x in items[:limit]) + more
+    return (f"checkpoint (layout {layout!r}) does not fit {type(model).__name__}:"
+            + block("missing from the checkpoint", r.missing)
+            + block("unexpected in the checkpoint", r.unexpected)
+            + block("shape mismatch (checkpoint vs model)", r.mismatched,
+                    lambda x: f"{x[0]}: {x[1]} vs {x[2]}")
+            + "\n(pass strict=False to load the matching tensors only)")
+
+
+# ------------------------------------------------------------------------------------ saving
+def save_weights(model: nn.Module, path: Union[str, os.PathLike],
+                 metadata: Optional[Mapping[str, str]] = None) -> Path:
+    """Write ``model``'s state dict to ``path`` as safetensors, atomically (temp file + rename).
+
+    ``metadata`` (str -> str) is stored in the header beside ``convzoo_version`` and, when the model
+    knows it, ``architecture``. Returns the path.
+    """
+    from safetensors.torch import save_file
+
+    from . import __version__
+    path = Path(path)
+    meta = {"format": "pt", "convzoo_version": __version__}
+    arch = (getattr(model, "default_cfg", None) or {}).get("architecture")
+    if arch:
+        meta["architecture"] = str(arch)
+    for k, v in (metadata or {}).items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError(f"metadata must map str to str, got {k!r}: {type(v).__name__}")
+        meta[k] = v
+    # clone: safetensors refuses tensors that share storage, and we must not hold views of params
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path

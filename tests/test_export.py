@@ -1,0 +1,241 @@
+"""convzoo.export: BN folding, optimize, static padding and ONNX Runtime parity.
+
+Oracles: the eager model itself *before* any transformation (BN as PyTorch's own nn.BatchNormNd with
+random running statistics) and ONNX Runtime executing the exported graph.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+import convzoo
+from convzoo.export import (MemoryEfficientSiLU, example_input_for, fold_batchnorm, fold_bn_into,
+                            optimize, set_memory_efficient, to_onnx, verify_onnx)
+from convzoo.layers import (Conv2Plus1d, ConvNeXtBlock, ConvNormAct, DepthwiseSeparableConv,
+                            FusedMBConv, MBConv, SqueezeExcite)
+from convzoo.layers.padding import TFSamePad
+from convzoo.models.base import ClassifierHead, ConvNet
+
+TOL = 1e-4   # max abs difference relative to the output scale (issue 7)
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = torch.as_tensor(a).float(), torch.as_tensor(b).float()
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
+
+
+def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BN non-trivial statistics and affine parameters (a fresh BN folds to ~identity)."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) * 2 + 0.2)
+            if m.weight is not None:
+                m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.data.copy_(torch.randn(n, generator=g) * 0.3)
+    return model.eval()
+
+
+def n_bn(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+# --------------------------------------------------------------------------- single conv + BN pairs
+
+CONV_CASES = [
+    # (dims, transposed, in, out, groups, bias, stride)
+    (1, False, 4, 6, 1, True, 2), (2, False, 4, 6, 1, False, 1), (3, False, 4, 6, 1, False, 2),
+    (2, False, 6, 6, 6, False, 1),      # depthwise
+    (2, False, 6, 12, 6, False, 2),     # depthwise, depth multiplier 2
+    (2, False, 6, 9, 3, True, 1),       # grouped
+    (1, True, 4, 6, 1, False, 2), (2, True, 4, 6, 1, True, 2), (3, True, 4, 6, 1, False, 2),
+    (2, True, 6, 9, 3, False, 2),       # grouped transposed: weight (in, out/g, k, k)
+    (3, True, 6, 6, 6, True, 1),        # depthwise transposed 3D
+]
+
+
+@pytest.mark.parametrize("dims,transposed,cin,cout,groups,bias,stride", CONV_CASES)
+def test_fold_bn_into_conv_matches_conv_then_bn(dims, transposed, cin, cout, groups, bias, stride):
+    cls = {(1, False): nn.Conv1d, (2, False): nn.Conv2d, (3, False): nn.Conv3d,
+           (1, True): nn.ConvTranspose1d, (2, True): nn.ConvTranspose2d, (3, True): nn.ConvTranspose3d}
+    conv = cls[dims, transposed](cin, cout, 3, stride, 1, groups=groups, bias=bias)
+    bn = randomize_bn([nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d][dims - 1](cout))
+    x = torch.randn(2, cin, *([7] * dims))
+    with torch.no_grad():
+        ref = bn(conv(x))
+        folded = fold_bn_into(conv, bn)
+        out = folded(x)
+    assert folded.bias is not None
+    assert rel_err(out, ref) < 1e-5
+
+
+def test_fold_matches_torch_fuse_conv_bn_eval():
+    """Cross-check against PyTorch's own fusion utility for a plain conv."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    conv, bn = nn.Conv2d(3, 8, 3, bias=False), randomize_bn(nn.BatchNorm2d(8))
+    ref = fuse_conv_bn_eval(conv.eval(), bn)
+    ours = fold_bn_into(conv, bn)
+    assert torch.allclose(ours.weight, ref.weight, atol=1e-6) and torch.allclose(ours.bias, ref.bias, atol=1e-6)
+
+
+def test_fold_linear_and_bad_inputs():
+    lin, bn = nn.Linear(5, 4), randomize_bn(nn.BatchNorm1d(4))
+    x = torch.randn(3, 5)
+    with torch.no_grad():
+        ref = bn(lin(x))
+        assert rel_err(fold_bn_into(lin, bn)(x), ref) < 1e-5
+    with pytest.raises(ValueError, match="running statistics"):
+        fold_bn_into(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(4, track_running_stats=False))
+    with pytest.raises(ValueError, match="4 output channels"):
+        fold_bn_into(nn.Conv2d(3, 4, 1), nn.BatchNorm2d(5))
+    with pytest.raises(TypeError, match="conv"):
+        fold_bn_into(nn.ReLU(), nn.BatchNorm2d(4))
+
+
+# --------------------------------------------------------------------------- a small ConvNet of our own
+
+class ToyNet(ConvNet):
+    """Every foldable pattern the layers offer, on a ConvNet: TF-same stem, MBConv with SE, FusedMBConv,
+    depthwise-separable, a transposed conv + BN, ConvNeXt block, BN1d head norm after pooling."""
+
+    def __init__(self, num_classes: int = 7):
+        super().__init__()
+        self.stem = ConvNormAct(3, 16, 3, 2, padding="tf_same", act_layer=nn.SiLU)
+        self.stages = nn.Sequential(
+            nn.Sequential(MBConv(16, 16, expand_ratio=4, se_ratio=0.25, kernel_size=5),
+                          FusedMBConv(16, 24, expand_ratio=2, stride=2)),
+            nn.Sequential(DepthwiseSeparableConv(24, 32, 3, 2, padding="tf_same"),
+                          nn.ConvTranspose2d(32, 24, 2, 2, groups=4, bias=False), nn.BatchNorm2d(24)),
+            nn.Sequential(ConvNeXtBlock(24, layer_scale_init=0.5)),
+        )
+        self.neck = ConvNormAct(24, 40, 1, act_layer=nn.SiLU)
+        self.head = ClassifierHead(40, num_classes, norm=nn.BatchNorm1d(40))
+        self.num_classes = num_classes
+        self.default_cfg = {"input_size": (3, 33, 31), "num_classes": num_classes}
+
+
+def test_fold_batchnorm_toynet_removes_bn_and_keeps_outputs():
+    model = randomize_bn(ToyNet())
+    x = torch.randn(2, 3, 33, 31)
+    with torch.no_grad():
+        ref = model(x)
+    folded = fold_batchnorm(model)
+    assert n_bn(model) == 11                      # original untouched
+    # the head's BN1d follows a mean-pool, not a conv: it stays (and is reported)
+    assert folded.unfolded_bn == ["head.norm"]
+    assert not folded.training
+    with torch.no_grad():
+        assert rel_err(folded(x), ref) < TOL
+
+
+def test_fold_without_example_input_uses_sequential_neighbours():
+    """A plain nn.Sequential has no default_cfg: pairs come from neighbouring children."""
+    model = randomize_bn(nn.Sequential(ConvNormAct(3, 8), ConvNormAct(8, 8, groups=8, padding="tf_same"),
+                                       nn.ConvTranspose2d(8, 4, 2, 2), nn.BatchNorm2d(4)))
+    x = torch.randn(1, 3, 9, 9)
+    with torch.no_grad():
+        ref = model(x)
+        folded = fold_batchnorm(model)
+        assert n_bn(folded) == 0 and rel_err(folded(x), ref) < TOL
+
+
+def test_fold_conv2plus1d_3d():
+    model = randomize_bn(nn.Sequential(Conv2Plus1d(3, 8, mid_channels=5), nn.BatchNorm3d(8), nn.ReLU()))
+    x = torch.randn(2, 3, 4, 8, 8)
+    with torch.no_grad():
+        ref = model(x)
+        folded = fold_batchnorm(model, x)
+        assert n_bn(folded) == 0 and rel_err(folded(x), ref) < TOL
+
+
+def test_fold_refuses_conv_output_read_twice():
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.bn, self.other = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.bn(y) + self.other(y)   # y feeds BN *and* ReLU: folding would change ReLU's input
+
+    model = randomize_bn(Branchy())
+    x = torch.randn(1, 3, 8, 8)
+    folded = fold_batchnorm(model, x)
+    assert isinstance(folded.bn, nn.BatchNorm2d)
+    with torch.no_grad():
+        assert rel_err(folded(x), model(x)) < 1e-6
+
+
+def test_optimize_channels_last_and_memory_efficient_off():
+    model = randomize_bn(ToyNet())
+    model.set_memory_efficient(True)
+    x = torch.randn(2, 3, 33, 31)
+    with torch.no_grad():
+        ref = model(x)
+        fast = optimize(model, channels_last=True)
+        out = fast(x)
+    assert not any(isinstance(m, MemoryEfficientSiLU) for m in fast.modules())
+    assert any(isinstance(m, MemoryEfficientSiLU) for m in model.modules())   # caller's model unchanged
+    assert fast.stem.conv.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert rel_err(out, ref) < TOL
+
+
+@pytest.mark.slow
+def test_optimize_compile_matches_eager():
+    model = randomize_bn(nn.Sequential(ConvNormAct(3, 8, act_layer=nn.SiLU), MBConv(8, 8, expand_ratio=2,
+                                                                                  se_ratio=0.25)))
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        ref = model(x)
+        out = optimize(model, compile=True, example_input=x)(x)
+    assert rel_err(out, ref) < TOL
+
+
+# --------------------------------------------------------------------------- ONNX on the toy net
+
+def test_to_onnx_toynet_static_padding_and_parity(tmp_path):
+    model = randomize_bn(ToyNet())
+    model.set_memory_efficient(True)     # export must turn it off by itself
+    path = to_onnx(model, tmp_path / "toy.onnx", verify=True)
+    graph = onnx.load(path).graph
+    producer = {o: n for n in graph.node for o in n.output}
+
+    def from_input(name: str) -> bool:   # does this value depend on the graph's input (e.g. via Shape)?
+        if name == "input":
+            return True
+        n = producer.get(name)
+        return n is not None and any(from_input(i) for i in n.input if i)
+
+    pads = [n for n in graph.node if n.op_type == "Pad"]
+    assert len(pads) == 2 and not any(from_input(n.input[1]) for n in pads)   # TF-same pads: constants
+    assert "Shape" not in {n.op_type for n in graph.node}
+    ops = {n.op_type for n in graph.node}
+    assert "BatchNormalization" in ops     # only the head's BN1d (after pooling) is left
+    assert sum(n.op_type == "BatchNormalization" for n in graph.node) == 1
+    # dynamic batch: batch 3 runs and matches
+    verify_onnx(model, path, torch.randn(3, 3, 33, 31))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_to_onnx_fixed_batch_and_bad_input_size(tmp_path):
+    model = randomize_bn(ToyNet())
+    path = to_onnx(model, tmp_path / "toy.onnx", dynamic_batch=False, input_size=(40, 40), batch=2)
+    shape = [d.dim_value for d in onnx.load(path).graph.input[0].type.tensor_type.shape.dim]
+    assert shape == [2, 3, 40, 40]
+    with pytest.raises(ValueError, match="input_size"):
+        example_input_for(model, (3, 4, 5, 6))
+
+
+def test_verify_onnx_catches_a_wrong_model(tmp_path):
+    model = randomize_bn(ToyNet())
+    path = to_onnx(model, tmp_path / "toy.onnx")
+    other = randomize_bn(ToyNet(), seed=1)
+    with pytest.raises(RuntimeError, match="differs from eager"):
+        verify_onnx(other, path, torch.randn(1, 3, 33, 31))
