@@ -9,7 +9,9 @@ For efficientnet_b0, mobilenet_v2 and convnext_tiny at 224x224, batch 1 and 8, f
                         (inductor, freezing on: weights become constants it can pre-pack)
   convzoo ORT           ONNX Runtime on convzoo.export.to_onnx (BN folded, static shape)
 
-Both ORT sessions use the same options (convzoo.export.ort_session: ORT_ENABLE_ALL, which includes
+timm's graph comes from timm's own exporter (dynamic batch), ours from to_onnx with a static batch.
+Engines are timed in interleaved rounds (load from other processes hits all of them alike). Both
+ORT sessions use the same options (convzoo.export.ort_session: ORT_ENABLE_ALL, which includes
 the NCHWc layout pass, intra-op threads = --threads). Every engine runs with --threads intra-op
 threads. Throughput = batch / median latency of --runs timed calls after warm-up. Outputs of every
 convzoo engine are checked against convzoo eager (max abs diff relative to the output scale).
@@ -36,21 +38,33 @@ TIMM_NAMES = {"efficientnet_b0": "efficientnet_b0", "mobilenet_v2": "mobilenetv2
               "convnext_tiny": "convnext_tiny"}
 
 
-def median_time(fn, warmup: int, runs: int) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+def interleaved_medians(fns: dict, warmup: int, runs: int, rounds: int = 5) -> dict:
+    """Median seconds per call of each engine, measured in ``rounds`` interleaved rounds of
+    ``runs / rounds`` calls each, so that a burst of load from other processes hits all engines."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    per = max(1, runs // rounds)
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            for _ in range(per):
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def export_plain(model, x, path):
-    """timm's model exported the way timm's own onnx_export does it (TorchScript exporter, opset 17)."""
-    torch.onnx.export(model, (x,), path, dynamo=False, opset_version=17, input_names=["input"],
-                      output_names=["output"], do_constant_folding=True)
+def export_timm(model, x, path):
+    """timm's model exported by timm's own tool (timm.utils.onnx.onnx_export: TorchScript exporter,
+    dynamic batch axis), opset 17 as ours."""
+    from timm.utils.onnx import onnx_export
+    onnx_export(model, path, example_input=x, opset=17, check=False)
+
+
+def _infer(model, x):
+    with torch.inference_mode():
+        return model(x)
 
 
 def rel(a, b) -> float:
@@ -87,31 +101,30 @@ def main(argv=None) -> int:
         for b in args.batches:
             x = torch.randn(b, 3, args.size, args.size)
             xn = x.numpy()
-            res = {}
+            fns, errs = {}, {}
             with torch.inference_mode():
                 ref = cz(x)
-                res["timm eager"] = median_time(lambda: tm(x), args.warmup, args.runs)
-                res["convzoo eager"] = median_time(lambda: cz(x), args.warmup, args.runs)
-            # ORT on timm's export and on ours, same session options
+            fns["timm eager"] = lambda: _infer(tm, x)
             tpath = os.path.join(tmp, f"timm_{name}_{b}.onnx")
-            export_plain(tm, x, tpath)
+            export_timm(tm, x, tpath)
             ts = ort_session(tpath, threads=args.threads)
-            res["timm ORT"] = median_time(lambda: ts.run(None, {"input": xn}), args.warmup, args.runs)
+            tin = ts.get_inputs()[0].name
+            fns["timm ORT"] = lambda: ts.run(None, {tin: xn})
+            fns["convzoo eager"] = lambda: _infer(cz, x)
             cpath = to_onnx(cz, os.path.join(tmp, f"cz_{name}_{b}.onnx"), input_size=(3, args.size, args.size),
                             dynamic_batch=False, batch=b)
             cs = ort_session(cpath, threads=args.threads)
-            errs = {"convzoo ORT": rel(cs.run(None, {"input": xn})[0], ref)}
-            res["convzoo ORT"] = median_time(lambda: cs.run(None, {"input": xn}), args.warmup, args.runs)
+            errs["convzoo ORT"] = rel(cs.run(None, {"input": xn})[0], ref)
+            fns["convzoo ORT"] = lambda: cs.run(None, {"input": xn})
+            compile_s = 0.0
             if not args.no_compile:
                 t0 = time.perf_counter()
                 fast = optimize(cz, compile=True, example_input=x[:1], compile_options={"freezing": True})
-                with torch.inference_mode():
-                    out = fast(x)
-                    compile_s = time.perf_counter() - t0
-                    errs["convzoo optimized"] = rel(out, ref)
-                    res["convzoo optimized"] = median_time(lambda: fast(x), args.warmup, args.runs)
-            else:
-                compile_s = 0.0
+                out = _infer(fast, x)
+                compile_s = time.perf_counter() - t0
+                errs["convzoo optimized"] = rel(out, ref)
+                fns["convzoo optimized"] = lambda: _infer(fast, x)
+            res = interleaved_medians(fns, args.warmup, args.runs)
             thr = {k: b / v for k, v in res.items()}
             ref_ort = thr["timm ORT"]
             best = max(v for k, v in thr.items() if k.startswith("convzoo"))

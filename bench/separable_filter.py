@@ -76,7 +76,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=2048)
     ap.add_argument("--ks", type=int, nargs="+", default=[3, 7, 15, 31])
     ap.add_argument("--repeats", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads (SciPy is single-threaded)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch and OpenCV threads (SciPy is single-threaded)")
     ap.add_argument("--budget", type=float, default=3.0, help="max seconds per contender and k")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -88,7 +89,8 @@ def main(argv=None) -> int:
     print(f"# {args.size}x{args.size} float32, border reflect-101, {args.threads} threads; "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load avg "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    print(f"# torch {torch.__version__}, opencv {cv2.__version__}, scipy {scipy.__version__}, numpy {np.__version__}")
+    print(f"# torch {torch.__version__}, opencv {cv2.__version__}, scipy {scipy.__version__}, "
+          f"numpy {np.__version__}")
     print("# median ms of the repeats [best]\n")
     names = list(contenders(img, np.ones(3, np.float32), np.ones(3, np.float32)))
     header = ["k"] + names + ["ours / sepFilter2D", "ours / scipy"]

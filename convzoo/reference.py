@@ -54,7 +54,8 @@ def conv_output_shape(input_size: Sequence[int], kernel_size: Sequence[int], str
                       padding: IntOrSeq = 0, dilation: IntOrSeq = 1) -> tuple[int, ...]:
     """``o = floor((i + 2p - d(k - 1) - 1) / s) + 1`` per axis (Dumoulin & Visin, relationship 15)."""
     nd = len(input_size)
-    s, p, d = (_tuple(v, nd, n) for v, n in ((stride, "stride"), (padding, "padding"), (dilation, "dilation")))
+    s, p, d = (_tuple(v, nd, n) for v, n in ((stride, "stride"), (padding, "padding"),
+                                              (dilation, "dilation")))
     return tuple((i + 2 * pi - di * (k - 1) - 1) // si + 1
                  for i, k, si, pi, di in zip(input_size, kernel_size, s, p, d))
 
@@ -122,8 +123,9 @@ def conv_transpose_nd(x: np.ndarray, w: np.ndarray, b: Optional[np.ndarray] = No
     Learning, Sec. 14.10, generalised to channels, groups, stride and dilation).
     ``method="matrix"``: ``A.T @ x`` with ``A = conv_matrix`` of the convolution that maps the output
     shape back to the input shape - the definition of "transposed".
-    ``output_padding`` adds rows/columns at the far end only; it adds no computation and resolves
-    which of the ``stride`` output sizes that conv to the same input size is meant.
+    ``output_padding`` keeps extra rows/columns at the far end only (they hold the taps that reach
+    them, if any; it inserts no zeros into ``x``) and so picks which of the ``stride`` output sizes
+    that a stride-``s`` conv maps to the same size is meant.
 
     Shape: x (N, C_in, *S), w (C_in, C_out / groups, *K), b (C_out,) -> (N, C_out, *O').
     """
@@ -166,7 +168,7 @@ def _transpose_by_scatter(x, w, s, p, d, groups, out_size):
     k = w.shape[2:]
     c_out_g = w.shape[1]
     full = [(i - 1) * si + di * (ki - 1) + 1 for i, si, di, ki in zip(x.shape[2:], s, d, k)]
-    # Uncropped output, long enough to hold output_padding too (those cells stay zero).
+    # Uncropped output, long enough to hold output_padding too (cells that no tap reaches stay zero).
     full = [max(f, pi + o) for f, pi, o in zip(full, p, out_size)]
     y = np.zeros((n, groups, c_out_g, *full), dtype=np.result_type(x, w))
     xg = x.reshape(n, groups, c_in // groups, *x.shape[2:])

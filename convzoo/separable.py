@@ -44,7 +44,7 @@ BORDERS = ("zeros", "reflect", "symmetric", "replicate", "circular")
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)   # eq=False: holds arrays, compare fields explicitly
 class KernelFactors:
     """The SVD of a 2D kernel as 1D factors: ``kernel ~= sum_r outer(columns[r], rows[r])``.
 
@@ -188,51 +188,71 @@ def _band(w: torch.Tensor, block: int) -> torch.Tensor:
 def _fill_border(buf: torch.Tensor, dim: int, length: int, before: int, after: int, border: str):
     """Fill the ``before``/``after`` border slots of ``buf`` along ``dim`` from its interior."""
     idx = border_index(length, before, after, border)
-    for sl, src in ((slice(0, before), idx[:before]), (slice(before + length, None), idx[before + length:])):
+    for start, src in ((0, idx[:before]), (before + length, idx[before + length:])):
         if src.size == 0:
             continue
-        target = buf.narrow(dim, sl.start, src.size)
+        target = buf.narrow(dim, start, src.size)
         if border == "zeros":
             target.zero_()
         else:
             target.copy_(buf.index_select(dim, torch.from_numpy(src + before).to(buf.device)))
 
 
-def _filter_fast(x: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor, anchors, border: str):
-    """x (M, H, W) -> (M, H, W). Row pass as banded matrix products, column pass as a depthwise conv.
+def _filter_fast(x: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor, anchors, border: str,
+                 block: Optional[int] = None):
+    """x (M, H, W) -> (M, H, W). Row pass as one matrix product, column pass as a depthwise conv.
 
-    Row pass: the padded rows are cut into overlapping blocks of ``B + kw - 1`` samples, and each block
-    times a (B + kw - 1, B) banded Toeplitz matrix gives B outputs, so one batched GEMM filters every
-    row (extra zeros in the band cost MACs, but GEMM runs near peak while a k-tap loop is memory bound).
-    Column pass: the row-filtered image, viewed as channels-last ``(M, 16, H, W/16)``, goes through a
-    depthwise (kh x 1) conv: 16 neighbouring columns are one SIMD vector and oneDNN streams down the
-    rows. The row pass writes straight into the column pass's H-padded buffer, so nothing is copied.
+    Three passes over memory, each a single optimised kernel:
+
+    1. Gather: every row is cut into ``nb`` windows of ``B + kw - 1`` samples that overlap by
+       ``kw - 1``; one ``index_select`` builds all windows, border handling included (the index of a
+       sample outside the image is its border source).
+    2. Row pass: windows (M*H*nb, B + kw - 1) @ banded Toeplitz matrix (B + kw - 1, B) = B outputs per
+       window, written straight into the rows of a row-padded buffer (M, H + kh - 1, nb*B). The
+       zeros in the band cost MACs, but a GEMM runs near peak where a k-tap loop of elementwise ops
+       would make k memory passes. The padding rows are then copied from the filtered rows (row
+       filtering commutes with picking rows), a few rows only.
+    3. Column pass: the buffer seen as channels-last (M, lanes, H + kh - 1, nb*B / lanes) goes through
+       a depthwise (kh x 1) conv: ``lanes`` neighbouring columns fill the SIMD registers and oneDNN
+       streams down the rows. Its channels-last output is already (M, H, nb*B) in memory.
     """
     m, h, w = x.shape
     (ay, ax) = anchors
     kh, kw = cols.shape[1], rows.shape[1]
-    block = 32 if kw <= 16 else 64
+    if block is None:
+        # Small kernels: short windows (fewer wasted MACs in the band). Larger ones: long windows
+        # (less overlap to gather, a better-shaped GEMM). Measured in bench/separable_filter.py.
+        block = 16 if kw <= 5 else 64
     nb = -(-w // block)
-    wb = nb * block                                  # row-pass output width, a multiple of 16
-    wp = wb + kw - 1
-    xp = x.new_empty(m, h, wp)                       # row-padded input
-    xp[:, :, ax:ax + w] = x
-    _fill_border(xp, 2, w, ax, wp - ax - w, border)
+    wb = nb * block
+    span = block + kw - 1
+    src = (np.arange(nb)[:, None] * block + np.arange(span)[None, :]).ravel()     # padded positions
+    idx = border_index(w, ax, wb + kw - 1 - ax - w, border)[src]                 # -> source column
+    dev = x.device
+    windows = x.reshape(m * h, w).index_select(1, torch.from_numpy(np.maximum(idx, 0)).to(dev))
+    if border == "zeros" and (idx < 0).any():
+        windows.index_fill_(1, torch.from_numpy(np.flatnonzero(idx < 0)).to(dev), 0.0)
+    windows = windows.view(m * h * nb, span)
     hp = h + kh - 1
+    lanes = 64 if wb % 64 == 0 else 32 if wb % 32 == 0 else 16
     out = None
-    lanes = 16
     for r in range(cols.shape[0]):
-        band_t = _band(rows[r], block).t()           # (B + kw - 1, B)
-        yp = x.new_empty(m, hp, wb)                  # row-filtered, column-padded
-        for i in range(m):
-            src = xp[i].as_strided((nb, h, block + kw - 1), (block, wp, 1))
-            dst = yp[i, ay:ay + h].view(h, nb, block).transpose(0, 1)     # (nb, h, B), no copy
-            torch.bmm(src, band_t.expand(nb, -1, -1), out=dst)
-        _fill_border(yp, 1, h, ay, kh - 1 - ay, border)
-        cl = yp.view(m, hp, wb // lanes, lanes).permute(0, 3, 1, 2)      # channels-last (M, 16, Hp, W')
+        band = _band(rows[r], block).t().contiguous()                          # (B + kw - 1, B)
+        if m <= 8:    # write each image's rows into its padded buffer: no extra copy
+            yp = x.new_empty(m, hp, wb)
+            for i in range(m):
+                torch.mm(windows[i * h * nb:(i + 1) * h * nb], band, out=yp[i, ay:ay + h].view(h * nb, block))
+            _fill_border(yp, 1, h, ay, kh - 1 - ay, border)
+        else:         # many small images: one GEMM, then pick the padded rows
+            y = torch.mm(windows, band).view(m, h, wb)
+            iy = border_index(h, ay, kh - 1 - ay, border)
+            yp = y.index_select(1, torch.from_numpy(np.maximum(iy, 0)).to(dev))
+            if border == "zeros":
+                yp.index_fill_(1, torch.from_numpy(np.flatnonzero(iy < 0)).to(dev), 0.0)
+        cl = yp.view(m, hp, wb // lanes, lanes).permute(0, 3, 1, 2)            # channels-last view
         weight = cols[r].view(1, 1, kh, 1).expand(lanes, 1, kh, 1).contiguous()
-        z = F.conv2d(cl, weight, groups=lanes)                           # (M, 16, H, W'), channels-last
-        z = z.permute(0, 2, 3, 1).reshape(m, h, wb)
+        z = F.conv2d(cl, weight, groups=lanes)                                 # (M, lanes, H, wb/lanes)
+        z = z.permute(0, 2, 3, 1).reshape(m, h, wb)                            # a view when channels-last
         out = z if out is None else out.add_(z)
     return out[:, :, :w] if wb > w else out
 
@@ -262,14 +282,16 @@ def separable_filter(images: ArrayLike, kernel, *, mode: str = "correlation", bo
     ``images``: a torch tensor or NumPy array whose last two axes are (H, W): ``(H, W)``,
     ``(C, H, W)``, ``(N, C, H, W)``, ...; every leading index is filtered independently. The result
     has the same type and shape (floating dtypes are kept; integer images come back as float32).
-    ``kernel``: a 2D kernel (factorised by :func:`factorize_kernel` at numerical rank, or at ``rank``),
-    a :class:`KernelFactors`, or a ``(column, row)`` pair of 1D factors (or ``(R, kh)``, ``(R, kw)``
-    arrays for a sum of R pairs). A rank-R kernel costs R separable passes.
+    ``kernel``: a 2D kernel as an array, tensor or nested list (factorised by :func:`factorize_kernel`
+    at its numerical rank, or at ``rank``), a :class:`KernelFactors`, or a *tuple* ``(column, row)``
+    of 1D factors (or of ``(R, kh)``, ``(R, kw)`` arrays for a sum of R pairs). A rank-R kernel costs
+    R separable passes.
     ``mode``: ``"correlation"`` (default; like ``F.conv2d``, ``cv2.filter2D``) or ``"convolution"``
     (kernel flipped, like ``scipy.ndimage.convolve``). ``border``: see the module docstring; default
     ``"reflect"`` = OpenCV's BORDER_REFLECT_101.
-    ``method``: ``"auto"``/``"fast"`` (banded GEMM rows + depthwise conv columns, see
-    ``_filter_fast``) or ``"direct"`` (pad, then ``F.conv2d`` with k x 1 and 1 x k kernels).
+    ``method``: ``"fast"`` (gather + banded GEMM rows + depthwise conv columns, see
+    ``_filter_fast``), ``"direct"`` (pad, then ``F.conv2d`` with k x 1 and 1 x k kernels), or
+    ``"auto"``: fast on CPU, direct on GPU and when the input requires grad (direct is differentiable).
 
     Shape: (*, H, W) -> (*, H, W).
     """
@@ -302,8 +324,11 @@ def separable_filter(images: ArrayLike, kernel, *, mode: str = "correlation", bo
 
     shape = x.shape
     x3 = x.reshape(-1, shape[-2], shape[-1]).contiguous()
-    use_fast = method == "fast" or (method == "auto" and x.device.type == "cpu")
-    with torch.no_grad():
-        out = (_filter_fast if use_fast else _filter_direct)(x3, cols, rows, anchors, border)
+    # The fast path writes into preallocated buffers (``out=``), which autograd cannot follow.
+    grad = torch.is_grad_enabled() and x.requires_grad
+    if method == "fast" and grad:
+        raise ValueError('method="fast" does not support autograd; use method="auto" or "direct"')
+    use_fast = method == "fast" or (method == "auto" and x.device.type == "cpu" and not grad)
+    out = (_filter_fast if use_fast else _filter_direct)(x3, cols, rows, anchors, border)
     out = out.reshape(shape)
     return out.numpy() if is_numpy else out

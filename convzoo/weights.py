@@ -147,15 +147,15 @@ def _tf_wrappers(model: nn.Module) -> list[str]:
 
 def canonical_keys(model: nn.Module) -> dict[str, str]:
     """``{canonical key: state-dict key}``: canonical keys drop the TF-padding wrapper's ``.conv``."""
-    wrappers = _tf_wrappers(model)
+    wrappers = set(_tf_wrappers(model))
     out = {}
-    for key in model.state_dict():
+    for key in model.state_dict(keep_vars=True):
         canon = key
-        for w in wrappers:
-            prefix = f"{w}.conv." if w else "conv."
-            if key.startswith(prefix):
-                canon = (f"{w}." if w else "") + key[len(prefix):]
-                break
+        if wrappers:
+            module, _, tensor = key.rpartition(".")
+            parent, _, last = module.rpartition(".")
+            if last == "conv" and parent in wrappers:       # <wrapper>.conv.<tensor>
+                canon = f"{parent}.{tensor}" if parent else tensor
         out[canon] = key
     return out
 
@@ -169,7 +169,8 @@ def remap_modules(model: nn.Module, state_dict: Mapping[str, torch.Tensor], modu
     from ``<module_map[module]>.<tensor>``. ``param_map`` maps whole keys instead, optionally with a
     function applied to the tensor: ``{"stages.0.blocks.0.gamma": ("features.1.0.layer_scale",
     lambda t: t.flatten())}``. Keys are written without TF-padding wrappers (see module docstring).
-    Source keys that nothing asked for are passed through, so a strict load reports them.
+    Source keys that nothing asked for are passed through (renamed to our module path where the map
+    names their module), so a strict load reports them.
     """
     param_map = dict(param_map or {})
     out: dict[str, torch.Tensor] = {}
@@ -188,9 +189,15 @@ def remap_modules(model: nn.Module, state_dict: Mapping[str, torch.Tensor], modu
         if src in state_dict:
             out[actual] = fn(state_dict[src]) if fn else state_dict[src]
             used.add(src)
+    # Leftovers: name them as ours where the map knows their module (e.g. a checkpoint's classifier
+    # when our model has none), so errors and the head check speak our names; else pass through.
+    reverse = {theirs: mine for mine, theirs in module_map.items()}
     for k, v in state_dict.items():
-        if k not in used and k not in out:
-            out[k] = v
+        if k in used:
+            continue
+        module, _, tensor = k.rpartition(".")
+        k = f"{reverse[module]}.{tensor}" if module in reverse else k
+        out.setdefault(k, v)
     return out
 
 

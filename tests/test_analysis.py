@@ -3,11 +3,12 @@ torch.utils.flop_counter.FlopCounterMode, conv arithmetic against Dumoulin & Vis
 layers, receptive fields against Yu & Koltun and against autograd's gradient support."""
 from __future__ import annotations
 
-import importlib
 from math import prod
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -15,8 +16,9 @@ from torch.utils.flop_counter import FlopCounterMode
 import convzoo
 from convzoo.analysis import (conv_output_size, conv_transpose_output_size, profile, receptive_field,
                               separable_cost_ratio)
-from convzoo.layers import (Conv2Plus1d, ConvNeXtBlock, ConvNormAct, DepthwiseConv,
-                            DepthwiseSeparableConv, FusedMBConv, MBConv, PointwiseConv, SqueezeExcite)
+from convzoo.layers import (Conv2Plus1d, ConvNeXtBlock, ConvNormAct, ConvTranspose, DepthwiseConv,
+                            DepthwiseSeparableConv, FusedMBConv, MBConv, PointwiseConv,
+                            SpatiallySeparableConv, SqueezeExcite)
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 CONVT = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
@@ -94,7 +96,8 @@ def test_separable_cost_ratio_matches_measured(k, n):
     kk = (k, k) if isinstance(k, int) else k
     pad = tuple(v // 2 for v in kk)
     full = nn.Conv2d(m, n, kk, padding=pad, bias=False)
-    sep = nn.Sequential(nn.Conv2d(m, m, kk, padding=pad, groups=m, bias=False), nn.Conv2d(m, n, 1, bias=False))
+    sep = nn.Sequential(nn.Conv2d(m, m, kk, padding=pad, groups=m, bias=False),
+                        nn.Conv2d(m, n, 1, bias=False))
     pf, ps = profile(full, (m, hw, hw)), profile(sep, (m, hw, hw))
     assert ps.macs / pf.macs == pytest.approx(separable_cost_ratio(k, n), rel=1e-12)
     assert ps.params / pf.params == pytest.approx(separable_cost_ratio(k, n), rel=1e-12)
@@ -127,6 +130,35 @@ def test_conv_norm_act_closed_form(dims, cin, cout, k, s, d, g, bias, size):
     assert p.macs == 2 * cout * prod(y.shape[2:]) * (cin // g) * prod(kk)
     assert p.output_shape == tuple(y.shape)
     assert torch_flops(layer, torch.randn(2, cin, *size)) == 2 * p.macs
+
+
+@settings(max_examples=40, deadline=None)
+@given(dims=st.integers(1, 3), groups=st.sampled_from([1, 2, 3]), cin_g=st.integers(1, 3),
+       cout_g=st.integers(1, 3), k=st.integers(1, 4), s=st.integers(1, 3), d=st.integers(1, 2),
+       p=st.integers(0, 2), transposed=st.booleans(), n=st.integers(1, 2), data=st.data())
+def test_conv_macs_generated_against_closed_form_and_flop_counter(dims, groups, cin_g, cout_g, k, s, d,
+                                                                   p, transposed, n, data):
+    cin, cout = cin_g * groups, cout_g * groups
+    lo = (k - 1) * d + 1                                 # smallest input the forward conv accepts
+    size = tuple(data.draw(st.integers(max(lo - 2 * p, 1), lo + 5)) for _ in range(dims))
+    if transposed:
+        op = data.draw(st.integers(0, max(s, d) - 1))
+        if any((i - 1) * s - 2 * p + d * (k - 1) + 1 + op < 1 for i in size):
+            return                                       # no output: torch rejects it
+        layer = CONVT[dims](cin, cout, k, s, p, op, groups, True, d)
+    else:
+        layer = CONV[dims](cin, cout, k, s, p, d, groups, True)
+    x = torch.randn(n, cin, *size)
+    prof = profile(layer, x)
+    y = layer(x)
+    if transposed:       # each input element times its (C_out/g) x k^dims kernel slice
+        closed = n * cin * prod(size) * (cout // groups) * k ** dims
+    else:                # each output element is a dot product of length (C_in/g) k^dims
+        closed = n * cout * prod(y.shape[2:]) * (cin // groups) * k ** dims
+    assert prof.macs == closed
+    assert 2 * prof.macs == torch_flops(layer, x)
+    assert prof.params == cin * cout // groups * k ** dims + cout
+    assert prof.output_shape == tuple(y.shape)
 
 
 def test_conv_tf_same_padding_wrapper_is_counted():
@@ -237,13 +269,6 @@ def test_convnext_block_closed_form(dims, c, k, size):
     assert torch_flops(layer, torch.randn(1, c, *size)) == 2 * p.macs
 
 
-def _layer_module(name):
-    try:
-        return importlib.import_module(f"convzoo.layers.{name}")
-    except ModuleNotFoundError:
-        return None
-
-
 @pytest.mark.parametrize("dims, cin, cout, k, s, p_, op, d, g, size", [
     (1, 4, 6, 4, 2, 1, 0, 1, 1, (9,)),
     (2, 6, 4, 3, 2, 1, 1, 1, 2, (7, 5)),
@@ -261,16 +286,54 @@ def test_torch_transposed_conv_closed_form(dims, cin, cout, k, s, p_, op, d, g, 
     assert torch_flops(layer, x) == 2 * p.macs
 
 
-def test_convzoo_spatially_separable_and_transposed_layers():
-    """The layers helper A adds: SpatiallySeparableConv (k x 1 then 1 x k) and the transposed conv."""
-    ss_mod, tr_mod = _layer_module("spatially_separable"), _layer_module("transposed")
-    if ss_mod is None or tr_mod is None:
-        pytest.skip("convzoo.layers.spatially_separable / transposed not written yet")
-    from convzoo.layers import SpatiallySeparableConv
-    layer = SpatiallySeparableConv(8, 16, 5, bias=False, norm=None, act_layer=None)
-    p = profile(layer, (8, 12, 12))
-    assert p.macs == torch_flops(layer, torch.randn(1, 8, 12, 12)) // 2
-    assert p.params == nparams(layer)
+@pytest.mark.parametrize("cin, cout, k, s, rank, size", [
+    (8, 16, 5, 1, 1, (12, 12)), (6, 4, (3, 5), (2, 1), 3, (9, 10)), (4, 8, 3, 2, 2, (7, 7))])
+def test_spatially_separable_conv_closed_form(cin, cout, k, s, rank, size):
+    layer = SpatiallySeparableConv(cin, cout, k, s, rank=rank)
+    kh, kw = (k, k) if isinstance(k, int) else k
+    sh, sw = (s, s) if isinstance(s, int) else s
+    h, w = size
+    ho, wo = -(-h // sh), -(-w // sw)
+    p = profile(layer, (cin, h, w))
+    # k x 1 (stride along H only): rank * C_in * kh on H' x W ; then 1 x k: C_out * rank * kw on H' x W'
+    assert p.macs == rank * cin * kh * ho * w + cout * rank * kw * ho * wo
+    assert p.params == rank * cin * kh + cout * rank * kw + cout        # bias on the last conv only
+    assert torch_flops(layer, torch.randn(1, cin, h, w)) == 2 * p.macs
+
+
+def test_spatially_separable_conv_3d_closed_form():
+    cin, cout, k, r, (d, h, w) = 4, 6, 3, 5, (4, 6, 6)
+    layer = SpatiallySeparableConv(cin, cout, k, rank=r, bias=False, dims=3)
+    p = profile(layer, (cin, d, h, w))
+    # k x 1 x 1 (C_in -> r), 1 x k x 1 (r -> r), 1 x 1 x k (r -> C_out), all at D x H x W
+    assert p.macs == d * h * w * (r * cin * k + r * r * k + cout * r * k)
+    assert p.params == r * cin * k + r * r * k + cout * r * k
+
+
+@pytest.mark.parametrize("dims, cin, cout, k, s, pad, g, size, out", [
+    (1, 4, 6, 4, 2, 1, 2, (9,), 19),
+    (2, 6, 4, 3, 2, 1, 2, (7, 5), (14, 10)),
+    (3, 4, 8, 3, (1, 2, 2), 1, 4, (3, 4, 4), (3, 8, 8)),
+])
+def test_convzoo_conv_transpose_closed_form(dims, cin, cout, k, s, pad, g, size, out):
+    layer = ConvTranspose(cin, cout, k, s, pad, groups=g, dims=dims)
+
+    class WithOutputSize(nn.Module):          # forward(x, output_size=...) picks output_padding
+        def __init__(self):
+            super().__init__()
+            self.up = layer
+
+        def forward(self, x):
+            return self.up(x, output_size=out)
+
+    x = torch.randn(1, cin, *size)
+    p = profile(WithOutputSize(), x)
+    outs = (out,) * dims if isinstance(out, int) else out
+    assert p.output_shape == (1, cout, *outs)
+    # every input element times its kernel slice: C_in * C_out/g * prod(k) * prod(S_in)
+    assert p.macs == cin * (cout // g) * k ** dims * prod(size)
+    assert p.params == cin * (cout // g) * k ** dims + cout
+    assert torch_flops(WithOutputSize(), x) == 2 * p.macs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -397,6 +460,12 @@ def test_profile_meta_device_matches_cpu():
     assert pm.input_shape == (1, 16, 20, 20)
 
 
+def test_profile_follows_model_dtype():
+    layer = nn.Conv2d(4, 8, 3, padding=1).to(torch.bfloat16)
+    p = profile(layer, (4, 6, 6))                       # input made in bfloat16, like the weights
+    assert p.macs == 8 * 36 * 4 * 9
+
+
 @pytest.mark.parametrize("size, err, match", [
     ((3, 32), ValueError, r"expected input_size \(C, \*spatial\) with 3 values"),
     ((3, 0, 8), ValueError, "positive"),
@@ -412,6 +481,25 @@ def test_profile_rejects_non_module_and_wrong_device():
         profile(lambda x: x, (3, 8, 8))
     with pytest.raises(ValueError, match="model is on cpu"):
         profile(nn.Conv2d(3, 4, 3), (3, 8, 8), device="meta")
+
+
+@pytest.mark.parametrize("lib, name, paper_macs", [
+    ("torchvision", "mobilenet_v2", 300e6),        # MobileNetV2 Table 4: 300M multiply-adds at 224
+    ("timm", "tf_efficientnet_b0", 0.39e9),        # EfficientNet Table 2: 0.39B "FLOPS" (= MACs)
+])
+def test_library_models_match_flop_counter_and_paper(lib, name, paper_macs):
+    """Whole networks from torchvision / timm (timm's tf_ models pad with F.pad + F.conv2d)."""
+    if lib == "torchvision":
+        import torchvision
+        model = getattr(torchvision.models, name)()
+    else:
+        import timm
+        model = timm.create_model(name)
+    p = profile(model, (3, 224, 224))
+    assert 2 * p.macs == torch_flops(model, torch.zeros(1, 3, 224, 224))
+    assert p.params == nparams(model)
+    assert p.uncounted == []
+    assert round(p.macs / paper_macs, 2) == 1.0 or abs(p.macs - paper_macs) / paper_macs < 0.015
 
 
 def test_convzoo_profile_reexport():

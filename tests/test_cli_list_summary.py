@@ -2,9 +2,8 @@
 CPU-built model, FlopCounterMode), bad input as one-line errors with exit code 2."""
 from __future__ import annotations
 
+import fnmatch
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,18 +14,11 @@ from convzoo.cli import main
 
 
 def _small_models():
-    """Registered models cheap enough to build and run on CPU in a test (generic over the registry)."""
-    names = []
-    for name in convzoo.list_models():
-        try:
-            with torch.device("meta"):
-                model = convzoo.create_model(name)
-        except (TypeError, ValueError):
-            continue                                   # needs arguments (e.g. a search spec)
-        size = model.default_cfg["input_size"]
-        if sum(p.numel() for p in model.parameters()) < 600_000 and torch.Size(size).numel() < 40_000:
-            names.append(name)
-    return names[:4]
+    """Registered models cheap enough to run on CPU in a test: the digits variants and the small
+    video nets (by name, so collection builds nothing), whatever the registry holds right now."""
+    names = convzoo.list_models()
+    return ([n for n in names if fnmatch.fnmatch(n, "variant_*")][:2]
+            + convzoo.list_models("*_small", modality="video")[:2])
 
 
 SMALL = _small_models()
@@ -71,13 +63,13 @@ def test_list_table_mobilenet_v2_exact(capsys):
     assert "FLOPs = 2 x MACs" in out
 
 
-def test_list_no_macs_every_model(capsys):
-    rc, out, _ = _run(["list", "--no-macs", "--json", "--no-progress"], capsys)
+def test_list_no_macs_whole_modality(capsys):
+    rc, out, _ = _run(["list", "--no-macs", "--json", "--no-progress", "--modality", "audio"], capsys)
     assert rc == 0
     rows = json.loads(out)
-    assert [r["name"] for r in rows] == convzoo.list_models()
+    assert [r["name"] for r in rows] == convzoo.list_models(modality="audio")
     for r in rows:
-        assert r["macs"] is None
+        assert r["macs"] is None and r["modality"] == "audio"
         if r["error"] is None:                         # built on meta: params without allocating
             assert r["params"] > 0 and r["input_size"], r
 
@@ -143,11 +135,3 @@ def test_summary_bad_input(argv, message, capsys):
     rc, out, err = _run(argv, capsys)
     assert rc == 2 and out == ""
     assert message in err and len(err.strip().splitlines()) == 1
-
-
-def test_summary_unknown_model_subprocess_has_no_traceback():
-    r = subprocess.run([sys.executable, "-m", "convzoo", "summary", "efficientnet_b9"],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2
-    assert "Traceback" not in r.stderr
-    assert "unknown model 'efficientnet_b9'; did you mean:" in r.stderr

@@ -239,3 +239,79 @@ def test_verify_onnx_catches_a_wrong_model(tmp_path):
     other = randomize_bn(ToyNet(), seed=1)
     with pytest.raises(RuntimeError, match="differs from eager"):
         verify_onnx(other, path, torch.randn(1, 3, 33, 31))
+
+
+# --------------------------------------------------------------------------- every registered model
+
+# Param-heavy models (tens to hundreds of millions of weights): building, folding and exporting them
+# costs seconds to minutes each, so they run in the `slow` tier (still part of `make test`).
+HEAVY = {"c3d", "r3d_18", "r2plus1d_18", "convnext_small", "convnext_base", "convnext_large",
+         "convnext_xlarge", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+         "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"}
+HEAVY |= {f"tf_{n}" for n in HEAVY}
+# One ONNX export per structural kind in the fast tier; every other model is exported in the slow tier.
+ONNX_FAST = {"efficientnet_b0", "tf_efficientnet_b0", "mobilenet_v1", "mobilenet_v2", "convnext_tiny",
+             "waveform_m3", "waveform_m11_dws", "waveform_m34_res", "c3d_small", "r2plus1d_small",
+             "frame2d_small", "stack2d_small", "variant_conv", "variant_convnext", "variant_dwsep",
+             "variant_fused", "variant_mbconv", "variant_spatial"}
+SPATIAL_CAP = {1: (2000,), 2: (32, 32), 3: (8, 32, 32)}
+
+
+def small_input_size(model) -> tuple:
+    """``default_cfg["input_size"]`` shrunk to at most SPATIAL_CAP, never below ``min_input_size``."""
+    cfg = model.default_cfg
+    size = tuple(cfg["input_size"])
+    low = tuple(cfg.get("min_input_size") or (1,) * len(size))
+    return size[:1] + tuple(max(lo, min(s, c)) for s, lo, c in
+                            zip(size[1:], low[1:], SPATIAL_CAP[model.dims]))
+
+
+def build(name: str):
+    try:
+        model = convzoo.create_model(name)
+    except ValueError as e:   # e.g. "searched" needs a spec file: nothing to build by default
+        pytest.skip(f"{name} cannot be built with defaults: {e}")
+    return randomize_bn(model)
+
+
+def check_fold(name: str):
+    model = build(name)
+    x = torch.randn(2, *small_input_size(model))
+    with torch.no_grad():
+        ref = model(x)
+        folded = fold_batchnorm(model)
+        out = folded(x)
+    assert folded.unfolded_bn == [], f"{name}: BatchNorm left unfolded: {folded.unfolded_bn}"
+    assert rel_err(out, ref) <= TOL, name
+    return model
+
+
+def check_onnx(name: str, tmp_path, model=None):
+    model = model if model is not None else build(name)
+    size = small_input_size(model)
+    path = to_onnx(model, tmp_path / f"{name}.onnx", input_size=size)
+    # two samples through the dynamic batch axis; verify_onnx raises if above TOL
+    assert verify_onnx(model, path, torch.randn(2, *size), rtol=TOL) <= TOL
+
+
+def _tier(names, heavy):
+    return [n for n in names if (n in HEAVY) == heavy]
+
+
+@pytest.mark.parametrize("name", _tier(convzoo.list_models(), heavy=False))
+def test_registry_fold_and_onnx_match_eager(name, tmp_path):
+    model = check_fold(name)
+    if name in ONNX_FAST or not any(name.startswith(p) for p in
+                                    ("efficientnet", "tf_efficientnet", "mobilenet", "convnext",
+                                     "waveform", "variant", "c3d", "r3d", "r2plus1d")):
+        check_onnx(name, tmp_path, model)   # unknown (newly added) families are exported here too
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in convzoo.list_models() if n not in ONNX_FAST])
+def test_registry_onnx_matches_eager_slow(name, tmp_path):
+    if name in HEAVY:
+        model = check_fold(name)
+    else:
+        model = build(name)
+    check_onnx(name, tmp_path, model)

@@ -102,22 +102,34 @@ def hook_macs(model: nn.Module, x: torch.Tensor) -> int:
     return total
 
 
+_POOL_SIZE = 1 << 20
+
+
 @torch.no_grad()
 def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Give every tensor of ``model`` random values of a sensible scale (deterministic)."""
+    """Give every tensor of ``model`` random values of a sensible scale (deterministic).
+
+    Values are drawn once into a pool of 2^20 normals and tiled from a random offset per tensor:
+    RNG for 350M parameters would dominate the test's run time, and a period of 2^20 is plenty.
+    """
     g = torch.Generator().manual_seed(seed)
+    pool = torch.randn(_POOL_SIZE, generator=g).repeat(2)             # doubled: any window fits
+    upool = (torch.rand(_POOL_SIZE, generator=g) + 0.5).repeat(2)     # U(0.5, 1.5)
     for name, t in model.state_dict().items():
         if not t.is_floating_point():
             continue
         leaf = name.rsplit(".", 1)[-1]
-        if leaf == "running_var" or (t.dim() == 1 and leaf == "weight") or "gamma" in name \
-                or "layer_scale" in name:
-            t.copy_(torch.rand(t.shape, generator=g) + 0.5)           # U(0.5, 1.5)
-        elif t.dim() >= 2:
-            fan_in = t[0].numel()
-            t.copy_(torch.randn(t.shape, generator=g) * fan_in ** -0.5)
-        else:                                                           # biases, running means
-            t.copy_(torch.randn(t.shape, generator=g) * 0.1)
+        positive = leaf == "running_var" or (t.dim() == 1 and leaf == "weight") or "gamma" in name \
+            or "layer_scale" in name
+        src = upool if positive else pool
+        n, off = t.numel(), int(torch.randint(_POOL_SIZE, (1,), generator=g))
+        if n <= _POOL_SIZE:
+            vals = src[off:off + n]
+        else:
+            vals = src[off:off + _POOL_SIZE].repeat(-(-n // _POOL_SIZE))[:n]
+        if not positive:   # conv/linear weights ~ N(0, 1/fan_in); biases and means ~ N(0, 0.01)
+            vals = vals * (t[0].numel() ** -0.5 if t.dim() >= 2 else 0.1)
+        t.copy_(vals.view(t.shape))
     return model
 
 
@@ -146,20 +158,13 @@ OUTPUT_CASES = [
     ("efficientnet_b0", {}, "timm", "efficientnet_b0", (SMALL, ODD)),
     ("efficientnet_b0", {}, "torchvision", "efficientnet_b0", (SMALL, ODD)),
     ("tf_efficientnet_b0", {}, "timm", "tf_efficientnet_b0", (SMALL, ODD)),
-    ("efficientnet_b1", {}, "timm", "efficientnet_b1", (SMALL, 113)),
-    ("efficientnet_b1", {}, "torchvision", "efficientnet_b1", (113,)),
+    ("efficientnet_b1", {}, "torchvision", "efficientnet_b1", (SMALL, 113)),
     ("efficientnet_b2", {}, "timm", "efficientnet_b2", (SMALL, 113)),
-    ("efficientnet_b2", {}, "torchvision", "efficientnet_b2", (113,)),
-    ("efficientnet_b3", {}, "timm", "efficientnet_b3", (129,)),
     ("efficientnet_b3", {}, "torchvision", "efficientnet_b3", (129,)),
     ("tf_efficientnet_b3", {}, "timm", "tf_efficientnet_b3", (131,)),
     ("efficientnet_b4", {}, "timm", "efficientnet_b4", (ODD,)),
-    ("efficientnet_b4", {}, "torchvision", "efficientnet_b4", (ODD,)),
-    ("efficientnet_b5", {}, "timm", "efficientnet_b5", (ODD,)),
     ("efficientnet_b5", TV_TF_BN, "torchvision", "efficientnet_b5", (ODD,)),
     ("efficientnet_b6", {}, "timm", "efficientnet_b6", (35,)),
-    ("efficientnet_b6", TV_TF_BN, "torchvision", "efficientnet_b6", (35,)),
-    ("efficientnet_b7", {}, "timm", "efficientnet_b7", (35,)),
     ("efficientnet_b7", TV_TF_BN, "torchvision", "efficientnet_b7", (35,)),
     ("tf_efficientnet_b7", {}, "timm", "tf_efficientnet_b7", (37,)),
     ("efficientnet_v2_s", {}, "torchvision", "efficientnet_v2_s", (ODD,)),
@@ -171,11 +176,8 @@ OUTPUT_CASES = [
     ("tf_efficientnet_v2_l", {}, "timm", "tf_efficientnetv2_l", (37,)),
     ("convnext_tiny", {}, "timm", "convnext_tiny", (SMALL, ODD)),
     ("convnext_tiny", {}, "torchvision", "convnext_tiny", (SMALL, ODD)),
-    ("convnext_small", {}, "timm", "convnext_small", (ODD,)),
     ("convnext_small", {}, "torchvision", "convnext_small", (ODD,)),
     ("convnext_base", {}, "timm", "convnext_base", (ODD,)),
-    ("convnext_base", {}, "torchvision", "convnext_base", (ODD,)),
-    ("convnext_large", {}, "timm", "convnext_large", (35,)),
     ("convnext_large", {}, "torchvision", "convnext_large", (35,)),
     ("convnext_xlarge", {}, "timm", "convnext_xlarge", (35,)),
 ]
@@ -200,14 +202,15 @@ def test_outputs_equal_reference_after_loading_its_weights(name, kwargs, lib, re
         assert (got - expected).abs().max().item() <= 1e-4, f"{name} vs {lib} {ref_name} at {size}px"
 
 
-def test_eps_mismatch_is_detected_by_the_output_check():
-    """The oracle can fail: timm's non-TF V2 uses BN eps 1e-5, our default 1e-3 (official, torchvision)."""
-    ref = randomize_(_real(_timm, "efficientnetv2_s")).eval()
-    ours = _real(convzoo.create_model, "efficientnet_v2_s").eval()
+def test_bn_eps_mismatch_is_caught_by_the_output_check():
+    """The oracle can fail: torchvision's B5-B7 use BN eps 1e-3; loading B0 weights into a model with
+    the wrong eps must show up as a difference far above the 1e-4 tolerance."""
+    ref = randomize_(_real(_timm, "efficientnet_b0")).eval()
+    ours = _real(convzoo.create_model, "efficientnet_b0", bn_eps=1e-3).eval()
     convzoo.load_weights(ours, ref.state_dict())
     x = torch.randn(1, 3, 65, 65)
     with torch.no_grad():
-        assert (ours(x) - ref(x)).abs().max().item() > 1e-3
+        assert (ours(x) - ref(x)).abs().max().item() > 1e-4
 
 
 # ------------------------------------------------------------------------------------ MACs

@@ -14,12 +14,12 @@ from scipy.special import erf
 from torch import nn
 
 from convzoo.layers import (Conv2Plus1d, ConvNeXtBlock, ConvNormAct, ConvTranspose, DepthwiseConv,
-                            DepthwiseSeparableConv, DropPath, FusedMBConv, MBConv, PointwiseConv,
+                            DepthwiseSeparableConv, DilatedConv, DropPath, FusedMBConv, MBConv, PointwiseConv,
                             SpatiallySeparableConv, SqueezeExcite, conv_of, midplanes)
 from convzoo.layers.padding import tf_same_pad_amounts
 from convzoo.reference import conv_nd, conv_transpose_nd
 
-SETTINGS = settings(max_examples=25, deadline=None)
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 FCONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 FCONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 SIZES = {1: (11,), 2: (7, 6), 3: (5, 4, 5)}
@@ -164,6 +164,24 @@ def test_conv_norm_act_tf_same(dims, k, s, d):
     assert_close(out, f_conv(F.pad(xt, pads), c))
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("k,d", [(2, 1), (4, 1), (4, 2)])
+def test_even_kernel_same_padding_at_stride_1(dims, k, d):
+    """PyTorch pads an even kernel asymmetrically: (d(k-1)) // 2 before, the rest after."""
+    m = randomize(ConvNormAct(3, 4, k, 1, "same", d, bias=True, dims=dims, norm=None, act_layer=None))
+    x, xt = inputs(3, dims)
+    total = d * (k - 1)
+    padded = np.pad(x, [(0, 0), (0, 0)] + [(total // 2, total - total // 2)] * dims)
+    ref = conv_nd(padded, npy(m.conv.weight), npy(m.conv.bias), 1, 0, d)
+    assert m(xt).shape == xt.shape[:1] + (4,) + xt.shape[2:]
+    assert_close(m(xt), ref)
+    if dims > 1:   # the separable chain pads each axis the same way
+        sep = randomize(SpatiallySeparableConv(3, 4, k, 1, "same", d, rank=2, dims=dims))
+        ref = conv_nd(padded, npy(sep.full_weight()), npy(getattr(sep, "conv_w").bias), 1, 0, d)
+        assert_close(sep(xt), ref)
+
+
 @SETTINGS
 @given(st.integers(1, 3), st.integers(1, 4), st.sampled_from([1, 3, 5]), st.integers(1, 2),
        st.integers(1, 2), st.integers(1, 3))
@@ -204,6 +222,41 @@ def test_depthwise_separable(dims, stride, dilation, mult):
     ref_f = F.relu(f_bn(f_conv(ht, m.pw.conv), m.pw.norm))
     assert_close(m(xt), ref_np)
     assert_close(m(xt), ref_f)
+
+
+# --- DilatedConv ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("k,d,s,groups", [(3, 2, 1, 1), (3, 3, 2, 2), (5, 2, 1, 1), (3, 1, 1, 2)])
+def test_dilated_conv(dims, k, d, s, groups):
+    m = randomize(DilatedConv(4, 6, k, d, s, groups, dims=dims, act_layer=nn.ReLU))
+    size = {1: (13,), 2: (9, 8), 3: (7, 6, 7)}[dims]
+    x, xt = inputs(4, dims, size=size)
+    ref = np_relu(np_bn(conv_nd(x, npy(m.conv.weight), None, s, (k - 1) // 2 * d, d, groups), m.norm))
+    assert_close(m(xt), ref)
+    assert_close(m(xt), F.relu(f_bn(f_conv(xt, m.conv), m.norm)))
+    assert m(xt).shape[2:] == tuple(math.ceil(i / s) for i in size)
+    assert m.effective_kernel_size == (k + (k - 1) * (d - 1),) * dims
+
+
+def test_dilated_stack_receptive_field_yu_koltun_table1():
+    """Context module of Yu & Koltun 2016, Table 1: receptive field 3, 5, 9, 17, 33, 65, 67, 67, measured
+    as the support of the stack's response to one impulse, with the NumPy oracle."""
+    layers = [(3, 1), (3, 1), (3, 2), (3, 4), (3, 8), (3, 16), (3, 1), (1, 1)]
+    size = 75
+    x = np.zeros((1, 1, size, size))
+    x[0, 0, size // 2, size // 2] = 1.0
+    xt = torch.from_numpy(x)
+    rf = []
+    for k, d in layers:
+        m = DilatedConv(1, 1, k, d, bias=False, norm=None, act_layer=None).double()
+        nn.init.ones_(m.conv.weight)
+        x = conv_nd(x, npy(m.conv.weight), None, 1, (k - 1) // 2 * d, d)
+        xt = m(xt)
+        rows = np.flatnonzero(np.abs(x[0, 0]).sum(1))
+        rf.append(int(rows[-1] - rows[0] + 1))
+        assert_close(xt, x)
+    assert rf == [3, 5, 9, 17, 33, 65, 67, 67]
 
 
 # --- SpatiallySeparableConv ------------------------------------------------------------------------

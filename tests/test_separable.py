@@ -119,19 +119,21 @@ def test_equals_opencv_filter2d(border, k):
         np.testing.assert_allclose(ours, sep, atol=2e-5)
 
 
-@pytest.mark.parametrize("k,dtype", [(3, torch.float32), (5, torch.float64), (7, torch.float32)])
-def test_equals_torch_conv2d_batch(k, dtype):
-    x = torch.randn(2, 3, 19, 26, dtype=dtype)
+@pytest.mark.parametrize("k,dtype,batch", [(3, torch.float32, (2, 3)), (5, torch.float64, (2, 3)),
+                                           (7, torch.float32, (3, 4))])   # 12 images: one-GEMM path
+def test_equals_torch_conv2d_batch(k, dtype, batch):
+    x = torch.randn(*batch, 19, 26, dtype=dtype)
+    n = batch[0] * batch[1]
     kernel = torch.from_numpy(rank1(k, k, 2)).to(dtype)
     ours = separable_filter(x, kernel, border="zeros")
     assert isinstance(ours, torch.Tensor) and ours.dtype == dtype and ours.shape == x.shape
-    ref = F.conv2d(x.reshape(6, 1, 19, 26), kernel.view(1, 1, k, k), padding=k // 2).reshape(x.shape)
+    ref = F.conv2d(x.reshape(n, 1, 19, 26), kernel.view(1, 1, k, k), padding=k // 2).reshape(x.shape)
     torch.testing.assert_close(ours, ref)
     # the same result for every border mode through the NumPy oracle on a padded input
     for border in BORDERS:
         a = k // 2
         padded = np.pad(x.numpy(), [(0, 0), (0, 0), (a, a), (a, a)], mode=NUMPY_PAD[border])
-        ref_np = conv_nd(padded.reshape(6, 1, *padded.shape[2:]), kernel.numpy()[None, None])
+        ref_np = conv_nd(padded.reshape(n, 1, *padded.shape[2:]), kernel.numpy()[None, None])
         np.testing.assert_allclose(separable_filter(x, kernel, border=border).numpy(),
                                    ref_np.reshape(x.shape), rtol=1e-5, atol=1e-5)
 
@@ -184,3 +186,14 @@ def test_filter_errors():
         separable_filter(np.zeros(4), SOBEL_X)
     with pytest.raises(ValueError, match="two 1D factors"):
         separable_filter(np.zeros((4, 4)), (np.ones((2, 3)), np.ones((3, 3))))
+
+
+def test_gradients_flow_like_conv2d():
+    x = torch.randn(1, 1, 12, 11, dtype=torch.float64, requires_grad=True)
+    kernel = torch.from_numpy(rank1(5, 3, 4))
+    separable_filter(x, kernel, border="zeros").square().sum().backward()
+    x2 = x.detach().clone().requires_grad_(True)
+    F.conv2d(x2, kernel.view(1, 1, 5, 3), padding=(2, 1)).square().sum().backward()
+    torch.testing.assert_close(x.grad, x2.grad)
+    with pytest.raises(ValueError, match='method="fast" does not support autograd'):
+        separable_filter(x, kernel, method="fast")

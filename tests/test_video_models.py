@@ -190,6 +190,18 @@ def test_temporal_nets_see_frame_order(name):
         assert not torch.allclose(m(x), m(x.flip(2)))
 
 
+@pytest.mark.parametrize("name,shapes", [
+    ("c3d_small", [(8, 8, 12, 12), (16, 4, 6, 6), (32, 2, 3, 3), (64, 2, 3, 3)]),
+    ("frame2d_small", [(8, 12, 12), (16, 6, 6), (32, 3, 3), (64, 3, 3)]),
+    ("stack2d_small", [(8, 12, 12), (16, 6, 6), (32, 3, 3), (64, 3, 3)]),
+])
+def test_small_nets_features_only(name, shapes):
+    f = convzoo.create_model(name, features_only=True).eval()
+    with torch.no_grad():
+        feats = f(torch.randn(1, 1, 8, 24, 24))
+    assert [tuple(t.shape[1:]) for t in feats] == shapes
+
+
 def test_r3d_features_only():
     f = convzoo.create_model("r3d_18", features_only=True).eval()
     with torch.no_grad():

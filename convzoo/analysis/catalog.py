@@ -44,10 +44,12 @@ _VALUE_WRITES = frozenset("""normal_ uniform_ zero_ fill_ erfinv_ mul_ add_ sub_
 
 class _SkipInitOnMeta(torch.overrides.TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if (getattr(func, "__name__", "") in _VALUE_WRITES and args
-                and isinstance(args[0], torch.Tensor) and args[0].is_meta):
-            return args[0]
-        return func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in _VALUE_WRITES:
+            t = args[0] if args else kwargs.get("tensor", kwargs.get("self"))   # nn.init passes kwargs
+            if isinstance(t, torch.Tensor) and t.is_meta:
+                return t
+        return func(*args, **kwargs)
 
 
 def build_model(name: str, meta: bool = True, **kwargs) -> tuple[nn.Module, bool]:
@@ -68,20 +70,39 @@ def default_input_size(model: nn.Module) -> Optional[tuple]:
     return tuple(int(v) for v in size) if size else None
 
 
-def profile_model(name: str, input_size: Optional[tuple] = None, batch_size: int = 1,
-                  meta: bool = True, **kwargs) -> Profile:
-    """Profile a registered model at ``input_size`` (default: its ``default_cfg["input_size"]``)."""
-    model, on_meta = build_model(name, meta=meta, **kwargs)
-    size = input_size or default_input_size(model)
-    if size is None:
-        raise ValueError(f"model {name!r} has no default_cfg['input_size']; pass an input size")
-    if not on_meta:
-        return profile(model, size, batch_size=batch_size)
+def _cheap_on_cpu(model: nn.Module, size: tuple, batch_size: int = 1) -> bool:
+    """Small models run faster for real than on meta, whose shape kernels are Python (and whose
+    first use imports sympy, several seconds)."""
+    params = sum(p.numel() for p in model.parameters())
+    n = batch_size
+    for v in size:
+        n *= v
+    return params <= 6_000_000 and n <= 3 * 260 * 260
+
+
+def _profile_registered(name: str, model: nn.Module, on_meta: bool, size: tuple, batch_size: int,
+                        kwargs: dict) -> Profile:
+    if on_meta and _cheap_on_cpu(model, size, batch_size):
+        model, on_meta = build_model(name, meta=False, **kwargs)
     try:
         return profile(model, size, batch_size=batch_size)
-    except (NotImplementedError, RuntimeError):                # an op without a meta kernel
-        model, _ = build_model(name, meta=False, **kwargs)
-        return profile(model, size, batch_size=batch_size)
+    except (NotImplementedError, RuntimeError):
+        if not on_meta:
+            raise
+    model, _ = build_model(name, meta=False, **kwargs)        # an op without a meta kernel
+    return profile(model, size, batch_size=batch_size)
+
+
+def profile_model(name: str, input_size: Optional[tuple] = None, batch_size: int = 1,
+                  **kwargs) -> Profile:
+    """Profile a registered model at ``input_size`` (default: its ``default_cfg["input_size"]``).
+
+    ``kwargs`` go to ``create_model`` (``num_classes``, ``in_chans``, ...)."""
+    model, on_meta = build_model(name, **kwargs)
+    size = input_size or default_input_size(model)
+    if size is None:
+        raise ValueError(f"model {name!r} has no default_cfg['input_size']; pass --input-size")
+    return _profile_registered(name, model, on_meta, tuple(size), batch_size, kwargs)
 
 
 def model_cost(name: str, macs: bool = True) -> ModelCost:
@@ -97,16 +118,10 @@ def model_cost(name: str, macs: bool = True) -> ModelCost:
     if not macs or size is None:
         return ModelCost(name, modality, size, params, None)
     try:
-        return ModelCost(name, modality, size, params, profile(model, size).macs)
+        prof = _profile_registered(name, model, on_meta, size, 1, {})
     except Exception as e:                                       # noqa: BLE001
-        error = e
-    if on_meta:
-        try:
-            model, _ = build_model(name, meta=False)
-            return ModelCost(name, modality, size, params, profile(model, size).macs)
-        except Exception as e:                                   # noqa: BLE001
-            error = e
-    return ModelCost(name, modality, size, params, None, _one_line(error))
+        return ModelCost(name, modality, size, params, None, _one_line(e))
+    return ModelCost(name, modality, size, params, prof.macs)
 
 
 def _one_line(e: BaseException) -> str:

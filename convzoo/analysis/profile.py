@@ -170,6 +170,12 @@ def _contains(shape: tuple, sub: tuple) -> bool:
 
 
 class _Recorder(TorchDispatchMode):
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Otherwise the first dispatch imports torch._dynamo (3-8 s) to guard a frame that profile
+        # never compiles.
+        return False
+
     def __init__(self, root_row: LayerStats):
         super().__init__()
         self.stack: list[LayerStats] = []
@@ -333,7 +339,6 @@ def profile(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
     # Rows: every module, its own (recurse=False) parameters counted once across the model.
     seen: set[int] = set()
     rows: dict[int, LayerStats] = {}
-    names: dict[int, str] = {}
     for name, m in model.named_modules():
         own = 0
         for p in m.parameters(recurse=False):
@@ -341,7 +346,6 @@ def profile(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
                 seen.add(id(p))
                 own += p.numel()
         rows[id(m)] = LayerStats(name, type(m).__name__, None, own, 0)
-        names[id(m)] = name
     params = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -393,8 +397,6 @@ def profile(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
         if (r.params or r.macs or r.uncounted
                 or (ran and is_leaf and r.type != "Identity")):
             layers.append(r)
-    if root_row.calls and not children[id(model)] and root_row not in layers:
-        layers.append(root_row)
     out_t = _first_tensor(out)
     return Profile(
         model=type(model).__name__, input_shape=tuple(x.shape),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from . import CLIError
 
@@ -28,7 +29,6 @@ def run(args) -> int:
     if not args.lr > 0:
         raise CLIError(f"--lr must be > 0, got {args.lr}")
     results = run_study(args.out, args.budget, progress=not args.no_progress, lr=args.lr, seed=args.seed)
-    from pathlib import Path
     out = Path(args.out)
     print((out / "results.md").read_text())
     print((out / "grid.md").read_text())

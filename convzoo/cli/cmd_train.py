@@ -126,7 +126,7 @@ def run(args) -> int:
     from convzoo.registry import model_entrypoint
     model_entrypoint(model_name)                       # unknown model -> suggestions, before loading data
     train_set, test_set = build_data(dataset, data_root, data_kw)
-    model = build_model(model_name, train_set, model_kw)
+    model = build_model(model_name, train_set, model_kw, seed=cfg.seed)
     run_info = {"model": model_name, "model_kwargs": model_kw, "dataset": dataset, "data_root": data_root,
                 "data_kwargs": data_kw}
     progress = not args.no_progress

@@ -15,6 +15,7 @@ Deterministic: clip ``i`` depends only on (seed, split, i); generated sets are c
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Optional
 
 import numpy as np
@@ -31,9 +32,14 @@ _VERSION = 1
 _DIGIT = 8   # sklearn digits are 8x8
 
 
-def _digit_images(split: str) -> np.ndarray:
+@lru_cache(maxsize=1)
+def _all_digit_images() -> np.ndarray:
     from sklearn.datasets import load_digits
-    images = load_digits().images.astype(np.float32) / 16.0        # (1797, 8, 8) in [0, 1]
+    return load_digits().images.astype(np.float32) / 16.0          # (1797, 8, 8) in [0, 1]
+
+
+def _digit_images(split: str) -> np.ndarray:
+    images = _all_digit_images()
     held_out = np.arange(len(images)) % 5 == 0
     return images[held_out] if split == "test" else images[~held_out]
 

@@ -20,16 +20,13 @@ has, resolution can: the data rewards resolution, but only up to the point where
 resolved, and a network must still be deep and wide enough to use the detail it gets.
 
 Deterministic: image ``i`` of a split depends only on (seed, split, i), not on how many images
-are asked for. Generated sets are cached as ``.npy`` under ``root`` (default
-``$CONVZOO_CACHE`` or ``~/.cache/convzoo``) with atomic writes (temp file + ``os.replace``).
+are asked for. Generated sets are cached as ``.npz`` under ``<cache>/shapes/`` (``root``, else
+``$CONVZOO_CACHE``, else ``~/.cache/convzoo``) with atomic writes (temp file + ``os.replace``).
 """
 from __future__ import annotations
 
 import hashlib
 import math
-import os
-import tempfile
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -37,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ._cache import cached_arrays
 from .registry import register_dataset
 
 CLASSES = ("solid", "stripes-coarse", "stripes-fine", "checker-coarse", "checker-fine",
@@ -49,12 +47,6 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 _VERSION = 1              # bump when the renderer changes, so old caches are not reused
 _CHUNK = 128              # images are generated in chunks with their own seed
 _SUB = 8                  # images drawn at once (keeps the supersampled arrays in cache)
-
-
-def _cache_dir(root: Optional[str]) -> Path:
-    if root is not None:
-        return Path(root)
-    return Path(os.environ.get("CONVZOO_CACHE", Path.home() / ".cache" / "convzoo")) / "shapes"
 
 
 def _chunk_seed(seed: int, split: str, chunk: int) -> int:
@@ -100,7 +92,8 @@ def render(labels: torch.Tensor, resolution: int, generator: torch.Generator,
     fine = torch.where(lab == 0, rand(B) < 0.5, (lab - 1) % 2 == 1)
     log_lo = torch.log(torch.where(fine, torch.tensor(FINE_PERIOD[0]), torch.tensor(COARSE_PERIOD[0])))
     log_hi = torch.log(torch.where(fine, torch.tensor(FINE_PERIOD[1]), torch.tensor(COARSE_PERIOD[1])))
-    p.update(period=torch.exp(log_lo + (log_hi - log_lo) * rand(B)), theta=rand(B) * math.pi, phase=rand(B, 2))
+    p.update(period=torch.exp(log_lo + (log_hi - log_lo) * rand(B)), theta=rand(B) * math.pi,
+             phase=rand(B, 2))
     # two texture colours with a clear contrast: one is the other shifted by 0.5 in every channel
     col_a = 0.1 + 0.3 * rand(B, 3)
     col_b = col_a + 0.5
@@ -159,19 +152,6 @@ def generate(split: str, n: int, resolution: int, seed: int = 0) -> tuple[np.nda
     return torch.cat(images).numpy(), torch.cat(labels).numpy()
 
 
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 class ShapesDataset(Dataset):
     """The ``shapes`` split at one resolution: (float image (3, R, R) in [0, 1], label) pairs.
 
@@ -196,17 +176,14 @@ class ShapesDataset(Dataset):
         self.split, self.resolution, self.size, self.seed = split, resolution, size, seed
         self.input_size = (3, resolution, resolution)
         split_key = "test" if split == "val" else split
-        path = _cache_dir(root) / f"shapes-v{_VERSION}-{split_key}-n{size}-r{resolution}-s{seed}"
-        x_path, y_path = path.with_suffix(".x.npy"), path.with_suffix(".y.npy")
-        if cache and x_path.exists() and y_path.exists():
-            x, y = np.load(x_path), np.load(y_path)
-        else:
+        params = dict(version=_VERSION, split=split_key, size=size, resolution=resolution, seed=seed)
+
+        def make() -> dict[str, np.ndarray]:
             x, y = generate(split_key, size, resolution, seed)
-            if cache:
-                _atomic_save(y_path, y)
-                _atomic_save(x_path, x)
-        self.images = torch.from_numpy(np.ascontiguousarray(x))
-        self.labels = torch.from_numpy(np.ascontiguousarray(y)).long()
+            return {"x": x, "y": y}
+        arrays = cached_arrays("shapes", params, make, root=root, cache=cache)
+        self.images = torch.from_numpy(np.ascontiguousarray(arrays["x"]))
+        self.labels = torch.from_numpy(np.ascontiguousarray(arrays["y"])).long()
 
     def __len__(self) -> int:
         return self.size

@@ -151,10 +151,18 @@ def fold_batchnorm(model: nn.Module, example_input: Optional[torch.Tensor] = Non
     if not inplace:
         model = copy.deepcopy(model)
     model.eval()
-    if example_input is None:
-        example_input = default_example_input(model)
-    pairs = (_dataflow_pairs(model, example_input) if example_input is not None
-             else _sequential_pairs(model))
+    if example_input is not None:
+        pairs = _dataflow_pairs(model, example_input)
+    else:
+        pairs = None
+        for x in _default_inputs(model):
+            try:
+                pairs = _dataflow_pairs(model, x)
+                break
+            except ValueError:   # the smallest size is not accepted by every model: try the next
+                continue
+        if pairs is None:
+            pairs = _sequential_pairs(model)
     for layer_name, bn_name in pairs:
         fold_bn_into(model.get_submodule(layer_name), model.get_submodule(bn_name))
         _set(model, bn_name, nn.Identity())
@@ -162,17 +170,18 @@ def fold_batchnorm(model: nn.Module, example_input: Optional[torch.Tensor] = Non
     return model
 
 
-def default_example_input(model: nn.Module, batch: int = 1) -> Optional[torch.Tensor]:
-    """A random input at the model's smallest accepted size (``min_input_size``, else ``input_size``)."""
+def _default_inputs(model: nn.Module) -> list[torch.Tensor]:
+    """Random batches of one at ``min_input_size`` and at ``input_size`` (from ``default_cfg``)."""
     cfg = getattr(model, "default_cfg", None) or {}
     size = cfg.get("input_size")
     if size is None:
-        return None
+        return []
     size = tuple(size)
+    sizes = []
     small = cfg.get("min_input_size")
     if small is not None:
-        small = tuple(small)
-        size = size[:1] + small[-(len(size) - 1):]
+        sizes.append(size[:1] + tuple(small)[-(len(size) - 1):])
+    sizes.append(size)
     p = next(iter(model.parameters()), None)
     dev = p.device if p is not None else "cpu"
-    return torch.randn(batch, *size, device=dev)
+    return [torch.randn(1, *s, device=dev) for s in sizes]

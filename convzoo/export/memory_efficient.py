@@ -13,6 +13,7 @@ docs/deploy.md.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -20,7 +21,7 @@ class _SiLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(x)
-        return x * torch.sigmoid(x)
+        return F.silu(x)   # no autograd inside Function.forward: nothing else is kept
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:

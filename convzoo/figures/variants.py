@@ -40,7 +40,7 @@ def build_variant(name: str, m: int, n: int, k: int) -> nn.Module:
     if name == "pointwise":
         return L.PointwiseConv(m, n, bias=False)
     if name == "depthwise_separable":
-        return L.DepthwiseSeparableConv(m, n, k, norm=None, act_layer=None)
+        return L.DepthwiseSeparableConv(m, n, k, norm=None, act_layer=None, bias=False)
     raise ValueError(f"variant must be one of {VARIANTS}; got {name!r}")
 
 

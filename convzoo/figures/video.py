@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure, strip_ticks
-from ._training import load_run, train_small
+from ._training import load_run, example_split, train_small
 
 NETS = {"2d": "frame2d_small", "3d": "c3d_small"}
 SHOW_FRAMES = 8
@@ -52,8 +52,6 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
                  seed: int = 0) -> FigureResult:
     """``run_dir``: a folder holding two ``convzoo train`` run folders named ``frame2d_small`` and
     ``c3d_small`` (trained on moving_digits); otherwise both are trained here."""
-    from ..data.registry import get_dataset
-
     models, reports = {}, {}
     for kind, name in NETS.items():
         if run_dir is not None:
@@ -61,9 +59,9 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
         else:
             # NOTE: a short run -- enough for the 3D net to beat the 2D one by far, not a benchmark.
             models[kind], reports[kind] = train_small(
-                name, "moving_digits", train_size=64 if fast else 768, test_size=32 if fast else 256,
-                epochs=1 if fast else 2, seed=seed)
-    clip, label = get_dataset("moving_digits", "test", size=8)[seed % 8]
+                name, "moving_digits", train_limit=32 if fast else 768, test_limit=16 if fast else 256,
+                epochs=1 if fast else 2, seed=seed, small_data=fast)
+    clip, label = example_split("moving_digits", 16, small_data=fast)[seed % 8]
     clip = clip.unsqueeze(0)                                     # (1, 1, T, H, W)
     sens = {k: motion_sensitivity(m, clip, k) for k, m in models.items()}
     channel = {k: int(np.argmax(sens[k])) if k == "3d" else
@@ -107,6 +105,7 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
 
     data = {"label": int(label), "direction": DIRECTIONS[label], "frames": frames, "channel": channel,
             "responses": resp, "motion_sensitivity": {k: v.tolist() for k, v in sens.items()},
-            "accuracy": acc, "models": dict(NETS), "trained_here": run_dir is None}
+            "accuracy": acc, "models": dict(NETS), "trained_here": run_dir is None,
+            "clip": clip.numpy(), "nets": models}
     paths = save_figure(fig, out_dir, "fig9_video", formats)
     return FigureResult(9, "video", "2D vs 3D convolution over video frames", paths, data)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
-from ._training import load_run, train_small
+from ._training import load_run, example_split, train_small
 
 MODEL = "waveform_m5"
 NFFT = 512
@@ -36,16 +36,15 @@ def frequency_responses(filters: np.ndarray, sample_rate: int, nfft: int = NFFT)
 def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
                     seed: int = 0) -> FigureResult:
     """``run_dir``: a ``convzoo train`` run of ``waveform_m5`` on spoken_digits (else trained here)."""
-    from ..data.registry import get_dataset
-
     if run_dir is not None:
         model, report = load_run(run_dir, expected_model=MODEL)
     else:
         # NOTE: a short run (seconds to a minute): enough for the filters to start tuning, not a benchmark.
-        model, report = train_small(MODEL, "spoken_digits", train_size=96 if fast else 1200,
-                                    test_size=48 if fast else 300, epochs=1 if fast else 4,
-                                    batch_size=32, lr=3e-3, seed=seed, model_kwargs={"num_classes": 10})
-    test = get_dataset("spoken_digits", "test", size=48 if fast else 300)
+        model, report = train_small(MODEL, "spoken_digits", train_limit=32 if fast else 480,
+                                    test_limit=16 if fast else 200, epochs=1 if fast else 3,
+                                    batch_size=32, lr=3e-3, seed=seed, small_data=fast,
+                                    model_kwargs={"num_classes": 10})
+    test = example_split("spoken_digits", 16, small_data=fast)
     wave, label = test[seed % len(test)]
     sr = int(getattr(test, "sample_rate", model.default_cfg.get("sample_rate", 8000)))
     wave = wave[0].numpy().astype(np.float64)

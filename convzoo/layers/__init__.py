@@ -6,6 +6,7 @@ here, so ``from convzoo.layers import MBConv`` works.
 from .activations import make_act, make_norm
 from .conv import ConvNormAct, DepthwiseConv, DepthwiseSeparableConv, PointwiseConv, conv_of, make_conv
 from .conv2plus1d import Conv2Plus1d, midplanes
+from .dilated import DilatedConv
 from .drop_path import DropPath, drop_path, drop_path_rates
 from .norm import ChannelLayerNorm
 from .padding import make_divisible, same_padding
@@ -20,4 +21,5 @@ __all__ = [
     "SqueezeExcite", "DropPath", "MBConv", "FusedMBConv", "ConvNeXtBlock", "ChannelLayerNorm",
     "make_conv", "conv_of", "make_act", "make_norm", "make_divisible", "same_padding", "midplanes",
     "drop_path", "drop_path_rates", "SpatiallySeparableConv", "ConvTranspose",
+    "DilatedConv",
 ]

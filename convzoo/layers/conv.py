@@ -149,13 +149,15 @@ class DepthwiseSeparableConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrTuple = 3,
                  stride: IntOrTuple = 1, padding: PaddingSpec = "same", dilation: IntOrTuple = 1, *,
                  dims: int = 2, norm: NormSpec = "batch", norm_kwargs: Optional[dict] = None,
-                 act_layer=nn.ReLU, pw_act_layer="same", depth_multiplier: int = 1):
+                 act_layer=nn.ReLU, pw_act_layer="same", depth_multiplier: int = 1,
+                 bias: Optional[bool] = None):
         super().__init__()
         self.in_channels, self.out_channels, self.dims = in_channels, out_channels, dims
+        # bias=None: a bias on each conv only when no norm follows it (as ConvNormAct)
         self.dw = DepthwiseConv(in_channels, kernel_size, stride, padding, dilation, depth_multiplier,
-                                dims=dims, norm=norm, norm_kwargs=norm_kwargs, act_layer=act_layer)
+                                bias, dims=dims, norm=norm, norm_kwargs=norm_kwargs, act_layer=act_layer)
         pw_act = act_layer if pw_act_layer == "same" else pw_act_layer
-        self.pw = PointwiseConv(in_channels * depth_multiplier, out_channels, dims=dims, norm=norm,
+        self.pw = PointwiseConv(in_channels * depth_multiplier, out_channels, bias, dims=dims, norm=norm,
                                 norm_kwargs=norm_kwargs, act_layer=pw_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -87,7 +87,8 @@ class SpatiallySeparableConv(nn.Sequential):
             kh, kw = kernel_size
             return min(in_channels * kh, out_channels * kw)
         kd, kh, kw = kernel_size
-        return max(min(in_channels * kd, out_channels * kh * kw), min(in_channels * kd * kh, out_channels * kw))
+        return max(min(in_channels * kd, out_channels * kh * kw),
+                   min(in_channels * kd * kh, out_channels * kw))
 
     def full_weight(self) -> torch.Tensor:
         """The (C_out, C_in, *k) weight of the full conv this chain computes (exactly, bias aside)."""

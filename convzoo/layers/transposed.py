@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .padding import IntOrTuple, check_dims, check_groups, check_input, conv_transpose_class, to_tuple
@@ -87,7 +86,9 @@ class ConvTranspose(nn.Module):
     def forward(self, x: torch.Tensor,
                 output_size: Optional[Union[int, Sequence[int]]] = None) -> torch.Tensor:
         check_input(self, x, self.in_channels, self.dims)
-        c = self.conv
-        op = c.output_padding if output_size is None else self.output_padding_for(x.shape[2:], output_size)
-        fn = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[self.dims - 1]
-        return fn(x, c.weight, c.bias, c.stride, c.padding, op, c.groups, c.dilation)
+        if output_size is None:
+            return self.conv(x)
+        op = self.output_padding_for(x.shape[2:], output_size)      # validates, with our message
+        size = [(i - 1) * s - 2 * p + d * (k - 1) + 1 + o for i, s, p, d, k, o in zip(
+            x.shape[2:], self.conv.stride, self.conv.padding, self.conv.dilation, self.conv.kernel_size, op)]
+        return self.conv(x, output_size=size)                        # the child runs: hooks see it

@@ -136,11 +136,12 @@ def checkpoint_stage(stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
         buffers = [b for m in stage.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
                    for b in m.buffers()]
         saved = [b.clone() for b in buffers]
-        out = stage(inp)
-        with torch.no_grad():
-            for b, v in zip(buffers, saved):
-                b.copy_(v)
-        return out
+        try:
+            return stage(inp)
+        finally:   # also when checkpoint stops the recomputation early (it raises to do so)
+            with torch.no_grad():
+                for b, v in zip(buffers, saved):
+                    b.copy_(v)
 
     return torch.utils.checkpoint.checkpoint(run, x, use_reentrant=False)
 

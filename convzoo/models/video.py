@@ -347,13 +347,28 @@ def _small_unit(cin: int, cout: int, mode: str) -> nn.Module:
     return ConvNormAct(cin, cout, 3, dims=2)
 
 
+class MiddleFrame(nn.Module):
+    """Keep only the middle frame: (N, C, T, H, W) -> (N, C, H, W)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, x.shape[2] // 2]
+
+
+class StackFrames(nn.Module):
+    """Stack the frames as channels: (N, C, T, H, W) -> (N, C*T, H, W), channel c*T + t."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1, 2)
+
+
 class SmallVideoNet(ConvNet):
     """Four nets of one table (``VIDEO_SMALL``), differing only in what the kernels see of time.
 
     ``mode``: ``"3d"`` 3x3x3 convs (C3D-style); ``"2plus1d"`` (2+1)D convs; ``"frame2d"`` 3x3 convs
     on the middle frame only (time discarded); ``"stack2d"`` 3x3 convs on the T frames stacked as
     channels (time collapsed by the first conv, the "2D convolution on several images").
-    Each stage: conv -> BN -> ReLU -> max-pool; then global average pool -> fc.
+    Each stage: conv -> BN -> ReLU -> max-pool; then global average pool -> fc. The 2D nets' stem
+    starts with a ``frames`` child (:class:`MiddleFrame` or :class:`StackFrames`).
     Shape: (N, C, T, H, W) -> (N, num_classes).
     """
 
@@ -371,6 +386,9 @@ class SmallVideoNet(ConvNet):
         stages, reduction = [], 1
         for i, st in enumerate(spec):
             stage = nn.Sequential(OrderedDict(unit=_small_unit(c, st.out_channels, mode)))
+            if i == 0 and is2d:   # the 2D nets turn the clip into an image first
+                stage = nn.Sequential(OrderedDict(
+                    frames=MiddleFrame() if mode == "frame2d" else StackFrames(), unit=stage.unit))
             pool = st.pool[1:] if is2d else st.pool
             if any(p > 1 for p in pool):
                 stage.add_module("pool", (nn.MaxPool2d if is2d else nn.MaxPool3d)(pool))
@@ -397,12 +415,6 @@ class SmallVideoNet(ConvNet):
             raise ValueError(f"stack2d_small was built for {self.num_frames} frames (its first conv "
                              f"takes C*T channels), got {x.shape[2]}")
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode == "frame2d":
-            x = x[:, :, x.shape[2] // 2]                      # (N, C, T, H, W) -> (N, C, H, W)
-        elif self.mode == "stack2d":
-            x = x.flatten(1, 2)                               # (N, C, T, H, W) -> (N, C*T, H, W)
-        return super().forward_features(x)
 
 
 # --------------------------------------------------------------------------------------------------

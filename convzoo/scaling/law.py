@@ -18,9 +18,10 @@ from ..models.searched import make_spec
 # The paper's grid-search result at phi = 1 (Sec. 4.2).
 PAPER_COEFFS = (1.2, 1.1, 1.15)
 
-# Base network for the ``shapes`` data: EfficientNet-B0's Table 1 with its 7 stages cut to 5 and
-# about 1/5 of the channels, for 40 px inputs (B0: 224 px). Total stride 16, so 40 px ends at 3x3.
-# NOTE: deviates from B0 (fewer stages, narrower) so that one training run takes seconds on a CPU.
+# Base network for the ``shapes`` data: EfficientNet-B0's Table 1 (stages 2-6 of 8, about half their
+# channels, stem 16 and head 128 instead of 32 and 1280) for 40 px inputs (B0: 224 px). Total stride
+# 16, so 40 px ends at 3x3.
+# NOTE: deviates from B0 (fewer stages, narrower) so that one training run takes a minute on a CPU.
 #                   block   e  k  s  c_out n   se
 SHAPES_BASE = (
     MBStage(MBConv, 1, 3, 1,  8, 1, 0.25),   # B0 stage 2
@@ -51,7 +52,7 @@ class Multipliers:
 
 def compound(phi: float, alpha: float = PAPER_COEFFS[0], beta: float = PAPER_COEFFS[1],
              gamma: float = PAPER_COEFFS[2]) -> Multipliers:
-    """Eq. 3: ``(alpha**phi, beta**phi, gamma**phi)`` (via :func:`convzoo.models.efficientnet.compound_scaling`)."""
+    """Eq. 3: ``(alpha**phi, beta**phi, gamma**phi)``, by :func:`~convzoo.models.efficientnet.compound_scaling`."""
     d, w, r = compound_scaling(phi, alpha, beta, gamma)
     return Multipliers(d, w, r)
 

@@ -26,8 +26,7 @@ from ..train.checkpoint import last_checkpoint
 from ..train.report import write_json
 from .budget import Budget, parse_budget
 from .cost import count_macs
-from .law import (PAPER_COEFFS, SHAPES_RESOLUTION, Multipliers, coefficient_grid, compound, single,
-                  scaled_spec)
+from .law import PAPER_COEFFS, Multipliers, coefficient_grid, compound, scaled_spec, single
 
 CURVES = ("depth", "width", "resolution", "compound")
 
@@ -165,4 +164,4 @@ def _check_or_write_meta(path: Path, meta: dict) -> None:
     write_json(path, meta)
 
 
-__all__ = ["run_study", "plan", "Variant", "CURVES", "preferred_coefficients", "SHAPES_RESOLUTION"]
+__all__ = ["run_study", "plan", "Variant", "CURVES", "preferred_coefficients"]

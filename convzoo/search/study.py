@@ -46,13 +46,13 @@ def _choice(name: str, value: str, options: tuple) -> None:
 
 def reference_targets(space: SearchSpace, num_classes: int) -> dict[str, float]:
     """T for each cost: the cost of the scaling study's base net at the search resolution."""
-    from ..scaling.law import Multipliers, scaled_spec
-    from ..scaling.law import SHAPES_RESOLUTION
+    from ..scaling.law import SHAPES_RESOLUTION, Multipliers, scaled_spec
     spec = scaled_spec(Multipliers(resolution=space.resolution / SHAPES_RESOLUTION), num_classes)
     model = build_from_spec(spec)
     r = spec["resolution"]
     return dict(macs=float(count_macs(model, r)), latency=measure_latency(model, r, runs=10),
-                step_ms=measure_train_step(model, r), params=float(sum(p.numel() for p in model.parameters())))
+                step_ms=measure_train_step(model, r),
+                params=float(sum(p.numel() for p in model.parameters())))
 
 
 def pareto_front(points: list[dict], acc_key: str = "accuracy", cost_key: str = "cost") -> list[dict]:
@@ -99,7 +99,7 @@ def run_search(out: str | Path, budget: str | Budget = "small", *, cost: str = "
     # settings (and the measured targets) are fixed at the first start, so a resume scores alike
     meta_path = out / "search.json"
     settings = dict(kind="convzoo.search", cost=cost, mode=mode, constraint=constraint,
-                    objective=objective, train_size=budget.train_size, test_size=budget.test_size,
+                    objective=objective, target=target, train_size=budget.train_size, test_size=budget.test_size,
                     epochs=n_epochs, lr=lr, seed=seed, resolution=space.resolution,
                     dataset_kwargs=dataset_kwargs or {})
     if meta_path.is_file():
@@ -159,9 +159,6 @@ def run_search(out: str | Path, budget: str | Budget = "small", *, cost: str = "
         if mode == "mnasnet":
             attrs["reward"] = mnasnet_reward(attrs["accuracy"], c, T, alpha, beta)
         else:
-            attrs.setdefault("step_ms", None)
-            if attrs["step_ms"] is None:   # a duplicate of a trial from a non-v2 search cannot happen
-                raise RuntimeError("v2 reward needs the training step time")
             attrs["reward"] = efficientnetv2_reward(attrs["accuracy"], attrs["step_ms"], attrs["params"],
                                                     targets["step_ms"], targets["params"])
         for k, v in attrs.items():

@@ -110,7 +110,7 @@ def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 256, image
              device: Optional[torch.device] = None, amp: str = "none", num_workers: int = 0,
              progress: bool = False) -> dict[str, float]:
     """Top-1 accuracy and mean cross-entropy (no label smoothing) of ``model`` on ``dataset``."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -187,13 +187,14 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Optional[Dataset], cfg: 
         return _fit(model, train_set, test_set, cfg, out, progress, resume, run_info or {}, dataset_name,
                     device, dist_info, t_start)
     finally:
-        torch.use_deterministic_algorithms(was_deterministic)
+        if torch.are_deterministic_algorithms_enabled() != was_deterministic:
+            torch.use_deterministic_algorithms(was_deterministic)
         D.cleanup()
 
 
 def _fit(model, train_set, test_set, cfg, out, progress, resume, run_info, dataset_name, device, dist_info,
          t_start):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     main = dist_info.is_main
     check_fits(model, train_set, dataset_name)
     if cfg.limit_train:

@@ -49,10 +49,14 @@ def sample_shape(dataset) -> tuple:
     return tuple(x.shape)
 
 
-def build_model(name: str, dataset, model_kwargs: Optional[dict] = None) -> nn.Module:
+def build_model(name: str, dataset, model_kwargs: Optional[dict] = None, seed: Optional[int] = None) -> nn.Module:
     """``create_model(name, num_classes=<dataset's>, in_chans=<dataset's>, **model_kwargs)``;
-    explicit ``model_kwargs`` win (and are then checked against the data by the trainer)."""
+    explicit ``model_kwargs`` win (and are then checked against the data by the trainer). With
+    ``seed`` the initial weights are a function of the seed alone."""
+    import torch
     from convzoo import create_model
+    if seed is not None:
+        torch.manual_seed(seed)
     kw = dict(model_kwargs or {})
     if getattr(dataset, "num_classes", None) is not None:
         kw.setdefault("num_classes", dataset.num_classes)

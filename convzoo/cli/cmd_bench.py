@@ -1,0 +1,98 @@
+"""``convzoo bench MODEL``: inference latency, throughput and peak memory under an engine."""
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "measure inference latency, throughput and peak memory (eager, compile or onnxruntime)"
+
+EPILOG = """Latency is the median of --runs timed calls after --warmup untimed ones (robust to other
+processes on the machine); throughput = batch / median latency. Peak memory: on CUDA,
+torch.cuda.max_memory_allocated during the runs; on CPU, the rise of the process's resident-set
+high-water mark (Linux VmHWM) over the runs, which counts everything the engine touched
+(PyTorch or ONNX Runtime buffers, allocator slack), not only tensors.
+Engines: eager (PyTorch), compile (torch.compile, inductor; the first call compiles and is part
+of the warm-up), onnxruntime (the model exported with BN folded, CPU execution provider).
+
+examples:
+  convzoo bench efficientnet_b0
+  convzoo bench mobilenet_v2 --engine onnxruntime --batch 8
+  convzoo bench convnext_tiny --engine compile --channels-last --fold-bn --batch 8
+  convzoo bench waveform_m5 --input-size 1 16000 --json"""
+
+
+def register(subparsers) -> None:
+    from convzoo.export.benchmark import ENGINES
+    p = subparsers.add_parser("bench", help=HELP, description=HELP + ".", epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="a registered model name (see convzoo list)")
+    p.add_argument("--engine", choices=ENGINES, default="eager", help="default: eager")
+    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--input-size", nargs="+", metavar="N",
+                   help="input size C H W (or C L, C T H W); default: the model's default_cfg")
+    p.add_argument("--channels-last", action="store_true",
+                   help="channels_last (channels_last_3d for video) weights and inputs")
+    p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the convs first")
+    p.add_argument("--amp", action="store_true",
+                   help="autocast: bfloat16 on CPU, float16 on CUDA (PyTorch engines)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads for PyTorch and ONNX Runtime (default: PyTorch's current)")
+    p.add_argument("--runs", type=int, default=20, help="timed runs (default 20)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs (default 5)")
+    p.add_argument("--weights", metavar="FILE", help="a .safetensors state dict to load first")
+    p.add_argument("--num-classes", type=int, help="classifier width (default: the model's)")
+    p.add_argument("--in-chans", type=int, help="input channels (default: the model's)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import torch
+
+    from convzoo.cli import CLIError
+    from convzoo.cli.cmd_export import build_model
+    from convzoo.cli.cmd_summary import parse_input_size
+    from convzoo.export import benchmark
+    from convzoo.export.onnx import example_input_for
+
+    if args.batch < 1:
+        raise CLIError(f"--batch must be >= 1, got {args.batch}")
+    if args.runs < 1 or args.warmup < 0:
+        raise CLIError(f"--runs must be >= 1 and --warmup >= 0, got {args.runs} and {args.warmup}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CLIError(f"--device {args.device} requested but CUDA is not available")
+    if args.device.startswith("cuda") and args.engine == "onnxruntime":
+        raise CLIError("--engine onnxruntime runs on the CPU execution provider; use --device cpu")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CLIError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    model = build_model(args).to(args.device)
+    size = parse_input_size(args.input_size) if args.input_size else None
+    x = example_input_for(model, size, args.batch).to(args.device)
+    model.check_input(x) if hasattr(model, "check_input") else None
+    res = benchmark(model, x, args.engine, warmup=args.warmup, runs=args.runs,
+                    channels_last=args.channels_last, fold_bn=args.fold_bn, amp=args.amp,
+                    ort_threads=args.threads or torch.get_num_threads())
+    info = dict(model=args.model, device=args.device, threads=torch.get_num_threads(),
+                channels_last=args.channels_last, fold_bn=args.fold_bn or args.engine == "onnxruntime",
+                amp=args.amp, **res.as_dict())
+    if args.device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    shape = "x".join(map(str, res.input_size))
+    opts = ", ".join(o for o, on in (("channels_last", args.channels_last), ("BN folded", info["fold_bn"]),
+                                     ("AMP", args.amp)) if on) or "plain"
+    where = info.get("gpu", f"{info['threads']} CPU threads")
+    print(f"{args.model} | engine {args.engine} ({opts}) | batch {res.batch} x {shape} | {args.device}, {where}")
+    print(f"  latency     {res.latency_ms:9.2f} ms  (median of {res.runs} runs after {args.warmup} "
+          f"warm-up; p90 {res.latency_p90_ms:.2f} ms)")
+    print(f"  throughput  {res.throughput:9.1f} samples/s")
+    mem = "n/a (cannot reset the RSS high-water mark here)" if res.peak_memory_mb is None else \
+        f"{res.peak_memory_mb:9.1f} MB  (" + ("max_memory_allocated" if args.device.startswith("cuda")
+                                             else "rise of process peak RSS") + " during the runs)"
+    print(f"  peak memory {mem}")
+    return 0

@@ -1,0 +1,88 @@
+"""``convzoo bench`` and ``convzoo export`` end to end through the CLI entry point, plus the
+benchmark helper's bookkeeping. No timing is asserted (numbers belong in bench/), only that the
+report is complete, the exported file is correct and bad input gives one-line errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import convzoo
+from convzoo.cli import main
+from convzoo.export import benchmark, ort_session
+
+MODEL = "waveform_m3"   # the smallest registered model with BN: fast to build, export and run
+pytestmark = pytest.mark.skipif(MODEL not in convzoo.list_models(), reason=f"{MODEL} not registered")
+
+
+@pytest.mark.parametrize("engine,extra", [("eager", []), ("eager", ["--fold-bn", "--amp"]),
+                                          ("onnxruntime", [])])
+def test_bench_cli_reports_latency_throughput_memory(engine, extra, capsys):
+    rc = main(["bench", MODEL, "--engine", engine, "--batch", "2", "--input-size", "1", "2000",
+               "--runs", "3", "--warmup", "1", "--threads", "1", "--json", *extra])
+    assert rc == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["engine"] == engine and info["batch"] == 2 and info["input_size"] == [1, 2000]
+    assert info["runs"] == 3 and info["latency_ms"] > 0 and info["latency_p90_ms"] >= info["latency_ms"]
+    assert info["throughput"] == pytest.approx(2 / (info["latency_ms"] / 1e3))
+    assert info["peak_memory_mb"] is None or info["peak_memory_mb"] >= 0
+
+
+def test_bench_cli_text_output(capsys):
+    assert main(["bench", MODEL, "--input-size", "1,2000", "--runs", "2", "--warmup", "0"]) == 0
+    out = capsys.readouterr().out
+    for word in ("latency", "median of 2 runs", "throughput", "samples/s", "peak memory"):
+        assert word in out
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["bench", "waveform_mm3"], "did you mean: waveform_m3"),
+    (["bench", MODEL, "--batch", "0"], "--batch must be >= 1, got 0"),
+    (["bench", MODEL, "--weights", "/nonexistent/w.safetensors"], "weights file not found"),
+    (["bench", MODEL, "--input-size", "3", "2000"], "expected 1 input channels, got 3"),
+    (["bench", MODEL, "--engine", "onnxruntime", "--amp"], "--amp applies to the PyTorch engines"),
+    (["export", "mobilenet_v7", "--onnx", "x.onnx"], "unknown model 'mobilenet_v7'"),
+    (["export", MODEL, "--onnx", "x.onnx", "--weights", "/nonexistent/w.safetensors"],
+     "weights file not found"),
+])
+def test_bad_input_is_one_line_error(argv, msg, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_export_cli_with_weights_matches_model(tmp_path, capsys):
+    from safetensors.torch import save_file
+    model = convzoo.create_model(MODEL, num_classes=5)
+    with torch.no_grad():   # non-trivial BN statistics so that folding matters
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.5)
+                m.running_var.uniform_(0.2, 2.0)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    out = tmp_path / "m.onnx"
+    rc = main(["export", MODEL, "--onnx", str(out), "--weights", str(tmp_path / "w.safetensors"),
+               "--num-classes", "5", "--input-size", "1", "3000"])
+    assert rc == 0 and "verified with ONNX Runtime" in capsys.readouterr().out
+    dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [1, 3000]
+    x = torch.randn(3, 1, 3000)
+    sess = ort_session(out, threads=1)
+    got = sess.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        ref = model.eval()(x).numpy()
+    assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+def test_benchmark_helper_counts_runs_and_rejects_bad_engine():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).eval()
+    x = torch.randn(2, 3, 16, 16)
+    res = benchmark(model, x, "eager", warmup=0, runs=4, fold_bn=True, channels_last=True)
+    assert res.runs == 4 and res.batch == 2 and res.input_size == (3, 16, 16)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        benchmark(model, x, "tensorrt")
+    with pytest.raises(ValueError, match="runs >= 1"):
+        benchmark(model, x, runs=0)

@@ -1,0 +1,119 @@
+"""``convzoo scale``: the scaling law's MACs, the phi = 1 grid, and a tiny resumable study."""
+import json
+
+import pytest
+
+import convzoo.train
+from convzoo import create_model
+from convzoo.cli import main
+from convzoo.models.efficientnet import EfficientNet
+from convzoo.scaling import cost, law
+from convzoo.scaling.budget import BUDGETS, Budget, parse_budget
+from convzoo.scaling.study import plan, run_study
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _macs(m: law.Multipliers) -> int:
+    spec = law.scaled_spec(m, 7)
+    return cost.count_macs(create_model("searched", spec=spec), spec["resolution"])
+
+
+def test_compound_macs_grow_about_two_to_the_phi():
+    """Eq. 3: alpha*beta^2*gamma^2 ~= 2 so MACs grow ~2^phi. Rounding channels to multiples of 4,
+    layers up (ceil) and pixels to integers, and MBConv's depthwise/SE parts growing only linearly
+    in width, keep the measured ratio within 25 % of 2^phi here."""
+    base = _macs(law.Multipliers())
+    for phi in (1, 2):
+        ratio = _macs(law.compound(phi)) / base
+        assert 0.75 * 2 ** phi < ratio < 1.25 * 2 ** phi, (phi, ratio)
+
+
+@pytest.mark.parametrize("dim", ["depth", "width", "resolution"])
+def test_single_dimension_spends_the_same_budget(dim):
+    base = _macs(law.Multipliers())
+    ratio = _macs(law.single(dim, 1.0)) / base
+    assert 1.5 < ratio < 2.5, (dim, ratio)
+
+
+def test_rounding_follows_the_official_rules():
+    """round_filters (here divisor 4) and ceil repeats, checked by hand for beta=1.1, alpha=1.2."""
+    spec = law.scaled_spec(law.compound(1.0), 7)
+    # channels 8,16,24,40,48 * 1.1 = 8.8, 17.6, 26.4, 44, 52.8 -> nearest multiple of 4, >= 90 %
+    assert [s["out_channels"] for s in spec["stages"]] == [8, 16, 28, 44, 52]
+    # layers 1,2,2,3,2 * 1.2 -> ceil
+    assert [s["num_layers"] for s in spec["stages"]] == [2, 3, 3, 4, 3]
+    assert spec["resolution"] == round(40 * 1.15) and spec["stem_channels"] == 16
+    assert spec["head_channels"] == 140                       # 128 * 1.1 = 140.8 -> 140
+    # the same net as helper code path EfficientNet.from_table with divisor 4
+    ref = EfficientNet.from_table(law.SHAPES_BASE, law.SHAPES_STEM, law.SHAPES_HEAD, width_mult=1.1,
+                                  depth_mult=1.2, resolution=46, num_classes=7, divisor=4)
+    ours = create_model("searched", spec=spec)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters())
+
+
+def test_coefficient_grid_satisfies_the_constraint():
+    grid = law.coefficient_grid(tol=0.1)
+    assert len(grid) >= 10
+    for a, b, g in grid:
+        assert min(a, b, g) >= 1 and abs(a * b * b * g * g - 2) <= 0.1 + 1e-9
+    assert {(2.0, 1.0, 1.0), (1.0, 1.4, 1.0), (1.0, 1.0, 1.4)} <= set(grid)
+    keys = [v.key for v in plan(BUDGETS["small"])]
+    assert keys[:5] == ["base", "compound-phi1", "depth-phi1", "width-phi1", "resolution-phi1"]
+    assert len(keys) == 5 + BUDGETS["small"].grid_points
+
+
+def test_budget_parsing():
+    assert parse_budget("small") is BUDGETS["small"]
+    b = parse_budget("150")                  # the largest preset whose nominal time fits, capped
+    assert b.minutes == 150 and b.phis == BUDGETS["medium"].phis
+    assert parse_budget("3").train_size == BUDGETS["small"].train_size
+    with pytest.raises(ValueError, match="small, medium, large"):
+        parse_budget("huge")
+    with pytest.raises(ValueError, match="> 0"):
+        parse_budget("-3")
+
+
+TINY = Budget("tiny", minutes=10, train_size=12, test_size=6, epochs=1, batch_size=12, phis=(1.0,),
+              grid_points=0)
+
+
+def test_tiny_study_writes_outputs_and_resumes(tmp_path, monkeypatch):
+    out = tmp_path / "scale"
+    res = run_study(out, TINY, progress=False, latency_runs=1, keep_train_folders=False)
+    keys = [r["key"] for r in res["runs"]]
+    assert keys == ["base", "compound-phi1", "depth-phi1", "width-phi1", "resolution-phi1"]
+    for r in res["runs"]:
+        assert 0 <= r["accuracy"] <= 1 and r["macs"] > 0 and r["latency_ms"] > 0
+        # the spec in the run folder builds a net with the MACs the table reports
+        spec = json.loads((out / "runs" / r["key"] / "spec.json").read_text())
+        assert cost.count_macs(create_model("searched", spec=spec), spec["resolution"]) == r["macs"]
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["runs"] == res["runs"] and saved["preferred"]["key"] in keys[1:]
+    csv_head = (out / "results.csv").read_text().splitlines()[0]
+    assert csv_head.startswith("key,curve,phi,depth_mult,width_mult,resolution_mult")
+    assert len((out / "results.md").read_text().splitlines()) == 2 + 5    # header, rule, 5 runs
+    assert "This data prefers" in (out / "grid.md").read_text()
+    assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # resume: finished runs are skipped; a run whose result is missing is trained again, alone
+    (out / "runs" / "width-phi1" / "result.json").unlink()
+    calls = []
+    real_fit = convzoo.train.fit
+
+    def counting_fit(model, *a, **k):
+        calls.append(model)
+        return real_fit(model, *a, **k)
+    monkeypatch.setattr(convzoo.train, "fit", counting_fit)
+    again = run_study(out, TINY, progress=False, latency_runs=1, keep_train_folders=False)
+    assert len(calls) == 1 and [r["key"] for r in again["runs"]] == keys
+    with pytest.raises(ValueError, match="different settings"):
+        run_study(out, Budget("tiny", minutes=10, train_size=13, test_size=6, epochs=1), progress=False)
+
+
+def test_cli_rejects_bad_budget(tmp_path, capsys):
+    assert main(["scale", "--out", str(tmp_path / "x"), "--budget", "lots"]) == 2
+    assert "small, medium, large" in capsys.readouterr().err
