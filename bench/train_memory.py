@@ -18,11 +18,11 @@ import sys
 CHILD = r"""
 import json, re, sys, torch, convzoo
 from convzoo.export.benchmark import _reset_peak_rss, _status_kb
-name, batch, size, ckpt, mem_eff = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5] == "1"
+name, batch, size, ckpt, mem_eff = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "1"
 torch.set_num_threads(2)
 torch.manual_seed(0)
 m = convzoo.create_model(name).train()
-m.set_grad_checkpointing(ckpt)
+m.set_grad_checkpointing(ckpt != "off", granularity=ckpt if ckpt != "off" else "block")
 if mem_eff:
     m.set_memory_efficient(True)
 x = torch.randn(batch, *m.default_cfg["input_size"][:1], size, size)
@@ -41,7 +41,7 @@ print(json.dumps({"peak_mb": peak / 1024, "saved_mb": saved[0] / 2**20}))
 
 
 def run(model, batch, size, ckpt, mem_eff):
-    out = subprocess.run([sys.executable, "-c", CHILD, model, str(batch), str(size), str(int(ckpt)),
+    out = subprocess.run([sys.executable, "-c", CHILD, model, str(batch), str(size), ckpt,
                           str(int(mem_eff))], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -52,12 +52,14 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--size", type=int, default=224)
     args = ap.parse_args(argv)
-    configs = [("baseline", False, False), ("memory-efficient SiLU", False, True),
-               ("grad checkpointing", True, False), ("both", True, True)]
+    configs = [("baseline", "off", False), ("memory-efficient SiLU", "off", True),
+               ("checkpointing per stage", "stage", False),
+               ("checkpointing per block (default)", "block", False),
+               ("per block + memory-efficient SiLU", "block", True)]
     res = {}
     for label, ckpt, me in configs:
         res[label] = run(args.model, args.batch, args.size, ckpt, me)
-        print(f"{label:22s} peak {res[label]['peak_mb']:8.0f} MB   saved for backward "
+        print(f"{label:34s} peak {res[label]['peak_mb']:8.0f} MB   saved for backward "
               f"{res[label]['saved_mb']:8.0f} MB", flush=True)
     base = res["baseline"]["peak_mb"]
     print(f"\n| {args.model}, batch {args.batch}, {args.size}x{args.size}, train step | peak MB | "

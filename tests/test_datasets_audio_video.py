@@ -124,11 +124,17 @@ def test_nets_learn_moving_digits(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------- MNIST-1D
-def test_mnist1d_is_the_package_generator(tmp_path):
+@pytest.fixture(scope="module")
+def mnist1d_root(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("mnist1d_cache"))
+
+
+def test_mnist1d_is_the_package_generator(mnist1d_root):
+    tmp_path = mnist1d_root
     from mnist1d.data import get_dataset_args, make_dataset
     np_state, py_state = np.random.get_state(), random.getstate()
-    tr = get_dataset("mnist1d", "train", root=str(tmp_path), num_samples=500)
-    te = get_dataset("mnist1d", "test", root=str(tmp_path), num_samples=500)
+    tr = get_dataset("mnist1d", "train", root=tmp_path, num_samples=500)
+    te = get_dataset("mnist1d", "test", root=tmp_path, num_samples=500)
     # building it leaves the global RNGs alone (the package reseeds them)
     assert np.random.get_state()[1].tobytes() == np_state[1].tobytes() and random.getstate() == py_state
     args = get_dataset_args()
@@ -138,32 +144,22 @@ def test_mnist1d_is_the_package_generator(tmp_path):
     assert np.array_equal(tr.x[:, 0].numpy(), ref["x"].astype(np.float32))
     assert np.array_equal(te.y.numpy(), ref["y_test"])
     assert tr[0][0].shape == (1, 40) and tr.num_classes == 10
-    again = get_dataset("mnist1d", "train", root=str(tmp_path), num_samples=500)
+    again = get_dataset("mnist1d", "train", root=tmp_path, num_samples=500)
     assert again.x.numpy().tobytes() == tr.x.numpy().tobytes()
-    assert len(get_dataset("mnist1d", "train", root=str(tmp_path), num_samples=500, size=50)) == 50
+    assert len(get_dataset("mnist1d", "train", root=tmp_path, num_samples=500, size=50)) == 50
 
 
-def test_1d_net_learns_mnist1d(tmp_path):
+def test_1d_net_learns_mnist1d(mnist1d_root):
+    """Tiny budget (400 sequences, 4 epochs): loss falls, held-out accuracy beats chance (10 %)."""
     torch.manual_seed(0)
-    tr = get_dataset("mnist1d", "train", root=str(tmp_path), num_samples=1000)
-    te = get_dataset("mnist1d", "test", root=str(tmp_path), num_samples=1000)
+    tr = get_dataset("mnist1d", "train", root=mnist1d_root, num_samples=500)
+    te = get_dataset("mnist1d", "test", root=mnist1d_root, num_samples=500)
     m = convzoo.create_model("waveform_m5", stem_kernel=5, stem_stride=1, pool=2)
-    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
-    first = last = None
-    for epoch in range(3):
-        total = 0.0
-        for i in range(0, len(tr), 50):
-            loss = nn.functional.cross_entropy(m(tr.x[i:i + 50]), tr.y[i:i + 50])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item()
-        first = total if first is None else first
-        last = total
+    losses = _train(m, tr.x, tr.y, epochs=4, batch=40, lr=3e-3)
     m.eval()
     with torch.no_grad():
         acc = (m(te.x).argmax(1) == te.y).float().mean().item()
-    assert last < 0.8 * first and acc > 0.3                    # chance is 0.1
+    assert losses[-1] < 0.8 * losses[0] and acc > 0.25
 
 
 # ------------------------------------------------------------------------------------- SpokenDigits

@@ -204,8 +204,10 @@ def test_fig8_waveform_filters(tmp_path):
 
 def test_fig9_video_responses(tmp_path):
     d = _draw(9, tmp_path, fast=True)
-    clip = torch.tensor(d["clip"])                                     # (1, 1, T, H, W)
-    assert clip.shape == (1, 1, 16, 32, 32)
+    from convzoo.data import dataset_info
+
+    clip = torch.tensor(d["clip"])                                     # (1, C, T, H, W)
+    assert clip.shape[1:] == tuple(dataset_info("moving_digits").input_size)
     for kind, conv_fn in (("2d", None), ("3d", F.conv3d)):
         unit = d["nets"][kind].stem.unit
         w, bn = unit.conv.weight, unit.norm

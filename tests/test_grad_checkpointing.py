@@ -24,6 +24,10 @@ def train_step(model, x, seed=1):
     return out.detach(), grads, bufs
 
 
+def first_conv(module):
+    return next(m for m in module.modules() if isinstance(m, nn.modules.conv._ConvNd))
+
+
 def saved_bytes(model, x) -> int:
     """Bytes autograd keeps for backward (outside checkpointed regions)."""
     total = [0]
@@ -50,7 +54,7 @@ def test_grad_checkpointing_gives_identical_gradients(name):
     x = torch.randn(2, *size)
 
     calls = [0]
-    ck_model.stages[0].register_forward_pre_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
+    first_conv(ck_model.stages[0]).register_forward_pre_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
     out_r, g_r, b_r = train_step(ref_model, x)
     out_c, g_c, b_c = train_step(ck_model, x)
     assert calls[0] == 2            # forward once, recomputed once in backward: checkpointing is on
@@ -68,12 +72,16 @@ def test_grad_checkpointing_off_in_eval_and_saves_activations():
     model = convzoo.create_model("efficientnet_b0").train()
     x = torch.randn(2, 3, 64, 64)
     full = saved_bytes(model, x)
+    model.set_grad_checkpointing(True, granularity="stage")
+    per_stage = saved_bytes(model, x)
     model.set_grad_checkpointing(True)
-    kept = saved_bytes(model, x)
-    assert kept < 0.4 * full        # only the stem and the stage inputs are kept
+    per_block = saved_bytes(model, x)
+    assert per_stage < per_block < 0.4 * full   # only the stem and stage (block) inputs are kept
+    with pytest.raises(ValueError, match="granularity"):
+        model.set_grad_checkpointing(True, granularity="layer")
     model.eval()
     calls = [0]
-    model.stages[0].register_forward_pre_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
+    first_conv(model.stages[0]).register_forward_pre_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
     model(x).sum().backward()
     assert calls[0] == 1            # eval: plain forward, no recomputation
 

@@ -177,3 +177,23 @@ def test_corrupt_checkpoint_is_refused_and_kept(tmp_path):
     with pytest.raises(CheckpointError, match="corrupt or not a safetensors file"):
         load_checkpoint(tmp_path, model)
     assert target.read_bytes() == b"\x00garbage"
+
+
+def test_imagefolder_reads_classes_from_folders(tmp_path):
+    """Oracle: the pixel values written with PIL come back scaled to [0, 1], labels by sorted folder."""
+    import numpy as np
+    from PIL import Image
+    for split in ("train", "test"):
+        for c, value in (("cat", 40), ("dog", 200)):
+            d = tmp_path / split / c
+            d.mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(np.full((20, 30, 3), value, dtype=np.uint8)).save(d / f"{i}.png")
+    tr = get_dataset("imagefolder", "train", root=str(tmp_path), size=16)
+    te = get_dataset("imagefolder", "test", root=str(tmp_path), size=16, channels=1)
+    assert (len(tr), tr.num_classes, tr.classes) == (4, 2, ["cat", "dog"])
+    x, y = tr[3]
+    assert x.shape == (3, 16, 16) and y == 1 and torch.allclose(x, torch.full_like(x, 200 / 255))
+    assert te[0][0].shape == (1, 16, 16)
+    with pytest.raises(FileNotFoundError, match="has no train subfolder"):
+        get_dataset("imagefolder", "train", root=str(tmp_path / "test"))

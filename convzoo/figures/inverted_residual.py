@@ -71,30 +71,28 @@ def figure_inverted_residual(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bo
     widths = {k: [v[0].in_width] + [l.out_width for l in v] for k, v in layers.items()}
     costs = {"bottleneck": cost(resnet, (RESNET_IN, SIZE, SIZE)),
              "mbconv": cost(mb, (K_IN, SIZE, SIZE)), "fused_mbconv": cost(fused, (K_IN, SIZE, SIZE))}
-    try:
-        network = _mobilenet_v2_hidden_widths()
-    except (KeyError, ValueError, ImportError):     # family not registered yet: draw the blocks only
-        network = []
+    network = _mobilenet_v2_hidden_widths()
 
-    fig = new_figure(13, 4.6 if network else 3.8)
+    fig = new_figure(13, 5.0 if network else 4.2)
     grid = fig.add_gridspec(1, 4 if network else 3, width_ratios=[1, 1, 1, 1.6][: 4 if network else 3])
     scale = max(max(w) for w in widths.values()) * 1.0
-    specs = [("bottleneck", "ResNet bottleneck (wide-narrow-wide)", PALETTE[0], ["ReLU", "ReLU", "ReLU after +x"]),
-             ("mbconv", f"Inverted residual, t={T_EXPAND} (narrow-wide-narrow)", PALETTE[1],
+    specs = [("bottleneck", "ResNet bottleneck\n(wide-narrow-wide)", PALETTE[0], ["ReLU", "ReLU", "ReLU after +x"]),
+             ("mbconv", f"Inverted residual, t={T_EXPAND}\n(narrow-wide-narrow)", PALETTE[1],
               ["ReLU6", "ReLU6", ""]),
-             ("fused_mbconv", f"Fused-MBConv, t={T_EXPAND}", PALETTE[2], ["ReLU6", ""])]
+             ("fused_mbconv", f"Fused-MBConv, t={T_EXPAND}\n(one dense 3x3 conv)", PALETTE[2], ["ReLU6", ""])]
     for i, (key, title, color, acts) in enumerate(specs):
         ax = fig.add_subplot(grid[0, i])
         ops = [_op_label(l, a) for l, a in zip(layers[key], acts)]
         c = costs[key]
         draw_width_flow(ax, widths[key], ops, scale=scale, color=color, residual=True,
-                        title=f"{title}\n{human(c['params'])} params, {human(c['macs'])} MACs at {SIZE}x{SIZE}")
+                        title=f"{title}\n{human(c['params'])} params, {human(c['macs'])} MACs\nat {SIZE}x{SIZE}")
     if network:
         ax = fig.add_subplot(grid[0, 3])
         idx = range(1, len(network) + 1)
         ax.bar(idx, [r["hidden"] for r in network], color=PALETTE[1], alpha=0.5, label="hidden (t x in)")
         ax.bar(idx, [r["out"] for r in network], color=PALETTE[1], label="block output")
         ax.set_xlabel("bottleneck block of mobilenet_v2")
+        ax.set_xticks(list(idx)[::2])
         ax.set_ylabel("channels")
         ax.set_title("MobileNetV2: every block expands, then projects back", fontsize=10)
         ax.legend(fontsize=8, frameon=False)

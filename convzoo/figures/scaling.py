@@ -55,13 +55,13 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
                    seed: int = 0) -> FigureResult:
     from ..models.efficientnet import EFFICIENTNET_SCALING, compound_scaling
 
+    study = load_scaling_results(run_dir) if run_dir is not None else None    # fail early on a bad folder
     nets = {v: describe_efficientnet(f"efficientnet_{v}") for v in VARIANTS}
     mults = {v: {"width": EFFICIENTNET_SCALING[v].width_mult, "depth": EFFICIENTNET_SCALING[v].depth_mult,
                  "resolution": EFFICIENTNET_SCALING[v].resolution / EFFICIENTNET_SCALING["b0"].resolution}
              for v in VARIANTS}
     phis = np.linspace(0, 7, 29)
     law = [compound_scaling(float(p)) for p in phis]
-    study = load_scaling_results(run_dir) if run_dir is not None else None
 
     fig = new_figure(15, 7.6)
     grid = fig.add_gridspec(2, 3, width_ratios=[1.35, 1, 1])

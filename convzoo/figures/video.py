@@ -64,8 +64,9 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
     clip, label = example_split("moving_digits", 16, small_data=fast)[seed % 8]
     clip = clip.unsqueeze(0)                                     # (1, 1, T, H, W)
     sens = {k: motion_sensitivity(m, clip, k) for k, m in models.items()}
+    # 3D: the channel that reacts most to motion; 2D: the one that responds most strongly to the digit
     channel = {k: int(np.argmax(sens[k])) if k == "3d" else
-               int(np.argmax(first_layer_response(models[k], clip, k).flatten(1).mean(1).numpy()))
+               int(np.argmax(first_layer_response(models[k], clip, k).flatten(1).amax(1).numpy()))
                for k in models}
     resp = {k: first_layer_response(m, clip, k)[channel[k]].numpy() for k, m in models.items()}
     T = clip.shape[2]
@@ -93,7 +94,7 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
     ax.bar(x + 0.2, [float(sens["2d"].max()), float(sens["3d"].max())], 0.38, color=PALETTE[3],
            label="motion sensitivity (best channel)")
     ax.axhline(1 / 8, color="0.4", ls=":", lw=1)
-    ax.text(1.45, 1 / 8, "chance", fontsize=8, va="bottom", ha="right", color="0.4")
+    ax.text(-0.55, 1 / 8 + 0.01, "chance", fontsize=8, va="bottom", ha="left", color="0.4")
     for xi, v in zip(np.r_[x - 0.2, x + 0.2], [acc["2d"], acc["3d"], sens["2d"].max(), sens["3d"].max()]):
         ax.text(xi, v + 0.02, f"{v:.2f}", ha="center", fontsize=8)
     ax.set_xticks(x, names, fontsize=8)

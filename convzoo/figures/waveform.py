@@ -100,7 +100,10 @@ def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     ax.set_ylabel("filter (sorted by peak frequency)")
     ax.set_title(f"all {len(order)} first-layer filters, |rfft| (dB)", fontsize=9)
     acc = report.get("accuracy")
-    acc_text = f"test accuracy {acc:.2f} after a short run" if acc is not None else "loaded run"
+    if acc is None:
+        acc_text = "run folder"
+    else:
+        acc_text = f"test accuracy {acc:.2f}" + (" after a short run here" if run_dir is None else ", run folder")
     fig.suptitle(f"Figure 8. 1D convolution on raw audio: M5's first layer is a learned filterbank "
                  f"({acc_text})", fontsize=10)
 

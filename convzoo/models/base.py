@@ -84,12 +84,17 @@ class ConvNet(nn.Module):
                                  f"(spatial), got {tuple(x.shape[2:])}")
 
     grad_checkpointing: bool = False
+    grad_checkpointing_granularity: str = "block"
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         if self.grad_checkpointing and self.training and torch.is_grad_enabled():
             for stage in self.stages:
-                x = checkpoint_stage(stage, x)
+                if self.grad_checkpointing_granularity == "block" and type(stage) is nn.Sequential:
+                    for block in stage:
+                        x = checkpoint_stage(block, x)
+                else:
+                    x = checkpoint_stage(stage, x)
         else:
             x = self.stages(x)
         return self.neck(x)
@@ -109,12 +114,19 @@ class ConvNet(nn.Module):
         self.num_classes = num_classes
         self.default_cfg["num_classes"] = num_classes
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each stage's activations in backward instead of storing them (training only).
+    def set_grad_checkpointing(self, enable: bool = True, granularity: str = "block") -> None:
+        """Recompute activations in backward instead of storing them (training only).
 
-        Only stage inputs are kept; gradients are unchanged (see :func:`checkpoint_stage`).
+        Each stage is checkpointed; with ``granularity="block"`` (default, as timm's
+        ``checkpoint_seq``) a stage that is a plain ``nn.Sequential`` is checkpointed block by block,
+        so only block inputs are kept and one block is recomputed at a time; ``"stage"`` keeps only
+        stage inputs but recomputes a whole stage at once (higher peak, see docs/deploy.md).
+        Gradients are unchanged (see :func:`checkpoint_stage`).
         """
+        if granularity not in ("block", "stage"):
+            raise ValueError(f'granularity must be "block" or "stage", got {granularity!r}')
         self.grad_checkpointing = bool(enable)
+        self.grad_checkpointing_granularity = granularity
 
     def set_memory_efficient(self, enable: bool = True) -> None:
         """Use a SiLU that saves only its input for backward (custom autograd; export turns it off)."""

@@ -406,8 +406,9 @@ class SmallVideoNet(ConvNet):
             input_size=(in_chans, num_frames, frame_size, frame_size),
             min_input_size=(in_chans, 4, 8, 8),
             mean=(0.0,) * in_chans, std=(1.0,) * in_chans, interpolation="bilinear", crop_pct=1.0,
-            num_classes=num_classes, first_conv="stem.unit.conv", classifier="head.fc",
-            modality="video")
+            num_classes=num_classes,
+            first_conv="stem.unit.conv.spatial" if mode == "2plus1d" else "stem.unit.conv",
+            classifier="head.fc", modality="video")
 
     def check_input(self, x: torch.Tensor) -> None:
         super().check_input(x)

@@ -35,20 +35,28 @@ def env_info() -> DistInfo:
                     int(os.environ.get("LOCAL_RANK", 0)))
 
 
+_CREATED = False
+
+
 def setup(device: torch.device) -> DistInfo:
     """Join the process group torchrun describes (if any); return this process's rank info."""
+    global _CREATED
     info = env_info()
     if info.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend)
+        _CREATED = True
     return info
 
 
 def cleanup() -> None:
-    if dist.is_available() and dist.is_initialized():
+    """Leave the process group if :func:`setup` created it (a caller's own group is left alone)."""
+    global _CREATED
+    if _CREATED and dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        _CREATED = False
 
 
 def resolve_device(spec: str) -> torch.device:
