@@ -34,7 +34,7 @@ MODELS = ("waveform_m3", "waveform_m5", "waveform_m11", "waveform_m18", "wavefor
           "waveform_m11_dws", "waveform_m18_dws")
 SHORT_SIGNAL = dict(stem_kernel=5, stem_stride=1, pool=2)      # MNIST-1D's 40 samples
 DEFAULTS = {"spoken_digits": dict(epochs=4, batch_size=32, lr=3e-3),
-            "mnist1d": dict(epochs=10, batch_size=128, lr=3e-3)}
+            "mnist1d": dict(epochs=20, batch_size=128, lr=3e-3)}
 
 
 def main(argv=None) -> int:

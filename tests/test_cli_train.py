@@ -80,7 +80,7 @@ def _audio_model_name():
 def test_audio_model_on_images_is_refused(tmp_path, capsys):
     name = _audio_model_name()
     code, _, err = run_cli(capsys, "train", "--model", name, "--out", tmp_path / "r", "--no-progress")
-    assert_one_line_error(code, err, r"is a audio model but 'digits' is image data")
+    assert_one_line_error(code, err, r"is an audio model but 'digits' is image data; pick an image model")
     assert not (tmp_path / "r").exists()
 
 

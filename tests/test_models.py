@@ -101,9 +101,9 @@ def test_model_contract(name):
     assert out.shape == (n, 10), f"{name}: {tuple(out.shape)}"
     assert torch.isfinite(out).all()
     out.logsumexp(1).sum().backward()
-    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    no_grad = [k for k, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not no_grad, f"{name}: parameters without a gradient: {no_grad[:5]}"
-    bad = [n for n, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    bad = [k for k, p in model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
     assert not bad, f"{name}: non-finite gradients in {bad[:5]}"
 
     model.eval()
@@ -114,7 +114,8 @@ def test_model_contract(name):
         assert model.forward_head(feats, pre_logits=True).shape == (n, model.head.in_features)
         conv_rank = next((m.weight.dim() for m in model.modules()
                           if isinstance(m, (nn.Conv2d, nn.Conv3d))), None)
-        if conv_rank is not None and not fixed:   # channels_last / channels_last_3d, by the convs' and input's rank
+        # channels_last / channels_last_3d, chosen by the convs' and the input's rank
+        if conv_rank is not None and not fixed:
             fmts = {4: torch.channels_last, 5: torch.channels_last_3d}
             model_cl = model.to(memory_format=fmts[conv_rank])
             y_cl = model_cl(x.to(memory_format=fmts[x.dim()]) if x.dim() in fmts else x)

@@ -34,16 +34,16 @@ def _last_epoch(run: Path) -> int:
 
 def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path):
     killed = tmp_path / "killed"
-    # 8 steps per epoch at >= 0.1 s each: the kill below lands inside epoch 2
+    # 8 steps per epoch at >= 0.2 s each: the kill below lands inside epoch 2 (>= 1.6 s long)
     proc = subprocess.Popen([sys.executable, "-m", "convzoo", *ARGS, "--out", str(killed)],
-                            env=_env(CONVZOO_STEP_SLEEP="0.1"), stdout=subprocess.DEVNULL,
+                            env=_env(CONVZOO_STEP_SLEEP="0.2"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while _last_epoch(killed) < 1:
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.time() < deadline, "no checkpoint within 120 s"
         time.sleep(0.02)
-    time.sleep(0.35)                       # ~3 steps into epoch 2
+    time.sleep(0.5)                        # ~2 steps into epoch 2
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 HELP = "train nets that differ only in their convolution and compare accuracy, params, MACs, latency"

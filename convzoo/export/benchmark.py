@@ -97,7 +97,7 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
             raise ValueError("--amp applies to the PyTorch engines; ONNX Runtime runs the float32 export")
         path = onnx_path or os.path.join(tempfile.mkdtemp(prefix="convzoo-bench-"), "model.onnx")
         if onnx_path is None or not os.path.exists(onnx_path):
-            to_onnx(model.cpu(), path, input_size=tuple(x.shape[1:]), fold_bn=True, dynamic_batch=False,
+            to_onnx(model, path, input_size=tuple(x.shape[1:]), fold_bn=True, dynamic_batch=False,
                     batch=x.shape[0])
         sess = ort_session(path, threads=ort_threads)
         name = sess.get_inputs()[0].name

@@ -90,8 +90,9 @@ def _sequential_pairs(model: nn.Module) -> list[tuple[str, str]]:
 
 
 @torch.no_grad()
-def _dataflow_pairs(model: nn.Module, example_input: torch.Tensor) -> list[tuple[str, str]]:
-    """(layer name, bn name) pairs where the BN's input *is* the layer's output tensor, seen in a run.
+def _dataflow_pairs(model: nn.Module, example_input: torch.Tensor) -> tuple[list[tuple[str, str]], object]:
+    """(layer name, bn name) pairs where the BN's input *is* the layer's output tensor, seen in a run,
+    and the model's output of that run.
 
     A layer output that is also used by something other than the BN cannot be folded; we refuse such
     pairs by checking that the output is consumed once (Python reference count at the BN call).
@@ -120,7 +121,7 @@ def _dataflow_pairs(model: nn.Module, example_input: torch.Tensor) -> list[tuple
         if not list(m.children()) or can_fold(m):
             handles.append(m.register_forward_pre_hook(pre))
     try:
-        model(example_input)
+        out = model(example_input)
     finally:
         for h in handles:
             h.remove()
@@ -128,7 +129,7 @@ def _dataflow_pairs(model: nn.Module, example_input: torch.Tensor) -> list[tuple
     for _, bn, _ in found:
         seen[bn] = seen.get(bn, 0) + 1
     # a BN called more than once (shared module) or a layer output read by anything else: skip
-    return [(layer, bn) for layer, bn, t in found if seen[bn] == 1 and consumers.get(t, 0) == 1]
+    return [(layer, bn) for layer, bn, t in found if seen[bn] == 1 and consumers.get(t, 0) == 1], out
 
 
 def _set(model: nn.Module, name: str, new: nn.Module) -> None:
@@ -151,21 +152,31 @@ def fold_batchnorm(model: nn.Module, example_input: Optional[torch.Tensor] = Non
     if not inplace:
         model = copy.deepcopy(model)
     model.eval()
-    if example_input is not None:
-        pairs = _dataflow_pairs(model, example_input)
+    x, pairs, ref = example_input, None, None
+    if x is not None:
+        pairs, ref = _dataflow_pairs(model, x)
     else:
-        pairs = None
         for x in _default_inputs(model):
             try:
-                pairs = _dataflow_pairs(model, x)
+                pairs, ref = _dataflow_pairs(model, x)
                 break
             except ValueError:   # the smallest size is not accepted by every model: try the next
                 continue
         if pairs is None:
-            pairs = _sequential_pairs(model)
+            x, pairs = None, _sequential_pairs(model)
     for layer_name, bn_name in pairs:
         fold_bn_into(model.get_submodule(layer_name), model.get_submodule(bn_name))
         _set(model, bn_name, nn.Identity())
+    if isinstance(ref, torch.Tensor):
+        # Guard: a conv output read by the BN *and* by a functional op (``bn(y) + y``) is invisible
+        # to module hooks; folding it would change the result, so check the output is unchanged.
+        with torch.no_grad():
+            out = model(x)
+        err = float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
+        if not err <= 1e-3:
+            raise RuntimeError(f"folding BatchNorm changed {type(model).__name__}'s output (relative "
+                               f"difference {err:.1e}): a conv output that feeds a BatchNorm is also used "
+                               "elsewhere; fold such a model by hand with fold_bn_into")
     model.unfolded_bn = [n for n, m in model.named_modules() if isinstance(m, _BNS)]
     return model
 

@@ -42,7 +42,7 @@ def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     k0 = "x".join(map(str, ck[0].kernel))
     panels = [
         ("bottleneck", PALETTE[0], "ResNet-50 bottleneck (conv2_x)",
-         [f"1x1 conv, BN, ReLU", f"{'x'.join(map(str, cb[1].kernel))} conv, BN, ReLU", "1x1 conv, BN, ReLU after +x"]),
+         ["1x1 conv, BN, ReLU", f"{'x'.join(map(str, cb[1].kernel))} conv, BN, ReLU", "1x1 conv, BN, ReLU after +x"]),
         ("convnext", PALETTE[4], "ConvNeXt block (ConvNeXt-T stage 1)",
          [f"{k0} depthwise, LayerNorm", "1x1 (Linear), GELU", "1x1 (Linear), x layer scale"]),
     ]

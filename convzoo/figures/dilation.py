@@ -69,7 +69,6 @@ def figure_dilation(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
         img = np.zeros((GRID, GRID))
         for di, dj in taps[d]:
             img[c + di, c + dj] = 1
-        img[c, c] = max(img[c, c], 0.6) if (0, 0) not in taps[d] else 1
         ax.imshow(img, cmap="Blues", vmin=0, vmax=1.2)
         ax.set_xticks(np.arange(-0.5, GRID, 1), minor=True)
         ax.set_yticks(np.arange(-0.5, GRID, 1), minor=True)

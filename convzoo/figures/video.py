@@ -59,7 +59,7 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
         else:
             # NOTE: a short run -- enough for the 3D net to beat the 2D one by far, not a benchmark.
             models[kind], reports[kind] = train_small(
-                name, "moving_digits", train_limit=32 if fast else 768, test_limit=16 if fast else 256,
+                name, "moving_digits", train_limit=32 if fast else 768, test_limit=16 if fast else 192,
                 epochs=1 if fast else 2, seed=seed, small_data=fast)
     clip, label = example_split("moving_digits", 16, small_data=fast)[seed % 8]
     clip = clip.unsqueeze(0)                                     # (1, 1, T, H, W)

@@ -40,8 +40,8 @@ def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
         model, report = load_run(run_dir, expected_model=MODEL)
     else:
         # NOTE: a short run (seconds to a minute): enough for the filters to start tuning, not a benchmark.
-        model, report = train_small(MODEL, "spoken_digits", train_limit=32 if fast else 480,
-                                    test_limit=16 if fast else 200, epochs=1 if fast else 3,
+        model, report = train_small(MODEL, "spoken_digits", train_limit=32 if fast else 320,
+                                    test_limit=16 if fast else 160, epochs=1 if fast else 3,
                                     batch_size=32, lr=3e-3, seed=seed, small_data=fast,
                                     model_kwargs={"num_classes": 10})
     test = example_split("spoken_digits", 16, small_data=fast)

@@ -16,7 +16,7 @@ from ..layers import ChannelLayerNorm, ConvNormAct, drop_path_rates
 from ..registry import register_model
 from ..weights import remap_modules
 from ._specs import ConvNeXtSpec, image_cfg
-from .base import ClassifierHead, ConvNet, FeatureInfo
+from .base import ClassifierHead, ConvNet
 
 __all__ = ["ConvNeXt", "ConvNeXtStage", "CONVNEXT"]
 

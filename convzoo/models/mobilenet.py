@@ -21,7 +21,7 @@ from ..registry import register_model
 from ..weights import remap_modules
 from ._mbnet import MBNet, scale_stages
 from ._specs import DSStage, MBStage, image_cfg
-from .base import ClassifierHead, ConvNet, FeatureInfo
+from .base import ClassifierHead, ConvNet
 
 __all__ = ["MobileNetV1", "MobileNetV2", "MOBILENET_V1", "MOBILENET_V2"]
 

@@ -404,7 +404,8 @@ class SmallVideoNet(ConvNet):
         self.head = ClassifierHead(c, num_classes, drop_rate)
         self.default_cfg = dict(
             input_size=(in_chans, num_frames, frame_size, frame_size),
-            min_input_size=(in_chans, 4, 8, 8),
+            # stack2d's first conv takes exactly C * num_frames channels
+            min_input_size=(in_chans, num_frames if mode == "stack2d" else 4, 8, 8),
             mean=(0.0,) * in_chans, std=(1.0,) * in_chans, interpolation="bilinear", crop_pct=1.0,
             num_classes=num_classes,
             first_conv="stem.unit.conv.spatial" if mode == "2plus1d" else "stem.unit.conv",

@@ -75,6 +75,9 @@ def wrap_model(model: nn.Module, device: torch.device, info: DistInfo, sync_bn: 
     """DDP-wrap ``model`` when distributed (optionally converting BatchNorm to SyncBatchNorm)."""
     if not info.enabled:
         return model
+    if sync_bn and device.type != "cuda":
+        raise ValueError("--sync-bn needs CUDA: PyTorch's SyncBatchNorm has no CPU implementation "
+                         "(on CPU, leave it off or use a model without BatchNorm)")
     if sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None

@@ -12,7 +12,6 @@ so a run killed at any point and resumed ends with the same weights as an uninte
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import sys
@@ -45,9 +44,14 @@ class DataMismatchError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------- data fit
-def _modality_of(model: nn.Module) -> str:
+def _modality_of(model: nn.Module) -> Optional[str]:
+    """The modality a model declares (``default_cfg["modality"]``), None for a plain module."""
     cfg = getattr(model, "default_cfg", None) or {}
-    return cfg.get("modality") or getattr(model, "modality", None) or "image"
+    return cfg.get("modality") or getattr(model, "modality", None)
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def check_fits(model: nn.Module, dataset: Dataset, dataset_name: str = "dataset") -> None:
@@ -55,9 +59,9 @@ def check_fits(model: nn.Module, dataset: Dataset, dataset_name: str = "dataset"
     m_mod = _modality_of(model)
     d_mod = getattr(dataset, "modality", None)
     name = type(model).__name__
-    if d_mod is not None and d_mod != m_mod:
-        raise DataMismatchError(f"{name} is a {m_mod} model but {dataset_name!r} is {d_mod} data; "
-                                f"pick a {d_mod} model (convzoo list)")
+    if d_mod is not None and m_mod is not None and d_mod != m_mod:
+        raise DataMismatchError(f"{name} is {_a(m_mod)} {m_mod} model but {dataset_name!r} is {d_mod} data; "
+                                f"pick {_a(d_mod)} {d_mod} model (convzoo list --modality {d_mod})")
     if len(dataset) == 0:
         raise DataMismatchError(f"{dataset_name!r} is empty")
     x, _ = dataset[0]
@@ -197,11 +201,18 @@ def _fit(model, train_set, test_set, cfg, out, progress, resume, run_info, datas
     from tqdm import tqdm
     main = dist_info.is_main
     check_fits(model, train_set, dataset_name)
+    # settings that cannot work on this device fail here, before anything is written
+    _autocast(device, cfg.amp)
+    if cfg.sync_bn and dist_info.enabled and device.type != "cuda":
+        raise ValueError("--sync-bn needs CUDA: PyTorch's SyncBatchNorm has no CPU implementation "
+                         "(on CPU, leave it off or use a model without BatchNorm)")
     if cfg.limit_train:
         train_set = _limit(train_set, cfg.limit_train)
     if test_set is not None and cfg.limit_test:
         test_set = _limit(test_set, cfg.limit_test)
-    num_classes = getattr(train_set, "num_classes", None) or getattr(model, "num_classes")
+    num_classes = getattr(train_set, "num_classes", None) or getattr(model, "num_classes", None)
+    if (cfg.mixup or cfg.cutmix or cfg.mixup_range) and not num_classes:
+        raise ValueError("mixup/CutMix need the number of classes: give the dataset a num_classes attribute")
     if cfg.batch_size % dist_info.world_size:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of processes "
                          f"({dist_info.world_size})")
