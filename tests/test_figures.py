@@ -186,7 +186,6 @@ def test_fig7_transposed_worked_example(tmp_path):
 def test_fig8_waveform_filters(tmp_path):
     from scipy.signal import freqz
 
-    pytest.importorskip("soundfile")
     from convzoo.data.spoken_digits import find_espeak
     try:
         find_espeak(None)

@@ -136,3 +136,49 @@ def test_site_needs_no_network(site):
         html = page.read_text()
         for url in re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', html):
             pytest.fail(f"{page.relative_to(out)} loads {url}")
+
+
+def _num(cell: str) -> int:
+    return int(re.sub(r"[^\d]", "", cell.split("(")[0]))
+
+
+def _rows(page: str) -> dict[str, list[str]]:
+    """First cell -> the other cells, for every markdown table row of a variant page."""
+    rows = {}
+    for line in (REPO / "docs" / "variants" / page).read_text().splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows[cells[0].strip("`")] = cells[1:]
+    return rows
+
+
+def test_cost_tables_in_the_docs_match_the_library():
+    """The measured numbers printed on the variant pages are what convzoo computes today."""
+    import convzoo
+    from convzoo.analysis import profile
+    from convzoo.data import dataset_info
+    from convzoo.figures.scaling import describe_efficientnet
+    from convzoo.figures.variants import build_variant
+
+    rows = _rows("depthwise-separable.md")
+    for label, variant in (("standard 3x3", "standard"), ("spatially separable, rank 512", "spatially_separable"),
+                           ("depthwise 3x3", "depthwise"), ("pointwise 1x1", "pointwise"),
+                           ("depthwise-separable", "depthwise_separable")):
+        p = profile(build_variant(variant, 512, 512, 3), (512, 14, 14))
+        assert [_num(c) for c in rows[label][:2]] == [p.params, p.macs], label
+    rows = _rows("conv3d-video.md")
+    size = tuple(dataset_info("moving_digits").input_size)
+    for name in ("frame2d_small", "c3d_small", "r2plus1d_small"):
+        label = next(k for k in rows if k.startswith(name))
+        p = profile(convzoo.create_model(name), size)
+        assert [_num(c) for c in rows[label][:2]] == [p.params, p.macs], name
+    rows = _rows("conv1d-audio.md")
+    m5 = convzoo.create_model("waveform_m5", num_classes=10)
+    for label, length in (("1 s at 8 kHz", 8000), ("4 s at 8 kHz", 32000)):
+        key = next(k for k in rows if k.startswith(label))
+        p = profile(m5, (1, length))
+        assert [_num(c) for c in rows[key][:2]] == [p.params, p.macs], label
+    rows = _rows("compound-scaling.md")
+    for b in ("B0", "B3"):
+        d = describe_efficientnet(f"efficientnet_{b.lower()}")
+        assert [_num(c) for c in rows[b]] == [d["resolution"], d["depth"], d["params"]], b

@@ -1,7 +1,6 @@
 """``convzoo search``: MnasNet / EfficientNetV2-style architecture search with Optuna, resumable."""
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,24 +16,27 @@ def register(subparsers) -> None:
                     "OUT/study.db: rerun the same command to resume. Writes pareto.{json,md,png}, "
                     "trials.csv and best_spec.json (train it: convzoo train searched "
                     "--model-kwargs spec=OUT/best_spec.json).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    )
     p.add_argument("--out", required=True, help="run folder (created; reused to resume)")
     p.add_argument("--budget", default="small",
-                   help="small | medium | large | a number of minutes (bounds the time)")
+                   help="small (default) | medium | large | a number of minutes (bounds the time)")
     p.add_argument("--cost", choices=("macs", "latency"), default="macs",
-                   help="COST(m) of the reward: MACs, or batch-1 latency measured on this machine")
+                   help="COST(m) of the reward: MACs (default), or batch-1 latency measured here")
     p.add_argument("--mode", choices=("mnasnet", "v2"), default="mnasnet",
-                   help="mnasnet: ACC*(COST/T)^w; v2: ACC*S^-0.07*P^-0.05 (training step time S, params P)")
+                   help="mnasnet (default): ACC*(COST/T)^w; v2: ACC*S^-0.07*P^-0.05 (training step "
+                        "time S, params P)")
     p.add_argument("--constraint", choices=("soft", "hard"), default="soft",
-                   help="soft: w=-0.07 on both sides of T; hard: w=0 below T, -1 above")
+                   help="soft (default): w=-0.07 on both sides of T; hard: w=0 below T, -1 above")
     p.add_argument("--target", type=float, default=None,
                    help="T, in MACs or ms (default: the cost of the scaling study's base net)")
     p.add_argument("--objective", choices=("reward", "pareto"), default="reward",
-                   help="reward: maximise the reward; pareto: multi-objective (accuracy, cost)")
+                   help="reward (default): maximise the reward; pareto: multi-objective (accuracy, cost)")
     p.add_argument("--trials", type=int, default=None, help="number of trials (default: from --budget)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per trial (default: budget)")
     p.add_argument("--train-size", type=int, default=None, help="training images (default: budget)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="Optuna RDB URL shared by several machines (default: sqlite OUT/study.db)")
+    p.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -51,7 +53,8 @@ def run(args) -> int:
         budget = replace(budget, train_size=args.train_size)
     result = run_search(args.out, budget, cost=args.cost, mode=args.mode, constraint=args.constraint,
                         target=args.target, objective=args.objective, trials=args.trials,
-                        epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
+                        epochs=args.epochs, seed=args.seed, progress=not args.no_progress,
+                        storage=args.storage)
     out = Path(args.out)
     if not result.get("best"):
         print("no trial finished yet; rerun to continue")

@@ -44,11 +44,15 @@ def describe_efficientnet(name: str) -> dict:
             "depth": sum(r["layers"] for r in rows)}
 
 
-def load_scaling_results(run_dir) -> list[dict]:
+def load_scaling_results(run_dir) -> dict:
+    """``results.json`` of a ``convzoo scale`` run folder (its ``runs`` rows and settings)."""
     path = Path(run_dir) / "results.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: pass the --out folder of `convzoo scale`")
-    return json.loads(path.read_text())["runs"]
+    results = json.loads(path.read_text())
+    if not isinstance(results.get("runs"), list):
+        raise ValueError(f"{path} has no 'runs' list: not a `convzoo scale` results file")
+    return results
 
 
 def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
@@ -120,9 +124,10 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
     ax = fig.add_subplot(grid[1, 2])
     curves = {}
     if study:
-        base = [r for r in study if r["curve"] == "base"]
+        rows = study["runs"]
+        base = [r for r in rows if r["curve"] == "base"]
         for key, col in zip(("depth", "width", "resolution", "compound"), PALETTE):
-            pts = sorted(base + [r for r in study if r["curve"] == key], key=lambda r: r["phi"])
+            pts = sorted(base + [r for r in rows if r["curve"] == key], key=lambda r: r["phi"])
             if len(pts) > len(base):
                 curves[key] = [(r["macs"], r["accuracy"]) for r in pts]
                 ax.plot([m / 1e6 for m, _ in curves[key]], [100 * a for _, a in curves[key]], "o-",
@@ -130,7 +135,8 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
         ax.set_xlabel("MACs (M)")
         ax.set_ylabel("top-1 (%)")
         ax.legend(fontsize=7, frameon=False)
-        ax.set_title("scaling study (convzoo scale): accuracy vs MACs", fontsize=9)
+        where = ", ".join(f"{k} {study[k]}" for k in ("dataset", "budget", "train_size") if k in study)
+        ax.set_title(f"scaling study (convzoo scale: {where})\naccuracy vs MACs", fontsize=9)
     else:
         ax.axis("off")
         ax.text(0.5, 0.5, "accuracy curves of the scaling study:\nrun `convzoo scale --out DIR`, then\n"

@@ -114,13 +114,5 @@ def searched(spec: Optional[Union[str, os.PathLike, dict]] = None, **kwargs) -> 
     return build_from_spec(spec, **kwargs)
 
 
-def spec_macs(spec: Union[str, os.PathLike, dict]) -> int:
-    """MACs of the spec's net at its own resolution (batch 1), by :func:`convzoo.analysis.profile`."""
-    from ..scaling.cost import count_macs
-    spec = load_spec(spec)
-    model = build_from_spec(spec)
-    return count_macs(model, spec["resolution"])
-
-
 __all__ = ["SPEC_FORMAT", "make_spec", "load_spec", "save_spec", "build_from_spec",
-           "stage_to_dict", "stage_from_dict", "spec_macs"]
+           "stage_to_dict", "stage_from_dict"]

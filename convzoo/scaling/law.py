@@ -52,7 +52,10 @@ class Multipliers:
 
 def compound(phi: float, alpha: float = PAPER_COEFFS[0], beta: float = PAPER_COEFFS[1],
              gamma: float = PAPER_COEFFS[2]) -> Multipliers:
-    """Eq. 3: ``(alpha**phi, beta**phi, gamma**phi)``, by :func:`~convzoo.models.efficientnet.compound_scaling`."""
+    """Eq. 3: ``(alpha**phi, beta**phi, gamma**phi)``.
+
+    Computed by :func:`convzoo.models.efficientnet.compound_scaling`.
+    """
     d, w, r = compound_scaling(phi, alpha, beta, gamma)
     return Multipliers(d, w, r)
 

@@ -47,6 +47,7 @@ def plot(rows: list[dict], path: Path, title: str = "") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     base = [r for r in rows if r["curve"] == "base"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -62,6 +63,10 @@ def plot(rows: list[dict], path: Path, title: str = "") -> None:
                 ax.annotate(f"phi={r['phi']:g}", (r[x_key] / scale, 100 * r["accuracy"]), fontsize=7,
                             textcoords="offset points", xytext=(3, 3))
         ax.set_xscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")     # 3, 4, 5 rather than 3x10^0
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="x", which="minor", labelsize=7)
         ax.set_xlabel(x_label)
         ax.set_ylabel("top-1 accuracy (%)")
         ax.grid(alpha=0.3)

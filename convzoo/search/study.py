@@ -71,11 +71,14 @@ def run_search(out: str | Path, budget: str | Budget = "small", *, cost: str = "
                objective: str = "reward", space: SearchSpace = SHAPES_SPACE, trials: Optional[int] = None,
                epochs: Optional[int] = None, lr: float = 3e-3, seed: int = 0, progress: bool = True,
                dataset_kwargs: Optional[dict] = None, latency_runs: int = 5,
+               storage: Optional[str] = None,
                on_trial_end: Optional[Callable[[int], None]] = None,
                log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
     """Run (or resume) a search in ``out``; returns the summary written to ``out/search_result.json``.
 
-    ``on_trial_end(n_complete)`` is called after each finished trial (tests use it to crash a search).
+    ``storage`` is an Optuna RDB URL to share one study between machines (default: the SQLite file
+    ``out/study.db``). ``on_trial_end(n_complete)`` is called after each finished trial (tests use it
+    to crash a search).
     """
     import optuna
     from tqdm.auto import tqdm
@@ -99,7 +102,8 @@ def run_search(out: str | Path, budget: str | Budget = "small", *, cost: str = "
     # settings (and the measured targets) are fixed at the first start, so a resume scores alike
     meta_path = out / "search.json"
     settings = dict(kind="convzoo.search", cost=cost, mode=mode, constraint=constraint,
-                    objective=objective, target=target, train_size=budget.train_size, test_size=budget.test_size,
+                    objective=objective, target=target, train_size=budget.train_size,
+                    test_size=budget.test_size,
                     epochs=n_epochs, lr=lr, seed=seed, resolution=space.resolution,
                     dataset_kwargs=dataset_kwargs or {})
     if meta_path.is_file():
@@ -118,8 +122,8 @@ def run_search(out: str | Path, budget: str | Budget = "small", *, cost: str = "
     T = targets[cost]
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(out / 'study.db').resolve()}",
-                                         heartbeat_interval=5, grace_period=10)
+    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    storage = optuna.storages.RDBStorage(url, heartbeat_interval=5, grace_period=10)
     directions = ["maximize"] if objective == "reward" else ["maximize", "minimize"]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:   # trials already stored: a resumed search must not replay the sampler's first draws
