@@ -12,8 +12,8 @@ For efficientnet_b0, mobilenet_v2 and convnext_tiny at 224x224, batch 1 and 8, f
 timm's graph comes from timm's own exporter (dynamic batch), ours from to_onnx with a static batch.
 Engines are timed in interleaved rounds (load from other processes hits all of them alike). Both
 ORT sessions use the same options (convzoo.export.ort_session: ORT_ENABLE_ALL, which includes
-the NCHWc layout pass, intra-op threads = --threads). Every engine runs with --threads intra-op
-threads. Throughput = batch / median latency of --runs timed calls after warm-up. Outputs of every
+the NCHWc layout pass, intra-op threads = --threads, spinning as OMP_WAIT_POLICY). Every engine
+runs with --threads intra-op threads. Throughput = batch / median latency of --runs timed calls after warm-up. Outputs of every
 convzoo engine are checked against convzoo eager (max abs diff relative to the output scale).
 
 Usage: python bench/deploy.py [--models ...] [--batches 1 8] [--threads 2] [--runs 20] [--json out.json]
@@ -29,8 +29,14 @@ import tempfile
 import time
 import warnings
 
-import numpy as np
-import torch
+# Idle OpenMP threads sleep instead of spinning. On a machine shared with other jobs (ours: 2 cores,
+# load average 10-20) spinning threads that get descheduled make PyTorch with 2 threads 40x slower
+# than with 1 (EfficientNet-B0: 0.14 vs 6 img/s); PASSIVE removes that (5.7 img/s at 2 threads).
+# ORT sessions get the matching option (allow_spinning=0). Must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
@@ -89,12 +95,14 @@ def main(argv=None) -> int:
     from convzoo.export import optimize, ort_session, to_onnx
 
     torch.set_num_threads(args.threads)
+    spin = os.environ["OMP_WAIT_POLICY"].upper() != "PASSIVE"
     torch.manual_seed(0)
     tmp = tempfile.mkdtemp(prefix="convzoo-deploy-")
     rows = []
     print(f"torch {torch.__version__}, onnxruntime {__import__('onnxruntime').__version__}, timm "
           f"{timm.__version__}; {args.threads} threads; {os.cpu_count()} CPUs; load average "
-          f"{os.getloadavg()[0]:.2f}", flush=True)
+          f"{os.getloadavg()[0]:.2f}; OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, ORT spinning "
+          f"{'on' if spin else 'off'}", flush=True)
     for name in args.models:
         cz = convzoo.create_model(name).eval()
         tm = timm.create_model(TIMM_NAMES[name], pretrained=False).eval()
@@ -107,13 +115,13 @@ def main(argv=None) -> int:
             fns["timm eager"] = lambda: _infer(tm, x)
             tpath = os.path.join(tmp, f"timm_{name}_{b}.onnx")
             export_timm(tm, x, tpath)
-            ts = ort_session(tpath, threads=args.threads)
+            ts = ort_session(tpath, threads=args.threads, spinning=spin)
             tin = ts.get_inputs()[0].name
             fns["timm ORT"] = lambda: ts.run(None, {tin: xn})
             fns["convzoo eager"] = lambda: _infer(cz, x)
             cpath = to_onnx(cz, os.path.join(tmp, f"cz_{name}_{b}.onnx"), input_size=(3, args.size, args.size),
                             dynamic_batch=False, batch=b)
-            cs = ort_session(cpath, threads=args.threads)
+            cs = ort_session(cpath, threads=args.threads, spinning=spin)
             errs["convzoo ORT"] = rel(cs.run(None, {"input": xn})[0], ref)
             fns["convzoo ORT"] = lambda: cs.run(None, {"input": xn})
             compile_s = 0.0

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import convzoo
-from convzoo.export import MemoryEfficientSiLU, has_custom_autograd, memory_efficient_silu, set_memory_efficient
+from convzoo.export import (MemoryEfficientSiLU, has_custom_autograd, memory_efficient_silu,
+                            set_memory_efficient)
 
 
 def train_step(model, x, seed=1):

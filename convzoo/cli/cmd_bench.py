@@ -13,6 +13,8 @@ high-water mark (Linux VmHWM) over the runs, which counts everything the engine 
 (PyTorch or ONNX Runtime buffers, allocator slack), not only tensors.
 Engines: eager (PyTorch), compile (torch.compile, inductor; the first call compiles and is part
 of the warm-up), onnxruntime (the model exported with BN folded, CPU execution provider).
+On a machine shared with other jobs, run with OMP_WAIT_POLICY=PASSIVE in the environment: spinning
+OpenMP threads that lose their core can make PyTorch with 2 threads tens of times slower.
 
 examples:
   convzoo bench efficientnet_b0

@@ -14,8 +14,8 @@ def register(subparsers) -> None:
                     "expansion 1/4/6, layers, SE, width), rewarded by ACC*(COST/T)^w (MnasNet) or "
                     "by accuracy, training step time and size (EfficientNetV2). The study lives in "
                     "OUT/study.db: rerun the same command to resume. Writes pareto.{json,md,png}, "
-                    "trials.csv and best_spec.json (train it: convzoo train searched "
-                    "--model-kwargs spec=OUT/best_spec.json).",
+                    "trials.csv and best_spec.json (train it: convzoo train --model searched "
+                    "--model-arg spec=OUT/best_spec.json --dataset shapes --data-arg resolution=64).",
     )
     p.add_argument("--out", required=True, help="run folder (created; reused to resume)")
     p.add_argument("--budget", default="small",

@@ -7,7 +7,8 @@ parity), benchmarking, and the memory-efficient training switches.
 """
 from .benchmark import ENGINES, BenchResult, benchmark, make_runner
 from .fold import fold_batchnorm, fold_bn_into
-from .memory_efficient import MemoryEfficientSiLU, has_custom_autograd, memory_efficient_silu, set_memory_efficient
+from .memory_efficient import (MemoryEfficientSiLU, has_custom_autograd, memory_efficient_silu,
+                               set_memory_efficient)
 from .onnx import example_input_for, ort_session, prepare_for_export, to_onnx, verify_onnx
 from .optimize import memory_format_for, optimize
 from .static_pad import StaticPad, freeze_tf_same_padding

@@ -15,7 +15,10 @@ from ..layers.padding import TFSamePad, tf_same_pad_amounts
 
 
 class StaticPad(nn.Module):
-    """Zero padding by fixed amounts (``F.pad`` order: last axis first). Shape: (N, C, *S) -> (N, C, *S+pad)."""
+    """Zero padding by fixed amounts (``F.pad`` order: last axis first).
+
+    Shape: (N, C, *S) -> (N, C, *(S + pad)).
+    """
 
     def __init__(self, pads: list[int]):
         super().__init__()
