@@ -104,7 +104,9 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
         feed = {name: x.cpu().numpy().astype(np.float32)}
         return lambda: sess.run(None, feed)
     # on CPU, inductor's freezing turns weights into constants it can pre-pack (a large win there)
-    opts = {"freezing": True} if engine == "compile" and x.device.type == "cpu" else None
+    # and cpp_wrapper launches the kernels from C++ (no Python per op: matters at batch 1)
+    opts = ({"freezing": True, "cpp_wrapper": True} if engine == "compile" and x.device.type == "cpu"
+            else None)
     m = optimize(model, fold_bn=fold_bn, channels_last=channels_last, compile=engine == "compile",
                  example_input=x[:1], compile_options=opts)
     dev = x.device.type
