@@ -42,7 +42,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -51,6 +50,8 @@ from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import nn
+
+from .io import atomic_write
 
 __all__ = ["load_weights", "save_weights", "read_state_dict", "detect_layout", "remap_modules",
            "adapt_input_conv", "canonical_keys", "WeightsMismatchError", "LoadResult"]
@@ -374,14 +375,4 @@ def save_weights(model: nn.Module, path: Union[str, os.PathLike],
         meta[k] = v
     # clone: safetensors refuses tensors that share storage, and we must not hold views of params
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))

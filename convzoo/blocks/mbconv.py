@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..layers.conv import ConvNormAct, DepthwiseConv, PaddingSpec, PointwiseConv
+from ..layers.conv import DepthwiseConv, PaddingSpec, PointwiseConv
 from ..layers.drop_path import DropPath
 from ..layers.padding import check_input
 from ..layers.squeeze_excite import SqueezeExcite

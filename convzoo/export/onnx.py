@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 import warnings
 from typing import Optional, Sequence
 
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..io import atomic_write
 from .fold import fold_batchnorm
 from .memory_efficient import has_custom_autograd, set_memory_efficient
 from .static_pad import freeze_tf_same_padding
@@ -94,22 +94,16 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic_batch: bool = 
         x = x.to(p.device)
     export_model = prepare_for_export(model, x, fold_bn=fold_bn)
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".onnx.tmp", dir=folder)
-    os.close(fd)
-    try:
-        _register_symbolics(opset)
+    _register_symbolics(opset)
+
+    def write(tmp: str) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")   # legacy-exporter deprecation and tracer warnings
             torch.onnx.export(
                 export_model, (x,), tmp, dynamo=False, opset_version=opset,
                 input_names=["input"], output_names=["output"], do_constant_folding=True,
                 dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, write)
     if verify:
         verify_onnx(model, path, x if not dynamic_batch else torch.cat([x, torch.randn_like(x)]),
                     rtol=rtol)

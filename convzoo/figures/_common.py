@@ -4,7 +4,6 @@ that reads channel widths off a real module by running it (so drawn widths are m
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -15,6 +14,8 @@ matplotlib.use("Agg", force=False)  # headless; figures never need a display
 
 from matplotlib.figure import Figure  # noqa: E402  (after the backend choice)
 from torch import nn  # noqa: E402
+
+from ..io import atomic_write  # noqa: E402
 
 DEFAULT_FORMATS = ("png", "svg")
 PNG_DPI = 100          # docs PNGs stay well under 300 KB at this resolution
@@ -58,23 +59,15 @@ def save_figure(fig: Figure, out_dir: os.PathLike | str, stem: str,
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in check_formats(formats):
-        target = out / f"{stem}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".{fmt}", dir=out)
-        os.close(fd)
-        try:
-            # Fixed metadata and SVG hash salt keep the files byte-stable between runs.
-            meta = {"Software": None} if fmt == "png" else {"Date": None}
+        # Fixed metadata and SVG hash salt keep the files byte-stable between runs.
+        meta = {"Software": None} if fmt == "png" else {"Date": None}
+
+        def write(tmp: str, fmt: str = fmt, meta: dict = meta) -> None:
             with matplotlib.rc_context({"svg.hashsalt": "convzoo", "svg.fonttype": "path"}):
                 fig.savefig(tmp, format=fmt, dpi=PNG_DPI, metadata=meta)
             if fmt == "png":
                 _compact_png(tmp)
-            os.chmod(tmp, 0o644)          # mkstemp makes 0600; figures are meant to be served and shared
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        paths.append(target)
+        paths.append(atomic_write(out / f"{stem}.{fmt}", write))
     return paths
 
 

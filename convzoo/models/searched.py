@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+from ..io import atomic_write_text
 from ..layers import FusedMBConv, MBConv
 from ..registry import register_model
 from ._mbnet import MBNet
@@ -86,11 +87,7 @@ def load_spec(spec: Union[str, os.PathLike, dict]) -> dict:
 
 def save_spec(spec: dict, path: Union[str, os.PathLike]) -> None:
     """Write a spec atomically (temp file in the same folder, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(spec, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(spec, indent=2) + "\n")
 
 
 def build_from_spec(spec: Union[str, os.PathLike, dict], *, num_classes: Optional[int] = None,

@@ -14,51 +14,25 @@ Every file is written to a temporary name in the same folder and moved into plac
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..io import atomic_write, atomic_write_text  # noqa: F401  (re-exported for callers)
 
 
 class CheckpointError(RuntimeError):
     """A missing, incomplete or corrupt checkpoint; the message is one line."""
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then ``os.replace(tmp_path, path)``; the temp file is removed on error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            f.write(text)
-    atomic_write(path, write)
-
-
 def save_weights(model: nn.Module, path: Path, metadata: Optional[dict] = None) -> None:
-    """Model weights (state_dict, contiguous CPU tensors) to ``path`` as safetensors, atomically."""
-    from safetensors.torch import save_file
-    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = {k: str(v) for k, v in (metadata or {}).items()}
-    atomic_write(path, lambda tmp: save_file(sd, tmp, metadata=meta))
+    """Model weights to ``path`` as safetensors, atomically (:func:`convzoo.weights.save_weights`)."""
+    from ..weights import save_weights as _save
+    _save(model, path, {str(k): str(v) for k, v in (metadata or {}).items()})
 
 
 def load_weights(model: nn.Module, path: Path) -> None:

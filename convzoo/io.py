@@ -1,0 +1,60 @@
+"""Atomic file writes: the one place convzoo writes files that must never be left half-written.
+
+Every writer goes through :func:`atomic_write`: the content goes to a temp file in the target's
+folder, is flushed to disk, and is renamed over the target with ``os.replace`` (atomic on POSIX), so
+a crash or SIGKILL at any moment leaves either the old file or the new one, never a torn one.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Union
+
+PathLike = Union[str, os.PathLike]
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(path: PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)``, then rename the temp file onto ``path``; returns ``path``.
+
+    The temp file is removed if ``write`` fails. The result gets the usual permissions (``0666`` less
+    the umask) rather than ``mkstemp``'s private ``0600``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, _default_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    return atomic_write(path, write)
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+    return atomic_write(path, write)
+
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
