@@ -22,7 +22,7 @@ test: setup
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 docs: setup
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) site
