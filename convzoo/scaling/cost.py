@@ -21,19 +21,9 @@ def count_macs(model: nn.Module, resolution: int, in_chans: int = 3) -> int:
 
 
 def measure_latency(model: nn.Module, resolution: int, runs: int = 10, in_chans: int = 3) -> float:
-    """Median batch-1 eval forward time in ms (after 2 warm-up passes)."""
-    was_training = model.training
-    model.eval()
-    x = torch.randn(1, in_chans, resolution, resolution)
-    times = []
-    with torch.inference_mode():
-        for i in range(runs + 2):
-            t0 = time.perf_counter()
-            model(x)
-            if i >= 2:
-                times.append((time.perf_counter() - t0) * 1e3)
-    model.train(was_training)
-    return statistics.median(times)
+    """Median batch-1 eval forward time in ms (after 2 warm-up passes), on an R x R input."""
+    from ..train.report import measure_latency_ms
+    return measure_latency_ms(model, (in_chans, resolution, resolution), runs=runs, warmup=2)
 
 
 def measure_train_step(model: nn.Module, resolution: int, batch_size: int = 32, runs: int = 3,
