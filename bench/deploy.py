@@ -5,10 +5,15 @@ For efficientnet_b0, mobilenet_v2 and convnext_tiny at 224x224, batch 1 and 8, f
   timm eager            timm's model, NCHW, torch.inference_mode
   timm ORT              ONNX Runtime on timm's own export (the Done-when reference)
   convzoo eager         convzoo's model, NCHW
-  convzoo optimized     convzoo.export.optimize: BN folded + channels_last + torch.compile
-                        (inductor, freezing on: weights become constants it can pre-pack;
-                        cpp_wrapper: kernels launched from C++, no Python per op)
-  convzoo ORT           ONNX Runtime on convzoo.export.to_onnx (BN folded, static shape)
+  convzoo optimized     convzoo.export.optimize(compile=True): BN folded + channels_last +
+                        torch.compile (inductor with freezing: weights become constants pre-packed
+                        for oneDNN; cpp_wrapper: kernels launched from C++, no Python per op)
+  convzoo oneDNN Graph  convzoo.export.optimize(compile="onednn"): BN folded + channels_last,
+                        TorchScript-frozen, run through PyTorch's oneDNN Graph fuser (not ConvNeXt)
+  convzoo ORT           ONNX Runtime on convzoo.export.to_onnx (BN folded, static shape, pooling and
+                        squeeze-excite written for ORT's blocked layout)
+
+"Optimized PyTorch path" in the Done-when is the faster of convzoo optimized and oneDNN Graph.
 
 timm's graph comes from timm's own exporter (dynamic batch), ours from to_onnx with a static batch.
 Engines are timed in interleaved rounds (load from other processes hits all of them alike). Both
@@ -18,6 +23,7 @@ runs with --threads intra-op threads. Throughput = batch / median latency of --r
 convzoo engine are checked against convzoo eager (max abs diff relative to the output scale).
 
 Usage: python bench/deploy.py [--models ...] [--batches 1 8] [--threads 2] [--runs 20] [--json out.json]
+       [--passive]
 """
 from __future__ import annotations
 
@@ -30,24 +36,31 @@ import tempfile
 import time
 import warnings
 
-# Idle OpenMP threads sleep instead of spinning. On a machine shared with other jobs (ours: 2 cores,
-# load average 10-20) spinning threads that get descheduled make PyTorch with 2 threads 40x slower
-# than with 1 (EfficientNet-B0: 0.14 vs 6 img/s); PASSIVE removes that (5.7 img/s at 2 threads).
-# ORT sessions get the matching option (allow_spinning=0). Must be set before torch is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# --passive: idle OpenMP threads sleep instead of spinning. On a machine shared with other jobs (ours:
+# 2 cores, load average 10-20) spinning threads that get descheduled make PyTorch with 2 threads 40x
+# slower than with 1 (EfficientNet-B0: 0.14 vs 6 img/s); PASSIVE removes that (5.7 img/s at 2
+# threads), and ORT sessions get the matching option (allow_spinning=0). On an idle machine it costs
+# every engine 10-40% at batch 1 (one futex wake-up per parallel region), so it is opt-in. It must be
+# in the environment before torch is imported, hence read from argv here.
+if "--passive" in sys.argv:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 warnings.filterwarnings("ignore")
 
+PYTORCH_PATHS = ("convzoo optimized", "convzoo oneDNN Graph")
 TIMM_NAMES = {"efficientnet_b0": "efficientnet_b0", "mobilenet_v2": "mobilenetv2_100",
               "convnext_tiny": "convnext_tiny"}
 
 
-def interleaved_medians(fns: dict, warmup: int, runs: int, rounds: int = 5) -> dict:
+def interleaved_medians(fns: dict, warmup: int, runs: int, rounds: int = 5, settle_s: float = 0.05) -> dict:
     """Median seconds per call of each engine, measured in ``rounds`` interleaved rounds of
-    ``runs / rounds`` calls each, so that a burst of load from other processes hits all engines."""
+    ``runs / rounds`` calls each, so that a burst of load from other processes hits all engines.
+
+    Before each block: a ``settle_s`` pause, so the previous engine's worker threads stop spinning
+    (OpenMP and ONNX Runtime both spin a while after a parallel region), then one untimed call."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -55,6 +68,8 @@ def interleaved_medians(fns: dict, warmup: int, runs: int, rounds: int = 5) -> d
     per = max(1, runs // rounds)
     for _ in range(rounds):
         for k, fn in fns.items():
+            time.sleep(settle_s)
+            fn()
             for _ in range(per):
                 t0 = time.perf_counter()
                 fn()
@@ -89,6 +104,8 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow to build)")
     ap.add_argument("--json", default=None, help="write the results to this file")
+    ap.add_argument("--passive", action="store_true",
+                    help="OMP_WAIT_POLICY=PASSIVE and no ORT spinning (for a heavily loaded machine)")
     args = ap.parse_args(argv)
 
     import timm
@@ -96,13 +113,13 @@ def main(argv=None) -> int:
     from convzoo.export import optimize, ort_session, to_onnx
 
     torch.set_num_threads(args.threads)
-    spin = os.environ["OMP_WAIT_POLICY"].upper() != "PASSIVE"
+    spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
     torch.manual_seed(0)
     tmp = tempfile.mkdtemp(prefix="convzoo-deploy-")
     rows = []
     print(f"torch {torch.__version__}, onnxruntime {__import__('onnxruntime').__version__}, timm "
           f"{timm.__version__}; {args.threads} threads; {os.cpu_count()} CPUs; load average "
-          f"{os.getloadavg()[0]:.2f}; OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, ORT spinning "
+          f"{os.getloadavg()[0]:.2f}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, ORT spinning "
           f"{'on' if spin else 'off'}", flush=True)
     for name in args.models:
         cz = convzoo.create_model(name).eval()
@@ -128,35 +145,43 @@ def main(argv=None) -> int:
             compile_s = 0.0
             if not args.no_compile:
                 t0 = time.perf_counter()
-                fast = optimize(cz, compile=True, example_input=x[:1],
-                                compile_options={"freezing": True, "cpp_wrapper": True})
+                fast = optimize(cz, compile=True, example_input=x[:1])
                 out = _infer(fast, x)
                 compile_s = time.perf_counter() - t0
                 errs["convzoo optimized"] = rel(out, ref)
                 fns["convzoo optimized"] = lambda: _infer(fast, x)
+            try:
+                graph = optimize(cz, compile="onednn", example_input=x)
+                errs["convzoo oneDNN Graph"] = rel(graph(x), ref)
+                fns["convzoo oneDNN Graph"] = lambda: graph(x)
+            except RuntimeError as e:        # ConvNeXt: the fuser fails; inductor serves it
+                print(f"  ({name}: oneDNN Graph skipped: {str(e)[:90]}...)", flush=True)
             res = interleaved_medians(fns, args.warmup, args.runs)
             thr = {k: b / v for k, v in res.items()}
             ref_ort = thr["timm ORT"]
             best = max(v for k, v in thr.items() if k.startswith("convzoo"))
+            # convzoo's optimized PyTorch path: the faster of its two (inductor, oneDNN Graph)
+            torch_best = max([v for k, v in thr.items() if k in PYTORCH_PATHS] or [float("nan")])
             row = dict(model=name, batch=b, throughput=thr, errors=errs, compile_s=compile_s,
-                       best_over_timm_ort=best / ref_ort,
-                       optimized_over_timm_ort=thr.get("convzoo optimized", float("nan")) / ref_ort)
+                       best_over_timm_ort=best / ref_ort, optimized_over_timm_ort=torch_best / ref_ort)
             rows.append(row)
             print(f"\n{name} batch {b} (img/s; ratio to timm ORT)", flush=True)
             for k, v in thr.items():
                 print(f"  {k:18s} {v:8.1f}  {v / ref_ort:5.2f}x" + (f"  max rel diff {errs[k]:.1e}"
                                                                     if k in errs else ""))
             print(f"  best convzoo / timm ORT = {row['best_over_timm_ort']:.2f} (needs >= 1.00); "
-                  f"optimized / timm ORT = {row['optimized_over_timm_ort']:.2f} (needs >= 0.80); "
+                  f"best PyTorch path / timm ORT = {row['optimized_over_timm_ort']:.2f} (needs >= 0.80); "
                   f"compile took {compile_s:.0f} s", flush=True)
-    print("\n| model | batch | timm eager | timm ORT | convzoo eager | convzoo optimized | convzoo ORT | "
-          "best / timm ORT | optimized / timm ORT |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| model | batch | timm eager | timm ORT | convzoo eager | convzoo inductor | convzoo oneDNN Graph "
+          "| convzoo ORT | best / timm ORT | best PyTorch path / timm ORT |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    nan = float("nan")
     for r in rows:
         t = r["throughput"]
         print(f"| {r['model']} | {r['batch']} | {t['timm eager']:.1f} | {t['timm ORT']:.1f} | "
-              f"{t['convzoo eager']:.1f} | {t.get('convzoo optimized', float('nan')):.1f} | "
-              f"{t['convzoo ORT']:.1f} | {r['best_over_timm_ort']:.2f} | {r['optimized_over_timm_ort']:.2f} |")
+              f"{t['convzoo eager']:.1f} | {t.get('convzoo optimized', nan):.1f} | "
+              f"{t.get('convzoo oneDNN Graph', nan):.1f} | {t['convzoo ORT']:.1f} | "
+              f"{r['best_over_timm_ort']:.2f} | {r['optimized_over_timm_ort']:.2f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

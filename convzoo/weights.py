@@ -92,7 +92,11 @@ def read_state_dict(source: Source, *, use_ema: bool = False) -> dict[str, torch
             raise FileNotFoundError(f"weights file not found: {str(path)!r}")
         if path.suffix == ".safetensors" or _is_safetensors(path):
             from safetensors.torch import load_file
-            obj: Any = load_file(str(path), device="cpu")
+            try:
+                obj: Any = load_file(str(path), device="cpu")
+            except Exception as e:  # safetensors' own error types for truncated/garbled files
+                raise ValueError(f"cannot read weights {str(path)!r}: corrupt or not a safetensors "
+                                 f"file ({type(e).__name__}: {e})") from None
         else:
             try:
                 obj = torch.load(str(path), map_location="cpu", weights_only=True)

@@ -54,6 +54,33 @@ def test_bad_input_is_one_line_error(argv, msg, capsys):
     assert msg in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("cmd", [["export", MODEL, "--onnx", "x.onnx"], ["bench", MODEL]])
+def test_corrupt_weights_file_is_one_line_error(cmd, tmp_path, capsys):
+    bad = tmp_path / "w.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": trunc")
+    assert main(cmd + ["--weights", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "corrupt or not a safetensors file" in err and len(err.splitlines()) == 1
+
+
+def test_export_cli_accepts_torchvision_layout_weights(tmp_path, capsys):
+    # a torchvision state dict (features.N.conv... keys) exports without conversion by hand, and
+    # the graph computes what torchvision's model computes with those weights
+    import torchvision
+    from safetensors.torch import save_file
+    torch.manual_seed(0)
+    tv = torchvision.models.mobilenet_v2(num_classes=7).eval()
+    save_file({k: v.contiguous() for k, v in tv.state_dict().items()}, str(tmp_path / "tv.safetensors"))
+    out = tmp_path / "m.onnx"
+    assert main(["export", "mobilenet_v2", "--onnx", str(out), "--weights", str(tmp_path / "tv.safetensors"),
+                 "--num-classes", "7", "--input-size", "3", "64", "64"]) == 0
+    x = torch.randn(2, 3, 64, 64)
+    got = ort_session(out, threads=1).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        ref = tv(x).numpy()
+    assert np.abs(got - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
 def test_export_cli_with_weights_matches_model(tmp_path, capsys):
     from safetensors.torch import save_file
     model = convzoo.create_model(MODEL, num_classes=5)

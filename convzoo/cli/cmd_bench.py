@@ -4,21 +4,24 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "measure inference latency, throughput and peak memory (eager, compile or onnxruntime)"
+HELP = "measure inference latency, throughput and peak memory (eager, compile, onednn or onnxruntime)"
 
 EPILOG = """Latency is the median of --runs timed calls after --warmup untimed ones (robust to other
 processes on the machine); throughput = batch / median latency. Peak memory: on CUDA,
 torch.cuda.max_memory_allocated during the runs; on CPU, the rise of the process's resident-set
 high-water mark (Linux VmHWM) over the runs, which counts everything the engine touched
 (PyTorch or ONNX Runtime buffers, allocator slack), not only tensors.
-Engines: eager (PyTorch), compile (torch.compile, inductor; the first call compiles and is part
-of the warm-up), onnxruntime (the model exported with BN folded, CPU execution provider).
+Engines: eager (PyTorch), compile (torch.compile, inductor with freezing; the first call compiles
+and is part of the warm-up), onednn (TorchScript + PyTorch's oneDNN Graph fuser, CPU float32: the
+fastest PyTorch path for the mobile nets at batch 1; not for ConvNeXt), onnxruntime (the model
+exported with BN folded, CPU execution provider).
 On a machine shared with other jobs, run with OMP_WAIT_POLICY=PASSIVE in the environment: spinning
 OpenMP threads that lose their core can make PyTorch with 2 threads tens of times slower.
 
 examples:
   convzoo bench efficientnet_b0
   convzoo bench mobilenet_v2 --engine onnxruntime --batch 8
+  convzoo bench mobilenet_v2 --engine onednn --channels-last --fold-bn
   convzoo bench convnext_tiny --engine compile --channels-last --fold-bn --batch 8
   convzoo bench waveform_m5 --input-size 1 16000 --json"""
 
@@ -42,7 +45,7 @@ def register(subparsers) -> None:
                    help="intra-op threads for PyTorch and ONNX Runtime (default: PyTorch's current)")
     p.add_argument("--runs", type=int, default=20, help="timed runs (default 20)")
     p.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs (default 5)")
-    p.add_argument("--weights", metavar="FILE", help="a .safetensors state dict to load first")
+    p.add_argument("--weights", metavar="FILE", help="weights to load first (as for convzoo export)")
     p.add_argument("--num-classes", type=int, help="classifier width (default: the model's)")
     p.add_argument("--in-chans", type=int, help="input channels (default: the model's)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

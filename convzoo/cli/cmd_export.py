@@ -22,8 +22,9 @@ def register(subparsers) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a registered model name (see convzoo list)")
     p.add_argument("--onnx", required=True, metavar="PATH", help="where to write the .onnx file")
-    p.add_argument("--weights", metavar="FILE", help="a .safetensors state dict to load first "
-                   "(e.g. a run folder's model.safetensors); default: random init")
+    p.add_argument("--weights", metavar="FILE", help="weights to load first: a .safetensors or weights_only "
+                   "torch file in convzoo, timm or torchvision layout (e.g. a run folder's "
+                   "model.safetensors); default: random init")
     p.add_argument("--input-size", nargs="+", metavar="N",
                    help="input size C H W (or C L, C T H W) the graph is fixed to "
                         "(default: the model's default_cfg input_size)")
@@ -50,8 +51,9 @@ def build_model(args):
         from pathlib import Path
         if not Path(args.weights).is_file():
             raise CLIError(f"weights file not found: {args.weights}")
-        from convzoo.train.checkpoint import load_weights
-        load_weights(model, Path(args.weights))
+        # convzoo.load_weights: our own files and timm/torchvision layouts, strict with one error
+        # listing every differing key; a classifier of another width is reset (with a warning)
+        convzoo.load_weights(model, Path(args.weights))
     return model.eval()
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-ENGINES = ("eager", "compile", "onnxruntime")
+ENGINES = ("eager", "compile", "onednn", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,13 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
         name = sess.get_inputs()[0].name
         feed = {name: x.cpu().numpy().astype(np.float32)}
         return lambda: sess.run(None, feed)
-    # on CPU, inductor's freezing turns weights into constants it can pre-pack (a large win there)
-    # and cpp_wrapper launches the kernels from C++ (no Python per op: matters at batch 1)
-    opts = ({"freezing": True, "cpp_wrapper": True} if engine == "compile" and x.device.type == "cpu"
-            else None)
-    m = optimize(model, fold_bn=fold_bn, channels_last=channels_last, compile=engine == "compile",
-                 example_input=x[:1], compile_options=opts)
+    # optimize's compile defaults are the fast ones: inductor freezing (weights pre-packed for
+    # oneDNN on CPU) and, on CPU, cpp_wrapper (kernels launched from C++, no Python per op)
+    if engine == "onednn" and (x.device.type != "cpu" or amp):
+        raise ValueError("the onednn engine (TorchScript + oneDNN Graph) runs float32 on the CPU")
+    compile = {"compile": True, "onednn": "onednn"}.get(engine, False)
+    m = optimize(model, fold_bn=fold_bn, channels_last=channels_last, compile=compile,
+                 example_input=x if engine == "onednn" else x[:1])
     dev = x.device.type
     autocast = (torch.autocast(dev, dtype=torch.bfloat16 if dev == "cpu" else torch.float16)
                 if amp else nullcontext())

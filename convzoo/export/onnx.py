@@ -2,7 +2,9 @@
 
 The graph we export is the *inference* form of the model: BatchNorm folded into convs, TF "SAME"
 padding frozen to constants for the export's input size, memory-efficient (custom autograd)
-activations swapped back to ``nn.SiLU``. Only the batch axis is dynamic (``dynamic_batch=True``).
+activations swapped back to ``nn.SiLU``, global pooling and squeeze-excite written so that ONNX
+Runtime's NCHWc layout pass keeps 2D networks blocked (:mod:`.ort_rewrites`). Only the batch axis is
+dynamic (``dynamic_batch=True``).
 We use the TorchScript-based exporter (``dynamo=False``): it needs no ``onnxscript`` and is reliable
 for these conv nets with torch 2.14; opset 17 has ``LayerNormalization`` (ConvNeXt).
 """
@@ -20,6 +22,7 @@ from torch import nn
 from ..io import atomic_write
 from .fold import fold_batchnorm
 from .memory_efficient import has_custom_autograd, set_memory_efficient
+from .ort_rewrites import rewrite_for_blocked_layout
 from .static_pad import freeze_tf_same_padding
 
 DEFAULT_OPSET = 17
@@ -68,31 +71,39 @@ def _register_symbolics(opset: int) -> None:
     torch.onnx.register_custom_op_symbolic("aten::movedim", _movedim_symbolic, opset)
 
 
-def prepare_for_export(model: nn.Module, example_input: torch.Tensor, *, fold_bn: bool = True) -> nn.Module:
-    """An eval-mode copy ready to trace: plain SiLU, BN folded (optional), static TF padding."""
+def prepare_for_export(model: nn.Module, example_input: torch.Tensor, *, fold_bn: bool = True,
+                       blocked_layout: bool = True, static_batch: bool = False) -> nn.Module:
+    """An eval-mode copy ready to trace: plain SiLU, BN folded (optional), static TF padding, and
+    (``blocked_layout``) pooling and squeeze-excite written so ONNX Runtime's NCHWc layout pass keeps
+    the whole 2D network blocked (:mod:`convzoo.export.ort_rewrites`)."""
     model = copy.deepcopy(model).eval()
     set_memory_efficient(model, False)
     if fold_bn:
         model = fold_batchnorm(model, example_input, inplace=True)
     freeze_tf_same_padding(model, example_input)
+    if blocked_layout:
+        rewrite_for_blocked_layout(model, static_batch=static_batch)
     return model
 
 
 def to_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic_batch: bool = True,
             input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
-            fold_bn: bool = True, verify: bool = False, batch: int = 1, rtol: float = 1e-4) -> str:
+            fold_bn: bool = True, verify: bool = False, batch: int = 1, rtol: float = 1e-4,
+            blocked_layout: bool = True) -> str:
     """Export ``model`` to an ONNX file at ``path`` (written atomically) and return the path.
 
     ``input_size`` (C, *S) fixes the spatial size (default: ``default_cfg["input_size"]``); the batch
     axis is dynamic unless ``dynamic_batch=False``. ``verify=True`` runs the file in ONNX Runtime on a
     random batch and raises ``RuntimeError`` if it differs from eager PyTorch by more than ``rtol``
-    times the output scale (max |eager|).
+    times the output scale (max |eager|). ``blocked_layout=False`` exports the plain graph (ReduceMean
+    pooling, broadcast squeeze-excite Mul) instead of the ONNX Runtime-friendly one.
     """
     x = example_input_for(model, input_size, batch)
     p = next(iter(model.parameters()), None)
     if p is not None:
         x = x.to(p.device)
-    export_model = prepare_for_export(model, x, fold_bn=fold_bn)
+    export_model = prepare_for_export(model, x, fold_bn=fold_bn, blocked_layout=blocked_layout,
+                                      static_batch=not dynamic_batch)
     path = os.fspath(path)
     _register_symbolics(opset)
 

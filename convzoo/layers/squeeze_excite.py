@@ -33,7 +33,10 @@ class SqueezeExcite(nn.Module):
         self.expand = conv(squeeze_channels, channels, 1)
         self.gate = make_act(gate_layer)
 
+    def excite(self, s: torch.Tensor) -> torch.Tensor:
+        """Per-channel weights in (0, 1) from the squeezed (N, C, 1, ...) descriptor."""
+        return self.gate(self.expand(self.act(self.reduce(s))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.mean(dim=tuple(range(2, x.dim())), keepdim=True)   # squeeze: (N, C, 1, ...)
-        s = self.gate(self.expand(self.act(self.reduce(s))))      # excite: per-channel weight in (0, 1)
-        return x * s
+        return x * self.excite(s)
