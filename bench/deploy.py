@@ -22,7 +22,7 @@ the NCHWc layout pass, intra-op threads = --threads, spinning as OMP_WAIT_POLICY
 runs with --threads intra-op threads. Throughput = batch / median latency of --runs timed calls after warm-up. Outputs of every
 convzoo engine are checked against convzoo eager (max abs diff relative to the output scale).
 
-Usage: python bench/deploy.py [--models ...] [--batches 1 8] [--threads 2] [--runs 20] [--json out.json]
+Usage: python bench/deploy.py [--models ...] [--batches 1 8] [--threads 2] [--runs 40] [--json out.json]
        [--passive]
 """
 from __future__ import annotations
@@ -55,19 +55,22 @@ TIMM_NAMES = {"efficientnet_b0": "efficientnet_b0", "mobilenet_v2": "mobilenetv2
               "convnext_tiny": "convnext_tiny"}
 
 
-def interleaved_medians(fns: dict, warmup: int, runs: int, rounds: int = 5, settle_s: float = 0.05) -> dict:
+def interleaved_medians(fns: dict, warmup: int, runs: int, rounds: int = 8, settle_s: float = 0.05) -> dict:
     """Median seconds per call of each engine, measured in ``rounds`` interleaved rounds of
     ``runs / rounds`` calls each, so that a burst of load from other processes hits all engines.
 
-    Before each block: a ``settle_s`` pause, so the previous engine's worker threads stop spinning
-    (OpenMP and ONNX Runtime both spin a while after a parallel region), then one untimed call."""
+    The engine order rotates from round to round (no engine always follows the same one). Before
+    each block: a ``settle_s`` pause, so the previous engine's worker threads stop spinning (OpenMP
+    and ONNX Runtime both spin a while after a parallel region), then one untimed call."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {k: [] for k in fns}
     per = max(1, runs // rounds)
-    for _ in range(rounds):
-        for k, fn in fns.items():
+    names = list(fns)
+    for r in range(rounds):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            fn = fns[k]
             time.sleep(settle_s)
             fn()
             for _ in range(per):
@@ -99,7 +102,7 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="+", default=list(TIMM_NAMES))
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow to build)")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(MODEL not in convzoo.list_models(), reason=f"{MO
 
 
 @pytest.mark.parametrize("engine,extra", [("eager", []), ("eager", ["--fold-bn", "--amp"]),
-                                          ("onnxruntime", [])])
+                                          ("onednn", ["--fold-bn"]), ("onnxruntime", [])])
 def test_bench_cli_reports_latency_throughput_memory(engine, extra, capsys):
     rc = main(["bench", MODEL, "--engine", engine, "--batch", "2", "--input-size", "1", "2000",
                "--runs", "3", "--warmup", "1", "--threads", "1", "--json", *extra])
@@ -44,6 +44,7 @@ def test_bench_cli_text_output(capsys):
     (["bench", MODEL, "--weights", "/nonexistent/w.safetensors"], "weights file not found"),
     (["bench", MODEL, "--input-size", "3", "2000"], "expected 1 input channels, got 3"),
     (["bench", MODEL, "--engine", "onnxruntime", "--amp"], "--amp applies to the PyTorch engines"),
+    (["bench", MODEL, "--engine", "onednn", "--amp"], "runs float32 on the CPU"),
     (["export", "mobilenet_v7", "--onnx", "x.onnx"], "unknown model 'mobilenet_v7'"),
     (["export", MODEL, "--onnx", "x.onnx", "--weights", "/nonexistent/w.safetensors"],
      "weights file not found"),

@@ -242,7 +242,68 @@ def test_optimize_compile_inductor_matches_eager():
     assert rel_err(out, ref) < TOL
 
 
+def test_optimize_onednn_graph_fuses_and_matches_eager():
+    """compile="onednn": outputs equal eager, and the executed graph really holds oneDNN fusion groups
+    (a plain TorchScript run would pass the equality check too)."""
+    model = randomize_bn(nn.Sequential(ConvNormAct(3, 16, act_layer=nn.ReLU6),
+                                       MBConv(16, 16, expand_ratio=4, act_layer=nn.ReLU6),
+                                       MBConv(16, 24, expand_ratio=4, se_ratio=0.25, stride=2)))
+    x = torch.randn(2, 3, 20, 20)
+    with torch.no_grad():
+        ref = model(x)
+    fast = optimize(model, compile="onednn", example_input=x)
+    out = fast(x)
+    graph = torch.jit.last_executed_optimized_graph()
+    assert "prim::oneDNNFusionGroup" in str(graph)    # nested in the fuser's shape-guard blocks
+    assert rel_err(out, ref) < TOL and not out.requires_grad
+    assert not torch._C._jit_llga_enabled()          # the fuser switch is restored after each call
+    assert set(fast.state_dict()) == {f"model.{k}" for k in fast.model.state_dict()}
+
+
+def test_optimize_rejects_bad_compile_choices():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).eval()
+    with pytest.raises(ValueError, match="pass example_input"):
+        optimize(model, compile="onednn")
+    with pytest.raises(ValueError, match='compile must be False, True/"inductor" or "onednn"'):
+        optimize(model, compile="tensorrt")
+
+
 # --------------------------------------------------------------------------- ONNX on the toy net
+
+def _ort_optimized_ops(path, tmp_path) -> dict:
+    """Op counts of the graph ONNX Runtime actually runs (ORT_ENABLE_ALL, CPU)."""
+    import collections
+
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    so.log_severity_level = 3
+    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return collections.Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
+
+
+def test_blocked_layout_export_removes_ort_layout_conversions(tmp_path):
+    """The ort_rewrites graph: same outputs, and ORT's NCHWc pass no longer converts layouts around
+    squeeze-excite and pooling (the plain graph of the same model is the oracle for "before")."""
+    model = randomize_bn(nn.Sequential(ConvNormAct(3, 32, act_layer=nn.SiLU),
+                                       MBConv(32, 32, expand_ratio=4, se_ratio=0.25),
+                                       MBConv(32, 48, expand_ratio=4, se_ratio=0.25, stride=2)))
+    model.default_cfg = {"input_size": (3, 24, 24)}
+    x = torch.randn(2, 3, 24, 24)
+    kw = dict(dynamic_batch=False, batch=2)
+    blocked = to_onnx(model, tmp_path / "blocked.onnx", **kw)
+    plain = to_onnx(model, tmp_path / "plain.onnx", blocked_layout=False, **kw)
+    assert verify_onnx(model, blocked, x) <= TOL
+    ops = {n.op_type for n in onnx.load(blocked).graph.node}
+    assert {"GlobalAveragePool", "Resize"} <= ops and "ReduceMean" not in ops
+    before, after = _ort_optimized_ops(plain, tmp_path), _ort_optimized_ops(blocked, tmp_path)
+    if before["ReorderInput"] == 0:
+        pytest.skip("this CPU has no NCHWc kernels (no AVX2/AVX-512): ORT does not block the layout")
+    assert after["ReorderInput"] == 0 and after["ReorderOutput"] < before["ReorderOutput"]
+
+
+
 
 def test_to_onnx_toynet_static_padding_and_parity(tmp_path):
     model = randomize_bn(ToyNet())
@@ -347,6 +408,10 @@ def check_onnx(name: str, tmp_path, model=None):
     path = to_onnx(model, tmp_path / f"{name}.onnx", input_size=size)
     # two samples through the dynamic batch axis; verify_onnx raises if above TOL
     assert verify_onnx(model, path, torch.randn(2, *size), rtol=TOL) <= TOL
+    if any(isinstance(m, SqueezeExcite) and m.dims == 2 for m in model.modules()):
+        # a static batch also broadcasts squeeze-excite with a Resize (ort_rewrites)
+        path = to_onnx(model, tmp_path / f"{name}_b2.onnx", input_size=size, dynamic_batch=False, batch=2)
+        assert verify_onnx(model, path, torch.randn(2, *size), rtol=TOL) <= TOL
 
 
 def _tier(names, heavy):
