@@ -5,13 +5,14 @@ function name is the model name. Modules under :mod:`convzoo.models` are importe
 """
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
 import pkgutil
 from typing import Callable, Optional
 
 from torch import nn
+
+from .suggest import did_you_mean
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _IMPORTED = False
@@ -59,9 +60,7 @@ def model_entrypoint(name: str) -> Callable[..., nn.Module]:
     _import_models()
     base = name.split(".", 1)[0]        # timm-style "arch.tag": the tag names weights, not the arch
     if base not in _MODELS:
-        close = difflib.get_close_matches(base, list(_MODELS), n=5, cutoff=0.5)
-        hint = f"; did you mean: {', '.join(close)}?" if close else ""
-        raise UnknownModelError(f"unknown model {name!r}{hint} "
+        raise UnknownModelError(f"unknown model {name!r}{did_you_mean(base, _MODELS)} "
                                 f"(convzoo.list_models() lists all {len(_MODELS)})")
     return _MODELS[base]
 

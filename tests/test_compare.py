@@ -3,11 +3,9 @@ one complete run per variant, and the same seed gives the same result."""
 from __future__ import annotations
 
 import csv
-import json
 
 import pytest
 import torch
-from torch import nn
 
 from convzoo import create_model
 from convzoo.analysis import profile

@@ -61,7 +61,7 @@ def format_table(rows, exact: bool = False) -> str:
 
 
 def run(args) -> int:
-    import difflib
+    from convzoo.suggest import did_you_mean
 
     from tqdm import tqdm
 
@@ -72,9 +72,7 @@ def run(args) -> int:
     names = convzoo.list_models(args.pattern, modality=args.modality)
     if not names:
         every = convzoo.list_models(modality=args.modality)
-        close = difflib.get_close_matches(args.pattern, every, n=5, cutoff=0.5)
-        close += [n for n in every if args.pattern.strip("*").lower() in n and n not in close][:5]
-        hint = f"; did you mean: {', '.join(close[:5])}?" if close else ""
+        hint = did_you_mean(args.pattern, every, substrings=True)
         where = f" {args.modality}" if args.modality else ""
         raise CLIError(f"no{where} models match {args.pattern!r}{hint} ({len(every)} registered)")
     rows = []

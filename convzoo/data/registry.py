@@ -7,11 +7,12 @@ under :mod:`convzoo.data` are imported on first use. Each built dataset should e
 """
 from __future__ import annotations
 
-import difflib
 import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
+
+from ..suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,7 @@ def list_datasets() -> list[str]:
 def dataset_info(name: str) -> DatasetInfo:
     _import_all()
     if name not in _DATASETS:
-        close = difflib.get_close_matches(name, list(_DATASETS), n=5, cutoff=0.5)
-        hint = f"; did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown dataset {name!r}{hint} (known: {', '.join(sorted(_DATASETS))})")
+        raise ValueError(f"unknown dataset {name!r}{did_you_mean(name, _DATASETS)} (known: {', '.join(sorted(_DATASETS))})")
     return _DATASETS[name]
 
 
