@@ -19,8 +19,9 @@ timm's graph comes from timm's own exporter (dynamic batch), ours from to_onnx w
 Engines are timed in interleaved rounds (load from other processes hits all of them alike). Both
 ORT sessions use the same options (convzoo.export.ort_session: ORT_ENABLE_ALL, which includes
 the NCHWc layout pass, intra-op threads = --threads, spinning as OMP_WAIT_POLICY). Every engine
-runs with --threads intra-op threads. Throughput = batch / median latency of --runs timed calls after warm-up. Outputs of every
-convzoo engine are checked against convzoo eager (max abs diff relative to the output scale).
+runs with --threads intra-op threads. Throughput = batch / median latency of --runs timed calls
+after warm-up. Outputs of every convzoo engine are checked against convzoo eager (max abs diff
+relative to the output scale).
 
 Usage: python bench/deploy.py [--models ...] [--batches 1 8] [--threads 2] [--runs 40] [--json out.json]
        [--passive]
@@ -122,7 +123,8 @@ def main(argv=None) -> int:
     rows = []
     print(f"torch {torch.__version__}, onnxruntime {__import__('onnxruntime').__version__}, timm "
           f"{timm.__version__}; {args.threads} threads; {os.cpu_count()} CPUs; load average "
-          f"{os.getloadavg()[0]:.2f}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, ORT spinning "
+          f"{os.getloadavg()[0]:.2f}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
+          f"ORT spinning "
           f"{'on' if spin else 'off'}", flush=True)
     for name in args.models:
         cz = convzoo.create_model(name).eval()

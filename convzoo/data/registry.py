@@ -62,7 +62,8 @@ def list_datasets() -> list[str]:
 def dataset_info(name: str) -> DatasetInfo:
     _import_all()
     if name not in _DATASETS:
-        raise ValueError(f"unknown dataset {name!r}{did_you_mean(name, _DATASETS)} (known: {', '.join(sorted(_DATASETS))})")
+        raise ValueError(f"unknown dataset {name!r}{did_you_mean(name, _DATASETS)} "
+                         f"(known: {', '.join(sorted(_DATASETS))})")
     return _DATASETS[name]
 
 

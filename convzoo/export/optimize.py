@@ -134,6 +134,11 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
     add (1.4-1.6x faster for MobileNetV2 at batch 1 on our 2-core CPU). On CPU the default
     ``compile_options`` add ``cpp_wrapper`` (kernels launched from C++, not Python, per op).
 
+    ``compile="onednn"`` (CPU, float32, needs ``example_input``) returns a
+    :class:`OneDNNGraphInference` instead: TorchScript + PyTorch's oneDNN Graph fuser, the fastest
+    PyTorch path for the mobile nets at batch 1 (docs/deploy.md); it raises ``RuntimeError`` for a
+    model the fuser cannot run (ConvNeXt) or whose fused output differs from eager.
+
     Outputs equal the eager model's to float rounding (tested in tests/test_export.py). The copy's
     parameters are not meant for training. ``example_input`` guides BN folding (see
     :func:`~convzoo.export.fold_batchnorm`). ``compile_backend="eager"`` only checks that the model
