@@ -37,6 +37,31 @@ def _run(argv, capsys):
     return rc, out, err
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Every test counts from scratch in its own cache folder (never the user's ~/.cache)."""
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+
+
+def test_list_caches_counts_for_this_code(tmp_path, capsys, monkeypatch):
+    from convzoo.analysis import catalog
+    argv = ["list", "--pattern", "mobilenet_v*", "--json", "--no-progress"]
+    first = _run(argv, capsys)[1]
+    (path,) = (tmp_path / "cache" / "model-costs").glob("costs-*.json")
+    assert set(json.loads(path.read_text())) == {"mobilenet_v1", "mobilenet_v2"}
+
+    def no_counting(*a, **k):
+        raise AssertionError("counted again although cached")
+    monkeypatch.setattr(catalog, "model_cost", no_counting)
+    assert _run(argv, capsys)[1] == first                     # served from the cache
+    with pytest.raises(AssertionError, match="counted again"):
+        main(argv + ["--no-cache"])                           # --no-cache recounts
+    path.write_text("{ not json")                             # a damaged cache is ignored, not fatal
+    monkeypatch.undo()
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    assert _run(argv, capsys)[1] == first and json.loads(path.read_text())
+
+
 def test_registry_has_small_models():
     assert SMALL, "no small registered model to test the CLI with"
 

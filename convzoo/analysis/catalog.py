@@ -9,7 +9,10 @@ on meta fall back to the CPU.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -127,3 +130,62 @@ def model_cost(name: str, macs: bool = True) -> ModelCost:
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def code_fingerprint() -> str:
+    """A digest of convzoo's source files and the torch version: cached costs stay valid exactly as
+    long as neither changes (hashing ~150 small files takes milliseconds)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(torch.__version__.encode())
+    for f in sorted(root.rglob("*.py")):
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class CostCache:
+    """``convzoo list``'s cache of computed rows: one JSON file per code fingerprint under the cache
+    folder (``$CONVZOO_CACHE`` or ``~/.cache/convzoo``), written atomically.
+
+    Only rows of models defined inside convzoo are cached (a plugin's source is not fingerprinted),
+    and only complete ones (MACs counted, no error). An unreadable file counts as empty.
+    """
+
+    def __init__(self, root: Optional[str] = None):
+        from ..data._cache import cache_dir
+        self.path = cache_dir(root) / "model-costs" / f"costs-{code_fingerprint()}.json"
+        try:
+            self.rows = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.rows = {}
+        self.dirty = False
+
+    def get(self, name: str) -> Optional[ModelCost]:
+        row = self.rows.get(name)
+        if not isinstance(row, dict):
+            return None
+        try:
+            size = tuple(row["input_size"]) if row.get("input_size") else None
+            return ModelCost(**{**row, "input_size": size})
+        except TypeError:       # a file from another layout of ModelCost
+            return None
+
+    def put(self, cost: ModelCost) -> None:
+        from ..registry import model_entrypoint
+        if cost.error or cost.macs is None:
+            return
+        if not getattr(model_entrypoint(cost.name), "__module__", "").startswith("convzoo."):
+            return
+        self.rows[cost.name] = cost.to_dict()
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        from ..io import atomic_write_text
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, json.dumps(self.rows, indent=1, sort_keys=True))
+        except OSError:   # a read-only home: the listing itself must not fail
+            return
+        self.dirty = False

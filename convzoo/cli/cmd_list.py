@@ -9,7 +9,8 @@ HELP = "list registered models with their params, MACs and default input size"
 
 EPILOG = """MACs are multiply-adds of one forward pass at the model's default input size, batch 1,
 counted as the papers count them (convs and matmuls; not BN, activations, pooling or adds).
-FLOPs = 2 x MACs. Models are built on the meta device, so no weights are allocated.
+FLOPs = 2 x MACs. Models are built on the meta device, so no weights are allocated. Counts are
+cached per version of the code (a change to any convzoo source file starts a new cache).
 
 examples:
   convzoo list
@@ -29,6 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--exact", action="store_true", help="print MACs as exact integers")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recount every model instead of reading counts cached for this exact code "
+                        "(cache: $CONVZOO_CACHE or ~/.cache/convzoo)")
     p.set_defaults(func=run)
 
 
@@ -66,7 +70,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     import convzoo
-    from convzoo.analysis.catalog import model_cost
+    from convzoo.analysis.catalog import CostCache, model_cost
     from convzoo.cli import CLIError
 
     names = convzoo.list_models(args.pattern, modality=args.modality)
@@ -76,12 +80,20 @@ def run(args) -> int:
         where = f" {args.modality}" if args.modality else ""
         raise CLIError(f"no{where} models match {args.pattern!r}{hint} ({len(every)} registered)")
     rows = []
+    cache = CostCache() if not (args.no_macs or args.no_cache) else None
     bar = tqdm(names, desc="profiling" if not args.no_macs else "building", unit="model",
                file=sys.stderr, disable=args.no_progress or None, leave=False)
     for name in bar:
         bar.set_postfix_str(name)
-        rows.append(model_cost(name, macs=not args.no_macs))
+        row = cache.get(name) if cache else None
+        if row is None:
+            row = model_cost(name, macs=not args.no_macs)
+            if cache:
+                cache.put(row)
+        rows.append(row)
     bar.close()
+    if cache:
+        cache.save()
     if args.json:
         print(json.dumps([r.to_dict() for r in rows], indent=2))
     else:
