@@ -31,6 +31,21 @@ def test_bench_cli_reports_latency_throughput_memory(engine, extra, capsys):
     assert info["peak_memory_mb"] is None or info["peak_memory_mb"] >= 0
 
 
+@pytest.mark.slow
+def test_bench_cli_all_engines_names_the_fastest(capsys):
+    """--engine all: one row per engine (compile included: inductor builds the 1D net), the fastest
+    named, an engine that cannot run listed with its reason instead of failing the command."""
+    rc = main(["bench", MODEL, "--engine", "all", "--input-size", "1", "2000", "--runs", "2",
+               "--warmup", "0", "--threads", "1", "--json"])
+    assert rc == 0
+    info = json.loads(capsys.readouterr().out)
+    rows = {r["engine"]: r for r in info["engines"]}
+    assert set(rows) == {"eager", "compile", "onednn", "onnxruntime"}
+    ok = {e: r for e, r in rows.items() if "error" not in r}
+    assert {"eager", "onnxruntime"} <= set(ok) and all(r["runs"] == 2 for r in ok.values())
+    assert info["fastest"] == max(ok, key=lambda e: ok[e]["throughput"])
+
+
 def test_bench_cli_text_output(capsys):
     assert main(["bench", MODEL, "--input-size", "1,2000", "--runs", "2", "--warmup", "0"]) == 0
     out = capsys.readouterr().out

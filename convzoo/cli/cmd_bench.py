@@ -23,7 +23,8 @@ examples:
   convzoo bench mobilenet_v2 --engine onnxruntime --batch 8
   convzoo bench mobilenet_v2 --engine onednn --channels-last --fold-bn
   convzoo bench convnext_tiny --engine compile --channels-last --fold-bn --batch 8
-  convzoo bench waveform_m5 --input-size 1 16000 --json"""
+  convzoo bench waveform_m5 --input-size 1 16000 --json
+  convzoo bench efficientnet_b0 --engine all --batch 8      # which engine is fastest here?"""
 
 
 def register(subparsers) -> None:
@@ -31,7 +32,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("bench", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a registered model name (see convzoo list)")
-    p.add_argument("--engine", choices=ENGINES, default="eager", help="default: eager")
+    p.add_argument("--engine", choices=ENGINES + ("all",), default="eager",
+                   help='default: eager; "all" measures every engine that applies, one after the '
+                        'other, each with its fast settings, and names the fastest')
     p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     p.add_argument("--input-size", nargs="+", metavar="N",
                    help="input size C H W (or C L, C T H W); default: the model's default_cfg")
@@ -77,6 +80,8 @@ def run(args) -> int:
     size = parse_input_size(args.input_size) if args.input_size else None
     x = example_input_for(model, size, args.batch).to(args.device)
     model.check_input(x) if hasattr(model, "check_input") else None
+    if args.engine == "all":
+        return _run_all(args, model, x)
     res = benchmark(model, x, args.engine, warmup=args.warmup, runs=args.runs,
                     channels_last=args.channels_last, fold_bn=args.fold_bn, amp=args.amp,
                     ort_threads=args.threads or torch.get_num_threads())
@@ -100,4 +105,46 @@ def run(args) -> int:
         f"{res.peak_memory_mb:9.1f} MB  (" + ("max_memory_allocated" if args.device.startswith("cuda")
                                              else "rise of process peak RSS") + " during the runs)"
     print(f"  peak memory {mem}")
+    return 0
+
+
+def _run_all(args, model, x) -> int:
+    """Every engine that applies to the device, one after the other, eager as it comes and the others
+    with BN folded and channels_last (their fast form); an engine that cannot run the model is listed
+    with its one-line reason."""
+    import torch
+
+    from convzoo.export import benchmark
+    from convzoo.export.benchmark import ENGINES
+
+    cpu = not args.device.startswith("cuda")
+    rows = []
+    for engine in ENGINES:
+        if not cpu and engine in ("onednn", "onnxruntime"):
+            continue
+        fast = engine != "eager"
+        try:
+            res = benchmark(model, x, engine, warmup=args.warmup, runs=args.runs, channels_last=fast,
+                            fold_bn=fast, amp=args.amp and engine in ("eager", "compile"),
+                            ort_threads=args.threads or torch.get_num_threads())
+            rows.append(res.as_dict())
+        except (RuntimeError, ValueError) as e:
+            rows.append(dict(engine=engine, error=str(e).splitlines()[0]))
+    done = [r for r in rows if "error" not in r]
+    best = max(done, key=lambda r: r["throughput"]) if done else None
+    if args.json:
+        print(json.dumps(dict(model=args.model, device=args.device, threads=torch.get_num_threads(),
+                              fastest=best and best["engine"], engines=rows), indent=2))
+        return 0
+    shape = "x".join(map(str, x.shape[1:]))
+    print(f"{args.model} | every engine | batch {x.shape[0]} x {shape} | {args.device}, "
+          f"{torch.get_num_threads()} threads | median of {args.runs} runs each")
+    eager = next((r["throughput"] for r in done if r["engine"] == "eager"), None)
+    for r in sorted(rows, key=lambda r: -r.get("throughput", -1)):
+        if "error" in r:
+            print(f"  {r['engine']:12s} cannot run this model: {r['error']}")
+            continue
+        vs = f"  {r['throughput'] / eager:5.2f}x eager" if eager else ""
+        mark = "  <- fastest" if r is best else ""
+        print(f"  {r['engine']:12s} {r['latency_ms']:9.2f} ms  {r['throughput']:9.1f} samples/s{vs}{mark}")
     return 0
