@@ -424,6 +424,38 @@ def test_registry_fold_and_onnx_match_eager(name, tmp_path):
         check_onnx(name, tmp_path, model)
 
 
+@pytest.mark.parametrize("name", _tier(convzoo.list_models(), heavy=False))
+def test_registry_optimize_eager_matches(name):
+    """optimize() (fold + channels_last per tensor rank) on every model: a video model may hold 2D
+    convs (frame-wise nets), which a model-wide channels_last_3d conversion used to reject."""
+    model = build(name)
+    x = torch.randn(2, *small_input_size(model))
+    with torch.no_grad():
+        assert rel_err(optimize(model, example_input=x[:1])(x), model(x)) <= TOL, name
+
+
+@pytest.mark.parametrize("name,size", [("mobilenet_v2", (3, 64, 64)), ("tf_efficientnet_b0", (3, 64, 64)),
+                                       ("r2plus1d_small", None), ("frame2d_small", None),
+                                       ("waveform_m5", None), ("convnext_tiny", (3, 64, 64)),
+                                       ("mobilenet_v2", (3, 32, 32))])
+def test_optimize_onednn_on_models_or_one_line_refusal(name, size):
+    """The oneDNN Graph path either matches eager or refuses with one line naming the model (the
+    fuser in torch 2.14 fails on ConvNeXt and on nets whose last maps are 1 x 1, e.g. 32 x 32
+    inputs to a /32 network)."""
+    if name not in convzoo.list_models():
+        pytest.skip(f"{name} not registered")
+    model = build(name)
+    x = torch.randn(2, *(size or small_input_size(model)))
+    try:
+        fast = optimize(model, compile="onednn", example_input=x)
+    except RuntimeError as e:
+        assert str(e).startswith(f"oneDNN Graph cannot run {type(model).__name__} (")
+        assert "\n" not in str(e) and "use compile=True" in str(e)
+        return
+    with torch.no_grad():
+        assert rel_err(fast(x), model(x)) <= TOL
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not RUN_HEAVY, reason="slow tier skipped: CONVZOO_TEST_HEAVY=0")
 @pytest.mark.parametrize("name", [n for n in convzoo.list_models()

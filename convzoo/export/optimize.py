@@ -18,27 +18,29 @@ def memory_format_for(model: nn.Module) -> Optional[torch.memory_format]:
     return _FORMATS.get(getattr(model, "dims", 2))
 
 
-def _to_format(fmt):
-    def hook(module, args):
-        x = args[0]
-        if isinstance(x, torch.Tensor) and x.dim() in (4, 5):
-            return (x.contiguous(memory_format=fmt), *args[1:])
-        return None
-    return hook
+_BY_RANK = {4: torch.channels_last, 5: torch.channels_last_3d}
+
+
+def _channels_last(x):
+    """A 4D tensor in channels_last, a 5D one in channels_last_3d, anything else as it is."""
+    fmt = _BY_RANK.get(x.dim()) if isinstance(x, torch.Tensor) else None
+    return x.contiguous(memory_format=fmt) if fmt is not None else x
+
+
+def _input_to_channels_last(module, args):
+    return (_channels_last(args[0]), *args[1:]) if args else None
 
 
 class _FormatInput(nn.Module):
-    """``model(x.contiguous(memory_format=fmt))``: the layout change inside the compiled graph (a
-    forward pre-hook would be traced as a second graph with its own guard check on every call)."""
+    """``model(channels_last(x))``: the layout change inside the compiled graph (a forward pre-hook
+    would be traced as a second graph with its own guard check on every call)."""
 
-    def __init__(self, model: nn.Module, fmt: Optional[torch.memory_format]):
+    def __init__(self, model: nn.Module, channels_last: bool):
         super().__init__()
-        self.model, self.fmt = model, fmt
+        self.model, self.channels_last = model, channels_last
 
     def forward(self, x, *args, **kwargs):
-        if self.fmt is not None and isinstance(x, torch.Tensor) and x.dim() in (4, 5):
-            x = x.contiguous(memory_format=self.fmt)
-        return self.model(x, *args, **kwargs)
+        return self.model(_channels_last(x) if self.channels_last else x, *args, **kwargs)
 
 
 class CompiledInference(nn.Module):
@@ -95,12 +97,13 @@ class OneDNNGraphInference(nn.Module):
             torch._C._jit_set_llga_enabled(was)
 
 
-def _onednn_graph(model: nn.Module, fmt, example_input: Optional[torch.Tensor]) -> OneDNNGraphInference:
+def _onednn_graph(model: nn.Module, channels_last: bool,
+                  example_input: Optional[torch.Tensor]) -> OneDNNGraphInference:
     import warnings
     if example_input is None:
         raise ValueError('compile="onednn" traces the model: pass example_input (a batch of the '
                          'input size it will run at)')
-    wrapped = _FormatInput(model, fmt).eval()
+    wrapped = _FormatInput(model, channels_last).eval()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")       # deprecation and tracer warnings (see the class doc)
         traced = torch.jit.freeze(torch.jit.trace(wrapped, (example_input,), check_trace=False))
@@ -110,9 +113,13 @@ def _onednn_graph(model: nn.Module, fmt, example_input: Optional[torch.Tensor]) 
         try:
             for _ in range(3):                # the profiling executor fuses on the 2nd/3rd call
                 out = fast(example_input)
-        except RuntimeError as e:             # e.g. ConvNeXt: "vector::_M_range_check" from the fuser
-            raise RuntimeError(f"oneDNN Graph cannot run {type(model).__name__} ({str(e).splitlines()[0]}); "
-                               f"use compile=True (inductor) for this model") from None
+        except RuntimeError as e:
+            # ConvNeXt: "vector::_M_range_check"; any net whose last maps are 1 x 1: "could not create
+            # a primitive descriptor for the reorder primitive" (both inside the fuser, torch 2.14)
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+            reason = (lines[-1] if lines else type(e).__name__).removeprefix("RuntimeError: ")
+            raise RuntimeError(f"oneDNN Graph cannot run {type(model).__name__} ({reason}); use "
+                               f"compile=True (inductor) for this model") from None
     err = float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
     if not err <= 1e-4:
         raise RuntimeError(f"oneDNN Graph output differs from eager by {err:.1e} of the output scale; "
@@ -148,18 +155,20 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
     set_memory_efficient(model, False)
     if fold_bn:
         model = fold_batchnorm(model, example_input, inplace=True)
-    fmt = memory_format_for(model) if channels_last else None
-    if fmt is not None:
-        model = model.to(memory_format=fmt)
-    for p in model.parameters():
-        p.requires_grad_(False)
+    # per tensor rank, not per model: a video model may hold 2D convs (frame-wise nets, (2+1)D)
+    cl = channels_last and memory_format_for(model) is not None
+    with torch.no_grad():
+        for p in model.parameters():
+            if cl:
+                p.data = _channels_last(p.data)
+            p.requires_grad_(False)
     if compile not in (False, True, "inductor", "onednn"):
         raise ValueError(f'compile must be False, True/"inductor" or "onednn", got {compile!r}')
     if compile == "onednn":
-        return _onednn_graph(model, fmt, example_input)
+        return _onednn_graph(model, cl, example_input)
     if not compile:
-        if fmt is not None:
-            model.register_forward_pre_hook(_to_format(fmt))
+        if cl:
+            model.register_forward_pre_hook(_input_to_channels_last)
         return model
     options = dict(compile_options) if compile_options is not None else None
     if options and "freezing" in options:        # accepted for compatibility: see CompiledInference
@@ -170,6 +179,6 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
     on_cpu = p is None or p.device.type == "cpu"
     if options is None and compile_mode is None and compile_backend == "inductor" and on_cpu:
         options = {"cpp_wrapper": True}
-    compiled = torch.compile(_FormatInput(model, fmt), mode=compile_mode, fullgraph=True, dynamic=False,
+    compiled = torch.compile(_FormatInput(model, cl), mode=compile_mode, fullgraph=True, dynamic=False,
                              backend=compile_backend, options=options or None)
     return CompiledInference(model, compiled, freeze)
