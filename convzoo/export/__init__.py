@@ -3,18 +3,22 @@ parity), benchmarking, and the memory-efficient training switches.
 
 >>> from convzoo.export import optimize, to_onnx
 >>> fast = optimize(model, compile=True)                # folded + channels_last + compiled
+>>> graph = optimize(model, compile="onednn", example_input=x)   # oneDNN Graph fuser
 >>> to_onnx(model, "model.onnx", verify=True)            # checked against ONNX Runtime
 """
 from .benchmark import ENGINES, BenchResult, benchmark, make_runner
 from .fold import fold_batchnorm, fold_bn_into
 from .memory_efficient import (MemoryEfficientSiLU, has_custom_autograd, memory_efficient_silu,
                                set_memory_efficient)
+from .layout import memory_format_for
+from .onednn_graph import OneDNNGraphInference
 from .onnx import example_input_for, ort_session, prepare_for_export, to_onnx, verify_onnx
-from .optimize import memory_format_for, optimize
+from .optimize import CompiledInference, optimize
 from .static_pad import StaticPad, freeze_tf_same_padding
 
 __all__ = [
-    "fold_batchnorm", "fold_bn_into", "optimize", "memory_format_for", "to_onnx", "verify_onnx",
+    "fold_batchnorm", "fold_bn_into", "optimize", "CompiledInference", "OneDNNGraphInference",
+    "memory_format_for", "to_onnx", "verify_onnx",
     "ort_session", "prepare_for_export", "example_input_for", "freeze_tf_same_padding", "StaticPad",
     "MemoryEfficientSiLU", "memory_efficient_silu", "set_memory_efficient", "has_custom_autograd",
     "benchmark", "make_runner", "BenchResult", "ENGINES",
