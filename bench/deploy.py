@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -187,6 +188,7 @@ def main(argv=None) -> int:
               f"{t['convzoo eager']:.1f} | {t.get('convzoo optimized', nan):.1f} | "
               f"{t.get('convzoo oneDNN Graph', nan):.1f} | {t['convzoo ORT']:.1f} | "
               f"{r['best_over_timm_ort']:.2f} | {r['optimized_over_timm_ort']:.2f} |")
+    shutil.rmtree(tmp, ignore_errors=True)     # the ONNX files: ~0.6 GB for the three models
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -407,10 +407,12 @@ def check_onnx(name: str, tmp_path, model=None):
     path = to_onnx(model, tmp_path / f"{name}.onnx", input_size=size)
     # two samples through the dynamic batch axis; verify_onnx raises if above TOL
     assert verify_onnx(model, path, torch.randn(2, *size), rtol=TOL) <= TOL
+    os.remove(path)      # param-heavy exports are up to 1.4 GB: pytest keeps tmp folders of 3 runs
     if any(isinstance(m, SqueezeExcite) and m.dims == 2 for m in model.modules()):
         # a static batch also broadcasts squeeze-excite with a Resize (ort_rewrites)
         path = to_onnx(model, tmp_path / f"{name}_b2.onnx", input_size=size, dynamic_batch=False, batch=2)
         assert verify_onnx(model, path, torch.randn(2, *size), rtol=TOL) <= TOL
+        os.remove(path)
 
 
 def _tier(names, heavy):

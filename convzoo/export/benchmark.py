@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import statistics
 import tempfile
 import time
@@ -95,11 +96,16 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     if engine == "onnxruntime":
         if amp:
             raise ValueError("--amp applies to the PyTorch engines; ONNX Runtime runs the float32 export")
-        path = onnx_path or os.path.join(tempfile.mkdtemp(prefix="convzoo-bench-"), "model.onnx")
+        tmp = None if onnx_path else tempfile.mkdtemp(prefix="convzoo-bench-")
+        path = onnx_path or os.path.join(tmp, "model.onnx")
         if onnx_path is None or not os.path.exists(onnx_path):
             to_onnx(model, path, input_size=tuple(x.shape[1:]), fold_bn=True, dynamic_batch=False,
                     batch=x.shape[0])
-        sess = ort_session(path, threads=ort_threads)
+        try:
+            sess = ort_session(path, threads=ort_threads)
+        finally:
+            if tmp:                 # the session holds the graph; no file left behind in /tmp
+                shutil.rmtree(tmp, ignore_errors=True)
         name = sess.get_inputs()[0].name
         feed = {name: x.cpu().numpy().astype(np.float32)}
         return lambda: sess.run(None, feed)
