@@ -47,7 +47,6 @@ import warnings
 if "--passive" in sys.argv:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -94,11 +93,6 @@ def _infer(model, x):
         return model(x)
 
 
-def rel(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12))
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=list(TIMM_NAMES))
@@ -116,6 +110,7 @@ def main(argv=None) -> int:
     import timm
     import convzoo
     from convzoo.export import optimize, ort_session, to_onnx
+    from convzoo.export import relative_error as rel
 
     torch.set_num_threads(args.threads)
     spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"

@@ -40,7 +40,6 @@ def register(subparsers) -> None:
 def build_model(args):
     """The model named in ``args`` with ``--num-classes``/``--in-chans``/``--weights`` applied."""
     import convzoo
-    from convzoo.cli import CLIError
     from convzoo.registry import model_entrypoint
 
     model_entrypoint(args.model)          # unknown name -> one-line error with close names
@@ -48,12 +47,10 @@ def build_model(args):
               if v is not None}
     model = convzoo.create_model(args.model, **kwargs)
     if args.weights:
-        from pathlib import Path
-        if not Path(args.weights).is_file():
-            raise CLIError(f"weights file not found: {args.weights}")
         # convzoo.load_weights: our own files and timm/torchvision layouts, strict with one error
-        # listing every differing key; a classifier of another width is reset (with a warning)
-        convzoo.load_weights(model, Path(args.weights))
+        # listing every differing key (a missing or corrupt file too); a classifier of another
+        # width is reset (with a warning)
+        convzoo.load_weights(model, args.weights)
     return model.eval()
 
 

@@ -6,6 +6,7 @@ parity), benchmarking, and the memory-efficient training switches.
 >>> graph = optimize(model, compile="onednn", example_input=x)   # oneDNN Graph fuser
 >>> to_onnx(model, "model.onnx", verify=True)            # checked against ONNX Runtime
 """
+from ._common import relative_error
 from .benchmark import ENGINES, BenchResult, benchmark, make_runner
 from .fold import fold_batchnorm, fold_bn_into
 from .memory_efficient import (MemoryEfficientSiLU, has_custom_autograd, memory_efficient_silu,
@@ -18,7 +19,7 @@ from .static_pad import StaticPad, freeze_tf_same_padding
 
 __all__ = [
     "fold_batchnorm", "fold_bn_into", "optimize", "CompiledInference", "OneDNNGraphInference",
-    "memory_format_for", "to_onnx", "verify_onnx",
+    "memory_format_for", "to_onnx", "verify_onnx", "relative_error",
     "ort_session", "prepare_for_export", "example_input_for", "freeze_tf_same_padding", "StaticPad",
     "MemoryEfficientSiLU", "memory_efficient_silu", "set_memory_efficient", "has_custom_autograd",
     "benchmark", "make_runner", "BenchResult", "ENGINES",

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..layers.conv import TFSameConv
+from ._common import relative_error, replace_module
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONV_TS = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -132,12 +133,6 @@ def _dataflow_pairs(model: nn.Module, example_input: torch.Tensor) -> tuple[list
     return [(layer, bn) for layer, bn, t in found if seen[bn] == 1 and consumers.get(t, 0) == 1], out
 
 
-def _set(model: nn.Module, name: str, new: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, new)
-
-
 def fold_batchnorm(model: nn.Module, example_input: Optional[torch.Tensor] = None, *,
                    inplace: bool = False) -> nn.Module:
     """Return an eval-mode copy of ``model`` with every BatchNorm that follows a conv/linear folded
@@ -166,13 +161,13 @@ def fold_batchnorm(model: nn.Module, example_input: Optional[torch.Tensor] = Non
             x, pairs = None, _sequential_pairs(model)
     for layer_name, bn_name in pairs:
         fold_bn_into(model.get_submodule(layer_name), model.get_submodule(bn_name))
-        _set(model, bn_name, nn.Identity())
+        replace_module(model, bn_name, nn.Identity())
     if isinstance(ref, torch.Tensor):
         # Guard: a conv output read by the BN *and* by a functional op (``bn(y) + y``) is invisible
         # to module hooks; folding it would change the result, so check the output is unchanged.
         with torch.no_grad():
             out = model(x)
-        err = float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
+        err = relative_error(out, ref)
         if not err <= 1e-3:
             raise RuntimeError(f"folding BatchNorm changed {type(model).__name__}'s output (relative "
                                f"difference {err:.1e}): a conv output that feeds a BatchNorm is also used "

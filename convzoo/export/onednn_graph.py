@@ -7,6 +7,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ._common import relative_error
 from .layout import FormatInput
 
 
@@ -66,7 +67,7 @@ def onednn_graph(model: nn.Module, channels_last: bool,
             reason = (lines[-1] if lines else type(e).__name__).removeprefix("RuntimeError: ")
             raise RuntimeError(f"oneDNN Graph cannot run {type(model).__name__} ({reason}); use "
                                f"compile=True (inductor) for this model") from None
-    err = float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
+    err = relative_error(out, ref)
     if not err <= 1e-4:
         raise RuntimeError(f"oneDNN Graph output differs from eager by {err:.1e} of the output scale; "
                            f"use compile=True (inductor) for this model")

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..io import atomic_write
+from ._common import relative_error
 from .fold import fold_batchnorm
 from .memory_efficient import has_custom_autograd, set_memory_efficient
 from .ort_rewrites import rewrite_for_blocked_layout
@@ -164,7 +165,7 @@ def verify_onnx(model: nn.Module, path: str | os.PathLike, x: torch.Tensor, *, r
     out = sess.run(None, {sess.get_inputs()[0].name: x.cpu().numpy().astype(np.float32)})[0]
     if out.shape != ref.shape:
         raise RuntimeError(f"ONNX output shape {out.shape} differs from eager {ref.shape}")
-    err = float(np.abs(out - ref).max() / max(float(np.abs(ref).max()), 1e-12))
+    err = relative_error(out, ref)
     if not err <= rtol:
         raise RuntimeError(f"ONNX Runtime output differs from eager PyTorch: max abs diff is {err:.2e} "
                            f"of the output scale (allowed {rtol:.0e})")

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..layers.squeeze_excite import SqueezeExcite
 from ..models.base import ClassifierHead
+from ._common import replace_module
 
 _GAP = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
 
@@ -77,9 +78,6 @@ def rewrite_for_blocked_layout(model: nn.Module, *, static_batch: bool = True) -
     targets = [(name, m) for name, m in model.named_modules() if name and (
                (isinstance(m, SqueezeExcite) and m.dims == 2) or isinstance(m, ClassifierHead))]
     for name, m in targets:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        wrapper = (BlockedLayoutSqueezeExcite(m, resize=static_batch) if isinstance(m, SqueezeExcite)
-                   else GlobalPoolHead(m))
-        setattr(parent, child, wrapper)
+        replace_module(model, name, BlockedLayoutSqueezeExcite(m, resize=static_batch)
+                       if isinstance(m, SqueezeExcite) else GlobalPoolHead(m))
     return model

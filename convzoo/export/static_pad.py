@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.padding import TFSamePad, tf_same_pad_amounts
+from ._common import replace_module
 
 
 class StaticPad(nn.Module):
@@ -52,7 +53,5 @@ def freeze_tf_same_padding(model: nn.Module, example_input: torch.Tensor) -> nn.
         for h in handles:
             h.remove()
     for name, amounts in pads.items():
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, StaticPad(amounts))
+        replace_module(model, name, StaticPad(amounts))
     return model
