@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -54,31 +53,6 @@ warnings.filterwarnings("ignore")
 PYTORCH_PATHS = ("convzoo optimized", "convzoo oneDNN Graph")
 TIMM_NAMES = {"efficientnet_b0": "efficientnet_b0", "mobilenet_v2": "mobilenetv2_100",
               "convnext_tiny": "convnext_tiny"}
-
-
-def interleaved_medians(fns: dict, warmup: int, runs: int, rounds: int = 8, settle_s: float = 0.05) -> dict:
-    """Median seconds per call of each engine, measured in ``rounds`` interleaved rounds of
-    ``runs / rounds`` calls each, so that a burst of load from other processes hits all engines.
-
-    The engine order rotates from round to round (no engine always follows the same one). Before
-    each block: a ``settle_s`` pause, so the previous engine's worker threads stop spinning (OpenMP
-    and ONNX Runtime both spin a while after a parallel region), then one untimed call."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {k: [] for k in fns}
-    per = max(1, runs // rounds)
-    names = list(fns)
-    for r in range(rounds):
-        for k in names[r % len(names):] + names[:r % len(names)]:
-            fn = fns[k]
-            time.sleep(settle_s)
-            fn()
-            for _ in range(per):
-                t0 = time.perf_counter()
-                fn()
-                times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def export_timm(model, x, path):
@@ -111,6 +85,7 @@ def main(argv=None) -> int:
     import convzoo
     from convzoo.export import optimize, ort_session, to_onnx
     from convzoo.export import relative_error as rel
+    from convzoo.analysis.timing import interleaved_medians
 
     torch.set_num_threads(args.threads)
     spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
@@ -157,7 +132,7 @@ def main(argv=None) -> int:
                 fns["convzoo oneDNN Graph"] = lambda: graph(x)
             except RuntimeError as e:        # ConvNeXt: the fuser fails; inductor serves it
                 print(f"  ({name}: oneDNN Graph skipped: {str(e)[:90]}...)", flush=True)
-            res = interleaved_medians(fns, args.warmup, args.runs)
+            res = interleaved_medians(fns, warmup=args.warmup, runs=args.runs)
             thr = {k: b / v for k, v in res.items()}
             ref_ort = thr["timm ORT"]
             best = max(v for k, v in thr.items() if k.startswith("convzoo"))

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -40,21 +38,16 @@ def default_config(epochs: int = 5, seed: int = 0, image_size: int = 16, **kw) -
 
 @torch.no_grad()
 def interleaved_latency_ms(models: dict, input_size: Sequence[int], rounds: int = 5, runs: int = 20) -> dict:
-    """Median batch-1 forward time (ms) per model, measured in ``rounds`` interleaved rounds so that
-    background load affects every model alike (CPU, current thread setting)."""
+    """Median batch-1 forward time (ms) per model, ``runs`` calls per model in each of ``rounds``
+    interleaved rounds, so that background load affects every model alike (CPU, current thread
+    setting)."""
+    from .analysis.timing import interleaved_medians
     x = torch.randn(1, *input_size)
-    times = {k: [] for k in models}
     for m in models.values():
         m.eval()
-        for _ in range(3):
-            m(x)
-    for _ in range(rounds):
-        for k, m in models.items():
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                m(x)
-                times[k].append((time.perf_counter() - t0) * 1e3)
-    return {k: float(statistics.median(v)) for k, v in times.items()}
+    fns = {k: (lambda m=m: m(x)) for k, m in models.items()}
+    med = interleaved_medians(fns, warmup=3, runs=rounds * runs, rounds=rounds, settle_s=0.0)
+    return {k: v * 1e3 for k, v in med.items()}
 
 
 def run_compare(out_dir, *, variants: Sequence[str] = VARIANTS, cfg: Optional[TrainConfig] = None,

@@ -217,13 +217,16 @@ def test_optimize_compile_traces_as_one_graph():
 def test_optimize_compile_freezes_weights_for_onednn():
     """inductor's freezing must really be on: torch 2.14 ignores ``options={"freezing": True}``, which
     left every conv as a plain aten.convolution (no oneDNN pre-packing, 1.5x slower)."""
+    import torch._inductor.config as inductor_config
     from torch._dynamo.utils import counters
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU6(), nn.Conv2d(8, 4, 1)).eval()
     x = torch.randn(1, 3, 12, 12)
     counters.clear()
+    before = inductor_config.freezing
     fast = optimize(model, compile=True, compile_options={})    # no cpp_wrapper: compiles faster
     out = fast(x)
     assert counters["inductor"]["mkldnn_conv_weight_pack_matcher_count"] == 2
+    assert inductor_config.freezing == before                   # the global switch is restored
     with torch.no_grad():
         ref = model(x)
     assert not out.requires_grad and rel_err(out, ref) < TOL

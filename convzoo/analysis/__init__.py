@@ -1,4 +1,5 @@
-"""Cost and shape analysis: exact params and MACs, conv arithmetic, receptive fields.
+"""Cost and shape analysis: exact params and MACs, conv arithmetic, receptive fields, and the timing
+loop behind every latency convzoo reports (:mod:`.timing`).
 
     >>> from convzoo.analysis import profile
     >>> print(profile(model, (3, 224, 224)).table())
@@ -11,6 +12,8 @@ from .arithmetic import conv_output_size, conv_transpose_output_size, separable_
 from .counting import conv_macs
 from .profile import LayerStats, Profile, profile
 from .receptive_field import RFLayer, receptive_field
+from .timing import interleaved_medians, median_ms, time_calls
 
 __all__ = ["profile", "Profile", "LayerStats", "receptive_field", "RFLayer", "conv_output_size",
-           "conv_transpose_output_size", "separable_cost_ratio", "conv_macs"]
+           "conv_transpose_output_size", "separable_cost_ratio", "conv_macs", "time_calls", "median_ms",
+           "interleaved_medians"]

@@ -17,7 +17,6 @@ import re
 import shutil
 import statistics
 import tempfile
-import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
@@ -60,7 +59,9 @@ def _reset_peak_rss() -> bool:
 
 def time_calls(fn: Callable[[], object], *, warmup: int, runs: int, sync: Callable[[], None] = lambda: None,
                device: str = "cpu") -> tuple[list[float], Optional[float]]:
-    """Call ``fn`` ``warmup`` times, then time ``runs`` calls. Returns (seconds per call, peak MB)."""
+    """Call ``fn`` ``warmup`` times, then time ``runs`` calls (:func:`convzoo.analysis.timing.time_calls`)
+    and measure the peak memory they add. Returns (seconds per call, peak MB)."""
+    from ..analysis.timing import time_calls as timed
     for _ in range(warmup):
         fn()
     sync()
@@ -71,12 +72,7 @@ def time_calls(fn: Callable[[], object], *, warmup: int, runs: int, sync: Callab
     else:
         ok = _reset_peak_rss()
         base = _status_kb("VmRSS") if ok else None
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
+    times = timed(fn, warmup=0, runs=runs, sync=sync)
     if cuda:
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:

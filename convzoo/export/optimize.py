@@ -20,9 +20,13 @@ class CompiledInference(nn.Module):
 
     Why a wrapper: inductor reads ``freezing`` when the graph is compiled, which happens lazily on the
     first call, and in torch 2.14 a ``freezing`` entry in ``torch.compile(options=...)`` is applied too
-    late to take effect (checked: no oneDNN weight pre-packing happens). Patching the config around
+    late to take effect (checked: no oneDNN weight pre-packing happens). Setting the config around
     each call makes freezing apply to the first compile and to any recompile (a new input shape).
     Freezing needs grad disabled, hence ``no_grad``; this is an inference copy.
+
+    The switch is a plain attribute set and restore, and only when the value differs: the
+    ``inductor_config.patch`` context manager costs ~30 us a call (measured), 0.4 % of a batch-1
+    MobileNetV2 call; this costs ~1 us when nothing needs changing.
     """
 
     def __init__(self, model: nn.Module, compiled, freeze: bool):
@@ -33,8 +37,15 @@ class CompiledInference(nn.Module):
 
     def forward(self, *args, **kwargs):
         import torch._inductor.config as inductor_config
-        with torch.no_grad(), inductor_config.patch(freezing=self.freeze):
-            return self._compiled(*args, **kwargs)
+        with torch.no_grad():
+            before = inductor_config.freezing
+            if before == self.freeze:
+                return self._compiled(*args, **kwargs)
+            inductor_config.freezing = self.freeze
+            try:
+                return self._compiled(*args, **kwargs)
+            finally:
+                inductor_config.freezing = before
 
 
 def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = True,

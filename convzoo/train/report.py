@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -37,22 +35,16 @@ def measure_latency_ms(model: nn.Module, input_size: Sequence[int], runs: int = 
                        device: Optional[torch.device] = None) -> float:
     """Median wall time of a batch-1 forward pass in eval mode, in milliseconds (CPU unless
     ``device`` is CUDA, where it synchronises)."""
+    from ..analysis.timing import median_ms
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     x = torch.randn(1, *input_size, device=device)
-    times = []
-    for i in range(warmup + runs):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
-        model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= warmup:
-            times.append((time.perf_counter() - t0) * 1e3)
-    model.train(was_training)
-    return float(statistics.median(times))
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
+    try:
+        return median_ms(lambda: model(x), warmup=warmup, runs=runs, sync=sync)
+    finally:
+        model.train(was_training)
 
 
 def append_jsonl(path: Path, row: dict) -> None:

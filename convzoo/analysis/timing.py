@@ -1,0 +1,64 @@
+"""Wall-clock timing of calls: the one loop behind every latency and throughput convzoo reports
+(training reports, ``convzoo compare``, ``convzoo bench``, the scaling study, bench/deploy.py).
+
+Medians, not means: on a shared machine a few calls hit by other processes would drag a mean; the
+median of many calls does not move with them. When several engines or models are compared,
+:func:`interleaved_medians` times them in alternating rounds so a burst of load hits all alike.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Optional
+
+
+def time_calls(fn: Callable[[], object], *, warmup: int = 5, runs: int = 20,
+               sync: Optional[Callable[[], None]] = None) -> list[float]:
+    """Call ``fn`` ``warmup`` times untimed, then return the seconds each of ``runs`` calls took.
+
+    ``sync`` (e.g. ``torch.cuda.synchronize``) runs after the warm-up and inside each timed call,
+    so asynchronous devices are timed to completion."""
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    for _ in range(warmup):
+        fn()
+    if sync is not None:
+        sync()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        if sync is not None:
+            sync()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def median_ms(fn: Callable[[], object], *, warmup: int = 5, runs: int = 20,
+              sync: Optional[Callable[[], None]] = None) -> float:
+    """Median milliseconds per call of :func:`time_calls`."""
+    return float(statistics.median(time_calls(fn, warmup=warmup, runs=runs, sync=sync))) * 1e3
+
+
+def interleaved_medians(fns: dict, *, warmup: int = 5, runs: int = 40, rounds: int = 8,
+                        settle_s: float = 0.05) -> dict:
+    """Median seconds per call of each callable in ``fns`` (name -> no-argument callable), measured
+    in ``rounds`` interleaved rounds of ``runs / rounds`` calls each.
+
+    The order rotates from round to round (no callable always follows the same one). Before each
+    block: a ``settle_s`` pause, so the previous engine's worker threads stop spinning (OpenMP and
+    ONNX Runtime both spin a while after a parallel region), then one untimed call."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    per = max(1, runs // rounds)
+    names = list(fns)
+    for r in range(rounds):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            if settle_s > 0:
+                time.sleep(settle_s)
+            times[k].extend(time_calls(fns[k], warmup=1, runs=per))
+    return {k: float(statistics.median(v)) for k, v in times.items()}

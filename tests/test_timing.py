@@ -1,0 +1,40 @@
+"""convzoo.analysis.timing: the one timing loop behind every reported latency. Checked against what
+must hold of any honest timer (call counts, sync placement, the clock itself via time.sleep's
+lower bound, the round-robin order), not against its own output."""
+import time
+
+import pytest
+
+from convzoo.analysis.timing import interleaved_medians, median_ms, time_calls
+
+
+def test_time_calls_counts_warmup_and_runs_and_syncs_each_timed_call():
+    log = []
+    times = time_calls(lambda: log.append("call"), warmup=3, runs=4, sync=lambda: log.append("sync"))
+    assert len(times) == 4 and all(t >= 0 for t in times)
+    # 3 untimed calls, one sync after them, then call+sync per timed call
+    assert log == ["call"] * 3 + ["sync"] + ["call", "sync"] * 4
+
+
+def test_median_ms_is_at_least_the_sleep_it_times():
+    # time.sleep guarantees at least the requested duration: a lower bound the clock must respect
+    assert median_ms(lambda: time.sleep(0.003), warmup=0, runs=3) >= 3.0
+
+
+def test_interleaved_medians_rotates_order_and_ranks_by_cost():
+    order = []
+    fns = {"slow": lambda: (order.append("slow"), time.sleep(0.004)),
+           "fast": lambda: order.append("fast")}
+    med = interleaved_medians(fns, warmup=1, runs=4, rounds=2, settle_s=0.0)
+    assert med["slow"] >= 0.004 > med["fast"]
+    # warm-up of each, then round 0: slow block (1 untimed + 2 timed) before fast; round 1: fast first
+    assert order == ["slow", "fast"] + ["slow"] * 3 + ["fast"] * 3 + ["fast"] * 3 + ["slow"] * 3
+
+
+@pytest.mark.parametrize("kw", [{"runs": 0}, {"rounds": 0}])
+def test_timing_rejects_empty_measurements(kw):
+    with pytest.raises(ValueError, match="must be >= 1"):
+        if "rounds" in kw:
+            interleaved_medians({"a": lambda: None}, **kw)
+        else:
+            time_calls(lambda: None, **kw)
