@@ -40,10 +40,11 @@ def median_ms(fn: Callable[[], object], *, warmup: int = 5, runs: int = 20,
     return float(statistics.median(time_calls(fn, warmup=warmup, runs=runs, sync=sync))) * 1e3
 
 
-def interleaved_medians(fns: dict, *, warmup: int = 5, runs: int = 40, rounds: int = 8,
-                        settle_s: float = 0.05) -> dict:
-    """Median seconds per call of each callable in ``fns`` (name -> no-argument callable), measured
-    in ``rounds`` interleaved rounds of ``runs / rounds`` calls each.
+def interleaved_times(fns: dict, *, warmup: int = 5, runs: int = 40, rounds: int = 8,
+                      settle_s: float = 0.05) -> dict:
+    """Seconds of every timed call of each callable in ``fns`` (name -> no-argument callable), per
+    round: ``{name: [[round 0 calls], [round 1 calls], ...]}``. ``rounds`` interleaved rounds of
+    ``runs / rounds`` calls each, so that a burst of load from other processes hits all of them.
 
     The order rotates from round to round (no callable always follows the same one). Before each
     block: a ``settle_s`` pause, so the previous engine's worker threads stop spinning (OpenMP and
@@ -60,5 +61,25 @@ def interleaved_medians(fns: dict, *, warmup: int = 5, runs: int = 40, rounds: i
         for k in names[r % len(names):] + names[:r % len(names)]:
             if settle_s > 0:
                 time.sleep(settle_s)
-            times[k].extend(time_calls(fns[k], warmup=1, runs=per))
-    return {k: float(statistics.median(v)) for k, v in times.items()}
+            times[k].append(time_calls(fns[k], warmup=1, runs=per))
+    return times
+
+
+def interleaved_medians(fns: dict, *, warmup: int = 5, runs: int = 40, rounds: int = 8,
+                        settle_s: float = 0.05) -> dict:
+    """Median seconds per call of each callable in ``fns``, over all rounds of
+    :func:`interleaved_times` (same arguments)."""
+    per_round = interleaved_times(fns, warmup=warmup, runs=runs, rounds=rounds, settle_s=settle_s)
+    return {k: float(statistics.median([t for r in v for t in r])) for k, v in per_round.items()}
+
+
+def round_ratios(times: dict, ref: str) -> dict:
+    """Speed of each callable relative to ``ref``, round by round, from :func:`interleaved_times`:
+    ``{name: [ref's median time / its median time, one per round]}`` (> 1: faster than ``ref``).
+
+    Each ratio compares calls made seconds apart, so their spread over the rounds shows how far the
+    machine's background load moves a ratio within one run."""
+    if ref not in times:
+        raise KeyError(f"reference {ref!r} is not among the timed callables: {', '.join(times)}")
+    ref_med = [statistics.median(r) for r in times[ref]]
+    return {k: [m / statistics.median(r) for m, r in zip(ref_med, v)] for k, v in times.items()}
