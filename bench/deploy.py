@@ -26,7 +26,7 @@ machine's background load moves a ratio within one run. Outputs of every convzoo
 checked against convzoo eager (max abs diff relative to the output scale).
 
 Usage: python bench/deploy.py [--models ...] [--batches 1 8] [--threads 2] [--runs 60] [--rounds 12]
-       [--json out.json] [--passive]
+       [--settle 0.05] [--json out.json] [--passive]
 """
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     import convzoo
     from convzoo.export import optimize, ort_session, to_onnx
     from convzoo.export import relative_error as rel
-    from convzoo.analysis.timing import interleaved_times, round_ratios
+    from convzoo.analysis.timing import interleaved_times, pooled_medians, round_ratios
 
     torch.set_num_threads(args.threads)
     spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
@@ -147,7 +147,7 @@ def main(argv=None) -> int:
                 print(f"  ({name}: oneDNN Graph skipped: {str(e)[:90]}...)", flush=True)
             times = interleaved_times(fns, warmup=args.warmup, runs=args.runs, rounds=args.rounds,
                                       settle_s=args.settle)
-            thr = {k: b / statistics.median([t for r in v for t in r]) for k, v in times.items()}
+            thr = {k: b / v for k, v in pooled_medians(times).items()}
             per_round = round_ratios(times, "timm ORT")
             ref_ort = thr["timm ORT"]
             best_k = max((k for k in thr if k.startswith("convzoo")), key=thr.get)

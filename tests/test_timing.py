@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from convzoo.analysis.timing import interleaved_medians, interleaved_times, median_ms, round_ratios, time_calls
+from convzoo.analysis.timing import (interleaved_medians, interleaved_times, median_ms, pooled_medians, round_ratios,
+                                     time_calls)
 
 
 def test_time_calls_counts_warmup_and_runs_and_syncs_each_timed_call():
@@ -44,6 +45,8 @@ def test_interleaved_times_keeps_rounds_and_round_ratios_compare_within_rounds()
     fns = {"ref": lambda: time.sleep(0.006), "half": lambda: time.sleep(0.001)}
     times = interleaved_times(fns, warmup=0, runs=6, rounds=3, settle_s=0.0)
     assert {k: [len(r) for r in v] for k, v in times.items()} == {"ref": [2, 2, 2], "half": [2, 2, 2]}
+    med = pooled_medians(times)
+    assert med["ref"] >= 0.006 and med["half"] < med["ref"]
     ratios = round_ratios(times, "ref")
     assert ratios["ref"] == [1.0, 1.0, 1.0]
     assert len(ratios["half"]) == 3 and all(r > 1.0 for r in ratios["half"])   # faster than ref

@@ -12,8 +12,8 @@ from .arithmetic import conv_output_size, conv_transpose_output_size, separable_
 from .counting import conv_macs
 from .profile import LayerStats, Profile, profile
 from .receptive_field import RFLayer, receptive_field
-from .timing import interleaved_medians, interleaved_times, median_ms, round_ratios, time_calls
+from .timing import interleaved_medians, interleaved_times, median_ms, pooled_medians, round_ratios, time_calls
 
 __all__ = ["profile", "Profile", "LayerStats", "receptive_field", "RFLayer", "conv_output_size",
            "conv_transpose_output_size", "separable_cost_ratio", "conv_macs", "time_calls", "median_ms",
-           "interleaved_medians", "interleaved_times", "round_ratios"]
+           "interleaved_medians", "interleaved_times", "pooled_medians", "round_ratios"]

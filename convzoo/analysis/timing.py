@@ -69,8 +69,12 @@ def interleaved_medians(fns: dict, *, warmup: int = 5, runs: int = 40, rounds: i
                         settle_s: float = 0.05) -> dict:
     """Median seconds per call of each callable in ``fns``, over all rounds of
     :func:`interleaved_times` (same arguments)."""
-    per_round = interleaved_times(fns, warmup=warmup, runs=runs, rounds=rounds, settle_s=settle_s)
-    return {k: float(statistics.median([t for r in v for t in r])) for k, v in per_round.items()}
+    return pooled_medians(interleaved_times(fns, warmup=warmup, runs=runs, rounds=rounds, settle_s=settle_s))
+
+
+def pooled_medians(times: dict) -> dict:
+    """Median seconds per call of each callable over all rounds of :func:`interleaved_times`'s result."""
+    return {k: float(statistics.median([t for r in v for t in r])) for k, v in times.items()}
 
 
 def round_ratios(times: dict, ref: str) -> dict:
