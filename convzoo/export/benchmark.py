@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..analysis.timing import time_calls
+
 ENGINES = ("eager", "compile", "onednn", "onnxruntime")
 
 
@@ -57,11 +59,12 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def time_calls(fn: Callable[[], object], *, warmup: int, runs: int, sync: Callable[[], None] = lambda: None,
-               device: str = "cpu") -> tuple[list[float], Optional[float]]:
+def _time_with_peak_memory(fn: Callable[[], object], *, warmup: int, runs: int,
+                           sync: Callable[[], None] = lambda: None,
+                           device: str = "cpu") -> tuple[list[float], Optional[float]]:
     """Call ``fn`` ``warmup`` times, then time ``runs`` calls (:func:`convzoo.analysis.timing.time_calls`)
-    and measure the peak memory they add. Returns (seconds per call, peak MB)."""
-    from ..analysis.timing import time_calls as timed
+    and measure the peak memory they add. Returns (seconds per call, peak MB). The warm-up stays
+    here, not in ``time_calls``: the memory baseline must be taken between warm-up and timing."""
     for _ in range(warmup):
         fn()
     sync()
@@ -72,7 +75,7 @@ def time_calls(fn: Callable[[], object], *, warmup: int, runs: int, sync: Callab
     else:
         ok = _reset_peak_rss()
         base = _status_kb("VmRSS") if ok else None
-    times = timed(fn, warmup=0, runs=runs, sync=sync)
+    times = time_calls(fn, warmup=0, runs=runs, sync=sync)
     if cuda:
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
@@ -130,8 +133,8 @@ def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmu
     fn = make_runner(model, x, engine, **runner_kw)
     dev = x.device.type
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-    times, peak = time_calls(fn, warmup=max(warmup, 1 if engine == "compile" else 0), runs=runs,
-                             sync=sync, device=dev)
+    times, peak = _time_with_peak_memory(fn, warmup=max(warmup, 1 if engine == "compile" else 0),
+                                         runs=runs, sync=sync, device=dev)
     med = statistics.median(times)
     p90 = float(np.percentile(times, 90))
     return BenchResult(engine, int(x.shape[0]), tuple(x.shape[1:]), med * 1e3, p90 * 1e3,
