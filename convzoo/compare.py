@@ -20,7 +20,7 @@ import torch
 from .models.variants import VARIANTS
 from .train import TrainConfig, fit
 from .train.checkpoint import atomic_write, atomic_write_text
-from .train.report import write_json
+from .io import write_json
 
 LABELS = {"conv": "standard conv 3x3", "spatial": "spatially separable 3x1+1x3",
           "dwsep": "depthwise separable", "mbconv": "inverted residual (MBConv)",

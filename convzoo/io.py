@@ -1,4 +1,5 @@
-"""Atomic file writes: the one place convzoo writes files that must never be left half-written.
+"""File helpers: atomic writes, JSON and JSON-lines; the one place convzoo writes files that must
+never be left half-written.
 
 Every writer goes through :func:`atomic_write`: the content goes to a temp file in the target's
 folder, is flushed to disk, and is renamed over the target with ``os.replace`` (atomic on POSIX), so
@@ -6,6 +7,7 @@ a crash or SIGKILL at any moment leaves either the old file or the new one, neve
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -57,4 +59,33 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
     return atomic_write(path, write)
 
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+def write_json(path: PathLike, obj) -> None:
+    """``obj`` as indented JSON, written atomically."""
+    atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def append_jsonl(path: PathLike, row: dict) -> None:
+    """Append one JSON line and flush (a log that a kill can cut only at its last line)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+
+
+def read_jsonl(path: PathLike) -> list[dict]:
+    """Rows of a JSON-lines file; a missing file is empty, a line cut short by a kill is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                pass
+    return rows
+
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "write_json", "append_jsonl",
+           "read_jsonl"]

@@ -1,6 +1,6 @@
 """2D vs 3D convolution on MovingDigits: does the kernel need a time axis?
 
-Four nets of the same widths (``VIDEO_SMALL`` in convzoo/models/video.py) are trained on the same
+Four nets of the same widths (``VIDEO_SMALL`` in convzoo/models/video_small.py) are trained on the same
 clips (a digit moving in one of 8 directions, 8 frames of 24x24; label = direction):
 
 - ``frame2d_small``: 2D convs on the middle frame only (the frame carries no direction: chance 12.5 %)

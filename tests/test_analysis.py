@@ -16,9 +16,9 @@ from torch.utils.flop_counter import FlopCounterMode
 import convzoo
 from convzoo.analysis import (conv_output_size, conv_transpose_output_size, profile, receptive_field,
                               separable_cost_ratio)
-from convzoo.layers import (Conv2Plus1d, ConvNeXtBlock, ConvNormAct, ConvTranspose, DepthwiseConv,
-                            DepthwiseSeparableConv, FusedMBConv, MBConv, PointwiseConv,
-                            SpatiallySeparableConv, SqueezeExcite)
+from convzoo.blocks import ConvNeXtBlock, FusedMBConv, MBConv
+from convzoo.layers import (Conv2Plus1d, ConvNormAct, ConvTranspose, DepthwiseConv, DepthwiseSeparableConv,
+                            PointwiseConv, SpatiallySeparableConv, SqueezeExcite)
 
 CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 CONVT = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}

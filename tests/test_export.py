@@ -15,8 +15,8 @@ from torch import nn
 import convzoo
 from convzoo.export import (MemoryEfficientSiLU, example_input_for, fold_batchnorm, fold_bn_into,
                             optimize, to_onnx, verify_onnx)
-from convzoo.layers import (Conv2Plus1d, ConvNeXtBlock, ConvNormAct, DepthwiseSeparableConv,
-                            FusedMBConv, MBConv, SqueezeExcite)
+from convzoo.blocks import ConvNeXtBlock, FusedMBConv, MBConv
+from convzoo.layers import Conv2Plus1d, ConvNormAct, DepthwiseSeparableConv, SqueezeExcite
 from convzoo.models.base import ClassifierHead, ConvNet
 
 TOL = 1e-4   # max abs difference relative to the output scale (issue 7)

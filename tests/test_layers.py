@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from scipy.special import erf
 from torch import nn
 
-from convzoo.layers import (Conv2Plus1d, ConvNeXtBlock, ConvNormAct, ConvTranspose, DepthwiseConv,
-                            DepthwiseSeparableConv, DilatedConv, DropPath, FusedMBConv, MBConv, PointwiseConv,
-                            SpatiallySeparableConv, SqueezeExcite, conv_of, midplanes)
+from convzoo.blocks import ConvNeXtBlock, FusedMBConv, MBConv
+from convzoo.layers import (Conv2Plus1d, ConvNormAct, ConvTranspose, DepthwiseConv, DepthwiseSeparableConv,
+                            DilatedConv, DropPath, PointwiseConv, SpatiallySeparableConv, SqueezeExcite,
+                            conv_of, midplanes)
 from convzoo.layers.padding import tf_same_pad_amounts
 from convzoo.reference import conv_nd, conv_transpose_nd
 

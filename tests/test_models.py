@@ -170,7 +170,7 @@ def test_torchscript_trace_matches_eager(name, kwargs):
 
 def test_torch_compile_matches_eager():
     """fullgraph: no graph breaks in MBConv, SE, TF SAME padding or the input checks."""
-    from convzoo.layers import MBConv
+    from convzoo.blocks import MBConv
     from convzoo.models._specs import MBStage
     from convzoo.models.efficientnet import EfficientNet
     table = (MBStage(MBConv, 1, 3, 1, 8, 1, 0.25), MBStage(MBConv, 4, 5, 2, 16, 2, 0.25))
@@ -198,7 +198,7 @@ def test_compound_scaling_and_from_table():
     assert b3.default_cfg["input_size"] == (3, 300, 300)
     # a small custom base table (as a scaling study on small data would use)
     from convzoo.models._specs import MBStage
-    from convzoo.layers import MBConv
+    from convzoo.blocks import MBConv
     tiny = (MBStage(MBConv, 1, 3, 1, 16, 1, 0.25), MBStage(MBConv, 4, 3, 2, 24, 2, 0.25))
     m = EfficientNet.from_table(tiny, 16, 64, width_mult=1.5, depth_mult=2.0, resolution=40,
                                 num_classes=10, in_chans=1)

@@ -7,7 +7,8 @@ import convzoo.train
 from convzoo import create_model
 from convzoo.cli import main
 from convzoo.models.efficientnet import EfficientNet
-from convzoo.scaling import cost, law
+from convzoo.analysis import count_macs
+from convzoo.scaling import law
 from convzoo.scaling.budget import BUDGETS, Budget, parse_budget
 from convzoo.scaling.study import plan, run_study
 
@@ -19,7 +20,7 @@ def _cache(tmp_path_factory, monkeypatch):
 
 def _macs(m: law.Multipliers) -> int:
     spec = law.scaled_spec(m, 7)
-    return cost.count_macs(create_model("searched", spec=spec), spec["resolution"])
+    return count_macs(create_model("searched", spec=spec), (3, spec["resolution"], spec["resolution"]))
 
 
 def test_compound_macs_grow_about_two_to_the_phi():
@@ -90,7 +91,7 @@ def test_tiny_study_writes_outputs_and_resumes(tmp_path, monkeypatch):
         assert 0 <= r["accuracy"] <= 1 and r["macs"] > 0 and r["latency_ms"] > 0
         # the spec in the run folder builds a net with the MACs the table reports
         spec = json.loads((out / "runs" / r["key"] / "spec.json").read_text())
-        assert cost.count_macs(create_model("searched", spec=spec), spec["resolution"]) == r["macs"]
+        assert count_macs(create_model("searched", spec=spec), (3, spec["resolution"], spec["resolution"])) == r["macs"]
     saved = json.loads((out / "results.json").read_text())
     assert saved["runs"] == res["runs"] and saved["preferred"]["key"] in keys[1:]
     csv_head = (out / "results.csv").read_text().splitlines()[0]

@@ -9,7 +9,7 @@ import convzoo.train
 from convzoo import create_model
 from convzoo.cli import main
 from convzoo.scaling.budget import Budget
-from convzoo.scaling.cost import count_macs
+from convzoo.analysis import count_macs
 from convzoo.search.reward import efficientnetv2_reward, mnasnet_reward
 from convzoo.search.space import SHAPES_SPACE, SearchSpace, StageChoices
 from convzoo.search.study import STUDY_NAME, pareto_front, run_search
@@ -114,7 +114,7 @@ def test_killed_search_resumes_without_repeating_trials(tmp_path, monkeypatch):
     best = result["best"]
     assert spec["meta"]["macs"] == best["macs"] == study.trials[best["trial"]].user_attrs["macs"]
     net = create_model("searched", spec=str(out / "best_spec.json"))
-    assert count_macs(net, spec["resolution"]) == best["macs"]
+    assert count_macs(net, (3, spec["resolution"], spec["resolution"])) == best["macs"]
     assert {(r["trial"]) for r in result["pareto"]} <= {t.number for t in done}
     for f in ("pareto.json", "pareto.md", "trials.csv", "search_result.json"):
         assert (out / f).is_file()

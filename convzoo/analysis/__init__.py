@@ -9,6 +9,7 @@ loop behind every latency convzoo reports (:mod:`.timing`).
 docs/analysis.md for the convention.
 """
 from .arithmetic import conv_output_size, conv_transpose_output_size, separable_cost_ratio
+from .cost import count_macs, count_params, measure_latency_ms, measure_train_step_ms
 from .counting import conv_macs
 from .profile import LayerStats, Profile, profile
 from .receptive_field import RFLayer, receptive_field
@@ -16,4 +17,5 @@ from .timing import interleaved_medians, interleaved_times, median_ms, pooled_me
 
 __all__ = ["profile", "Profile", "LayerStats", "receptive_field", "RFLayer", "conv_output_size",
            "conv_transpose_output_size", "separable_cost_ratio", "conv_macs", "time_calls", "median_ms",
-           "interleaved_medians", "interleaved_times", "pooled_medians", "round_ratios"]
+           "interleaved_medians", "interleaved_times", "pooled_medians", "round_ratios", "count_macs",
+           "count_params", "measure_latency_ms", "measure_train_step_ms"]

@@ -6,7 +6,7 @@ from torch import nn
 
 from ..layers.conv import make_conv
 from ..layers.drop_path import DropPath
-from ..layers.padding import check_input
+from ..layers.checks import check_input
 
 
 class ConvNeXtBlock(nn.Module):

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..layers.conv import DepthwiseConv, PaddingSpec, PointwiseConv
 from ..layers.drop_path import DropPath
-from ..layers.padding import check_input
+from ..layers.checks import check_input
 from ..layers.squeeze_excite import SqueezeExcite
 
 

@@ -9,7 +9,7 @@ parity), benchmarking, and the memory-efficient training switches.
 from ._common import relative_error
 from .benchmark import ENGINES, BenchResult, benchmark, make_runner
 from .fold import fold_batchnorm, fold_bn_into
-from .memory_efficient import (MemoryEfficientSiLU, has_custom_autograd, memory_efficient_silu,
+from ..layers.memory_efficient import (MemoryEfficientSiLU, has_custom_autograd, memory_efficient_silu,
                                set_memory_efficient)
 from .layout import memory_format_for
 from .onednn_graph import OneDNNGraphInference

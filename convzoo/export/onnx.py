@@ -22,7 +22,7 @@ from torch import nn
 from ..io import atomic_write
 from ._common import relative_error
 from .fold import fold_batchnorm
-from .memory_efficient import has_custom_autograd, set_memory_efficient
+from ..layers.memory_efficient import has_custom_autograd, set_memory_efficient
 from .ort_rewrites import rewrite_for_blocked_layout
 from .static_pad import freeze_tf_same_padding
 

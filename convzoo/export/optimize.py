@@ -10,7 +10,7 @@ from torch import nn
 
 from .fold import fold_batchnorm
 from .layout import FormatInput, input_to_channels_last, memory_format_for, to_channels_last
-from .memory_efficient import set_memory_efficient
+from ..layers.memory_efficient import set_memory_efficient
 from .onednn_graph import onednn_graph
 
 

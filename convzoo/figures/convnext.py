@@ -24,7 +24,7 @@ def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
                     seed: int = 0) -> FigureResult:
     from torchvision.models.resnet import Bottleneck
 
-    from ..layers import ConvNeXtBlock
+    from ..blocks import ConvNeXtBlock
 
     torch.manual_seed(seed)
     blocks = {"convnext": (ConvNeXtBlock(CONVNEXT_C), torch.zeros(1, CONVNEXT_C, SIZE, SIZE)),

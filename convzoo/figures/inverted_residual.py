@@ -31,7 +31,7 @@ def _op_label(layer, act: str) -> str:
 def _mobilenet_v2_hidden_widths() -> list[dict]:
     """Per bottleneck of the registered mobilenet_v2: input, hidden (expanded) and output widths."""
     import convzoo
-    from ..layers import MBConv
+    from ..blocks import MBConv
 
     model = convzoo.create_model("mobilenet_v2").eval()
     blocks = [m for m in model.modules() if isinstance(m, MBConv)]
@@ -58,7 +58,7 @@ def figure_inverted_residual(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bo
                              seed: int = 0) -> FigureResult:
     from torchvision.models.resnet import Bottleneck
 
-    from ..layers import FusedMBConv, MBConv
+    from ..blocks import FusedMBConv, MBConv
 
     torch.manual_seed(seed)
     x_small = torch.zeros(1, K_IN, SIZE, SIZE)

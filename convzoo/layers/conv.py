@@ -6,9 +6,10 @@ from typing import Callable, Optional, Union
 import torch
 from torch import nn
 
-from .activations import NormSpec, make_act, make_norm
-from .padding import (IntOrTuple, TFSamePad, check_dims, check_groups, check_input, conv_class,
-                      same_padding, to_tuple)
+from .activations import make_act
+from .checks import check_dims, check_groups, check_input
+from .norm import NormSpec, make_norm
+from .padding import IntOrTuple, TFSamePad, conv_class, same_padding, to_tuple
 
 PaddingSpec = Union[str, int, tuple]
 

@@ -8,8 +8,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .activations import NormSpec, make_act, make_norm
-from .padding import IntOrTuple, check_groups, check_input, to_tuple
+from .activations import make_act
+from .checks import check_groups, check_input
+from .norm import NormSpec, make_norm
+from .padding import IntOrTuple, to_tuple
 
 
 def midplanes(in_channels: int, out_channels: int, t: int = 3, d: int = 3) -> int:

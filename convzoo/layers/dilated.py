@@ -6,7 +6,7 @@ from typing import Optional
 
 from torch import nn
 
-from .activations import NormSpec
+from .norm import NormSpec
 from .conv import ConvNormAct
 from .padding import IntOrTuple, to_tuple
 

@@ -1,4 +1,4 @@
-"""Padding and shape helpers shared by every layer.
+"""Padding helpers shared by every layer, and the conv classes by ``dims``.
 
 Two padding conventions matter in practice:
 
@@ -17,17 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_dims
+
 IntOrTuple = Union[int, Sequence[int]]
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 _CONV_T = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
-_BN = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
-
-
-def check_dims(dims: int) -> int:
-    if dims not in (1, 2, 3):
-        raise ValueError(f"dims must be 1, 2 or 3, got {dims!r}")
-    return dims
 
 
 def to_tuple(value: IntOrTuple, dims: int, name: str = "value") -> tuple[int, ...]:
@@ -46,10 +41,6 @@ def conv_class(dims: int) -> type[nn.Module]:
 
 def conv_transpose_class(dims: int) -> type[nn.Module]:
     return _CONV_T[check_dims(dims)]
-
-
-def batch_norm_class(dims: int) -> type[nn.Module]:
-    return _BN[check_dims(dims)]
 
 
 def same_padding(kernel_size: IntOrTuple, stride: IntOrTuple = 1, dilation: IntOrTuple = 1,
@@ -102,37 +93,3 @@ class TFSamePad(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, dilation={self.dilation}"
-
-
-def check_input(module: nn.Module, x: torch.Tensor, in_channels: int, dims: int) -> None:
-    """Raise a clear error when ``x`` is not an (N, C, *spatial) batch with ``in_channels`` channels."""
-    if x.dim() != dims + 2:
-        axes = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, T, H, W)"}[dims]
-        raise ValueError(f"{type(module).__name__} expected a {dims + 2}-D input {axes}, "
-                         f"got shape {tuple(x.shape)}")
-    if x.shape[1] != in_channels:
-        raise ValueError(f"{type(module).__name__} expected {in_channels} input channels, "
-                         f"got {x.shape[1]} (input shape {tuple(x.shape)})")
-
-
-def check_groups(in_channels: int, out_channels: int, groups: int) -> None:
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
-    if in_channels % groups:
-        raise ValueError(f"groups={groups} does not divide in_channels={in_channels}")
-    if out_channels % groups:
-        raise ValueError(f"groups={groups} does not divide out_channels={out_channels}")
-
-
-def make_divisible(value: float, divisor: int = 8, min_value: int | None = None,
-                   round_limit: float = 0.9) -> int:
-    """Round channels to a multiple of ``divisor``, never dropping below ``round_limit`` of ``value``.
-
-    This is the rule of the official MobileNetV2 / EfficientNet code (``round_filters``):
-    ``max(min_value, int(v + d/2) // d * d)``, plus ``d`` if that lost more than 10 %.
-    """
-    min_value = min_value or divisor
-    new = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if new < round_limit * value:
-        new += divisor
-    return int(new)

@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from .conv import make_conv
-from .padding import IntOrTuple, check_input, to_tuple
+from .checks import check_input
+from .padding import IntOrTuple, to_tuple
 
 PaddingSpec = Union[str, int, tuple]
 _AXES = {2: ("conv_h", "conv_w"), 3: ("conv_d", "conv_h", "conv_w")}

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from .activations import make_act
-from .padding import check_dims, conv_class
+from .checks import check_dims
+from .padding import conv_class
 
 
 class SqueezeExcite(nn.Module):

@@ -13,7 +13,8 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from .padding import IntOrTuple, check_dims, check_groups, check_input, conv_transpose_class, to_tuple
+from .checks import check_dims, check_groups, check_input
+from .padding import IntOrTuple, conv_transpose_class, to_tuple
 
 _AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("T", "H", "W")}
 

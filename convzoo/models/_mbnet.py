@@ -14,7 +14,7 @@ from torch import nn
 from ..blocks import FusedMBConv, MBConv
 from ..layers import ConvNormAct, drop_path_rates, make_divisible
 from ..layers.conv import PaddingSpec
-from ..weights import remap_modules
+from ._remap import remap_modules
 from ._specs import MBStage
 from .base import ClassifierHead, ConvNet, FeatureInfo
 

@@ -11,7 +11,7 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
-from ..layers.padding import check_input
+from ..layers.checks import check_input
 
 
 class FeatureInfo(list):
@@ -130,7 +130,7 @@ class ConvNet(nn.Module):
 
     def set_memory_efficient(self, enable: bool = True) -> None:
         """Use a SiLU that saves only its input for backward (custom autograd; export turns it off)."""
-        from ..export.memory_efficient import set_memory_efficient
+        from ..layers.memory_efficient import set_memory_efficient
         set_memory_efficient(self, enable)
 
 

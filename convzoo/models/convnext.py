@@ -14,7 +14,7 @@ from torch import nn
 from ..blocks import ConvNeXtBlock
 from ..layers import ChannelLayerNorm, ConvNormAct, drop_path_rates
 from ..registry import register_model
-from ..weights import remap_modules
+from ._remap import remap_modules
 from ._specs import ConvNeXtSpec, image_cfg
 from .base import ClassifierHead, ConvNet
 

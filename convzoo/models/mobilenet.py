@@ -18,7 +18,7 @@ from torch import nn
 from ..blocks import MBConv
 from ..layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
 from ..registry import register_model
-from ..weights import remap_modules
+from ._remap import remap_modules
 from ._mbnet import MBNet, scale_stages
 from ._specs import DSStage, MBStage, image_cfg
 from .base import ClassifierHead, ConvNet

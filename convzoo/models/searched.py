@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 from ..io import atomic_write_text
-from ..layers import FusedMBConv, MBConv
+from ..blocks import FusedMBConv, MBConv
 from ..registry import register_model
 from ._mbnet import MBNet
 from ._specs import MBStage, image_cfg

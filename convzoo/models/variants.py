@@ -31,8 +31,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..layers import (ConvNeXtBlock, ConvNormAct, DepthwiseSeparableConv, FusedMBConv, MBConv,
-                      SpatiallySeparableConv)
+from ..blocks import ConvNeXtBlock, FusedMBConv, MBConv
+from ..layers import ConvNormAct, DepthwiseSeparableConv, SpatiallySeparableConv
 from ..registry import register_model
 from .base import ClassifierHead, ConvNet, FeatureInfo
 

@@ -5,14 +5,13 @@
 
 :mod:`~convzoo.scaling.law` grows a base table by (depth, width, resolution); :mod:`.study` trains the
 variants with :func:`convzoo.train.fit`; :mod:`.report` writes the tables and the plot;
-:mod:`.cost` measures MACs, latency and training step time; :mod:`.budget` parses ``--budget``.
+:mod:`convzoo.analysis.cost` measures MACs, latency and training step time; :mod:`.budget` parses ``--budget``.
 """
 from .budget import BUDGETS, Budget, parse_budget
-from .cost import count_macs, measure_latency, measure_train_step
 from .law import (PAPER_COEFFS, SHAPES_BASE, Multipliers, coefficient_grid, compound, scaled_spec,
                   single)
 from .study import plan, preferred_coefficients, run_study
 
 __all__ = ["run_study", "plan", "preferred_coefficients", "Budget", "BUDGETS", "parse_budget",
            "Multipliers", "compound", "single", "scaled_spec", "coefficient_grid", "PAPER_COEFFS",
-           "SHAPES_BASE", "count_macs", "measure_latency", "measure_train_step"]
+           "SHAPES_BASE"]

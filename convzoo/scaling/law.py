@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..layers import MBConv, make_divisible
+from ..blocks import MBConv
+from ..layers import make_divisible
 from ..models._specs import MBStage
 from ..models.efficientnet import compound_scaling, scale_stages
 from ..models.searched import make_spec

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..train.checkpoint import atomic_write, atomic_write_text
-from ..train.report import write_json
+from ..io import write_json
 
 COLUMNS = ("key", "curve", "phi", "depth_mult", "width_mult", "resolution_mult", "resolution", "layers",
            "params", "macs", "predicted_macs_ratio", "accuracy", "latency_ms", "train_time_s")

@@ -23,9 +23,9 @@ from typing import Any, Callable, Optional
 
 from ..models.searched import build_from_spec, save_spec
 from ..train.checkpoint import last_checkpoint
-from ..train.report import write_json
+from ..analysis.cost import count_macs
+from ..io import write_json
 from .budget import Budget, parse_budget
-from .cost import count_macs
 from .law import PAPER_COEFFS, Multipliers, coefficient_grid, compound, scaled_spec, single
 
 CURVES = ("depth", "width", "resolution", "compound")
@@ -125,7 +125,7 @@ def run_study(out: str | Path, budget: str | Budget = "small", *, dataset_kwargs
                      resume=resume, run_info=dict(model="searched", dataset="shapes",
                                                   spec=str(run_dir / "spec.json")),
                      dataset_name="shapes")
-        row = _row(v, spec, report, count_macs(model, res))
+        row = _row(v, spec, report, count_macs(model, (3, res, res)))
         write_json(done, row)
         rows.append(row)
         log(f"{v.key}: acc {row['accuracy']:.3f}  MACs {row['macs'] / 1e6:.2f}M  "

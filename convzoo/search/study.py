@@ -28,8 +28,8 @@ from typing import Any, Callable, Optional
 
 from ..models.searched import build_from_spec, save_spec
 from ..scaling.budget import Budget, parse_budget
-from ..scaling.cost import count_macs, measure_latency, measure_train_step
-from ..train.report import write_json
+from ..analysis.cost import count_macs, measure_latency_ms, measure_train_step_ms
+from ..io import write_json
 from .reward import constraint_exponents, efficientnetv2_reward, mnasnet_reward
 from .space import SHAPES_SPACE, SearchSpace
 
@@ -50,8 +50,8 @@ def reference_targets(space: SearchSpace, num_classes: int) -> dict[str, float]:
     spec = scaled_spec(Multipliers(resolution=space.resolution / SHAPES_RESOLUTION), num_classes)
     model = build_from_spec(spec)
     r = spec["resolution"]
-    return dict(macs=float(count_macs(model, r)), latency=measure_latency(model, r, runs=10),
-                step_ms=measure_train_step(model, r),
+    return dict(macs=float(count_macs(model, (3, r, r))), latency=measure_latency_ms(model, (3, r, r), runs=10, warmup=2),
+                step_ms=measure_train_step_ms(model, (3, r, r)),
                 params=float(sum(p.numel() for p in model.parameters())))
 
 
@@ -150,10 +150,10 @@ def run_search(out: str | Path, budget: str | Budget = "small", *, cost: str = "
         else:
             spec = space.spec(params, num_classes)
             model = build_from_spec(spec)
-            attrs = dict(macs=count_macs(model, res), params=sum(p.numel() for p in model.parameters()),
-                         latency_ms=measure_latency(model, res, runs=latency_runs))
+            attrs = dict(macs=count_macs(model, (3, res, res)), params=sum(p.numel() for p in model.parameters()),
+                         latency_ms=measure_latency_ms(model, (3, res, res), runs=latency_runs, warmup=2))
             if mode == "v2":
-                attrs["step_ms"] = measure_train_step(model, res, batch_size=budget.batch_size)
+                attrs["step_ms"] = measure_train_step_ms(model, (3, res, res), batch_size=budget.batch_size)
             cfg = TrainConfig(epochs=n_epochs, batch_size=budget.batch_size, lr=lr, optimizer="adamw",
                               warmup_epochs=0.5, seed=seed, latency_runs=2, device="cpu")
             report = fit(model, train_set, test_set, cfg, out_dir=None, progress=progress,

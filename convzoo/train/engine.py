@@ -30,8 +30,9 @@ from .augment import AugmentedDataset, eval_image_size, mix_batch, resize_batch,
 from .checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, save_weights, set_rng_state
 from .config import TrainConfig
 from .ema import ModelEma
-from .report import (append_jsonl, count_macs, count_params, measure_latency_ms, plot_curves, read_jsonl,
-                     write_json)
+from ..analysis.cost import count_macs, count_params, measure_latency_ms
+from ..io import append_jsonl, read_jsonl, write_json
+from .report import plot_curves
 from .schedule import lr_at
 
 
@@ -44,6 +45,13 @@ class DataMismatchError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------- data fit
+
+def _macs_or_none(model: nn.Module, input_size) -> Optional[int]:
+    try:
+        return count_macs(model, input_size)
+    except Exception:  # a profiler gap must not sink a finished training run
+        return None
+
 def _modality_of(model: nn.Module) -> Optional[str]:
     """The modality a model declares (``default_cfg["modality"]``), None for a plain module."""
     cfg = getattr(model, "default_cfg", None) or {}
@@ -253,7 +261,7 @@ def _fit(model, train_set, test_set, cfg, out, progress, resume, run_info, datas
         set_rng_state(state["rng"])
         if main:  # drop log lines of the epoch that was cut short
             rows = [r for r in read_jsonl(out / "metrics.jsonl") if r.get("epoch", 0) <= start_epoch]
-            from .checkpoint import atomic_write_text
+            from ..io import atomic_write_text
             atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     elif out is not None and main:
         write_json(out / "config.json", {**run_info, "train": cfg.to_dict()})
@@ -366,7 +374,7 @@ def _fit(model, train_set, test_set, cfg, out, progress, resume, run_info, datas
             "loss": last_eval.get("loss"),
             "best_accuracy": max([r.get("test_accuracy", 0.0) for r in rows] + [best]) if rows or best else None,
             "params": count_params(eval_model),
-            "macs": count_macs(eval_model, in_size),
+            "macs": _macs_or_none(eval_model, in_size),
             "latency_ms": measure_latency_ms(eval_model, in_size, runs=cfg.latency_runs, device=device),
             "latency_device": device.type,
             "input_size": list(in_size),

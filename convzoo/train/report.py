@@ -1,75 +1,9 @@
-"""What a run reports: params, MACs, measured latency, the metrics log and ``curves.png``."""
+"""What a run draws: ``curves.png`` from its metrics log."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Optional, Sequence
 
-import torch
-from torch import nn
-
-from .checkpoint import atomic_write, atomic_write_text
-
-
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def count_macs(model: nn.Module, input_size: Sequence[int]) -> Optional[int]:
-    """Multiply-adds of one forward pass at ``input_size`` (C, *S), batch 1, from
-    :func:`convzoo.analysis.profile`; None if the profiler cannot handle the model."""
-    try:
-        from convzoo.analysis import profile
-    except ImportError:
-        return None
-    try:
-        p = profile(model, tuple(input_size))
-    except Exception:  # a profiler gap must not sink a finished training run
-        return None
-    macs = p.get("macs") if isinstance(p, dict) else getattr(p, "macs", None)
-    return int(macs) if macs is not None else None
-
-
-@torch.no_grad()
-def measure_latency_ms(model: nn.Module, input_size: Sequence[int], runs: int = 30, warmup: int = 5,
-                       device: Optional[torch.device] = None) -> float:
-    """Median wall time of a batch-1 forward pass in eval mode, in milliseconds (CPU unless
-    ``device`` is CUDA, where it synchronises)."""
-    from ..analysis.timing import median_ms
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    x = torch.randn(1, *input_size, device=device)
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
-    try:
-        return median_ms(lambda: model(x), warmup=warmup, runs=runs, sync=sync)
-    finally:
-        model.train(was_training)
-
-
-def append_jsonl(path: Path, row: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:  # a line cut short by a kill
-                pass
-    return rows
-
-
-def write_json(path: Path, obj) -> None:
-    atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False) + "\n")
+from ..io import atomic_write
 
 
 def plot_curves(rows: list[dict], path: Path, title: str = "") -> None:
