@@ -71,8 +71,8 @@ def test_budget_parsing():
     assert parse_budget("small") is BUDGETS["small"]
     b = parse_budget("150")                  # the largest preset whose nominal time fits, capped
     assert b.minutes == 150 and b.phis == BUDGETS["medium"].phis
-    assert parse_budget("3").train_size == BUDGETS["small"].train_size
-    with pytest.raises(ValueError, match="small, medium, large"):
+    assert parse_budget("3").train_size == BUDGETS["tiny"].train_size
+    with pytest.raises(ValueError, match="tiny, small, medium, large"):
         parse_budget("huge")
     with pytest.raises(ValueError, match="> 0"):
         parse_budget("-3")
