@@ -28,7 +28,7 @@ class Budget:
 # Nominal times are for an idle 2-core CPU; on a busy machine the time limit cuts the plan short.
 BUDGETS = {
     # tiny: the README's tour; the whole scale grid (5 runs) or search (4 trials) in <= 3 minutes
-    "tiny": Budget("tiny", minutes=3, train_size=300, test_size=200, epochs=2, phis=(1.0,),
+    "tiny": Budget("tiny", minutes=3, train_size=256, test_size=200, epochs=2, batch_size=16, phis=(1.0,),
                    grid_points=0, trials=4, search_epochs=1),
     "small": Budget("small", minutes=8, train_size=800, test_size=300, epochs=3, phis=(1.0,),
                     grid_points=2, trials=8, search_epochs=2),

@@ -70,9 +70,8 @@ def check_storage(url: str) -> None:
         raise StorageError(f"--storage: unknown database kind {u.drivername!r} in {_shown(u)} "
                            "(expected sqlite, postgresql or mysql)") from None
     except ImportError as e:
-        extra = "search" if kind == "postgresql" else "search"
         raise StorageError(f"--storage {kind}: the database driver is not installed ({e}); "
-                           f"pip install 'convzoo[{extra}]'") from None
+                           "pip install 'convzoo[search]' (psycopg 3 for postgresql://)") from None
     try:
         with engine.connect() as conn:
             tables = set(sa.inspect(conn).get_table_names())
