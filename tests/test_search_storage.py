@@ -126,3 +126,34 @@ def test_killed_worker_trial_is_requeued_and_run_once(tmp_path, postgres):  # no
     trained = [n for r in results for n in r["trained"]]
     assert sorted(trained) == sorted(set(trained)) and retried[0].number in trained
     assert results[0]["summary"] == results[1]["summary"]
+
+
+SCALE_WORKER = """
+import json, sys, torch
+torch.set_num_threads(1)
+from convzoo.scaling.budget import Budget
+from convzoo.scaling.study import run_study
+b = Budget("det", minutes=10, train_size=24, test_size=12, epochs=1, batch_size=12, phis=(1.0,),
+           grid_points=0)
+storage = None if sys.argv[2] == "-" else sys.argv[2]
+res = run_study(sys.argv[1], b, progress=False, latency_runs=1, keep_train_folders=False,
+                storage=storage, heartbeat_s=1, grace_s=3, poll_s=0.2, log=lambda s: None)
+print(json.dumps(res["runs"]))
+"""
+
+
+def test_scale_grid_spread_over_two_workers(tmp_path, postgres):  # noqa: F811
+    url = postgres.new_database("scale")
+    root = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=root)
+    procs = [subprocess.Popen([sys.executable, "-c", SCALE_WORKER, str(tmp_path / f"w{i}"), url], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    runs = []
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err[-3000:]
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    assert runs[0] == runs[1] and len(runs[0]) == 5                 # both write the whole table
+    trained = [sorted(d.name for d in (tmp_path / f"w{i}" / "runs").iterdir()) for i in range(2)]
+    assert not set(trained[0]) & set(trained[1])                    # each run trained once
+    assert sorted(trained[0] + trained[1]) == sorted(r["key"] for r in runs[0])
