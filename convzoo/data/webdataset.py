@@ -185,6 +185,17 @@ class ShardDataset(IterableDataset):
         order = [self.paths[i] for i in torch.randperm(len(self.paths), generator=g).tolist()]
         return order[self.rank::self.world_size][worker::workers]
 
+    def _quotas(self, workers: int) -> list[int]:
+        """Samples each worker yields: all of its shards', less the rank's excess over ``len(self)``,
+        taken from the last workers (the same on every rank, so the ranks step together)."""
+        count = dict(zip(self.paths, self.counts))
+        avail = [sum(count[q] for q in self.shards_for(w, workers)) for w in range(workers)]
+        excess = sum(avail) - len(self)
+        for w in reversed(range(workers)):
+            cut = min(excess, avail[w])
+            avail[w], excess = avail[w] - cut, excess - cut
+        return avail
+
     def _samples(self, paths: list[Path]) -> Iterator:
         wds = require("webdataset", "data", "--dataset webdataset")
         for q in paths:
@@ -197,9 +208,7 @@ class ShardDataset(IterableDataset):
     def __iter__(self):
         info = get_worker_info()
         w, W = (info.id, info.num_workers) if info is not None else (0, 1)
-        quota = len(self)
-        if W > 1:        # the rank's quota split over its workers, the first ones taking the extra
-            quota = quota // W + (1 if w < quota % W else 0)
+        quota = self._quotas(W)[w]
         for n, item in enumerate(self._samples(self.shards_for(w, W))):
             if n >= quota:
                 return
