@@ -123,3 +123,36 @@ def test_train_on_shards_and_bad_input(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert expect in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+def test_two_process_run_reads_each_shard_once_per_epoch(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from convzoo.io import read_jsonl
+    out = tmp_path / "shards"
+    assert main(["shard", "--dataset", "shapes", "--data-arg", "resolution=16", "--data-arg", "size=32",
+                 "--out", str(out), "--per-shard", "4", "--splits", "train,test"]) == 0
+    log = tmp_path / "opened.jsonl"
+    env = dict(os.environ, OMP_NUM_THREADS="1", CONVZOO_SHARD_LOG=str(log),
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+               GLOO_SOCKET_IFNAME=os.environ.get("GLOO_SOCKET_IFNAME", "lo"))
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                          "2", "-m", "convzoo", "train", "--model", "variant_conv", "--model-arg",
+                          "widths=(4,8)", "--model-arg", "depth=1", "--model-arg", "norm=None",
+                          "--dataset", "webdataset", "--data-root", str(out / "train-{000000..000007}.tar"),
+                          "--epochs", "2", "--batch-size", "8", "--no-progress", "--device", "cpu",
+                          "--out", str(tmp_path / "run")], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = [r for r in read_jsonl(log) if r["shard"].startswith("train-")]
+    assert len({r["pid"] for r in rows}) == 2
+    for epoch in (0, 1):
+        names = [r["shard"] for r in rows if r["epoch"] == epoch]
+        assert sorted(names) == [f"train-{i:06d}.tar" for i in range(8)]      # each once, all read
+        per_rank = {rank: {r["shard"] for r in rows if r["epoch"] == epoch and r["rank"] == rank}
+                    for rank in (0, 1)}
+        assert len(per_rank[0]) == len(per_rank[1]) == 4

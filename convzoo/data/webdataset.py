@@ -177,7 +177,7 @@ class ShardDataset(IterableDataset):
     def __getitem__(self, i: int):
         if i != 0:
             raise TypeError("a sharded dataset is streamed: only its first sample can be looked at")
-        return next(self._samples([self.paths[0]]))
+        return next(self._samples([self.paths[0]], peek=True))
 
     def shards_for(self, worker: int = 0, workers: int = 1) -> list[Path]:
         """This rank's (and worker's) shards this epoch."""
@@ -196,10 +196,15 @@ class ShardDataset(IterableDataset):
             avail[w], excess = avail[w] - cut, excess - cut
         return avail
 
-    def _samples(self, paths: list[Path]) -> Iterator:
+    def _samples(self, paths: list[Path], peek: bool = False) -> Iterator:
         wds = require("webdataset", "data", "--dataset webdataset")
+        log = os.environ.get("CONVZOO_SHARD_LOG")      # test hook: which process opened which shard
         for q in paths:
-            self.opened.append(q.name)
+            if not peek:          # a look at the first sample (shape checks) is not an epoch's read
+                self.opened.append(q.name)
+            if log and not peek:
+                from ..io import append_jsonl
+                append_jsonl(log, dict(rank=self.rank, epoch=self.epoch, shard=q.name, pid=os.getpid()))
             ds = wds.WebDataset(str(q), shardshuffle=False, nodesplitter=lambda s: s,
                                 workersplitter=lambda s: s, empty_check=False)
             for sample in ds:
