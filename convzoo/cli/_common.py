@@ -22,7 +22,7 @@ def default_out(command: str, base: str = "runs") -> Path:
 def study_errors():
     """A missing extra or an unreachable database server as one line (exit 2, server down: 1)."""
     from .._extras import MissingExtraError
-    from ..search.storage import StorageUnreachable
+    from ..scaling.storage import StorageUnreachable
     try:
         yield
     except MissingExtraError as e:

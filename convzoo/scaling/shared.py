@@ -6,7 +6,7 @@ stores its table row in the trial (``user_attrs["row"]``), so every worker write
 The choice is race-free without locks: trial numbers are handed out by the database in creation
 order, and the trial numbered ``n`` takes the ``k``-th variant not yet held, ``k`` being how many
 live trials numbered below ``n`` do not hold one yet (they will take the first ``k``). The exact
-total, waiting and the re-queueing of a killed worker's run are :func:`convzoo.search.workers.drive`.
+total, waiting and the re-queueing of a killed worker's run are :func:`convzoo.scaling.workers.drive`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ STUDY_NAME = "convzoo-scale"
 
 
 def _pick(study, number: int, keys: list[str]) -> Optional[str]:
-    from ..search.storage import optuna_module
+    from .storage import optuna_module
     S = optuna_module().trial.TrialState
     held, waiting_for_key = set(), 0
     for t in study.get_trials(deepcopy=False, states=(S.COMPLETE, S.RUNNING, S.WAITING)):
@@ -31,7 +31,7 @@ def _pick(study, number: int, keys: list[str]) -> Optional[str]:
 
 def _sampler(choice: dict):
     """A sampler that returns the value the objective decided (``choice["next"]``)."""
-    from ..search.storage import optuna_module
+    from .storage import optuna_module
     base = optuna_module().samplers.BaseSampler
 
     class Chosen(base):
@@ -49,8 +49,8 @@ def _sampler(choice: dict):
 def run_shared(url: str, meta: dict, variants: list, runner, deadline: float, *, heartbeat_s: int = 10,
                grace_s: Optional[int] = None, poll_s: float = 1.0) -> tuple[list, list]:
     """Run this worker's share of ``variants``; returns (rows of every finished run, keys not run)."""
-    from ..search.storage import check_storage, once_per_study, open_storage, optuna_module
-    from ..search.workers import drive, over_cap
+    from .storage import check_storage, once_per_study, open_storage, optuna_module
+    from .workers import drive, over_cap
     optuna = optuna_module()
     check_storage(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -81,7 +81,7 @@ def run_study(out: str | Path, budget: str | Budget = "small", *, dataset_kwargs
 
     ``keep_train_folders=False`` trains without per-run checkpoints (faster; an interrupted run then
     restarts from scratch instead of from its last epoch). ``storage`` (an SQLAlchemy URL, see
-    :mod:`convzoo.search.storage`) spreads the runs over every worker started with it, one run per
+    :mod:`convzoo.scaling.storage`) spreads the runs over every worker started with it, one run per
     trial (:mod:`.shared`). No run starts that the time measured so far says would not fit in
     ``budget.minutes``.
     """

@@ -8,7 +8,7 @@ later ones also depend on the history TPE sees (which, in parallel, is whatever 
 """
 from __future__ import annotations
 
-from .storage import optuna_module
+from ..scaling.storage import optuna_module
 
 SAMPLERS = ("tpe", "random")
 

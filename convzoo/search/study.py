@@ -14,9 +14,10 @@ TPE push the (accuracy up, cost down) front directly. Either way the Pareto fron
 
 Storage: ``OUT/study.db`` (SQLite, embedded) or ``storage=`` any SQLAlchemy URL Optuna takes
 (PostgreSQL for several machines). N workers started with the same settings share one study:
-``trials`` is the study's total (:mod:`.workers`), each trial is trained once, a killed worker's trial
-is re-queued, the reference cost (T) is measured once per study and kept in its ``user_attrs``
-(:mod:`.storage`), and the outputs are read back from the storage (:mod:`.summary`).
+``trials`` is the study's total (:mod:`convzoo.scaling.workers`), each trial is trained once, a
+killed worker's trial is re-queued, the reference cost (T) is measured once per study and kept in
+its ``user_attrs`` (:mod:`convzoo.scaling.storage`), and the outputs are read back from the storage
+(:mod:`.summary`).
 
 Run folder: ``study.db`` (unless ``storage``), ``search.json`` (settings and targets, as stored in the
 study), ``trials.csv``, ``pareto.{json,md,png}``, ``best_spec.json`` (``create_model("searched",
@@ -37,9 +38,9 @@ from ..scaling.budget import Budget, parse_budget
 from .reward import constraint_exponents, efficientnetv2_reward, mnasnet_reward
 from .sampler import SAMPLERS, number_seeded
 from .space import SHAPES_SPACE, SearchSpace
-from .storage import check_storage, default_url, once_per_study, open_storage, optuna_module
+from ..scaling.storage import check_storage, default_url, once_per_study, open_storage, optuna_module
 from .summary import pareto_front, summarize
-from .workers import drive, median_trial_seconds, over_cap
+from ..scaling.workers import drive, median_trial_seconds, over_cap
 
 STUDY_NAME = "convzoo-search"
 COSTS = ("macs", "latency")

@@ -28,7 +28,7 @@ def pareto_front(points: list[dict], acc_key: str = "accuracy", cost_key: str = 
 def summarize(out: Path, study, meta: dict, target: float, space: SearchSpace,
               num_classes: int) -> dict[str, Any]:
     """Write trials.csv, pareto.{json,md,png}, best_spec.json and search_result.json from ``study``."""
-    from .storage import optuna_module
+    from ..scaling.storage import optuna_module
     optuna = optuna_module()
     cost = meta["cost"]
     rows = []
