@@ -157,3 +157,27 @@ def test_scale_grid_spread_over_two_workers(tmp_path, postgres):  # noqa: F811
     trained = [sorted(d.name for d in (tmp_path / f"w{i}" / "runs").iterdir()) for i in range(2)]
     assert not set(trained[0]) & set(trained[1])                    # each run trained once
     assert sorted(trained[0] + trained[1]) == sorted(r["key"] for r in runs[0])
+
+
+def test_postgres_with_another_tools_tables_is_refused(tmp_path, postgres, capsys):  # noqa: F811
+    import psycopg
+    url = postgres.new_database("foreign")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE orders (id integer, total numeric)")
+    rc, err, took = _cli(tmp_path, url, capsys)
+    assert rc == 2 and "tables of another tool (orders)" in err and len(err.splitlines()) == 1
+    assert took < 10
+
+
+def test_missing_optuna_names_the_extra(tmp_path, capsys, monkeypatch):
+    import convzoo._extras as extras
+    real = extras.importlib.import_module
+
+    def no_optuna(name, *a, **k):
+        if name.split(".")[0] in ("optuna", "sqlalchemy"):
+            raise ImportError(f"No module named {name!r}")
+        return real(name, *a, **k)
+    monkeypatch.setattr(extras.importlib, "import_module", no_optuna)
+    assert main(["search", "--out", str(tmp_path / "s"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pip install 'convzoo[search]'" in err and len(err.splitlines()) == 1
