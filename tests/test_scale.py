@@ -71,8 +71,8 @@ def test_budget_parsing():
     assert parse_budget("small") is BUDGETS["small"]
     b = parse_budget("150")                  # the largest preset whose nominal time fits, capped
     assert b.minutes == 150 and b.phis == BUDGETS["medium"].phis
-    assert parse_budget("3").train_size == BUDGETS["small"].train_size
-    with pytest.raises(ValueError, match="small, medium, large"):
+    assert parse_budget("3").train_size == BUDGETS["tiny"].train_size
+    with pytest.raises(ValueError, match="tiny, small, medium, large"):
         parse_budget("huge")
     with pytest.raises(ValueError, match="> 0"):
         parse_budget("-3")
@@ -118,3 +118,46 @@ def test_tiny_study_writes_outputs_and_resumes(tmp_path, monkeypatch):
 def test_cli_rejects_bad_budget(tmp_path, capsys):
     assert main(["scale", "--out", str(tmp_path / "x"), "--budget", "lots"]) == 2
     assert "small, medium, large" in capsys.readouterr().err
+
+
+DET = Budget("det", minutes=10, train_size=24, test_size=12, epochs=1, batch_size=12, phis=(1.0,),
+             grid_points=0)
+VOLATILE = ("latency_ms", "train_time_s", "wall_time_s")
+
+
+def _stable(rows):
+    return [{k: v for k, v in r.items() if k not in VOLATILE} for r in rows]
+
+
+def test_same_seed_same_table(tmp_path, monkeypatch):
+    """Twice with one seed: the same accuracies and table, even though the first run generates the
+    data cache (drawing random numbers) and the second reads it."""
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "fresh-cache"))
+    a = run_study(tmp_path / "a", DET, progress=False, latency_runs=1, keep_train_folders=False)
+    b = run_study(tmp_path / "b", DET, progress=False, latency_runs=1, keep_train_folders=False)
+    assert _stable(a["runs"]) == _stable(b["runs"]) and len(a["runs"]) == 5
+    md = [(tmp_path / d / "results.md").read_text().splitlines() for d in "ab"]
+    strip = [[line.rsplit("|", 2)[0] for line in m] for m in md]     # all but the latency column
+    assert strip[0] == strip[1]
+
+
+def test_a_run_that_would_not_fit_is_not_started(tmp_path):
+    import time
+
+    from convzoo.scaling.study import Runner
+    runner = Runner(tmp_path, DET, None, False, 3e-3, 0, 1, False, lambda s: None)
+    variants = plan(DET)
+    assert runner.fits(variants[0], time.monotonic() + 1e-3)           # nothing measured yet
+    runner.train(variants[0])
+    assert not runner.fits(variants[1], time.monotonic() + 1e-3)
+    assert runner.fits(variants[1], time.monotonic() + 3600)
+    assert not runner.fits(variants[1], time.monotonic() - 1)
+
+
+def test_cli_defaults_out_and_tiny_budget(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("convzoo.scaling.budget.BUDGETS", dict(BUDGETS, tiny=DET))
+    assert main(["scale", "--budget", "tiny", "--no-progress"]) == 0
+    outs = list((tmp_path / "runs").glob("scale-*"))
+    assert len(outs) == 1 and (outs[0] / "results.md").is_file()
+    assert "wrote" in capsys.readouterr().out

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from . import CLIError
+from ._common import default_out, study_errors
 
 
 def register(subparsers) -> None:
@@ -13,11 +14,19 @@ def register(subparsers) -> None:
         description="Grow a small EfficientNet-style net by 2**phi MACs in depth, width, resolution "
                     "and all three (EfficientNet Fig. 3 / Table 3), then grid-search alpha, beta, gamma "
                     "at phi=1. Writes results.{json,csv,md}, grid.md and scaling.png to --out; "
-                    "rerun the same command to resume.",
+                    "rerun the same command to resume. With --storage URL, every worker started "
+                    "with it takes runs of the same grid (one run per trial).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", required=True, help="run folder (created; reused to resume)")
+    p.add_argument("--out", default=None,
+                   help="run folder (created; reused to resume; default runs/scale-<time>)")
     p.add_argument("--budget", default="small",
-                   help="small | medium | large | a number of minutes (bounds the time)")
+                   help="tiny (~3 min) | small (~8 min) | medium | large | a number of minutes "
+                        "(bounds the time: no run starts that would not fit)")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="SQLAlchemy URL of a study shared by several workers, e.g. "
+                        "postgresql://user:pw@host/db (default: this process runs the whole grid)")
+    p.add_argument("--heartbeat", type=int, default=10, metavar="S",
+                   help="with --storage: seconds between heartbeats; a run silent for 3 is re-queued")
     p.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate of every run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -26,10 +35,14 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from ..scaling.study import run_study
-    if not args.lr > 0:
+    if not 0 < args.lr < float("inf"):
         raise CLIError(f"--lr must be > 0, got {args.lr}")
-    results = run_study(args.out, args.budget, progress=not args.no_progress, lr=args.lr, seed=args.seed)
-    out = Path(args.out)
+    if args.heartbeat < 1:
+        raise CLIError(f"--heartbeat must be >= 1, got {args.heartbeat}")
+    out = Path(args.out) if args.out else default_out("scale")
+    with study_errors():
+        results = run_study(out, args.budget, progress=not args.no_progress, lr=args.lr, seed=args.seed,
+                            storage=args.storage, heartbeat_s=args.heartbeat)
     print((out / "results.md").read_text())
     print((out / "grid.md").read_text())
     print(f"wrote {out / 'results.json'}, results.csv, results.md, grid.md, scaling.png")

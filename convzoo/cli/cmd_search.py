@@ -1,10 +1,15 @@
-"""``convzoo search``: MnasNet / EfficientNetV2-style architecture search with Optuna, resumable."""
+"""``convzoo search``: MnasNet / EfficientNetV2-style architecture search with Optuna, resumable.
+
+Several workers share one study through ``--storage`` (PostgreSQL, or the SQLite file of one
+``--out`` on one machine); ``--trials`` is the study's total.
+"""
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
 from . import CLIError
+from ._common import default_out, study_errors
 
 
 def register(subparsers) -> None:
@@ -13,13 +18,16 @@ def register(subparsers) -> None:
         description="Optuna search over a per-stage space of MBConv and Fused-MBConv (kernel 3/5, "
                     "expansion 1/4/6, layers, SE, width), rewarded by ACC*(COST/T)^w (MnasNet) or "
                     "by accuracy, training step time and size (EfficientNetV2). The study lives in "
-                    "OUT/study.db: rerun the same command to resume. Writes pareto.{json,md,png}, "
+                    "OUT/study.db (or --storage URL): rerun the same command to resume, or start "
+                    "the same command on more machines to share the work. Writes pareto.{json,md,png}, "
                     "trials.csv and best_spec.json (train it: convzoo train --model searched "
                     "--model-arg spec=OUT/best_spec.json --dataset shapes --data-arg resolution=64).",
     )
-    p.add_argument("--out", required=True, help="run folder (created; reused to resume)")
+    p.add_argument("--out", default=None,
+                   help="run folder (created; reused to resume; default runs/search-<time>)")
     p.add_argument("--budget", default="small",
-                   help="small (default) | medium | large | a number of minutes (bounds the time)")
+                   help="tiny (~3 min) | small (default) | medium | large | a number of minutes "
+                        "(bounds the time)")
     p.add_argument("--cost", choices=("macs", "latency"), default="macs",
                    help="COST(m) of the reward: MACs (default), or batch-1 latency measured here")
     p.add_argument("--mode", choices=("mnasnet", "v2"), default="mnasnet",
@@ -31,11 +39,19 @@ def register(subparsers) -> None:
                    help="T, in MACs or ms (default: the cost of the scaling study's base net)")
     p.add_argument("--objective", choices=("reward", "pareto"), default="reward",
                    help="reward (default): maximise the reward; pareto: multi-objective (accuracy, cost)")
-    p.add_argument("--trials", type=int, default=None, help="number of trials (default: from --budget)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="the study's total number of trials, over all workers (default: from --budget)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per trial (default: budget)")
     p.add_argument("--train-size", type=int, default=None, help="training images (default: budget)")
     p.add_argument("--storage", default=None, metavar="URL",
-                   help="Optuna RDB URL shared by several machines (default: sqlite OUT/study.db)")
+                   help="SQLAlchemy URL of the study, shared by every worker, e.g. "
+                        "postgresql://user:pw@host:5432/db (default: sqlite OUT/study.db)")
+    p.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
+                   help="tpe (default) or random; trial n is drawn from (seed, n), so with random "
+                        "the study is the same for any number of workers")
+    p.add_argument("--heartbeat", type=int, default=10, metavar="S",
+                   help="seconds between a worker's heartbeats; a trial silent for 3 beats is "
+                        "marked failed and re-queued (default 10)")
     p.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -44,18 +60,21 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..scaling.budget import parse_budget
     from ..search.study import run_search
-    for name in ("trials", "epochs", "train_size"):
+    for name in ("trials", "epochs", "train_size", "heartbeat"):
         v = getattr(args, name)
         if v is not None and v < 1:
             raise CLIError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    if args.target is not None and not 0 < args.target < float("inf"):
+        raise CLIError(f"--target must be a finite number > 0, got {args.target}")
     budget = parse_budget(args.budget)
     if args.train_size:
         budget = replace(budget, train_size=args.train_size)
-    result = run_search(args.out, budget, cost=args.cost, mode=args.mode, constraint=args.constraint,
-                        target=args.target, objective=args.objective, trials=args.trials,
-                        epochs=args.epochs, seed=args.seed, progress=not args.no_progress,
-                        storage=args.storage)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else default_out("search")
+    with study_errors():
+        result = run_search(out, budget, cost=args.cost, mode=args.mode, constraint=args.constraint,
+                            target=args.target, objective=args.objective, trials=args.trials,
+                            epochs=args.epochs, seed=args.seed, progress=not args.no_progress,
+                            storage=args.storage, sampler=args.sampler, heartbeat_s=args.heartbeat)
     if not result.get("best"):
         print("no trial finished yet; rerun to continue")
         return 0
@@ -63,5 +82,8 @@ def run(args) -> int:
     b = result["best"]
     print(f"best: trial {b['trial']}  top-1 {100 * b['accuracy']:.1f} %  MACs {b['macs'] / 1e6:.2f}M  "
           f"reward {b['reward']:.4f}")
+    print(f"{result['trials']} trials complete in the study")
     print(f"wrote {out / 'best_spec.json'} (create_model('searched', spec=...)), pareto.png, trials.csv")
+    if result.get("stopped") == "time":
+        print("time limit reached before the requested trials finished: rerun to continue")
     return 0

@@ -1,4 +1,4 @@
-"""``--budget small|medium|large|<minutes>`` for ``convzoo scale`` and ``convzoo search``.
+"""``--budget tiny|small|medium|large|<minutes>`` for ``convzoo scale`` and ``convzoo search``.
 
 A preset fixes the amount of work (data size, epochs, how many variants or trials) *and* a time
 limit; a number of minutes picks the largest preset whose nominal time fits and uses the number as
@@ -27,7 +27,10 @@ class Budget:
 
 # Nominal times are for an idle 2-core CPU; on a busy machine the time limit cuts the plan short.
 BUDGETS = {
-    "small": Budget("small", minutes=30, train_size=1500, test_size=500, epochs=5, phis=(1.0,),
+    # tiny: the README's tour; the whole scale grid (5 runs) or search (4 trials) in <= 3 minutes
+    "tiny": Budget("tiny", minutes=3, train_size=256, test_size=200, epochs=2, batch_size=16, phis=(1.0,),
+                   grid_points=0, trials=4, search_epochs=1),
+    "small": Budget("small", minutes=8, train_size=800, test_size=300, epochs=3, phis=(1.0,),
                     grid_points=2, trials=8, search_epochs=2),
     "medium": Budget("medium", minutes=120, train_size=3000, test_size=1000, epochs=8,
                      phis=(1.0, 2.0), grid_points=4, trials=24, search_epochs=4),
@@ -37,7 +40,7 @@ BUDGETS = {
 
 
 def parse_budget(value: str) -> Budget:
-    """``"small"``, ``"medium"``, ``"large"`` or a number of minutes (``"12"``, ``"0.5"``)."""
+    """``"tiny"``, ``"small"``, ``"medium"``, ``"large"`` or a number of minutes (``"12"``, ``"0.5"``)."""
     if isinstance(value, Budget):
         return value
     text = str(value).strip().lower()
@@ -46,9 +49,9 @@ def parse_budget(value: str) -> Budget:
     try:
         minutes = float(text)
     except ValueError:
-        raise ValueError(f"--budget must be small, medium, large or a number of minutes, "
+        raise ValueError(f"--budget must be tiny, small, medium, large or a number of minutes, "
                          f"got {value!r}") from None
-    if not minutes > 0:
+    if not 0 < minutes < float("inf"):
         raise ValueError(f"--budget in minutes must be > 0, got {value!r}")
-    fitting = [b for b in BUDGETS.values() if b.minutes <= minutes] or [BUDGETS["small"]]
+    fitting = [b for b in BUDGETS.values() if b.minutes <= minutes] or [BUDGETS["tiny"]]
     return replace(fitting[-1], name=f"{text}min", minutes=minutes)

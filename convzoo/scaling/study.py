@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -74,66 +74,122 @@ def _row(v: Variant, spec: dict, report: dict[str, Any], macs: int) -> dict[str,
 
 def run_study(out: str | Path, budget: str | Budget = "small", *, dataset_kwargs: Optional[dict] = None,
               progress: bool = True, lr: float = 3e-3, seed: int = 0, latency_runs: int = 10,
-              keep_train_folders: bool = True,
+              keep_train_folders: bool = True, storage: Optional[str] = None, heartbeat_s: int = 10,
+              grace_s: Optional[int] = None, poll_s: float = 1.0,
               log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
     """Run (or resume) a scaling study in ``out``; returns the results dict also written there.
 
     ``keep_train_folders=False`` trains without per-run checkpoints (faster; an interrupted run then
-    restarts from scratch instead of from its last epoch).
+    restarts from scratch instead of from its last epoch). ``storage`` (an SQLAlchemy URL, see
+    :mod:`convzoo.scaling.storage`) spreads the runs over every worker started with it, one run per
+    trial (:mod:`.shared`). No run starts that the time measured so far says would not fit in
+    ``budget.minutes``.
     """
-    from tqdm.auto import tqdm
-
-    from ..data.shapes import ShapesDataset
-    from ..train import TrainConfig, fit
     from .report import write_reports
 
+    t0 = time.monotonic()
     budget = parse_budget(budget)
     out = Path(out)
     meta = dict(kind="convzoo.scale", budget=budget.name, train_size=budget.train_size,
                 test_size=budget.test_size, epochs=budget.epochs, phis=list(budget.phis),
                 grid_points=budget.grid_points, lr=lr, seed=seed, dataset="shapes",
                 dataset_kwargs=dataset_kwargs or {})
-    _check_or_write_meta(out / "study.json", meta)
-    variants = plan(budget)
-    t0, rows, skipped = time.monotonic(), [], []
-    datasets: dict[int, tuple] = {}
+    runner = Runner(out, budget, dataset_kwargs, progress, lr, seed, latency_runs, keep_train_folders, log)
+    if storage is not None:
+        from .shared import run_shared
+        rows, skipped = run_shared(storage, meta, plan(budget), runner, t0 + 60 * budget.minutes,
+                                   heartbeat_s=heartbeat_s, grace_s=grace_s, poll_s=poll_s)
+    else:
+        _check_or_write_meta(out / "study.json", meta)
+        rows, skipped = _run_local(plan(budget), runner, t0 + 60 * budget.minutes, progress)
+    results = dict(meta, runs=rows, skipped=skipped, preferred=preferred_coefficients(rows))
+    write_reports(out, results)
+    return results
+
+
+def _run_local(variants: list[Variant], runner: "Runner", deadline: float, progress: bool):
+    from tqdm.auto import tqdm
+    rows, skipped = [], []
     bar = tqdm(variants, desc="scale", unit="run", disable=not progress, file=sys.stderr)
     for v in bar:
-        run_dir = out / "runs" / v.key
-        done = run_dir / "result.json"
+        done = runner.out / "runs" / v.key / "result.json"
         if done.is_file():                      # finished before: resume skips it
             rows.append(json.loads(done.read_text()))
             continue
-        if (time.monotonic() - t0) / 60 > budget.minutes:
+        if not runner.fits(v, deadline):
             skipped.append(v.key)
             continue
         bar.set_postfix_str(v.key)
-        spec = scaled_spec(v.mult, ShapesDataset.num_classes, curve=v.curve, phi=v.phi)
+        row = runner.train(v)
+        write_json(done, row)
+        rows.append(row)
+    bar.close()
+    return rows, skipped
+
+
+@dataclass
+class Runner:
+    """Trains one variant; remembers the time per MAC so far to say whether the next one fits."""
+
+    out: Path
+    budget: Budget
+    dataset_kwargs: Optional[dict]
+    progress: bool
+    lr: float
+    seed: int
+    latency_runs: int
+    keep_train_folders: bool
+    log: Callable[[str], None]
+    datasets: dict = field(default_factory=dict)
+    seconds_per_mac: list = field(default_factory=list)
+
+    def spec(self, v: Variant) -> dict:
+        from ..data.shapes import ShapesDataset
+        return scaled_spec(v.mult, ShapesDataset.num_classes, curve=v.curve, phi=v.phi)
+
+    def fits(self, v: Variant, deadline: float) -> bool:
+        """Whether ``v`` is expected to end before ``deadline`` (its MACs x the time per MAC so far)."""
+        now = time.monotonic()
+        if now >= deadline:
+            return False
+        if not self.seconds_per_mac:
+            return True
+        spec = self.spec(v)
+        macs = count_macs(build_from_spec(spec), (3, spec["resolution"], spec["resolution"]))
+        per = sorted(self.seconds_per_mac)[len(self.seconds_per_mac) // 2]
+        return now + per * macs <= deadline
+
+    def train(self, v: Variant) -> dict[str, Any]:
+        import torch
+
+        from ..data.shapes import ShapesDataset
+        from ..train import TrainConfig, fit
+        t0 = time.monotonic()
+        run_dir = self.out / "runs" / v.key
+        spec = self.spec(v)
         save_spec(spec, run_dir / "spec.json")
         res = spec["resolution"]
-        if res not in datasets:
-            kw = dict(dataset_kwargs or {})
-            datasets[res] = (ShapesDataset("train", res, size=budget.train_size, **kw),
-                             ShapesDataset("test", res, size=budget.test_size, **kw))
-        train_set, test_set = datasets[res]
+        if res not in self.datasets:
+            kw, b = dict(self.dataset_kwargs or {}), self.budget
+            self.datasets[res] = (ShapesDataset("train", res, size=b.train_size, **kw),
+                                  ShapesDataset("test", res, size=b.test_size, **kw))
+        train_set, test_set = self.datasets[res]
+        torch.manual_seed(self.seed)    # initial weights: a function of the seed, not of what ran before
         model = build_from_spec(spec)
-        cfg = TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, lr=lr, optimizer="adamw",
-                          warmup_epochs=0.5, seed=seed, latency_runs=latency_runs, device="cpu")
-        train_dir = run_dir / "train" if keep_train_folders else None
+        cfg = TrainConfig(epochs=self.budget.epochs, batch_size=self.budget.batch_size, lr=self.lr,
+                          optimizer="adamw", warmup_epochs=0.5, seed=self.seed,
+                          latency_runs=self.latency_runs, device="cpu")
+        train_dir = run_dir / "train" if self.keep_train_folders else None
         resume = train_dir is not None and last_checkpoint(train_dir) is not None
-        report = fit(model, train_set, test_set, cfg, out_dir=train_dir, progress=progress,
+        report = fit(model, train_set, test_set, cfg, out_dir=train_dir, progress=self.progress,
                      resume=resume, run_info=dict(model="searched", dataset="shapes",
                                                   spec=str(run_dir / "spec.json")),
                      dataset_name="shapes")
         row = _row(v, spec, report, count_macs(model, (3, res, res)))
-        write_json(done, row)
-        rows.append(row)
-        log(f"{v.key}: acc {row['accuracy']:.3f}  MACs {row['macs'] / 1e6:.2f}M  "
-            f"latency {row['latency_ms']:.2f} ms")
-    bar.close()
-    results = dict(meta, runs=rows, skipped=skipped, preferred=preferred_coefficients(rows))
-    write_reports(out, results)
-    return results
+        self.seconds_per_mac.append((time.monotonic() - t0) / max(1, row["macs"]))
+        self.log(f"{v.key}: acc {row['accuracy']:.3f}  MACs {row['macs'] / 1e6:.2f}M  "
+                 f"latency {row['latency_ms']:.2f} ms")
+        return row
 
 
 def preferred_coefficients(rows: list[dict]) -> Optional[dict[str, Any]]:
@@ -164,4 +220,4 @@ def _check_or_write_meta(path: Path, meta: dict) -> None:
     write_json(path, meta)
 
 
-__all__ = ["run_study", "plan", "Variant", "CURVES", "preferred_coefficients"]
+__all__ = ["run_study", "plan", "Variant", "Runner", "CURVES", "preferred_coefficients"]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, Subset
 
 from . import distributed as D
 from .augment import AugmentedDataset, eval_image_size, mix_batch, resize_batch, set_dropout, stage_settings
@@ -229,11 +229,16 @@ def _fit(model, train_set, test_set, cfg, out, progress, resume, run_info, datas
     # Shuffling through DistributedSampler also in one process: the order is a function of
     # (seed, epoch), and rank r of N gets every N-th sample of the same permutation, so N processes
     # see exactly the global batches one process sees.
-    sampler = DistributedSampler(data, num_replicas=dist_info.world_size, rank=dist_info.rank,
-                                 shuffle=True, seed=cfg.seed, drop_last=False)
+    # A streamed dataset (tar shards) splits itself: each rank reads its own shards.
+    streamed = isinstance(data, IterableDataset)
+    if streamed:
+        data.set_distributed(dist_info.rank, dist_info.world_size, cfg.seed)
+    sampler = data if streamed else DistributedSampler(
+        data, num_replicas=dist_info.world_size, rank=dist_info.rank, shuffle=True, seed=cfg.seed,
+        drop_last=False)
     per_rank = cfg.batch_size // dist_info.world_size
-    loader = DataLoader(data, batch_size=per_rank, sampler=sampler, num_workers=cfg.num_workers,
-                        drop_last=len(sampler) > per_rank)
+    loader = DataLoader(data, batch_size=per_rank, sampler=None if streamed else sampler,
+                        num_workers=cfg.num_workers, drop_last=len(sampler) > per_rank)
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * cfg.epochs
     stats = _norm_stats(train_set, device)
