@@ -67,10 +67,9 @@ class MBNet(ConvNet):
         layers, in_ch, reduction = [], stem_channels, 2
         self.feature_info = FeatureInfo()
         for i, row in enumerate(stages):
-            blocks = []
+            blocks, se = [], row.se_style
+            block_type(row.block)          # a registered type, so its checkpoint keys are known
             for j in range(row.num_layers):
-                se = row.se_style
-                block_type(row.block)      # a registered type, so its checkpoint keys are known
                 blocks.append(row.block(
                     in_ch, row.out_channels, expand_ratio=row.expand_ratio,
                     kernel_size=row.kernel_size, stride=row.stride if j == 0 else 1,
