@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test setup clean docs
+.PHONY: run test lint setup clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e ".[test,docs]"
+# constraints.txt pins the torch/torchvision this project is tested with; pyproject asks for ranges
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q -c constraints.txt -e ".[all,test,docs]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -18,8 +19,14 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/python -m convzoo $(or $(ARGS),compare)
 
-test: setup
-	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+# ruff (lint, format check), mypy over the public API, the import contract (.importlinter)
+lint: setup
+	$(BIN)/ruff check convzoo tests bench experiments
+	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+
+test: setup lint
+	$(BIN)/python -m pytest -n 2 -q -rs $(PYTEST_ARGS)
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

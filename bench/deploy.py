@@ -1,4 +1,4 @@
-"""Inference throughput of convzoo's fast paths against timm, on this machine, in one run (issue 7).
+"""Inference throughput of convzoo's fast paths against timm, on this machine, in one run.
 
 For efficientnet_b0, mobilenet_v2 and convnext_tiny at 224x224, batch 1 and 8, float32, CPU:
 

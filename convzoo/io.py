@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -59,6 +59,14 @@ def atomic_write_text(path: PathLike, text: str) -> Path:
     return atomic_write(path, write)
 
 
+def cache_dir(root: Optional[str] = None) -> Path:
+    """The cache folder: ``root``, else ``$CONVZOO_CACHE``, else ``~/.cache/convzoo``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get("CONVZOO_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "convzoo"
+
+
 def write_json(path: PathLike, obj) -> None:
     """``obj`` as indented JSON, written atomically."""
     atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False) + "\n")
@@ -88,4 +96,4 @@ def read_jsonl(path: PathLike) -> list[dict]:
 
 
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "write_json", "append_jsonl",
-           "read_jsonl"]
+           "read_jsonl", "cache_dir"]

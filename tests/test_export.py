@@ -19,7 +19,7 @@ from convzoo.blocks import ConvNeXtBlock, FusedMBConv, MBConv
 from convzoo.layers import Conv2Plus1d, ConvNormAct, DepthwiseSeparableConv, SqueezeExcite
 from convzoo.models.base import ClassifierHead, ConvNet
 
-TOL = 1e-4   # max abs difference relative to the output scale (issue 7)
+TOL = 1e-4   # max abs difference relative to the output scale
 # The slow tier (every param-heavy model exported, inductor compiling) takes ~2 min with two workers
 # on an idle 2-core machine and is part of `make test`; CONVZOO_TEST_HEAVY=0 skips it on a loaded one.
 RUN_HEAVY = os.environ.get("CONVZOO_TEST_HEAVY", "1") != "0"

@@ -33,7 +33,9 @@ def _axes(name_values: dict) -> tuple[int, bool]:
 
 
 def _per_axis(v: IntOrTuple, n: int) -> tuple[int, ...]:
-    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+    if isinstance(v, (tuple, list)):
+        return tuple(int(a) for a in v)
+    return (int(v),) * n  # type: ignore[arg-type]
 
 
 def conv_output_size(i: IntOrTuple, k: IntOrTuple, s: IntOrTuple = 1, p: IntOrTuple = 0,

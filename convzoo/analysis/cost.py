@@ -64,7 +64,7 @@ def measure_train_step_ms(model: nn.Module, input_size: Sequence[int], batch_siz
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     x = torch.randn(batch_size, *input_size, device=device)
-    n_cls = num_classes or getattr(model, "num_classes", 10)
+    n_cls = int(num_classes or getattr(model, "num_classes", None) or 10)
     y = torch.randint(0, n_cls, (batch_size,), device=device)
 
     def step() -> None:

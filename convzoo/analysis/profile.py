@@ -322,7 +322,37 @@ def profile(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"profile expects an nn.Module, got {type(model).__name__}")
-    first = next(iter(model.parameters()), None)
+    device, dtype = _device_and_dtype(model, device, dtype)
+    x = _make_input(model, input_size, batch_size, device, dtype)
+    rows = _own_param_rows(model)
+    rec = _Recorder(rows[id(model)])
+    order: list[int] = []
+    out = _run_hooked(model, x, rows, rec, order)
+
+    # Table rows: leaves that ran (except Identity), and any module that owns params or did work itself.
+    children = {id(m): any(True for _ in m.children()) for m in model.modules()}
+    layers = []
+    for key in order + [k for k in rows if k not in order]:
+        r = rows[key]
+        is_leaf = not children[key]
+        ran = r.calls > 0
+        if (r.params or r.macs or r.uncounted
+                or (ran and is_leaf and r.type != "Identity")):
+            layers.append(r)
+    out_t = _first_tensor(out)
+    return Profile(
+        model=type(model).__name__, input_shape=tuple(x.shape),
+        output_shape=tuple(out_t.shape) if out_t is not None else None,
+        params=sum(p.numel() for p in model.parameters()),
+        trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        macs=sum(r.macs for r in rows.values()),
+        layers=layers, uncounted=sorted(rec.uncounted), zero_mac_ops=dict(rec.zero_ops),
+        macs_by_op=dict(rec.macs_by_op))
+
+
+def _device_and_dtype(model: nn.Module, device, dtype) -> tuple[torch.device, torch.dtype]:
+    """``device``/``dtype`` as asked, else those of the model's parameters (CPU / float32 without)."""
+    first: Optional[torch.Tensor] = next(iter(model.parameters()), None)
     if first is None:
         first = next(iter(model.buffers()), None)
     model_device = first.device if first is not None else torch.device("cpu")
@@ -334,9 +364,11 @@ def profile(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
     if dtype is None:
         fp = next((p for p in model.parameters() if p.is_floating_point()), None)
         dtype = fp.dtype if fp is not None else torch.float32
-    x = _make_input(model, input_size, batch_size, device, dtype)
+    return device, dtype
 
-    # Rows: every module, its own (recurse=False) parameters counted once across the model.
+
+def _own_param_rows(model: nn.Module) -> dict[int, LayerStats]:
+    """A row per module with its own (recurse=False) parameters, each parameter counted once."""
     seen: set[int] = set()
     rows: dict[int, LayerStats] = {}
     for name, m in model.named_modules():
@@ -346,13 +378,12 @@ def profile(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
                 seen.add(id(p))
                 own += p.numel()
         rows[id(m)] = LayerStats(name, type(m).__name__, None, own, 0)
-    params = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return rows
 
-    root_row = rows[id(model)]
-    rec = _Recorder(root_row)
-    order: list[int] = []
 
+def _run_hooked(model: nn.Module, x: torch.Tensor, rows: dict[int, LayerStats], rec: "_Recorder",
+                order: list[int]):
+    """One eval forward under ``rec`` with hooks that attribute ops to modules; flags restored."""
     def pre_hook(module, inputs):
         row = rows[id(module)]
         if row.calls == 0:
@@ -380,27 +411,9 @@ def profile(model: nn.Module, input_size: InputSize, *, batch_size: int = 1,
         if x.dim() >= 3:
             rec.rf[x] = _RF((1,) * (x.dim() - 2), (1,) * (x.dim() - 2), tuple(x.shape[2:]), x.shape[0])
         with torch.no_grad(), rec:
-            out = model(x)
+            return model(x)
     finally:
         for h in handles:
             h.remove()
         for m in model.modules():
             m.training = flags.get(id(m), m.training)
-
-    # Table rows: leaves that ran (except Identity), and any module that owns params or did work itself.
-    children = {id(m): any(True for _ in m.children()) for m in model.modules()}
-    layers = []
-    for key in order + [k for k in rows if k not in order]:
-        r = rows[key]
-        is_leaf = not children[key]
-        ran = r.calls > 0
-        if (r.params or r.macs or r.uncounted
-                or (ran and is_leaf and r.type != "Identity")):
-            layers.append(r)
-    out_t = _first_tensor(out)
-    return Profile(
-        model=type(model).__name__, input_shape=tuple(x.shape),
-        output_shape=tuple(out_t.shape) if out_t is not None else None,
-        params=params, trainable_params=trainable, macs=sum(r.macs for r in rows.values()),
-        layers=layers, uncounted=sorted(rec.uncounted), zero_mac_ops=dict(rec.zero_ops),
-        macs_by_op=dict(rec.macs_by_op))

@@ -13,7 +13,7 @@ then 1x1) gives 3, 5, 9, 17, 33, 65, 67, 67; a dilated 3x3 stack with dilations 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional, Union
+from typing import Any, Iterable, Optional, Union
 
 from torch import nn
 
@@ -73,7 +73,7 @@ def _layers_of_module(module: nn.Module) -> list[tuple[str, tuple, tuple, tuple]
     return out
 
 
-def _normalise(spec, i: int) -> tuple[str, object, object, object]:
+def _normalise(spec, i: int) -> tuple[str, Any, Any, Any]:
     if isinstance(spec, dict):
         unknown = set(spec) - {"kernel", "kernel_size", "stride", "dilation", "name"}
         if unknown or not ({"kernel", "kernel_size"} & set(spec)):

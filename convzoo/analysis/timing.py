@@ -54,7 +54,7 @@ def interleaved_times(fns: dict, *, warmup: int = 5, runs: int = 40, rounds: int
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    times = {k: [] for k in fns}
+    times: dict[str, list[list[float]]] = {k: [] for k in fns}
     per = max(1, runs // rounds)
     names = list(fns)
     for r in range(rounds):

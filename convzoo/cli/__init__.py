@@ -15,6 +15,8 @@ import pkgutil
 import sys
 from typing import Optional, Sequence
 
+from .._extras import MissingExtraError
+
 
 class CLIError(Exception):
     """An error to show the user as one line, with exit code ``code``."""
@@ -56,6 +58,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         print(f"convzoo {args.command}: error: {e}", file=sys.stderr)
         return e.code
+    except MissingExtraError as e:   # an optional dependency: the message names the extra
+        if args.debug:
+            raise
+        print(f"convzoo {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError, TypeError, RuntimeError, OSError) as e:
         if args.debug:
             raise

@@ -48,7 +48,7 @@ def parse_input_size(values) -> tuple[int, ...]:
 
 
 def run(args) -> int:
-    from convzoo.analysis.catalog import profile_model
+    from convzoo.cli._catalog import profile_model
     from convzoo.cli import CLIError
     from convzoo.registry import model_entrypoint
 

@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
 
-from ..io import atomic_write, atomic_write_bytes  # noqa: F401  (atomic_write_bytes re-exported)
-
-
-def cache_dir(root: Optional[str] = None) -> Path:
-    """The cache folder: ``root``, else ``$CONVZOO_CACHE``, else ``~/.cache/convzoo``."""
-    if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get("CONVZOO_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "convzoo"
+from ..io import atomic_write, atomic_write_bytes, cache_dir  # noqa: F401  (re-exported)
 
 
 def cache_path(name: str, params: dict, root: Optional[str] = None) -> Path:

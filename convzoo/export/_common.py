@@ -14,7 +14,7 @@ def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def relative_error(out, ref) -> float:
-    """max |out - ref| / max |ref| (tensors or arrays, in float64): the parity measure of issue 7."""
+    """max |out - ref| / max |ref| (tensors or arrays, in float64): the parity measure of every export test."""
     out = torch.as_tensor(np.asarray(out.detach().cpu()) if isinstance(out, torch.Tensor) else out)
     ref = torch.as_tensor(np.asarray(ref.detach().cpu()) if isinstance(ref, torch.Tensor) else ref)
     out, ref = out.double(), ref.double()

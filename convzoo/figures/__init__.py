@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
+from .._extras import require
 from ._common import DEFAULT_FORMATS, FigureResult, check_formats
 
 
@@ -37,7 +38,7 @@ class FigureSpec:
         return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.function)
 
 
-# The nine figures of issue 8, in lecture order.
+# The nine figures, in lecture order.
 FIGURES: dict[int, FigureSpec] = {s.number: s for s in [
     FigureSpec(1, "separable", "Separable filters: outer products and the SVD", "separable", "figure_separable"),
     FigureSpec(2, "variants", "Standard, spatially separable, depthwise, pointwise, depthwise-separable",
@@ -98,7 +99,7 @@ def make_figures(out_dir, only=None, *, formats: Sequence[str] = DEFAULT_FORMATS
     unused = sorted(set(run_dirs) - set(numbers))
     if unused:
         raise ValueError(f"run folders were given for figures {unused}, which are not selected ({numbers})")
-    from tqdm.auto import tqdm
+    tqdm = require("tqdm.auto", "figures", "the figures' progress bar").tqdm
 
     results = []
     with tqdm(numbers, desc="figures", unit="fig", disable=not progress) as bar:

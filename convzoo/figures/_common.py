@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import matplotlib
+from torch import nn
 
+from .._extras import require
+from ..io import atomic_write
+
+matplotlib = require("matplotlib", "figures", "the figures")
 matplotlib.use("Agg", force=False)  # headless; figures never need a display
-
 from matplotlib.figure import Figure  # noqa: E402  (after the backend choice)
-from torch import nn  # noqa: E402
-
-from ..io import atomic_write  # noqa: E402
 
 DEFAULT_FORMATS = ("png", "svg")
 PNG_DPI = 100          # docs PNGs stay well under 300 KB at this resolution

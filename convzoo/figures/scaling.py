@@ -69,10 +69,22 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
 
     fig = new_figure(15, 7.6)
     grid = fig.add_gridspec(2, 3, width_ratios=[1.35, 1, 1])
-    # (a) the B0 table, as Table 1 prints it.
-    ax = fig.add_subplot(grid[0, 0])
+    _panel_table(fig.add_subplot(grid[0, 0]), nets["b0"]["stages"])
+    _panel_stages(fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[0, 2]), nets)
+    _panel_multipliers(fig.add_subplot(grid[1, 0]), mults, phis, law)
+    _panel_resolution(fig.add_subplot(grid[1, 1]), nets)
+    curves = _panel_study(fig.add_subplot(grid[1, 2]), study)
+    fig.suptitle("Figure 4. EfficientNet compound scaling: width, depth and resolution grow together",
+                 fontsize=11)
+    data = {"models": nets, "multipliers": mults,
+            "compound_scaling_phi1": tuple(float(v) for v in compound_scaling(1.0)), "study_curves": curves}
+    paths = save_figure(fig, out_dir, "fig4_scaling", formats)
+    return FigureResult(4, "scaling", "EfficientNet compound scaling", paths, data)
+
+
+def _panel_table(ax, b0: list) -> None:
+    """(a) the B0 table, as Table 1 prints it."""
     ax.axis("off")
-    b0 = nets["b0"]["stages"]
     cells = [[r["stage"], r["operator"], f"{r['resolution']}x{r['resolution']}", r["channels"], r["layers"]]
              for r in b0]
     tab = ax.table(cellText=cells, colLabels=["Stage", "Operator", "Resolution", "#Channels", "#Layers"],
@@ -82,11 +94,12 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
     tab.auto_set_column_width(list(range(5)))
     tab.scale(1, 1.15)
     ax.set_title("EfficientNet-B0 (Table 1), read from create_model('efficientnet_b0')", fontsize=9)
-    # (b) per-stage widths and (c) per-stage layers, B0..B7.
+
+
+def _panel_stages(ax_w, ax_d, nets: dict) -> None:
+    """(b) per-stage widths and (c) per-stage layers, B0..B7."""
     cmap = [tuple(c) for c in np.linspace([0.2, 0.4, 0.8], [0.8, 0.25, 0.2], len(VARIANTS))]
-    stages = np.arange(1, len(b0) + 1)
-    ax_w = fig.add_subplot(grid[0, 1])
-    ax_d = fig.add_subplot(grid[0, 2])
+    stages = np.arange(1, len(nets["b0"]["stages"]) + 1)
     for v, c in zip(VARIANTS, cmap):
         st = nets[v]["stages"]
         ax_w.plot(stages, [r["channels"] for r in st], "o-", color=c, ms=3, lw=1, label=v.upper())
@@ -99,8 +112,10 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
     ax_d.set_xlabel("stage")
     ax_d.set_ylabel("layers (ceil(n x depth))")
     ax_d.set_title("depth per stage", fontsize=9)
-    # (d) multipliers of the released models vs Eq. 3.
-    ax = fig.add_subplot(grid[1, 0])
+
+
+def _panel_multipliers(ax, mults: dict, phis, law) -> None:
+    """(d) multipliers of the released models vs Eq. 3."""
     idx = np.arange(len(VARIANTS))
     for key, col, law_i in (("depth", PALETTE[0], 0), ("width", PALETTE[1], 1), ("resolution", PALETTE[2], 2)):
         ax.plot(idx, [mults[v][key] for v in VARIANTS], "o-", color=col, label=f"{key} (released)")
@@ -110,8 +125,11 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
     ax.set_title("released multipliers (solid) vs alpha^phi, beta^phi, gamma^phi\n"
                  "(dotted, 1.2 / 1.1 / 1.15, phi = model index)", fontsize=9)
     ax.legend(fontsize=7, frameon=False)
-    # (e) resolution and total depth per model.
-    ax = fig.add_subplot(grid[1, 1])
+
+
+def _panel_resolution(ax, nets: dict) -> None:
+    """(e) resolution and total depth per model."""
+    idx = np.arange(len(VARIANTS))
     ax.bar(idx, [nets[v]["resolution"] for v in VARIANTS], color=PALETTE[2], alpha=0.8)
     for i, v in enumerate(VARIANTS):
         ax.text(i, nets[v]["resolution"] + 8, f"{nets[v]['resolution']}\n{nets[v]['depth']} layers\n"
@@ -120,8 +138,10 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
     ax.set_ylabel("default input resolution (px)")
     ax.set_ylim(0, 760)
     ax.set_title("resolution, total layers, params", fontsize=9)
-    # (f) the scaling study, when a run folder is given.
-    ax = fig.add_subplot(grid[1, 2])
+
+
+def _panel_study(ax, study) -> dict:
+    """(f) the scaling study, when a run folder is given; returns the curves drawn."""
     curves = {}
     if study:
         rows = study["runs"]
@@ -142,9 +162,4 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
         ax.text(0.5, 0.5, "accuracy curves of the scaling study:\nrun `convzoo scale --out DIR`, then\n"
                 "`convzoo figures OUT --only 4 --scaling-run DIR`", ha="center", va="center", fontsize=9,
                 color="0.35")
-    fig.suptitle("Figure 4. EfficientNet compound scaling: width, depth and resolution grow together",
-                 fontsize=11)
-    data = {"models": nets, "multipliers": mults,
-            "compound_scaling_phi1": tuple(float(v) for v in compound_scaling(1.0)), "study_curves": curves}
-    paths = save_figure(fig, out_dir, "fig4_scaling", formats)
-    return FigureResult(4, "scaling", "EfficientNet compound scaling", paths, data)
+    return curves

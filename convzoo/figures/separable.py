@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .._extras import require
 from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, annotate_matrix, new_figure, save_figure, strip_ticks
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
@@ -30,7 +31,7 @@ def disk_kernel(radius: int = DISK_RADIUS) -> np.ndarray:
 
 def sample_image(max_side: int = 240) -> np.ndarray:
     """A real photograph bundled with scikit-learn (no download), grayscale in [0, 1]."""
-    from sklearn.datasets import load_sample_image
+    load_sample_image = require("sklearn.datasets", "figures", "the sample photo").load_sample_image
 
     rgb = load_sample_image("china.jpg").astype(np.float64) / 255.0
     gray = rgb @ np.array([0.299, 0.587, 0.114])

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._extras import require
 from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
 from ._training import load_run, example_split, train_small
 
@@ -115,6 +116,6 @@ def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
 
 
 def _spectrogram(wave: np.ndarray, sr: int):
-    from scipy.signal import spectrogram
+    spectrogram = require("scipy.signal", "figures", "the spectrogram").spectrogram
 
     return spectrogram(wave, fs=sr, nperseg=256, noverlap=192)

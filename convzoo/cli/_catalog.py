@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .profile import Profile, profile
+from ..analysis.profile import Profile, profile
 
 
 @dataclass
@@ -152,7 +152,7 @@ class CostCache:
     """
 
     def __init__(self, root: Optional[str] = None):
-        from ..data._cache import cache_dir
+        from ..io import cache_dir
         self.path = cache_dir(root) / "model-costs" / f"costs-{code_fingerprint()}.json"
         try:
             self.rows = json.loads(self.path.read_text())

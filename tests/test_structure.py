@@ -1,0 +1,134 @@
+"""The shape of the code: every module imports on its own, files and functions fit one sitting,
+one loader and saver of weights, and the core works without any optional extra."""
+from __future__ import annotations
+
+import ast
+import multiprocessing as mp
+import os
+import pkgutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import convzoo
+
+ROOT = Path(convzoo.__file__).resolve().parent
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 420, 80
+
+
+def _modules() -> list[str]:
+    names = ["convzoo"]
+    for info in pkgutil.walk_packages([str(ROOT)], prefix="convzoo."):
+        names.append(info.name)
+    return sorted(names)
+
+
+def _import_alone(name: str, conn) -> None:
+    # runs in a forked child that has torch loaded but no convzoo module yet
+    for mod in [m for m in sys.modules if m == "convzoo" or m.startswith("convzoo.")]:
+        del sys.modules[mod]
+    try:
+        __import__(name)
+        conn.send("")
+    except BaseException as e:  # noqa: BLE001 - report whatever broke the import
+        conn.send(f"{type(e).__name__}: {e}")
+
+
+def test_every_module_imports_alone():
+    """Each module imported first in an interpreter that has imported no convzoo module: an import
+    cycle hides when something else happens to be imported first. The interpreter is a fork of one
+    that loaded torch (a fresh ``python -c`` per module costs ~2 s each)."""
+    ctx = mp.get_context("fork")
+    failures = {}
+    code = f"import sys; sys.path.insert(0, {str(ROOT.parent)!r}); import torch, numpy"
+    exec(code)  # torch/numpy are loaded before forking, so children pay nothing for them
+    for name in _modules():
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=_import_alone, args=(name, child))
+        p.start()
+        p.join(60)
+        err = parent.recv() if parent.poll() else f"exit code {p.exitcode}"
+        if err:
+            failures[name] = err
+    assert not failures, failures
+
+
+def _functions(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node
+
+
+def test_files_and_functions_fit_one_sitting():
+    too_long = []
+    for path in sorted(ROOT.rglob("*.py")):
+        text = path.read_text()
+        n = len(text.splitlines())
+        rel = path.relative_to(ROOT.parent)
+        if n > MAX_FILE_LINES:
+            too_long.append(f"{rel}: {n} lines (max {MAX_FILE_LINES})")
+        for fn in _functions(ast.parse(text)):
+            length = fn.end_lineno - fn.lineno + 1
+            if length > MAX_FUNCTION_LINES:
+                too_long.append(f"{rel}:{fn.lineno} {fn.name}: {length} lines (max {MAX_FUNCTION_LINES})")
+    assert not too_long, "\n".join(too_long)
+
+
+def test_one_weights_loader_and_saver():
+    defs = {"load_weights": [], "save_weights": []}
+    for path in ROOT.rglob("*.py"):
+        for fn in _functions(ast.parse(path.read_text())):
+            if fn.name in defs:
+                defs[fn.name].append(str(path.relative_to(ROOT.parent)))
+    assert defs == {"load_weights": ["convzoo/weights.py"], "save_weights": ["convzoo/weights.py"]}, defs
+
+
+def test_no_issue_numbers_in_comments():
+    hits = [f"{p.relative_to(ROOT.parent)}:{i}" for p in ROOT.rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1) if "issue " in line.lower()
+            and any(ch.isdigit() for ch in line.lower().split("issue ", 1)[1][:3])]
+    assert not hits, hits
+
+
+# Optional dependencies, by the extra that brings them (pyproject.toml).
+OPTIONAL = ("optuna", "psycopg", "onnx", "onnxruntime", "soundfile", "av", "scipy", "sklearn", "matplotlib",
+            "mnist1d", "tqdm", "timm", "cv2", "webdataset")
+
+# ``None`` in sys.modules is what CPython reads as "not installed": ``import x`` raises
+# ModuleNotFoundError and ``importlib.util.find_spec(x)`` returns None, as for a missing package.
+_BLOCKER = f"import sys\nfor _m in {OPTIONAL!r}:\n    sys.modules[_m] = None\n"
+
+
+def _run_without_extras(body: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT.parent)}
+    return subprocess.run([sys.executable, "-c", _BLOCKER + textwrap.dedent(body)], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+@pytest.mark.slow
+def test_core_works_without_extras():
+    """``pip install convzoo`` with no extra: import convzoo and build every image model."""
+    r = _run_without_extras("""
+        import torch, convzoo
+        names = [n for n in convzoo.list_models(modality="image") if n != "searched"]  # needs a spec file
+        assert len(names) > 30, names
+        with torch.device("meta"):
+            for n in names:
+                convzoo.create_model(n)
+        print("built", len(names))
+    """)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "built" in r.stdout
+
+
+def test_missing_extra_is_named():
+    r = _run_without_extras("""
+        from convzoo.cli import main
+        raise SystemExit(main(["search", "--budget", "1", "--out", "/tmp/never-written-search"]))
+    """)
+    assert r.returncode != 0
+    assert "convzoo[search]" in (r.stderr + r.stdout), r.stderr[-2000:]
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
