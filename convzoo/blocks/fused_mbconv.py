@@ -10,6 +10,7 @@ from ..layers.conv import ConvNormAct, PaddingSpec, PointwiseConv
 from ..layers.drop_path import DropPath
 from ..layers.checks import check_input
 from ..layers.squeeze_excite import SqueezeExcite
+from .se_width import se_channels
 
 
 class FusedMBConv(nn.Module):
@@ -17,7 +18,8 @@ class FusedMBConv(nn.Module):
 
     ``expand_ratio=1`` is the k x k conv alone (with its norm and activation) and no projection, as in
     the official EfficientNetV2 code and torchvision. The paper's Fused-MBConv has no SE; ``se_ratio``
-    is there for search spaces. Residual iff stride 1 and in == out.
+    is there for search spaces; its width, inner activation and gate are as :class:`MBConv`'s
+    (``se_width``, ``se_act_layer``, ``se_gate_layer``). Residual iff stride 1 and in == out.
     Children: ``expand`` (the fused k x k), ``se``, ``project`` (Identity when expand_ratio == 1).
     Shape: (N, C_in, *S) -> (N, C_out, *S / stride).
     """
@@ -25,21 +27,23 @@ class FusedMBConv(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, *, expand_ratio: float = 4,
                  kernel_size: int = 3, stride: int = 1, se_ratio: float = 0.0, act_layer=nn.SiLU,
                  drop_path: float = 0.0, dims: int = 2, norm="batch", norm_kwargs: Optional[dict] = None,
-                 padding: PaddingSpec = "same"):
+                 padding: PaddingSpec = "same", se_act_layer=None, se_gate_layer=nn.Sigmoid,
+                 se_width: str = "in"):
         super().__init__()
         nk = dict(dims=dims, norm=norm, norm_kwargs=norm_kwargs)
         self.in_channels, self.out_channels, self.dims = in_channels, out_channels, dims
         if expand_ratio == 1:
             self.expand = ConvNormAct(in_channels, out_channels, kernel_size, stride, padding,
                                       act_layer=act_layer, **nk)
-            self.se = nn.Identity()
-            self.project = nn.Identity()
+            self.se: nn.Module = nn.Identity()
+            self.project: nn.Module = nn.Identity()
         else:
             hidden = int(round(in_channels * expand_ratio))
             self.expand = ConvNormAct(in_channels, hidden, kernel_size, stride, padding,
                                       act_layer=act_layer, **nk)
-            self.se = (SqueezeExcite(hidden, max(1, int(in_channels * se_ratio)), dims=dims,
-                                     act_layer=act_layer) if se_ratio > 0 else nn.Identity())
+            self.se = (SqueezeExcite(hidden, se_channels(se_width, in_channels, hidden, se_ratio),
+                                     dims=dims, act_layer=se_act_layer or act_layer,
+                                     gate_layer=se_gate_layer) if se_ratio > 0 else nn.Identity())
             self.project = PointwiseConv(hidden, out_channels, act_layer=None, **nk)
         self.use_residual = stride == 1 and in_channels == out_channels
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()

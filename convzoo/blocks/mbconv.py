@@ -11,6 +11,7 @@ from ..layers.conv import DepthwiseConv, PaddingSpec, PointwiseConv
 from ..layers.drop_path import DropPath
 from ..layers.checks import check_input
 from ..layers.squeeze_excite import SqueezeExcite
+from .se_width import se_channels
 
 
 class MBConv(nn.Module):
@@ -29,7 +30,7 @@ class MBConv(nn.Module):
                  kernel_size: int = 3, stride: int = 1, se_ratio: float = 0.0, act_layer=nn.SiLU,
                  drop_path: float = 0.0, dims: int = 2, norm="batch", norm_kwargs: Optional[dict] = None,
                  padding: PaddingSpec = "same", hidden_channels: Optional[int] = None,
-                 se_act_layer=None, se_gate_layer=nn.Sigmoid):
+                 se_act_layer=None, se_gate_layer=nn.Sigmoid, se_width: str = "in"):
         super().__init__()
         hidden = hidden_channels or int(round(in_channels * expand_ratio))
         nk = dict(dims=dims, norm=norm, norm_kwargs=norm_kwargs)
@@ -37,7 +38,7 @@ class MBConv(nn.Module):
         self.expand = (PointwiseConv(in_channels, hidden, act_layer=act_layer, **nk)
                        if hidden != in_channels else nn.Identity())
         self.dw = DepthwiseConv(hidden, kernel_size, stride, padding, act_layer=act_layer, **nk)
-        self.se = (SqueezeExcite(hidden, max(1, int(in_channels * se_ratio)), dims=dims,
+        self.se = (SqueezeExcite(hidden, se_channels(se_width, in_channels, hidden, se_ratio), dims=dims,
                                  act_layer=se_act_layer or act_layer, gate_layer=se_gate_layer)
                    if se_ratio > 0 else nn.Identity())
         self.project = PointwiseConv(hidden, out_channels, act_layer=None, **nk)   # linear bottleneck

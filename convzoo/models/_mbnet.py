@@ -1,19 +1,21 @@
 """The network shared by MobileNetV2, EfficientNet and EfficientNetV2: a table of MB stages.
 
 stem conv3x3/s2 -> stages of MBConv / FusedMBConv rows -> head conv1x1 -> pool -> dropout -> FC.
-The families differ only in their table, activation, SE and normalisation settings.
+The families differ only in their table (block, activation and SE per row), stem/head and
+normalisation settings; MobileNetV3 shares it too (``mobilenet_v3.py``).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 from torch import nn
 
-from ..blocks import FusedMBConv, MBConv
 from ..layers import ConvNormAct, drop_path_rates, make_divisible
 from ..layers.conv import PaddingSpec
+from ._blocks import block_type
 from ._remap import remap_modules
 from ._specs import MBStage
 from .base import ClassifierHead, ConvNet, FeatureInfo
@@ -26,18 +28,21 @@ def scale_stages(stages: Sequence[MBStage], width_mult: float = 1.0, depth_mult:
     Channels: ``make_divisible(c * width_mult, divisor)`` (``round_filters``: nearest multiple of 8,
     never below 90 %); layers: ``ceil(n * depth_mult)`` (``round_repeats``).
     """
-    return tuple(MBStage(s.block, s.expand_ratio, s.kernel_size, s.stride,
-                         make_divisible(s.out_channels * width_mult, divisor),
-                         int(math.ceil(s.num_layers * depth_mult)), s.se_ratio) for s in stages)
+    return tuple(dataclasses.replace(s, out_channels=make_divisible(s.out_channels * width_mult, divisor),
+                                     num_layers=int(math.ceil(s.num_layers * depth_mult)))
+                 for s in stages)
 
 
 class MBNet(ConvNet):
     """A stack of inverted-residual stages described by a table of :class:`MBStage` rows.
 
     stem (conv3x3 s2 -> BN -> act) -> stages -> neck (conv1x1 -> BN -> act) -> head (pool -> drop -> FC).
-    ``head_channels=0`` leaves out the 1x1 head conv. Channels are taken as given (scale the table
-    with :func:`scale_stages` first). ``bn_eps``/``bn_momentum`` follow PyTorch's convention
-    (TensorFlow's momentum 0.99 is PyTorch's 0.01). ``padding="tf_same"`` gives TensorFlow's
+    Each row builds its own block type with its activation (``row.act``, else ``act_layer``, which
+    also serves stem and neck) and SE style (``row.se_style``; its activation, if unset,
+    ``se_act_layer``, else the block's). ``head_channels=0`` leaves out the 1x1 head conv.
+    Channels are taken as given (scale the table with :func:`scale_stages` first).
+    ``bn_eps``/``bn_momentum`` follow PyTorch's convention (TensorFlow's momentum 0.99 is PyTorch's
+    0.01). ``padding="tf_same"`` gives TensorFlow's
     asymmetric SAME padding, needed for weights ported from TensorFlow.
     Shape: (N, in_chans, H, W) -> (N, num_classes).
     """
@@ -62,14 +67,15 @@ class MBNet(ConvNet):
         layers, in_ch, reduction = [], stem_channels, 2
         self.feature_info = FeatureInfo()
         for i, row in enumerate(stages):
-            blocks = []
+            blocks, se = [], row.se_style
+            block_type(row.block)          # a registered type, so its checkpoint keys are known
             for j in range(row.num_layers):
-                kw = dict(expand_ratio=row.expand_ratio, kernel_size=row.kernel_size,
-                          stride=row.stride if j == 0 else 1, se_ratio=row.se_ratio,
-                          act_layer=act_layer, drop_path=next(rates), padding=padding, **nk)
-                if row.block is MBConv:
-                    kw["se_act_layer"] = se_act_layer
-                blocks.append(row.block(in_ch, row.out_channels, **kw))
+                blocks.append(row.block(
+                    in_ch, row.out_channels, expand_ratio=row.expand_ratio,
+                    kernel_size=row.kernel_size, stride=row.stride if j == 0 else 1,
+                    act_layer=row.act or act_layer, se_ratio=row.se_ratio, se_width=se.width,
+                    se_act_layer=se.act or se_act_layer, se_gate_layer=se.gate,
+                    drop_path=next(rates), padding=padding, **nk))
                 in_ch = row.out_channels
             layers.append(nn.Sequential(*blocks))
             reduction *= row.stride
@@ -83,9 +89,13 @@ class MBNet(ConvNet):
         else:
             self.neck = nn.Identity()
         self.num_features = in_ch
-        self.head = ClassifierHead(in_ch, num_classes, drop_rate)
+        self.head = self._make_head(in_ch, num_classes, drop_rate, act_layer)
         self.default_cfg = dict(default_cfg or {})
         self._init_weights()
+
+    def _make_head(self, in_ch: int, num_classes: int, drop_rate: float, act_layer) -> nn.Module:
+        """pool -> dropout -> FC (MobileNetV3 puts a 1x1 conv between pool and FC)."""
+        return ClassifierHead(in_ch, num_classes, drop_rate)
 
     def _init_weights(self) -> None:
         # torchvision's EfficientNet/MobileNet init: He (fan-out) convs, unit BN, uniform FC.
@@ -108,6 +118,21 @@ class MBNet(ConvNet):
             for j, block in enumerate(stage):
                 yield i, j, block
 
+    def _block_paths(self, layout: str) -> Iterator[tuple[str, str, nn.Module]]:
+        """(our block path, the layout's block path, block): timm's ``blocks.<i>.<j>``, torchvision's
+        EfficientNet ``features.<i + 1>.<j>.block`` (a family with another grouping overrides this)."""
+        for i, j, b in self._blocks():
+            theirs = f"blocks.{i}.{j}" if layout == "timm" else f"features.{i + 1}.{j}.block"
+            yield f"stages.{i}.{j}", theirs, b
+
+    def _block_map(self, layout: str) -> dict[str, str]:
+        """Every block's children, through the block registry's key map for ``layout``."""
+        m = {}
+        for ours, theirs, b in self._block_paths(layout):
+            keys = getattr(block_type(b), layout)(b)
+            m.update({f"{ours}.{k}": f"{theirs}.{v}" for k, v in keys.items()})
+        return m
+
     def convert_state_dict(self, state_dict: dict[str, torch.Tensor], layout: str) -> dict:
         maps = {"timm": self._timm_map, "torchvision": self._torchvision_map}
         if layout not in maps:
@@ -116,40 +141,12 @@ class MBNet(ConvNet):
 
     def _timm_map(self) -> dict[str, str]:
         """timm's ``EfficientNet`` class (efficientnet_*, tf_efficientnet*, mobilenetv2_*)."""
-        m = {"stem.conv": "conv_stem", "stem.norm": "bn1", "neck.conv": "conv_head",
-             "neck.norm": "bn2", "head.fc": "classifier"}
-        for i, j, b in self._blocks():
-            p, q = f"stages.{i}.{j}", f"blocks.{i}.{j}"
-            if isinstance(b, FusedMBConv) and isinstance(b.project, nn.Identity):   # timm ConvBnAct
-                names = {"expand": ("conv", "bn1")}
-            elif isinstance(b, FusedMBConv):                                          # EdgeResidual
-                names = {"expand": ("conv_exp", "bn1"), "project": ("conv_pwl", "bn2")}
-            elif isinstance(b.expand, nn.Identity):                          # DepthwiseSeparableConv
-                names = {"dw": ("conv_dw", "bn1"), "project": ("conv_pw", "bn2")}
-            else:                                                                # InvertedResidual
-                names = {"expand": ("conv_pw", "bn1"), "dw": ("conv_dw", "bn2"),
-                         "project": ("conv_pwl", "bn3")}
-            for ours, (conv, bn) in names.items():
-                m[f"{p}.{ours}.conv"], m[f"{p}.{ours}.norm"] = f"{q}.{conv}", f"{q}.{bn}"
-            m[f"{p}.se.reduce"], m[f"{p}.se.expand"] = f"{q}.se.conv_reduce", f"{q}.se.conv_expand"
-        return m
+        return {"stem.conv": "conv_stem", "stem.norm": "bn1", "neck.conv": "conv_head",
+                "neck.norm": "bn2", "head.fc": "classifier", **self._block_map("timm")}
 
     def _torchvision_map(self) -> dict[str, str]:
         """torchvision's EfficientNet / EfficientNetV2: ``features.<stage+1>.<j>.block.<k>``."""
         n = len(self.stages)
-        m = {"stem.conv": "features.0.0", "stem.norm": "features.0.1",
-             "neck.conv": f"features.{n + 1}.0", "neck.norm": f"features.{n + 1}.1",
-             "head.fc": "classifier.1"}
-        for i, j, b in self._blocks():
-            p, q = f"stages.{i}.{j}", f"features.{i + 1}.{j}.block"
-            k = 0
-            for name in ("expand", "dw", "se", "project"):
-                child = getattr(b, name, None)
-                if child is None or isinstance(child, nn.Identity):
-                    continue
-                if name == "se":
-                    m[f"{p}.se.reduce"], m[f"{p}.se.expand"] = f"{q}.{k}.fc1", f"{q}.{k}.fc2"
-                else:
-                    m[f"{p}.{name}.conv"], m[f"{p}.{name}.norm"] = f"{q}.{k}.0", f"{q}.{k}.1"
-                k += 1
-        return m
+        return {"stem.conv": "features.0.0", "stem.norm": "features.0.1",
+                "neck.conv": f"features.{n + 1}.0", "neck.norm": f"features.{n + 1}.1",
+                "head.fc": "classifier.1", **self._block_map("torchvision")}

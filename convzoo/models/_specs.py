@@ -6,24 +6,48 @@ rows, positionally, under a column-header comment, so the code reads like the ta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from torch import nn
 
 
 @dataclass(frozen=True)
-class MBStage:
-    """One stage row of MobileNetV2 Table 2 / EfficientNet Table 1 / EfficientNetV2 Table 4.
+class SEStyle:
+    """How a row's squeeze-excite is built (its ratio is the row's ``se_ratio``).
 
-    The input channels are left out: they are the previous row's output (or the stem's).
+    ``width`` names the rule of :func:`convzoo.blocks.se_width.se_channels` (``"in"``: a fraction of
+    the block's input channels, EfficientNet; ``"expanded"``: of the expanded channels, rounded to a
+    multiple of 8, MobileNetV3); ``act`` is the activation between the two 1x1 convs (``None``: the
+    block's); ``gate`` turns the excitation into weights (sigmoid; MobileNetV3's hard-sigmoid).
+    """
+
+    width: str = "in"
+    act: Optional[type[nn.Module]] = None
+    gate: type[nn.Module] = nn.Sigmoid
+
+
+SE_EFFICIENTNET = SEStyle()                                        # Tan & Le 2019, the TF reference
+SE_MOBILENET_V3 = SEStyle("expanded", nn.ReLU, nn.Hardsigmoid)     # Howard et al. 2019, Sec. 5.3
+
+
+@dataclass(frozen=True)
+class MBStage:
+    """One stage row of MobileNetV2 Table 2 / EfficientNet Table 1 / EfficientNetV2 Table 4 /
+    MobileNetV3 Table 1 (torchvision's ``InvertedResidualConfig`` holds the same columns).
+
+    The input channels are left out: they are the previous row's output (or the stem's). ``block``
+    is a block type of :mod:`convzoo.models._blocks` (its name there is what spec files write).
     """
 
     block: type[nn.Module]   # MBConv or FusedMBConv
-    expand_ratio: float      # the "6" in "MBConv6" (MobileNetV2's t)
+    expand_ratio: float      # the "6" in "MBConv6" (MobileNetV2's t); expanded = round(in * e)
     kernel_size: int
     stride: int              # applies to the first block of the stage only
     out_channels: int        # "#Channels" (MobileNetV2's c)
     num_layers: int          # "#Layers" (MobileNetV2's n)
-    se_ratio: float = 0.0    # relative to the block's *input* channels, as in the TF reference
+    se_ratio: float = 0.0    # 0: no SE; what it is relative to: se_style.width
+    act: Optional[type[nn.Module]] = None   # "NL" (MobileNetV3): None takes the net's act_layer
+    se_style: SEStyle = SE_EFFICIENTNET
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 from ..io import atomic_write_text
-from ..blocks import FusedMBConv, MBConv
 from ..registry import register_model
+from ._blocks import BLOCK_TYPES, block_type
 from ._mbnet import MBNet
 from ._specs import MBStage, image_cfg
 
 SPEC_FORMAT = "convzoo.mbnet/1"
-BLOCKS = {"mbconv": MBConv, "fused": FusedMBConv}
+BLOCKS = {t.name: t.cls for t in BLOCK_TYPES}     # spec name -> class, from the block registry
 _STAGE_KEYS = ("block", "expand_ratio", "kernel_size", "stride", "out_channels", "num_layers",
                "se_ratio")
 
@@ -39,7 +39,13 @@ _STAGE_KEYS = ("block", "expand_ratio", "kernel_size", "stride", "out_channels",
 
 def stage_to_dict(row: MBStage) -> dict:
     d = asdict(row)
-    d["block"] = "fused" if row.block is FusedMBConv else "mbconv"
+    extra = {k: d.pop(k) for k in list(d) if k not in _STAGE_KEYS}
+    defaults = asdict(MBStage(row.block, 1, 1, 1, 1, 1))
+    changed = sorted(k for k, v in extra.items() if v != defaults[k])
+    if changed:   # classes (activations, gates) have no JSON form in this format
+        raise ValueError(f"spec format {SPEC_FORMAT!r} holds the columns {list(_STAGE_KEYS)}; "
+                         f"this row also sets {changed}")
+    d["block"] = block_type(row.block).name
     return d
 
 
@@ -48,7 +54,7 @@ def stage_from_dict(d: dict) -> MBStage:
     unknown = sorted(set(d) - set(_STAGE_KEYS))
     if missing or unknown:
         raise ValueError(f"stage needs keys {list(_STAGE_KEYS)}; missing {missing}, unknown {unknown}")
-    if d["block"] not in BLOCKS:
+    if not isinstance(d["block"], str) or d["block"] not in BLOCKS:
         raise ValueError(f"stage block must be one of {sorted(BLOCKS)}, got {d['block']!r}")
     for k in ("kernel_size", "stride", "out_channels", "num_layers"):
         if not isinstance(d[k], int) or d[k] < 1:

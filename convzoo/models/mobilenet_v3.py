@@ -1,0 +1,161 @@
+"""MobileNetV3-Large.
+
+Howard et al. 2019, "Searching for MobileNetV3", arXiv:1905.02244, Table 1: inverted residual
+bottlenecks (MobileNetV2's) with per-layer ReLU or hard-swish and, in some layers, squeeze-excite
+with a hard-sigmoid gate squeezed to 1/4 of the expanded channels (Sec. 5.3), then the efficient last
+stage of Sec. 5.1 (conv1x1 960 -> pool -> conv1x1 1280 without BN -> classifier).
+Reference implementations: timm ``mobilenetv3_large_100`` and torchvision ``mobilenet_v3_large``
+(5,483,032 parameters, both).
+"""
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from ..blocks import MBConv
+from ..layers import make_act
+from ..registry import register_model
+from ._mbnet import MBNet
+from ._remap import remap_modules
+from ._specs import SE_MOBILENET_V3, MBStage, image_cfg
+from .base import ClassifierHead
+
+__all__ = ["MobileNetV3", "MobileNetV3Head", "MOBILENET_V3_LARGE"]
+
+RE, HS = nn.ReLU, nn.Hardswish          # Table 1's "NL" column
+SE, V3 = 0.25, SE_MOBILENET_V3          # "SE" checked: 1/4 of the expansion, ReLU, hard-sigmoid
+
+# MobileNetV3-Large, Table 1 of Howard et al. 2019 (arXiv:1905.02244), the 15 bneck rows; one row per
+# line. Paper columns: input, operator, exp size, #out, SE, NL, s. Here e = exp size / input
+# channels (written as that fraction), k the bneck kernel. Row 1 (conv2d 3x3, 16, HS, s2) is the
+# stem; conv2d 1x1 960 the neck; pool, conv2d 1x1 1280 NBN and the classifier the head.
+#                block   e         k  s  c_out n  se  NL  SE style      # Table 1 input
+MOBILENET_V3_LARGE = (
+    MBStage(MBConv,  16 / 16,  3, 1,  16,  1, 0,  RE),            # 112^2 x 16
+    MBStage(MBConv,  64 / 16,  3, 2,  24,  1, 0,  RE),            # 112^2 x 16
+    MBStage(MBConv,  72 / 24,  3, 1,  24,  1, 0,  RE),            # 56^2 x 24
+    MBStage(MBConv,  72 / 24,  5, 2,  40,  1, SE, RE, V3),        # 56^2 x 24
+    MBStage(MBConv, 120 / 40,  5, 1,  40,  1, SE, RE, V3),        # 28^2 x 40
+    MBStage(MBConv, 120 / 40,  5, 1,  40,  1, SE, RE, V3),        # 28^2 x 40
+    MBStage(MBConv, 240 / 40,  3, 2,  80,  1, 0,  HS),            # 28^2 x 40
+    MBStage(MBConv, 200 / 80,  3, 1,  80,  1, 0,  HS),            # 14^2 x 80
+    MBStage(MBConv, 184 / 80,  3, 1,  80,  1, 0,  HS),            # 14^2 x 80
+    MBStage(MBConv, 184 / 80,  3, 1,  80,  1, 0,  HS),            # 14^2 x 80
+    MBStage(MBConv, 480 / 80,  3, 1, 112,  1, SE, HS, V3),        # 14^2 x 80
+    MBStage(MBConv, 672 / 112, 3, 1, 112,  1, SE, HS, V3),        # 14^2 x 112
+    MBStage(MBConv, 672 / 112, 5, 2, 160,  1, SE, HS, V3),        # 14^2 x 112
+    MBStage(MBConv, 960 / 160, 5, 1, 160,  1, SE, HS, V3),        # 7^2 x 160
+    MBStage(MBConv, 960 / 160, 5, 1, 160,  1, SE, HS, V3),        # 7^2 x 160
+)
+# timm groups these rows as the TF reference's block groups (``blocks.<i>.<j>``): rows per group.
+# Its seventh group is the 960 conv (our neck).
+TIMM_GROUPS = (1, 2, 3, 4, 2, 3)
+
+
+class MobileNetV3Head(ClassifierHead):
+    """pool -> 1x1 conv without BN (a Linear on the pooled vector) -> act -> dropout -> FC.
+
+    Sec. 5.1: the 1280-wide layer moves after the pool, where it costs 1x1 instead of 7x7.
+    Children ``hidden`` (torchvision's ``classifier.0``, timm's ``conv_head``), ``act``, ``drop``,
+    ``fc``. ``in_features`` is the hidden width (what ``pre_logits`` returns).
+    Shape: (N, C, *S) -> (N, num_classes).
+    """
+
+    def __init__(self, in_features: int, hidden_features: int, num_classes: int,
+                 drop_rate: float = 0.0, act_layer=nn.Hardswish):
+        super().__init__(hidden_features, num_classes, drop_rate)
+        self.hidden = nn.Linear(in_features, hidden_features)
+        self.act = make_act(act_layer)
+
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if x.dim() > 2:
+            x = x.mean(dim=tuple(range(2, x.dim())))
+        return super().forward(self.act(self.hidden(x)), pre_logits=pre_logits)
+
+
+class MobileNetV3(MBNet):
+    """MobileNetV3: conv3x3/s2 (HS) -> bneck rows (Table 1) -> conv1x1 960 (HS) -> :class:`MobileNetV3Head`.
+
+    Every row sets its own activation (``RE``/``HS``) and SE style; ``act_layer`` (hard-swish) is the
+    stem's, the neck's and the head's.
+    NOTE: details Table 1 leaves open follow the references: BN eps 1e-5 and momentum 0.1 as timm's
+    port (``mobilenetv3_large_100``) or 1e-3 and 0.01 as torchvision's (``mobilenet_v3_large``);
+    the 1280 layer ("conv2d 1x1, NBN") and the classifier have biases, and the 1280 layer is a
+    ``Linear`` on the pooled vector (timm's 1x1 ``conv_head`` is reshaped on loading); dropout 0.2
+    before the classifier as torchvision (Table 1 shows none; timm's default is 0).
+    Shape: (N, in_chans, H, W) -> (N, num_classes).
+    """
+
+    def __init__(self, stages: Sequence[MBStage] = MOBILENET_V3_LARGE, stem_channels: int = 16,
+                 head_channels: int = 960, hidden_channels: int = 1280, *, drop_rate: float = 0.2,
+                 act_layer=nn.Hardswish, **kwargs):
+        self._hidden_channels = hidden_channels      # read by _make_head during MBNet.__init__
+        super().__init__(stages, stem_channels, head_channels, drop_rate=drop_rate,
+                         act_layer=act_layer, **kwargs)
+
+    def _make_head(self, in_ch: int, num_classes: int, drop_rate: float, act_layer) -> nn.Module:
+        return MobileNetV3Head(in_ch, self._hidden_channels, num_classes, drop_rate, act_layer)
+
+    def _init_weights(self) -> None:
+        super()._init_weights()
+        for m in self.head.modules():     # torchvision's MobileNetV3 init of its Linear layers
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+
+    # ----------------------------------------------------------------- checkpoint conversion
+    def _timm_groups(self) -> tuple[int, ...]:
+        """Blocks per timm group: :data:`TIMM_GROUPS` for Table 1, else one group per stage."""
+        sizes = tuple(len(s) for s in self.stages)
+        return TIMM_GROUPS if sum(sizes) == sum(TIMM_GROUPS) else sizes
+
+    def _block_paths(self, layout: str) -> Iterator[tuple[str, str, nn.Module]]:
+        """timm: ``blocks.<group>.<j>`` (:meth:`_timm_groups`); torchvision: ``features.<1 + k>.block``."""
+        groups = [(g, j) for g, n in enumerate(self._timm_groups()) for j in range(n)]
+        for k, (i, j, b) in enumerate(self._blocks()):
+            theirs = "blocks.{}.{}".format(*groups[k]) if layout == "timm" else f"features.{k + 1}.block"
+            yield f"stages.{i}.{j}", theirs, b
+
+    def _timm_map(self) -> dict[str, str]:
+        """timm's ``MobileNetV3`` class: the 960 conv is its last block group, a ConvBnAct."""
+        last = len(self._timm_groups())
+        return {"stem.conv": "conv_stem", "stem.norm": "bn1", "neck.conv": f"blocks.{last}.0.conv",
+                "neck.norm": f"blocks.{last}.0.bn1", "head.hidden": "conv_head",
+                "head.fc": "classifier", **self._block_map("timm")}
+
+    def _torchvision_map(self) -> dict[str, str]:
+        """torchvision's ``MobileNetV3``: ``features.<k>`` flat, ``classifier.0`` / ``.3``."""
+        n = sum(len(s) for s in self.stages)
+        return {"stem.conv": "features.0.0", "stem.norm": "features.0.1",
+                "neck.conv": f"features.{n + 1}.0", "neck.norm": f"features.{n + 1}.1",
+                "head.hidden": "classifier.0", "head.fc": "classifier.3",
+                **self._block_map("torchvision")}
+
+    def convert_state_dict(self, state_dict: dict[str, torch.Tensor], layout: str) -> dict:
+        if layout != "timm":
+            return super().convert_state_dict(state_dict, layout)
+        # timm's conv_head is a 1x1 conv on the pooled map: (out, in, 1, 1) -> our Linear's (out, in)
+        flat = {"head.hidden.weight": ("conv_head.weight", lambda t: t.flatten(1))}
+        return remap_modules(self, state_dict, self._timm_map(), flat)
+
+
+def _mobilenet_v3(arch: str, interpolation: str, **kwargs) -> MobileNetV3:
+    cfg = image_cfg(arch, 224, in_chans=kwargs.get("in_chans", 3),
+                    num_classes=kwargs.get("num_classes", 1000), interpolation=interpolation)
+    return MobileNetV3(default_cfg=cfg, **kwargs)
+
+
+@register_model
+def mobilenetv3_large_100(**kwargs) -> MobileNetV3:
+    """MobileNetV3-Large 1.0 (Table 1), timm's settings (BN eps 1e-5); 224 px, bicubic."""
+    return _mobilenet_v3("mobilenetv3_large_100", "bicubic", **kwargs)
+
+
+@register_model
+def mobilenet_v3_large(**kwargs) -> MobileNetV3:
+    """MobileNetV3-Large 1.0 (Table 1), torchvision's settings (BN eps 1e-3, momentum 0.01); bilinear."""
+    kwargs.setdefault("bn_eps", 1e-3)
+    kwargs.setdefault("bn_momentum", 0.01)
+    return _mobilenet_v3("mobilenet_v3_large", "bilinear", **kwargs)
+
