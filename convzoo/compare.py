@@ -55,6 +55,8 @@ def run_compare(out_dir, *, variants: Sequence[str] = VARIANTS, cfg: Optional[Tr
     """Train and measure each variant; write the table and plot to ``out_dir``; return the rows."""
     from .data import get_dataset
     from .registry import create_model
+    if not variants:
+        raise ValueError(f"variants must name at least one of {', '.join(VARIANTS)}, got none")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")

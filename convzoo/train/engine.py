@@ -33,7 +33,7 @@ from .config import TrainConfig
 from .lock import run_lock
 from .loop import TrainingDiverged, build_run, finish_epoch, train_one_epoch, wrap
 from .report import final_step
-from ..io import write_json
+from ..io import remove_stale_tmp, write_json
 
 __all__ = ["fit", "evaluate", "check_fits", "build_optimizer", "DataMismatchError", "TrainingDiverged",
            "prepare_batch", "sample_input_size"]
@@ -166,6 +166,8 @@ def _fit(model, train_set, test_set, cfg, out, progress, resume, run_info, datas
     run = build_run(model, train_set, test_set, cfg, out, device, dist_info, build_optimizer)
     if out is not None and dist_info.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        for folder in (out, out / "checkpoints"):   # left by a process killed mid-write; we hold the lock
+            remove_stale_tmp(folder)
     if resume:
         if out is None:
             raise ValueError("resume=True needs out_dir (the run folder to continue)")
