@@ -8,6 +8,7 @@ Non-finite numbers (nan, inf) are outside every range.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -44,9 +45,9 @@ class Range:
             if self.optional:
                 return None
             raise ValueError(f"{name} must be {self.describe()}, got None")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):   # numpy scalars count
             raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
-        if self.kind is int and (isinstance(value, float) and not value.is_integer()):
+        if self.kind is int and not float(value).is_integer():
             raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
         if not self.contains(float(value)):
             raise ValueError(f"{name} must be {self.describe()}, got {value!r}")
