@@ -36,7 +36,7 @@ _NOT_CONFIG = {"out", "resume", "no_progress", "debug", "model", "dataset", "dat
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type, record_explicit
-    from convzoo.train.config import AMP_MODES, OPTIMIZERS, SCHEDULES, TrainConfig
+    from convzoo.train.config import AMP_MODES, MAX_WORKERS, OPTIMIZERS, SCHEDULES, TrainConfig
     d = TrainConfig()
     t = flag_type
     p = subparsers.add_parser("train", help=HELP, description=HELP + ".", epilog=EPILOG,
@@ -85,7 +85,8 @@ def register(subparsers) -> None:
                    "(only --epochs, --workers, --device may differ from the run's own settings)")
     g.add_argument("--seed", type=t("seed"), default=d.seed)
     g.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1 ...")
-    g.add_argument("--workers", type=t("num_workers"), default=0, help="data loader worker processes")
+    g.add_argument("--workers", type=t("num_workers"), default=0,
+                   help=f"data loader worker processes (at most {MAX_WORKERS}: twice the CPU count, at least 4)")
     g.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
     g.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (torchrun)")
     g.add_argument("--limit-train", type=t("limit_train"), help="use only the first N training samples")
