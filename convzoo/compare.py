@@ -19,6 +19,7 @@ import torch
 
 from .models.variants import VARIANTS
 from .train import TrainConfig, fit
+from .train.lock import run_lock
 from .train.checkpoint import atomic_write, atomic_write_text
 from .io import write_json
 
@@ -53,8 +54,8 @@ def interleaved_latency_ms(models: dict, input_size: Sequence[int], rounds: int 
 def run_compare(out_dir, *, variants: Sequence[str] = VARIANTS, cfg: Optional[TrainConfig] = None,
                 progress: bool = True, threads: Optional[int] = 1) -> list[dict]:
     """Train and measure each variant; write the table and plot to ``out_dir``; return the rows."""
-    from .data import get_dataset
-    from .registry import create_model
+    if not variants:
+        raise ValueError(f"variants must name at least one of {', '.join(VARIANTS)}, got none")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
@@ -62,7 +63,13 @@ def run_compare(out_dir, *, variants: Sequence[str] = VARIANTS, cfg: Optional[Tr
     if threads:
         torch.set_num_threads(threads)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):   # one writer per folder, as for a training run
+        return _run_compare(out, variants, cfg, progress)
+
+
+def _run_compare(out: Path, variants: Sequence[str], cfg: TrainConfig, progress: bool) -> list[dict]:
+    from .data import get_dataset
+    from .registry import create_model
     train_set, test_set = get_dataset("digits", "train"), get_dataset("digits", "test")
     rows, models = [], {}
     for i, v in enumerate(variants):

@@ -22,11 +22,13 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def atomic_write(path: PathLike, write: Callable[[str], None]) -> Path:
+def atomic_write(path: PathLike, write: Callable[[str], None], size_hint: int = 0) -> Path:
     """Call ``write(tmp_path)``, then rename the temp file onto ``path``; returns ``path``.
 
-    The temp file is removed if ``write`` fails. The result gets the usual permissions (``0666`` less
-    the umask) rather than ``mkstemp``'s private ``0600``.
+    The temp file is removed if ``write`` fails; a full disk (ENOSPC, or torch's "unexpected pos")
+    becomes one OSError "no space left on DEVICE (needed ~N MB ...)" (``size_hint``: the bytes the
+    file needs, when known). The result gets the usual permissions (``0666`` less the umask) rather
+    than ``mkstemp``'s private ``0600``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,11 +40,42 @@ def atomic_write(path: PathLike, write: Callable[[str], None]) -> Path:
             os.fsync(f.fileno())
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        written = os.path.getsize(tmp) if os.path.exists(tmp) else 0
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if _is_disk_full(e):
+            raise disk_full_error(path, max(size_hint, written)) from None
         raise
     return path
+
+
+def _is_disk_full(e: BaseException) -> bool:
+    import errno
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(e)
+    return "unexpected pos" in text or "No space left" in text
+
+
+def disk_full_error(path: PathLike, needed_bytes: int) -> OSError:
+    """OSError "no space left on DEVICE (needed ~N MB to write PATH)"; the device is the mount
+    source of ``path``'s folder (from /proc/mounts where there is one)."""
+    import errno
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    dev = folder
+    try:
+        with open("/proc/mounts") as f:
+            mounts = [line.split()[:2] for line in f if len(line.split()) >= 2]
+        inside = [m for m in mounts if folder == m[1] or folder.startswith(m[1].rstrip("/") + "/")]
+        if inside:
+            dev = max(inside, key=lambda m: len(m[1]))[0]
+    except OSError:
+        pass
+    err = OSError(f"no space left on {dev} (needed ~{max(needed_bytes / 1e6, 0.1):.1f} MB to write {path})")
+    err.errno = errno.ENOSPC
+    err.exit_code = 1          # a fault met while running, not bad input (the CLI's exit code)
+    return err
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
@@ -95,5 +128,25 @@ def read_jsonl(path: PathLike) -> list[dict]:
     return rows
 
 
+def remove_stale_tmp(folder: PathLike, name: Optional[str] = None, older_than_s: float = 0.0) -> list[Path]:
+    """Delete the temp files :func:`atomic_write` leaves when the process is killed mid-write
+    (``.NAME.XXXX.tmp``; only those of ``name`` when given, only those older than ``older_than_s``).
+    Call it where no other writer can be at work (under a run lock) or with an age limit."""
+    import time
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    now = time.time()
+    for p in folder.glob(f".{name}.*.tmp" if name else ".*.tmp"):
+        try:
+            if p.is_file() and not p.is_symlink() and now - p.stat().st_mtime >= older_than_s:
+                p.unlink()
+                removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
 __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "write_json", "append_jsonl",
-           "read_jsonl", "cache_dir"]
+           "read_jsonl", "cache_dir", "disk_full_error", "remove_stale_tmp"]

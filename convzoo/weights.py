@@ -55,7 +55,7 @@ from .io import atomic_write
 from .models._remap import canonical_keys, remap_modules
 
 __all__ = ["load_weights", "save_weights", "read_state_dict", "detect_layout", "remap_modules",
-           "adapt_input_conv", "canonical_keys", "WeightsMismatchError", "LoadResult"]
+           "adapt_input_conv", "canonical_keys", "nonfinite_tensor", "WeightsMismatchError", "LoadResult"]
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def read_state_dict(source: Source, *, use_ema: bool = False) -> dict[str, torch
             try:
                 obj: Any = load_file(str(path), device="cpu")
             except Exception as e:  # safetensors' own error types for truncated/garbled files
-                raise ValueError(f"cannot read weights {str(path)!r}: corrupt or not a safetensors "
+                raise ValueError(f"cannot read weights {path}: corrupt or not a safetensors "
                                  f"file ({type(e).__name__}: {e})") from None
         else:
             try:
@@ -226,12 +226,16 @@ def _module_key(model: nn.Module, module_path: Optional[str], tensor: str) -> Op
 
 # ----------------------------------------------------------------------------------- loading
 def load_weights(model: nn.Module, source: Source, layout: Optional[str] = None, strict: bool = True,
-                 *, use_ema: bool = False) -> LoadResult:
+                 *, use_ema: bool = False, allow_new_head: bool = True,
+                 allow_nonfinite: bool = False) -> LoadResult:
     """Load ``source`` (state dict or file) in ``layout`` (None: detected) into ``model`` in place.
 
     Raises :class:`WeightsMismatchError` listing every missing, unexpected and shape-mismatched key
-    when ``strict``; a classifier of another size is kept at its initialisation (with a warning) and a
-    first conv with another channel count is adapted. Returns a :class:`LoadResult`.
+    when ``strict``; a classifier of another size is kept at its initialisation (with a warning;
+    ``allow_new_head=False`` makes it an error) and a first conv with another channel count is
+    adapted. A tensor whose dtype cannot stand for the model's (int or bool into a float weight) and
+    a NaN/inf in a floating tensor are refused (``allow_nonfinite=True`` accepts the latter).
+    Returns a :class:`LoadResult`.
     """
     from .models.base import FeatureExtractor
     target = model.model if isinstance(model, FeatureExtractor) else model
@@ -258,6 +262,10 @@ def load_weights(model: nn.Module, source: Source, layout: Optional[str] = None,
     if any(k in sd and sd[k].shape != ours[k].shape for k in head) or head_src:
         n_src = next((sd[k].shape[0] for k in head + head_src if k in sd), "?")
         n_ours = getattr(target, "num_classes", "?")
+        if not allow_new_head:
+            raise WeightsMismatchError(f"checkpoint classifier has {n_src} outputs, the model has {n_ours}: "
+                                       f"{cfg.get('classifier')} cannot be loaded (build the model with "
+                                       f"num_classes={n_src}, or accept a fresh classifier)")
         msg = (f"load_weights: checkpoint classifier has {n_src} outputs, the model has {n_ours}; "
                f"{cfg.get('classifier')} was left at its fresh initialisation (train it)")
         warnings.warn(msg, stacklevel=2)
@@ -279,8 +287,36 @@ def load_weights(model: nn.Module, source: Source, layout: Optional[str] = None,
     if strict and (result.missing or result.unexpected or result.mismatched):
         raise WeightsMismatchError(_mismatch_message(target, layout, result))
     load = {k: v for k, v in sd.items() if k in ours and v.shape == ours[k].shape}
+    _check_tensors(load, ours, allow_nonfinite)
     target.load_state_dict(load, strict=strict)
     return result
+
+
+def _check_tensors(sd: Mapping[str, torch.Tensor], ours: Mapping[str, torch.Tensor],
+                   allow_nonfinite: bool) -> None:
+    """dtype and finiteness of what is about to be copied into the model (``load_state_dict`` would
+    cast int8 or bool to float without a word, and NaN would surface only as a loss of 4e16)."""
+    for k, v in sd.items():
+        want = ours[k]
+        if want.is_floating_point() or want.is_complex():
+            if not (v.is_floating_point() or v.is_complex()):
+                raise ValueError(f"weights: tensor {k} is {str(v.dtype).replace('torch.', '')}, the model's "
+                                 f"is {str(want.dtype).replace('torch.', '')} (expected a floating tensor)")
+            if not allow_nonfinite and not bool(torch.isfinite(v).all()):
+                bad = int((~torch.isfinite(v)).sum())
+                raise ValueError(f"weights: tensor {k} holds {bad} NaN/inf value(s) (expected finite "
+                                 f"weights; pass allow_nonfinite=True to load them anyway)")
+        elif v.is_floating_point() and want.dtype != torch.bool:
+            raise ValueError(f"weights: tensor {k} is {str(v.dtype).replace('torch.', '')}, the model's "
+                             f"is {str(want.dtype).replace('torch.', '')} (expected an integer tensor)")
+
+
+def nonfinite_tensor(tensors: Mapping[str, torch.Tensor]) -> Optional[str]:
+    """The name of the first floating tensor holding NaN/inf, or None when all are finite."""
+    for k, v in tensors.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            return k
+    return None
 
 
 def _mismatch_message(model: nn.Module, layout: str, r: LoadResult, limit: int = 20) -> str:
@@ -299,11 +335,12 @@ def _mismatch_message(model: nn.Module, layout: str, r: LoadResult, limit: int =
 
 # ------------------------------------------------------------------------------------ saving
 def save_weights(model: nn.Module, path: Union[str, os.PathLike],
-                 metadata: Optional[Mapping[str, str]] = None) -> Path:
+                 metadata: Optional[Mapping[str, str]] = None, *, allow_nonfinite: bool = False) -> Path:
     """Write ``model``'s state dict to ``path`` as safetensors, atomically (temp file + rename).
 
     ``metadata`` (str -> str) is stored in the header beside ``convzoo_version`` and, when the model
-    knows it, ``architecture``. Returns the path.
+    knows it, ``architecture``. A NaN/inf weight is refused (ValueError, nothing written) unless
+    ``allow_nonfinite``. Returns the path.
     """
     from safetensors.torch import save_file
 
@@ -319,4 +356,7 @@ def save_weights(model: nn.Module, path: Union[str, os.PathLike],
         meta[k] = v
     # clone: safetensors refuses tensors that share storage, and we must not hold views of params
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    bad = None if allow_nonfinite else nonfinite_tensor(tensors)
+    if bad is not None:
+        raise ValueError(f"refusing to save {path}: tensor {bad} holds NaN/inf (expected finite weights)")
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))

@@ -55,7 +55,7 @@ def test_bench_cli_text_output(capsys):
 
 @pytest.mark.parametrize("argv,msg", [
     (["bench", "waveform_mm3"], "did you mean: waveform_m3"),
-    (["bench", MODEL, "--batch", "0"], "--batch must be >= 1, got 0"),
+    (["bench", MODEL, "--batch", "0"], "argument --batch: expected an integer in [1, 1048576], got '0'"),
     (["bench", MODEL, "--weights", "/nonexistent/w.safetensors"], "weights file not found"),
     (["bench", MODEL, "--input-size", "3", "2000"], "expected 1 input channels, got 3"),
     (["bench", MODEL, "--engine", "onnxruntime", "--amp"], "--amp applies to the PyTorch engines"),

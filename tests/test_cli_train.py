@@ -20,8 +20,8 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
-def assert_one_line_error(code, err, pattern):
-    assert code == 2, err
+def assert_one_line_error(code, err, pattern, exit_code=2):
+    assert code == exit_code, err
     lines = [l for l in err.strip().splitlines() if l.strip()]
     assert len(lines) == 1, err
     assert "Traceback" not in err
@@ -146,9 +146,12 @@ def test_missing_and_corrupt_checkpoint(tmp_path, capsys):
     assert code == 0, err
     ckpt = run / "checkpoints" / "epoch_0001.pt"
     ckpt.write_bytes(b"PK\x03\x04 truncated")
+    report = (run / "report.json").read_bytes()
+    (run / "report.json").unlink()              # as if killed before the report: resume reads the state
     code, _, err = run_cli(capsys, "train", "--resume", run, "--no-progress")
     assert_one_line_error(code, err, r"cannot read checkpoint state .*epoch_0001.pt: corrupt")
     assert ckpt.read_bytes() == b"PK\x03\x04 truncated"            # left as found
+    (run / "report.json").write_bytes(report)
     (run / "model.safetensors").write_bytes(b"\x01\x02")
     code, _, err = run_cli(capsys, "eval", run)
     assert_one_line_error(code, err, r"cannot read weights .*model.safetensors: corrupt")
@@ -161,7 +164,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
                            "--optimizer", "sgd", "--lr", "0.01", "--schedule", "step", "--step-decay", "1e12",
                            "--step-epochs", 1, "--warmup-epochs", 0, "--out", run)
     assert_one_line_error(code, err, r"loss became (nan|inf) at step \d+ \(epoch 2\); training stopped, "
-                                     r"last good checkpoint kept: epoch 1")
+                                     r"last good checkpoint kept: epoch 1", exit_code=1)  # a fault, not bad input
     assert json.loads((run / "checkpoints" / "last.json").read_text())["epoch"] == 1
     rows = (run / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 1 and json.loads(rows[0])["epoch"] == 1

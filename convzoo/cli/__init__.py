@@ -5,7 +5,8 @@ Each subcommand lives in its own module ``convzoo/cli/cmd_<name>.py`` exposing
 are discovered automatically, so commands are added without editing this file.
 
 Errors meant for the user are raised as :class:`CLIError` (or ValueError/FileNotFoundError from the
-library) and printed as one line on stderr with exit code 2; no traceback unless ``--debug``.
+library) and printed as one line on stderr with exit code 2 (1 for faults met while running, such
+as a diverged training run); no traceback unless ``--debug``. argparse's own errors are one line too.
 """
 from __future__ import annotations
 
@@ -26,8 +27,15 @@ class CLIError(Exception):
         self.code = code
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (what was expected, what came) and exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="convzoo",
         description="Convolution variants and the networks built from them: compare, train, "
                     "measure and export.")
@@ -44,7 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:   # a bad flag (already printed as one line) is a return value, like any error
+        if e.code in (0, None):
+            raise             # --help, --version
+        return int(e.code) if isinstance(e.code, int) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
@@ -68,4 +81,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"convzoo {args.command}: error: {msg}", file=sys.stderr)
-        return 2
+        # bad input is 2; a fault met while running (e.g. training diverged) says its own code
+        return int(getattr(e, "exit_code", 2))

@@ -1,11 +1,64 @@
-"""Helpers shared by the CLI's commands (and only by them)."""
+"""Helpers shared by the CLI commands (and only by them): the ranges of flags that are not
+TrainConfig fields, typed argparse flags built from the range tables, which flags the user actually
+gave, default output folders, and study errors as one line.
+
+Every numeric flag gets ``type=flag_type(NAME)``: argparse then refuses a value outside the range
+in one line ("argument --lr: expected a number in (0, 10], got 'inf'") with exit code 2, before
+the command does anything.
+"""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import time
 from pathlib import Path
 
+from ..ranges import Range
 from . import CLIError
+
+# CLI flags that are not TrainConfig fields (those come from convzoo.train.config.RANGES)
+CLI_RANGES: dict[str, Range] = {
+    "threads": Range(int, 1, 1024),
+    "num_classes": Range(int, 1, 1_000_000),
+    "in_chans": Range(int, 1, 4096),
+    "static_batch": Range(int, 1, 1 << 20),
+    "bench_batch": Range(int, 1, 1 << 20),
+    "runs": Range(int, 1, 1_000_000),
+    "warmup": Range(int, 0, 1_000_000),
+    "max_rows": Range(int, 1, 1 << 30),
+    "drop_path_rate": Range(float, 0, 1, hi_open=True),
+}
+
+
+def flag_range(name: str) -> Range:
+    from ..train.config import RANGES
+    if name == "opset":
+        from ..export.onnx import OPSET_RANGE
+        return OPSET_RANGE
+    return CLI_RANGES.get(name) or RANGES[name]
+
+
+def flag_type(name: str):
+    """argparse ``type=`` for the flag whose range is ``name`` in the tables."""
+    return flag_range(name).argtype()
+
+
+def _explicit_call(self, parser, namespace, values, option_string=None):
+    super(type(self), self).__call__(parser, namespace, values, option_string)
+    namespace.__dict__.setdefault("explicit_flags", set()).add(self.dest)
+
+
+def record_explicit(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` note in ``args.explicit_flags`` the dest of every option given on the command
+    line (so ``--resume`` can tell ``--lr 1e-3`` given from the default 1e-3)."""
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            cls = action.__class__
+            action.__class__ = type(cls.__name__, (cls,), {"__call__": _explicit_call})
+
+
+def explicit(args) -> set:
+    return set(getattr(args, "explicit_flags", ()) or ())
 
 
 def default_out(command: str, base: str = "runs") -> Path:

@@ -28,6 +28,7 @@ examples:
 
 
 def register(subparsers) -> None:
+    from convzoo.cli._common import flag_type as t
     from convzoo.export.benchmark import ENGINES
     p = subparsers.add_parser("bench", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("--engine", choices=ENGINES + ("all",), default="eager",
                    help='default: eager; "all" measures every engine that applies, one after the '
                         'other, each with its fast settings, and names the fastest')
-    p.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    p.add_argument("--batch", type=t("bench_batch"), default=1, help="batch size (default 1)")
     p.add_argument("--input-size", nargs="+", metavar="N",
                    help="input size C H W (or C L, C T H W); default: the model's default_cfg")
     p.add_argument("--channels-last", action="store_true",
@@ -44,13 +45,13 @@ def register(subparsers) -> None:
     p.add_argument("--amp", action="store_true",
                    help="autocast: bfloat16 on CPU, float16 on CUDA (PyTorch engines)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=t("threads"), default=None,
                    help="intra-op threads for PyTorch and ONNX Runtime (default: PyTorch's current)")
-    p.add_argument("--runs", type=int, default=20, help="timed runs (default 20)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs (default 5)")
+    p.add_argument("--runs", type=t("runs"), default=20, help="timed runs (default 20)")
+    p.add_argument("--warmup", type=t("warmup"), default=5, help="untimed warm-up runs (default 5)")
     p.add_argument("--weights", metavar="FILE", help="weights to load first (as for convzoo export)")
-    p.add_argument("--num-classes", type=int, help="classifier width (default: the model's)")
-    p.add_argument("--in-chans", type=int, help="input channels (default: the model's)")
+    p.add_argument("--num-classes", type=t("num_classes"), help="classifier width (default: the model's)")
+    p.add_argument("--in-chans", type=t("in_chans"), help="input channels (default: the model's)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -64,20 +65,14 @@ def run(args) -> int:
     from convzoo.export import benchmark
     from convzoo.export.onnx import example_input_for
 
-    if args.batch < 1:
-        raise CLIError(f"--batch must be >= 1, got {args.batch}")
-    if args.runs < 1 or args.warmup < 0:
-        raise CLIError(f"--runs must be >= 1 and --warmup >= 0, got {args.runs} and {args.warmup}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise CLIError(f"--device {args.device} requested but CUDA is not available")
     if args.device.startswith("cuda") and args.engine == "onnxruntime":
         raise CLIError("--engine onnxruntime runs on the CPU execution provider; use --device cpu")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise CLIError(f"--threads must be >= 1, got {args.threads}")
+    if args.threads is not None:   # flag ranges (--batch, --runs, --threads ...) checked by argparse
         torch.set_num_threads(args.threads)
-    model = build_model(args).to(args.device)
     size = parse_input_size(args.input_size) if args.input_size else None
+    model = build_model(args).to(args.device)
     x = example_input_for(model, size, args.batch).to(args.device)
     model.check_input(x) if hasattr(model, "check_input") else None
     if args.engine == "all":

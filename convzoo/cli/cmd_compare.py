@@ -16,16 +16,18 @@ examples:
 
 
 def register(subparsers) -> None:
+    from convzoo.cli._common import flag_type as t
     from convzoo.models.variants import VARIANTS
     p = subparsers.add_parser("compare", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {','.join(VARIANTS)}")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--image-size", type=int, default=16, help="digits are 8x8 scans, upsampled to this side")
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads for training and latency")
+    p.add_argument("--epochs", type=t("epochs"), default=5)
+    p.add_argument("--image-size", type=t("image_size"), default=16,
+                   help="digits are 8x8 scans, upsampled to this side")
+    p.add_argument("--lr", type=t("lr"), default=3e-3)
+    p.add_argument("--batch-size", type=t("batch_size"), default=64)
+    p.add_argument("--seed", type=t("seed"), default=0)
+    p.add_argument("--threads", type=t("threads"), default=1, help="torch CPU threads for training and latency")
     p.add_argument("--out", help="run folder (default: a new folder under runs/)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
@@ -35,7 +37,11 @@ def run(args) -> int:
     import time
     from convzoo.cli import CLIError
     from convzoo.compare import default_config, run_compare, to_markdown
+    from convzoo.models.variants import VARIANTS
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not variants:
+        raise CLIError(f"--variants expects a comma-separated subset of {','.join(VARIANTS)}, got "
+                       f"{args.variants!r}")
     out = Path(args.out) if args.out else Path("runs") / time.strftime("compare-%Y%m%d-%H%M%S")
     if out.exists() and any(out.iterdir()):
         raise CLIError(f"{out} already holds files; choose another --out")

@@ -13,6 +13,7 @@ EPILOG = """examples:
 
 
 def register(subparsers) -> None:
+    from convzoo.cli._common import flag_type as t
     p = subparsers.add_parser("eval", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", nargs="?", help="a run folder written by convzoo train")
@@ -21,8 +22,8 @@ def register(subparsers) -> None:
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="extra create_model option")
     p.add_argument("--dataset", help="dataset (default: the run's)")
     p.add_argument("--data-root", help="folder of an on-disk dataset")
-    p.add_argument("--image-size", type=int, help="resize images to this side (default: the run's)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--image-size", type=t("image_size"), help="resize images to this side (default: the run's)")
+    p.add_argument("--batch-size", type=t("batch_size"), default=256)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -30,7 +31,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from convzoo.cli import CLIError
-    from convzoo.train import TrainConfig, evaluate, load_weights
+    from convzoo.train import TrainConfig, evaluate
+    from convzoo.weights import load_weights
     from convzoo.train.augment import eval_image_size
     from convzoo.train.distributed import resolve_device
     from convzoo.train.engine import check_fits
@@ -55,7 +57,8 @@ def run(args) -> int:
                              splits=("test",))
     model = build_model(model_name, test_set, model_kw)
     check_fits(model, test_set, dataset)
-    load_weights(model, weights)
+    # our own layout when it is a run's file; strict, finite, and the classifier must load
+    load_weights(model, weights, layout="convzoo" if not args.weights else None, allow_new_head=False)
     device = resolve_device(args.device)
     model.to(device)
     res = evaluate(model, test_set, batch_size=args.batch_size, image_size=image_size, device=device)

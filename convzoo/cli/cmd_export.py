@@ -18,6 +18,7 @@ examples:
 
 
 def register(subparsers) -> None:
+    from convzoo.cli._common import flag_type as t
     p = subparsers.add_parser("export", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a registered model name (see convzoo list)")
@@ -28,10 +29,13 @@ def register(subparsers) -> None:
     p.add_argument("--input-size", nargs="+", metavar="N",
                    help="input size C H W (or C L, C T H W) the graph is fixed to "
                         "(default: the model's default_cfg input_size)")
-    p.add_argument("--num-classes", type=int, help="classifier width (default: the model's)")
-    p.add_argument("--in-chans", type=int, help="input channels (default: the model's)")
-    p.add_argument("--static-batch", type=int, metavar="N", help="fix the batch axis to N")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--num-classes", type=t("num_classes"), help="classifier width (default: the model's)")
+    p.add_argument("--in-chans", type=t("in_chans"), help="input channels (default: the model's)")
+    p.add_argument("--allow-new-head", action="store_true",
+                   help="with --weights whose classifier has another width: export a fresh, untrained "
+                        "classifier instead of refusing")
+    p.add_argument("--static-batch", type=t("static_batch"), metavar="N", help="fix the batch axis to N")
+    p.add_argument("--opset", type=t("opset"), default=17, help="ONNX opset, 13..20 (default 17)")
     p.add_argument("--no-fold-bn", action="store_true", help="keep BatchNorm as separate nodes")
     p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime check")
     p.set_defaults(func=run)
@@ -40,6 +44,8 @@ def register(subparsers) -> None:
 def build_model(args):
     """The model named in ``args`` with ``--num-classes``/``--in-chans``/``--weights`` applied."""
     import convzoo
+    import convzoo.weights
+    from convzoo.cli import CLIError
     from convzoo.registry import model_entrypoint
 
     model_entrypoint(args.model)          # unknown name -> one-line error with close names
@@ -49,21 +55,25 @@ def build_model(args):
     if args.weights:
         # convzoo.load_weights: our own files and timm/torchvision layouts, strict with one error
         # listing every differing key (a missing or corrupt file too); a classifier of another
-        # width is reset (with a warning)
-        convzoo.load_weights(model, args.weights)
+        # width is an error unless --allow-new-head (then reset, with a warning)
+        allow = bool(getattr(args, "allow_new_head", False))
+        try:
+            convzoo.load_weights(model, args.weights, allow_new_head=allow)
+        except convzoo.weights.WeightsMismatchError as e:
+            if "classifier" not in str(e).splitlines()[0] or not hasattr(args, "allow_new_head"):
+                raise
+            raise CLIError(f"{str(e).splitlines()[0].split(' (build')[0]}; pass --num-classes to match it, "
+                           f"or --allow-new-head to export an untrained classifier") from None
     return model.eval()
 
 
 def run(args) -> int:
-    from convzoo.cli import CLIError
     from convzoo.cli.cmd_summary import parse_input_size
     from convzoo.export import to_onnx, verify_onnx
     from convzoo.export.onnx import example_input_for
 
-    if args.static_batch is not None and args.static_batch < 1:
-        raise CLIError(f"--static-batch must be >= 1, got {args.static_batch}")
-    model = build_model(args)
     size = parse_input_size(args.input_size) if args.input_size else None
+    model = build_model(args)
     batch = args.static_batch or 1
     path = to_onnx(model, args.onnx, input_size=size, dynamic_batch=args.static_batch is None,
                    batch=batch, opset=args.opset, fold_bn=not args.no_fold_bn)

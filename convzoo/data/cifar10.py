@@ -36,14 +36,32 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             d = _SafeUnpickler(f, encoding="bytes").load()
-        data = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-        labels = np.asarray(d[b"labels"], dtype=np.int64)
-        if len(labels) != len(data):
-            raise ValueError("labels and images differ in count")
+        raw, raw_labels = np.asarray(d[b"data"]), np.asarray(d[b"labels"])
     except Exception as e:
         raise ValueError(f"cannot read CIFAR-10 batch {path}: corrupt or not the python version "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-    return data, labels
+    return _checked(path, raw, raw_labels)
+
+
+def _checked(path: Path, raw: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, 3, 32, 32) and int64 labels 0..9, or one ValueError naming the file: a cast
+    would turn float pixels in [0, 1] into black images, and a label of -100 is skipped by the loss."""
+    where = f"CIFAR-10 batch {path}"
+    if raw.dtype != np.uint8:
+        lo, hi = (float(raw.min()), float(raw.max())) if raw.size and raw.dtype.kind in "iuf" else (0, 0)
+        if raw.dtype.kind not in "iu" or lo < 0 or hi > 255:
+            raise ValueError(f"{where}: pixels are {raw.dtype} in [{lo:g}, {hi:g}], expected uint8 0..255")
+    if raw.size % (3 * 32 * 32) or raw.size == 0:
+        raise ValueError(f"{where}: {raw.size} pixel values are not a whole number of 3x32x32 images")
+    data = raw.astype(np.uint8).reshape(-1, 3, 32, 32)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{where}: labels are {labels.dtype}, expected integers 0..9")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        bad = int(labels.min()) if labels.min() < 0 else int(labels.max())
+        raise ValueError(f"{where}: label {bad} is outside 0..9")
+    if len(labels) != len(data):
+        raise ValueError(f"{where}: {len(labels)} labels for {len(data)} images")
+    return data, labels.astype(np.int64)
 
 
 def find_batches_dir(root) -> Path:

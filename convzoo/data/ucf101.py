@@ -50,6 +50,28 @@ def _read_list(path: Path) -> list[list[str]]:
     return [line.split() for line in path.read_text().splitlines() if line.strip()]
 
 
+def _read_classes(path: Path) -> list[str]:
+    """classInd.txt ("1 ApplyEyeMakeup" per line, 1-based) -> class names in index order."""
+    try:
+        pairs = sorted((int(i), n) for i, n in _read_list(path))
+    except ValueError:
+        raise ValueError(f"{path}: expected lines 'INDEX CLASSNAME'") from None
+    if not pairs:
+        raise ValueError(f"{path} lists no classes")
+    if [i for i, _ in pairs] != list(range(1, len(pairs) + 1)):
+        raise ValueError(f"{path}: class indices must run 1..{len(pairs)}")
+    return [n for _, n in pairs]
+
+
+def _inside(root: Path, rel: str, listed_in: Path) -> Path:
+    """``root / rel`` resolved; a listed path that leaves ``root`` is refused."""
+    base = root.resolve()
+    p = (root / rel).resolve()
+    if base not in p.parents:
+        raise ValueError(f"{listed_in}: path {rel!r} leaves {root} (expected CLASS/v_....avi inside it)")
+    return p
+
+
 class UCF101(Dataset):
     """UCF101 clips from disk: item -> (float32 (3, num_frames, crop, crop), class index 0..100).
 
@@ -70,9 +92,11 @@ class UCF101(Dataset):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if split_id not in (1, 2, 3):
             raise ValueError(f"split_id must be 1, 2 or 3 (the official splits), got {split_id!r}")
-        self.classes = [name for _, name in sorted((int(i), n) for i, n in _read_list(lists / "classInd.txt"))]
+        self.classes = _read_classes(lists / "classInd.txt")
         index = {name: i for i, name in enumerate(self.classes)}
         entries = _read_list(lists / f"{split}list0{split_id}.txt")
+        if not entries:
+            raise ValueError(f"{lists / f'{split}list0{split_id}.txt'} lists no videos")
         self.files, self.labels = [], []
         for entry in entries:
             rel = entry[0]
@@ -80,7 +104,7 @@ class UCF101(Dataset):
             if cls not in index:
                 raise ValueError(f"{lists / f'{split}list0{split_id}.txt'}: class folder {cls!r} of {rel!r} "
                                  f"is not in classInd.txt")
-            self.files.append(self.root / rel)
+            self.files.append(_inside(self.root, rel, lists / f"{split}list0{split_id}.txt"))
             self.labels.append(index[cls])
         missing = [p for p in self.files if not p.is_file()]
         if missing:

@@ -49,6 +49,38 @@ def read_audio(path: Path, sample_rate: int, resample: bool) -> np.ndarray:
     return x
 
 
+def inside(folder: Path, rel: str, listed_in: Path) -> Path:
+    """``folder / rel`` resolved; a path that leaves ``folder`` (``../../x.wav``, absolute) is refused."""
+    base = folder.resolve()
+    p = (folder / rel).resolve()
+    if not rel or p == base or base not in p.parents:
+        raise ValueError(f"{listed_in}: path {rel!r} leaves {folder} (expected a file name inside it)")
+    return p
+
+
+def _read_rows(csv_path: Path) -> list[dict]:
+    """The metadata rows with fold and classID as ints, checked (one ValueError naming the line)."""
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing_cols = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing_cols:
+            raise ValueError(f"{csv_path} lacks columns {missing_cols} (has {reader.fieldnames})")
+        raw = list(reader)
+    if not raw:
+        raise ValueError(f"{csv_path} has a header but no rows (expected one row per clip)")
+    rows = []
+    for line, r in enumerate(raw, start=2):
+        try:
+            fold, cls = int(r["fold"]), int(r["classID"])
+        except (TypeError, ValueError):
+            raise ValueError(f"{csv_path} line {line}: fold {r['fold']!r} and classID {r['classID']!r} must be "
+                             f"integers") from None
+        if not 1 <= fold <= 10 or not 0 <= cls <= 9:
+            raise ValueError(f"{csv_path} line {line}: fold {fold} / classID {cls} outside 1..10 / 0..9")
+        rows.append({**r, "fold": fold, "classID": cls})
+    return rows
+
+
 def fit_length(x: np.ndarray, length: int) -> np.ndarray:
     """Zero-pad at the end or cut to ``length`` samples."""
     if len(x) >= length:
@@ -89,14 +121,12 @@ class UrbanSound8K(Dataset):
         folds = set(int(f) for f in folds)
         if not folds <= set(range(1, 11)):
             raise ValueError(f"folds must be in 1..10, got {sorted(folds)}")
-        with open(csv_path, newline="") as f:
-            reader = csv.DictReader(f)
-            missing_cols = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or ())]
-            if missing_cols:
-                raise ValueError(f"{csv_path} lacks columns {missing_cols} (has {reader.fieldnames})")
-            rows = [r for r in reader if int(r["fold"]) in folds]
-        self.files = [self.root / "audio" / f"fold{int(r['fold'])}" / r["slice_file_name"] for r in rows]
-        self.labels = [int(r["classID"]) for r in rows]
+        rows = [r for r in _read_rows(csv_path) if r["fold"] in folds]
+        if not rows:
+            raise ValueError(f"{csv_path} lists no clips in folds {sorted(folds)}")
+        self.files = [inside(self.root / "audio" / f"fold{r['fold']}", r["slice_file_name"], csv_path)
+                      for r in rows]
+        self.labels = [r["classID"] for r in rows]
         names = {int(r["classID"]): r["class"] for r in rows}
         self.classes = [names.get(i, str(i)) for i in range(10)]
         missing = [p for p in self.files if not p.is_file()]

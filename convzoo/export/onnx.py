@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..io import atomic_write
+from ..io import atomic_write, remove_stale_tmp
+from ..ranges import Range
 from ._common import relative_error
 from .fold import fold_batchnorm
 from ..layers.memory_efficient import has_custom_autograd, set_memory_efficient
@@ -27,6 +28,9 @@ from .ort_rewrites import rewrite_for_blocked_layout
 from .static_pad import freeze_tf_same_padding
 
 DEFAULT_OPSET = 17
+# The TorchScript exporter writes opsets 7..20; below 13 our graphs lose ops they need (Squeeze with
+# axes as an input, Resize modes), so that is the floor we test and allow.
+OPSET_RANGE = Range(int, 13, 20)
 
 
 def example_input_for(model: nn.Module, input_size: Optional[Sequence[int]] = None,
@@ -99,6 +103,8 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic_batch: bool = 
     times the output scale (max |eager|). ``blocked_layout=False`` exports the plain graph (ReduceMean
     pooling, broadcast squeeze-excite Mul) instead of the ONNX Runtime-friendly one.
     """
+    OPSET_RANGE.check("opset", opset)
+    Range(int, 1, 1 << 20).check("batch", batch)
     x = example_input_for(model, input_size, batch)
     p = next(iter(model.parameters()), None)
     if p is not None:
@@ -115,7 +121,14 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic_batch: bool = 
                 export_model, (x,), tmp, dynamo=False, opset_version=opset,
                 input_names=["input"], output_names=["output"], do_constant_folding=True,
                 dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None)
-    atomic_write(path, write)
+    # temp files of exports killed mid-write (an hour old: not one being written right now)
+    remove_stale_tmp(os.path.dirname(os.path.abspath(path)), os.path.basename(path), older_than_s=3600)
+    size = sum(t.numel() * t.element_size() for t in export_model.state_dict().values())
+    try:
+        atomic_write(path, write, size_hint=size)
+    except RuntimeError as e:   # torch.onnx's exporter errors: one line naming the model and opset
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RuntimeError(f"ONNX export of {type(model).__name__} at opset {opset} failed: {first}") from None
     if verify:
         verify_onnx(model, path, x if not dynamic_batch else torch.cat([x, torch.randn_like(x)]),
                     rtol=rtol)

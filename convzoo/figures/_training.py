@@ -16,7 +16,7 @@ from torch import nn
 
 def load_run(run_dir, expected_model: Optional[str] = None) -> tuple[nn.Module, dict]:
     """Rebuild the model of a ``convzoo train`` run folder and load its final weights."""
-    from ..train import load_weights
+    from ..weights import load_weights
     from ..train.runs import build_data, build_model, read_run_config
 
     run = Path(run_dir)
@@ -27,7 +27,7 @@ def load_run(run_dir, expected_model: Optional[str] = None) -> tuple[nn.Module, 
     (test_set,) = build_data(config["dataset"], config.get("data_root"), config.get("data_kwargs", {}),
                              splits=("test",))
     model = build_model(name, test_set, config.get("model_kwargs", {}))
-    load_weights(model, run / "model.safetensors")
+    load_weights(model, run / "model.safetensors", layout="convzoo", allow_new_head=False)
     report_path = run / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     return model.eval(), report

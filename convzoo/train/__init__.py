@@ -7,7 +7,8 @@
 Resumable (``resume=True``), distributed under ``torchrun`` (DDP), EMA, AMP, mixup/CutMix,
 RandAugment and EfficientNetV2's progressive learning; see docs/training.md.
 """
-from .checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint, save_weights
+from ..weights import load_weights, save_weights
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .ema import ModelEma
 from .engine import DataMismatchError, TrainingDiverged, check_fits, evaluate, fit

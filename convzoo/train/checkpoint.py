@@ -29,29 +29,24 @@ class CheckpointError(RuntimeError):
     """A missing, incomplete or corrupt checkpoint; the message is one line."""
 
 
-def save_weights(model: nn.Module, path: Path, metadata: Optional[dict] = None) -> None:
-    """Model weights to ``path`` as safetensors, atomically (:func:`convzoo.weights.save_weights`)."""
-    from ..weights import save_weights as _save
-    _save(model, path, {str(k): str(v) for k, v in (metadata or {}).items()})
+def _save_weights(model: nn.Module, path: Path, metadata: Optional[dict] = None) -> None:
+    from ..weights import save_weights
+    save_weights(model, path, {str(k): str(v) for k, v in (metadata or {}).items()})
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
-    """Load safetensors ``path`` into ``model`` (strict); a bad file raises a one-line error."""
-    from safetensors.torch import load_file
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file not found: {path}")
+def _load_weights(model: nn.Module, path: Path) -> None:
+    """Our own layout, strict, finite, the classifier included; every refusal a CheckpointError."""
+    from ..weights import load_weights
     try:
-        sd = load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types for truncated/garbled files
-        raise CheckpointError(f"cannot read weights {path}: corrupt or not a safetensors file "
-                              f"({type(e).__name__})") from None
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
+        load_weights(model, path, layout="convzoo", strict=True, allow_new_head=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, TypeError) as e:
         first = str(e).strip().splitlines()
-        raise CheckpointError(f"weights {path} do not fit the model: "
-                              f"{first[1].strip() if len(first) > 1 else first[0]}") from None
+        msg = first[0].rstrip(":")
+        if len(first) > 1 and first[0].endswith(":"):   # a key listing: name the first key
+            msg += ": " + " ".join(line.strip() for line in first[1:3])
+        raise CheckpointError(msg if str(path) in msg else f"weights {path}: {msg}") from None
 
 
 def rng_state() -> dict[str, Any]:
@@ -91,7 +86,7 @@ def save_checkpoint(run_dir: Path, epoch: int, model: nn.Module, state: dict[str
     delete older pairs beyond ``keep``."""
     d = _ckpt_dir(run_dir)
     stem = d / f"epoch_{epoch:04d}"
-    save_weights(model, stem.with_suffix(".safetensors"), {"epoch": epoch})
+    _save_weights(model, stem.with_suffix(".safetensors"), {"epoch": epoch})
     atomic_write(stem.with_suffix(".pt"), lambda tmp: torch.save(state, tmp))
     atomic_write_text(d / "last.json", json.dumps({"epoch": epoch, "weights": stem.name + ".safetensors",
                                                    "state": stem.name + ".pt"}) + "\n")
@@ -122,7 +117,7 @@ def load_checkpoint(run_dir: Path, model: nn.Module) -> tuple[int, dict[str, Any
     info = last_checkpoint(run_dir)
     if info is None:
         raise CheckpointError(f"no checkpoint in {run_dir} (nothing to resume: no epoch finished)")
-    load_weights(model, info["weights"])
+    _load_weights(model, info["weights"])
     if not Path(info["state"]).is_file():
         raise CheckpointError(f"checkpoint state missing: {info['state']}")
     try:
@@ -133,3 +128,36 @@ def load_checkpoint(run_dir: Path, model: nn.Module) -> tuple[int, dict[str, Any
     if not isinstance(state, dict) or "epoch" not in state:
         raise CheckpointError(f"checkpoint state {info['state']} is not a convzoo training state")
     return int(info["epoch"]), state
+
+
+# ------------------------------------------------------------------------- a run's whole state
+def save_run_state(run, epoch: int) -> Path:
+    """Checkpoint a :class:`~convzoo.train.loop.RunState` after ``epoch`` completed epochs."""
+    state = {"epoch": epoch, "step": run.step, "best_accuracy": run.best,
+             "optimizer": run.optimizer.state_dict(), "rng": rng_state()}
+    if run.ema is not None:
+        state["ema"] = run.ema.state_dict()
+    if run.scaler is not None:
+        state["scaler"] = run.scaler.state_dict()
+    return save_checkpoint(run.out, epoch, run.net, state)
+
+
+def restore_run_state(run) -> None:
+    """Load the last checkpoint of ``run.out`` into ``run`` (model, optimizer, EMA, scaler, RNG,
+    counters) and cut the log back to the epochs it holds."""
+    from ..io import read_jsonl
+    out = run.out
+    run.start_epoch, state = load_checkpoint(out, run.model)
+    run.optimizer.load_state_dict(state["optimizer"])
+    if run.ema is not None:
+        if "ema" not in state:
+            raise CheckpointError(f"checkpoint in {out} has no EMA state but ema_decay is set")
+        run.ema.load_state_dict(state["ema"])
+    if run.scaler is not None and "scaler" in state:
+        run.scaler.load_state_dict(state["scaler"])
+    run.step, run.best = int(state["step"]), float(state.get("best_accuracy", 0.0))
+    set_rng_state(state["rng"])
+    run.resumed = True
+    if run.dist.is_main:  # drop log lines of the epoch that was cut short
+        rows = [r for r in read_jsonl(out / "metrics.jsonl") if r.get("epoch", 0) <= run.start_epoch]
+        atomic_write_text(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))

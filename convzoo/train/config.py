@@ -9,12 +9,55 @@ The EfficientNet recipe (Tan & Le 2019, arXiv:1905.11946, Sec. 5.2) is ``optimiz
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+from ..ranges import Range
 
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "step", "constant")
 AMP_MODES = ("none", "bf16", "fp16")
+# More loader workers than this only compete for the cores (and each holds a copy of the dataset).
+MAX_WORKERS = max(4, 2 * (os.cpu_count() or 1))
+
+# The allowed range of every numeric field, checked when a config is made (and so before a run
+# writes anything). A value outside is refused rather than trained with: a negative clip or decay
+# turns descent into ascent, a zero period divides by zero, a limit of -1 evaluates on nothing.
+RANGES: dict[str, Range] = {
+    "epochs": Range(int, 1, 100_000),
+    "batch_size": Range(int, 1, 1 << 20),
+    "lr": Range(float, 0, 10, lo_open=True),
+    "weight_decay": Range(float, 0, 10),
+    "momentum": Range(float, 0, 1, hi_open=True),
+    "warmup_epochs": Range(float, 0, 100_000),
+    "min_lr": Range(float, 0, 10),
+    # > 1 grows the lr each period; allowed (a test provokes divergence with it), but bounded
+    "step_decay": Range(float, 0, 1e12, lo_open=True),
+    "step_epochs": Range(float, 0, 100_000, lo_open=True),
+    "label_smoothing": Range(float, 0, 1, hi_open=True),
+    "clip_grad": Range(float, 0, 1e6, lo_open=True, optional=True),
+    "ema_decay": Range(float, 0, 1, lo_open=True, hi_open=True, optional=True),
+    "image_size": Range(int, 1, 8192, optional=True),
+    "randaugment": Range(int, 0, 30, optional=True),
+    "mixup": Range(float, 0, 100),
+    "cutmix": Range(float, 0, 100),
+    "drop_rate": Range(float, 0, 1, hi_open=True, optional=True),
+    "progressive_stages": Range(int, 0, 100_000),
+    "seed": Range(int, 0, 2**32 - 1),             # NumPy's seed range
+    "num_workers": Range(int, 0, MAX_WORKERS),
+    "limit_train": Range(int, 1, 1 << 40, optional=True),
+    "limit_test": Range(int, 1, 1 << 40, optional=True),
+    "eval_every": Range(int, 1, 100_000),
+    "latency_runs": Range(int, 1, 100_000),
+}
+# each entry of the (min, max) progressive-learning ranges
+PAIR_RANGES: dict[str, Range] = {
+    "size_range": Range(int, 1, 8192),
+    "randaug_range": Range(float, 0, 30),
+    "mixup_range": Range(float, 0, 100),
+    "dropout_range": Range(float, 0, 1, hi_open=True),
+}
 
 
 @dataclass
@@ -60,31 +103,26 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.optimizer = self.optimizer.lower()
+        self.optimizer = str(self.optimizer).lower()
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("amp", self.amp, AMP_MODES)
-        for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr!r}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay!r}")
-        if self.randaugment is not None and not 0 <= self.randaugment <= 30:
-            raise ValueError(f"randaugment magnitude must be in [0, 30], got {self.randaugment!r}")
-        if self.progressive_stages < 0 or self.progressive_stages > self.epochs:
-            raise ValueError(f"progressive_stages must be in [0, epochs={self.epochs}], "
-                             f"got {self.progressive_stages}")
-        for name in ("size_range", "randaug_range", "mixup_range", "dropout_range"):
+        for name, rng in RANGES.items():
+            setattr(self, name, rng.check(name, getattr(self, name)))
+        for name, rng in PAIR_RANGES.items():
             v = getattr(self, name)
             if v is not None:
-                if len(v) != 2:
+                if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) != 2:
                     raise ValueError(f"{name} must be (min, max), got {v!r}")
-                setattr(self, name, tuple(v))
+                lo, hi = (rng.check(f"{name} entry", x) for x in v)
+                if lo > hi:
+                    raise ValueError(f"{name} must be (min, max) with min <= max, got {tuple(v)!r}")
+                setattr(self, name, (lo, hi))
+        if self.progressive_stages > self.epochs:
+            raise ValueError(f"progressive_stages must be in [0, epochs={self.epochs}], "
+                             f"got {self.progressive_stages}")
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr must be <= lr ({self.lr:g}), got {self.min_lr:g}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,0 +1,92 @@
+"""Batches in and out of a model: autocast, per-channel normalisation, resizing and the evaluation
+loop (top-1 accuracy and mean cross-entropy on a dataset).
+
+    DataLoader -> [resize] -> normalise (dataset mean/std) -> autocast forward -> logits
+"""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .augment import resize_batch
+
+
+def autocast(device: torch.device, amp: str):
+    """The autocast context for ``amp`` ("none", "bf16", "fp16"); fp16 needs CUDA."""
+    if amp == "none":
+        return torch.autocast(device.type, enabled=False)
+    if amp == "fp16" and device.type != "cuda":
+        raise ValueError("amp='fp16' needs CUDA; use amp='bf16' on CPU")
+    return torch.autocast(device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def norm_stats(dataset: Dataset, device: torch.device):
+    """(mean, std) tensors of the dataset's per-channel statistics, or None when it has none."""
+    mean, std = getattr(dataset, "mean", None), getattr(dataset, "std", None)
+    if mean is None or std is None:
+        return None
+    return (torch.tensor(mean, dtype=torch.float32, device=device),
+            torch.tensor(std, dtype=torch.float32, device=device))
+
+
+def prepare_batch(x: torch.Tensor, size: Optional[int], stats) -> torch.Tensor:
+    """[resize] -> normalise with the dataset's per-channel mean/std (when it has them)."""
+    x = resize_batch(x.float(), size)
+    if stats is not None:
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        x = (x - stats[0].view(shape)) / stats[1].view(shape)
+    return x
+
+
+def sample_input_size(dataset: Dataset, size: Optional[int] = None) -> tuple:
+    """(C, *S) of one sample, with images resized to ``size``."""
+    x, _ = dataset[0]
+    shape = tuple(x.shape)
+    if size is not None and len(shape) == 3:
+        shape = (shape[0], size, size)
+    return shape
+
+
+def check_labels(y: torch.Tensor, num_classes: Optional[int], where: str) -> None:
+    """Labels must be integer class indices in [0, num_classes): cross-entropy would skip -100
+    silently and fail deep inside PyTorch on 10 of 10 classes."""
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise ValueError(f"{where}: labels are {str(y.dtype).replace('torch.', '')}, expected integer "
+                         f"class indices")
+    if y.numel() and num_classes:
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= num_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{where}: label {bad} is outside 0..{num_classes - 1} "
+                             f"(the model has {num_classes} classes)")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 256, image_size: Optional[int] = None,
+             device: Optional[torch.device] = None, amp: str = "none", num_workers: int = 0,
+             progress: bool = False) -> dict[str, float]:
+    """Top-1 accuracy and mean cross-entropy (no label smoothing) of ``model`` on ``dataset``."""
+    from tqdm import tqdm
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    stats = norm_stats(dataset, device)
+    n_cls = getattr(model, "num_classes", None) or getattr(dataset, "num_classes", None)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    correct, total, loss_sum = 0, 0, 0.0
+    for x, y in tqdm(loader, desc="eval", leave=False, disable=not progress, file=sys.stderr):
+        check_labels(y, n_cls, "test set")
+        x, y = prepare_batch(x.to(device), image_size, stats), y.to(device)
+        with autocast(device, amp):
+            logits = model(x)
+        logits = logits.float()
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+        total += y.numel()
+    model.train(was_training)
+    return {"accuracy": correct / max(total, 1), "loss": loss_sum / max(total, 1), "samples": total}
