@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from ..blocks import FusedMBConv, MBConv
-from ..layers import ConvNormAct, drop_path_rates, make_divisible
+from ..layers import ConvNormAct, make_divisible
 from ..layers.conv import PaddingSpec
 from ._remap import remap_modules
-from ._specs import MBStage
+from ._specs import MBStage, adapt_cfg, first_conv_name
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -37,8 +37,10 @@ class MBNet(ConvNet):
     stem (conv3x3 s2 -> BN -> act) -> stages -> neck (conv1x1 -> BN -> act) -> head (pool -> drop -> FC).
     ``head_channels=0`` leaves out the 1x1 head conv. Channels are taken as given (scale the table
     with :func:`scale_stages` first). ``bn_eps``/``bn_momentum`` follow PyTorch's convention
-    (TensorFlow's momentum 0.99 is PyTorch's 0.01). ``padding="tf_same"`` gives TensorFlow's
-    asymmetric SAME padding, needed for weights ported from TensorFlow.
+    (TensorFlow's momentum 0.99 is PyTorch's 0.01); ``norm_layer`` (torchvision's argument, a
+    callable taking the channel count) replaces BatchNorm and its settings. Stochastic depth of block
+    i of n is ``drop_path_rate * i / n``, as timm, torchvision and the TF code. ``padding="tf_same"``
+    gives TensorFlow's asymmetric SAME padding, needed for weights ported from TensorFlow.
     Shape: (N, in_chans, H, W) -> (N, num_classes).
     """
 
@@ -48,7 +50,7 @@ class MBNet(ConvNet):
                  num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2,
                  drop_path_rate: float = 0.0, act_layer=nn.SiLU, se_act_layer=None,
                  padding: PaddingSpec = "same", bn_eps: float = 1e-5, bn_momentum: float = 0.1,
-                 default_cfg: Optional[dict] = None):
+                 norm_layer=None, default_cfg: Optional[dict] = None):
         super().__init__()
         if not stages:
             raise ValueError("an MBNet needs at least one stage row")
@@ -56,9 +58,11 @@ class MBNet(ConvNet):
             raise ValueError(f'padding must be "same" or "tf_same", got {padding!r}')
         self.in_chans, self.num_classes = in_chans, num_classes
         self.table = tuple(stages)
-        nk = dict(norm="batch", norm_kwargs=dict(eps=bn_eps, momentum=bn_momentum))
+        nk = dict(norm=norm_layer, norm_kwargs=None) if norm_layer is not None else \
+            dict(norm="batch", norm_kwargs=dict(eps=bn_eps, momentum=bn_momentum))
         self.stem = ConvNormAct(in_chans, stem_channels, 3, 2, padding, act_layer=act_layer, **nk)
-        rates = iter(drop_path_rates(drop_path_rate, sum(s.num_layers for s in stages)))
+        n = sum(s.num_layers for s in stages)
+        rates = iter([drop_path_rate * i / n for i in range(n)])
         layers, in_ch, reduction = [], stem_channels, 2
         self.feature_info = FeatureInfo()
         for i, row in enumerate(stages):
@@ -84,8 +88,9 @@ class MBNet(ConvNet):
             self.neck = nn.Identity()
         self.num_features = in_ch
         self.head = ClassifierHead(in_ch, num_classes, drop_rate)
-        self.default_cfg = dict(default_cfg or {})
         self._init_weights()
+        self.default_cfg = adapt_cfg(default_cfg or {}, in_chans=in_chans, num_classes=num_classes,
+                                     first_conv=first_conv_name(self))
 
     def _init_weights(self) -> None:
         # torchvision's EfficientNet/MobileNet init: He (fan-out) convs, unit BN, uniform FC.
