@@ -193,17 +193,21 @@ class ConvNet(nn.Module):
                                   prune_head: bool = True) -> list[int]:
         """Drop what comes after the last level in ``indices`` (timm's method): later stages, the
         neck (when stages were dropped, or with ``prune_norm``, unless the neck is that level) and,
-        with ``prune_head``, the classifier and pool (``reset_classifier(0, "")``). Returns the
-        level indices kept."""
+        with ``prune_head``, the classifier and pool (``reset_classifier(0, "")``) and, when the neck
+        went, the head's norm. Returns the level indices kept."""
         take, last = feature_take_indices(len(self.feature_info), indices)
         name = self.feature_info[last]["module"]
+        cut = prune_norm
         if name != "neck":
             keep = 0 if name == "stem" else int(name.split(".")[1]) + 1
-            if keep < len(self.stages) or prune_norm:
+            cut = cut or keep < len(self.stages)
+            if cut:
                 self.neck = nn.Identity()
             self.stages = self.stages[:keep]
         if prune_head:
             self.reset_classifier(0, "")
+            if cut:   # a pre-logits norm (ConvNeXt's) is sized for the last stage
+                self.head.norm = nn.Identity()
         return take
 
     def set_grad_checkpointing(self, enable: bool = True, granularity: str = "block") -> None:
