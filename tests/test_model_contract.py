@@ -68,7 +68,7 @@ def test_forward_intermediates_values_equal_hooks_on_the_modules():
         seen = {}
         for info in model.feature_info:
             model.get_submodule(info["module"]).register_forward_hook(
-                lambda m, i, o, key=info["module"]: seen.__setitem__(key, o))
+                lambda m, i, o, key=info["module"], seen=seen: seen.__setitem__(key, o))
         x = torch.randn(1, model.in_chans, size, size)
         with torch.no_grad():
             final, maps = model.forward_intermediates(x)
@@ -84,8 +84,8 @@ def test_forward_intermediates_values_equal_hooks_on_the_modules():
         assert torch.equal(nhwc[0], maps[-1].permute(0, 2, 3, 1))
         assert list(dict_maps) == model.feature_info.module_name()[-2:]
         assert all(torch.equal(a, b) for a, b in zip(dict_maps.values(), maps[-2:]))
-    with pytest.raises(ValueError, match="output_fmt must be 'NCHW' or 'NHWC'"):
-        model.forward_intermediates(x, output_fmt="NCL")
+    with pytest.raises(ValueError, match="output_fmt must be channels-first .'NCHW'. or channels-last"):
+        model.forward_intermediates(x, output_fmt="CHWN")
 
 
 def test_list_models_filters_and_modality():

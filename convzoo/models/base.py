@@ -5,7 +5,7 @@ Every family builds these four children, so ``forward_features``, ``forward_head
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 import torch.utils.checkpoint
@@ -305,15 +305,15 @@ def feature_take_indices(num_levels: int, indices=None) -> tuple[list[int], int]
     return take, max(take)
 
 
-_FORMATS = {1: ("NCL", "NLC"), 2: ("NCHW", "NHWC"), 3: ("NCTHW", "NTHWC")}
+_FIRST, _LAST = ("NCL", "NCHW", "NCTHW"), ("NLC", "NHWC", "NTHWC")
 
 
 def _output_fmt(output_fmt: Optional[str], dims: int) -> bool:
-    """True for the channels-last format of ``dims`` spatial axes, False for channels-first."""
-    first, last = _FORMATS[dims]
-    if output_fmt in (None, first):
+    """True for channels-last, False for channels-first. Any rank's spelling is taken (timm's callers
+    ask every model for "NCHW"): only the channel axis' place matters."""
+    if output_fmt is None or output_fmt in _FIRST:
         return False
-    if output_fmt == last:
+    if output_fmt in _LAST:
         return True
-    raise ValueError(f"output_fmt must be {first!r} or {last!r} for this {dims}-D model, "
-                     f"got {output_fmt!r}")
+    raise ValueError(f"output_fmt must be channels-first ({_FIRST[dims - 1]!r}) or channels-last "
+                     f"({_LAST[dims - 1]!r}), got {output_fmt!r}")
