@@ -1,14 +1,18 @@
-"""Model registry: ``register_model``, ``create_model`` and ``list_models`` (torchvision/timm style).
+"""Model registry: ``register_model``, ``create_model`` and ``list_models`` (timm's signatures).
 
 A builder is a function ``name(**kwargs) -> nn.Module`` decorated with ``@register_model``; its
-function name is the model name. Modules under :mod:`convzoo.models` are imported on first use.
+function name is the model name. Its metadata (input size, mean/std, modality, ...) lives once, in the
+module-level ``default_cfgs`` table of the family file that defines it (timm's pattern); the registry
+reads that table, so a model can be listed and described without building it. Modules under
+:mod:`convzoo.models` are imported on first use.
 """
 from __future__ import annotations
 
 import fnmatch
 import importlib
 import pkgutil
-from typing import Callable, Optional
+import sys
+from typing import Any, Callable, Optional, Sequence, Union
 
 from torch import nn
 
@@ -16,6 +20,8 @@ from .suggest import did_you_mean
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _IMPORTED = False
+Filter = Union[str, Sequence[str]]
+FEATURE_CLASSES = ("getter", "hook", "fx", "list", "dict")
 
 
 class UnknownModelError(ValueError, KeyError):
@@ -44,16 +50,64 @@ def _import_models() -> None:
             importlib.import_module(f"{pkg.__name__}.{info.name}")
 
 
-def list_models(pattern: str = "*", modality: Optional[str] = None) -> list[str]:
-    """Registered model names matching a glob ``pattern``, sorted.
+def get_pretrained_cfg(name: str) -> dict[str, Any]:
+    """The metadata of a registered model from its family's ``default_cfgs`` table (a copy).
 
-    ``modality`` ("image", "audio", "video") filters by the builder's ``modality`` attribute.
+    Builders outside convzoo without a table get ``{"modality": fn.modality or "image"}``.
+    """
+    fn = model_entrypoint(name)
+    table = getattr(sys.modules.get(fn.__module__), "default_cfgs", None) or {}
+    cfg = table.get(fn.__name__)
+    if cfg is None:
+        return {"modality": getattr(fn, "modality", "image")}
+    return dict(cfg)
+
+
+def get_pretrained_cfg_value(name: str, key: str) -> Any:
+    """One key of :func:`get_pretrained_cfg` (None when absent), as timm's function of that name."""
+    return get_pretrained_cfg(name).get(key)
+
+
+def _as_list(f: Optional[Filter]) -> list[str]:
+    if not f:
+        return []
+    return [f] if isinstance(f, str) else list(f)
+
+
+def list_models(filter: Filter = "", module: Filter = "", pretrained: bool = False,
+                exclude_filters: Filter = "", name_matches_cfg: bool = False,
+                include_tags: Optional[bool] = None, *, pattern: Optional[str] = None,
+                modality: Optional[str] = None) -> list[str]:
+    """Registered model names, sorted, with timm's ``list_models`` arguments.
+
+    ``filter`` / ``exclude_filters``: a glob or list of globs (``pattern`` is the older name of
+    ``filter``); ``module``: family module name(s), e.g. ``"efficientnet"`` or ``"convnext"``;
+    ``pretrained=True`` lists models with downloadable weights -- none (convzoo downloads nothing;
+    load a file with ``create_model(..., pretrained=True, pretrained_cfg_overlay=dict(file=...))``);
+    ``modality`` ("image", "audio", "video") filters by the table's ``modality``.
+    ``name_matches_cfg`` and ``include_tags`` are accepted for timm's callers: every convzoo name is
+    its own config and has no weight tags.
     """
     _import_models()
-    names = [n for n in _MODELS if fnmatch.fnmatch(n, pattern)]
+    includes = _as_list(pattern if pattern is not None else filter) or ["*"]
+    names = {n for n in _MODELS if any(fnmatch.fnmatch(n, f) for f in includes)}
+    excludes = _as_list(exclude_filters)
+    names = {n for n in names if not any(fnmatch.fnmatch(n, f) for f in excludes)}
+    modules = _as_list(module)
+    if modules:
+        names = {n for n in names
+                 if any(fnmatch.fnmatch(_MODELS[n].__module__.rsplit(".", 1)[-1], m) for m in modules)}
+    if pretrained:
+        names = set()
     if modality is not None:
-        names = [n for n in names if getattr(_MODELS[n], "modality", "image") == modality]
+        names = {n for n in names if get_pretrained_cfg(n).get("modality", "image") == modality}
     return sorted(names)
+
+
+def list_modules() -> list[str]:
+    """The family modules that hold registered models (``module=`` values of :func:`list_models`)."""
+    _import_models()
+    return sorted({fn.__module__.rsplit(".", 1)[-1] for fn in _MODELS.values()})
 
 
 def model_entrypoint(name: str) -> Callable[..., nn.Module]:
@@ -70,17 +124,57 @@ def is_model(name: str) -> bool:
     return name.split(".", 1)[0] in _MODELS
 
 
-def create_model(name: str, *, num_classes: Optional[int] = None, in_chans: Optional[int] = None,
+def _pretrained_file(name: str, pretrained_cfg: Any, overlay: Optional[dict], checkpoint_path: str):
+    cfg = dict(pretrained_cfg) if isinstance(pretrained_cfg, dict) else {}
+    cfg.update(overlay or {})
+    source = checkpoint_path or cfg.get("file") or cfg.get("state_dict")
+    if not source:
+        raise ValueError(f"create_model({name!r}, pretrained=True): convzoo downloads nothing; give a "
+                         f"local file with pretrained_cfg_overlay=dict(file='path/to/weights."
+                         f"safetensors') (timm, torchvision or convzoo layout)")
+    return source
+
+
+def _feature_options(feature_cls: Optional[str], out_indices, feature_cfg: Optional[dict]):
+    cfg = dict(feature_cfg or {})
+    feature_cls = cfg.pop("feature_cls", feature_cls)
+    out_indices = cfg.pop("out_indices", out_indices)
+    cfg.pop("flatten_sequential", None)   # our taps are stage outputs either way
+    if cfg.pop("output_fmt", "NCHW") not in ("NCHW", "NCL", "NCTHW"):
+        raise ValueError("features_only maps come channels-first; use forward_intermediates("
+                         "output_fmt=...) for another layout")
+    if cfg:
+        raise ValueError(f"feature_cfg keys {sorted(cfg)} are not supported (supported: feature_cls, "
+                         "out_indices, flatten_sequential, output_fmt)")
+    if feature_cls is not None and str(feature_cls).lower() not in FEATURE_CLASSES:
+        raise ValueError(f"feature_cls must be one of {FEATURE_CLASSES}, got {feature_cls!r}")
+    return (str(feature_cls).lower() if feature_cls else "getter"), out_indices
+
+
+def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None,
+                 pretrained_cfg_overlay: Optional[dict] = None, checkpoint_path: str = "", *,
+                 num_classes: Optional[int] = None, in_chans: Optional[int] = None,
                  drop_rate: Optional[float] = None, drop_path_rate: Optional[float] = None,
-                 features_only: bool = False, out_indices=None, **kwargs) -> nn.Module:
-    """Build a registered model.
+                 global_pool: Optional[str] = None, features_only: bool = False,
+                 feature_cls: Optional[str] = None, out_indices=None,
+                 feature_cfg: Optional[dict] = None, **kwargs) -> nn.Module:
+    """Build a registered model (timm's ``create_model`` arguments).
 
     ``num_classes`` and ``in_chans`` default to the model's own (1000 classes and 3 channels for the
     ImageNet families, 1 channel for waveform nets, ...). ``drop_rate`` is the dropout before the
-    classifier, ``drop_path_rate`` the final stochastic-depth rate. ``features_only=True`` returns a
-    :class:`~convzoo.models.base.FeatureExtractor` giving the multi-scale feature maps.
+    classifier, ``drop_path_rate`` the final stochastic-depth rate; a family without the option
+    raises a ValueError naming it. ``global_pool=""`` leaves the head unpooled (``"avg"``: default).
+    ``pretrained=True`` loads a local file, ``pretrained_cfg_overlay=dict(file=...)`` or
+    ``checkpoint_path``, through :func:`convzoo.weights.load_weights` (layout detected); nothing is
+    downloaded. ``features_only=True`` returns a :class:`~convzoo.models.base.FeatureExtractor`
+    giving the maps at ``out_indices`` (an int n: the last n levels) of ``feature_info``;
+    ``feature_cls`` ``"getter"``/``"hook"``/``"fx"``/``"list"`` give a list, ``"dict"`` a dict by
+    module name. Keyword arguments given as None are dropped, as timm does.
     """
     fn = model_entrypoint(name)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    for key in ("scriptable", "exportable", "no_jit"):   # timm's layer-config flags: nothing to set
+        kwargs.pop(key, None)
     for key, value in (("num_classes", num_classes), ("in_chans", in_chans),
                        ("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
         if value is not None:
@@ -89,8 +183,21 @@ def create_model(name: str, *, num_classes: Optional[int] = None, in_chans: Opti
         raise ValueError(f"num_classes must be a non-negative int, got {num_classes!r}")
     if in_chans is not None and (not isinstance(in_chans, int) or in_chans < 1):
         raise ValueError(f"in_chans must be a positive int, got {in_chans!r}")
+    source = _pretrained_file(name, pretrained_cfg, pretrained_cfg_overlay, checkpoint_path) \
+        if pretrained or checkpoint_path else None
+    if features_only:
+        feature_cls, out_indices = _feature_options(feature_cls, out_indices, feature_cfg)
+    elif feature_cls is not None or out_indices is not None or feature_cfg is not None:
+        raise ValueError("feature_cls, out_indices and feature_cfg need features_only=True")
     model = fn(**kwargs)
+    if global_pool is not None:
+        if not hasattr(model, "set_global_pool"):
+            raise ValueError(f"{name} has no global_pool option")
+        model.set_global_pool(global_pool)
+    if source is not None:
+        from .weights import load_weights
+        load_weights(model, source)
     if features_only:
         from .models.base import FeatureExtractor
-        model = FeatureExtractor(model, out_indices)
+        model = FeatureExtractor(model, out_indices, as_dict=feature_cls == "dict")
     return model

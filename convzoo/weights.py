@@ -221,7 +221,8 @@ def adapt_input_conv(in_chans: int, weight: torch.Tensor) -> torch.Tensor:
 def _module_key(model: nn.Module, module_path: Optional[str], tensor: str) -> Optional[str]:
     if not module_path:
         return None
-    return canonical_keys(model).get(f"{module_path}.{tensor}")
+    key = f"{module_path}.{tensor}"   # a canonical key, or already the state dict's own
+    return canonical_keys(model).get(key) or (key if key in model.state_dict() else None)
 
 
 # ----------------------------------------------------------------------------------- loading

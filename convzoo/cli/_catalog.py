@@ -110,8 +110,8 @@ def profile_model(name: str, input_size: Optional[tuple] = None, batch_size: int
 
 def model_cost(name: str, macs: bool = True) -> ModelCost:
     """Params (and MACs at the default input size) of a registered model; errors are recorded."""
-    from ..registry import model_entrypoint
-    modality = getattr(model_entrypoint(name), "modality", "image")
+    from ..registry import get_pretrained_cfg
+    modality = get_pretrained_cfg(name).get("modality", "image")
     try:
         model, on_meta = build_model(name)
     except Exception as e:                                       # noqa: BLE001 (reported per row)

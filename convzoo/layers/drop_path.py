@@ -39,9 +39,9 @@ class DropPath(nn.Module):
 def drop_path_rates(drop_path_rate: float, num_blocks: int) -> list[float]:
     """Linear schedule from 0 to ``drop_path_rate`` over all blocks (as ConvNeXt and timm do).
 
-    NOTE: the EfficientNet TF code uses ``rate * i / num_blocks`` (never reaching ``rate``); timm and
-    ConvNeXt use ``linspace(0, rate, num_blocks)``. We use the latter everywhere; models that must
-    match a reference's schedule can pass their own list.
+    NOTE: ConvNeXt (official, timm, torchvision) uses this ``linspace(0, rate, num_blocks)``; the
+    EfficientNet family (TF code, timm, torchvision) uses ``rate * i / num_blocks`` (never reaching
+    ``rate``), which :class:`~convzoo.models._mbnet.MBNet` computes itself.
     """
     if num_blocks <= 1:
         return [0.0] * num_blocks

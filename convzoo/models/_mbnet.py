@@ -13,11 +13,11 @@ from typing import Iterator, Optional, Sequence
 import torch
 from torch import nn
 
-from ..layers import ConvNormAct, drop_path_rates, make_divisible
+from ..layers import ConvNormAct, make_divisible
 from ..layers.conv import PaddingSpec
 from ._blocks import block_type
 from ._remap import remap_modules
-from ._specs import MBStage
+from ._specs import MBStage, adapt_cfg, first_conv_name
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -42,8 +42,10 @@ class MBNet(ConvNet):
     ``se_act_layer``, else the block's). ``head_channels=0`` leaves out the 1x1 head conv.
     Channels are taken as given (scale the table with :func:`scale_stages` first).
     ``bn_eps``/``bn_momentum`` follow PyTorch's convention (TensorFlow's momentum 0.99 is PyTorch's
-    0.01). ``padding="tf_same"`` gives TensorFlow's
-    asymmetric SAME padding, needed for weights ported from TensorFlow.
+    0.01); ``norm_layer`` (torchvision's argument, a callable taking the channel count) replaces
+    BatchNorm and its settings. Stochastic depth of block i of n is ``drop_path_rate * i / n``, as
+    timm, torchvision and the TF code. ``padding="tf_same"`` gives TensorFlow's asymmetric SAME
+    padding, needed for weights ported from TensorFlow.
     Shape: (N, in_chans, H, W) -> (N, num_classes).
     """
 
@@ -53,7 +55,7 @@ class MBNet(ConvNet):
                  num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2,
                  drop_path_rate: float = 0.0, act_layer=nn.SiLU, se_act_layer=None,
                  padding: PaddingSpec = "same", bn_eps: float = 1e-5, bn_momentum: float = 0.1,
-                 default_cfg: Optional[dict] = None):
+                 norm_layer=None, default_cfg: Optional[dict] = None):
         super().__init__()
         if not stages:
             raise ValueError("an MBNet needs at least one stage row")
@@ -61,9 +63,11 @@ class MBNet(ConvNet):
             raise ValueError(f'padding must be "same" or "tf_same", got {padding!r}')
         self.in_chans, self.num_classes = in_chans, num_classes
         self.table = tuple(stages)
-        nk = dict(norm="batch", norm_kwargs=dict(eps=bn_eps, momentum=bn_momentum))
+        nk = dict(norm=norm_layer, norm_kwargs=None) if norm_layer is not None else \
+            dict(norm="batch", norm_kwargs=dict(eps=bn_eps, momentum=bn_momentum))
         self.stem = ConvNormAct(in_chans, stem_channels, 3, 2, padding, act_layer=act_layer, **nk)
-        rates = iter(drop_path_rates(drop_path_rate, sum(s.num_layers for s in stages)))
+        n = sum(s.num_layers for s in stages)
+        rates = iter([drop_path_rate * i / n for i in range(n)])
         layers, in_ch, reduction = [], stem_channels, 2
         self.feature_info = FeatureInfo()
         for i, row in enumerate(stages):
@@ -90,8 +94,9 @@ class MBNet(ConvNet):
             self.neck = nn.Identity()
         self.num_features = in_ch
         self.head = self._make_head(in_ch, num_classes, drop_rate, act_layer)
-        self.default_cfg = dict(default_cfg or {})
         self._init_weights()
+        self.default_cfg = adapt_cfg(default_cfg or {}, in_chans=in_chans, num_classes=num_classes,
+                                     first_conv=first_conv_name(self))
 
     def _make_head(self, in_ch: int, num_classes: int, drop_rate: float, act_layer) -> nn.Module:
         """pool -> dropout -> FC (MobileNetV3 puts a 1x1 conv between pool and FC)."""

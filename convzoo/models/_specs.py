@@ -79,20 +79,46 @@ class ConvNeXtSpec:
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+TF_INCEPTION_MEAN = TF_INCEPTION_STD = (0.5, 0.5, 0.5)   # the [-1, 1] input of timm's TF ports
 
 
 def image_cfg(architecture: str, resolution: int, *, in_chans: int = 3, num_classes: int = 1000,
               crop_pct: float = 0.875, interpolation: str = "bicubic", mean=IMAGENET_MEAN,
               std=IMAGENET_STD, first_conv: str = "stem.conv", classifier: str = "head.fc",
-              min_input_size: int = 1) -> dict:
+              min_input_size: int = 1, reduction: int = 32, floor: bool = False) -> dict:
     """The preprocessing metadata of an ImageNet model (timm's ``pretrained_cfg`` keys).
 
-    ``mean``/``std`` are repeated or averaged when ``in_chans`` is not 3, as timm does.
+    ``pool_size`` is the final map at ``resolution``: ``ceil(r / reduction)`` for padded stride-2
+    convs, ``floor`` for ConvNeXt's unpadded patchify/downsampling convs. ``mean``/``std`` are
+    repeated or averaged when ``in_chans`` is not 3, as timm does.
     """
-    if in_chans != 3:
-        mean = (sum(mean) / 3,) * in_chans
-        std = (sum(std) / 3,) * in_chans
-    return dict(architecture=architecture, input_size=(in_chans, resolution, resolution),
-                mean=tuple(mean), std=tuple(std), interpolation=interpolation, crop_pct=crop_pct,
-                num_classes=num_classes, first_conv=first_conv, classifier=classifier,
-                modality="image", min_input_size=(in_chans, min_input_size, min_input_size))
+    side = resolution // reduction if floor else -(-resolution // reduction)
+    return adapt_cfg(dict(
+        architecture=architecture, input_size=(3, resolution, resolution), pool_size=(side, side),
+        mean=tuple(mean), std=tuple(std), interpolation=interpolation, crop_pct=crop_pct,
+        crop_mode="center", fixed_input_size=False, num_classes=num_classes, first_conv=first_conv,
+        classifier=classifier, modality="image", min_input_size=(3, min_input_size, min_input_size)),
+        in_chans=in_chans, num_classes=num_classes)
+
+
+def adapt_cfg(cfg: dict, *, in_chans: int, num_classes: int, **overrides) -> dict:
+    """A table entry made an instance's ``default_cfg``: channels, classes and ``overrides`` applied.
+
+    With ``in_chans`` other than the table's, ``mean``/``std`` become the table's average repeated
+    (timm's rule for adapted first convs).
+    """
+    cfg = dict(cfg, num_classes=num_classes, **overrides)
+    for key in ("input_size", "min_input_size"):
+        if cfg.get(key) is not None:
+            cfg[key] = (in_chans, *tuple(cfg[key])[1:])
+    for key in ("mean", "std"):
+        v = tuple(cfg.get(key) or ())
+        if v and len(v) != in_chans:
+            cfg[key] = (sum(v) / len(v),) * in_chans
+    return cfg
+
+
+def first_conv_name(model: nn.Module) -> str:
+    """The module path of the model's first convolution (its weight is ``<path>.weight``)."""
+    return next(name for name, m in model.named_modules()
+                if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)))

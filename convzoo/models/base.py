@@ -5,7 +5,7 @@ Every family builds these four children, so ``forward_features``, ``forward_head
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 import torch.utils.checkpoint
@@ -28,28 +28,50 @@ class FeatureInfo(list):
 
 
 class ClassifierHead(nn.Module):
-    """Global average pool -> [norm] -> dropout -> linear. Children ``norm``, ``drop``, ``fc``.
+    """Global pool -> [norm] -> dropout -> linear. Children ``norm``, ``drop``, ``fc``.
 
-    ``num_classes=0`` gives the pooled features (``fc`` is Identity).
-    Shape: (N, C, *S) -> (N, num_classes).
+    ``num_classes=0`` gives the pooled features (``fc`` is Identity). ``global_pool``: ``"avg"``
+    (default), ``"max"``, or ``""`` (no pooling: norm, dropout and fc act at every position, as a
+    1x1 conv would, and the map keeps its shape; timm's ``global_pool=''``).
+    Shape: (N, C, *S) -> (N, num_classes); unpooled (N, C, *S) -> (N, num_classes or C, *S).
     """
 
+    POOLS = ("avg", "max", "")
+
     def __init__(self, in_features: int, num_classes: int, drop_rate: float = 0.0,
-                 norm: Optional[nn.Module] = None):
+                 norm: Optional[nn.Module] = None, global_pool: str = "avg"):
         super().__init__()
         self.in_features = in_features
+        self.global_pool = _check_pool(global_pool)
         self.norm = norm if norm is not None else nn.Identity()
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         self.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if x.dim() > 2 and not self.global_pool:
+            x = x.movedim(1, -1)
+            x = self.drop(self.norm(x))
+            return (x if pre_logits else self.fc(x)).movedim(-1, 1)
         if x.dim() > 2:
-            x = x.mean(dim=tuple(range(2, x.dim())))
+            dims = tuple(range(2, x.dim()))
+            x = x.mean(dim=dims) if self.global_pool == "avg" else x.amax(dim=dims)
         x = self.drop(self.norm(x))
         return x if pre_logits else self.fc(x)
 
-    def reset(self, num_classes: int) -> None:
+    def drop_pre_logits(self) -> None:
+        """Remove the layers between pool and fc (the norm), when the map they were sized for is gone."""
+        self.norm = nn.Identity()
+
+    def reset(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        if global_pool is not None:
+            self.global_pool = _check_pool(global_pool)
         self.fc = nn.Linear(self.in_features, num_classes) if num_classes > 0 else nn.Identity()
+
+
+def _check_pool(pool: str) -> str:
+    if pool not in ClassifierHead.POOLS:
+        raise ValueError(f"global_pool must be one of 'avg', 'max' or '' (no pooling), got {pool!r}")
+    return pool
 
 
 class ConvNet(nn.Module):
@@ -109,10 +131,88 @@ class ConvNet(nn.Module):
     def get_classifier(self) -> nn.Module:
         return self.head.fc
 
-    def reset_classifier(self, num_classes: int) -> None:
-        self.head.reset(num_classes)
+    @property
+    def head_hidden_size(self) -> int:
+        """Width of ``forward_head(x, pre_logits=True)`` (timm's attribute)."""
+        return self.head.in_features
+
+    def set_global_pool(self, global_pool: str) -> None:
+        """``"avg"``, ``"max"`` or ``""`` (the head then returns the unpooled map); keeps ``fc``."""
+        self.head.global_pool = _check_pool(global_pool)
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = "avg") -> None:
+        """A fresh classifier for ``num_classes`` (0: none, the head returns pooled features) and the
+        pool ``global_pool`` (``""``: none; None keeps the current one), as timm's method."""
+        if not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be a non-negative int, got {num_classes!r}")
+        self.head.reset(num_classes, global_pool)
         self.num_classes = num_classes
         self.default_cfg["num_classes"] = num_classes
+
+    # ------------------------------------------------------------------ timm's intermediates API
+    def check_trunk_input(self, x: torch.Tensor) -> None:
+        """The input check for a run that stops before the neck (features, intermediates)."""
+        self.check_input(x)
+
+    def _parts(self) -> list[tuple[str, nn.Module]]:
+        """(name, module) of stem, each stage and neck: the names ``feature_info`` levels use."""
+        return [("stem", self.stem), *((f"stages.{i}", s) for i, s in enumerate(self.stages)),
+                ("neck", self.neck)]
+
+    def forward_intermediates(self, x: torch.Tensor, indices=None, norm: bool = False,
+                              stop_early: bool = False, output_fmt: Optional[str] = None,
+                              intermediates_only: bool = False):
+        """The feature maps at ``feature_info`` levels, and the final features (timm's method).
+
+        ``indices``: None (all levels), an int n (the last n) or a sequence (negative from the end).
+        Returns ``(forward_features(x), [maps])``, or the maps only with ``intermediates_only``;
+        ``stop_early`` skips the stages after the last level taken (the final features are then
+        those of the truncated net, as timm). ``norm`` is accepted for timm's callers: these
+        families have no norm between the last stage and the head, so it changes nothing.
+        ``output_fmt``: channels-first (``NCL``/``NCHW``/``NCTHW``, the default) or channels-last
+        (``NLC``/``NHWC``/``NTHWC``) for the spatial maps.
+        Shape: (N, C, *S) -> (N, C', *S'), [(N, C_i, *S / reduction_i), ...].
+        """
+        take, _ = feature_take_indices(len(self.feature_info), indices)
+        channels_last = _output_fmt(output_fmt, self.dims)
+        wanted = {self.feature_info[i]["module"] for i in take}
+        parts = self._parts()
+        if stop_early or intermediates_only:
+            hits = [k for k, (name, _) in enumerate(parts) if name in wanted]
+            if not hits:
+                raise ValueError(f"feature levels {take} were pruned from this model")
+            parts = parts[:max(hits) + 1]
+        (self.check_input if parts[-1][0] == "neck" else self.check_trunk_input)(x)
+        checkpoint = self.grad_checkpointing and self.training and torch.is_grad_enabled()
+        maps = []
+        for name, part in parts:
+            x = checkpoint_stage(part, x) if checkpoint and name.startswith("stages.") else part(x)
+            if name in wanted:
+                maps.append(x.movedim(1, -1) if channels_last and x.dim() > 2 else x)
+        if intermediates_only:
+            return maps
+        return x, maps
+
+    def prune_intermediate_layers(self, indices=1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> list[int]:
+        """Drop what comes after the last level in ``indices`` (timm's method): later stages, the
+        neck (when stages were dropped, or with ``prune_norm``, unless the neck is that level) and,
+        with ``prune_head``, the classifier and pool (``reset_classifier(0, "")``) and, when the neck
+        went, the head's norm. Returns the level indices kept."""
+        take, last = feature_take_indices(len(self.feature_info), indices)
+        name = self.feature_info[last]["module"]
+        cut = prune_norm
+        if name != "neck":
+            keep = 0 if name == "stem" else int(name.split(".")[1]) + 1
+            cut = cut or keep < len(self.stages)
+            if cut:
+                self.neck = nn.Identity()
+            self.stages = self.stages[:keep]
+        if prune_head:
+            self.reset_classifier(0, "")
+            if cut:   # pre-logits layers (ConvNeXt's norm, MobileNetV3's 1280) are sized for the last stage
+                self.head.drop_pre_logits()
+        return take
 
     def set_grad_checkpointing(self, enable: bool = True, granularity: str = "block") -> None:
         """Recompute activations in backward instead of storing them (training only).
@@ -159,49 +259,65 @@ def checkpoint_stage(stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 class FeatureExtractor(nn.Module):
-    """Runs a :class:`ConvNet`'s stem and stages and returns the maps at its ``feature_info`` taps.
+    """A :class:`ConvNet`'s maps at its ``feature_info`` levels (``features_only=True``).
 
-    ``out_indices`` selects taps (negative indices count from the end); default: all.
+    ``out_indices`` selects levels as timm takes them: None (all), an int n (the last n) or a
+    sequence (negative indices count from the end). The run stops after the last level taken, so a
+    trunk-only selection takes inputs the full net would refuse (e.g. C3D's conv levels at any
+    clip size). ``as_dict=True`` returns ``{module name: map}`` (timm's ``feature_cls="dict"``).
     Shape: (N, C, *S) -> list of (N, C_i, *S / reduction_i).
     """
 
-    def __init__(self, model: ConvNet, out_indices: Optional[Sequence[int]] = None):
+    def __init__(self, model: ConvNet, out_indices=None, as_dict: bool = False):
         super().__init__()
         if not getattr(model, "feature_info", None):
             raise ValueError(f"{type(model).__name__} declares no feature_info; features_only is not "
                              "supported for it")
-        n = len(model.feature_info)
-        idx = list(range(n)) if out_indices is None else [i % n if -n <= i < n else _bad_index(i, n)
-                                                          for i in out_indices]
+        idx, _ = feature_take_indices(len(model.feature_info), out_indices)
         self.model = model
         self.out_indices = idx
+        self.as_dict = as_dict
         self.feature_info = FeatureInfo(model.feature_info[i] for i in idx)
-        self._taps = {model.feature_info[i]["module"] for i in idx}
-        last = max(idx)
-        self._last_module = model.feature_info[last]["module"]
         self.default_cfg = model.default_cfg
+        self.pretrained_cfg = model.default_cfg
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        m = self.model
-        m.check_input(x)
-        outs = []
-        x = m.stem(x)
-        if "stem" in self._taps:
-            outs.append(x)
-        if self._last_module == "stem":
-            return outs
-        for i, stage in enumerate(m.stages):
-            x = stage(x)
-            name = f"stages.{i}"
-            if name in self._taps:
-                outs.append(x)
-            if name == self._last_module:
-                return outs
-        x = m.neck(x)
-        if "neck" in self._taps:
-            outs.append(x)
-        return outs
+    def forward(self, x: torch.Tensor):
+        maps = self.model.forward_intermediates(x, self.out_indices, intermediates_only=True)
+        if self.as_dict:
+            return dict(zip(self.feature_info.module_name(), maps))
+        return maps
 
 
 def _bad_index(i: int, n: int) -> int:
     raise ValueError(f"out_indices entry {i} is out of range for {n} feature levels")
+
+
+def feature_take_indices(num_levels: int, indices=None) -> tuple[list[int], int]:
+    """timm's rule: None -> all levels, int n -> the last n, a sequence -> those (negative from the
+    end). Returns (sorted indices, the largest)."""
+    if indices is None:
+        take = list(range(num_levels))
+    elif isinstance(indices, int):
+        if not 0 < indices <= num_levels:
+            raise ValueError(f"indices={indices} must be 1..{num_levels} (the last n feature levels)")
+        take = list(range(num_levels - indices, num_levels))
+    else:
+        take = sorted({i % num_levels if -num_levels <= i < num_levels else _bad_index(i, num_levels)
+                       for i in indices})
+        if not take:
+            raise ValueError("indices is empty; give at least one feature level")
+    return take, max(take)
+
+
+_FIRST, _LAST = ("NCL", "NCHW", "NCTHW"), ("NLC", "NHWC", "NTHWC")
+
+
+def _output_fmt(output_fmt: Optional[str], dims: int) -> bool:
+    """True for channels-last, False for channels-first. Any rank's spelling is taken (timm's callers
+    ask every model for "NCHW"): only the channel axis' place matters."""
+    if output_fmt is None or output_fmt in _FIRST:
+        return False
+    if output_fmt in _LAST:
+        return True
+    raise ValueError(f"output_fmt must be channels-first ({_FIRST[dims - 1]!r}) or channels-last "
+                     f"({_LAST[dims - 1]!r}), got {output_fmt!r}")

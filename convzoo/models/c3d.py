@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Optional
 
 import torch
 from torch import nn
 
 from ..layers import ConvNormAct
 from ..registry import register_model
+from ._builder import build
+from ._specs import adapt_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -40,6 +42,17 @@ C3D_TABLE = (
 )
 C3D_FC = (4096, 4096)   # fc6, fc7, each followed by ReLU and dropout 0.5
 
+# The metadata of the registered name, read by the registry (timm's default_cfgs table).
+# fc6 fixes the input to 16 x 112 x 112 (fixed_input_size; min_input_size None says the same to
+# older callers); the features after fc7 are flat, so there is no pool_size.
+default_cfgs = {"c3d": dict(
+    architecture="c3d", input_size=(3, 16, 112, 112), min_input_size=None, fixed_input_size=True,
+    pool_size=None,
+    # The port's Sports-1M weights expect Caffe-style input: 0-255 RGB minus the mean clip.
+    mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear", crop_pct=112 / 128,
+    crop_mode="center", num_classes=487, first_conv="stem.conv1.conv", classifier="head.fc",
+    modality="video")}
+
 
 
 class C3D(ConvNet):
@@ -55,7 +68,7 @@ class C3D(ConvNet):
     weight_layouts = ("c3d-pytorch",)   # convert_state_dict hook of convzoo.weights.load_weights
 
     def __init__(self, num_classes: int = 487, in_chans: int = 3, drop_rate: float = 0.5,
-                 spec: tuple = C3D_TABLE, fc: tuple = C3D_FC):
+                 spec: tuple = C3D_TABLE, fc: tuple = C3D_FC, default_cfg: Optional[dict] = None):
         super().__init__()
         self.num_classes, self.in_chans = num_classes, in_chans
         self._names: dict[str, str] = {}   # port name -> our module path
@@ -92,12 +105,11 @@ class C3D(ConvNet):
         self.num_features = in_features
         self.head = ClassifierHead(in_features, num_classes)
         self._names["fc8"] = "head.fc"
-        self.default_cfg = dict(
-            input_size=(in_chans, 16, 112, 112), min_input_size=None,   # exact size: see check_input
-            # The port's Sports-1M weights expect Caffe-style input: 0-255 RGB minus the mean clip.
-            mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear", crop_pct=112 / 128,
-            num_classes=num_classes, first_conv="stem.conv1.conv", classifier="head.fc",
-            modality="video")
+        self.default_cfg = adapt_cfg(default_cfg or default_cfgs["c3d"], in_chans=in_chans,
+                                     num_classes=num_classes)
+
+    def check_trunk_input(self, x: torch.Tensor) -> None:
+        ConvNet.check_input(self, x)   # the convs take any clip size; only fc6 fixes it
 
     def check_input(self, x: torch.Tensor) -> None:
         super().check_input(x)
@@ -122,15 +134,7 @@ class C3D(ConvNet):
 
 
 
-def _pop(kwargs: dict) -> dict:
-    kwargs.pop("drop_path_rate", None)   # no stochastic depth in these nets
-    return kwargs
-
-
 @register_model
 def c3d(**kwargs) -> C3D:
     """C3D (Tran et al. 2015): 8 convs, 5 pools, fc6/fc7 4096; 487 Sports-1M classes by default."""
-    return C3D(**_pop(kwargs))
-
-
-c3d.modality = "video"
+    return build("c3d", "C3D", C3D, kwargs, default_cfg=default_cfgs["c3d"])

@@ -14,8 +14,9 @@ from torch import nn
 from ..blocks import ConvNeXtBlock
 from ..layers import ChannelLayerNorm, ConvNormAct, drop_path_rates
 from ..registry import register_model
+from ._builder import build, torchvision_args
 from ._remap import remap_modules
-from ._specs import ConvNeXtSpec, image_cfg
+from ._specs import ConvNeXtSpec, adapt_cfg, image_cfg
 from .base import ClassifierHead, ConvNet
 
 __all__ = ["ConvNeXt", "ConvNeXtStage", "CONVNEXT"]
@@ -81,7 +82,7 @@ class ConvNeXt(ConvNet):
         self.neck = nn.Identity()
         self.num_features = in_ch
         self.head = ClassifierHead(in_ch, num_classes, drop_rate, norm=nn.LayerNorm(in_ch, eps=1e-6))
-        self.default_cfg = dict(default_cfg or {})
+        self.default_cfg = adapt_cfg(default_cfg or {}, in_chans=in_chans, num_classes=num_classes)
         self._init_weights(head_init_scale)
 
     def _init_weights(self, head_init_scale: float) -> None:
@@ -123,10 +124,28 @@ class ConvNeXt(ConvNet):
         return remap_modules(self, state_dict, m, params)
 
 
+# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# pool_size: the unpadded stride-4 stem and stride-2 downsamplings floor the size.
+default_cfgs = {f"convnext_{v}": image_cfg(f"convnext_{v}", 224, min_input_size=32, floor=True,
+                                           first_conv="stem.conv")
+                for v in CONVNEXT}
+
+
 def _convnext(variant: str, **kwargs) -> ConvNeXt:
-    cfg = image_cfg(f"convnext_{variant}", 224, in_chans=kwargs.get("in_chans", 3),
-                    num_classes=kwargs.get("num_classes", 1000), min_input_size=32)
-    return ConvNeXt(CONVNEXT[variant], default_cfg=cfg, **kwargs)
+    """Defaults are timm's ``convnext_*`` (no stochastic depth; torchvision's default
+    ``stochastic_depth_prob=0.1`` is taken when given). torchvision's ``layer_scale`` is our
+    ``layer_scale_init``; ``block`` and ``norm_layer`` are refused (the block and its LayerNorms are
+    the paper's)."""
+    name = f"convnext_{variant}"
+    kwargs = torchvision_args(name, kwargs)
+    for arg in ("block", "norm_layer"):
+        if kwargs.pop(arg, None) is not None:
+            raise ValueError(f"{name} (ConvNeXt) does not take {arg}= (the paper's block and "
+                             f"LayerNorms are fixed)")
+    if "layer_scale" in kwargs:
+        kwargs["layer_scale_init"] = kwargs.pop("layer_scale")
+    return build(name, "ConvNeXt", ConvNeXt, kwargs, spec=CONVNEXT[variant],
+                 default_cfg=default_cfgs[name])
 
 
 @register_model

@@ -20,6 +20,7 @@ from typing import NamedTuple, Optional, Sequence
 from ..blocks import MBConv
 from ..layers import make_divisible
 from ..registry import register_model
+from ._builder import build, torchvision_args
 from ._mbnet import MBNet, scale_stages
 from ._specs import MBStage, Scaling, image_cfg
 
@@ -80,9 +81,10 @@ class EfficientNet(MBNet):
     """EfficientNet: MBConv stages (SiLU, SE 0.25 of the block input) between a stem and a 1x1 head.
 
     stem conv3x3/s2 -> 7 MBConv stages -> conv1x1 -> pool -> dropout -> FC.
-    Defaults match timm's ``efficientnet_b*`` and torchvision (BN eps 1e-5, symmetric padding);
-    ``padding="tf_same", bn_eps=1e-3, bn_momentum=0.01`` match the TensorFlow original and timm's
-    ``tf_efficientnet_b*`` (registered here as ``tf_efficientnet_b*``).
+    Defaults match timm's ``efficientnet_b*`` and torchvision (BN eps 1e-5, momentum 0.1, symmetric
+    padding); ``padding="tf_same", bn_eps=1e-3`` match timm's ``tf_efficientnet_b*`` ports
+    (registered here as ``tf_efficientnet_b*``, which train with PyTorch's momentum 0.1 as timm's
+    do); ``bn_momentum=0.01`` is the TensorFlow original's 0.99.
     Shape: (N, in_chans, H, W) -> (N, num_classes).
     """
 
@@ -92,13 +94,14 @@ class EfficientNet(MBNet):
                    resolution: int = 224, num_classes: int = 1000, in_chans: int = 3,
                    drop_rate: float = 0.2, drop_path_rate: float = 0.2, divisor: int = 8,
                    architecture: str = "efficientnet", crop_pct: Optional[float] = None,
-                   **kwargs) -> "EfficientNet":
+                   default_cfg: Optional[dict] = None, **kwargs) -> "EfficientNet":
         """Scale any base table by (depth, width, resolution) into a model.
 
         Stage, stem and head channels are ``make_divisible(c * width_mult, divisor)``, layers
         ``ceil(n * depth_mult)``; ``resolution`` (pixels) is the model's default input size. Other
         keywords (``act_layer``, ``padding``, ``bn_eps``, ``bn_momentum``, ``se_act_layer``) go to
         :class:`MBNet`. ``crop_pct`` defaults to ``resolution / (resolution + 32)``, the TF eval crop.
+        ``default_cfg`` (a registered name's table entry) replaces the metadata derived here.
         """
         if width_mult <= 0 or depth_mult <= 0:
             raise ValueError(f"width_mult and depth_mult must be > 0, got {width_mult}, {depth_mult}")
@@ -107,8 +110,7 @@ class EfficientNet(MBNet):
         stem = make_divisible(stem_channels * width_mult, divisor)
         head = make_divisible(head_channels * width_mult, divisor) if head_channels else 0
         crop = crop_pct if crop_pct is not None else round(resolution / (resolution + 32), 3)
-        cfg = image_cfg(architecture, resolution, in_chans=in_chans, num_classes=num_classes,
-                        crop_pct=crop, interpolation="bicubic")
+        cfg = default_cfg or image_cfg(architecture, resolution, crop_pct=crop)
         return cls(scale_stages(stages, width_mult, depth_mult, divisor), stem, head,
                    num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
                    drop_path_rate=drop_path_rate, default_cfg=cfg, **kwargs)
@@ -121,12 +123,33 @@ class EfficientNet(MBNet):
                               resolution=scaling.resolution, **kwargs)
 
 
+def _crop(resolution: int) -> float:
+    return round(resolution / (resolution + 32), 3)   # the TF reference's eval crop
+
+
+# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# tf_ names: timm's TF ports of the official weights (ImageNet mean/std, bicubic, as timm's cfgs).
+default_cfgs = {f"{tf}efficientnet_{v}": image_cfg(f"{tf}efficientnet_{v}", s.resolution,
+                                                   crop_pct=_crop(s.resolution))
+                for tf in ("", "tf_") for v, s in EFFICIENTNET_SCALING.items()}
+
+
 def _efficientnet(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
-    if tf:   # the TensorFlow original: SAME padding, BN eps 1e-3, momentum 0.99 (TF) = 0.01 (PyTorch)
-        kwargs = dict(padding="tf_same", bn_eps=1e-3, bn_momentum=0.01, **kwargs)
-    arch = f"{'tf_' if tf else ''}efficientnet_{variant}"
-    return EfficientNet.from_scaling(EFFICIENTNET_B0, EFFICIENTNET_SCALING[variant],
-                                     architecture=arch, **kwargs)
+    """Defaults are the twin's: timm's ``efficientnet_b*`` / ``tf_efficientnet_b*`` (no stochastic
+    depth; BN momentum 0.1). torchvision's ``stochastic_depth_prob`` (0.2 there) and ``dropout`` are
+    taken under their names."""
+    name = f"{'tf_' if tf else ''}efficientnet_{variant}"
+    kwargs = torchvision_args(name, kwargs)
+    kwargs.setdefault("drop_path_rate", 0.0)
+    if tf:   # timm's tf_ ports: SAME padding, BN eps 1e-3 (TF's); momentum stays PyTorch's 0.1
+        kwargs.setdefault("padding", "tf_same")
+        kwargs.setdefault("bn_eps", 1e-3)
+    return build(name, "EfficientNet", EfficientNet.from_scaling, kwargs,
+                 accepts=(EfficientNet.from_table, MBNet.__init__),
+                 exclude=("width_mult", "depth_mult", "resolution", "stem_channels",
+                          "head_channels"), stages=EFFICIENTNET_B0,
+                 scaling=EFFICIENTNET_SCALING[variant], architecture=name,
+                 default_cfg=default_cfgs[name])
 
 
 @register_model

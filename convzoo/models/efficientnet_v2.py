@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from ..blocks import FusedMBConv, MBConv
 from ..registry import register_model
-from ._specs import MBStage
+from ._builder import build, torchvision_args
+from ._mbnet import MBNet
+from ._specs import TF_INCEPTION_MEAN, TF_INCEPTION_STD, MBStage, image_cfg
 from .efficientnet import EfficientNet
 
 __all__ = ["EFFICIENTNET_V2_S", "EFFICIENTNET_V2_M", "EFFICIENTNET_V2_L"]
@@ -57,18 +59,35 @@ _V2 = {"s": (EFFICIENTNET_V2_S, 24, 384, 0.2),
        "l": (EFFICIENTNET_V2_L, 32, 480, 0.4)}
 
 
+# The metadata of every registered name, read by the registry (timm's default_cfgs table). Eval
+# crop 1.0: timm's tf_efficientnetv2 ports and torchvision evaluate the full eval-size image; the tf_
+# names load timm's TF ports, which expect mean = std = 0.5 (inputs in [-1, 1]).
+default_cfgs = {
+    **{f"efficientnet_v2_{v}": image_cfg(f"efficientnet_v2_{v}", res, crop_pct=1.0)
+       for v, (_, _, res, _) in _V2.items()},
+    **{f"tf_efficientnet_v2_{v}": image_cfg(f"tf_efficientnet_v2_{v}", res, crop_pct=1.0,
+                                            mean=TF_INCEPTION_MEAN, std=TF_INCEPTION_STD)
+       for v, (_, _, res, _) in _V2.items()},
+}
+
+
 def _efficientnet_v2(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
+    """Defaults are the twin's: torchvision's ``efficientnet_v2_*`` (BN eps 1e-3, momentum 0.1,
+    stochastic depth 0.2) and timm's ``tf_efficientnetv2_*`` (BN eps 1e-3, momentum 0.1, SAME
+    padding, no stochastic depth). TensorFlow trained with momentum 0.99 (``bn_momentum=0.01``)."""
+    name = f"{'tf_' if tf else ''}efficientnet_v2_{variant}"
     table, stem, res, dropout = _V2[variant]
-    # Official hparams: BN eps 1e-3 (torchvision and timm's tf_ ports agree), momentum 0.99 (TF).
+    kwargs = torchvision_args(name, kwargs)
     kwargs.setdefault("bn_eps", 1e-3)
-    kwargs.setdefault("bn_momentum", 0.01)
     kwargs.setdefault("drop_rate", dropout)
+    kwargs.setdefault("drop_path_rate", 0.0 if tf else 0.2)
     if tf:
         kwargs.setdefault("padding", "tf_same")
-    arch = f"{'tf_' if tf else ''}efficientnet_v2_{variant}"
-    # eval crop: timm's tf_efficientnetv2 ports and torchvision evaluate the full eval-size image
-    return EfficientNet.from_table(table, stem, 1280, resolution=res, architecture=arch,
-                                   crop_pct=1.0, **kwargs)
+    return build(name, "EfficientNetV2", EfficientNet.from_table, kwargs,
+                 accepts=(MBNet.__init__,),
+                 exclude=("width_mult", "depth_mult", "resolution", "divisor"),
+                 stages=table, stem_channels=stem, head_channels=1280, resolution=res,
+                 architecture=name, crop_pct=1.0, default_cfg=default_cfgs[name])
 
 
 @register_model

@@ -18,9 +18,10 @@ from torch import nn
 from ..blocks import MBConv
 from ..layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
 from ..registry import register_model
+from ._builder import build, torchvision_args
 from ._remap import remap_modules
 from ._mbnet import MBNet, scale_stages
-from ._specs import DSStage, MBStage, image_cfg
+from ._specs import TF_INCEPTION_MEAN, TF_INCEPTION_STD, DSStage, MBStage, adapt_cfg, image_cfg
 from .base import ClassifierHead, ConvNet
 
 __all__ = ["MobileNetV1", "MobileNetV2", "MOBILENET_V1", "MOBILENET_V2"]
@@ -57,6 +58,9 @@ class MobileNetV1(ConvNet):
         super().__init__()
         if width_mult <= 0:
             raise ValueError(f"width_mult must be > 0, got {width_mult}")
+        if drop_path_rate:   # accepted as 0 for timm's callers; the blocks have no residual
+            raise ValueError(f"MobileNetV1 has no stochastic depth: drop_path_rate must be 0, "
+                             f"got {drop_path_rate!r}")
         self.in_chans, self.num_classes = in_chans, num_classes
         nk = dict(norm="batch", norm_kwargs=dict(eps=bn_eps, momentum=bn_momentum), act_layer=act_layer)
         in_ch = make_divisible(stem_channels * width_mult)
@@ -76,7 +80,7 @@ class MobileNetV1(ConvNet):
         self.neck = nn.Identity()
         self.num_features = in_ch
         self.head = ClassifierHead(in_ch, num_classes, drop_rate)
-        self.default_cfg = dict(default_cfg or {})
+        self.default_cfg = adapt_cfg(default_cfg or {}, in_chans=in_chans, num_classes=num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
@@ -118,11 +122,13 @@ class MobileNetV2(MBNet):
 
     def __init__(self, stages: Sequence[MBStage] = MOBILENET_V2, *, width_mult: float = 1.0,
                  depth_mult: float = 1.0, num_classes: int = 1000, in_chans: int = 3,
-                 drop_rate: float = 0.2, drop_path_rate: float = 0.0, act_layer=nn.ReLU6, **kwargs):
+                 drop_rate: float = 0.2, drop_path_rate: float = 0.0, act_layer=nn.ReLU6,
+                 divisor: int = 8, **kwargs):
         if width_mult <= 0 or depth_mult <= 0:
             raise ValueError(f"width_mult and depth_mult must be > 0, got {width_mult}, {depth_mult}")
-        super().__init__(scale_stages(stages, width_mult, depth_mult), make_divisible(32 * width_mult),
-                         make_divisible(1280 * max(1.0, width_mult)), num_classes=num_classes,
+        super().__init__(scale_stages(stages, width_mult, depth_mult, divisor),
+                         make_divisible(32 * width_mult, divisor),
+                         make_divisible(1280 * max(1.0, width_mult), divisor), num_classes=num_classes,
                          in_chans=in_chans, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
                          act_layer=act_layer, **kwargs)
 
@@ -149,19 +155,48 @@ def _check_width(width_mult) -> float:
     return float(width_mult)
 
 
+# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# mobilenet_v1 loads timm's mobilenetv1_100 (trained with mean = std = 0.5, bicubic); mobilenet_v2
+# torchvision's weights (bilinear resize 256, crop 224, ImageNet mean/std).
+default_cfgs = {
+    "mobilenet_v1": image_cfg("mobilenet_v1", 224, mean=TF_INCEPTION_MEAN, std=TF_INCEPTION_STD,
+                              interpolation="bicubic"),
+    "mobilenet_v2": image_cfg("mobilenet_v2", 224, interpolation="bilinear"),
+}
+
+
 @register_model
 def mobilenet_v1(width_mult: float = 1.0, **kwargs) -> MobileNetV1:
     """MobileNetV1 (Table 1) with width multiplier alpha = ``width_mult``; 224 px."""
     w = _check_width(width_mult)
-    cfg = image_cfg("mobilenet_v1", 224, in_chans=kwargs.get("in_chans", 3),
-                    num_classes=kwargs.get("num_classes", 1000), interpolation="bilinear")
-    return MobileNetV1(width_mult=w, default_cfg=cfg, **kwargs)
+    return build("mobilenet_v1", "MobileNetV1", MobileNetV1, kwargs, width_mult=w,
+                 default_cfg=default_cfgs["mobilenet_v1"])
+
+
+def _residual_setting(rows) -> tuple[MBStage, ...]:
+    """torchvision's ``inverted_residual_setting``: rows ``[t, c, n, s]`` (Table 2's columns)."""
+    try:
+        return tuple(MBStage(MBConv, t, 3, s, c, n) for t, c, n, s in rows)
+    except (TypeError, ValueError):
+        raise ValueError(f"inverted_residual_setting must be rows [t, c, n, s], got {rows!r}") from None
 
 
 @register_model
 def mobilenet_v2(width_mult: float = 1.0, **kwargs) -> MobileNetV2:
-    """MobileNetV2 (Table 2) with width multiplier ``width_mult``; 224 px, dropout 0.2."""
+    """MobileNetV2 (Table 2) with width multiplier ``width_mult``; 224 px, dropout 0.2.
+
+    torchvision's arguments: ``inverted_residual_setting`` (rows ``[t, c, n, s]``), ``round_nearest``
+    (channel rounding, 8), ``norm_layer``, ``dropout``, ``weights=None``, ``progress``.
+    """
     w = _check_width(width_mult)
-    cfg = image_cfg("mobilenet_v2", 224, in_chans=kwargs.get("in_chans", 3),
-                    num_classes=kwargs.get("num_classes", 1000), interpolation="bilinear")
-    return MobileNetV2(width_mult=w, default_cfg=cfg, **kwargs)
+    kwargs = torchvision_args("mobilenet_v2", kwargs)
+    if kwargs.get("block") is not None:
+        raise ValueError("mobilenet_v2 (MobileNetV2) does not take block= (its blocks are MBConv)")
+    kwargs.pop("block", None)
+    if "inverted_residual_setting" in kwargs:
+        kwargs["stages"] = _residual_setting(kwargs.pop("inverted_residual_setting"))
+    if "round_nearest" in kwargs:
+        kwargs["divisor"] = kwargs.pop("round_nearest")
+    return build("mobilenet_v2", "MobileNetV2", MobileNetV2, kwargs, accepts=(MBNet.__init__,),
+                 exclude=("stem_channels", "head_channels"), width_mult=w,
+                 default_cfg=default_cfgs["mobilenet_v2"])

@@ -17,6 +17,7 @@ from torch import nn
 from ..blocks import MBConv
 from ..layers import make_act
 from ..registry import register_model
+from ._builder import build, torchvision_args
 from ._mbnet import MBNet
 from ._remap import remap_modules
 from ._specs import SE_MOBILENET_V3, MBStage, image_cfg
@@ -69,9 +70,17 @@ class MobileNetV3Head(ClassifierHead):
         self.hidden = nn.Linear(in_features, hidden_features)
         self.act = make_act(act_layer)
 
+    def drop_pre_logits(self) -> None:
+        super().drop_pre_logits()
+        self.hidden, self.act = nn.Identity(), nn.Identity()
+
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if x.dim() > 2 and not self.global_pool:   # unpooled: the hidden layer acts at every position
+            x = self.act(self.hidden(x.movedim(1, -1))).movedim(-1, 1)
+            return super().forward(x, pre_logits=pre_logits)
         if x.dim() > 2:
-            x = x.mean(dim=tuple(range(2, x.dim())))
+            dims = tuple(range(2, x.dim()))
+            x = x.mean(dim=dims) if self.global_pool == "avg" else x.amax(dim=dims)
         return super().forward(self.act(self.hidden(x)), pre_logits=pre_logits)
 
 
@@ -140,22 +149,30 @@ class MobileNetV3(MBNet):
         return remap_modules(self, state_dict, self._timm_map(), flat)
 
 
-def _mobilenet_v3(arch: str, interpolation: str, **kwargs) -> MobileNetV3:
-    cfg = image_cfg(arch, 224, in_chans=kwargs.get("in_chans", 3),
-                    num_classes=kwargs.get("num_classes", 1000), interpolation=interpolation)
-    return MobileNetV3(default_cfg=cfg, **kwargs)
+# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+default_cfgs = {
+    "mobilenetv3_large_100": image_cfg("mobilenetv3_large_100", 224, interpolation="bicubic"),
+    "mobilenet_v3_large": image_cfg("mobilenet_v3_large", 224, interpolation="bilinear"),
+}
 
 
 @register_model
 def mobilenetv3_large_100(**kwargs) -> MobileNetV3:
     """MobileNetV3-Large 1.0 (Table 1), timm's settings (BN eps 1e-5); 224 px, bicubic."""
-    return _mobilenet_v3("mobilenetv3_large_100", "bicubic", **kwargs)
+    return build("mobilenetv3_large_100", "MobileNetV3", MobileNetV3, kwargs, accepts=(MBNet.__init__,),
+                 exclude=("stem_channels", "head_channels"),
+                 default_cfg=default_cfgs["mobilenetv3_large_100"])
 
 
 @register_model
 def mobilenet_v3_large(**kwargs) -> MobileNetV3:
-    """MobileNetV3-Large 1.0 (Table 1), torchvision's settings (BN eps 1e-3, momentum 0.01); bilinear."""
+    """MobileNetV3-Large 1.0 (Table 1), torchvision's settings (BN eps 1e-3, momentum 0.01); bilinear.
+
+    torchvision's arguments: ``norm_layer``, ``dropout``, ``weights=None``, ``progress``.
+    """
+    kwargs = torchvision_args("mobilenet_v3_large", kwargs)
     kwargs.setdefault("bn_eps", 1e-3)
     kwargs.setdefault("bn_momentum", 0.01)
-    return _mobilenet_v3("mobilenet_v3_large", "bilinear", **kwargs)
-
+    return build("mobilenet_v3_large", "MobileNetV3", MobileNetV3, kwargs, accepts=(MBNet.__init__,),
+                 exclude=("stem_channels", "head_channels"),
+                 default_cfg=default_cfgs["mobilenet_v3_large"])

@@ -24,6 +24,7 @@ from typing import Any, Optional, Sequence, Union
 from ..io import atomic_write_text
 from ..registry import register_model
 from ._blocks import BLOCK_TYPES, block_type
+from ._builder import build
 from ._mbnet import MBNet
 from ._specs import MBStage, image_cfg
 
@@ -109,12 +110,18 @@ def build_from_spec(spec: Union[str, os.PathLike, dict], *, num_classes: Optiona
                  drop_rate=drop_rate, drop_path_rate=drop_path_rate, default_cfg=cfg, **kwargs)
 
 
+# The registry's table (timm's default_cfgs): sizes and classes come from each spec file.
+default_cfgs = {"searched": dict(architecture="searched", modality="image", input_size=None,
+                                 num_classes=None, first_conv="stem.conv", classifier="head.fc")}
+
+
 @register_model
 def searched(spec: Optional[Union[str, os.PathLike, dict]] = None, **kwargs) -> MBNet:
     """A net from a spec file written by ``convzoo search`` / ``convzoo scale`` (``spec=`` path or dict)."""
     if spec is None:
         raise ValueError("model 'searched' needs spec=<path to a spec JSON, e.g. run/best_spec.json>")
-    return build_from_spec(spec, **kwargs)
+    return build("searched", "MBNet (spec file)", build_from_spec, kwargs, accepts=(MBNet.__init__,),
+                 exclude=("stages", "stem_channels", "head_channels", "default_cfg"), spec=spec)
 
 
 __all__ = ["SPEC_FORMAT", "make_spec", "load_spec", "save_spec", "build_from_spec",

@@ -34,6 +34,8 @@ from torch import nn
 from ..blocks import ConvNeXtBlock, FusedMBConv, MBConv
 from ..layers import ConvNormAct, DepthwiseSeparableConv, SpatiallySeparableConv
 from ..registry import register_model
+from ._builder import build
+from ._specs import adapt_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -87,7 +89,8 @@ class VariantNet(ConvNet):
     """
 
     def __init__(self, block: str, *, num_classes: int = 10, in_chans: int = 1, spec: VariantSpec = VariantSpec(),
-                 norm: Optional[str] = "batch", drop_rate: float = 0.0, image_size: int = 16):
+                 norm: Optional[str] = "batch", drop_rate: float = 0.0, image_size: int = 16,
+                 default_cfg: Optional[dict] = None):
         super().__init__()
         if block not in BLOCKS:
             raise ValueError(f"block must be one of {', '.join(BLOCKS)}, got {block!r}")
@@ -106,19 +109,30 @@ class VariantNet(ConvNet):
         self.feature_info = FeatureInfo([dict(num_chs=w1, reduction=1, module="stem"),
                                          dict(num_chs=w1, reduction=1, module="stages.0"),
                                          dict(num_chs=w2, reduction=2, module="stages.1")])
-        self.default_cfg = dict(input_size=(in_chans, image_size, image_size), mean=(0.5,) * in_chans,
-                                std=(0.5,) * in_chans, interpolation="bilinear", crop_pct=1.0,
-                                num_classes=num_classes, first_conv="stem.conv", classifier="head.fc",
-                                modality="image", min_input_size=(in_chans, 2, 2))
+        self.num_features = w2
+        side = -(-image_size // 2)   # one padded stride-2 conv
+        self.default_cfg = adapt_cfg(default_cfg or _cfg(f"variant_{block}"), in_chans=in_chans,
+                                     num_classes=num_classes, pool_size=(side, side),
+                                     input_size=(in_chans, image_size, image_size))
+
+
+def _cfg(name: str) -> dict:
+    return dict(architecture=name, input_size=(1, 16, 16), min_input_size=(1, 2, 2),
+                fixed_input_size=False, pool_size=(8, 8), mean=(0.5,), std=(0.5,),
+                interpolation="bilinear", crop_pct=1.0, crop_mode="center", num_classes=10,
+                first_conv="stem.conv", classifier="head.fc", modality="image")
+
+
+VARIANTS = ("conv", "spatial", "dwsep", "mbconv", "fused", "convnext")
+# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+default_cfgs = {f"variant_{b}": _cfg(f"variant_{b}") for b in VARIANTS}
 
 
 def _builder(block: str, doc: str):
-    def fn(*, num_classes: int = 10, in_chans: int = 1, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-           norm: Optional[str] = "batch", widths=(32, 64), depth: int = 2, **kwargs) -> VariantNet:
-        if drop_path_rate:
-            raise ValueError(f"variant_{block} has no stochastic depth (drop_path_rate must be 0)")
-        return VariantNet(block, num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, norm=norm,
-                          spec=VariantSpec(tuple(widths), depth), **kwargs)
+    def fn(*, widths=(32, 64), depth: int = 2, **kwargs) -> VariantNet:
+        name = f"variant_{block}"
+        return build(name, "VariantNet", VariantNet, kwargs, block=block,
+                     spec=VariantSpec(tuple(widths), depth), default_cfg=default_cfgs[name])
     fn.__name__ = fn.__qualname__ = f"variant_{block}"
     fn.__doc__ = f"{doc} variant of the compare net (digits-sized: 1 channel, 10 classes, 16x16)."
     return fn
@@ -131,4 +145,3 @@ variant_mbconv = register_model(_builder("mbconv", "Inverted residual (MBConv)")
 variant_fused = register_model(_builder("fused", "Fused-MBConv"))
 variant_convnext = register_model(_builder("convnext", "ConvNeXt block"))
 
-VARIANTS = ("conv", "spatial", "dwsep", "mbconv", "fused", "convnext")

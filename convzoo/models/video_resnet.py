@@ -16,6 +16,8 @@ from torch import nn
 
 from ..layers import Conv2Plus1d, ConvNormAct, midplanes
 from ..registry import register_model
+from ._builder import build, torchvision_args
+from ._specs import adapt_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -36,6 +38,21 @@ VIDEO_RESNET_18 = (
     ResStage3d(256,  2,  2),     # conv4_x: L/4 x 14 x 14
     ResStage3d(512,  2,  2),     # conv5_x: L/8 x 7 x 7
 )
+
+
+def _cfg(name: str, first_conv: str) -> dict:
+    # torchvision's Kinetics-400 transforms: resize 128x171, crop 112, these mean/std; the final map
+    # of a 16 x 112 x 112 clip is 2 x 7 x 7 (T / 8, H / 16, W / 16).
+    return dict(architecture=name, input_size=(3, 16, 112, 112), min_input_size=(3, 1, 1, 1),
+                fixed_input_size=False, pool_size=(2, 7, 7), mean=(0.43216, 0.394666, 0.37645),
+                std=(0.22803, 0.22145, 0.216989), interpolation="bilinear", crop_pct=112 / 128,
+                crop_mode="center", num_classes=400, first_conv=first_conv, classifier="head.fc",
+                modality="video")
+
+
+# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+default_cfgs = {"r3d_18": _cfg("r3d_18", "stem.conv"),
+                "r2plus1d_18": _cfg("r2plus1d_18", "stem.spatial.conv")}
 
 
 
@@ -109,7 +126,8 @@ class VideoResNet(ConvNet):
     weight_layouts = ("torchvision",)   # convert_state_dict hook of convzoo.weights.load_weights
 
     def __init__(self, spec: tuple = VIDEO_RESNET_18, conv_type: str = "3d", num_classes: int = 400,
-                 in_chans: int = 3, drop_rate: float = 0.0, paper_exact: bool = False):
+                 in_chans: int = 3, drop_rate: float = 0.0, paper_exact: bool = False,
+                 default_cfg: Optional[dict] = None):
         super().__init__()
         self.num_classes, self.in_chans, self.conv_type = num_classes, in_chans, conv_type
         self.paper_exact = paper_exact
@@ -145,13 +163,9 @@ class VideoResNet(ConvNet):
         self.neck = nn.Identity()
         self.num_features = c
         self.head = ClassifierHead(c, num_classes, drop_rate)
-        self.default_cfg = dict(
-            input_size=(in_chans, 16, 112, 112), min_input_size=(in_chans, 1, 1, 1),
-            # torchvision's Kinetics-400 transforms: resize 128x171, crop 112, these mean/std.
-            mean=(0.43216, 0.394666, 0.37645), std=(0.22803, 0.22145, 0.216989),
-            interpolation="bilinear", crop_pct=112 / 128, num_classes=num_classes,
-            first_conv="stem.conv" if conv_type == "3d" else "stem.spatial.conv",
-            classifier="head.fc", modality="video")
+        name = "r3d_18" if conv_type == "3d" else "r2plus1d_18"
+        self.default_cfg = adapt_cfg(default_cfg or default_cfgs[name], in_chans=in_chans,
+                                     num_classes=num_classes)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -193,22 +207,17 @@ class VideoResNet(ConvNet):
         return out
 
 
-def _pop(kwargs: dict) -> dict:
-    kwargs.pop("drop_path_rate", None)   # no stochastic depth in these nets
-    return kwargs
-
-
 @register_model
 def r3d_18(**kwargs) -> VideoResNet:
-    """R3D-18: 3x3x3 basic blocks [2, 2, 2, 2]; torchvision layout, 400 Kinetics classes."""
-    return VideoResNet(VIDEO_RESNET_18, "3d", **_pop(kwargs))
+    """R3D-18: 3x3x3 basic blocks [2, 2, 2, 2]; torchvision layout, 400 Kinetics classes.
+    torchvision's ``weights=None`` and ``progress`` are accepted."""
+    return build("r3d_18", "VideoResNet", VideoResNet, torchvision_args("r3d_18", kwargs),
+                 spec=VIDEO_RESNET_18, conv_type="3d", default_cfg=default_cfgs["r3d_18"])
 
 
 @register_model
 def r2plus1d_18(**kwargs) -> VideoResNet:
     """R(2+1)D-18: (2+1)D basic blocks [2, 2, 2, 2]; torchvision widths, or ``paper_exact=True``."""
-    return VideoResNet(VIDEO_RESNET_18, "2plus1d", **_pop(kwargs))
-
-
-for _fn in (r3d_18, r2plus1d_18):
-    _fn.modality = "video"
+    return build("r2plus1d_18", "VideoResNet", VideoResNet,
+                 torchvision_args("r2plus1d_18", kwargs), spec=VIDEO_RESNET_18,
+                 conv_type="2plus1d", default_cfg=default_cfgs["r2plus1d_18"])

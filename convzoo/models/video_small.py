@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
 
 from ..layers import Conv2Plus1d, ConvNormAct
 from ..registry import register_model
+from ._builder import build
+from ._specs import adapt_cfg
 from .base import ClassifierHead, ConvNet
 
 
@@ -33,6 +36,25 @@ VIDEO_SMALL = (
     SmallStage(32,   (2, 2, 2)),   # 2 x 3 x 3
     SmallStage(64,   (1, 1, 1)),   # then global average pool -> fc
 )
+_MODES = {"c3d_small": "3d", "r2plus1d_small": "2plus1d", "frame2d_small": "frame2d",
+          "stack2d_small": "stack2d"}
+
+
+def _cfg(name: str) -> dict:
+    mode = _MODES[name]
+    # the 2D nets end on a 3 x 3 map, the 3D ones on 2 x 3 x 3 (at 8 x 24 x 24)
+    return dict(architecture=name, input_size=(1, 8, 24, 24),
+                # stack2d's first conv takes exactly C * num_frames channels
+                min_input_size=(1, 8 if mode == "stack2d" else 4, 8, 8), fixed_input_size=False,
+                pool_size=(3, 3) if mode in ("frame2d", "stack2d") else (2, 3, 3),
+                mean=(0.0,), std=(1.0,), interpolation="bilinear", crop_pct=1.0, crop_mode="center",
+                num_classes=8,
+                first_conv="stem.unit.conv.spatial" if mode == "2plus1d" else "stem.unit.conv",
+                classifier="head.fc", modality="video")
+
+
+# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+default_cfgs = {name: _cfg(name) for name in _MODES}
 
 
 def _small_unit(cin: int, cout: int, mode: str) -> nn.Module:
@@ -74,7 +96,7 @@ class SmallVideoNet(ConvNet):
 
     def __init__(self, mode: str = "3d", num_classes: int = 8, in_chans: int = 1,
                  num_frames: int = 8, frame_size: int = 24, drop_rate: float = 0.0,
-                 spec: tuple = VIDEO_SMALL):
+                 spec: tuple = VIDEO_SMALL, default_cfg: Optional[dict] = None):
         super().__init__()
         if mode not in ("3d", "2plus1d", "frame2d", "stack2d"):
             raise ValueError(f"mode must be '3d', '2plus1d', 'frame2d' or 'stack2d', got {mode!r}")
@@ -100,14 +122,14 @@ class SmallVideoNet(ConvNet):
         self.neck = nn.Identity()
         self.num_features = c
         self.head = ClassifierHead(c, num_classes, drop_rate)
-        self.default_cfg = dict(
-            input_size=(in_chans, num_frames, frame_size, frame_size),
-            # stack2d's first conv takes exactly C * num_frames channels
-            min_input_size=(in_chans, num_frames if mode == "stack2d" else 4, 8, 8),
-            mean=(0.0,) * in_chans, std=(1.0,) * in_chans, interpolation="bilinear", crop_pct=1.0,
-            num_classes=num_classes,
-            first_conv="stem.unit.conv.spatial" if mode == "2plus1d" else "stem.unit.conv",
-            classifier="head.fc", modality="video")
+        name = {v: k for k, v in _MODES.items()}[mode]
+        cfg = adapt_cfg(default_cfg or default_cfgs[name], in_chans=in_chans, num_classes=num_classes)
+        cfg["input_size"] = (in_chans, num_frames, frame_size, frame_size)
+        side = frame_size // 8   # three floor-mode 2x2 pools
+        cfg["pool_size"] = (side, side) if is2d else (num_frames // 4, side, side)
+        if mode == "stack2d":
+            cfg["min_input_size"] = (in_chans, num_frames, 8, 8)
+        self.default_cfg = cfg
 
     def check_input(self, x: torch.Tensor) -> None:
         super().check_input(x)
@@ -123,34 +145,31 @@ class SmallVideoNet(ConvNet):
 
 
 
-def _pop(kwargs: dict) -> dict:
-    kwargs.pop("drop_path_rate", None)   # no stochastic depth in these nets
-    return kwargs
+def _small(name: str, kwargs: dict) -> SmallVideoNet:
+    return build(name, "SmallVideoNet", SmallVideoNet, kwargs, mode=_MODES[name],
+                 default_cfg=default_cfgs[name])
 
 
 @register_model
 def c3d_small(**kwargs) -> SmallVideoNet:
     """Small C3D-style net (3x3x3 convs 8-16-32-64) for 1 x 8 x 24 x 24 MovingDigits clips."""
-    return SmallVideoNet("3d", **_pop(kwargs))
+    return _small("c3d_small", kwargs)
 
 
 @register_model
 def r2plus1d_small(**kwargs) -> SmallVideoNet:
     """The same net with (2+1)D convs (paper's M_i per conv)."""
-    return SmallVideoNet("2plus1d", **_pop(kwargs))
+    return _small("r2plus1d_small", kwargs)
 
 
 @register_model
 def frame2d_small(**kwargs) -> SmallVideoNet:
     """The same widths with 3x3 2D convs on the middle frame only: a single-image baseline."""
-    return SmallVideoNet("frame2d", **_pop(kwargs))
+    return _small("frame2d_small", kwargs)
 
 
 @register_model
 def stack2d_small(**kwargs) -> SmallVideoNet:
     """The same widths with 3x3 2D convs on the frames stacked as channels (early fusion)."""
-    return SmallVideoNet("stack2d", **_pop(kwargs))
+    return _small("stack2d_small", kwargs)
 
-
-for _fn in (c3d_small, r2plus1d_small, frame2d_small, stack2d_small):
-    _fn.modality = "video"

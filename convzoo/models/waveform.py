@@ -26,6 +26,8 @@ from torch import nn
 
 from ..layers import ConvNormAct, DepthwiseSeparableConv
 from ..registry import register_model
+from ._builder import build
+from ._specs import adapt_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -122,7 +124,7 @@ class WaveformNet(ConvNet):
     dims = 1
 
     def __init__(self, spec: WaveSpec, num_classes: int = 10, in_chans: int = 1,
-                 drop_rate: float = 0.0, separable: bool = False):
+                 drop_rate: float = 0.0, separable: bool = False, default_cfg: Optional[dict] = None):
         super().__init__()
         self.spec, self.separable = spec, separable
         self.num_classes, self.in_chans = num_classes, in_chans
@@ -154,12 +156,10 @@ class WaveformNet(ConvNet):
         self.neck = nn.Identity()
         self.num_features = c
         self.head = ClassifierHead(c, num_classes, drop_rate)
-        self.default_cfg = dict(
-            input_size=(in_chans, 32000), mean=(0.0,), std=(1.0,), interpolation=None, crop_pct=1.0,
-            num_classes=num_classes, first_conv="stem.conv.conv", classifier="head.fc",
-            modality="audio", sample_rate=8000,
-            # conv1 needs L >= stem_stride; each ceil-mode pool needs at least one sample.
-            min_input_size=(in_chans, spec.stem_stride))
+        # conv1 needs L >= stem_stride; each ceil-mode pool needs at least one sample.
+        self.default_cfg = adapt_cfg(default_cfg or _cfg("waveform"), in_chans=in_chans,
+                                     num_classes=num_classes, min_input_size=(in_chans, spec.stem_stride),
+                                     pool_size=(final_length(spec, 32000),))
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -171,11 +171,33 @@ class WaveformNet(ConvNet):
                     nn.init.zeros_(m.bias)
 
 
-def _build(spec: WaveSpec, separable: bool = False, stem_kernel: Optional[int] = None,
+def final_length(spec: WaveSpec, length: int) -> int:
+    """Length of the last feature map for an input of ``length`` samples (conv1, then ceil pools)."""
+    pad = max(spec.stem_kernel - spec.stem_stride, 0) // 2
+    n = (length + 2 * pad - spec.stem_kernel) // spec.stem_stride + 1
+    for pool in (spec.stem_pool, *(st.pool for st in spec.stages)):
+        n = -(-n // pool) if pool > 1 else n
+    return n
+
+
+def _cfg(name: str) -> dict:
+    return dict(architecture=name, input_size=(1, 32000), min_input_size=(1, 4), fixed_input_size=False,
+                pool_size=None, mean=(0.0,), std=(1.0,), interpolation=None, crop_pct=1.0,
+                num_classes=10, first_conv="stem.conv.conv", classifier="head.fc", modality="audio",
+                sample_rate=8000)
+
+
+# The metadata of every registered name, read by the registry (timm's default_cfgs table); the
+# instance adds pool_size (the last map's length at 32000 samples) and the min input its stem needs.
+default_cfgs = {name: _cfg(name) for name in (
+    "waveform_m3", "waveform_m5", "waveform_m11", "waveform_m18", "waveform_m34_res",
+    "waveform_m11_dws", "waveform_m18_dws")}
+
+
+def _build(name: str, spec: WaveSpec, separable: bool = False, stem_kernel: Optional[int] = None,
            stem_stride: Optional[int] = None, pool: Optional[int] = None, **kwargs) -> WaveformNet:
     """``stem_kernel`` / ``stem_stride`` / ``pool`` (every max-pool, conv1's included) adapt the
     table to short signals, e.g. MNIST-1D's 40 samples; the defaults are the paper's 80 / 4 / 4."""
-    kwargs.pop("drop_path_rate", None)   # no stochastic depth in these nets
     if stem_kernel is not None:
         spec = replace(spec, stem_kernel=stem_kernel)
     if stem_stride is not None:
@@ -183,51 +205,48 @@ def _build(spec: WaveSpec, separable: bool = False, stem_kernel: Optional[int] =
     if pool is not None:
         spec = replace(spec, stem_pool=pool, stages=tuple(
             replace(st, pool=pool if st.pool > 1 else 1) for st in spec.stages))
-    return WaveformNet(spec, separable=separable, **kwargs)
+    return build(name, "WaveformNet", WaveformNet, kwargs, spec=spec, separable=separable,
+                 default_cfg=default_cfgs[name])
 
 
 @register_model
 def waveform_m3(**kwargs) -> WaveformNet:
     """M3 (0.2M): conv1 [80/4, 256], one [3, 256] conv."""
-    return _build(WAVEFORM_M3, **kwargs)
+    return _build("waveform_m3", WAVEFORM_M3, **kwargs)
 
 
 @register_model
 def waveform_m5(**kwargs) -> WaveformNet:
     """M5 (0.5M): conv1 [80/4, 128], then [3, 128], [3, 256], [3, 512]."""
-    return _build(WAVEFORM_M5, **kwargs)
+    return _build("waveform_m5", WAVEFORM_M5, **kwargs)
 
 
 @register_model
 def waveform_m11(**kwargs) -> WaveformNet:
     """M11 (1.8M): conv1 [80/4, 64], then 2/2/3/2 convs of 64/128/256/512."""
-    return _build(WAVEFORM_M11, **kwargs)
+    return _build("waveform_m11", WAVEFORM_M11, **kwargs)
 
 
 @register_model
 def waveform_m18(**kwargs) -> WaveformNet:
     """M18 (3.7M): conv1 [80/4, 64], then 4 convs each of 64/128/256/512."""
-    return _build(WAVEFORM_M18, **kwargs)
+    return _build("waveform_m18", WAVEFORM_M18, **kwargs)
 
 
 @register_model
 def waveform_m34_res(**kwargs) -> WaveformNet:
     """M34-res (4M): conv1 [80/4, 48], then 3/4/6/3 residual blocks of 48/96/192/384."""
-    return _build(WAVEFORM_M34_RES, **kwargs)
+    return _build("waveform_m34_res", WAVEFORM_M34_RES, **kwargs)
 
 
 @register_model
 def waveform_m11_dws(**kwargs) -> WaveformNet:
     """M11 with every 3-tap conv depthwise-separable (conv1 unchanged)."""
-    return _build(WAVEFORM_M11, separable=True, **kwargs)
+    return _build("waveform_m11_dws", WAVEFORM_M11, separable=True, **kwargs)
 
 
 @register_model
 def waveform_m18_dws(**kwargs) -> WaveformNet:
     """M18 with every 3-tap conv depthwise-separable (conv1 unchanged)."""
-    return _build(WAVEFORM_M18, separable=True, **kwargs)
+    return _build("waveform_m18_dws", WAVEFORM_M18, separable=True, **kwargs)
 
-
-for _fn in (waveform_m3, waveform_m5, waveform_m11, waveform_m18, waveform_m34_res,
-            waveform_m11_dws, waveform_m18_dws):
-    _fn.modality = "audio"

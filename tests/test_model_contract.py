@@ -1,0 +1,240 @@
+"""timm's and torchvision's model contract on every registered model, with their libraries as oracles.
+
+Shapes of the whole registry are checked on the meta device (no weights allocated, so even
+EfficientNet-B7 at 600 px costs nothing): ``default_cfg`` keys and ``pool_size``, ``num_features`` /
+``head_hidden_size``, ``forward_intermediates`` / ``prune_intermediate_layers``,
+``reset_classifier(num_classes, global_pool)``. Values are checked on small models against forward
+hooks, timm's pretrained cfgs, torchvision's builders, and one training step of each twin pair from
+the same weights (running statistics, parameters and outputs).
+"""
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+import torchvision
+from torch import nn
+
+import convzoo
+from convzoo.registry import get_pretrained_cfg
+from convzoo.weights import convert_state_dict
+
+NAMES = [n for n in convzoo.list_models() if n != "searched"]   # searched needs a spec file
+TIMM_KEYS = ("architecture", "input_size", "pool_size", "mean", "std", "interpolation", "crop_pct",
+             "fixed_input_size", "num_classes", "first_conv", "classifier", "modality")
+
+
+def _meta(name, **kwargs):
+    with torch.device("meta"):
+        return convzoo.create_model(name, **kwargs).eval()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_timm_contract_shapes(name):
+    model = _meta(name)
+    cfg = model.default_cfg
+    assert all(k in cfg for k in TIMM_KEYS), [k for k in TIMM_KEYS if k not in cfg]
+    sd = model.state_dict()
+    assert cfg["first_conv"] + ".weight" in sd and cfg["classifier"] + ".weight" in sd
+    assert model.num_features > 0 and model.head_hidden_size > 0
+    x = torch.empty(2, *cfg["input_size"], device="meta")
+    with torch.device("meta"):
+        feats = model.forward_features(x)
+        assert feats.shape[1] == model.num_features
+        if cfg["pool_size"] is not None:
+            assert tuple(feats.shape[2:]) == tuple(cfg["pool_size"]), (feats.shape, cfg["pool_size"])
+        assert model.forward_head(feats, pre_logits=True).shape == (2, model.head_hidden_size)
+        final, maps = model.forward_intermediates(x)
+        assert final.shape == feats.shape and len(maps) == len(model.feature_info)
+        assert [m.shape[1] for m in maps] == model.feature_info.channels()
+        last2 = model.forward_intermediates(x, indices=2, intermediates_only=True)
+        assert [m.shape for m in last2] == [m.shape for m in maps[-2:]]
+        model.reset_classifier(0)
+        assert model.num_classes == 0 and model(x).shape == (2, model.head_hidden_size)
+        if feats.dim() > 2:
+            # unpooled: the map itself, or the head's hidden layer at every position (MobileNetV3)
+            model.reset_classifier(0, "")
+            assert model(x).shape == (2, model.head_hidden_size, *feats.shape[2:])
+        kept = model.prune_intermediate_layers(indices=(0, 1))
+        assert kept == [0, 1]
+        pruned = model.forward_intermediates(x, indices=kept, intermediates_only=True)
+        assert [m.shape for m in pruned] == [m.shape for m in maps[:2]]
+        assert model(x).shape == maps[1].shape   # head pruned too: the last level kept, unpooled
+
+
+def test_forward_intermediates_values_equal_hooks_on_the_modules():
+    """Oracle: forward hooks on the stem and stages of the same model, in an ordinary forward."""
+    for name, size in (("efficientnet_b0", 64), ("convnext_tiny", 64), ("variant_mbconv", 16)):
+        model = convzoo.create_model(name).eval()
+        seen = {}
+        for info in model.feature_info:
+            model.get_submodule(info["module"]).register_forward_hook(
+                lambda m, i, o, key=info["module"], seen=seen: seen.__setitem__(key, o))
+        x = torch.randn(1, model.in_chans, size, size)
+        with torch.no_grad():
+            final, maps = model.forward_intermediates(x)
+            feats = model.forward_features(x)
+            nhwc = model.forward_intermediates(x, indices=[-1], output_fmt="NHWC",
+                                               intermediates_only=True)
+            fx = convzoo.create_model(name, features_only=True, feature_cls="dict", out_indices=2)
+            fx.model.load_state_dict(model.state_dict())
+            dict_maps = fx.eval()(x)
+        assert torch.equal(final, feats)
+        for m, info in zip(maps, model.feature_info):
+            assert torch.equal(m, seen[info["module"]])
+        assert torch.equal(nhwc[0], maps[-1].permute(0, 2, 3, 1))
+        assert list(dict_maps) == model.feature_info.module_name()[-2:]
+        assert all(torch.equal(a, b) for a, b in zip(dict_maps.values(), maps[-2:]))
+    with pytest.raises(ValueError, match="output_fmt must be channels-first .'NCHW'. or channels-last"):
+        model.forward_intermediates(x, output_fmt="CHWN")
+
+
+def test_list_models_filters_and_modality():
+    video = {"c3d", "c3d_small", "frame2d_small", "r2plus1d_18", "r2plus1d_small", "r3d_18",
+             "stack2d_small"}
+    audio = {f"waveform_{m}" for m in ("m3", "m5", "m11", "m18", "m34_res", "m11_dws", "m18_dws")}
+    assert set(convzoo.list_models(modality="video")) == video
+    assert set(convzoo.list_models(modality="audio")) == audio
+    image = set(convzoo.list_models(modality="image"))
+    assert image == set(convzoo.list_models()) - video - audio and "efficientnet_b0" in image
+    assert convzoo.list_models("convnext_*", exclude_filters=["*large"]) == [
+        "convnext_base", "convnext_small", "convnext_tiny"]
+    assert convzoo.list_models(filter=["r3d*", "c3d"]) == ["c3d", "r3d_18"]
+    assert convzoo.list_models(module="convnext") == convzoo.list_models("convnext_*")
+    assert convzoo.list_models(module=["c3d", "video_resnet"]) == ["c3d", "r2plus1d_18", "r3d_18"]
+    assert convzoo.list_models(pretrained=True) == []          # nothing downloadable
+    assert convzoo.list_models("waveform_m5", modality="audio") == ["waveform_m5"]
+    assert get_pretrained_cfg("r3d_18")["modality"] == "video"
+
+
+def test_pretrained_loads_a_local_file_only(tmp_path):
+    ref = timm.create_model("mobilenetv2_035").eval()
+    path = tmp_path / "mnv2.pth"
+    torch.save(ref.state_dict(), path)
+    ours = convzoo.create_model("mobilenet_v2", width_mult=0.35, pretrained=True,
+                                pretrained_cfg_overlay=dict(file=str(path))).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(ours(x), ref(x))
+    with pytest.raises(ValueError, match="downloads nothing.*pretrained_cfg_overlay=dict"):
+        convzoo.create_model("efficientnet_b0", pretrained=True)
+    with pytest.raises(ValueError, match="downloads nothing.*load_weights"):
+        convzoo.create_model("efficientnet_b0", weights="DEFAULT")
+    m = convzoo.create_model("convnext_tiny", pretrained=False, num_classes=0, global_pool="")
+    assert m(torch.randn(1, 3, 64, 64)).shape == (1, 768, 2, 2)
+
+
+def test_features_only_timm_arguments_and_c3d_trunk_at_any_size():
+    fx = convzoo.create_model("efficientnet_b0", features_only=True, feature_cls="getter",
+                              out_indices=3)
+    assert fx.feature_info.reduction() == [8, 16, 32]
+    from convzoo.models.base import FeatureExtractor
+    c3d = convzoo.create_model("c3d", features_only=True, out_indices=(0, 1, 2))
+    maps = c3d(torch.randn(1, 3, 4, 32, 32))                  # fc6 would need 16 x 112 x 112
+    assert [m.shape[1] for m in maps] == [64, 128, 256]
+    assert get_pretrained_cfg("c3d")["fixed_input_size"] is True
+    with pytest.raises(ValueError, match="16 x 112 x 112"):
+        FeatureExtractor(c3d.model)(torch.randn(1, 3, 4, 32, 32))   # all levels: fc6 too
+    with pytest.raises(ValueError, match="feature_cls must be one of"):
+        convzoo.create_model("c3d", features_only=True, feature_cls="nope")
+
+
+@pytest.mark.parametrize("name,arg", [("efficientnet_b0", "foo"), ("mobilenet_v1", "se_ratio"),
+                                      ("convnext_tiny", "padding"), ("c3d", "width_mult"),
+                                      ("r3d_18", "zero_init_residual"), ("waveform_m5", "norm"),
+                                      ("c3d_small", "depth"), ("variant_conv", "padding")])
+def test_unsupported_argument_names_argument_and_family(name, arg):
+    with pytest.raises(ValueError, match=rf"^{name} \(\w+\) does not take '{arg}'"):
+        convzoo.create_model(name, **{arg: 1})
+
+
+@pytest.mark.parametrize("name", ["c3d", "r3d_18", "waveform_m5", "c3d_small", "variant_conv",
+                                  "mobilenet_v1"])
+def test_drop_path_rate_is_never_dropped_silently(name):
+    convzoo.create_model(name, drop_path_rate=0.0)             # "none" is accepted
+    with pytest.raises(ValueError, match="no stochastic depth: drop_path_rate must be 0"):
+        convzoo.create_model(name, drop_path_rate=0.1)
+
+
+def test_torchvision_builder_arguments():
+    from convzoo.models.efficientnet import efficientnet_b0
+    from convzoo.models.mobilenet import mobilenet_v2
+    setting = [[1, 16, 1, 1], [6, 24, 2, 2]]
+    ours = mobilenet_v2(weights=None, progress=False, inverted_residual_setting=setting)
+    tv = torchvision.models.mobilenet_v2(inverted_residual_setting=setting)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in tv.parameters())
+    gn = mobilenet_v2(norm_layer=lambda c: nn.GroupNorm(1, c))
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in gn.modules())
+    assert any(isinstance(m, nn.GroupNorm) for m in gn.modules())
+    assert mobilenet_v2(dropout=0.3).head.drop.p == 0.3
+    m = efficientnet_b0(stochastic_depth_prob=0.2)
+    tv = torchvision.models.efficientnet_b0()
+    tv_p = [x.p for x in tv.modules() if type(x).__name__ == "StochasticDepth"]
+    ours_p = [b.drop_path.p if hasattr(b.drop_path, "p") else 0.0 for s in m.stages for b in s]
+    assert ours_p == pytest.approx(tv_p)
+    with pytest.raises(ValueError, match="not both"):
+        efficientnet_b0(stochastic_depth_prob=0.2, drop_path_rate=0.1)
+
+
+def test_default_cfg_matches_the_checkpoints_the_model_loads():
+    for ours, theirs in (("mobilenet_v1", "mobilenetv1_100"), ("tf_efficientnet_v2_s", "tf_efficientnetv2_s"),
+                         ("tf_efficientnet_v2_l", "tf_efficientnetv2_l"), ("tf_efficientnet_b0", "tf_efficientnet_b0"),
+                         ("efficientnet_b0", "efficientnet_b0")):
+        cfg, ref = get_pretrained_cfg(ours), timm.models.get_pretrained_cfg(theirs).to_dict()
+        for key in ("mean", "std", "interpolation"):
+            assert cfg[key] == ref[key], (ours, key)
+
+
+def _randomize_bn_(model: nn.Module) -> nn.Module:
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return model
+
+
+# (ours, our kwargs, library, their name, their kwargs, input shape): each pair with its defaults;
+# dropout is given to timm because timm's create_model defaults it to 0 (ours: the paper's, as
+# torchvision). Stochastic depth draws the same masks in the same order in both nets.
+TWINS = [
+    ("efficientnet_b0", {}, "timm", "efficientnet_b0", {"drop_rate": 0.2}, (4, 3, 64, 64)),
+    ("efficientnet_b0", {"stochastic_depth_prob": 0.2}, "tv", "efficientnet_b0", {}, (4, 3, 64, 64)),
+    ("tf_efficientnet_b0", {}, "timm", "tf_efficientnet_b0", {"drop_rate": 0.2}, (4, 3, 65, 65)),
+    ("efficientnet_v2_s", {}, "tv", "efficientnet_v2_s", {}, (4, 3, 64, 64)),
+    ("tf_efficientnet_v2_s", {}, "timm", "tf_efficientnetv2_s", {"drop_rate": 0.2}, (4, 3, 65, 65)),
+    ("mobilenet_v2", {}, "tv", "mobilenet_v2", {}, (4, 3, 64, 64)),
+    ("mobilenet_v1", {}, "timm", "mobilenetv1_100", {}, (4, 3, 64, 64)),
+    ("convnext_tiny", {}, "timm", "convnext_tiny", {}, (4, 3, 64, 64)),
+    ("convnext_tiny", {"stochastic_depth_prob": 0.1}, "tv", "convnext_tiny", {}, (4, 3, 64, 64)),
+    ("r3d_18", {}, "tv", "r3d_18", {}, (2, 3, 4, 32, 32)),
+]
+
+
+@pytest.mark.parametrize("name,kw,lib,ref_name,ref_kw,shape", TWINS,
+                         ids=[f"{t[0]}-vs-{t[2]}" for t in TWINS])
+def test_one_training_step_equals_the_twin(name, kw, lib, ref_name, ref_kw, shape):
+    if lib == "timm":
+        ref = timm.create_model(ref_name, **ref_kw)
+    else:
+        ref = torchvision.models.get_model(ref_name, **ref_kw)
+    _randomize_bn_(ref)
+    ours = convzoo.create_model(name, **kw)
+    convzoo.load_weights(ours, ref.state_dict())
+    x = torch.randn(shape)
+    outs = []
+    for model in (ref, ours):
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        torch.manual_seed(7)                              # the same dropout / drop-path masks
+        out = model(x)
+        out.logsumexp(1).mean().backward()
+        opt.step()
+        outs.append(out.detach())
+    assert torch.allclose(outs[1], outs[0], rtol=1e-4, atol=1e-5)
+    theirs = convert_state_dict(ours, ref.state_dict(), lib if lib == "timm" else "torchvision")
+    for key, value in ours.state_dict().items():
+        other = theirs[key].reshape(value.shape)
+        assert torch.allclose(value.float(), other.float(), rtol=1e-4, atol=1e-5), key
+    with torch.no_grad():
+        assert torch.allclose(ours.eval()(x), ref.eval()(x), rtol=1e-4, atol=1e-5)
