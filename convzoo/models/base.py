@@ -11,7 +11,7 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
-from ..layers.checks import check_input
+from ..layers.checks import InputChecked, check_input, eager
 
 
 class FeatureInfo(list):
@@ -30,21 +30,25 @@ class FeatureInfo(list):
 class ClassifierHead(nn.Module):
     """Global average pool -> [norm] -> dropout -> linear. Children ``norm``, ``drop``, ``fc``.
 
-    ``num_classes=0`` gives the pooled features (``fc`` is Identity).
+    ``num_classes=0`` gives the pooled features (``fc`` is Identity). ``pool_dims`` is the number of
+    trailing axes averaged (2 for images, 3 for clips, 1 for waveforms, 0 for an input already
+    flat), fixed here so tracing never branches on the input's rank.
     Shape: (N, C, *S) -> (N, num_classes).
     """
 
     def __init__(self, in_features: int, num_classes: int, drop_rate: float = 0.0,
-                 norm: Optional[nn.Module] = None):
+                 norm: Optional[nn.Module] = None, *, pool_dims: int = 2):
         super().__init__()
         self.in_features = in_features
+        self.pool_dims = pool_dims
+        self.pool_axes = list(range(2, 2 + pool_dims))
         self.norm = norm if norm is not None else nn.Identity()
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         self.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if x.dim() > 2:
-            x = x.mean(dim=tuple(range(2, x.dim())))
+        if self.pool_dims > 0:
+            x = x.mean(self.pool_axes)
         x = self.drop(self.norm(x))
         return x if pre_logits else self.fc(x)
 
@@ -52,7 +56,7 @@ class ClassifierHead(nn.Module):
         self.fc = nn.Linear(self.in_features, num_classes) if num_classes > 0 else nn.Identity()
 
 
-class ConvNet(nn.Module):
+class ConvNet(InputChecked):
     """Base class: subclasses set ``stem``, ``stages`` (Sequential of stages), ``neck`` and ``head``,
     and describe themselves with ``feature_info`` and ``default_cfg``.
 
@@ -61,9 +65,11 @@ class ConvNet(nn.Module):
     ("image", "audio", "video"), ``min_input_size`` (the smallest spatial size the net accepts).
     """
 
-    dims: int = 2
-    in_chans: int = 3
-    num_classes: int = 1000
+    # Class defaults, unannotated: TorchScript cannot read annotations postponed by
+    # ``from __future__ import annotations`` (it would see the string 'int').
+    dims = 2
+    in_chans = 3
+    num_classes = 1000
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,8 +89,8 @@ class ConvNet(nn.Module):
                 raise ValueError(f"{type(self).__name__} needs an input of at least {min_size} "
                                  f"(spatial), got {tuple(x.shape[2:])}")
 
-    grad_checkpointing: bool = False
-    grad_checkpointing_granularity: str = "block"
+    grad_checkpointing = False
+    grad_checkpointing_granularity = "block"
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
@@ -103,7 +109,9 @@ class ConvNet(nn.Module):
         return self.head(x, pre_logits=pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                self.check_input(x)
         return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
@@ -183,7 +191,9 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         m = self.model
-        m.check_input(x)
+        if not torch.jit.is_scripting():
+            if eager(x):
+                m.check_input(x)
         outs = []
         x = m.stem(x)
         if "stem" in self._taps:

@@ -90,7 +90,7 @@ class C3D(ConvNet):
         self.neck = nn.Sequential(neck)
         self.feature_info.append(dict(num_chs=in_features, reduction=red, module="neck"))
         self.num_features = in_features
-        self.head = ClassifierHead(in_features, num_classes)
+        self.head = ClassifierHead(in_features, num_classes, pool_dims=0)
         self._names["fc8"] = "head.fc"
         self.default_cfg = dict(
             input_size=(in_chans, 16, 112, 112), min_input_size=None,   # exact size: see check_input

@@ -144,7 +144,7 @@ class VideoResNet(ConvNet):
         self.stages = nn.Sequential(*stages)
         self.neck = nn.Identity()
         self.num_features = c
-        self.head = ClassifierHead(c, num_classes, drop_rate)
+        self.head = ClassifierHead(c, num_classes, drop_rate, pool_dims=3)
         self.default_cfg = dict(
             input_size=(in_chans, 16, 112, 112), min_input_size=(in_chans, 1, 1, 1),
             # torchvision's Kinetics-400 transforms: resize 128x171, crop 112, these mean/std.

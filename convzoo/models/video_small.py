@@ -99,7 +99,7 @@ class SmallVideoNet(ConvNet):
         self.stages = nn.Sequential(*stages[1:])
         self.neck = nn.Identity()
         self.num_features = c
-        self.head = ClassifierHead(c, num_classes, drop_rate)
+        self.head = ClassifierHead(c, num_classes, drop_rate, pool_dims=2 if is2d else 3)
         self.default_cfg = dict(
             input_size=(in_chans, num_frames, frame_size, frame_size),
             # stack2d's first conv takes exactly C * num_frames channels

@@ -153,7 +153,7 @@ class WaveformNet(ConvNet):
         self.stages = nn.Sequential(*stages)
         self.neck = nn.Identity()
         self.num_features = c
-        self.head = ClassifierHead(c, num_classes, drop_rate)
+        self.head = ClassifierHead(c, num_classes, drop_rate, pool_dims=1)
         self.default_cfg = dict(
             input_size=(in_chans, 32000), mean=(0.0,), std=(1.0,), interpolation=None, crop_pct=1.0,
             num_classes=num_classes, first_conv="stem.conv.conv", classifier="head.fc",
