@@ -80,7 +80,9 @@ class SpatiallySeparableConv(InputChecked, nn.Sequential):
         if not torch.jit.is_scripting():
             if self.check_inputs and eager(x):
                 check_input(self, x, self.in_channels, self.dims, self.min_input_size)
-        return super().forward(x)
+        for conv in self:   # Sequential's own loop, written out: TorchScript has no super()
+            x = conv(x)
+        return x
 
     @staticmethod
     def max_rank(in_channels: int, out_channels: int, kernel_size: tuple[int, ...]) -> int:

@@ -90,20 +90,25 @@ class ConvNet(InputChecked):
                                  f"(spatial), got {tuple(x.shape[2:])}")
 
     grad_checkpointing = False
+    __jit_unused_properties__ = ["pretrained_cfg"]   # a dict of mixed types: Python-side metadata
     grad_checkpointing_granularity = "block"
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
-        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-            for stage in self.stages:
-                if self.grad_checkpointing_granularity == "block" and type(stage) is nn.Sequential:
-                    for block in stage:
-                        x = checkpoint_stage(block, x)
-                else:
-                    x = checkpoint_stage(stage, x)
-        else:
-            x = self.stages(x)
-        return self.neck(x)
+        if not torch.jit.is_scripting():   # checkpointing is eager training only
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                return self.neck(self._checkpointed_stages(x))
+        return self.neck(self.stages(x))
+
+    @torch.jit.unused
+    def _checkpointed_stages(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            if self.grad_checkpointing_granularity == "block" and type(stage) is nn.Sequential:
+                for block in stage:
+                    x = checkpoint_stage(block, x)
+            else:
+                x = checkpoint_stage(stage, x)
+        return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(x, pre_logits=pre_logits)
