@@ -27,9 +27,12 @@ _CONV_T = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 
 def to_tuple(value: IntOrTuple, dims: int, name: str = "value") -> tuple[int, ...]:
     """Broadcast an int to a ``dims``-tuple, or check a sequence has ``dims`` entries."""
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return (value,) * dims
-    value = tuple(int(v) for v in value)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{name} must be an int or a sequence of {dims} ints, got {value!r}")
+    value = tuple(value)
     if len(value) != dims:
         raise ValueError(f"{name} must be an int or a sequence of {dims} ints, got {value!r}")
     return value

@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from .activations import make_act
-from .checks import check_channels, check_dims
+from .checks import InputChecked, check_channels, check_dims, check_input, eager
 from .padding import conv_class
 
 
-class SqueezeExcite(nn.Module):
+class SqueezeExcite(InputChecked):
     """Channel attention: global average pool -> 1x1 reduce -> act -> 1x1 expand -> gate -> scale.
 
     ``squeeze_channels`` is given explicitly because the reference codes disagree on what the ratio is
@@ -44,5 +44,8 @@ class SqueezeExcite(nn.Module):
         return self.gate(self.expand(self.act(self.reduce(s))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                check_input(self, x, self.channels, self.dims, (1,) * self.dims)
         s = x.mean(self.axes, keepdim=True)   # squeeze: (N, C, 1, ...)
         return x * self.excite(s)

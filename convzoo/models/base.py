@@ -41,7 +41,8 @@ class ClassifierHead(nn.Module):
         super().__init__()
         self.in_features = in_features
         self.pool_dims = pool_dims
-        self.pool_axes = list(range(2, 2 + pool_dims))
+        # never empty, so TorchScript can type it (List[int]); unused when pool_dims == 0
+        self.pool_axes = list(range(2, 2 + pool_dims)) or [-1]
         self.norm = norm if norm is not None else nn.Identity()
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         self.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
