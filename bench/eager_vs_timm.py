@@ -13,7 +13,6 @@ Usage: python bench/eager_vs_timm.py [--models ...] [--batches 1 8] [--threads 1
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 
 import torch

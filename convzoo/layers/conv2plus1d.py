@@ -10,7 +10,7 @@ from torch import nn
 
 from .activations import make_act
 from .conv import chain_min_input
-from .checks import InputChecked, check_channels, check_groups, check_input, check_positive, eager
+from .checks import InputChecked, check_channels, check_input, check_positive, eager
 from .norm import NormSpec, make_norm
 from .padding import IntOrTuple, to_tuple
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Optional, Sequence, Union
 
 import torch
-from torch import nn
 
 from .checks import InputChecked, check_dims, check_groups, check_input, check_positive, eager
 from .padding import IntOrTuple, conv_transpose_class, to_tuple
