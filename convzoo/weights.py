@@ -34,8 +34,8 @@ know should be passed through unchanged (they are then reported as unexpected). 
 :func:`remap_modules` does the usual case: a map from *our* module paths to the source's module paths
 (parameters and buffers keep their names: ``weight``, ``bias``, ``running_mean`` ...), with an optional
 ``param_map`` for single tensors that are renamed or reshaped (e.g. ConvNeXt's ``gamma``). Our module
-paths are written without the ``TFSameConv`` wrapper (``stem.conv``, not ``stem.conv.conv``), so one
-map serves both padding modes. ``convzoo`` layout (our own keys) needs no hook.
+paths are the same in both padding modes (a TF "SAME" conv is an ``nn.Conv2d`` subclass, as timm's
+``Conv2dSame``), so one map serves both. ``convzoo`` layout (our own keys) needs no hook.
 """
 from __future__ import annotations
 
@@ -52,10 +52,10 @@ import torch
 from torch import nn
 
 from .io import atomic_write
-from .models._remap import canonical_keys, remap_modules
+from .models._remap import remap_modules
 
 __all__ = ["load_weights", "save_weights", "read_state_dict", "detect_layout", "remap_modules",
-           "adapt_input_conv", "canonical_keys", "nonfinite_tensor", "WeightsMismatchError", "LoadResult"]
+           "adapt_input_conv", "nonfinite_tensor", "WeightsMismatchError", "LoadResult"]
 
 log = logging.getLogger(__name__)
 
@@ -146,26 +146,11 @@ def _unwrap(obj: Any, use_ema: bool) -> Mapping:
 
 
 # ----------------------------------------------------------------------------- key conversion
-def _align_own_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """convzoo layout: our keys, from a model with or without TF-padding wrappers."""
-    canon = canonical_keys(model)
-    ours = set(canon.values())
-    # the source's own canonical form: drop any ".conv.conv." wrapper level it may have had
-    out = {}
-    for k, v in state_dict.items():
-        if k not in ours:
-            c = k.replace(".conv.conv.", ".conv.")
-            c = c[5:] if c.startswith("conv.conv.") else c
-            k = canon.get(c, k)
-        out[k] = v
-    return out
-
-
 def convert_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], layout: str
                        ) -> dict[str, torch.Tensor]:
     """Convert ``state_dict`` from ``layout`` to ``model``'s keys (through the model's hook)."""
     if layout == "convzoo":
-        return _align_own_keys(model, state_dict)
+        return dict(state_dict)
     layouts = tuple(getattr(model, "weight_layouts", ()))
     if layout not in layouts:
         raise ValueError(f"{type(model).__name__} converts layouts {('convzoo',) + layouts}, "
@@ -221,8 +206,8 @@ def adapt_input_conv(in_chans: int, weight: torch.Tensor) -> torch.Tensor:
 def _module_key(model: nn.Module, module_path: Optional[str], tensor: str) -> Optional[str]:
     if not module_path:
         return None
-    key = f"{module_path}.{tensor}"   # a canonical key, or already the state dict's own
-    return canonical_keys(model).get(key) or (key if key in model.state_dict() else None)
+    key = f"{module_path}.{tensor}"
+    return key if key in model.state_dict(keep_vars=True) else None
 
 
 # ----------------------------------------------------------------------------------- loading

@@ -212,11 +212,11 @@ def test_failed_save_keeps_the_old_file(tmp_path, ours_b0, monkeypatch):
 
 
 def test_own_weights_move_between_padding_modes(tmp_path, ours_b0):
-    """tf_same convs sit in a wrapper (keys ``...conv.conv.weight``); convzoo layout maps both ways."""
+    """tf_same convs are conv subclasses with the plain keys: one checkpoint serves both padding modes."""
     path = convzoo.save_weights(ours_b0, tmp_path / "b0.safetensors")
     tf = convzoo.create_model("tf_efficientnet_b0")
     assert convzoo.load_weights(tf, path).layout == "convzoo"
-    assert torch.equal(tf.stages[1][0].dw.conv.conv.weight, ours_b0.stages[1][0].dw.conv.weight)
+    assert torch.equal(tf.stages[1][0].dw.conv.weight, ours_b0.stages[1][0].dw.conv.weight)
     back = convzoo.create_model("efficientnet_b0")
     convzoo.load_weights(back, tf.state_dict())
     assert torch.equal(back.stem.conv.weight, ours_b0.stem.conv.weight)

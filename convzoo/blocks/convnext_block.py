@@ -6,10 +6,10 @@ from torch import nn
 
 from ..layers.conv import make_conv
 from ..layers.drop_path import DropPath
-from ..layers.checks import check_input
+from ..layers.checks import InputChecked, check_channels, check_input, eager
 
 
-class ConvNeXtBlock(nn.Module):
+class ConvNeXtBlock(InputChecked):
     """x + DropPath(gamma * Linear(4C->C)(GELU(Linear(C->4C)(LN(DWConv7x7(x)))))).
 
     The 1x1 convs are ``nn.Linear`` on channels-last data, as in the official code (it found this
@@ -22,19 +22,28 @@ class ConvNeXtBlock(nn.Module):
                  layer_scale_init: float = 1e-6, mlp_ratio: float = 4.0, dims: int = 2,
                  ln_eps: float = 1e-6):
         super().__init__()
+        check_channels(channels=channels)
+        if not mlp_ratio > 0:
+            raise ValueError(f"mlp_ratio must be > 0, got {mlp_ratio!r}")
+        if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size < 1:
+            raise ValueError(f"kernel_size must be an int >= 1, got {kernel_size!r}")
         self.channels, self.dims = channels, dims
         self.dwconv = make_conv(channels, channels, kernel_size, groups=channels, dims=dims)
         self.norm = nn.LayerNorm(channels, eps=ln_eps)
         hidden = int(mlp_ratio * channels)
+        check_channels(hidden_channels=hidden)
         self.pwconv1 = nn.Linear(channels, hidden)
         self.act = nn.GELU()
         self.pwconv2 = nn.Linear(hidden, channels)
         self.gamma = (nn.Parameter(torch.full((channels,), float(layer_scale_init)))
                       if layer_scale_init > 0 else None)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.min_input_size = (1,) * dims
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x, self.channels, self.dims)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                check_input(self, x, self.channels, self.dims, self.min_input_size)
         y = self.dwconv(x).movedim(1, -1)          # (N, C, *S) -> (N, *S, C)
         y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
         if self.gamma is not None:

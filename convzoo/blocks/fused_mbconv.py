@@ -8,12 +8,13 @@ from torch import nn
 
 from ..layers.conv import ConvNormAct, PaddingSpec, PointwiseConv
 from ..layers.drop_path import DropPath
-from ..layers.checks import check_input
+from ..layers.checks import InputChecked, check_channels, check_input, eager
+from ._checks import check_block_args, check_residual
 from ..layers.squeeze_excite import SqueezeExcite
 from .se_width import se_channels
 
 
-class FusedMBConv(nn.Module):
+class FusedMBConv(InputChecked):
     """One k x k conv (stride) replaces expand 1x1 + depthwise k x k: fused k x k -> [SE] -> project 1x1.
 
     ``expand_ratio=1`` is the k x k conv alone (with its norm and activation) and no projection, as in
@@ -30,6 +31,7 @@ class FusedMBConv(nn.Module):
                  padding: PaddingSpec = "same", se_act_layer=None, se_gate_layer=nn.Sigmoid,
                  se_width: str = "in"):
         super().__init__()
+        check_block_args(type(self).__name__, in_channels, out_channels, expand_ratio, se_ratio, drop_path)
         nk = dict(dims=dims, norm=norm, norm_kwargs=norm_kwargs)
         self.in_channels, self.out_channels, self.dims = in_channels, out_channels, dims
         if expand_ratio == 1:
@@ -39,6 +41,7 @@ class FusedMBConv(nn.Module):
             self.project: nn.Module = nn.Identity()
         else:
             hidden = int(round(in_channels * expand_ratio))
+            check_channels(hidden_channels=hidden)
             self.expand = ConvNormAct(in_channels, hidden, kernel_size, stride, padding,
                                       act_layer=act_layer, **nk)
             self.se = (SqueezeExcite(hidden, se_channels(se_width, in_channels, hidden, se_ratio),
@@ -47,8 +50,12 @@ class FusedMBConv(nn.Module):
             self.project = PointwiseConv(hidden, out_channels, act_layer=None, **nk)
         self.use_residual = stride == 1 and in_channels == out_channels
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.min_input_size = self.expand.min_input_size
+        check_residual(self, self.expand.conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x, self.in_channels, self.dims)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                check_input(self, x, self.in_channels, self.dims, self.min_input_size)
         out = self.project(self.se(self.expand(x)))
         return x + self.drop_path(out) if self.use_residual else out

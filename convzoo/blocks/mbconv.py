@@ -9,12 +9,13 @@ from torch import nn
 
 from ..layers.conv import DepthwiseConv, PaddingSpec, PointwiseConv
 from ..layers.drop_path import DropPath
-from ..layers.checks import check_input
+from ..layers.checks import InputChecked, check_channels, check_input, eager
+from ._checks import check_block_args, check_residual
 from ..layers.squeeze_excite import SqueezeExcite
 from .se_width import se_channels
 
 
-class MBConv(nn.Module):
+class MBConv(InputChecked):
     """expand 1x1 -> depthwise k x k (stride) -> SE -> project 1x1 (linear, no activation).
 
     Narrow -> wide -> narrow: the residual joins the *narrow* ends. ``expand_ratio=1`` has no expand
@@ -32,7 +33,9 @@ class MBConv(nn.Module):
                  padding: PaddingSpec = "same", hidden_channels: Optional[int] = None,
                  se_act_layer=None, se_gate_layer=nn.Sigmoid, se_width: str = "in"):
         super().__init__()
+        check_block_args(type(self).__name__, in_channels, out_channels, expand_ratio, se_ratio, drop_path)
         hidden = hidden_channels or int(round(in_channels * expand_ratio))
+        check_channels(hidden_channels=hidden)
         nk = dict(dims=dims, norm=norm, norm_kwargs=norm_kwargs)
         self.in_channels, self.out_channels, self.dims = in_channels, out_channels, dims
         self.expand = (PointwiseConv(in_channels, hidden, act_layer=act_layer, **nk)
@@ -44,8 +47,12 @@ class MBConv(nn.Module):
         self.project = PointwiseConv(hidden, out_channels, act_layer=None, **nk)   # linear bottleneck
         self.use_residual = stride == 1 and in_channels == out_channels
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.min_input_size = self.dw.min_input_size
+        check_residual(self, self.dw.conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x, self.in_channels, self.dims)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                check_input(self, x, self.in_channels, self.dims, self.min_input_size)
         out = self.project(self.se(self.dw(self.expand(x))))
         return x + self.drop_path(out) if self.use_residual else out

@@ -15,7 +15,6 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..layers.conv import TFSameConv
 from ._common import relative_error, replace_module
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -71,10 +70,6 @@ def fold_bn_into(layer: nn.Module, bn: nn.Module) -> nn.Module:
     return layer
 
 
-def _unwrap(m: nn.Module) -> nn.Module:
-    return m.conv if isinstance(m, TFSameConv) else m
-
-
 def _sequential_pairs(model: nn.Module) -> list[tuple[str, str]]:
     """(layer name, bn name) pairs that are neighbours inside an ``nn.Sequential`` (incl. ConvNormAct)."""
     pairs = []
@@ -83,9 +78,9 @@ def _sequential_pairs(model: nn.Module) -> list[tuple[str, str]]:
             continue
         kids = list(parent.named_children())
         for (na, a), (nb, b) in zip(kids, kids[1:]):
-            if isinstance(_unwrap(a), Foldable) and can_fold(b):
+            if isinstance(a, Foldable) and can_fold(b):
                 prefix = f"{pname}." if pname else ""
-                la = f"{prefix}{na}" + (".conv" if isinstance(a, TFSameConv) else "")
+                la = f"{prefix}{na}"
                 pairs.append((la, f"{prefix}{nb}"))
     return pairs
 

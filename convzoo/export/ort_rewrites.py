@@ -62,9 +62,11 @@ class GlobalPoolHead(nn.Module):
         self.head = head
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if x.dim() > 2:
+        h = self.head
+        if h.pool_dims > 0:
             x = _global_avg_pool(x).flatten(1)
-        return self.head(x, pre_logits=pre_logits)
+        x = h.drop(h.norm(x))   # the head's own steps after its pooling
+        return x if pre_logits else h.fc(x)
 
 
 def rewrite_for_blocked_layout(model: nn.Module, *, static_batch: bool = True) -> nn.Module:

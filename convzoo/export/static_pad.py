@@ -1,9 +1,11 @@
 """Freeze TensorFlow "SAME" padding to constants for a fixed input size.
 
-:class:`~convzoo.layers.padding.TFSamePad` computes its padding from the input's shape at run time;
+:class:`~convzoo.layers.padding.Conv2dSame` (and its 1D/3D twins) computes its padding from the input's
+shape at run time;
 traced for ONNX that becomes a dynamic ``Pad`` ("expected a constant value of the padding argument",
 timm#646; TensorRT rejects it, lukemelas#296). Export fixes the spatial size anyway, so we run the model
-once, record each pad's amounts and replace the module with :class:`StaticPad`.
+once, record each conv's pad amounts and replace it with ``Sequential(StaticPad, plain conv)`` sharing
+its parameters.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers.padding import TFSamePad, tf_same_pad_amounts
+from ..layers.padding import TF_SAME_CONVS, conv_class, tf_same_pad_amounts
 from ._common import replace_module
 
 
@@ -34,16 +36,17 @@ class StaticPad(nn.Module):
 
 @torch.no_grad()
 def freeze_tf_same_padding(model: nn.Module, example_input: torch.Tensor) -> nn.Module:
-    """Replace every :class:`TFSamePad` in ``model`` (in place) by the :class:`StaticPad` it computes
-    for ``example_input``'s spatial size. Returns ``model``; a no-op when it has none."""
+    """Replace every TF "SAME" conv in ``model`` (in place) by ``Sequential(StaticPad, conv)`` with the
+    amounts it computes for ``example_input``'s spatial size (the conv a plain ``nn.ConvNd`` holding
+    the same parameters). Returns ``model``; a no-op when it has none."""
     pads = {}
     handles = []
     for name, m in model.named_modules():
-        if isinstance(m, TFSamePad):
+        if isinstance(m, TF_SAME_CONVS):
             def hook(mod, args, name=name):
                 x = args[0]
-                pads[name] = tf_same_pad_amounts(x.shape[-mod.dims:], mod.kernel_size, mod.stride,
-                                                 mod.dilation)
+                n = len(mod.kernel_size)
+                pads[name] = tf_same_pad_amounts(x.shape[-n:], mod.kernel_size, mod.stride, mod.dilation)
             handles.append(m.register_forward_pre_hook(hook))
     if not handles:
         return model
@@ -53,5 +56,10 @@ def freeze_tf_same_padding(model: nn.Module, example_input: torch.Tensor) -> nn.
         for h in handles:
             h.remove()
     for name, amounts in pads.items():
-        replace_module(model, name, StaticPad(amounts))
+        old = model.get_submodule(name)
+        conv = conv_class(len(old.kernel_size))(
+            old.in_channels, old.out_channels, old.kernel_size, old.stride, 0, old.dilation, old.groups,
+            old.bias is not None, device="meta")
+        conv.weight, conv.bias = old.weight, old.bias
+        replace_module(model, name, nn.Sequential(StaticPad(amounts), conv))
     return model

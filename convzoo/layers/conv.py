@@ -7,11 +7,13 @@ import torch
 from torch import nn
 
 from .activations import make_act
-from .checks import check_dims, check_groups, check_input
+from .checks import (InputChecked, check_channels, check_dims, check_groups, check_input, check_positive, eager,
+                     min_conv_input)
 from .norm import NormSpec, make_norm
-from .padding import IntOrTuple, TFSamePad, conv_class, same_padding, to_tuple
+from .padding import TF_SAME_CONVS, IntOrTuple, conv_class, conv_same_class, same_padding, to_tuple
 
 PaddingSpec = Union[str, int, tuple]
+PADDING_WORDS = ("same", "valid", "tf_same")
 
 
 def make_conv(in_channels: int, out_channels: int, kernel_size: IntOrTuple, stride: IntOrTuple = 1,
@@ -20,21 +22,20 @@ def make_conv(in_channels: int, out_channels: int, kernel_size: IntOrTuple, stri
     """A bare ``nn.Conv{dims}d`` with our padding vocabulary.
 
     ``padding``: ``"same"`` (symmetric, odd kernels; even kernels only at stride 1), ``"valid"``
-    (none), ``"tf_same"`` (TensorFlow's asymmetric SAME, computed from the input size), or ints.
-    ``"tf_same"`` returns ``Sequential(pad, conv)`` whose conv is child ``"1"``; use
-    :func:`conv_of` to reach the conv regardless.
+    (none), ``"tf_same"`` (TensorFlow's asymmetric SAME, computed from the input size: a
+    :class:`~convzoo.layers.padding.Conv2dSame` and its 1D/3D twins, with the plain conv's keys), or
+    ints >= 0.
     """
     dims = check_dims(dims)
     check_groups(in_channels, out_channels, groups)
     k = to_tuple(kernel_size, dims, "kernel_size")
     s = to_tuple(stride, dims, "stride")
     d = to_tuple(dilation, dims, "dilation")
-    if any(v < 1 for v in k + s + d):
-        raise ValueError(f"kernel_size, stride and dilation must be >= 1, got {k}, {s}, {d}")
-    cls = conv_class(dims)
+    check_positive("kernel_size", k)
+    check_positive("stride", s)
+    check_positive("dilation", d)
     if padding == "tf_same":
-        conv = cls(in_channels, out_channels, k, s, 0, d, groups, bias, padding_mode)
-        return TFSameConv(conv, dims)
+        return conv_same_class(dims)(in_channels, out_channels, k, s, 0, d, groups, bias)
     if padding == "same":
         if all(x == 1 for x in s) and any(x % 2 == 0 for x in k):
             pad: object = "same"   # PyTorch pads even kernels asymmetrically at stride 1
@@ -43,36 +44,45 @@ def make_conv(in_channels: int, out_channels: int, kernel_size: IntOrTuple, stri
     elif padding == "valid":
         pad = 0
     elif isinstance(padding, str):
-        raise ValueError(f'padding must be "same", "valid", "tf_same" or ints, got {padding!r}')
+        raise ValueError(f'padding must be "same", "valid", "tf_same" or ints >= 0, got {padding!r}')
     else:
         pad = to_tuple(padding, dims, "padding")
-    return cls(in_channels, out_channels, k, s, pad, d, groups, bias, padding_mode)
-
-
-class TFSameConv(nn.Module):
-    """A conv preceded by TensorFlow "SAME" padding; exposes the conv's attributes."""
-
-    def __init__(self, conv: nn.Module, dims: int):
-        super().__init__()
-        self.pad = TFSamePad(conv.kernel_size, conv.stride, conv.dilation, dims)
-        self.conv = conv
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.pad(x))
-
-    def __getattr__(self, name):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self._modules["conv"], name)
+        if any(p < 0 for p in pad):
+            raise ValueError(f"padding must be ints >= 0, got {pad}")
+    return conv_class(dims)(in_channels, out_channels, k, s, pad, d, groups, bias, padding_mode)
 
 
 def conv_of(module: nn.Module) -> nn.Module:
-    """The ``nn.ConvNd`` inside a conv built by :func:`make_conv` (unwraps TF padding)."""
-    return module.conv if isinstance(module, TFSameConv) else module
+    """The conv built by :func:`make_conv` (kept for callers of the former TF-padding wrapper: a
+    TF "SAME" conv is now the conv itself)."""
+    return module
 
 
-class ConvNormAct(nn.Sequential):
+def pad_total(conv: nn.Module) -> tuple[int, ...]:
+    """Total zero padding per axis a conv adds (TF "SAME" and PyTorch's "same" never shrink below 1)."""
+    n = len(conv.kernel_size)
+    if isinstance(conv, TF_SAME_CONVS) or conv.padding == "same":
+        return tuple((k - 1) * d for k, d in zip(conv.kernel_size, conv.dilation))
+    if conv.padding == "valid":
+        return (0,) * n
+    return tuple(2 * p for p in conv.padding)
+
+
+def chain_min_input(convs) -> tuple[int, ...]:
+    """Smallest spatial input for which a chain of convs (applied in order) gives >= 1 output."""
+    need = None
+    for c in reversed(list(convs)):
+        span = [(k - 1) * d + 1 for k, d in zip(c.kernel_size, c.dilation)]
+        need = min_conv_input(span, c.stride, pad_total(c), need)
+    return need
+
+
+def residual_keeps_size(conv: nn.Module) -> bool:
+    """True when a stride-1 conv's output has its input's size for every input size."""
+    return all(p == (k - 1) * d for p, k, d in zip(pad_total(conv), conv.kernel_size, conv.dilation))
+
+
+class ConvNormAct(InputChecked, nn.Sequential):
     """Conv -> Norm -> Act, for 1D, 2D or 3D inputs (``dims``).
 
     Padding defaults to "same": ``(k - 1) // 2 * dilation`` on every axis. The conv has no bias when a
@@ -99,9 +109,12 @@ class ConvNormAct(nn.Sequential):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.dims = dims
+        self.min_input_size = chain_min_input([conv])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x, self.in_channels, self.dims)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                check_input(self, x, self.in_channels, self.dims, self.min_input_size)
         return self.act(self.norm(self.conv(x)))
 
 
@@ -118,8 +131,9 @@ class DepthwiseConv(ConvNormAct):
                  padding: PaddingSpec = "same", dilation: IntOrTuple = 1, depth_multiplier: int = 1,
                  bias: Optional[bool] = None, *, dims: int = 2, norm: NormSpec = None,
                  norm_kwargs: Optional[dict] = None, act_layer=None, padding_mode: str = "zeros"):
-        if depth_multiplier < 1:
-            raise ValueError(f"depth_multiplier must be >= 1, got {depth_multiplier}")
+        if isinstance(depth_multiplier, bool) or not isinstance(depth_multiplier, int) or depth_multiplier < 1:
+            raise ValueError(f"depth_multiplier must be an int >= 1, got {depth_multiplier!r}")
+        check_channels(in_channels=in_channels)
         super().__init__(in_channels, in_channels * depth_multiplier, kernel_size, stride, padding,
                          dilation, in_channels, bias, dims=dims, norm=norm, norm_kwargs=norm_kwargs,
                          act_layer=act_layer, padding_mode=padding_mode)
@@ -139,7 +153,7 @@ class PointwiseConv(ConvNormAct):
                          norm_kwargs=norm_kwargs, act_layer=act_layer)
 
 
-class DepthwiseSeparableConv(nn.Module):
+class DepthwiseSeparableConv(InputChecked):
     """MobileNetV1's block: depthwise k x k -> norm/act -> pointwise 1x1 -> norm/act.
 
     Howard et al. 2017 (arXiv:1704.04861), Fig. 3. Costs ``1/N + 1/k^2`` of the full conv (Eq. 5).
@@ -160,7 +174,10 @@ class DepthwiseSeparableConv(nn.Module):
         pw_act = act_layer if pw_act_layer == "same" else pw_act_layer
         self.pw = PointwiseConv(in_channels * depth_multiplier, out_channels, bias, dims=dims, norm=norm,
                                 norm_kwargs=norm_kwargs, act_layer=pw_act)
+        self.min_input_size = self.dw.min_input_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x, self.in_channels, self.dims)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                check_input(self, x, self.in_channels, self.dims, self.min_input_size)
         return self.pw(self.dw(x))

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from .activations import make_act
-from .checks import check_groups, check_input
+from .conv import chain_min_input
+from .checks import InputChecked, check_channels, check_input, check_positive, eager
 from .norm import NormSpec, make_norm
 from .padding import IntOrTuple, to_tuple
 
@@ -20,7 +21,7 @@ def midplanes(in_channels: int, out_channels: int, t: int = 3, d: int = 3) -> in
     return (t * d * d * in_channels * out_channels) // (d * d * in_channels + t * out_channels)
 
 
-class Conv2Plus1d(nn.Sequential):
+class Conv2Plus1d(InputChecked, nn.Sequential):
     """Spatial 1 x d x d conv -> norm -> act -> temporal t x 1 x 1 conv.
 
     Striding is split: spatial stride in the first conv, temporal stride in the second. The
@@ -39,19 +40,27 @@ class Conv2Plus1d(nn.Sequential):
         if padding is None:
             padding = (t // 2, kh // 2, kw // 2)
         pt, ph, pw = to_tuple(padding, 3, "padding")
+        check_channels(in_channels=in_channels, out_channels=out_channels)
+        check_positive("kernel_size", (t, kh, kw))
+        check_positive("stride", (st, sh, sw))
+        if min(pt, ph, pw) < 0:
+            raise ValueError(f"padding must be ints >= 0, got {(pt, ph, pw)}")
         if mid_channels is None:
             if kh != kw:
                 raise ValueError(f"the M_i formula needs a square spatial kernel, got {kh}x{kw}; "
                                  "pass mid_channels")
             mid_channels = midplanes(in_channels, out_channels, t, kh)
-        check_groups(in_channels, mid_channels, 1)
+        check_channels(mid_channels=mid_channels)
         super().__init__()
         self.spatial = nn.Conv3d(in_channels, mid_channels, (1, kh, kw), (1, sh, sw), (0, ph, pw), bias=bias)
         self.norm = make_norm(norm, mid_channels, 3)
         self.act = make_act(act_layer)
         self.temporal = nn.Conv3d(mid_channels, out_channels, (t, 1, 1), (st, 1, 1), (pt, 0, 0), bias=bias)
         self.in_channels, self.out_channels, self.mid_channels = in_channels, out_channels, mid_channels
+        self.min_input_size = chain_min_input([self.spatial, self.temporal])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x, self.in_channels, 3)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                check_input(self, x, self.in_channels, 3, self.min_input_size)
         return self.temporal(self.act(self.norm(self.spatial(x))))

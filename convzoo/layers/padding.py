@@ -11,7 +11,7 @@ Two padding conventions matter in practice:
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from typing import List, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -27,9 +27,12 @@ _CONV_T = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 
 def to_tuple(value: IntOrTuple, dims: int, name: str = "value") -> tuple[int, ...]:
     """Broadcast an int to a ``dims``-tuple, or check a sequence has ``dims`` entries."""
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return (value,) * dims
-    value = tuple(int(v) for v in value)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{name} must be an int or a sequence of {dims} ints, got {value!r}")
+    value = tuple(value)
     if len(value) != dims:
         raise ValueError(f"{name} must be an int or a sequence of {dims} ints, got {value!r}")
     return value
@@ -72,24 +75,74 @@ def tf_same_pad_amounts(input_size: Sequence[int], kernel_size: Sequence[int], s
     return pads
 
 
-class TFSamePad(nn.Module):
-    """Zero-pad as TensorFlow's "SAME" does, from the input's size at run time.
+def _tf_same_pads(x: torch.Tensor, span: List[int], stride: List[int], clamp: List[bool]) -> List[int]:
+    """:func:`tf_same_pad_amounts` from ``x``'s trailing sizes, in integer ops only (``+ - * // %``), so
+    torch.fx, TorchScript, torch.export and dynamo all record it (no ``math.ceil``, no ``max``).
 
-    Used in front of a conv with ``padding=0`` when ``padding="tf_same"``.
+    With ``m = ceil(i / s) * s - i = (s - i % s) % s`` the total is ``span - s + m``; it can be negative
+    only when the kernel span is shorter than the stride (``clamp``), where
+    ``max(a, 0) = a * ((m + span) // s)`` since ``(m + span) // s`` is 1 exactly when ``a >= 0``.
     """
+    pads: List[int] = []
+    n = len(span)
+    for j in range(n):
+        axis = n - 1 - j                                   # F.pad lists the last axis first
+        s = stride[axis]
+        m = (s - x.shape[axis - n] % s) % s
+        total = span[axis] - s + m
+        if clamp[axis]:
+            total = total * ((m + span[axis]) // s)
+        pads.append(total // 2)
+        pads.append(total - total // 2)
+    return pads
 
-    def __init__(self, kernel_size, stride, dilation, dims: int = 2):
-        super().__init__()
-        self.kernel_size = to_tuple(kernel_size, dims, "kernel_size")
-        self.stride = to_tuple(stride, dims, "stride")
-        self.dilation = to_tuple(dilation, dims, "dilation")
-        self.dims = dims
+
+class _SameMixin:
+    """TensorFlow "SAME" padding computed from the input's size at run time, for a conv built with
+    ``padding=0``: timm's ``Conv2dSame`` idea, so state-dict keys are the plain conv's."""
+
+    def _init_same(self) -> None:
+        self.span = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation)]
+        self.clamp = [e < s for e, s in zip(self.span, self.stride)]
+        self.strides = list(self.stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = tf_same_pad_amounts(x.shape[-self.dims:], self.kernel_size, self.stride, self.dilation)
-        if any(pads):
-            x = F.pad(x, pads)
-        return x
+        x = F.pad(x, _tf_same_pads(x, self.span, self.strides, self.clamp))
+        return self._conv_forward(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, dilation={self.dilation}"
+        return super().extra_repr() + ", padding=tf_same"
+
+
+class Conv1dSame(_SameMixin, nn.Conv1d):
+    """``nn.Conv1d`` with TensorFlow "SAME" padding (extra pixel on the right). Shape: (N, C, L) ->
+    (N, C', ceil(L / s))."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_same()
+
+
+class Conv2dSame(_SameMixin, nn.Conv2d):
+    """``nn.Conv2d`` with TensorFlow "SAME" padding (extra pixel right/bottom). Shape: (N, C, H, W) ->
+    (N, C', ceil(H / s), ceil(W / s))."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_same()
+
+
+class Conv3dSame(_SameMixin, nn.Conv3d):
+    """``nn.Conv3d`` with TensorFlow "SAME" padding. Shape: (N, C, T, H, W) -> (N, C', *ceil(S / s))."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._init_same()
+
+
+_CONV_SAME = {1: Conv1dSame, 2: Conv2dSame, 3: Conv3dSame}
+TF_SAME_CONVS = (Conv1dSame, Conv2dSame, Conv3dSame)
+
+
+def conv_same_class(dims: int) -> type[nn.Module]:
+    return _CONV_SAME[check_dims(dims)]

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .conv import make_conv
-from .checks import check_input
+from .conv import chain_min_input, make_conv
+from .checks import InputChecked, check_input, eager
 from .padding import IntOrTuple, to_tuple
 
 PaddingSpec = Union[str, int, tuple]
@@ -41,7 +41,7 @@ def _axis_tuple(value: tuple, axis: int, fill: int, dims: int) -> tuple:
     return tuple(value[axis] if j == axis else fill for j in range(dims))
 
 
-class SpatiallySeparableConv(nn.Sequential):
+class SpatiallySeparableConv(InputChecked, nn.Sequential):
     """k x 1 conv (C_in -> rank) -> 1 x k conv (rank -> C_out); in 3D k x 1 x 1 -> 1 x k x 1 -> 1 x 1 x k.
 
     No activation in between: the chain is a low-rank *linear* factorisation of a full conv, so
@@ -74,10 +74,15 @@ class SpatiallySeparableConv(nn.Sequential):
         self.in_channels, self.out_channels, self.dims, self.rank = in_channels, out_channels, dims, rank
         self.kernel_size = k
         self.approximation_error: Optional[float] = None
+        self.min_input_size = chain_min_input(self.children())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(self, x, self.in_channels, self.dims)
-        return super().forward(x)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                check_input(self, x, self.in_channels, self.dims, self.min_input_size)
+        for conv in self:   # Sequential's own loop, written out: TorchScript has no super()
+            x = conv(x)
+        return x
 
     @staticmethod
     def max_rank(in_channels: int, out_channels: int, kernel_size: tuple[int, ...]) -> int:

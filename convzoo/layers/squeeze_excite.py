@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from .activations import make_act
-from .checks import check_dims
+from .checks import InputChecked, check_channels, check_dims, check_input, eager
 from .padding import conv_class
 
 
-class SqueezeExcite(nn.Module):
+class SqueezeExcite(InputChecked):
     """Channel attention: global average pool -> 1x1 reduce -> act -> 1x1 expand -> gate -> scale.
 
     ``squeeze_channels`` is given explicitly because the reference codes disagree on what the ratio is
@@ -25,10 +25,15 @@ class SqueezeExcite(nn.Module):
                  *, dims: int = 2, act_layer=nn.SiLU, gate_layer=nn.Sigmoid):
         super().__init__()
         check_dims(dims)
+        check_channels(channels=channels)
         if squeeze_channels is None:
+            if not 0.0 < se_ratio <= 1.0:
+                raise ValueError(f"se_ratio must be in (0, 1], got {se_ratio!r}")
             squeeze_channels = max(1, int(channels * se_ratio))
+        check_channels(squeeze_channels=squeeze_channels)
         conv = conv_class(dims)
         self.channels, self.dims = channels, dims
+        self.axes = list(range(2, dims + 2))   # known here, so tracing never asks x.dim()
         self.reduce = conv(channels, squeeze_channels, 1)
         self.act = make_act(act_layer)
         self.expand = conv(squeeze_channels, channels, 1)
@@ -39,5 +44,8 @@ class SqueezeExcite(nn.Module):
         return self.gate(self.expand(self.act(self.reduce(s))))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = x.mean(dim=tuple(range(2, x.dim())), keepdim=True)   # squeeze: (N, C, 1, ...)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                check_input(self, x, self.channels, self.dims, (1,) * self.dims)
+        s = x.mean(self.axes, keepdim=True)   # squeeze: (N, C, 1, ...)
         return x * self.excite(s)

@@ -11,15 +11,14 @@ from __future__ import annotations
 from typing import Optional, Sequence, Union
 
 import torch
-from torch import nn
 
-from .checks import check_dims, check_groups, check_input
+from .checks import InputChecked, check_dims, check_groups, check_input, check_positive, eager
 from .padding import IntOrTuple, conv_transpose_class, to_tuple
 
 _AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("T", "H", "W")}
 
 
-class ConvTranspose(nn.Module):
+class ConvTranspose(InputChecked):
     """``nn.ConvTranspose{1,2,3}d`` whose forward takes ``output_size=`` and checks it.
 
     ``forward(x, output_size=None)``: ``output_size`` is the spatial size (an int, or one int per axis;
@@ -41,9 +40,11 @@ class ConvTranspose(nn.Module):
         k, s, p, op, d = (to_tuple(v, dims, n) for v, n in (
             (kernel_size, "kernel_size"), (stride, "stride"), (padding, "padding"),
             (output_padding, "output_padding"), (dilation, "dilation")))
-        if any(v < 1 for v in k + s + d) or any(v < 0 for v in p):
-            raise ValueError(f"kernel_size, stride, dilation must be >= 1 and padding >= 0, got "
-                             f"kernel_size={k}, stride={s}, dilation={d}, padding={p}")
+        check_positive("kernel_size", k)
+        check_positive("stride", s)
+        check_positive("dilation", d)
+        if any(v < 0 for v in p):
+            raise ValueError(f"padding must be ints >= 0, got {p}")
         for opi, si, di in zip(op, s, d):
             if not 0 <= opi < max(si, di):
                 raise ValueError(f"output_padding must be in [0, max(stride, dilation)), got "
@@ -51,6 +52,9 @@ class ConvTranspose(nn.Module):
                                  "pass output_size= to forward instead")
         self.conv = conv_transpose_class(dims)(in_channels, out_channels, k, s, p, op, groups, bias, d)
         self.in_channels, self.out_channels, self.dims = in_channels, out_channels, dims
+        # (i - 1) s - 2p + d (k - 1) + 1 + output_padding >= 1  <=>  i >= 1 + ceil((2p - d (k - 1) - op) / s)
+        self.min_input_size = tuple(max(1, 1 - (-(2 * pi - di * (ki - 1) - opi) // si))
+                                    for ki, si, pi, opi, di in zip(k, s, p, op, d))
 
     def output_size_range(self, input_size: Sequence[int]) -> list[tuple[int, int]]:
         """``(smallest, largest)`` reachable output size per spatial axis for ``input_size``."""
@@ -86,7 +90,9 @@ class ConvTranspose(nn.Module):
 
     def forward(self, x: torch.Tensor,
                 output_size: Optional[Union[int, Sequence[int]]] = None) -> torch.Tensor:
-        check_input(self, x, self.in_channels, self.dims)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                check_input(self, x, self.in_channels, self.dims, self.min_input_size)
         if output_size is None:
             return self.conv(x)
         op = self.output_padding_for(x.shape[2:], output_size)      # validates, with our message

@@ -8,26 +8,6 @@ import torch
 from torch import nn
 
 
-def _tf_wrappers(model: nn.Module) -> list[str]:
-    from ..layers.conv import TFSameConv
-    return [name for name, m in model.named_modules() if isinstance(m, TFSameConv)]
-
-
-def canonical_keys(model: nn.Module) -> dict[str, str]:
-    """``{canonical key: state-dict key}``: canonical keys drop the TF-padding wrapper's ``.conv``."""
-    wrappers = set(_tf_wrappers(model))
-    out = {}
-    for key in model.state_dict(keep_vars=True):
-        canon = key
-        if wrappers:
-            module, _, tensor = key.rpartition(".")
-            parent, _, last = module.rpartition(".")
-            if last == "conv" and parent in wrappers:       # <wrapper>.conv.<tensor>
-                canon = f"{parent}.{tensor}" if parent else tensor
-        out[canon] = key
-    return out
-
-
 def remap_modules(model: nn.Module, state_dict: Mapping[str, torch.Tensor], module_map: Mapping[str, str],
                   param_map: Optional[Mapping[str, Union[str, tuple[str, Callable]]]] = None
                   ) -> dict[str, torch.Tensor]:
@@ -36,14 +16,14 @@ def remap_modules(model: nn.Module, state_dict: Mapping[str, torch.Tensor], modu
     For each of our keys ``<module>.<tensor>`` with ``<module>`` in ``module_map`` the tensor is taken
     from ``<module_map[module]>.<tensor>``. ``param_map`` maps whole keys instead, optionally with a
     function applied to the tensor: ``{"stages.0.blocks.0.gamma": ("features.1.0.layer_scale",
-    lambda t: t.flatten())}``. Keys are written without TF-padding wrappers (see module docstring).
+    lambda t: t.flatten())}``.
     Source keys that nothing asked for are passed through (renamed to our module path where the map
     names their module), so a strict load reports them.
     """
     param_map = dict(param_map or {})
     out: dict[str, torch.Tensor] = {}
     used: set[str] = set()
-    for canon, actual in canonical_keys(model).items():
+    for canon in model.state_dict(keep_vars=True):
         fn = None
         if canon in param_map:
             src = param_map[canon]
@@ -55,7 +35,7 @@ def remap_modules(model: nn.Module, state_dict: Mapping[str, torch.Tensor], modu
                 continue
             src = f"{module_map[module]}.{tensor}" if module_map[module] else tensor
         if src in state_dict:
-            out[actual] = fn(state_dict[src]) if fn else state_dict[src]
+            out[canon] = fn(state_dict[src]) if fn else state_dict[src]
             used.add(src)
     # Leftovers: name them as ours where the map knows their module (e.g. a checkpoint's classifier
     # when our model has none), so errors and the head check speak our names; else pass through.

@@ -11,7 +11,7 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
-from ..layers.checks import check_input
+from ..layers.checks import InputChecked, check_input, eager
 
 
 class FeatureInfo(list):
@@ -32,29 +32,33 @@ class ClassifierHead(nn.Module):
 
     ``num_classes=0`` gives the pooled features (``fc`` is Identity). ``global_pool``: ``"avg"``
     (default), ``"max"``, or ``""`` (no pooling: norm, dropout and fc act at every position, as a
-    1x1 conv would, and the map keeps its shape; timm's ``global_pool=''``).
+    1x1 conv would, and the map keeps its shape; timm's ``global_pool=''``). ``pool_dims`` is the
+    number of trailing axes pooled (2 for images, 3 for clips, 1 for waveforms, 0 for an input already
+    flat), fixed here so tracing never branches on the input's rank.
     Shape: (N, C, *S) -> (N, num_classes); unpooled (N, C, *S) -> (N, num_classes or C, *S).
     """
 
     POOLS = ("avg", "max", "")
 
     def __init__(self, in_features: int, num_classes: int, drop_rate: float = 0.0,
-                 norm: Optional[nn.Module] = None, global_pool: str = "avg"):
+                 norm: Optional[nn.Module] = None, global_pool: str = "avg", *, pool_dims: int = 2):
         super().__init__()
         self.in_features = in_features
         self.global_pool = _check_pool(global_pool)
+        self.pool_dims = pool_dims
+        # never empty, so TorchScript can type it (List[int]); unused when pool_dims == 0
+        self.pool_axes = list(range(2, 2 + pool_dims)) or [-1]
         self.norm = norm if norm is not None else nn.Identity()
         self.drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
         self.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if x.dim() > 2 and not self.global_pool:
+        if self.pool_dims > 0 and self.global_pool == "":
             x = x.movedim(1, -1)
             x = self.drop(self.norm(x))
             return (x if pre_logits else self.fc(x)).movedim(-1, 1)
-        if x.dim() > 2:
-            dims = tuple(range(2, x.dim()))
-            x = x.mean(dim=dims) if self.global_pool == "avg" else x.amax(dim=dims)
+        if self.pool_dims > 0:
+            x = x.mean(self.pool_axes) if self.global_pool == "avg" else x.amax(self.pool_axes)
         x = self.drop(self.norm(x))
         return x if pre_logits else self.fc(x)
 
@@ -74,7 +78,7 @@ def _check_pool(pool: str) -> str:
     return pool
 
 
-class ConvNet(nn.Module):
+class ConvNet(InputChecked):
     """Base class: subclasses set ``stem``, ``stages`` (Sequential of stages), ``neck`` and ``head``,
     and describe themselves with ``feature_info`` and ``default_cfg``.
 
@@ -83,9 +87,11 @@ class ConvNet(nn.Module):
     ("image", "audio", "video"), ``min_input_size`` (the smallest spatial size the net accepts).
     """
 
-    dims: int = 2
-    in_chans: int = 3
-    num_classes: int = 1000
+    # Class defaults, unannotated: TorchScript cannot read annotations postponed by
+    # ``from __future__ import annotations`` (it would see the string 'int').
+    dims = 2
+    in_chans = 3
+    num_classes = 1000
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,27 +111,34 @@ class ConvNet(nn.Module):
                 raise ValueError(f"{type(self).__name__} needs an input of at least {min_size} "
                                  f"(spatial), got {tuple(x.shape[2:])}")
 
-    grad_checkpointing: bool = False
-    grad_checkpointing_granularity: str = "block"
+    grad_checkpointing = False
+    __jit_unused_properties__ = ["pretrained_cfg"]   # a dict of mixed types: Python-side metadata
+    grad_checkpointing_granularity = "block"
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
-        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-            for stage in self.stages:
-                if self.grad_checkpointing_granularity == "block" and type(stage) is nn.Sequential:
-                    for block in stage:
-                        x = checkpoint_stage(block, x)
-                else:
-                    x = checkpoint_stage(stage, x)
-        else:
-            x = self.stages(x)
-        return self.neck(x)
+        if not torch.jit.is_scripting():   # checkpointing is eager training only
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                return self.neck(self._checkpointed_stages(x))
+        return self.neck(self.stages(x))
+
+    @torch.jit.unused
+    def _checkpointed_stages(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            if self.grad_checkpointing_granularity == "block" and type(stage) is nn.Sequential:
+                for block in stage:
+                    x = checkpoint_stage(block, x)
+            else:
+                x = checkpoint_stage(stage, x)
+        return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(x, pre_logits=pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        if not torch.jit.is_scripting():
+            if self.check_inputs and eager(x):
+                self.check_input(x)
         return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
@@ -281,7 +294,7 @@ class FeatureExtractor(nn.Module):
         self.default_cfg = model.default_cfg
         self.pretrained_cfg = model.default_cfg
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor):  # -> list of maps, or a dict with as_dict
         maps = self.model.forward_intermediates(x, self.out_indices, intermediates_only=True)
         if self.as_dict:
             return dict(zip(self.feature_info.module_name(), maps))

@@ -103,7 +103,7 @@ class C3D(ConvNet):
         self.neck = nn.Sequential(neck)
         self.feature_info.append(dict(num_chs=in_features, reduction=red, module="neck"))
         self.num_features = in_features
-        self.head = ClassifierHead(in_features, num_classes)
+        self.head = ClassifierHead(in_features, num_classes, pool_dims=0)
         self._names["fc8"] = "head.fc"
         self.default_cfg = adapt_cfg(default_cfg or default_cfgs["c3d"], in_chans=in_chans,
                                      num_classes=num_classes)

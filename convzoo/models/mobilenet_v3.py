@@ -75,13 +75,16 @@ class MobileNetV3Head(ClassifierHead):
         self.hidden, self.act = nn.Identity(), nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if x.dim() > 2 and not self.global_pool:   # unpooled: the hidden layer acts at every position
+        if self.pool_dims > 0 and self.global_pool == "":   # unpooled: the hidden layer at every position
             x = self.act(self.hidden(x.movedim(1, -1))).movedim(-1, 1)
             return super().forward(x, pre_logits=pre_logits)
-        if x.dim() > 2:
-            dims = tuple(range(2, x.dim()))
-            x = x.mean(dim=dims) if self.global_pool == "avg" else x.amax(dim=dims)
-        return super().forward(self.act(self.hidden(x)), pre_logits=pre_logits)
+        if self.pool_dims > 0:
+            x = x.mean(self.pool_axes) if self.global_pool == "avg" else x.amax(self.pool_axes)
+        return self._logits(self.act(self.hidden(x)), pre_logits)
+
+    def _logits(self, x: torch.Tensor, pre_logits: bool) -> torch.Tensor:
+        x = self.drop(self.norm(x))
+        return x if pre_logits else self.fc(x)
 
 
 class MobileNetV3(MBNet):

@@ -162,7 +162,7 @@ class VideoResNet(ConvNet):
         self.stages = nn.Sequential(*stages)
         self.neck = nn.Identity()
         self.num_features = c
-        self.head = ClassifierHead(c, num_classes, drop_rate)
+        self.head = ClassifierHead(c, num_classes, drop_rate, pool_dims=3)
         name = "r3d_18" if conv_type == "3d" else "r2plus1d_18"
         self.default_cfg = adapt_cfg(default_cfg or default_cfgs[name], in_chans=in_chans,
                                      num_classes=num_classes)

@@ -121,7 +121,7 @@ class SmallVideoNet(ConvNet):
         self.stages = nn.Sequential(*stages[1:])
         self.neck = nn.Identity()
         self.num_features = c
-        self.head = ClassifierHead(c, num_classes, drop_rate)
+        self.head = ClassifierHead(c, num_classes, drop_rate, pool_dims=2 if is2d else 3)
         name = {v: k for k, v in _MODES.items()}[mode]
         cfg = adapt_cfg(default_cfg or default_cfgs[name], in_chans=in_chans, num_classes=num_classes)
         cfg["input_size"] = (in_chans, num_frames, frame_size, frame_size)

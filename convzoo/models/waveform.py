@@ -155,7 +155,7 @@ class WaveformNet(ConvNet):
         self.stages = nn.Sequential(*stages)
         self.neck = nn.Identity()
         self.num_features = c
-        self.head = ClassifierHead(c, num_classes, drop_rate)
+        self.head = ClassifierHead(c, num_classes, drop_rate, pool_dims=1)
         # conv1 needs L >= stem_stride; each ceil-mode pool needs at least one sample.
         self.default_cfg = adapt_cfg(default_cfg or _cfg("waveform"), in_chans=in_chans,
                                      num_classes=num_classes, min_input_size=(in_chans, spec.stem_stride),
