@@ -28,7 +28,7 @@ from torch import nn
 
 import convzoo
 from convzoo.search.space import SHAPES_SPACE
-from test_models import _build, _modality, _small_size
+from test_models import _build, _small_size
 
 FULL_CHECK_PARAMS = 1_000_000
 # Fixed-size models too costly for dynamo/export in the default run (still run with CONVZOO_TRACE_ALL=1)
@@ -79,7 +79,7 @@ def _case(name: str):
     """(model in eval mode, input, eager output); cached so the five checks of a model build it once."""
     model, big = _build(name, **_kwargs(name))
     model.eval()
-    size = _small_size(model.default_cfg, _modality(name), big)
+    size = _small_size(model.default_cfg, model.default_cfg["modality"], big)
     x = torch.randn(1, model.default_cfg["input_size"][0], *size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         ref = model(x)

@@ -75,15 +75,13 @@ class MobileNetV3Head(ClassifierHead):
         self.hidden, self.act = nn.Identity(), nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        # no super() call: TorchScript cannot compile one
         if self.pool_dims > 0 and self.global_pool == "":   # unpooled: the hidden layer at every position
-            x = self.act(self.hidden(x.movedim(1, -1))).movedim(-1, 1)
-            return super().forward(x, pre_logits=pre_logits)
+            x = self.drop(self.norm(self.act(self.hidden(x.movedim(1, -1)))))
+            return (x if pre_logits else self.fc(x)).movedim(-1, 1)
         if self.pool_dims > 0:
             x = x.mean(self.pool_axes) if self.global_pool == "avg" else x.amax(self.pool_axes)
-        return self._logits(self.act(self.hidden(x)), pre_logits)
-
-    def _logits(self, x: torch.Tensor, pre_logits: bool) -> torch.Tensor:
-        x = self.drop(self.norm(x))
+        x = self.drop(self.norm(self.act(self.hidden(x))))
         return x if pre_logits else self.fc(x)
 
 
