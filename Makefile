@@ -19,7 +19,7 @@ run: setup
 	$(BIN)/python -m convzoo $(or $(ARGS),compare)
 
 test: setup
-	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -q -rs $(PYTEST_ARGS)
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
