@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 MODELS = ("frame2d_small", "stack2d_small", "c3d_small", "r2plus1d_small")
-DATASET = "flicker_digits"
+DATASET = "digit_order"
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -47,7 +47,9 @@ def train_one(name: str, seed: int, args: dict) -> dict:
                       weight_decay=1e-4, warmup_epochs=0.5, seed=seed, device="cpu", latency_runs=10,
                       eval_every=args["epochs"], deterministic=True)
     torch.manual_seed(seed)
-    model = convzoo.create_model(name, num_classes=8, in_chans=1)
+    _, frames, side, _ = train.input_size
+    model = convzoo.create_model(name, num_classes=train.num_classes, in_chans=1, num_frames=frames,
+                                 frame_size=side)
     t0, c0 = time.time(), time.process_time()
     rep = fit(model, train, test, cfg, out_dir=None, progress=False,
               run_info={"model": name, "dataset": DATASET}, dataset_name=DATASET)
