@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--match", choices=("macs", "params", "none"), default="macs",
                    help="matched-cost rows: widen/narrow each variant to the standard conv's MACs or params")
-    p.add_argument("--train-size", type=int, default=1500, help="training images (cluttered_digits; default 1500)")
+    p.add_argument("--train-size", type=int, default=1200, help="training images (cluttered_digits; default 1200)")
     p.add_argument("--test-size", type=int, default=2000, help="test images (cluttered_digits; default 2000)")
     p.add_argument("--image-size", type=int, default=None, help="resize inputs to this side (default: the data's)")
     p.add_argument("--lr", type=float, default=3e-3)
