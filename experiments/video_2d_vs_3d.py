@@ -128,7 +128,7 @@ def main(argv=None) -> int:
     print()
     print(table(summary))
     import torch
-    write_json(Path(args.out), dict(experiment="video_2d_vs_3d", dataset=DATASET, settings=settings,
+    write_json(Path(args.out), dict(experiment="video_2d_vs_3d", dataset=DATASET, num_classes=2, settings=settings,
                                     seeds=args.seeds, command=" ".join([sys.executable] + sys.argv),
                                     torch=torch.__version__, summary=summary, rows=done))
     return 0
