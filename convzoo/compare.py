@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from .compare_report import summarize, to_csv, to_markdown, plot_compare
+from .compare_report import plot_compare, summarize, to_csv, to_markdown
 from .io import atomic_write_text, write_json
 from .models.variants import VARIANTS, VariantSpec
 from .train import TrainConfig, fit
@@ -163,7 +163,9 @@ def measure_latency(rows: list[dict], input_size, num_classes: int, threads: int
     """Batch-1 forward times (ms) of each row's first-seed net, interleaved so load hits all alike:
     ``{name: {"median", "q1", "q3"}}`` over all timed calls."""
     import statistics
+
     from safetensors.torch import load_file
+
     from .analysis.timing import interleaved_times
     torch.set_num_threads(threads)
     first = {}

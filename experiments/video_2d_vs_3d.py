@@ -23,7 +23,6 @@ from which figure 9 (``convzoo figures``) draws its accuracy panel.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -37,6 +36,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def train_one(name: str, seed: int, args: dict) -> dict:
     """One (net, seed) run in its own process (one thread); returns its row."""
     import torch
+
     import convzoo
     from convzoo.data import get_dataset
     from convzoo.train import TrainConfig, fit

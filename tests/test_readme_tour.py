@@ -86,7 +86,7 @@ def test_every_tour_command_runs_as_typed(tmp_path, monkeypatch, capsys):
             continue
         assert argv[0] == "convzoo", f"unexpected tour command {typed}"
         code = main(argv[1:])
-        out, err = capsys.readouterr()
+        _, err = capsys.readouterr()
         errors = [s for s in shown if re.match(r"convzoo \w+: error:", s)]
         if errors:       # the tour shows this one failing: the same single line, exit code 2
             assert code == 2 and err.strip() == errors[0], (typed, err)

@@ -49,6 +49,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import time
+
     from convzoo.cli import CLIError
     from convzoo.compare import default_config, run_compare, to_markdown
     for name in ("seeds", "epochs", "workers", "threads", "train_size", "test_size", "batch_size"):

@@ -14,8 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure, strip_ticks
-from ._training import load_run, example_split, train_small
+from ._common import (
+    DEFAULT_FORMATS,
+    PALETTE,
+    FigureResult,
+    new_figure,
+    save_figure,
+    strip_ticks,
+)
+from ._training import example_split, load_run, train_small
 
 NETS = {"2d": "frame2d_small", "3d": "c3d_small"}
 SHOW_FRAMES = 8
