@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     done = [r for r in (read_jsonl(runs_path) if runs_path.is_file() else [])
             if all(r["config"][k] == settings[k] for k in ("epochs", "batch_size", "lr"))
             and r["train_size"] == args.train_size and r["test_size"] == args.test_size]
+    done = list({(r["model"], r["seed"]): r for r in reversed(done)}.values())[::-1]   # one row per run
     have = {(r["model"], r["seed"]) for r in done}
     todo = [(m, s) for s in range(args.seeds) for m in args.models if (m, s) not in have]
     # the slow 3D nets first, so the two workers finish together
@@ -124,6 +125,7 @@ def main(argv=None) -> int:
             done.append(row)
             print(f"{row['model']} seed {row['seed']}: acc {row['accuracy'] * 100:.2f}% "
                   f"({row['wall_time_s']} s wall, {row['cpu_time_s']} s CPU)", flush=True)
+    done = list({(r["model"], r["seed"]): r for r in reversed(done)}.values())[::-1]
     summary = summarize(done, args.models)
     print()
     print(table(summary))
