@@ -58,7 +58,7 @@ def _experiment_panel(ax, result: dict) -> None:
     ax.set_xticks(x, [r["model"].replace("_small", "") for r in rows], fontsize=8)
     ax.set_ylim(0, 1.12)
     ax.set_ylabel("test accuracy (mean, 95% CI)", fontsize=8)
-    ax.set_title(f"{result['dataset']}: {result['seeds']} seeds per net (experiments/video_2d_vs_3d.py)",
+    ax.set_title(f"{result['dataset']} (which digit came first?),\n{result['seeds']} seeds per net, dots = seeds",
                  fontsize=8)
 
 
