@@ -1,141 +1,230 @@
 """The variants comparison behind ``convzoo compare`` (and ``make run``).
 
-Trains the six :mod:`convzoo.models.variants` nets (same stem, depth, width and head; only the
-convolution block differs) on scikit-learn's handwritten digits with one recipe and one seed, then
-measures what each costs (params, MACs, batch-1 CPU latency, training time) and buys (test accuracy).
+Trains the :mod:`convzoo.models.variants` nets (same stem, depth, width and head; only the convolution
+block differs) on a built-in task with one recipe and several seeds, then measures what each costs
+(params, MACs, batch-1 CPU latency, training time) and buys (test accuracy, mean and 95% interval).
+A second set of nets is each variant widened or narrowed until its MACs (or params) match the
+standard conv's, so that "accuracy at equal cost" is a like-for-like comparison.
 
-    train each variant (convzoo.train.fit, one run folder each) -> time them all again, interleaved
-    -> table (stdout, compare.md, compare.csv, compare.json) + compare.png (accuracy vs MACs / latency)
+    plan jobs (variant x widths x seed) -> train them in ``workers`` processes (convzoo.train.fit, one
+    run folder each; a job's result depends only on its own seed) -> time every net again, interleaved
+    -> statistics (t-intervals, Welch + Holm vs the standard conv) -> compare.md/.csv/.json + compare.png
 """
 from __future__ import annotations
 
-import csv
-import io
+import os
 import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 
-from .models.variants import VARIANTS
+from .compare_report import plot_compare, summarize, to_csv, to_markdown
+from .io import atomic_write_text, write_json
+from .models.variants import VARIANTS, VariantSpec
 from .train import TrainConfig, fit
 from .train.lock import run_lock
-from .train.checkpoint import atomic_write, atomic_write_text
-from .io import write_json
 
-LABELS = {"conv": "standard conv 3x3", "spatial": "spatially separable 3x1+1x3",
-          "dwsep": "depthwise separable", "mbconv": "inverted residual (MBConv)",
-          "fused": "Fused-MBConv", "convnext": "ConvNeXt block"}
-COLUMNS = ("variant", "block", "accuracy", "params", "macs", "latency_ms", "train_time_s")
+BASE_WIDTHS = VariantSpec().widths
+MATCH_TOL = 0.10          # a variant within 10% of the target cost counts as matched already
+DATASETS = ("cluttered_digits", "digits")
+
+__all__ = ["default_config", "run_compare", "plan_jobs", "matched_widths", "Job", "to_markdown", "to_csv"]
 
 
-def default_config(epochs: int = 5, seed: int = 0, image_size: int = 16, **kw) -> TrainConfig:
+def default_config(epochs: int = 5, seed: int = 0, image_size: Optional[int] = None, **kw) -> TrainConfig:
     """The one recipe every variant gets: AdamW 3e-3, cosine with 1 warmup epoch, batch 64."""
     base = dict(epochs=epochs, batch_size=64, lr=3e-3, optimizer="adamw", weight_decay=0.05, warmup_epochs=1,
-                image_size=image_size, seed=seed, latency_runs=20)
+                image_size=image_size, seed=seed, latency_runs=2, deterministic=True)
     base.update(kw)
     return TrainConfig(**base)
 
 
+@dataclass(frozen=True)
+class Job:
+    """One training run: ``name`` is the row it belongs to (``dwsep`` or ``dwsep@macs``)."""
+    name: str
+    variant: str
+    widths: tuple
+    seed: int
+
+
+def _net(variant: str, widths, in_chans: int, num_classes: int):
+    from .registry import create_model
+    return create_model(f"variant_{variant}", num_classes=num_classes, in_chans=in_chans, widths=tuple(widths))
+
+
+def _cost(variant: str, widths, input_size, key: str, num_classes: int = 10) -> int:
+    from .analysis.cost import count_macs, count_params
+    net = _net(variant, widths, input_size[0], num_classes)
+    return count_macs(net, tuple(input_size)) if key == "macs" else count_params(net)
+
+
+def matched_widths(variant: str, target: int, input_size, key: str = "macs", num_classes: int = 10,
+                   step: int = 4) -> tuple:
+    """Widths (w, 2w), w a multiple of ``step``, whose ``key`` ("macs" or "params") is nearest ``target``."""
+    if key not in ("macs", "params"):
+        raise ValueError(f"match must be 'macs' or 'params', got {key!r}")
+    base = _cost(variant, BASE_WIDTHS, input_size, key, num_classes)
+    # both costs grow about quadratically with width (linearly for depthwise parts): start near the root
+    guess = BASE_WIDTHS[0] * (target / base) ** 0.5
+    lo, hi = max(step, int(guess * 0.5) // step * step), int(guess * 2.2) // step * step + step
+    best = min(((abs(_cost(variant, (w, 2 * w), input_size, key, num_classes) - target), w)
+                for w in range(lo, hi + 1, step)))
+    return (best[1], 2 * best[1])
+
+
+def plan_jobs(variants: Sequence[str], seeds: Sequence[int], match: Optional[str], input_size,
+              num_classes: int = 10) -> list[Job]:
+    """Every (variant, seed) at the base widths, then every variant whose cost is more than 10% off the
+    standard conv's rebuilt at matched widths (named ``variant@macs`` / ``variant@params``)."""
+    jobs = [Job(v, v, BASE_WIDTHS, s) for v in variants for s in seeds]
+    if match and "conv" in variants:
+        target = _cost("conv", BASE_WIDTHS, input_size, match, num_classes)
+        for v in variants:
+            own = _cost(v, BASE_WIDTHS, input_size, match, num_classes)
+            if v != "conv" and abs(own - target) > MATCH_TOL * target:
+                w = matched_widths(v, target, input_size, match, num_classes)
+                jobs += [Job(f"{v}@{match}", v, w, s) for s in seeds]
+    return jobs
+
+
+_DATA: dict = {}
+
+
+def _datasets(spec: dict):
+    """Train/test sets of ``spec`` (name, sizes), built once per process."""
+    from .data import get_dataset
+    key = repr(sorted(spec.items()))
+    if key not in _DATA:
+        kw = {} if spec["name"] == "digits" else dict(seed=spec.get("data_seed", 0))
+        tr_kw = dict(kw, **({"size": spec["train_size"]} if spec.get("train_size") else {}))
+        te_kw = dict(kw, **({"size": spec["test_size"]} if spec.get("test_size") else {}))
+        _DATA[key] = (get_dataset(spec["name"], "train", **tr_kw), get_dataset(spec["name"], "test", **te_kw))
+    return _DATA[key]
+
+
+def train_job(job: Job, cfg: dict, data: dict, out_dir: str, threads: int) -> dict:
+    """Train one job (also in a worker process) and return its row; deterministic in (job, cfg, data)."""
+    torch.set_num_threads(threads)
+    train_set, test_set = _datasets(data)
+    cfg = TrainConfig.from_dict({**cfg, "seed": job.seed})
+    torch.manual_seed(job.seed)                       # the init stream: a function of the seed only
+    model = _net(job.variant, job.widths, train_set.input_size[0], train_set.num_classes)
+    t0 = time.process_time()
+    rep = fit(model, train_set, test_set, cfg, out_dir=out_dir, progress=False,
+              run_info={"model": f"variant_{job.variant}", "model_kwargs": {"widths": list(job.widths)},
+                        "dataset": data["name"]}, dataset_name=data["name"])
+    return dict(name=job.name, variant=job.variant, widths=list(job.widths), seed=job.seed,
+                accuracy=rep["accuracy"], params=rep["params"], macs=rep["macs"],
+                train_time_s=rep["train_time_s"], cpu_time_s=round(time.process_time() - t0, 3),
+                run_dir=str(out_dir))
+
+
+def _run_jobs(jobs: list[Job], cfg: dict, data: dict, out: Path, workers: int, threads: int,
+              progress: bool) -> list[dict]:
+    dirs = [str(out / "runs" / j.name.replace("@", "-at-") / f"seed{j.seed}") for j in jobs]
+    t0 = time.perf_counter()
+
+    def report(k, row):
+        if progress:
+            print(f"[{k}/{len(jobs)}] {row['name']} seed {row['seed']}: test acc {row['accuracy'] * 100:.2f}% "
+                  f"({row['train_time_s']:.0f} s; {time.perf_counter() - t0:.0f} s so far)", file=sys.stderr)
+    if workers <= 1:
+        rows = []
+        for j, d in zip(jobs, dirs):
+            rows.append(train_job(j, cfg, data, d, threads))
+            report(len(rows), rows[-1])
+        return rows
+    import multiprocessing as mp
+    # spawn: a fresh interpreter per worker (no forked OpenMP state); longest jobs first keeps both busy
+    order = sorted(range(len(jobs)), key=lambda i: -_work(jobs[i]))
+    rows: list = [None] * len(jobs)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futs = {pool.submit(train_job, jobs[i], cfg, data, dirs[i], threads): i for i in order}
+        from concurrent.futures import as_completed
+        for k, f in enumerate(as_completed(futs), 1):
+            rows[futs[f]] = f.result()
+            report(k, rows[futs[f]])
+    return rows
+
+
+def _work(job: Job) -> float:
+    """Rough relative CPU cost of a job (expanded blocks and 7x7 depthwise train several times slower)."""
+    scale = {"mbconv": 3.5, "fused": 3.5, "convnext": 3.0, "dwsep": 1.0, "spatial": 1.0, "conv": 1.0}
+    return scale.get(job.variant, 1.0) * (job.widths[0] / BASE_WIDTHS[0]) ** 1.5
+
+
 @torch.no_grad()
-def interleaved_latency_ms(models: dict, input_size: Sequence[int], rounds: int = 5, runs: int = 20) -> dict:
-    """Median batch-1 forward time (ms) per model, ``runs`` calls per model in each of ``rounds``
-    interleaved rounds, so that background load affects every model alike (CPU, current thread
-    setting)."""
-    from .analysis.timing import interleaved_medians
+def measure_latency(rows: list[dict], input_size, num_classes: int, threads: int, rounds: int = 6,
+                    runs: int = 60) -> dict:
+    """Batch-1 forward times (ms) of each row's first-seed net, interleaved so load hits all alike:
+    ``{name: {"median", "q1", "q3"}}`` over all timed calls."""
+    import statistics
+
+    from safetensors.torch import load_file
+
+    from .analysis.timing import interleaved_times
+    torch.set_num_threads(threads)
+    first = {}
+    for r in rows:
+        first.setdefault(r["name"], r)
     x = torch.randn(1, *input_size)
-    for m in models.values():
-        m.eval()
-    fns = {k: (lambda m=m: m(x)) for k, m in models.items()}
-    med = interleaved_medians(fns, warmup=3, runs=rounds * runs, rounds=rounds, settle_s=0.0)
-    return {k: v * 1e3 for k, v in med.items()}
+    fns = {}
+    for name, r in first.items():
+        net = _net(r["variant"], r["widths"], input_size[0], num_classes)
+        path = Path(r["run_dir"]) / "model.safetensors"
+        if path.is_file():
+            net.load_state_dict(load_file(str(path)))
+        net.eval()
+        fns[name] = (lambda m=net: m(x))
+    times = interleaved_times(fns, warmup=3, runs=rounds * runs, rounds=rounds, settle_s=0.0)
+    out = {}
+    for name, per_round in times.items():
+        q = statistics.quantiles([t * 1e3 for rr in per_round for t in rr], n=4)
+        out[name] = dict(median=q[1], q1=q[0], q3=q[2])
+    return out
 
 
 def run_compare(out_dir, *, variants: Sequence[str] = VARIANTS, cfg: Optional[TrainConfig] = None,
-                progress: bool = True, threads: Optional[int] = 1) -> list[dict]:
-    """Train and measure each variant; write the table and plot to ``out_dir``; return the rows."""
+                seeds: Sequence[int] = (0, 1, 2), match: Optional[str] = "macs", dataset: str = "cluttered_digits",
+                train_size: Optional[int] = None, test_size: Optional[int] = None, workers: int = 1,
+                threads: int = 1, progress: bool = True) -> dict:
+    """Train every (variant, seed), measure, write the table and plot to ``out_dir``; return the result
+    (``groups``: one summary per row of the table, ``runs``: one row per training run, ``meta``)."""
     if not variants:
         raise ValueError(f"variants must name at least one of {', '.join(VARIANTS)}, got none")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    if dataset not in DATASETS:
+        raise ValueError(f"compare runs on {' or '.join(DATASETS)}, got {dataset!r}")
+    if not seeds:
+        raise ValueError("compare needs at least one seed")
+    if match not in (None, "macs", "params"):
+        raise ValueError(f"match must be 'macs', 'params' or None, got {match!r}")
     cfg = cfg or default_config()
-    if threads:
-        torch.set_num_threads(threads)
     out = Path(out_dir)
     with run_lock(out):   # one writer per folder, as for a training run
-        return _run_compare(out, variants, cfg, progress)
-
-
-def _run_compare(out: Path, variants: Sequence[str], cfg: TrainConfig, progress: bool) -> list[dict]:
-    from .data import get_dataset
-    from .registry import create_model
-    train_set, test_set = get_dataset("digits", "train"), get_dataset("digits", "test")
-    rows, models = [], {}
-    for i, v in enumerate(variants):
-        if progress:
-            print(f"[{i + 1}/{len(variants)}] {v}: {LABELS[v]}", file=sys.stderr)
-        torch.manual_seed(cfg.seed)                       # same init stream for every variant
-        model = create_model(f"variant_{v}", num_classes=10, in_chans=1)
-        rep = fit(model, train_set, test_set, cfg, out_dir=out / v, progress=progress,
-                  run_info={"model": f"variant_{v}", "model_kwargs": {}, "dataset": "digits"},
-                  dataset_name="digits")
-        models[v] = model.cpu()
-        rows.append({"variant": v, "block": LABELS[v], "accuracy": rep["accuracy"], "params": rep["params"],
-                     "macs": rep["macs"], "latency_ms": None, "train_time_s": rep["train_time_s"]})
-    size = (1, cfg.image_size or 8, cfg.image_size or 8)
-    lat = interleaved_latency_ms(models, size)
-    for r in rows:
-        r["latency_ms"] = lat[r["variant"]]
-    meta = {"dataset": "digits (scikit-learn, 1437 train / 360 test)", "input_size": list(size),
-            "threads": torch.get_num_threads(), "config": cfg.to_dict(), "torch": torch.__version__}
-    write_json(out / "compare.json", {"rows": rows, **meta})
-    atomic_write_text(out / "compare.csv", to_csv(rows))
-    atomic_write_text(out / "compare.md", to_markdown(rows, meta) + "\n")
-    plot_compare(rows, out / "compare.png")
-    return rows
-
-
-def to_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS)
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: r[k] for k in COLUMNS})
-    return buf.getvalue()
-
-
-def to_markdown(rows: list[dict], meta: Optional[dict] = None) -> str:
-    lines = ["| variant | block | test acc | params | MACs | latency (ms) | train time (s) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        macs = f"{r['macs'] / 1e6:.2f}M" if r["macs"] is not None else "n/a"
-        lines.append(f"| {r['variant']} | {r['block']} | {r['accuracy'] * 100:.2f}% | {r['params']:,} | {macs} | "
-                     f"{r['latency_ms']:.3f} | {r['train_time_s']:.1f} |")
-    if meta:
-        lines.append("")
-        lines.append(f"Input {tuple(meta['input_size'])}, batch-1 latency on CPU with {meta['threads']} "
-                     f"thread(s), median of interleaved rounds; MACs = multiply-adds of one forward pass.")
-    return "\n".join(lines)
-
-
-def plot_compare(rows: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, label in ((axes[0], "macs", "MACs (millions)"), (axes[1], "latency_ms", "CPU latency, batch 1 (ms)")):
-        for r in rows:
-            xv = r[key] / 1e6 if key == "macs" else r[key]
-            if xv is None:
-                continue
-            ax.scatter(xv, r["accuracy"] * 100)
-            ax.annotate(r["variant"], (xv, r["accuracy"] * 100), textcoords="offset points", xytext=(4, 4),
-                        fontsize=8)
-        ax.set_xlabel(label)
-        ax.set_ylabel("test accuracy (%)")
-        ax.grid(alpha=0.3)
-    fig.suptitle("Convolution variants on digits: accuracy vs cost")
-    fig.tight_layout()
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+        out.mkdir(parents=True, exist_ok=True)
+        data = dict(name=dataset, train_size=train_size, test_size=test_size)
+        train_set, test_set = _datasets(data)
+        size = train_set.input_size if cfg.image_size is None else (1, cfg.image_size, cfg.image_size)
+        jobs = plan_jobs(variants, seeds, match, size, train_set.num_classes)
+        t0 = time.perf_counter()
+        runs = _run_jobs(jobs, cfg.to_dict(), data, out, workers, threads, progress)
+        wall = time.perf_counter() - t0
+        lat = measure_latency(runs, size, train_set.num_classes, threads)
+        meta = dict(dataset=dataset, train_samples=len(train_set), test_samples=len(test_set), input_size=list(size),
+                    seeds=list(seeds), match=match, threads=threads, workers=workers, config=cfg.to_dict(),
+                    torch=torch.__version__, train_wall_s=round(wall, 1),
+                    cpu_count=os.cpu_count(), load_avg=list(os.getloadavg()))
+        result = summarize(runs, lat, meta)
+        write_json(out / "compare.json", result)
+        atomic_write_text(out / "compare.csv", to_csv(result))
+        atomic_write_text(out / "compare.md", to_markdown(result) + "\n")
+        plot_compare(result, out / "compare.png")
+        return result

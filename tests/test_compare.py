@@ -3,6 +3,8 @@ one complete run per variant, and the same seed gives the same result."""
 from __future__ import annotations
 
 import csv
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +12,6 @@ import torch
 from convzoo import create_model
 from convzoo.analysis import profile
 from convzoo.cli import main
-from convzoo.compare import default_config, run_compare
 from convzoo.models.variants import VARIANTS
 
 
@@ -40,31 +41,57 @@ def test_spatially_separable_variant_uses_the_library_layer():
     assert sum(p.numel() for p in seps[0].parameters()) == 6 * 32 * 32
 
 
-def test_compare_writes_table_plot_and_runs_and_is_reproducible(tmp_path):
-    cfg = default_config(epochs=1, image_size=8, limit_train=128, limit_test=64)
-    rows = run_compare(tmp_path / "a", variants=("conv", "dwsep"), cfg=cfg, progress=False)
-    assert [r["variant"] for r in rows] == ["conv", "dwsep"]
-    for r in rows:
-        assert 0 <= r["accuracy"] <= 1 and r["latency_ms"] > 0 and r["train_time_s"] > 0
-        # MACs and params are the library profiler's (an independent count), at the compared input size
-        m = create_model(f"variant_{r['variant']}")
-        assert r["params"] == sum(p.numel() for p in m.parameters())
-        assert r["macs"] == profile(m, (1, 8, 8)).macs
+def test_compare_writes_table_plot_and_runs_and_is_reproducible(tmp_path, capsys):
+    """A tiny config twice through the CLI (2 worker processes) gives the same accuracies, run by run."""
+    argv = ["compare", "--variants", "conv,dwsep", "--seeds", "2", "--epochs", "1", "--train-size", "96",
+            "--test-size", "64", "--workers", "2", "--no-progress"]
+    assert main(argv + ["--out", str(tmp_path / "a")]) == 0
+    table = capsys.readouterr().out
+    assert "| conv | standard conv 3x3 |" in table and "95% CI" in table and "Holm" in table
+    assert "dwsep@macs" in table            # dwsep has a quarter of conv's MACs: a matched row is added
     out = tmp_path / "a"
-    assert {"compare.json", "compare.csv", "compare.md", "compare.png", "conv", "dwsep"} <= \
-        {p.name for p in out.iterdir()}
-    for v in ("conv", "dwsep"):
-        assert {"config.json", "metrics.jsonl", "report.json", "model.safetensors", "curves.png"} <= \
-            {p.name for p in (out / v).iterdir()}
+    res = json.loads((out / "compare.json").read_text())
+    assert [g["name"] for g in res["groups"]] == ["conv", "dwsep", "dwsep@macs"]
+    assert {"compare.json", "compare.csv", "compare.md", "compare.png", "runs"} <= {p.name for p in out.iterdir()}
+    for g in res["groups"]:
+        assert g["seeds"] == [0, 1] and g["latency"]["q1"] <= g["latency"]["median"] <= g["latency"]["q3"]
+        a = g["accuracy"]
+        assert a["lo"] <= a["mean"] <= a["hi"] and a["n"] == 2
+        # MACs and params are the library profiler's (an independent count), at the compared input size
+        m = create_model(f"variant_{g['variant']}", widths=tuple(g["widths"]))
+        assert g["params"] == sum(p.numel() for p in m.parameters())
+        assert g["macs"] == profile(m, (1, 16, 16)).macs
+    conv, dwsep, wide = res["groups"]
+    assert dwsep["params"] < conv["params"] and dwsep["macs"] < conv["macs"]
+    assert abs(wide["macs"] - conv["macs"]) < 0.1 * conv["macs"] and wide["widths"][0] > 32
+    for g in (dwsep, wide):
+        assert 0 <= g["p_holm"] <= 1 and "delta_vs_conv" in g
+    for r in res["runs"]:
+        assert {"config.json", "metrics.jsonl", "report.json", "model.safetensors"} <= \
+            {p.name for p in Path(r["run_dir"]).iterdir()}
     with open(out / "compare.csv") as f:
-        assert [r["variant"] for r in csv.DictReader(f)] == ["conv", "dwsep"]
-    # depthwise separable: fewer params and MACs than the standard conv at equal depth and width
-    assert rows[1]["params"] < rows[0]["params"] and rows[1]["macs"] < rows[0]["macs"]
-    again = run_compare(tmp_path / "b", variants=("dwsep",), cfg=cfg, progress=False)
-    assert again[0]["accuracy"] == rows[1]["accuracy"]
+        assert [r["name"] for r in csv.DictReader(f)] == ["conv", "dwsep", "dwsep@macs"]
+    # the same command again, in one process this time: the same accuracies, run for run
+    assert main(argv[:-3] + ["--workers", "1", "--no-progress", "--match", "macs", "--out", str(tmp_path / "b")]) == 0
+    again = json.loads((tmp_path / "b" / "compare.json").read_text())
+    key = [(r["name"], r["seed"], r["accuracy"]) for r in res["runs"]]
+    assert sorted(key) == sorted((r["name"], r["seed"], r["accuracy"]) for r in again["runs"])
     from safetensors.torch import load_file
-    w1, w2 = load_file(out / "dwsep" / "model.safetensors"), load_file(tmp_path / "b" / "dwsep" / "model.safetensors")
+    w1 = load_file(out / "runs" / "dwsep" / "seed1" / "model.safetensors")
+    w2 = load_file(tmp_path / "b" / "runs" / "dwsep" / "seed1" / "model.safetensors")
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_matched_widths_hit_the_target_cost():
+    from convzoo.compare import matched_widths
+    target = profile(create_model("variant_conv"), (1, 16, 16)).macs
+    w = matched_widths("fused", target, (1, 16, 16))
+    assert w[0] < 32 and w[1] == 2 * w[0]                       # Fused-MBConv costs 4x: narrowed
+    got = profile(create_model("variant_fused", widths=w), (1, 16, 16)).macs
+    assert abs(got - target) < 0.1 * target
+    for other in (w[0] - 4, w[0] + 4):                          # no neighbouring width is closer
+        alt = profile(create_model("variant_fused", widths=(other, 2 * other)), (1, 16, 16)).macs
+        assert abs(alt - target) >= abs(got - target)
 
 
 def test_compare_cli_rejects_unknown_variant(tmp_path, capsys):

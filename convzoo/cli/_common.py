@@ -27,6 +27,10 @@ CLI_RANGES: dict[str, Range] = {
     "warmup": Range(int, 0, 1_000_000),
     "max_rows": Range(int, 1, 1 << 30),
     "drop_path_rate": Range(float, 0, 1, hi_open=True),
+    "seeds": Range(int, 1, 1000),
+    "train_size": Range(int, 1, 10_000_000),
+    "test_size": Range(int, 1, 10_000_000),
+    "compare_workers": Range(int, 1, 64),
 }
 
 

@@ -6,11 +6,15 @@ import json
 
 HELP = "measure inference latency, throughput and peak memory (eager, compile, onednn or onnxruntime)"
 
-EPILOG = """Latency is the median of --runs timed calls after --warmup untimed ones (robust to other
-processes on the machine); throughput = batch / median latency. Peak memory: on CUDA,
-torch.cuda.max_memory_allocated during the runs; on CPU, the rise of the process's resident-set
-high-water mark (Linux VmHWM) over the runs, which counts everything the engine touched
-(PyTorch or ONNX Runtime buffers, allocator slack), not only tensors.
+EPILOG = """Latency is the median of --runs timed calls after --warmup untimed ones, with the quartiles
+of those calls as its spread; throughput = batch / median latency. A warning is printed when the
+machine's load average exceeds the threads the benchmark uses: other processes then compete for the
+cores and times can be several times too high. Activation memory: the bytes of the tensors one
+eager forward of this batch allocates, at their peak (under no_grad; weights and input excluded; the
+same model whatever --engine). Process memory: on CUDA, torch.cuda.max_memory_allocated during the
+runs; on CPU, the rise of the process's resident-set high-water mark (Linux VmHWM) over the runs,
+which counts everything the engine touched (PyTorch or ONNX Runtime buffers, allocator slack) and is
+often near 0 once the warm-up has sized the allocator.
 Engines: eager (PyTorch), compile (torch.compile, inductor with freezing; the first call compiles
 and is part of the warm-up), onednn (TorchScript + PyTorch's oneDNN Graph fuser, CPU float32: the
 fastest PyTorch path for the mobile nets at batch 1; not for ConvNeXt), onnxruntime (the model
@@ -80,9 +84,13 @@ def run(args) -> int:
     res = benchmark(model, x, args.engine, warmup=args.warmup, runs=args.runs,
                     channels_last=args.channels_last, fold_bn=args.fold_bn, amp=args.amp,
                     ort_threads=args.threads or torch.get_num_threads())
+    _warn_if_busy(torch.get_num_threads())
+    from convzoo.analysis.memory import forward_activation_memory, human_bytes
+    act = forward_activation_memory(model, x)
     info = dict(model=args.model, device=args.device, threads=torch.get_num_threads(),
                 channels_last=args.channels_last, fold_bn=args.fold_bn or args.engine == "onnxruntime",
-                amp=args.amp, **res.as_dict())
+                amp=args.amp, **res.as_dict(), activation_peak_bytes=act.peak_bytes,
+                activation_total_bytes=act.total_bytes, load_avg_1min=_load())
     if args.device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
     if args.json:
@@ -94,13 +102,34 @@ def run(args) -> int:
     where = info.get("gpu", f"{info['threads']} CPU threads")
     print(f"{args.model} | engine {args.engine} ({opts}) | batch {res.batch} x {shape} | {args.device}, {where}")
     print(f"  latency     {res.latency_ms:9.2f} ms  (median of {res.runs} runs after {args.warmup} "
-          f"warm-up; p90 {res.latency_p90_ms:.2f} ms)")
+          f"warm-up; quartiles {res.latency_q1_ms:.2f}-{res.latency_q3_ms:.2f} ms, p90 {res.latency_p90_ms:.2f} ms)")
     print(f"  throughput  {res.throughput:9.1f} samples/s")
+    print(f"  activations {human_bytes(act.peak_bytes):>9}  peak allocated by one forward of batch {res.batch} "
+          f"({human_bytes(act.peak_bytes / res.batch)} per sample; {human_bytes(act.total_bytes)} allocated in all)")
     mem = "n/a (cannot reset the RSS high-water mark here)" if res.peak_memory_mb is None else \
         f"{res.peak_memory_mb:9.1f} MB  (" + ("max_memory_allocated" if args.device.startswith("cuda")
-                                             else "rise of process peak RSS") + " during the runs)"
-    print(f"  peak memory {mem}")
+                                             else "rise of the process's peak RSS") + " during the runs)"
+    print(f"  process peak memory {mem}")
     return 0
+
+
+def _load() -> float | None:
+    import os
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):          # not on every platform
+        return None
+
+
+def _warn_if_busy(threads: int) -> None:
+    """One line on stderr when other work competes for the cores this benchmark uses."""
+    import os
+    import sys
+    load = _load()
+    if load is not None and load > threads:
+        print(f"convzoo bench: warning: load average {load:.1f} over the last minute is above the {threads} "
+              f"thread(s) this benchmark uses ({os.cpu_count()} CPUs): other processes compete for the "
+              f"cores, so times may be several times too high", file=sys.stderr)
 
 
 def _run_all(args, model, x) -> int:
@@ -125,6 +154,7 @@ def _run_all(args, model, x) -> int:
             rows.append(res.as_dict())
         except (RuntimeError, ValueError) as e:
             rows.append(dict(engine=engine, error=str(e).splitlines()[0]))
+    _warn_if_busy(torch.get_num_threads())
     done = [r for r in rows if "error" not in r]
     best = max(done, key=lambda r: r["throughput"]) if done else None
     if args.json:
@@ -133,7 +163,7 @@ def _run_all(args, model, x) -> int:
         return 0
     shape = "x".join(map(str, x.shape[1:]))
     print(f"{args.model} | every engine | batch {x.shape[0]} x {shape} | {args.device}, "
-          f"{torch.get_num_threads()} threads | median of {args.runs} runs each")
+          f"{torch.get_num_threads()} threads | median of {args.runs} runs each [quartiles]")
     eager = next((r["throughput"] for r in done if r["engine"] == "eager"), None)
     for r in sorted(rows, key=lambda r: -r.get("throughput", -1)):
         if "error" in r:
@@ -141,5 +171,6 @@ def _run_all(args, model, x) -> int:
             continue
         vs = f"  {r['throughput'] / eager:5.2f}x eager" if eager else ""
         mark = "  <- fastest" if r is best else ""
-        print(f"  {r['engine']:12s} {r['latency_ms']:9.2f} ms  {r['throughput']:9.1f} samples/s{vs}{mark}")
+        print(f"  {r['engine']:12s} {r['latency_ms']:9.2f} ms [{r['latency_q1_ms']:.2f}-{r['latency_q3_ms']:.2f}]  "
+              f"{r['throughput']:9.1f} samples/s{vs}{mark}")
     return 0

@@ -10,6 +10,15 @@ random position distribution in the middle frame (index ``num_frames // 2``) wha
 so a net that sees that frame alone is at chance (1/8); the direction exists only across frames.
 The train and test splits draw from disjoint digit images (every 5th image is held out for test).
 
+``flicker_digits`` is the same motion with the digit's contrast polarity drawn afresh for every frame
+(bright on grey or dark on grey, ``polarity="random"``). The direction is still the label and the
+middle frame still carries none of it, but now it can only be read after each frame has been
+rectified: any linear mix of the frames, which is what the first conv of a net on stacked frames
+computes before its first non-linearity, averages frames of random sign, so the motion survives only
+in the few frame-specific channels that layer has. A 3D or (2+1)D net applies convs and ReLUs frame
+by frame and mixes time in its later layers as well (Tran et al. 2015, Sec. 3.1: 2D convolution on
+several frames collapses time after the first layer; 3D convolution keeps it).
+
 Deterministic: clip ``i`` depends only on (seed, split, i); generated sets are cached (see
 :mod:`convzoo.data._cache`).
 """
@@ -45,8 +54,12 @@ def _digit_images(split: str) -> np.ndarray:
 
 
 def generate(split: str, n: int, num_frames: int = 8, size: int = 24, seed: int = 0,
-             noise: float = 0.05) -> dict[str, np.ndarray]:
-    """``{"x": uint8 (n, T, H, W), "y": int64 (n,)}``; clip ``i`` depends only on (seed, split, i)."""
+             noise: float = 0.05, polarity: str = "fixed") -> dict[str, np.ndarray]:
+    """``{"x": uint8 (n, T, H, W), "y": int64 (n,)}``; clip ``i`` depends only on (seed, split, i).
+
+    ``polarity="random"``: every frame shows the digit bright or dark (at random) on a grey background."""
+    if polarity not in ("fixed", "random"):
+        raise ValueError(f"polarity must be 'fixed' or 'random', got {polarity!r}")
     travel = 2 * (num_frames // 2)
     if size < _DIGIT + travel:
         raise ValueError(f"size must be at least {_DIGIT + travel} px for {num_frames} frames "
@@ -70,11 +83,17 @@ def generate(split: str, n: int, num_frames: int = 8, size: int = 24, seed: int 
         cx, cy = rng.integers(lo, hi + 1, size=2)
         gain = rng.uniform(0.7, 1.0)
         clip = rng.uniform(0, noise, size=(num_frames, size, size)).astype(np.float32)
+        if polarity == "random":
+            clip += 0.5 - noise / 2                           # grey background, same noise
+            signs = rng.choice([-0.5, 0.5], size=num_frames)
         for f in range(num_frames):
             px, py = cx + t[f] * dx, cy + t[f] * dy
             patch = clip[f, py:py + _DIGIT, px:px + _DIGIT]
-            np.maximum(patch, gain * img, out=patch)
-        x[i] = np.round(clip * 255)
+            if polarity == "random":
+                patch += signs[f] * gain * img
+            else:
+                np.maximum(patch, gain * img, out=patch)
+        x[i] = np.round(np.clip(clip, 0, 1) * 255)
         y[i] = label
     return {"x": x, "y": y}
 
@@ -90,7 +109,8 @@ class MovingDigits(Dataset):
     modality = "video"
 
     def __init__(self, split: str = "train", root: Optional[str] = None, size: Optional[int] = None,
-                 num_frames: int = 8, frame_size: int = 24, seed: int = 0, cache: bool = True):
+                 num_frames: int = 8, frame_size: int = 24, seed: int = 0, cache: bool = True,
+                 polarity: str = "fixed"):
         if split == "val":
             split = "test"
         if split not in ("train", "test"):
@@ -100,8 +120,11 @@ class MovingDigits(Dataset):
             raise ValueError(f"size must be a positive int, got {size!r}")
         params = dict(version=_VERSION, split=split, n=n, num_frames=num_frames,
                       frame_size=frame_size, seed=seed)
+        if polarity != "fixed":              # only then: the existing caches keep their keys
+            params["polarity"] = polarity
         arrays = cached_arrays("moving_digits", params,
-                               lambda: generate(split, n, num_frames, frame_size, seed), root, cache)
+                               lambda: generate(split, n, num_frames, frame_size, seed, polarity=polarity),
+                               root, cache)
         self.x, self.y = torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"])
         self.split, self.input_size = split, (1, num_frames, frame_size, frame_size)
 
@@ -116,3 +139,12 @@ class MovingDigits(Dataset):
 def moving_digits(split: str = "train", root: Optional[str] = None, **kwargs) -> MovingDigits:
     """MovingDigits: a digit moving in one of 8 directions over 8 frames of 24x24; label = direction."""
     return MovingDigits(split, root, **kwargs)
+
+
+@register_dataset("flicker_digits", modality="video", num_classes=8, input_size=(1, 8, 24, 24))
+def flicker_digits(split: str = "train", root: Optional[str] = None, **kwargs) -> MovingDigits:
+    """MovingDigits with a random contrast polarity per frame: the direction is readable only after
+    each frame is rectified (a stacked-frames 2D net's first, linear layer cannot)."""
+    if "polarity" in kwargs:
+        raise TypeError("flicker_digits fixes polarity='random'; use moving_digits for the other")
+    return MovingDigits(split, root, polarity="random", **kwargs)

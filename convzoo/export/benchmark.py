@@ -40,6 +40,8 @@ class BenchResult:
     throughput: float          # samples / s
     peak_memory_mb: Optional[float]
     runs: int
+    latency_q1_ms: Optional[float] = None     # quartiles of the timed calls: their spread
+    latency_q3_ms: Optional[float] = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -137,5 +139,6 @@ def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmu
                                          runs=runs, sync=sync, device=dev)
     med = statistics.median(times)
     p90 = float(np.percentile(times, 90))
+    q1, q3 = (float(v) * 1e3 for v in np.percentile(times, [25, 75]))
     return BenchResult(engine, int(x.shape[0]), tuple(x.shape[1:]), med * 1e3, p90 * 1e3,
-                       x.shape[0] / med, None if peak is None else round(peak, 1), runs)
+                       x.shape[0] / med, None if peak is None else round(peak, 1), runs, q1, q3)

@@ -14,11 +14,52 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure, strip_ticks
-from ._training import load_run, example_split, train_small
+from ._common import (
+    DEFAULT_FORMATS,
+    PALETTE,
+    FigureResult,
+    new_figure,
+    save_figure,
+    strip_ticks,
+)
+from ._training import example_split, load_run, train_small
 
 NETS = {"2d": "frame2d_small", "3d": "c3d_small"}
 SHOW_FRAMES = 8
+# experiments/video_2d_vs_3d.py's summary (all four nets, several seeds), drawn when present
+EXPERIMENT = Path(__file__).resolve().parents[2] / "experiments" / "results" / "video_2d_vs_3d.json"
+
+
+def load_experiment(path=EXPERIMENT):
+    """The video experiment's result (dict with ``summary``), or None when it has not been run here."""
+    import json
+    path = Path(path)
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    return result if result.get("summary") else None
+
+
+def _experiment_panel(ax, result: dict) -> None:
+    """Mean test accuracy of each net with its 95% interval over seeds, chance marked."""
+    rows = result["summary"]
+    x = np.arange(len(rows))
+    means = [r["accuracy"]["mean"] for r in rows]
+    err = [[r["accuracy"]["mean"] - max(0.0, r["accuracy"]["lo"]) for r in rows],
+           [min(1.0, r["accuracy"]["hi"]) - r["accuracy"]["mean"] for r in rows]]
+    ax.bar(x, means, 0.6, yerr=err, capsize=4, color=[PALETTE[i % len(PALETTE)] for i in range(len(rows))])
+    for xi, r in zip(x, rows):
+        ax.plot([xi] * len(r["accuracies"]), r["accuracies"], "k.", ms=4)
+        ax.text(xi, min(1.0, r["accuracy"]["hi"]) + 0.02, f"{r['accuracy']['mean'] * 100:.1f}%", ha="center",
+                fontsize=8)
+    chance = 1 / result.get("num_classes", 2)
+    ax.axhline(chance, color="0.4", ls=":", lw=1)
+    ax.text(-0.45, chance + 0.01, "chance", fontsize=8, va="bottom", color="0.4")
+    ax.set_xticks(x, [r["model"].replace("_small", "") for r in rows], fontsize=8)
+    ax.set_ylim(0, 1.12)
+    ax.set_ylabel("test accuracy (mean, 95% CI)", fontsize=8)
+    ax.set_title(f"{result['dataset']} (which digit came first?),\n{result['seeds']} seeds per net, dots = seeds",
+                 fontsize=8)
 
 
 def first_layer_response(model, clip: torch.Tensor, kind: str) -> torch.Tensor:
@@ -88,6 +129,24 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
             if c == 0:
                 ax.set_ylabel(name, fontsize=9)
     ax = fig.add_subplot(grid[:, SHOW_FRAMES + 1])
+    experiment = load_experiment()
+    if experiment is not None:
+        _experiment_panel(ax, experiment)
+    else:
+        _brief_panel(ax, acc, sens)
+    fig.suptitle(f"Figure 9. A clip moving {DIRECTIONS[label]}: first-layer responses per frame; a 2D filter "
+                 "sees each frame alone, a 3D filter sees motion", fontsize=10)
+
+    data = {"label": int(label), "direction": DIRECTIONS[label], "frames": frames, "channel": channel,
+            "responses": resp, "motion_sensitivity": {k: v.tolist() for k, v in sens.items()},
+            "accuracy": acc, "models": dict(NETS), "trained_here": run_dir is None,
+            "clip": clip.numpy(), "nets": models, "experiment": experiment}
+    paths = save_figure(fig, out_dir, "fig9_video", formats)
+    return FigureResult(9, "video", "2D vs 3D convolution over video frames", paths, data)
+
+
+def _brief_panel(ax, acc: dict, sens: dict) -> None:
+    """Without the experiment's result: the two briefly trained nets' accuracy and motion sensitivity."""
     names = ["2D (frame2d_small)", "3D (c3d_small)"]
     x = np.arange(2)
     ax.bar(x - 0.2, [acc["2d"], acc["3d"]], 0.38, color=PALETTE[0], label="test accuracy")
@@ -101,12 +160,3 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
     ax.set_ylim(0, 1.1)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     ax.set_title("label = direction of motion", fontsize=9)
-    fig.suptitle(f"Figure 9. A clip moving {DIRECTIONS[label]}: first-layer responses per frame; a 2D filter "
-                 "sees each frame alone, a 3D filter sees motion", fontsize=10)
-
-    data = {"label": int(label), "direction": DIRECTIONS[label], "frames": frames, "channel": channel,
-            "responses": resp, "motion_sensitivity": {k: v.tolist() for k, v in sens.items()},
-            "accuracy": acc, "models": dict(NETS), "trained_here": run_dir is None,
-            "clip": clip.numpy(), "nets": models}
-    paths = save_figure(fig, out_dir, "fig9_video", formats)
-    return FigureResult(9, "video", "2D vs 3D convolution over video frames", paths, data)

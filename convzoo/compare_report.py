@@ -1,0 +1,251 @@
+"""What ``convzoo compare`` reports: per-row statistics over seeds, the table, the lessons line, the plot.
+
+    runs (one dict per training run) + latency per row -> summarize -> groups (mean accuracy with a
+    95% t-interval, Welch's test vs the standard conv, Holm-adjusted over all rows) -> markdown / CSV
+    -> compare.png (accuracy vs MACs, accuracy vs latency, latency vs MACs, with error bars)
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Optional
+
+from .analysis.stats import holm, mean_ci, welch_p
+from .io import atomic_write
+
+LABELS = {"conv": "standard conv 3x3", "spatial": "spatially separable 3x1+1x3",
+          "dwsep": "depthwise separable", "mbconv": "inverted residual (MBConv)",
+          "fused": "Fused-MBConv", "convnext": "ConvNeXt block"}
+CSV_COLUMNS = ("name", "variant", "block", "widths", "seeds", "acc_mean", "acc_lo", "acc_hi", "delta_vs_conv",
+               "p_holm", "significant", "params", "macs", "latency_ms", "latency_q1", "latency_q3",
+               "train_time_s", "train_time_half")
+ALPHA = 0.05
+_KEY = {"macs": "MACs", "params": "params"}
+
+
+def summarize(runs: list[dict], latency: dict, meta: dict) -> dict:
+    """Group the runs by row name; add intervals, tests against ``conv``, the lessons and the verdict."""
+    names = list(dict.fromkeys(r["name"] for r in runs))
+    by = {n: [r for r in runs if r["name"] == n] for n in names}
+    ref = [r["accuracy"] for r in by.get("conv", [])]
+    groups = []
+    for n in names:
+        rs, first = by[n], by[n][0]
+        acc = [r["accuracy"] for r in rs]
+        g = dict(name=n, variant=first["variant"], block=LABELS[first["variant"]], widths=first["widths"],
+                 matched=("@" in n), seeds=[r["seed"] for r in rs], accuracy=mean_ci(acc).as_dict(),
+                 accuracies=acc, params=first["params"], macs=first["macs"],
+                 latency=latency.get(n), train_time=mean_ci([r["train_time_s"] for r in rs]).as_dict())
+        if n != "conv" and len(ref) >= 2 and len(acc) >= 2:
+            g["delta_vs_conv"] = g["accuracy"]["mean"] - sum(ref) / len(ref)
+            g["p"] = welch_p(acc, ref)
+        groups.append(g)
+    tested = [g for g in groups if "p" in g]
+    for g, p in zip(tested, holm([g["p"] for g in tested])):
+        g["p_holm"], g["significant"] = p, p < ALPHA
+    return dict(groups=groups, runs=runs, meta=meta, lessons=lessons(groups), verdict=verdict(groups))
+
+
+def _group(groups: list[dict], name: str) -> Optional[dict]:
+    return next((g for g in groups if g["name"] == name), None)
+
+
+def lessons(groups: list[dict]) -> list[str]:
+    """The lecture's two lessons as this run measured them: what the cost formulas say, what the clock says."""
+    conv = _group(groups, "conv")
+    same = [g for g in groups if not g["matched"] and g["name"] != "conv" and g["macs"]]
+    if conv is None or not same or not conv["macs"]:
+        return []
+    cheap = _group(groups, "dwsep") or min(same, key=lambda g: g["macs"])
+    out = [f"Cost formulas: {cheap['name']} needs {conv['macs'] / cheap['macs']:.1f}x fewer MACs and "
+           f"{conv['params'] / cheap['params']:.1f}x fewer params than the standard conv"]
+    if cheap.get("latency") and conv.get("latency"):
+        ratio = cheap["latency"]["median"] / conv["latency"]["median"]
+        out[0] += (f", yet its batch-1 CPU latency is {ratio:.2f}x the standard conv's: MACs are not latency"
+                   if ratio > 0.8 else f", and its batch-1 CPU latency is {ratio:.2f}x the standard conv's")
+    wide = _group(groups, f"{cheap['name']}@{_match_key(groups)}")
+    if wide is not None:
+        d = wide["accuracy"]["mean"] - conv["accuracy"]["mean"]
+        sig = "significant" if wide.get("significant") else "not significant"
+        out.append(f"At equal cost: widened to the standard conv's {_KEY[_match_key(groups)]} "
+                   f"(widths {tuple(wide['widths'])}), {cheap['name']} is {d * 100:+.1f} points from it ({sig}), "
+                   f"at {wide['latency']['median'] / conv['latency']['median']:.2f}x its latency")
+    return out
+
+
+def _match_key(groups: list[dict]) -> str:
+    m = next((g["name"].split("@")[1] for g in groups if g["matched"]), "macs")
+    return m
+
+
+def verdict(groups: list[dict]) -> Optional[dict]:
+    """Best and worst row by mean accuracy and whether their 95% intervals overlap."""
+    if len(groups) < 2:
+        return None
+    best = max(groups, key=lambda g: g["accuracy"]["mean"])
+    worst = min(groups, key=lambda g: g["accuracy"]["mean"])
+    b, w = best["accuracy"], worst["accuracy"]
+    return dict(best=best["name"], worst=worst["name"], overlap=not (w["hi"] < b["lo"]),
+                n=min(b["n"], w["n"]))
+
+
+def _fmt_ci(a: dict) -> str:
+    if a["n"] < 2:
+        return f"{a['mean'] * 100:.2f}%"
+    return f"{a['mean'] * 100:.2f}% [{a['lo'] * 100:.1f}, {a['hi'] * 100:.1f}]"
+
+
+def _fmt_test(g: dict) -> str:
+    if "p_holm" not in g:
+        return "reference" if g["name"] == "conv" else "-"
+    mark = " *" if g["significant"] else ""
+    return f"{g['delta_vs_conv'] * 100:+.1f} (p={g['p_holm']:.3f}){mark}"
+
+
+def _row(g: dict) -> str:
+    lat = g["latency"]
+    lat_s = f"{lat['median']:.2f} [{lat['q1']:.2f}, {lat['q3']:.2f}]" if lat else "n/a"
+    macs = f"{g['macs'] / 1e6:.2f}M" if g["macs"] is not None else "n/a"
+    t = g["train_time"]
+    return (f"| {g['name']} | {g['block']} | {g['widths'][0]},{g['widths'][1]} | {_fmt_ci(g['accuracy'])} | "
+            f"{_fmt_test(g)} | {g['params']:,} | {macs} | {lat_s} | {t['mean']:.1f} ± {t['half']:.1f} |")
+
+
+def to_markdown(result: dict) -> str:
+    """The table(s), the note on what the columns are, the verdict and the lessons as lines of markdown."""
+    head = ["| variant | block | widths | test acc, mean [95% CI] | vs conv, points (Holm p) | params | MACs | "
+            "latency ms, median [IQR] | train time s (± 95%) |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    same = [g for g in result["groups"] if not g["matched"]]
+    matched = [g for g in result["groups"] if g["matched"]]
+    lines = ["Same depth and widths (only the block differs):", ""] + head + [_row(g) for g in same]
+    if matched:
+        lines += ["", f"Widened or narrowed to the standard conv's {_KEY[_match_key(matched)]} (matched cost):", ""]
+        lines += head + [_row(_group(result["groups"], "conv"))] + [_row(g) for g in matched] \
+            if _group(result["groups"], "conv") else head + [_row(g) for g in matched]
+    m = result["meta"]
+    n = len(m["seeds"])
+    lines += ["", f"{m['dataset']}: {m['train_samples']} train / {m['test_samples']} test images, input "
+              f"{tuple(m['input_size'])}; {n} seed(s) per row ({', '.join(map(str, m['seeds']))}). "
+              f"95% CI: Student t over seeds. vs conv: Welch's t-test, Holm-adjusted over "
+              f"{sum(1 for g in result['groups'] if 'p_holm' in g)} comparisons, * = p < {ALPHA}. Latency: batch 1, "
+              f"CPU, {m['threads']} thread(s), interleaved rounds; MACs = multiply-adds of one forward."]
+    v = result.get("verdict")
+    if v:
+        lines.append(f"Best {v['best']} vs worst {v['worst']}: 95% intervals "
+                     f"{'overlap' if v['overlap'] else 'do not overlap'} ({v['n']} seeds each).")
+    lines += [f"{s}." for s in result.get("lessons", [])]
+    return "\n".join(lines)
+
+
+def to_csv(result: dict) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+    w.writeheader()
+    for g in result["groups"]:
+        a, lat = g["accuracy"], g["latency"] or {}
+        w.writerow(dict(name=g["name"], variant=g["variant"], block=g["block"], widths="x".join(map(str, g["widths"])),
+                        seeds=len(g["seeds"]), acc_mean=a["mean"], acc_lo=a["lo"], acc_hi=a["hi"],
+                        delta_vs_conv=g.get("delta_vs_conv", ""), p_holm=g.get("p_holm", ""),
+                        significant=g.get("significant", ""), params=g["params"], macs=g["macs"],
+                        latency_ms=lat.get("median", ""), latency_q1=lat.get("q1", ""),
+                        latency_q3=lat.get("q3", ""), train_time_s=g["train_time"]["mean"],
+                        train_time_half=g["train_time"]["half"]))
+    return buf.getvalue()
+
+
+COLOURS = {"conv": "#222222", "spatial": "#1f77b4", "dwsep": "#d62728", "mbconv": "#2ca02c",
+           "fused": "#9467bd", "convnext": "#ff7f0e"}
+
+
+def _val(g: dict, key: str):
+    """(value, minus, plus) of one axis: accuracy with its CI, MACs, latency with its IQR."""
+    if key == "acc":
+        a = g["accuracy"]
+        return a["mean"] * 100, (a["mean"] - a["lo"]) * 100, (a["hi"] - a["mean"]) * 100
+    if key == "macs":
+        return g["macs"] / 1e6, 0.0, 0.0
+    lat = g["latency"]
+    return lat["median"], lat["median"] - lat["q1"], lat["q3"] - lat["median"]
+
+
+def _panel(ax, groups, xkey: str, ykey: str) -> None:
+    """One scatter with error bars and a name at each point; hollow squares for the matched-cost nets,
+    an arrow from each variant to its matched version."""
+    from matplotlib.ticker import ScalarFormatter
+    pts = {}
+    for g in groups:
+        if g["macs"] is None or g["latency"] is None:
+            continue
+        (x, xl, xh), (y, yl, yh) = _val(g, xkey), _val(g, ykey)
+        pts[g["name"]] = (x, y)
+        c = COLOURS.get(g["variant"], "grey")
+        ax.errorbar(x, y, xerr=[[xl], [xh]], yerr=[[yl], [yh]], fmt="s" if g["matched"] else "o", ms=7,
+                    color=c, mfc="white" if g["matched"] else c, capsize=3, lw=1.2)
+        ax.annotate(g["name"], (x, y), textcoords="offset points", xytext=(6, -10 if g["matched"] else 5),
+                    fontsize=8, color=c)
+    for name, (x, y) in pts.items():
+        base = name.split("@")[0]
+        if "@" in name and base in pts:
+            ax.annotate("", (x, y), pts[base], arrowprops=dict(arrowstyle="->", color="grey", lw=0.8))
+    ax.set_xscale("log")
+    for axis in (ax.xaxis,):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(ScalarFormatter())
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.grid(alpha=0.3, which="both")
+
+
+def _ranking(ax, groups) -> None:
+    """Accuracy of every row with its 95% interval, best at the top; significant differences marked."""
+    order = sorted(groups, key=lambda g: g["accuracy"]["mean"])
+    for i, g in enumerate(order):
+        v, lo, hi = _val(g, "acc")
+        c = COLOURS.get(g["variant"], "grey")
+        ax.errorbar(v, i, xerr=[[lo], [hi]], fmt="s" if g["matched"] else "o", ms=7, color=c,
+                    mfc="white" if g["matched"] else c, capsize=4, lw=1.5)
+    ref = _group(groups, "conv")
+    if ref is not None:
+        ax.axvline(ref["accuracy"]["mean"] * 100, color="#222222", ls=":", lw=1)
+    labels = [f"{g['name']}  ({g['macs'] / 1e6:.1f}M MACs){'  *' if g.get('significant') else ''}"
+              if g["macs"] else g["name"] for g in order]
+    ax.set_yticks(range(len(order)), labels, fontsize=9)
+    ax.set_xlabel("test accuracy (%), mean and 95% CI over seeds")
+    ax.grid(alpha=0.3, axis="x")
+
+
+def plot_compare(result: dict, path: Path) -> None:
+    """compare.png: the accuracy ranking with intervals, accuracy vs MACs, accuracy vs latency, latency vs
+    MACs; the lessons as the caption."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    groups = result["groups"]
+    fig, axes = plt.subplots(2, 2, figsize=(13, 10.5))
+    _ranking(axes[0, 0], groups)
+    axes[0, 0].set_title("accuracy (* = differs from conv, Welch + Holm, p < 0.05)", fontsize=10)
+    for ax, (xk, yk, xl, yl, title) in zip(
+            (axes[0, 1], axes[1, 0], axes[1, 1]),
+            (("macs", "acc", "MACs per image (millions, log)", "test accuracy (%)", "accuracy vs MACs"),
+             ("lat", "acc", "CPU latency, batch 1 (ms, log; bars: IQR)", "test accuracy (%)",
+              "accuracy vs measured latency"),
+             ("macs", "lat", "MACs per image (millions, log)", "CPU latency, batch 1 (ms)",
+              "MACs are not latency"))):
+        _panel(ax, groups, xk, yk)
+        ax.set(xlabel=xl, ylabel=yl)
+        ax.set_title(title, fontsize=10)
+    handles = [Line2D([], [], marker="o", ls="", color=COLOURS[v], label=LABELS[v])
+               for v in LABELS if any(g["variant"] == v for g in groups)]
+    if any(g["matched"] for g in groups):
+        handles.append(Line2D([], [], marker="s", ls="", color="grey", mfc="white",
+                              label=f"widened/narrowed to conv's {_KEY[_match_key(groups)]} (name@{_match_key(groups)})"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize=9, frameon=False)
+    m = result["meta"]
+    fig.suptitle(f"Convolution blocks on {m['dataset']}: {len(m['seeds'])} seeds per net", fontsize=13)
+    text = "\n".join(result.get("lessons", []))
+    if text:
+        fig.text(0.5, 0.955, text, ha="center", va="top", fontsize=9.5)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.91 if text else 0.96))
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
