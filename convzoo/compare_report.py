@@ -239,7 +239,8 @@ def plot_compare(result: dict, path: Path) -> None:
                for v in LABELS if any(g["variant"] == v for g in groups)]
     if any(g["matched"] for g in groups):
         handles.append(Line2D([], [], marker="s", ls="", color="grey", mfc="white",
-                              label=f"widened/narrowed to conv's {_KEY[_match_key(groups)]} (name@{_match_key(groups)})"))
+                              label=f"widened/narrowed to conv's {_KEY[_match_key(groups)]} "
+                                    f"(name@{_match_key(groups)})"))
     fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize=9, frameon=False)
     m = result["meta"]
     fig.suptitle(f"Convolution blocks on {m['dataset']}: {len(m['seeds'])} seeds per net", fontsize=13)

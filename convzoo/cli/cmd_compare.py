@@ -35,14 +35,18 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=t("epochs"), default=5)
     p.add_argument("--match", choices=("macs", "params", "none"), default="macs",
                    help="matched-cost rows: widen/narrow each variant to the standard conv's MACs or params")
-    p.add_argument("--train-size", type=t("train_size"), default=1200, help="training images (cluttered_digits; default 1200)")
-    p.add_argument("--test-size", type=t("test_size"), default=2000, help="test images (cluttered_digits; default 2000)")
-    p.add_argument("--image-size", type=t("image_size"), default=None, help="resize inputs to this side (default: the data's)")
+    p.add_argument("--train-size", type=t("train_size"), default=1200,
+                   help="training images (cluttered_digits; default 1200)")
+    p.add_argument("--test-size", type=t("test_size"), default=2000,
+                   help="test images (cluttered_digits; default 2000)")
+    p.add_argument("--image-size", type=t("image_size"), default=None,
+                   help="resize inputs to this side (default: the data's)")
     p.add_argument("--lr", type=t("lr"), default=3e-3)
     p.add_argument("--batch-size", type=t("batch_size"), default=64)
     p.add_argument("--workers", type=t("compare_workers"), default=min(2, os.cpu_count() or 1),
                    help="training processes (default: 2, or 1 on a 1-core machine)")
-    p.add_argument("--threads", type=t("threads"), default=1, help="torch CPU threads per process, training and latency")
+    p.add_argument("--threads", type=t("threads"), default=1,
+                   help="torch CPU threads per process, training and latency")
     p.add_argument("--out", help="run folder (default: a new folder under runs/)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
