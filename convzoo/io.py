@@ -74,7 +74,7 @@ def disk_full_error(path: PathLike, needed_bytes: int) -> OSError:
         pass
     err = OSError(f"no space left on {dev} (needed ~{max(needed_bytes / 1e6, 0.1):.1f} MB to write {path})")
     err.errno = errno.ENOSPC
-    err.exit_code = 1          # a fault met while running, not bad input (the CLI's exit code)
+    err.exit_code = 1  # type: ignore[attr-defined]  # a fault met while running, not bad input (the CLI's exit code)
     return err
 
 

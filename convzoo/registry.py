@@ -193,11 +193,11 @@ def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None
     if global_pool is not None:
         if not hasattr(model, "set_global_pool"):
             raise ValueError(f"{name} has no global_pool option")
-        model.set_global_pool(global_pool)
+        model.set_global_pool(global_pool)  # type: ignore[operator]
     if source is not None:
         from .weights import load_weights
         load_weights(model, source)
     if features_only:
         from .models.base import FeatureExtractor
-        model = FeatureExtractor(model, out_indices, as_dict=feature_cls == "dict")
+        model = FeatureExtractor(model, out_indices, as_dict=feature_cls == "dict")  # type: ignore[arg-type]
     return model

@@ -155,7 +155,7 @@ def convert_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
     if layout not in layouts:
         raise ValueError(f"{type(model).__name__} converts layouts {('convzoo',) + layouts}, "
                          f"got layout={layout!r}")
-    return model.convert_state_dict(dict(state_dict), layout)
+    return model.convert_state_dict(dict(state_dict), layout)  # type: ignore[operator]
 
 
 def detect_layout(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> str:

@@ -31,7 +31,8 @@ class ActivationMemory:
 class _Tracker(TorchDispatchMode):
     def __init__(self, known: set):
         super().__init__()
-        self.known, self.live, self.current, self.peak, self.total = known, {}, 0, 0, 0
+        self.live: dict = {}
+        self.known, self.current, self.peak, self.total = known, 0, 0, 0
 
     def _free(self, key: int) -> None:
         self.current -= self.live.pop(key, 0)

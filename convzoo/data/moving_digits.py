@@ -2,8 +2,8 @@
 
 Each clip is ``num_frames`` grey frames of ``frame_size`` x ``frame_size`` pixels (default 8 x 24 x 24:
 small enough that a 3D net trains in minutes on two CPU cores, where 3D convs are slow). One 8x8
-digit from scikit-learn's bundled digits set (no download) moves one pixel per frame in one of 8 directions (E, NE, N, NW, W,
-SW, S, SE = labels 0..7) over a weak noise background. The digit's identity is irrelevant.
+digit from scikit-learn's bundled digits set (no download) moves one pixel per frame in one of 8
+directions (E, NE, N, NW, W, SW, S, SE = labels 0..7) over a weak noise background. The digit's identity is irrelevant.
 
 Why no single frame carries the answer: the trajectory is placed so that the digit sits at the *same*
 random position distribution in the middle frame (index ``num_frames // 2``) whatever the direction,

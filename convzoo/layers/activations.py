@@ -16,4 +16,4 @@ def make_act(act_layer: Optional[Callable[..., nn.Module]]) -> nn.Module:
         raise TypeError(f"act_layer must be a class such as nn.ReLU, not an instance ({act_layer!r})")
     if isinstance(act_layer, type) and issubclass(act_layer, _INPLACE):
         return act_layer(inplace=True)
-    return act_layer()
+    return act_layer()  # type: ignore[return-value]  # a class: its instance is a module

@@ -1,7 +1,7 @@
 """Conv -> Norm -> Act for 1D, 2D and 3D inputs: the one building block every other layer uses."""
 from __future__ import annotations
 
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -58,7 +58,7 @@ def conv_of(module: nn.Module) -> nn.Module:
     return module
 
 
-def pad_total(conv: nn.Module) -> tuple[int, ...]:
+def pad_total(conv: Any) -> tuple[int, ...]:
     """Total zero padding per axis a conv adds (TF "SAME" and PyTorch's "same" never shrink below 1)."""
     n = len(conv.kernel_size)
     if isinstance(conv, TF_SAME_CONVS) or conv.padding == "same":
@@ -70,14 +70,14 @@ def pad_total(conv: nn.Module) -> tuple[int, ...]:
 
 def chain_min_input(convs) -> tuple[int, ...]:
     """Smallest spatial input for which a chain of convs (applied in order) gives >= 1 output."""
-    need = None
+    need: Any = None
     for c in reversed(list(convs)):
         span = [(k - 1) * d + 1 for k, d in zip(c.kernel_size, c.dilation)]
         need = min_conv_input(span, c.stride, pad_total(c), need)
     return need
 
 
-def residual_keeps_size(conv: nn.Module) -> bool:
+def residual_keeps_size(conv: Any) -> bool:
     """True when a stride-1 conv's output has its input's size for every input size."""
     return all(p == (k - 1) * d for p, k, d in zip(pad_total(conv), conv.kernel_size, conv.dilation))
 

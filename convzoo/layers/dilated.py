@@ -2,7 +2,7 @@
 Convolutions", arXiv:1511.07122)."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from torch import nn
 
@@ -32,6 +32,7 @@ class DilatedConv(ConvNormAct):
     @property
     def effective_kernel_size(self) -> tuple[int, ...]:
         """``k + (k - 1)(d - 1)`` per axis: the span of input one output sees."""
-        k = to_tuple(self.conv.kernel_size, self.dims, "kernel_size")
-        d = to_tuple(self.conv.dilation, self.dims, "dilation")
+        conv: Any = self.conv
+        k = to_tuple(conv.kernel_size, self.dims, "kernel_size")
+        d = to_tuple(conv.dilation, self.dims, "dilation")
         return tuple(ki + (ki - 1) * (di - 1) for ki, di in zip(k, d))

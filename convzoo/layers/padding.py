@@ -102,16 +102,17 @@ class _SameMixin:
     ``padding=0``: timm's ``Conv2dSame`` idea, so state-dict keys are the plain conv's."""
 
     def _init_same(self) -> None:
-        self.span = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation)]
-        self.clamp = [e < s for e, s in zip(self.span, self.stride)]
-        self.strides = list(self.stride)
+        # a mixin of an nn.ConvNd: kernel_size, stride, dilation, weight, bias come from the conv
+        self.span = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation)]  # type: ignore[attr-defined]
+        self.clamp = [e < s for e, s in zip(self.span, self.stride)]  # type: ignore[attr-defined]
+        self.strides = list(self.stride)  # type: ignore[attr-defined]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, _tf_same_pads(x, self.span, self.strides, self.clamp))
-        return self._conv_forward(x, self.weight, self.bias)
+        return self._conv_forward(x, self.weight, self.bias)  # type: ignore[attr-defined]
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + ", padding=tf_same"
+        return super().extra_repr() + ", padding=tf_same"  # type: ignore[misc]
 
 
 class Conv1dSame(_SameMixin, nn.Conv1d):

@@ -145,7 +145,7 @@ class SpatiallySeparableConv(InputChecked, nn.Sequential):
             last.bias.data.copy_(conv.bias.detach())
         mod = mod.to(device=conv.weight.device, dtype=conv.weight.dtype)
         approx = mod.full_weight().double().cpu().numpy()
-        mod.approximation_error = float(np.linalg.norm(approx - w) / max(np.linalg.norm(w), 1e-300))
+        mod.approximation_error = float(np.linalg.norm(approx - w) / max(float(np.linalg.norm(w)), 1e-300))
         return mod
 
 

@@ -8,7 +8,7 @@ computation; the extra rows/columns at the far end get only the taps that reach 
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
@@ -58,7 +58,7 @@ class ConvTranspose(InputChecked):
 
     def output_size_range(self, input_size: Sequence[int]) -> list[tuple[int, int]]:
         """``(smallest, largest)`` reachable output size per spatial axis for ``input_size``."""
-        c = self.conv
+        c: Any = self.conv
         out = []
         for i, k, s, p, d in zip(input_size, c.kernel_size, c.stride, c.padding, c.dilation):
             base = (i - 1) * s - 2 * p + d * (k - 1) + 1
@@ -96,6 +96,7 @@ class ConvTranspose(InputChecked):
         if output_size is None:
             return self.conv(x)
         op = self.output_padding_for(x.shape[2:], output_size)      # validates, with our message
+        c: Any = self.conv
         size = [(i - 1) * s - 2 * p + d * (k - 1) + 1 + o for i, s, p, d, k, o in zip(
-            x.shape[2:], self.conv.stride, self.conv.padding, self.conv.dilation, self.conv.kernel_size, op)]
+            x.shape[2:], c.stride, c.padding, c.dilation, c.kernel_size, op)]
         return self.conv(x, output_size=size)                        # the child runs: hooks see it
