@@ -13,6 +13,7 @@ from typing import Optional
 
 from .analysis.stats import holm, mean_ci, welch_p
 from .io import atomic_write
+from ._extras import require
 
 LABELS = {"conv": "standard conv 3x3", "spatial": "spatially separable 3x1+1x3",
           "dwsep": "depthwise separable", "mbconv": "inverted residual (MBConv)",
@@ -172,7 +173,7 @@ def _val(g: dict, key: str):
 def _panel(ax, groups, xkey: str, ykey: str) -> None:
     """One scatter with error bars and a name at each point; hollow squares for the matched-cost nets,
     an arrow from each variant to its matched version."""
-    from matplotlib.ticker import ScalarFormatter
+    ScalarFormatter = require("matplotlib.ticker", "figures", "the compare plot").ScalarFormatter
     pts = {}
     for g in groups:
         if g["macs"] is None or g["latency"] is None:
@@ -217,7 +218,7 @@ def _ranking(ax, groups) -> None:
 def plot_compare(result: dict, path: Path) -> None:
     """compare.png: the accuracy ranking with intervals, accuracy vs MACs, accuracy vs latency, latency vs
     MACs; the lessons as the caption."""
-    import matplotlib
+    matplotlib = require("matplotlib", "figures", "the compare plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D

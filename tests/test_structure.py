@@ -95,7 +95,7 @@ def test_no_issue_numbers_in_comments():
 
 # Optional dependencies, by the extra that brings them (pyproject.toml).
 OPTIONAL = ("optuna", "psycopg", "onnx", "onnxruntime", "soundfile", "av", "scipy", "sklearn", "matplotlib",
-            "mnist1d", "tqdm", "timm", "cv2", "webdataset")
+            "mnist1d", "timm", "cv2", "webdataset", "openvino", "nncf")
 
 # ``None`` in sys.modules is what CPython reads as "not installed": ``import x`` raises
 # ModuleNotFoundError and ``importlib.util.find_spec(x)`` returns None, as for a missing package.

@@ -11,6 +11,7 @@ import math
 import statistics
 from dataclasses import dataclass
 from typing import Sequence
+from .._extras import require
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class MeanCI:
 
 def mean_ci(values: Sequence[float], level: float = 0.95) -> MeanCI:
     """Mean and t-interval: mean +- t_{(1+level)/2, n-1} * sd / sqrt(n) (sd with n - 1). n = 1: [mean, mean]."""
-    from scipy.stats import t as student_t
+    student_t = require("scipy.stats", "data", "confidence intervals").t
     vals = [float(v) for v in values]
     if not vals:
         raise ValueError("mean_ci needs at least one value, got none")
@@ -53,7 +54,7 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
 
     Both samples constant: 1.0 when their means are equal, else 0.0 (the difference has no noise).
     """
-    from scipy.stats import t as student_t
+    student_t = require("scipy.stats", "data", "confidence intervals").t
     a, b = [float(v) for v in a], [float(v) for v in b]
     if len(a) < 2 or len(b) < 2:
         raise ValueError(f"Welch's test needs >= 2 values per group, got {len(a)} and {len(b)}")

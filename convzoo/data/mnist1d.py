@@ -16,13 +16,15 @@ from torch.utils.data import Dataset
 
 from ._cache import cached_arrays
 from .registry import register_dataset
+from .._extras import require
 
 _VERSION = 1
 
 
 def generate(num_samples: int = 5000, seed: int = 42) -> dict[str, np.ndarray]:
     """The package's dataset: ``{"x", "y", "x_test", "y_test"}`` (float32 / int64)."""
-    from mnist1d.data import get_dataset_args, make_dataset
+    m1d = require("mnist1d.data", "data", "the MNIST-1D dataset")
+    get_dataset_args, make_dataset = m1d.get_dataset_args, m1d.make_dataset
     args = get_dataset_args()
     args.num_samples, args.seed = num_samples, seed
     np_state, py_state = np.random.get_state(), random.getstate()

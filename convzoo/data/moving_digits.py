@@ -33,6 +33,7 @@ from torch.utils.data import Dataset
 
 from ._cache import cached_arrays
 from .registry import register_dataset
+from .._extras import require
 
 DIRECTIONS = ("E", "NE", "N", "NW", "W", "SW", "S", "SE")
 # (dx, dy) per frame, image coordinates (y grows downwards).
@@ -43,7 +44,7 @@ _DIGIT = 8   # sklearn digits are 8x8
 
 @lru_cache(maxsize=1)
 def _all_digit_images() -> np.ndarray:
-    from sklearn.datasets import load_digits
+    load_digits = require("sklearn.datasets", "data", "the digit images").load_digits
     return load_digits().images.astype(np.float32) / 16.0          # (1797, 8, 8) in [0, 1]
 
 

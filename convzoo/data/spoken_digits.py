@@ -28,6 +28,7 @@ from torch.utils.data import Dataset
 
 from ._cache import cached_arrays
 from .registry import register_dataset
+from .._extras import require
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # espeak-ng's English voices (language group gmw); MBROLA voices need extra packages, so they are out.
@@ -72,7 +73,7 @@ def espeak_version(espeak: Optional[str] = None) -> str:
 
 def synthesize(word: str, voice: str, rate: int, pitch: int, espeak: Optional[str] = None) -> np.ndarray:
     """espeak-ng's waveform for ``word`` (float32 at 22.05 kHz)."""
-    import soundfile as sf
+    sf = require("soundfile", "audio", "reading WAV files")
     cmd = [find_espeak(espeak), "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", word]
     out = subprocess.run(cmd, capture_output=True, check=True)
     x, sr = sf.read(io.BytesIO(out.stdout), dtype="float32")
@@ -92,7 +93,7 @@ def _params(seed: int, split: str, i: int) -> dict:
 
 
 def _render(p: dict, length: int, espeak: Optional[str]) -> np.ndarray:
-    from scipy.signal import resample_poly
+    resample_poly = require("scipy.signal", "audio", "resampling").resample_poly
     speech = synthesize(WORDS[p["label"]], f"{p['accent']}+{p['variant']}", p["rate"], p["pitch"], espeak)
     speech = resample_poly(speech.astype(np.float64), 160, 441)   # 22050 * 160 / 441 = 8000 Hz
     loud = np.flatnonzero(np.abs(speech) > 0.02 * np.abs(speech).max())

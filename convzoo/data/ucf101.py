@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from .registry import register_dataset
+from .._extras import require
 
 
 def read_video(path: Path) -> np.ndarray:
@@ -30,7 +31,7 @@ def read_video(path: Path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"video file not found: {path}")
     try:
-        import av
+        av = require("av", "video", "decoding UCF101 clips")
     except ImportError as e:   # pragma: no cover - av is a dependency
         raise ImportError("reading UCF101 videos needs PyAV: pip install av") from e
     try:

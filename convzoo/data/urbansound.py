@@ -25,13 +25,14 @@ import torch
 from torch.utils.data import Dataset
 
 from .registry import register_dataset
+from .._extras import require
 
 CSV_COLUMNS = ("slice_file_name", "fold", "classID", "class")
 
 
 def read_audio(path: Path, sample_rate: int, resample: bool) -> np.ndarray:
     """Mono float32 waveform of ``path`` at ``sample_rate``; clear errors naming the file."""
-    import soundfile as sf
+    sf = require("soundfile", "audio", "reading WAV files")
     if not path.is_file():
         raise FileNotFoundError(f"audio file not found: {path}")
     try:
@@ -43,7 +44,7 @@ def read_audio(path: Path, sample_rate: int, resample: bool) -> np.ndarray:
         if not resample:
             raise ValueError(f"{path} has sample rate {sr} Hz, expected {sample_rate} Hz; pass "
                              f"resample=True to resample it (Dai et al. resample UrbanSound8K to 8 kHz)")
-        from scipy.signal import resample_poly
+        resample_poly = require("scipy.signal", "audio", "resampling").resample_poly
         g = gcd(sr, sample_rate)
         x = resample_poly(x, sample_rate // g, sr // g).astype(np.float32)
     return x

@@ -26,6 +26,7 @@ from .fold import fold_batchnorm
 from ..layers.memory_efficient import has_custom_autograd, set_memory_efficient
 from .ort_rewrites import rewrite_for_blocked_layout
 from .static_pad import freeze_tf_same_padding
+from .._extras import require
 
 DEFAULT_OPSET = 17
 # The TorchScript exporter writes opsets 7..20; below 13 our graphs lose ops they need (Squeeze with
@@ -145,7 +146,7 @@ def ort_session(path: str | os.PathLike, *, threads: int = 0, level: str = "all"
     but it avoids collapsing when other processes compete for the cores (as OMP_WAIT_POLICY=PASSIVE
     does for PyTorch).
     """
-    import onnxruntime as ort
+    ort = require("onnxruntime", "export", "checking the ONNX file")
     levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
               "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
               "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..train.checkpoint import atomic_write, atomic_write_text
 from ..io import write_json
+from .._extras import require
 
 COLUMNS = ("key", "curve", "phi", "depth_mult", "width_mult", "resolution_mult", "resolution", "layers",
            "params", "macs", "predicted_macs_ratio", "accuracy", "latency_ms", "train_time_s")
@@ -44,7 +45,7 @@ def grid_table(rows: list[dict], preferred: dict | None) -> str:
 
 def plot(rows: list[dict], path: Path, title: str = "") -> None:
     """Accuracy vs MACs and vs latency, one curve per scaling dimension (EfficientNet Fig. 3 style)."""
-    import matplotlib
+    matplotlib = require("matplotlib", "figures", "the scaling plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter

@@ -12,6 +12,7 @@ from typing import Any
 from ..io import atomic_write, atomic_write_text, write_json
 from ..models.searched import save_spec
 from .space import SearchSpace
+from .._extras import require
 
 
 def pareto_front(points: list[dict], acc_key: str = "accuracy", cost_key: str = "cost") -> list[dict]:
@@ -82,7 +83,7 @@ def _write_pareto_md(path: Path, front: list[dict], best: dict, cost: str) -> No
 
 
 def _plot(path: Path, rows: list[dict], front: list[dict], best: dict, cost: str, target: float) -> None:
-    import matplotlib
+    matplotlib = require("matplotlib", "figures", "the search plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -2,6 +2,7 @@
 ``curves.png`` drawn from its metrics log."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -11,6 +12,7 @@ from torch import nn
 from . import distributed as D
 from ..analysis.cost import count_macs, count_params, measure_latency_ms
 from ..io import atomic_write, read_jsonl, write_json
+from .._extras import MissingExtraError, require
 
 
 def _macs_or_none(model: nn.Module, input_size) -> Optional[int]:
@@ -63,8 +65,11 @@ def write_outputs(run, report: dict, run_info: dict, dataset_name: str) -> None:
     save_weights(run.eval_model, out / "model.safetensors",
                  {"model": str(run_info.get("model", type(run.net).__name__)), "epochs": str(run.cfg.epochs)})
     write_json(out / "report.json", report)
-    plot_curves(read_jsonl(out / "metrics.jsonl"), out / "curves.png",
-                title=f"{run_info.get('model', '')} on {run_info.get('dataset', dataset_name)}")
+    try:
+        plot_curves(read_jsonl(out / "metrics.jsonl"), out / "curves.png",
+                    title=f"{run_info.get('model', '')} on {run_info.get('dataset', dataset_name)}")
+    except MissingExtraError as e:   # the run is complete without its picture
+        print(f"convzoo: curves.png not drawn: {e}", file=sys.stderr)
 
 
 def final_step(run, run_info: dict, dataset_name: str, t_start: float) -> dict[str, Any]:
@@ -81,7 +86,7 @@ def final_step(run, run_info: dict, dataset_name: str, t_start: float) -> dict[s
 
 def plot_curves(rows: list[dict], path: Path, title: str = "") -> None:
     """Loss and accuracy per epoch (train and test) to ``path`` (matplotlib, Agg backend)."""
-    import matplotlib
+    matplotlib = require("matplotlib", "figures", "training curves")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     if not rows:
