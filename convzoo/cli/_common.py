@@ -9,6 +9,7 @@ the command does anything.
 from __future__ import annotations
 
 import argparse
+import re
 import contextlib
 import time
 from pathlib import Path
@@ -86,3 +87,41 @@ def study_errors():
         raise CLIError(str(e)) from None
     except StorageUnreachable as e:
         raise CLIError(str(e), code=1) from None
+
+
+def parse_input_size(values) -> tuple[int, ...]:
+    parts = [v for item in values for v in re.split(r"[,x\s]+", item.strip().strip("()[]")) if v]
+    try:
+        size = tuple(int(v) for v in parts)
+    except ValueError:
+        raise CLIError(f"--input-size expects positive integers like 3 224 224, got "
+                       f"{' '.join(values)!r}") from None
+    if not size or any(v < 1 for v in size):
+        raise CLIError(f"--input-size expects positive integers like 3 224 224, got "
+                       f"{' '.join(values)!r}")
+    return size
+
+
+def build_model(args):
+    """The model named in ``args`` with ``--num-classes``/``--in-chans``/``--weights`` applied."""
+    import convzoo
+    import convzoo.weights
+    from convzoo.registry import model_entrypoint
+
+    model_entrypoint(args.model)          # unknown name -> one-line error with close names
+    kwargs = {k: v for k, v in (("num_classes", args.num_classes), ("in_chans", args.in_chans))
+              if v is not None}
+    model = convzoo.create_model(args.model, **kwargs)
+    if args.weights:
+        # convzoo.load_weights: our own files and timm/torchvision layouts, strict with one error
+        # listing every differing key (a missing or corrupt file too); a classifier of another
+        # width is an error unless --allow-new-head (then reset, with a warning)
+        allow = bool(getattr(args, "allow_new_head", False))
+        try:
+            convzoo.load_weights(model, args.weights, allow_new_head=allow)
+        except convzoo.weights.WeightsMismatchError as e:
+            if "classifier" not in str(e).splitlines()[0] or not hasattr(args, "allow_new_head"):
+                raise
+            raise CLIError(f"{str(e).splitlines()[0].split(' (build')[0]}; pass --num-classes to match it, "
+                           f"or --allow-new-head to export an untrained classifier") from None
+    return model.eval()

@@ -36,7 +36,8 @@ def register(subparsers) -> None:
     from convzoo.export.benchmark import ENGINES
     p = subparsers.add_parser("bench", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a registered model name (see convzoo list)")
+    p.add_argument("model", help="a registered model name (see convzoo list), or a folder written by "
+                   "convzoo quantize (run with OpenVINO)")
     p.add_argument("--engine", choices=ENGINES + ("all",), default="eager",
                    help='default: eager; "all" measures every engine that applies, one after the '
                         'other, each with its fast settings, and names the fastest')
@@ -48,6 +49,10 @@ def register(subparsers) -> None:
     p.add_argument("--fold-bn", action="store_true", help="fold BatchNorm into the convs first")
     p.add_argument("--amp", action="store_true",
                    help="autocast: bfloat16 on CPU, float16 on CUDA (PyTorch engines)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "int8", "fp16"), default="fp32",
+                   help="fp32 (default); bf16: bf16 weights on AMX CPUs (eager/compile) or OpenVINO's "
+                        "bf16 execution; int8: calibrated on random inputs (speed only: convzoo "
+                        "quantize calibrates on data); on CUDA bf16/fp16 are autocast")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
     p.add_argument("--threads", type=t("threads"), default=None,
                    help="intra-op threads for PyTorch and ONNX Runtime (default: PyTorch's current)")
@@ -64,8 +69,7 @@ def run(args) -> int:
     import torch
 
     from convzoo.cli import CLIError
-    from convzoo.cli.cmd_export import build_model
-    from convzoo.cli.cmd_summary import parse_input_size
+    from convzoo.cli._common import parse_input_size
     from convzoo.export import benchmark
     from convzoo.export.onnx import example_input_for
 
@@ -76,18 +80,19 @@ def run(args) -> int:
     if args.threads is not None:   # flag ranges (--batch, --runs, --threads ...) checked by argparse
         torch.set_num_threads(args.threads)
     size = parse_input_size(args.input_size) if args.input_size else None
-    model = build_model(args).to(args.device)
+    model, size = _model_or_int8(args, size)
+    model = model.to(args.device)
     x = example_input_for(model, size, args.batch).to(args.device)
     model.check_input(x) if hasattr(model, "check_input") else None
     if args.engine == "all":
         return _run_all(args, model, x)
     res = benchmark(model, x, args.engine, warmup=args.warmup, runs=args.runs,
                     channels_last=args.channels_last, fold_bn=args.fold_bn, amp=args.amp,
-                    ort_threads=args.threads or torch.get_num_threads())
+                    ort_threads=args.threads or torch.get_num_threads(), precision=args.precision)
     _warn_if_busy(torch.get_num_threads())
     from convzoo.analysis.memory import forward_activation_memory, human_bytes
     act = forward_activation_memory(model, x)
-    info = dict(model=args.model, device=args.device, threads=torch.get_num_threads(),
+    info = dict(precision=args.precision, model=args.model, device=args.device, threads=torch.get_num_threads(),
                 channels_last=args.channels_last, fold_bn=args.fold_bn or args.engine == "onnxruntime",
                 amp=args.amp, **res.as_dict(), activation_peak_bytes=act.peak_bytes,
                 activation_total_bytes=act.total_bytes, load_avg_1min=_load())
@@ -130,6 +135,23 @@ def _warn_if_busy(threads: int) -> None:
         print(f"convzoo bench: warning: load average {load:.1f} over the last minute is above the {threads} "
               f"thread(s) this benchmark uses ({os.cpu_count()} CPUs): other processes compete for the "
               f"cores, so times may be several times too high", file=sys.stderr)
+
+
+def _model_or_int8(args, size):
+    """The model to measure, and its input size: a quantize folder loads as an int8 model."""
+    from pathlib import Path
+
+    from convzoo.cli._common import build_model
+    if not Path(args.model).is_dir():
+        return build_model(args), size
+    from convzoo.export import load_quantized
+    q = load_quantized(args.model, threads=args.threads)
+    args.engine, args.precision = "openvino", "int8"
+    shape = q.info.get("input_size")
+    if size is None and shape is None:
+        raise ValueError(f"{args.model} has no quantize.json input_size; pass --input-size")
+    q.default_cfg = {"input_size": tuple(size or shape)}
+    return q, size
 
 
 def _run_all(args, model, x) -> int:

@@ -38,6 +38,8 @@ def run(args) -> int:
     from convzoo.train.engine import check_fits
     from convzoo.train.runs import build_data, build_model, parse_kv, read_run_config
     run_cfg, image_size = {}, args.image_size
+    if args.run_dir and (Path(args.run_dir) / "quantize.json").is_file():
+        return _eval_int8(args)
     if args.run_dir:
         run_cfg = read_run_config(args.run_dir)
         if image_size is None:
@@ -78,4 +80,24 @@ def run(args) -> int:
             line += "  (matches report.json)" if res["agrees_with_report"] else \
                 f"  (report.json says {res['report_accuracy']:.4f})"
         print(line)
+    return 0
+
+
+def _eval_int8(args) -> int:
+    """A folder written by convzoo quantize: the int8 OpenVINO IR on the test split of its dataset."""
+    from convzoo.export import load_quantized
+    from convzoo.train import evaluate
+    from convzoo.train.runs import build_data
+    q = load_quantized(args.run_dir)
+    name, dataset = q.info.get("model"), args.dataset or q.info.get("dataset")
+    (test_set,) = build_data(dataset, args.data_root, splits=("test",))
+    import torch
+    res = evaluate(q, test_set, batch_size=args.batch_size, image_size=args.image_size or q.info.get("image_size"),
+                   device=torch.device("cpu"))
+    res = {"model": name, "dataset": dataset, "precision": "int8", "int8_dir": args.run_dir, **res}
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(f"{name} int8 on {dataset} (test, {res['samples']} samples): accuracy {res['accuracy']:.4f}  "
+              f"loss {res['loss']:.4f}")
     return 0

@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("export", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a registered model name (see convzoo list)")
-    p.add_argument("--onnx", required=True, metavar="PATH", help="where to write the .onnx file")
+    p.add_argument("--onnx", metavar="PATH", help="where to write the .onnx file")
+    p.add_argument("--openvino", metavar="DIR", help="write OpenVINO IR files (DIR/model.xml + .bin, "
+                   "float32 weights, dynamic batch) via openvino.convert_model, checked against eager")
     p.add_argument("--weights", metavar="FILE", help="weights to load first: a .safetensors or weights_only "
                    "torch file in convzoo, timm or torchvision layout (e.g. a run folder's "
                    "model.safetensors); default: random init")
@@ -41,39 +43,20 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def build_model(args):
-    """The model named in ``args`` with ``--num-classes``/``--in-chans``/``--weights`` applied."""
-    import convzoo
-    import convzoo.weights
-    from convzoo.cli import CLIError
-    from convzoo.registry import model_entrypoint
-
-    model_entrypoint(args.model)          # unknown name -> one-line error with close names
-    kwargs = {k: v for k, v in (("num_classes", args.num_classes), ("in_chans", args.in_chans))
-              if v is not None}
-    model = convzoo.create_model(args.model, **kwargs)
-    if args.weights:
-        # convzoo.load_weights: our own files and timm/torchvision layouts, strict with one error
-        # listing every differing key (a missing or corrupt file too); a classifier of another
-        # width is an error unless --allow-new-head (then reset, with a warning)
-        allow = bool(getattr(args, "allow_new_head", False))
-        try:
-            convzoo.load_weights(model, args.weights, allow_new_head=allow)
-        except convzoo.weights.WeightsMismatchError as e:
-            if "classifier" not in str(e).splitlines()[0] or not hasattr(args, "allow_new_head"):
-                raise
-            raise CLIError(f"{str(e).splitlines()[0].split(' (build')[0]}; pass --num-classes to match it, "
-                           f"or --allow-new-head to export an untrained classifier") from None
-    return model.eval()
-
-
 def run(args) -> int:
-    from convzoo.cli.cmd_summary import parse_input_size
+    from convzoo.cli import CLIError
+    from convzoo.cli._common import build_model, parse_input_size
     from convzoo.export import to_onnx, verify_onnx
     from convzoo.export.onnx import example_input_for
 
+    if not (args.onnx or args.openvino):
+        raise CLIError("give --onnx PATH and/or --openvino DIR")
     size = parse_input_size(args.input_size) if args.input_size else None
     model = build_model(args)
+    if args.openvino:
+        _export_openvino(model, args, size)
+        if not args.onnx:
+            return 0
     batch = args.static_batch or 1
     path = to_onnx(model, args.onnx, input_size=size, dynamic_batch=args.static_batch is None,
                    batch=batch, opset=args.opset, fold_bn=not args.no_fold_bn)
@@ -85,3 +68,21 @@ def run(args) -> int:
         err = verify_onnx(model, path, x)
         print(f"verified with ONNX Runtime: max abs diff {err:.1e} of the output scale (limit 1e-4)")
     return 0
+
+
+def _export_openvino(model, args, size) -> None:
+    """IR files via openvino.convert_model, then OpenVINO (f32 execution) against eager PyTorch."""
+    import torch
+
+    from convzoo.export import relative_error
+    from convzoo.export.onnx import example_input_for
+    from convzoo.export.openvino import OpenVINOModule, load_openvino, to_openvino
+    path = to_openvino(model, args.openvino, input_size=size, fold_bn=not args.no_fold_bn)
+    x = example_input_for(model, size, 2)
+    print(f"wrote {path} ({args.model}, input dynamic batch x {'x'.join(map(str, x.shape[1:]))})")
+    if not args.no_verify:
+        with torch.no_grad():
+            err = relative_error(OpenVINOModule(load_openvino(path), precision="fp32")(x), model(x))
+        if err > 1e-4:
+            raise RuntimeError(f"OpenVINO output differs from eager by {err:.1e} of the output scale (limit 1e-4)")
+        print(f"verified with OpenVINO (f32): max abs diff {err:.1e} of the output scale (limit 1e-4)")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 
 HELP = "per-layer table of a model: type, output shape, params, MACs, receptive field"
 
@@ -33,21 +32,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def parse_input_size(values) -> tuple[int, ...]:
-    from convzoo.cli import CLIError
-    parts = [v for item in values for v in re.split(r"[,x\s]+", item.strip().strip("()[]")) if v]
-    try:
-        size = tuple(int(v) for v in parts)
-    except ValueError:
-        raise CLIError(f"--input-size expects positive integers like 3 224 224, got "
-                       f"{' '.join(values)!r}") from None
-    if not size or any(v < 1 for v in size):
-        raise CLIError(f"--input-size expects positive integers like 3 224 224, got "
-                       f"{' '.join(values)!r}")
-    return size
-
-
 def run(args) -> int:
+    from convzoo.cli._common import parse_input_size
     from convzoo.cli._catalog import profile_model
     from convzoo.cli import CLIError
     from convzoo.registry import model_entrypoint

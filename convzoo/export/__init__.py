@@ -15,6 +15,8 @@ from .layout import memory_format_for
 from .onednn_graph import OneDNNGraphInference
 from .onnx import example_input_for, ort_session, prepare_for_export, to_onnx, verify_onnx
 from .optimize import CompiledInference, optimize
+from .precision import PRECISIONS, check_precision, cpu_precision_support
+from .quantize import QuantizedModel, load_quantized, quantize
 from .static_pad import StaticPad, freeze_tf_same_padding
 
 __all__ = [
@@ -23,4 +25,5 @@ __all__ = [
     "ort_session", "prepare_for_export", "example_input_for", "freeze_tf_same_padding", "StaticPad",
     "MemoryEfficientSiLU", "memory_efficient_silu", "set_memory_efficient", "has_custom_autograd",
     "benchmark", "make_runner", "BenchResult", "ENGINES",
+    "PRECISIONS", "check_precision", "cpu_precision_support", "quantize", "QuantizedModel", "load_quantized",
 ]

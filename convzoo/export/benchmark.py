@@ -27,7 +27,7 @@ from torch import nn
 
 from ..analysis.timing import time_calls
 
-ENGINES = ("eager", "compile", "onednn", "onnxruntime")
+ENGINES = ("eager", "compile", "onednn", "onnxruntime", "openvino")
 
 
 @dataclass(frozen=True)
@@ -87,13 +87,22 @@ def _time_with_peak_memory(fn: Callable[[], object], *, warmup: int, runs: int,
 
 def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, channels_last: bool = False,
                 fold_bn: bool = False, amp: bool = False, ort_threads: int = 0,
-                onnx_path: Optional[str] = None) -> Callable[[], object]:
-    """A no-argument callable running one inference batch ``x`` through ``model`` with ``engine``."""
+                onnx_path: Optional[str] = None, precision: str = "fp32",
+                calibration_data=None) -> Callable[[], object]:
+    """A no-argument callable running one inference batch ``x`` through ``model`` with ``engine``.
+
+    ``precision``: "fp32", "bf16" (PyTorch engines: bf16 weights; openvino: its bf16 execution) or
+    "int8" (eager/compile: PT2E; openvino: NNCF), calibrated on ``calibration_data`` or, for speed
+    alone, on random inputs shaped like ``x``. A :class:`~convzoo.export.QuantizedModel` runs as it is."""
     from .onnx import ort_session, to_onnx
     from .optimize import optimize
 
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "openvino" or precision == "int8" or hasattr(model, "ov_model"):
+        return _reduced_runner(model, x, engine, precision, ort_threads, calibration_data)
+    if precision != "fp32" and engine in ("onnxruntime", "onednn"):
+        raise ValueError(f"the {engine} engine runs fp32; use eager, compile or openvino for {precision}")
     if engine == "onnxruntime":
         if amp:
             raise ValueError("--amp applies to the PyTorch engines; ONNX Runtime runs the float32 export")
@@ -115,8 +124,8 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     if engine == "onednn" and (x.device.type != "cpu" or amp):
         raise ValueError("the onednn engine (TorchScript + oneDNN Graph) runs float32 on the CPU")
     compile = {"compile": True, "onednn": "onednn"}.get(engine, False)
-    m = optimize(model, fold_bn=fold_bn, channels_last=channels_last, compile=compile,
-                 example_input=x if engine == "onednn" else x[:1])
+    m = optimize(model, fold_bn=fold_bn or precision != "fp32", channels_last=channels_last,
+                 compile=compile, example_input=x if engine == "onednn" else x[:1], precision=precision)
     dev = x.device.type
     autocast = (torch.autocast(dev, dtype=torch.bfloat16 if dev == "cpu" else torch.float16)
                 if amp else nullcontext())
@@ -124,6 +133,31 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     def run():
         with torch.inference_mode(), autocast:
             return m(x)
+    return run
+
+
+def _reduced_runner(model, x, engine, precision, threads, calibration_data):
+    """OpenVINO at any precision, and int8 under any engine (see :func:`make_runner`)."""
+    from .openvino import OpenVINOModule, to_openvino_model
+    from .quantize import quantize
+    if x.device.type != "cpu":
+        raise ValueError(f"{engine} at {precision} runs on the CPU")
+    if hasattr(model, "ov_model") or hasattr(model, "runner"):        # already int8
+        m = model
+    elif precision == "int8":
+        if engine not in ("openvino", "compile"):
+            raise ValueError("int8 runs under --engine openvino (NNCF) or compile (PT2E)")
+        calib = calibration_data if calibration_data is not None else torch.randn(32, *x.shape[1:])
+        m = quantize(model, calib, backend="openvino" if engine == "openvino" else "pt2e",
+                     subset_size=32, threads=threads or None)
+    else:
+        ov_model = to_openvino_model(model, x[:1])
+        m = OpenVINOModule(ov_model, threads=threads or None, precision=precision)
+    xc = x.cpu()
+
+    def run():
+        with torch.inference_mode():
+            return m(xc)
     return run
 
 

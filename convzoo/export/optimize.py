@@ -12,6 +12,7 @@ from .fold import fold_batchnorm
 from .layout import FormatInput, input_to_channels_last, memory_format_for, to_channels_last
 from ..layers.memory_efficient import set_memory_efficient
 from .onednn_graph import onednn_graph
+from .precision import check_precision, to_reduced
 
 
 class CompiledInference(nn.Module):
@@ -51,7 +52,8 @@ class CompiledInference(nn.Module):
 def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = True,
              compile: bool | str = False, example_input: Optional[torch.Tensor] = None,
              compile_mode: Optional[str] = None, compile_options: Optional[dict] = None,
-             compile_backend: str = "inductor", freeze: Optional[bool] = None) -> nn.Module:
+             compile_backend: str = "inductor", freeze: Optional[bool] = None,
+             precision: str = "fp32", calibration_data=None, **quantize_kw) -> nn.Module:
     """Return an inference copy of ``model``: eval mode, plain SiLU, BN folded into convs
     (``fold_bn``), weights and inputs in channels_last / channels_last_3d (``channels_last``; 1D
     models keep their layout), and ``torch.compile`` (``compile``, ``fullgraph=True``, static shapes).
@@ -71,7 +73,21 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
     parameters are not meant for training. ``example_input`` guides BN folding (see
     :func:`~convzoo.export.fold_batchnorm`). ``compile_backend="eager"`` only checks that the model
     traces as one graph.
+
+    ``precision``: "fp32" (default), "bf16" (CPU: bf16 weights and activations on AMX, see
+    :mod:`.precision`; CUDA: autocast, also "fp16") or "int8" (delegates to
+    :func:`~convzoo.export.quantize`, which needs ``calibration_data``; ``quantize_kw`` go there).
     """
+    if precision == "int8":
+        from .quantize import quantize
+        return quantize(model, calibration_data, **quantize_kw)
+    if quantize_kw or calibration_data is not None:
+        raise ValueError(f"calibration_data and quantize options apply to precision='int8', "
+                         f"not {precision!r}")
+    p = next(iter(model.parameters()), None)
+    check_precision(precision, p.device if p is not None else "cpu")
+    if precision != "fp32" and compile == "onednn":
+        raise ValueError("compile='onednn' runs float32; use compile=True for bf16")
     model = copy.deepcopy(model).eval()
     set_memory_efficient(model, False)
     if fold_bn:
@@ -87,9 +103,11 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
         raise ValueError(f'compile must be False, True/"inductor" or "onednn", got {compile!r}')
     if compile == "onednn":
         return onednn_graph(model, cl, example_input)
+    if precision != "fp32":
+        model = to_reduced(model, precision, cl)
+    elif not compile and cl:
+        model.register_forward_pre_hook(input_to_channels_last)
     if not compile:
-        if cl:
-            model.register_forward_pre_hook(input_to_channels_last)
         return model
     options = dict(compile_options) if compile_options is not None else None
     if options and "freezing" in options:        # accepted for compatibility: see CompiledInference
@@ -100,6 +118,7 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
     on_cpu = p is None or p.device.type == "cpu"
     if options is None and compile_mode is None and compile_backend == "inductor" and on_cpu:
         options = {"cpp_wrapper": True}
-    compiled = torch.compile(FormatInput(model, cl), mode=compile_mode, fullgraph=True, dynamic=False,
+    wrapped = model if precision != "fp32" else FormatInput(model, cl)
+    compiled = torch.compile(wrapped, mode=compile_mode, fullgraph=True, dynamic=False,
                              backend=compile_backend, options=options or None)
     return CompiledInference(model, compiled, freeze)

@@ -1,0 +1,151 @@
+"""``convzoo quantize``: post-training int8 calibrated on a dataset, with an accuracy and speed report."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "quantize a trained model to int8 (calibrated on its data) and report accuracy and speed vs fp32"
+
+EPILOG = """Calibration uses the first --calibration samples of the dataset's train split (the same
+resize and normalisation as training); accuracy is measured on the test split for fp32 (PyTorch),
+bf16 (PyTorch, bf16 weights and activations), OpenVINO's default execution (bf16 on AMX CPUs) and
+int8, with top-1 agreement with fp32. Speed: images/s at --bench-batch, median of --runs calls.
+The result is an OpenVINO IR folder (OUT/model.xml + model.bin + quantize.json) plus OUT/report.json;
+`convzoo eval OUT` and `convzoo bench OUT` take it. --backend pt2e (PyTorch PT2E + X86InductorQuantizer,
+compiled in-process) is measured but not saved.
+
+examples:
+  convzoo quantize runs/mobilenet_v2-digits-20260101-120000 --out int8/mnv2
+  convzoo quantize mobilenet_v2 --weights model.safetensors --dataset digits --image-size 32 --out int8/m"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("quantize", help=HELP, description=HELP + ".", epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="a run folder written by convzoo train, or a registered model name")
+    p.add_argument("--weights", help="weights file (default: RUN/model.safetensors)")
+    p.add_argument("--dataset", help="dataset to calibrate on and test (default: the run's)")
+    p.add_argument("--data-root", help="folder of an on-disk dataset")
+    p.add_argument("--image-size", type=int, help="resize images to this side (default: the run's)")
+    p.add_argument("--out", required=True, help="folder for the int8 IR and report.json")
+    p.add_argument("--backend", choices=("openvino", "pt2e"), default="openvino")
+    p.add_argument("--model-type", choices=("auto", "cnn", "transformer"), default="auto",
+                   help="NNCF model type (auto: transformer for nets with LayerNorm)")
+    p.add_argument("--preset", choices=("performance", "mixed"), default="performance")
+    p.add_argument("--ignore", action="append", metavar="NAME_OR_TYPE",
+                   help="keep this op (name, or type such as Multiply) in float; repeatable")
+    p.add_argument("--calibration", type=int, default=300, help="calibration samples (default 300)")
+    p.add_argument("--bench-batch", type=int, default=8, help="batch for the speed columns (default 8)")
+    p.add_argument("--runs", type=int, default=20, help="timed calls per speed column (default 20)")
+    p.add_argument("--threads", type=int, default=None, help="inference threads (default: torch's)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
+
+
+def _load(args):
+    """(model, train split, test split, image size, description) for a run folder or a model name."""
+    from convzoo.cli import CLIError
+    from convzoo.registry import model_entrypoint
+    from convzoo.train import TrainConfig, load_weights
+    from convzoo.train.augment import eval_image_size
+    from convzoo.train.engine import check_fits
+    from convzoo.train.runs import build_data, build_model, read_run_config
+
+    run_cfg, image_size = {}, args.image_size
+    if Path(args.model).is_dir():
+        run_cfg = read_run_config(args.model)
+        if image_size is None:
+            image_size = eval_image_size(TrainConfig.from_dict(run_cfg["train"]))
+        weights = Path(args.weights) if args.weights else Path(args.model) / "model.safetensors"
+    elif not (args.weights and args.dataset):
+        raise CLIError("give a RUN folder, or a model name with --weights and --dataset")
+    else:
+        weights = Path(args.weights)
+    name = run_cfg.get("model", args.model)
+    model_entrypoint(name)
+    dataset = args.dataset or run_cfg["dataset"]
+    if not weights.is_file():
+        raise FileNotFoundError(f"weights file not found: {weights}")
+    data_kw = run_cfg.get("data_kwargs", {}) if not args.dataset else {}
+    train, test = build_data(dataset, args.data_root or run_cfg.get("data_root"), data_kw)
+    model = build_model(name, test, run_cfg.get("model_kwargs", {}))
+    check_fits(model, test, dataset)
+    load_weights(model, weights)
+    return model.eval(), train, test, image_size, dict(model=name, dataset=dataset, weights=str(weights))
+
+
+def _inputs(dataset, image_size, limit=None, batch=64):
+    """Batches (x prepared as in training, y) of the first ``limit`` samples of ``dataset``."""
+    import torch
+    from torch.utils.data import DataLoader, Subset
+
+    from convzoo.train.engine import _norm_stats, prepare_batch
+    stats = _norm_stats(dataset, torch.device("cpu"))
+    if limit is not None:
+        dataset = Subset(dataset, range(min(limit, len(dataset))))
+    for x, y in DataLoader(dataset, batch_size=batch, shuffle=False):
+        yield prepare_batch(x, image_size, stats), y
+
+
+def _predict(fn, batches):
+    import torch
+    with torch.inference_mode():
+        return torch.cat([fn(x).float().argmax(1) for x, _ in batches])
+
+
+def run(args) -> int:
+    import torch
+
+    from convzoo.analysis.timing import median_ms
+    from convzoo.cli import CLIError
+    from convzoo.export import optimize, quantize
+    from convzoo.export.openvino import OpenVINOModule, to_openvino_model
+    from convzoo.io import write_json
+
+    if args.calibration < 1 or args.bench_batch < 1 or args.runs < 1:
+        raise CLIError("--calibration, --bench-batch and --runs must be >= 1")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    model, train, test, size, desc = _load(args)
+    calib = [x for x, _ in _inputs(train, size, args.calibration)]
+    q = quantize(model, calib, backend=args.backend, model_type=args.model_type, preset=args.preset,
+                 ignored_scope=args.ignore, subset_size=args.calibration, threads=args.threads)
+    test_batches = list(_inputs(test, size))
+    labels = torch.cat([y for _, y in test_batches])
+    x1 = test_batches[0][0][:1]
+    engines = {"fp32": model, "bf16": optimize(model, precision="bf16"),
+               "openvino": OpenVINOModule(to_openvino_model(model, x1), threads=args.threads), "int8": q}
+    preds = {k: _predict(fn, test_batches) for k, fn in engines.items()}
+    xb = torch.cat([x for x, _ in test_batches])[: args.bench_batch]
+    rows = {}
+    for k, fn in engines.items():
+        with torch.inference_mode():
+            ms = median_ms(lambda: fn(xb), warmup=3, runs=args.runs)
+        rows[k] = dict(accuracy=(preds[k] == labels).float().mean().item(),
+                       agreement=(preds[k] == preds["fp32"]).float().mean().item(),
+                       images_per_s=len(xb) / ms * 1e3)
+    report = dict(**desc, backend=args.backend, test_samples=len(labels), image_size=size,
+                  bench_batch=len(xb), threads=args.threads or torch.get_num_threads(), int8=q.info,
+                  results=rows, accuracy_drop_points=100 * (rows["fp32"]["accuracy"] - rows["int8"]["accuracy"]))
+    out = Path(args.out)
+    if args.backend == "openvino":
+        q.save(out)
+        (out / "quantize.json").write_text(json.dumps({**json.loads((out / "quantize.json").read_text()),
+                                                        **desc, "image_size": size}, indent=2))
+    write_json(out / "report.json", report)
+    _print(report, args)
+    return 0
+
+
+def _print(report, args) -> None:
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"{report['model']} on {report['dataset']} (test, {report['test_samples']} samples), int8 by "
+          f"{report['backend']} | speed: batch {report['bench_batch']}, {report['threads']} threads")
+    print(f"  {'precision':10s} {'accuracy':>9s} {'agreement':>10s} {'images/s':>9s}")
+    for k, r in report["results"].items():
+        print(f"  {k:10s} {100 * r['accuracy']:8.2f}% {100 * r['agreement']:9.2f}% {r['images_per_s']:9.1f}")
+    print(f"  int8 vs fp32: {-report['accuracy_drop_points']:+.2f} points; wrote {args.out}/report.json"
+          + (f" and the int8 IR {args.out}/model.xml" if report["backend"] == "openvino" else ""))

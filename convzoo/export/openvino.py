@@ -1,0 +1,128 @@
+"""OpenVINO as an inference engine: IR files from the PyTorch model, compiled models, a module wrapper.
+
+``openvino.convert_model`` traces the PyTorch model directly (no ONNX in between); we give it the
+inference form (:func:`~convzoo.export.prepare_for_export`: BN folded, TF "SAME" padding frozen,
+plain SiLU). The IR is saved with float32 weights (``compress_to_fp16=False``) so that a reloaded
+model computes what the PyTorch one does; the *execution* precision is chosen when compiling:
+OpenVINO's CPU plugin runs bf16 by default on a CPU with AMX, ``precision="fp32"`` asks for f32
+(``INFERENCE_PRECISION_HINT``). An int8 IR (:func:`~convzoo.export.quantize`) runs its quantized
+ops in int8 and the rest in the hinted precision.
+
+Data flow: nn.Module -> prepare_for_export -> ov.convert_model(example_input) -> ov.Model
+(batch axis dynamic) -> [save_model: DIR/model.xml + model.bin] -> compile for one input shape
+(static: faster than a dynamic compile) -> numpy in, numpy out.
+
+Shape: (B, C, *S) float32 -> the model's output, float32.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._extras import require
+
+IR_NAME = "model.xml"
+_HINTS = {"fp32": "f32", "bf16": "bf16"}
+
+
+def _ov():
+    return require("openvino", "deploy", "the OpenVINO engine")
+
+
+def to_openvino_model(model: nn.Module, example_input: torch.Tensor, *, fold_bn: bool = True,
+                      dynamic_batch: bool = True):
+    """The ``ov.Model`` of ``model``'s inference form, traced with ``example_input``."""
+    from .onnx import prepare_for_export
+    ov = _ov()
+    # blocked_layout=False: the ONNX Runtime rewrites are for its NCHWc pass; OpenVINO picks its own layout
+    m = prepare_for_export(model, example_input, fold_bn=fold_bn, blocked_layout=False)
+    with torch.no_grad():
+        ov_model = ov.convert_model(m, example_input=example_input)
+    if dynamic_batch:
+        shape = ov_model.inputs[0].get_partial_shape()
+        shape[0] = -1
+        ov_model.reshape({ov_model.inputs[0]: shape})
+    return ov_model
+
+
+def save_openvino(ov_model, out_dir: str | os.PathLike) -> Path:
+    """Write ``ov_model`` as ``out_dir/model.xml`` (+ ``.bin``), float32 weights; returns the xml path.
+    Written to a temporary folder first and moved into place, so a failed save leaves nothing."""
+    import shutil
+    import tempfile
+    ov = _ov()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=".tmp-"))
+    try:
+        ov.save_model(ov_model, str(tmp / IR_NAME), compress_to_fp16=False)
+        for name in (IR_NAME, "model.bin"):
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out / IR_NAME
+
+
+def to_openvino(model: nn.Module, out_dir: str | os.PathLike, *, input_size: Optional[tuple] = None,
+                fold_bn: bool = True) -> Path:
+    """Export ``model`` as OpenVINO IR files in ``out_dir`` (dynamic batch, fixed ``input_size``,
+    default: the model's ``default_cfg``). Returns the path of ``model.xml``."""
+    from .onnx import example_input_for
+    x = example_input_for(model, input_size, 1)
+    return save_openvino(to_openvino_model(model, x, fold_bn=fold_bn), out_dir)
+
+
+def load_openvino(path: str | os.PathLike):
+    """Read an IR (a folder holding ``model.xml``, or the xml itself) into an ``ov.Model``."""
+    p = Path(path)
+    xml = p / IR_NAME if p.is_dir() else p
+    if not xml.is_file():
+        raise FileNotFoundError(f"no OpenVINO IR at {path} (expected a folder with {IR_NAME} or an .xml file)")
+    return _ov().Core().read_model(str(xml))
+
+
+def compile_openvino(ov_model, input_shape: tuple, *, threads: Optional[int] = None,
+                     precision: Optional[str] = None):
+    """Compile ``ov_model`` on the CPU for one static ``input_shape``. ``precision=None`` keeps
+    OpenVINO's default (bf16 on AMX CPUs); "fp32"/"bf16" set ``INFERENCE_PRECISION_HINT``. One
+    stream, latency hint, ``threads`` inference threads (default: torch's intra-op count)."""
+    ov = _ov()
+    if precision is not None and precision not in _HINTS:
+        raise ValueError(f"OpenVINO execution precision must be fp32 or bf16, got {precision!r}")
+    m = ov_model.clone()
+    m.reshape({m.inputs[0]: ov.PartialShape(list(input_shape))})
+    cfg = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1",
+           "INFERENCE_NUM_THREADS": str(threads or torch.get_num_threads())}
+    if precision is not None:
+        cfg["INFERENCE_PRECISION_HINT"] = _HINTS[precision]
+    return ov.Core().compile_model(m, "CPU", cfg)
+
+
+class OpenVINOModule(nn.Module):
+    """An ``ov.Model`` called like a PyTorch module (CPU tensors in and out), compiled once per input
+    shape. For :func:`convzoo.train.evaluate` and the benchmark; no parameters, no autograd."""
+
+    def __init__(self, ov_model, *, threads: Optional[int] = None, precision: Optional[str] = None):
+        super().__init__()
+        self.ov_model, self.threads, self.precision = ov_model, threads, precision
+        self._compiled: dict = {}
+
+    def compiled_for(self, shape: tuple):
+        shape = tuple(shape)
+        if shape not in self._compiled:
+            self._compiled[shape] = compile_openvino(self.ov_model, shape, threads=self.threads,
+                                                     precision=self.precision)
+        return self._compiled[shape]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.compiled_for(tuple(x.shape))(np.ascontiguousarray(x.detach().cpu().numpy(), np.float32))
+        return torch.from_numpy(np.asarray(out[0]).copy())
+
+
+__all__ = ["to_openvino", "to_openvino_model", "save_openvino", "load_openvino", "compile_openvino",
+           "OpenVINOModule", "IR_NAME"]

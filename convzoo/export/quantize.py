@@ -1,0 +1,180 @@
+"""Post-training int8 quantization calibrated on the user's data, with two toolchains.
+
+* ``backend="openvino"`` (default, the one we keep: see docs/deploy.md for the measurements): the
+  inference form is converted with ``openvino.convert_model`` and quantized by NNCF
+  (``nncf.quantize``): per-channel symmetric int8 weights (depthwise convs included, which is what
+  keeps EfficientNet/MobileNet accurate), per-tensor activations calibrated on ``calibration_data``,
+  NNCF's fast bias correction, and its fusion patterns that leave SiLU/Swish and the
+  squeeze-excite multiply in float around the quantized convs. ``model_type="transformer"`` (NNCF's
+  ``ModelType.TRANSFORMER``, chosen automatically for nets with LayerNorm, i.e. ConvNeXt) keeps
+  LayerNorm and the GELU MLP's sensitive points in float. ``ignored_scope`` passes op names or
+  types to keep in float.
+* ``backend="pt2e"``: PyTorch only. ``torch.export`` -> torchao's PT2E ``prepare_pt2e`` with the
+  ``X86InductorQuantizer`` (per-channel weights) -> calibration -> ``convert_pt2e`` ->
+  ``torch.compile`` with inductor freezing, which lowers the q/dq pairs to oneDNN int8 kernels.
+
+Data flow: model (fp32, eval) -> BN folded, TF padding frozen -> graph -> observers see every
+calibration batch -> int8 graph -> :class:`QuantizedModel` (float32 in, float32 logits out).
+
+Shape: (B, C, H, W) float32 -> the model's output, float32.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from .._extras import require
+from .precision import check_precision
+
+BACKENDS = ("openvino", "pt2e")
+MODEL_TYPES = ("auto", "cnn", "transformer")
+
+
+class QuantizedModel(nn.Module):
+    """An int8 model: call it like the float one. ``backend`` says which toolchain made it;
+    ``save(dir)`` writes an OpenVINO IR folder (``backend="openvino"`` only)."""
+
+    def __init__(self, runner: nn.Module, backend: str, ov_model=None, info: Optional[dict] = None):
+        super().__init__()
+        self.runner, self.backend, self.ov_model, self.info = runner, backend, ov_model, dict(info or {})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.runner(x).float()
+
+    def save(self, out_dir: str | os.PathLike) -> Path:
+        from ..io import write_json
+        from .openvino import save_openvino
+        if self.ov_model is None:
+            raise ValueError(f"only backend='openvino' int8 models can be saved (this one is {self.backend!r}); "
+                             "the PT2E program is compiled in-process")
+        path = save_openvino(self.ov_model, out_dir)
+        write_json(Path(out_dir) / "quantize.json", {"backend": self.backend, "precision": "int8", **self.info})
+        return path
+
+
+def calibration_batches(data, limit: int = 300) -> list[torch.Tensor]:
+    """``data`` (a tensor (N, C, ...) or an iterable of tensors / (x, y) pairs) as a list of float
+    batches holding at most ``limit`` samples. Raises ``ValueError`` when there is none."""
+    if data is None:
+        raise ValueError("int8 quantization needs calibration_data: a tensor (N, C, H, W) or batches of "
+                         "inputs from the data the model will see (a few hundred samples)")
+    if isinstance(data, torch.Tensor):
+        data = [data[i:i + 32] for i in range(0, len(data), 32)] if data.dim() >= 4 else [data]
+    out, seen = [], 0
+    for b in data:
+        x = b[0] if isinstance(b, (tuple, list)) else b
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"calibration_data must yield tensors or (x, y) pairs, got {type(x).__name__}")
+        x = x.float()
+        out.append(x[: limit - seen])
+        seen += len(out[-1])
+        if seen >= limit:
+            break
+    if seen == 0:
+        raise ValueError("int8 quantization needs calibration_data, got an empty set of samples")
+    return out
+
+
+def check_quantizable(model: nn.Module) -> None:
+    """Raise ``ValueError`` for a model outside what the int8 path is tested on (2D image nets)."""
+    dims = getattr(model, "dims", 2)
+    if dims != 2:
+        raise ValueError(f"int8 quantization supports 2D image models; {type(model).__name__} is a "
+                         f"{dims}D model (use precision='bf16' for it)")
+
+
+def _has_layernorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.LayerNorm) or "LayerNorm" in type(m).__name__ for m in model.modules())
+
+
+def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", model_type: str = "auto",
+             preset: str = "performance", ignored_scope: Optional[Sequence[str]] = None,
+             subset_size: int = 300, fast_bias_correction: bool = True,
+             threads: Optional[int] = None) -> QuantizedModel:
+    """Post-training int8 copy of ``model`` calibrated on ``calibration_data`` (see the module
+    docstring). ``preset``: "performance" (symmetric activations) or "mixed" (asymmetric, for
+    activations that are not centred, e.g. after GELU); openvino backend only, as are
+    ``model_type``, ``ignored_scope`` (op names or op types such as ``"Multiply"``) and
+    ``fast_bias_correction``. Raises ``ValueError`` for a CPU without int8 instructions, missing
+    calibration data or an unsupported model."""
+    check_precision("int8", "cpu")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
+    if preset not in ("performance", "mixed"):
+        raise ValueError(f"preset must be performance or mixed, got {preset!r}")
+    check_quantizable(model)
+    batches = calibration_batches(calibration_data, subset_size)
+    model = model.eval().cpu()
+    if model_type == "auto":
+        model_type = "transformer" if _has_layernorm(model) else "cnn"
+    info = dict(model_type=model_type, preset=preset, calibration_samples=sum(len(b) for b in batches),
+                input_size=list(batches[0].shape[1:]))
+    if backend == "pt2e":
+        return QuantizedModel(_pt2e(model, batches), "pt2e", info=info)
+    ov_model = _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correction)
+    from .openvino import OpenVINOModule
+    return QuantizedModel(OpenVINOModule(ov_model, threads=threads), "openvino", ov_model, info)
+
+
+def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correction):
+    from .openvino import to_openvino_model
+    nncf = require("nncf", "deploy", "int8 quantization (NNCF)")
+    try:
+        ov_model = to_openvino_model(model, batches[0][:1])
+    except Exception as e:           # a tracing failure is a model we cannot quantize: one line
+        raise ValueError(f"cannot convert {type(model).__name__} for int8: {str(e).splitlines()[0]}") from None
+    names = set(ignored_scope or ())
+    op_types = {n for n in names if n[:1].isupper() and "/" not in n and "." not in n}
+    scope = nncf.IgnoredScope(names=sorted(names - op_types), types=sorted(op_types), validate=False)
+    kw = dict(preset=nncf.QuantizationPreset.MIXED if preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE,
+              subset_size=sum(len(b) for b in batches), fast_bias_correction=fast_bias_correction,
+              ignored_scope=scope)
+    if model_type == "transformer":
+        kw["model_type"] = nncf.ModelType.TRANSFORMER
+    # one sample per calibration item: NNCF counts subset_size in items, and the IR has a dynamic batch
+    samples = [b[i:i + 1].numpy() for b in batches for i in range(len(b))]
+    return nncf.quantize(ov_model, nncf.Dataset(samples), **kw)
+
+
+def _pt2e(model, batches):
+    from .onnx import prepare_for_export
+    from .optimize import CompiledInference
+    pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "deploy", "PT2E int8 quantization")
+    xiq = require("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer", "deploy",
+                  "PT2E int8 quantization")
+    m = prepare_for_export(model, batches[0][:1], fold_bn=True, blocked_layout=False)
+    try:
+        graph = torch.export.export(m, (batches[0],), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
+    except Exception as e:
+        raise ValueError(f"cannot export {type(model).__name__} for int8: {str(e).splitlines()[0]}") from None
+    quantizer = xiq.X86InductorQuantizer()
+    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+    prepared = pt2e.prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for b in batches:
+            prepared(b)
+    converted = pt2e.convert_pt2e(prepared)
+    compiled = torch.compile(converted, dynamic=False)
+    return CompiledInference(converted, compiled, freeze=True)
+
+
+def load_quantized(path: str | os.PathLike, *, threads: Optional[int] = None) -> QuantizedModel:
+    """A saved int8 folder (``QuantizedModel.save`` / ``convzoo quantize --out``) as a module."""
+    from .openvino import OpenVINOModule, load_openvino
+    p = Path(path)
+    meta = p / "quantize.json"
+    info = json.loads(meta.read_text()) if meta.is_file() else {}
+    ov_model = load_openvino(p)
+    return QuantizedModel(OpenVINOModule(ov_model, threads=threads), "openvino", ov_model, info)
+
+
+__all__ = ["quantize", "QuantizedModel", "load_quantized", "calibration_batches", "check_quantizable",
+           "BACKENDS", "MODEL_TYPES"]

@@ -1,0 +1,96 @@
+"""bf16 and int8 inference against the fp32 model (the oracle), int8 on a trained net, clean errors.
+
+Tolerances (relative to the output scale, max |out - ref| / max |ref|):
+* bf16 (weights and activations, 8-bit mantissa): <= 0.05 for every family.
+* int8 on a trained net (the default task, digits): accuracy within 3 points of fp32 (360 test
+  images: 1 image = 0.28 points) and top-1 agreement >= 95 %.
+Speed is never tested here (bench/precision.py measures it).
+"""
+import json
+
+import pytest
+import torch
+
+import convzoo
+from convzoo.export import optimize, relative_error
+from convzoo.export import precision as prec
+
+pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+
+HAS_BF16 = prec.cpu_precision_support()["bf16"] is not None
+HAS_INT8 = prec.cpu_precision_support()["int8"] is not None
+
+FAMILIES_2D = ["mobilenet_v2", "efficientnet_b0", "tf_efficientnet_b0", "convnext_tiny", "variant_conv"]
+OTHER = [("waveform_m5", (2, 1, 800)), ("c3d_small", (2, 3, 8, 32, 32))]
+
+
+def _model(name, **kw):
+    torch.manual_seed(0)
+    return convzoo.create_model(name, num_classes=10, **kw).eval()
+
+
+@pytest.mark.skipif(not HAS_BF16, reason="CPU without native bf16")
+@pytest.mark.parametrize("name,shape", [(n, (2, 3, 32, 32)) for n in FAMILIES_2D] + OTHER)
+def test_bf16_close_to_fp32(name, shape):
+    m = _model(name, in_chans=shape[1])
+    x = torch.randn(shape)
+    with torch.no_grad():
+        ref = m(x)
+        out = optimize(m, precision="bf16")(x)
+    assert out.dtype == torch.float32 and out.shape == ref.shape
+    assert relative_error(out, ref) <= 0.05
+
+
+@pytest.mark.skipif(not HAS_INT8, reason="CPU without int8 instructions")
+def test_quantize_cli_on_trained_run(tmp_path, capsys):
+    """The default task trained for a few seconds, quantized by the CLI, then eval and bench on it."""
+    from convzoo.cli import main
+    run, out = tmp_path / "run", tmp_path / "int8"
+    assert main(["train", "--out", str(run), "--epochs", "4", "--no-progress"]) == 0
+    assert main(["quantize", str(run), "--out", str(out), "--runs", "2", "--calibration", "64"]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    fp32, int8 = rep["results"]["fp32"], rep["results"]["int8"]
+    assert fp32["accuracy"] > 0.5                          # trained, far above chance (0.1)
+    assert int8["accuracy"] >= fp32["accuracy"] - 0.03 and int8["agreement"] >= 0.95, rep["results"]
+    assert (out / "model.xml").is_file() and (out / "quantize.json").is_file()
+    capsys.readouterr()
+    assert main(["eval", str(out), "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert abs(ev["accuracy"] - int8["accuracy"]) < 1e-6
+    assert main(["bench", str(out), "--runs", "2", "--warmup", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["precision"] == "int8"
+
+
+def test_float_only_cpu_is_refused(monkeypatch):
+    monkeypatch.setattr(prec, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    m = _model("variant_conv")
+    with pytest.raises(ValueError, match="no native bf16 support"):
+        optimize(m, precision="bf16")
+    with pytest.raises(ValueError, match="no native int8 support"):
+        optimize(m, precision="int8", calibration_data=torch.randn(4, 3, 32, 32))
+
+
+def test_quantize_clean_errors():
+    from convzoo.export import quantize
+    m = _model("variant_conv")
+    with pytest.raises(ValueError, match="needs calibration_data"):
+        quantize(m, None)
+    with pytest.raises(ValueError, match="empty"):
+        quantize(m, [])
+    with pytest.raises(ValueError, match="2D image models"):
+        quantize(_model("waveform_m5"), torch.randn(4, 1, 800))
+    with pytest.raises(ValueError, match="precision must be one of"):
+        optimize(m, precision="fp8")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        optimize(m, precision="fp16")          # fp16 is CUDA-only (AMP)
+
+
+def test_cli_errors(tmp_path, capsys):
+    from convzoo.cli import main
+    assert main(["quantize", "variant_conv", "--out", str(tmp_path)]) == 2
+    assert "RUN folder" in capsys.readouterr().err
+    assert main(["bench", "variant_conv", "--engine", "onnxruntime", "--precision", "bf16"]) == 2
+    assert "runs fp32" in capsys.readouterr().err
+    assert main(["export", "variant_conv"]) == 2
+    assert "--openvino" in capsys.readouterr().err
