@@ -151,6 +151,11 @@ def _feature_options(feature_cls: Optional[str], out_indices, feature_cfg: Optio
     return (str(feature_cls).lower() if feature_cls else "getter"), out_indices
 
 
+_NONE_MEANS_DEFAULT = frozenset({"drop_rate", "drop_path_rate", "drop_block_rate", "global_pool", "bn_momentum",
+                                 "bn_eps", "scriptable", "exportable", "no_jit", "pretrained_cfg",
+                                 "pretrained_cfg_overlay", "checkpoint_path", "cache_dir", "out_indices",
+                                 "feature_cfg", "feature_cls", "output_stride"})
+
 def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None,
                  pretrained_cfg_overlay: Optional[dict] = None, checkpoint_path: str = "", *,
                  num_classes: Optional[int] = None, in_chans: Optional[int] = None,
@@ -169,10 +174,13 @@ def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None
     downloaded. ``features_only=True`` returns a :class:`~convzoo.models.base.FeatureExtractor`
     giving the maps at ``out_indices`` (an int n: the last n levels) of ``feature_info``;
     ``feature_cls`` ``"getter"``/``"hook"``/``"fx"``/``"list"`` give a list, ``"dict"`` a dict by
-    module name. Keyword arguments given as None are dropped, as timm does.
+    module name. timm's factory arguments given as None (``drop_rate``, ``drop_path_rate``, ...) are
+    dropped, as timm does.
     """
     fn = model_entrypoint(name)
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    # timm's call sites pass these as None to mean "the model's default"; any other None is a value
+    # (e.g. norm=None: no normalisation)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None or k not in _NONE_MEANS_DEFAULT}
     for key in ("scriptable", "exportable", "no_jit"):   # timm's layer-config flags: nothing to set
         kwargs.pop(key, None)
     for key, value in (("num_classes", num_classes), ("in_chans", in_chans),

@@ -111,12 +111,10 @@ def _config_from_args(args):
         limit_train=args.limit_train, limit_test=args.limit_test)
 
 
-def run(args) -> int:
+def _run_info(args) -> dict:
+    """What the flags say the run is: model, its keyword arguments, dataset, data root and arguments."""
     from convzoo.cli import CLIError
-    from convzoo.train.runs import DEFAULT_MODEL, default_out_dir, parse_kv
-    if args.resume is not None:
-        return _resume(args)
-    cfg = _config_from_args(args)
+    from convzoo.train.runs import DEFAULT_MODEL, parse_kv
     dataset = args.dataset
     model_name = args.model or DEFAULT_MODEL.get(dataset)
     if model_name is None:
@@ -126,10 +124,18 @@ def run(args) -> int:
         model_kw["drop_path_rate"] = args.drop_path_rate
     if args.drop_rate is not None:
         model_kw["drop_rate"] = args.drop_rate
-    out = Path(args.out) if args.out else default_out_dir(model_name, dataset)
+    return {"model": model_name, "model_kwargs": model_kw, "dataset": dataset, "data_root": args.data_root,
+            "data_kwargs": data_kw}
+
+
+def run(args) -> int:
+    from convzoo.train.runs import default_out_dir
+    if args.resume is not None:
+        return _resume(args)
+    cfg = _config_from_args(args)
+    run_info = _run_info(args)
+    out = Path(args.out) if args.out else default_out_dir(run_info["model"], run_info["dataset"])
     _refuse_used_folder(out)
-    run_info = {"model": model_name, "model_kwargs": model_kw, "dataset": dataset, "data_root": args.data_root,
-                "data_kwargs": data_kw}
     return _train(args, cfg, run_info, out, resume=False)
 
 
@@ -207,6 +213,8 @@ def _resume(args) -> int:
                                          "drop_path_rate"}):
         key = {"model_arg": "model_kwargs", "data_arg": "data_kwargs", "drop_rate": "model_kwargs",
                "drop_path_rate": "model_kwargs"}.get(dest, dest)
+        if _same(_run_info(args).get(key) or None, run_cfg.get(key) or None):
+            continue   # the run's own value, given again
         raise CLIError(f"--{dest.replace('_', '-')} cannot change on --resume (the run's {key} is "
                        f"{_show(run_cfg.get(key))})")
     with lock.run_lock(out):
@@ -251,6 +259,9 @@ def _clear_unfinished(out: Path) -> bool:
 
 
 def _same(a, b) -> bool:
+    """Equal as config.json stores them (tuples read back as lists)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return a == b

@@ -77,8 +77,9 @@ def rewrite_for_blocked_layout(model: nn.Module, *, static_batch: bool = True) -
     prove the Resize output's shape equal to x's, so ORT keeps the Mul unblocked and the Resize would
     only add work (EfficientNet-B0: still 39 ReorderOutput nodes, checked with ORT 1.32).
     """
+    # a head subclass with hidden layers (MobileNetV3's) keeps its own pool
     targets = [(name, m) for name, m in model.named_modules() if name and (
-               (isinstance(m, SqueezeExcite) and m.dims == 2) or isinstance(m, ClassifierHead))]
+               (isinstance(m, SqueezeExcite) and m.dims == 2) or type(m) is ClassifierHead)]
     for name, m in targets:
         replace_module(model, name, BlockedLayoutSqueezeExcite(m, resize=static_batch)
                        if isinstance(m, SqueezeExcite) else GlobalPoolHead(m))
