@@ -40,7 +40,7 @@ def test_bench_cli_all_engines_names_the_fastest(capsys):
     assert rc == 0
     info = json.loads(capsys.readouterr().out)
     rows = {r["engine"]: r for r in info["engines"]}
-    assert set(rows) == {"eager", "compile", "onednn", "onnxruntime"}
+    assert set(rows) == {"eager", "compile", "onednn", "onnxruntime", "openvino"}
     ok = {e: r for e, r in rows.items() if "error" not in r}
     assert {"eager", "onnxruntime"} <= set(ok) and all(r["runs"] == 2 for r in ok.values())
     assert info["fastest"] == max(ok, key=lambda e: ok[e]["throughput"])

@@ -198,7 +198,7 @@ def test_optimize_channels_last_and_memory_efficient_off():
         out = fast(x)
     assert not any(isinstance(m, MemoryEfficientSiLU) for m in fast.modules())
     assert any(isinstance(m, MemoryEfficientSiLU) for m in model.modules())   # caller's model unchanged
-    assert fast.stem.conv.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert fast.stem.conv.weight.is_contiguous(memory_format=torch.channels_last)   # TF SAME conv: plain keys
     assert rel_err(out, ref) < TOL
 
 

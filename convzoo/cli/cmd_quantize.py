@@ -80,8 +80,8 @@ def _inputs(dataset, image_size, limit=None, batch=64):
     import torch
     from torch.utils.data import DataLoader, Subset
 
-    from convzoo.train.engine import _norm_stats, prepare_batch
-    stats = _norm_stats(dataset, torch.device("cpu"))
+    from convzoo.train.batches import norm_stats, prepare_batch
+    stats = norm_stats(dataset, torch.device("cpu"))
     if limit is not None:
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     for x, y in DataLoader(dataset, batch_size=batch, shuffle=False):
