@@ -146,7 +146,7 @@ def test_two_process_run_reads_each_shard_once_per_epoch(tmp_path):
                           "--dataset", "webdataset", "--data-root", str(out / "train-{000000..000007}.tar"),
                           "--epochs", "2", "--batch-size", "8", "--no-progress", "--device", "cpu",
                           "--out", str(tmp_path / "run")], env=env, capture_output=True, text=True,
-                         timeout=300)
+                         timeout=300, start_new_session=True)   # torchrun's signals stay in its own group
     assert res.returncode == 0, res.stderr[-3000:]
     rows = [r for r in read_jsonl(log) if r["shard"].startswith("train-")]
     assert len({r["pid"] for r in rows}) == 2
