@@ -26,7 +26,7 @@ lint: setup
 	$(BIN)/lint-imports --no-cache
 
 test: setup lint
-	$(BIN)/python -m pytest -n 2 -q -rs $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rs $(PYTEST_ARGS)
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

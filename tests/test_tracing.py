@@ -2,25 +2,20 @@
 eager output (relative error max|y - ref| / max|ref| <= 1e-5): ``torch.fx.symbolic_trace``,
 torchvision's ``create_feature_extractor`` (the last node and a module in the middle, checked against
 a forward hook in eager mode), ``torch.jit.script``, ``torch.export.export`` and
-``torch.compile(fullgraph=True)``.
+``torch.compile(fullgraph=True)``, and the FX graph scripted (timm's ``fx_torchscript`` check).
 
 Inputs are small (the default size shrunk as in test_models.py, never below ``min_input_size``) and
 ``num_classes=3``. ``torch.compile`` uses ``backend="aot_eager"`` with ``fullgraph=True``: full-graph
 capture is what proves the model traces without a graph break (dynamo raises on the first one) and
 AOT autograd traces the captured graph, while inductor's code generation, which says nothing about
-traceability, would cost minutes per model. FX runs on every model. TorchScript, the feature
-extractor, export and dynamo cost seconds per block on CPU (about 6 CPU-minutes for the whole
-registry), so in the default run they cover every model up to ``FULL_CHECK_PARAMS`` parameters and
-the smallest model of each builder module and padding mode (the larger members build the same blocks
-from the same code, only more of them); ``CONVZOO_TRACE_ALL=1`` runs every tool on every model
-(docs/models.md).
+traceability, would cost minutes per model (it is run on the deployment paths, tests/test_export.py).
+The six checks of one model share one build and one pytest-xdist worker (``xdist_group``, run with
+``--dist loadgroup`` as the Makefile does), so the big nets are built once.
 """
 from __future__ import annotations
 
 import functools
-import os
 import warnings
-from collections import defaultdict
 
 import pytest
 import torch
@@ -30,12 +25,8 @@ import convzoo
 from convzoo.search.space import SHAPES_SPACE
 from test_models import _build, _small_size
 
-FULL_CHECK_PARAMS = 1_000_000
-# Fixed-size models too costly for dynamo/export in the default run (still run with CONVZOO_TRACE_ALL=1)
-FIXED_BIG_INPUT = {"c3d": "fixed 16x112x112 clip (fc6 takes 8192 features): ~38 GMAC per pass"}
 TOL = 1e-5
 NAMES = convzoo.list_models()
-SAME_CODE = {"convzoo.models.efficientnet_v2": "convzoo.models.efficientnet"}
 
 
 def _searched_spec() -> dict:
@@ -49,38 +40,9 @@ def _kwargs(name: str) -> dict:
     return dict(num_classes=3, spec=_searched_spec()) if name == "searched" else dict(num_classes=3)
 
 
-@functools.lru_cache(maxsize=None)
-def _param_counts() -> dict[str, int]:
-    out = {}
-    for name in NAMES:
-        with torch.device("meta"):
-            out[name] = sum(p.numel() for p in convzoo.create_model(name, **_kwargs(name)).parameters())
-    return out
-
-
-@functools.lru_cache(maxsize=None)
-def _heavy_checked() -> set[str]:
-    """Models export/compile run on: the small ones, and the smallest of each (module, tf_) group."""
-    if os.environ.get("CONVZOO_TRACE_ALL") == "1":
-        return set(NAMES)
-    counts = _param_counts()
-    counts = {n: c for n, c in counts.items() if n not in FIXED_BIG_INPUT}
-    groups = defaultdict(list)
-    for name in NAMES:
-        module = convzoo.registry.model_entrypoint(name).__module__
-        # EfficientNetV2 is the same MBNet table code and blocks as EfficientNet (its FusedMBConv
-        # stages are traced through variant_fused and the searched spec), so one group
-        module = SAME_CODE.get(module, module)
-        if name in counts:
-            groups[(module, name.startswith("tf_"))].append(name)
-    chosen = {n for n in counts if counts[n] <= FULL_CHECK_PARAMS}
-    chosen |= {min(names, key=counts.get) for names in groups.values() if any(n in counts for n in names)}
-    return chosen
-
-
 @functools.lru_cache(maxsize=2)
 def _case(name: str):
-    """(model in eval mode, input, eager output); cached so the five checks of a model build it once."""
+    """(model in eval mode, input, eager output); cached so the six checks of a model build it once."""
     model, big = _build(name, **_kwargs(name))
     model.eval()
     size = _small_size(model.default_cfg, model.default_cfg["modality"], big)
@@ -92,12 +54,6 @@ def _case(name: str):
 
 def _rel(y: torch.Tensor, ref: torch.Tensor) -> float:
     return float((y.double() - ref.double()).abs().max() / ref.double().abs().max().clamp_min(1e-12))
-
-
-def _heavy(name: str) -> None:
-    if name not in _heavy_checked():
-        pytest.skip(f"{name}: this tool runs on the smallest model of its family by default "
-                    "(CONVZOO_TRACE_ALL=1 runs every model; see docs/models.md)")
 
 
 def _fx(model, x):
@@ -128,6 +84,15 @@ def _script(model, x):
         return torch.jit.script(model)(x)
 
 
+def _fx_script(model, x):
+    """timm's fx_torchscript check: the FX graph (as the feature extractor builds it) scripted."""
+    from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+    train_nodes, eval_nodes = get_graph_node_names(model)
+    fx = create_feature_extractor(model, train_return_nodes=[train_nodes[-1]], eval_return_nodes=[eval_nodes[-1]])
+    out = _script(fx, x)
+    return out[eval_nodes[-1]]
+
+
 def _export(model, x):
     return torch.export.export(model, (x,)).module()(x)
 
@@ -138,15 +103,13 @@ def _compile(model, x):
 
 
 TOOLS = {"fx": _fx, "feature_extractor": _feature_extractor, "torchscript": _script,
-         "export": _export, "compile_fullgraph": _compile}
+         "fx_torchscript": _fx_script, "export": _export, "compile_fullgraph": _compile}
 
 
-# name is the outer parameter, so the five tools of one model run one after another on one build
+# name is the outer parameter, so the six tools of one model run one after another on one build
 @pytest.mark.parametrize("tool", list(TOOLS))
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(n)) for n in NAMES])
 def test_tool_reproduces_eager(name, tool):
-    if tool != "fx":
-        _heavy(name)
     model, x, ref = _case(name)
     with torch.no_grad():
         y = TOOLS[tool](model, x)

@@ -3,7 +3,6 @@
 Every family builds these four children, so ``forward_features``, ``forward_head``,
 ``reset_classifier``, ``features_only`` and the registry-wide tests are written once.
 """
-from __future__ import annotations
 
 from typing import Any, Optional
 
