@@ -161,3 +161,23 @@ def test_cli_defaults_out_and_tiny_budget(tmp_path, monkeypatch, capsys):
     outs = list((tmp_path / "runs").glob("scale-*"))
     assert len(outs) == 1 and (outs[0] / "results.md").is_file()
     assert "wrote" in capsys.readouterr().out
+
+
+def test_a_tie_prefers_no_coefficients(tmp_path):
+    """Runs that all reach the same top-1 (e.g. at chance after a few steps) name no winner."""
+    from convzoo.scaling.report import write_reports
+    rows = []
+    for key, curve, a, b, g in [("base", "base", None, None, None), ("depth-phi1", "depth", 2.0, 1.0, 1.0),
+                                ("width-phi1", "width", 1.0, 1.414, 1.0)]:
+        rows.append(dict(key=key, curve=curve, phi=0.0 if curve == "base" else 1.0, depth_mult=a or 1.0,
+                         width_mult=b or 1.0, resolution_mult=g or 1.0, alpha=a, beta=b, gamma=g, resolution=40,
+                         layers=10, channels=[8], params=1000, macs=2_000_000 if curve == "base" else 4_000_000,
+                         predicted_macs_ratio=2.0, accuracy=0.13, latency_ms=1.0, train_time_s=1.0, wall_time_s=1.0))
+    from convzoo.scaling.study import preferred_coefficients
+    results = dict(runs=rows, skipped=[], preferred=preferred_coefficients(rows))
+    write_reports(tmp_path, results)
+    grid = (tmp_path / "grid.md").read_text()
+    assert "No preference" in grid and "This data prefers" not in grid
+    rows[2]["accuracy"] = 0.5
+    write_reports(tmp_path, dict(runs=rows, skipped=[], preferred=preferred_coefficients(rows)))
+    assert "This data prefers alpha=1, beta=1.414" in (tmp_path / "grid.md").read_text()

@@ -96,7 +96,12 @@ def write_reports(out: Path, results: dict[str, Any]) -> None:
     atomic_write_text(out / "results.md", text)
     pref = results.get("preferred")
     grid = grid_table(rows, pref)
-    if pref:
+    grid_acc = {r["accuracy"] for r in rows if r["curve"] != "base"}
+    if pref and len(grid_acc) == 1:
+        # a tie (e.g. every run at chance after the tiny budget's few steps) prefers nothing
+        grid += (f"\nNo preference: every phi = 1 run reached the same top-1 ({100 * pref['accuracy']:.1f} %); "
+                 "train longer (a larger --budget) to separate them.\n")
+    elif pref:
         grid += (f"\nThis data prefers alpha={pref['alpha']:g}, beta={pref['beta']:g}, "
                  f"gamma={pref['gamma']:g} (top-1 {100 * pref['accuracy']:.1f} %); the paper's grid "
                  f"search on ImageNet gave alpha=1.2, beta=1.1, gamma=1.15.\n")
