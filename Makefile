@@ -27,6 +27,8 @@ lint: setup
 
 test: setup lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rs $(PYTEST_ARGS)
+	# the two-process torchrun shard test brings down a pytest-xdist worker, so it runs on its own
+	$(if $(PYTEST_ARGS),,$(BIN)/python -m pytest -p no:xdist -q -rs tests/test_webdataset.py -k two_process)
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -127,8 +127,8 @@ def test_train_on_shards_and_bad_input(tmp_path, capsys):
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
 @pytest.mark.skipif(bool(__import__("os").environ.get("PYTEST_XDIST_WORKER")),
-                    reason="crashes its pytest-xdist worker in the full parallel suite (passes alone): run "
-                           "`pytest -p no:xdist tests/test_webdataset.py`")
+                    reason="brings down its pytest-xdist worker in the parallel suite; `make test` runs it on its own "
+                           "afterwards (`pytest -p no:xdist tests/test_webdataset.py`)")
 def test_two_process_run_reads_each_shard_once_per_epoch(tmp_path):
     import os
     import subprocess
