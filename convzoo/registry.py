@@ -156,6 +156,7 @@ _NONE_MEANS_DEFAULT = frozenset({"drop_rate", "drop_path_rate", "drop_block_rate
                                  "pretrained_cfg_overlay", "checkpoint_path", "cache_dir", "out_indices",
                                  "feature_cfg", "feature_cls", "output_stride"})
 
+
 def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None,
                  pretrained_cfg_overlay: Optional[dict] = None, checkpoint_path: str = "", *,
                  num_classes: Optional[int] = None, in_chans: Optional[int] = None,

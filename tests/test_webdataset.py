@@ -1,6 +1,7 @@
 """``convzoo shard`` + ``--dataset webdataset``: shards give back the source's samples and labels
 exactly, each rank/worker reads its own shards (every shard once per epoch), bad input is one line."""
 import json
+import os
 import re
 import tarfile
 
@@ -126,11 +127,10 @@ def test_train_on_shards_and_bad_input(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
-@pytest.mark.skipif(bool(__import__("os").environ.get("PYTEST_XDIST_WORKER")),
+@pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
                     reason="brings down its pytest-xdist worker in the parallel suite; `make test` runs it on its own "
                            "afterwards (`pytest -p no:xdist tests/test_webdataset.py`)")
 def test_two_process_run_reads_each_shard_once_per_epoch(tmp_path):
-    import os
     import subprocess
     import sys
     from pathlib import Path

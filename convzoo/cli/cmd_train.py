@@ -209,11 +209,13 @@ def _resume(args) -> int:
             raise CLIError(f"{flag} {_show(new)} contradicts the run's {name} = {_show(old)} in {out}/config.json "
                            f"(on --resume only --epochs, --workers, --device may change)")
         changes[name] = (old, new)
-    for dest in sorted(explicit(args) & {"model", "dataset", "data_root", "model_arg", "data_arg", "drop_rate",
-                                         "drop_path_rate"}):
+    run_flags = explicit(args) & {"model", "dataset", "data_root", "model_arg", "data_arg", "drop_rate",
+                                  "drop_path_rate"}
+    given_info = _run_info(args) if run_flags else {}
+    for dest in sorted(run_flags):
         key = {"model_arg": "model_kwargs", "data_arg": "data_kwargs", "drop_rate": "model_kwargs",
                "drop_path_rate": "model_kwargs"}.get(dest, dest)
-        if _same(_run_info(args).get(key) or None, run_cfg.get(key) or None):
+        if _same(given_info.get(key) or None, run_cfg.get(key) or None):
             continue   # the run's own value, given again
         raise CLIError(f"--{dest.replace('_', '-')} cannot change on --resume (the run's {key} is "
                        f"{_show(run_cfg.get(key))})")

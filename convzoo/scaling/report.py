@@ -95,10 +95,11 @@ def write_reports(out: Path, results: dict[str, Any]) -> None:
         text += f"\nNot run (time limit reached): {', '.join(results['skipped'])}\n"
     atomic_write_text(out / "results.md", text)
     pref = results.get("preferred")
-    grid = grid_table(rows, pref)
-    grid_acc = {r["accuracy"] for r in rows if r["curve"] != "base"}
-    if pref and len(grid_acc) == 1:
-        # a tie (e.g. every run at chance after the tiny budget's few steps) prefers nothing
+    # the candidates preferred_coefficients chose from; all tied (e.g. every run at chance after the
+    # tiny budget's few steps) prefers nothing, so no row is marked best
+    tied = len({r["accuracy"] for r in rows if r["phi"] == 1.0 and r["curve"] != "base"}) == 1
+    grid = grid_table(rows, None if tied else pref)
+    if pref and tied:
         grid += (f"\nNo preference: every phi = 1 run reached the same top-1 ({100 * pref['accuracy']:.1f} %); "
                  "train longer (a larger --budget) to separate them.\n")
     elif pref:
