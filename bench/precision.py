@@ -8,8 +8,9 @@ For efficientnet_b0, mobilenet_v2 and convnext_tiny at 224x224, batch 1 and 8, C
                       AMX CPUs) -- the reference every ratio is taken against
   convzoo <engine> <precision>
                       convzoo.export.make_runner for each of --engines x --precisions that applies:
-                      eager/compile in fp32 and bf16 (bf16 weights, channels_last, BN folded;
-                      compile = inductor with freezing), compile int8 (PT2E + X86InductorQuantizer),
+                      eager/compile/onednn in fp32 and bf16 (bf16 weights, channels_last, BN folded;
+                      compile = inductor with freezing; onednn = TorchScript + oneDNN Graph fuser),
+                      compile int8 (PT2E + X86InductorQuantizer),
                       openvino fp32 / bf16 / int8 (NNCF). int8 is calibrated on random inputs here
                       (speed only; accuracy: docs/deploy.md, convzoo quantize).
 
@@ -17,10 +18,10 @@ Timing: interleaved rounds (convzoo.analysis.timing.interleaved_times), engine o
 burst of load from other processes hits every engine alike; images/s = batch / median over all
 rounds; next to each ratio its lower-upper quartile over the rounds.
 
-"PyTorch-only path" = the fastest convzoo eager/compile entry (no OpenVINO, no ORT).
+"PyTorch-only path" = the fastest convzoo eager/compile/onednn entry (no OpenVINO, no ORT).
 
 Usage: python bench/precision.py [--models ...] [--batches 1 8] [--threads 2] [--runs 24]
-       [--rounds 6] [--engines eager compile openvino] [--precisions fp32 bf16 int8] [--json out.json]
+       [--rounds 6] [--engines eager compile onednn openvino] [--precisions fp32 bf16 int8] [--json out.json]
 """
 from __future__ import annotations
 
@@ -56,8 +57,8 @@ def _convzoo_runners(cz, x, engines, precisions, threads):
     fns = {}
     for engine in engines:
         for p in precisions:
-            if engine == "eager" and p == "int8":
-                continue                     # int8 eager is not a fast path in PyTorch
+            if engine in ("eager", "onednn") and p == "int8":
+                continue                     # int8 eager is not a fast path; the fuser runs fp32/bf16
             t0 = time.perf_counter()
             try:
                 fn = make_runner(cz, x, engine, channels_last=engine != "openvino", fold_bn=True,
@@ -110,6 +111,14 @@ def _bench_cell(name, b, args, tmp):
                 pytorch_ratio=thr[best_pt] / thr[REF] if best_pt else float("nan"))
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
+    except OSError:
+        return "?"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=list(TIMM_NAMES))
@@ -118,7 +127,7 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=24, help="timed calls per engine, over all rounds")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--size", type=int, default=224)
-    ap.add_argument("--engines", nargs="+", default=["eager", "compile", "openvino"])
+    ap.add_argument("--engines", nargs="+", default=["eager", "compile", "onednn", "openvino"])
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"])
     ap.add_argument("--json", default=None)
     ap.add_argument("--passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE (loaded machine)")
@@ -126,8 +135,10 @@ def main(argv=None) -> int:
     import openvino as ov
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    from convzoo.export import cpu_precision_support
     print(f"torch {torch.__version__}, openvino {ov.__version__}; {args.threads} threads; {os.cpu_count()} "
-          f"CPUs; load average {os.getloadavg()[0]:.2f} at start", flush=True)
+          f"CPUs ({_cpu_name()}; {cpu_precision_support()}); load average {os.getloadavg()[0]:.2f} at start",
+          flush=True)
     tmp = tempfile.mkdtemp(prefix="convzoo-precision-")
     rows = [_bench_cell(n, b, args, tmp) for n in args.models for b in args.batches]
     shutil.rmtree(tmp, ignore_errors=True)

@@ -46,6 +46,21 @@ def test_bench_cli_all_engines_names_the_fastest(capsys):
     assert info["fastest"] == max(ok, key=lambda e: ok[e]["throughput"])
 
 
+def test_bench_cli_all_engines_keep_the_precision(capsys):
+    """--engine all --precision bf16 measures bf16 (it used to measure fp32 whatever was asked): the
+    PyTorch engines run it, ONNX Runtime (fp32 only) is listed with its reason."""
+    from convzoo.export import cpu_precision_support
+    if cpu_precision_support()["bf16"] is None:
+        pytest.skip("CPU without native bf16")
+    rc = main(["bench", "variant_conv", "--engine", "all", "--precision", "bf16", "--input-size", "1", "16", "16",
+               "--runs", "1", "--warmup", "0", "--threads", "1", "--json"])
+    assert rc == 0
+    info = json.loads(capsys.readouterr().out)
+    rows = {r["engine"]: r for r in info["engines"]}
+    assert info["precision"] == "bf16" and "runs fp32" in rows["onnxruntime"]["error"]
+    assert all(rows[e].get("precision") == "bf16" for e in ("eager", "onednn")), rows
+
+
 def test_bench_cli_text_output(capsys):
     assert main(["bench", MODEL, "--input-size", "1,2000", "--runs", "2", "--warmup", "0"]) == 0
     out = capsys.readouterr().out
@@ -59,7 +74,7 @@ def test_bench_cli_text_output(capsys):
     (["bench", MODEL, "--weights", "/nonexistent/w.safetensors"], "weights file not found"),
     (["bench", MODEL, "--input-size", "3", "2000"], "expected 1 input channels, got 3"),
     (["bench", MODEL, "--engine", "onnxruntime", "--amp"], "--amp applies to the PyTorch engines"),
-    (["bench", MODEL, "--engine", "onednn", "--amp"], "runs float32 on the CPU"),
+    (["bench", MODEL, "--engine", "onednn", "--amp"], "runs on the CPU, without --amp"),
     (["export", "mobilenet_v7", "--onnx", "x.onnx"], "unknown model 'mobilenet_v7'"),
     (["export", MODEL, "--onnx", "x.onnx", "--weights", "/nonexistent/w.safetensors"],
      "weights file not found"),

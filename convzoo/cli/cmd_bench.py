@@ -16,8 +16,8 @@ runs; on CPU, the rise of the process's resident-set high-water mark (Linux VmHW
 which counts everything the engine touched (PyTorch or ONNX Runtime buffers, allocator slack) and is
 often near 0 once the warm-up has sized the allocator.
 Engines: eager (PyTorch), compile (torch.compile, inductor with freezing; the first call compiles
-and is part of the warm-up), onednn (TorchScript + PyTorch's oneDNN Graph fuser, CPU float32: the
-fastest PyTorch path for the mobile nets at batch 1; not for ConvNeXt), onnxruntime (the model
+and is part of the warm-up), onednn (TorchScript + PyTorch's oneDNN Graph fuser, CPU fp32 or bf16:
+the fastest PyTorch path for the mobile nets, with --precision bf16; not for ConvNeXt), onnxruntime (the model
 exported with BN folded, CPU execution provider).
 On a machine shared with other jobs, run with OMP_WAIT_POLICY=PASSIVE in the environment: spinning
 OpenMP threads that lose their core can make PyTorch with 2 threads tens of times slower.
@@ -26,6 +26,7 @@ examples:
   convzoo bench efficientnet_b0
   convzoo bench mobilenet_v2 --engine onnxruntime --batch 8
   convzoo bench mobilenet_v2 --engine onednn --channels-last --fold-bn
+  convzoo bench efficientnet_b0 --engine onednn --precision bf16 --channels-last
   convzoo bench convnext_tiny --engine compile --channels-last --fold-bn --batch 8
   convzoo bench waveform_m5 --input-size 1 16000 --json
   convzoo bench efficientnet_b0 --engine all --batch 8      # which engine is fastest here?"""
@@ -50,7 +51,8 @@ def register(subparsers) -> None:
     p.add_argument("--amp", action="store_true",
                    help="autocast: bfloat16 on CPU, float16 on CUDA (PyTorch engines)")
     p.add_argument("--precision", choices=("fp32", "bf16", "int8", "fp16"), default="fp32",
-                   help="fp32 (default); bf16: bf16 weights on AMX CPUs (eager/compile) or OpenVINO's "
+                   help="fp32 (default); bf16: bf16 weights (eager/compile/onednn; CPUs with AMX or "
+                        "AVX-512 BF16) or OpenVINO's "
                         "bf16 execution; int8: calibrated on random inputs (speed only: convzoo "
                         "quantize calibrates on data); on CUDA bf16/fp16 are autocast")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
@@ -92,7 +94,7 @@ def run(args) -> int:
     _warn_if_busy(torch.get_num_threads())
     from convzoo.analysis.memory import forward_activation_memory, human_bytes
     act = forward_activation_memory(model, x)
-    info = dict(precision=args.precision, model=args.model, device=args.device, threads=torch.get_num_threads(),
+    info = dict(model=args.model, device=args.device, threads=torch.get_num_threads(),
                 channels_last=args.channels_last, fold_bn=args.fold_bn or args.engine == "onnxruntime",
                 amp=args.amp, **res.as_dict(), activation_peak_bytes=act.peak_bytes,
                 activation_total_bytes=act.total_bytes, load_avg_1min=_load())
@@ -105,7 +107,7 @@ def run(args) -> int:
     opts = ", ".join(o for o, on in (("channels_last", args.channels_last), ("BN folded", info["fold_bn"]),
                                      ("AMP", args.amp)) if on) or "plain"
     where = info.get("gpu", f"{info['threads']} CPU threads")
-    print(f"{args.model} | engine {args.engine} ({opts}) | batch {res.batch} x {shape} | {args.device}, {where}")
+    print(f"{args.model} | engine {args.engine}, {res.precision} ({opts}) | batch {res.batch} x {shape} | {args.device}, {where}")
     print(f"  latency     {res.latency_ms:9.2f} ms  (median of {res.runs} runs after {args.warmup} "
           f"warm-up; quartiles {res.latency_q1_ms:.2f}-{res.latency_q3_ms:.2f} ms, p90 {res.latency_p90_ms:.2f} ms)")
     print(f"  throughput  {res.throughput:9.1f} samples/s")
@@ -172,7 +174,7 @@ def _run_all(args, model, x) -> int:
         try:
             res = benchmark(model, x, engine, warmup=args.warmup, runs=args.runs, channels_last=fast,
                             fold_bn=fast, amp=args.amp and engine in ("eager", "compile"),
-                            ort_threads=args.threads or torch.get_num_threads())
+                            ort_threads=args.threads or torch.get_num_threads(), precision=args.precision)
             rows.append(res.as_dict())
         except (RuntimeError, ValueError) as e:
             rows.append(dict(engine=engine, error=str(e).splitlines()[0]))
@@ -180,11 +182,12 @@ def _run_all(args, model, x) -> int:
     done = [r for r in rows if "error" not in r]
     best = max(done, key=lambda r: r["throughput"]) if done else None
     if args.json:
-        print(json.dumps(dict(model=args.model, device=args.device, threads=torch.get_num_threads(),
+        print(json.dumps(dict(model=args.model, device=args.device, precision=args.precision,
+                              threads=torch.get_num_threads(),
                               fastest=best and best["engine"], engines=rows), indent=2))
         return 0
     shape = "x".join(map(str, x.shape[1:]))
-    print(f"{args.model} | every engine | batch {x.shape[0]} x {shape} | {args.device}, "
+    print(f"{args.model} | every engine, {args.precision} | batch {x.shape[0]} x {shape} | {args.device}, "
           f"{torch.get_num_threads()} threads | median of {args.runs} runs each [quartiles]")
     eager = next((r["throughput"] for r in done if r["engine"] == "eager"), None)
     for r in sorted(rows, key=lambda r: -r.get("throughput", -1)):

@@ -42,6 +42,7 @@ class BenchResult:
     runs: int
     latency_q1_ms: Optional[float] = None     # quartiles of the timed calls: their spread
     latency_q3_ms: Optional[float] = None
+    precision: str = "fp32"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -101,8 +102,8 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     if engine == "openvino" or precision == "int8" or hasattr(model, "ov_model"):
         return _reduced_runner(model, x, engine, precision, ort_threads, calibration_data)
-    if precision != "fp32" and engine in ("onnxruntime", "onednn"):
-        raise ValueError(f"the {engine} engine runs fp32; use eager, compile or openvino for {precision}")
+    if precision != "fp32" and engine == "onnxruntime":
+        raise ValueError(f"the {engine} engine runs fp32; use eager, compile, onednn or openvino for {precision}")
     if engine == "onnxruntime":
         if amp:
             raise ValueError("--amp applies to the PyTorch engines; ONNX Runtime runs the float32 export")
@@ -122,7 +123,8 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     # optimize's compile defaults are the fast ones: inductor freezing (weights pre-packed for
     # oneDNN on CPU) and, on CPU, cpp_wrapper (kernels launched from C++, no Python per op)
     if engine == "onednn" and (x.device.type != "cpu" or amp):
-        raise ValueError("the onednn engine (TorchScript + oneDNN Graph) runs float32 on the CPU")
+        raise ValueError("the onednn engine (TorchScript + oneDNN Graph) runs on the CPU, without --amp "
+                         "(use --precision bf16)")
     compile = {"compile": True, "onednn": "onednn"}.get(engine, False)
     m = optimize(model, fold_bn=fold_bn or precision != "fp32", channels_last=channels_last,
                  compile=compile, example_input=x if engine == "onednn" else x[:1], precision=precision)
@@ -175,4 +177,5 @@ def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmu
     p90 = float(np.percentile(times, 90))
     q1, q3 = (float(v) * 1e3 for v in np.percentile(times, [25, 75]))
     return BenchResult(engine, int(x.shape[0]), tuple(x.shape[1:]), med * 1e3, p90 * 1e3,
-                       x.shape[0] / med, None if peak is None else round(peak, 1), runs, q1, q3)
+                       x.shape[0] / med, None if peak is None else round(peak, 1), runs, q1, q3,
+                       runner_kw.get("precision", "fp32"))

@@ -64,17 +64,18 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
     add (1.4-1.6x faster for MobileNetV2 at batch 1 on our 2-core CPU). On CPU the default
     ``compile_options`` add ``cpp_wrapper`` (kernels launched from C++, not Python, per op).
 
-    ``compile="onednn"`` (CPU, float32, needs ``example_input``) returns a
+    ``compile="onednn"`` (CPU, fp32 or bf16, needs ``example_input``) returns a
     :class:`OneDNNGraphInference` instead: TorchScript + PyTorch's oneDNN Graph fuser, the fastest
-    PyTorch path for the mobile nets at batch 1 (docs/deploy.md); it raises ``RuntimeError`` for a
-    model the fuser cannot run (ConvNeXt) or whose fused output differs from eager.
+    PyTorch path for the mobile nets (with ``precision="bf16"``: docs/deploy.md); it raises
+    ``RuntimeError`` for a model the fuser cannot run (ConvNeXt) or whose fused output differs from
+    eager.
 
     Outputs equal the eager model's to float rounding (tested in tests/test_export.py). The copy's
     parameters are not meant for training. ``example_input`` guides BN folding (see
     :func:`~convzoo.export.fold_batchnorm`). ``compile_backend="eager"`` only checks that the model
     traces as one graph.
 
-    ``precision``: "fp32" (default), "bf16" (CPU: bf16 weights and activations on AMX, see
+    ``precision``: "fp32" (default), "bf16" (CPU: bf16 weights and activations on AMX / AVX-512 BF16, see
     :mod:`.precision`; CUDA: autocast, also "fp16") or "int8" (delegates to
     :func:`~convzoo.export.quantize`, which needs ``calibration_data``; ``quantize_kw`` go there).
     """
@@ -86,8 +87,8 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
                          f"not {precision!r}")
     p = next(iter(model.parameters()), None)
     check_precision(precision, p.device if p is not None else "cpu")
-    if precision != "fp32" and compile == "onednn":
-        raise ValueError("compile='onednn' runs float32; use compile=True for bf16")
+    if precision == "fp16" and compile == "onednn":
+        raise ValueError("compile='onednn' runs fp32 or bf16 on the CPU, not fp16")
     model = copy.deepcopy(model).eval()
     set_memory_efficient(model, False)
     if fold_bn:
@@ -102,7 +103,7 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
     if compile not in (False, True, "inductor", "onednn"):
         raise ValueError(f'compile must be False, True/"inductor" or "onednn", got {compile!r}')
     if compile == "onednn":
-        return onednn_graph(model, cl, example_input)
+        return onednn_graph(model, cl, example_input, precision)
     if precision != "fp32":
         model = to_reduced(model, precision, cl)
     elif not compile and cl:
