@@ -48,7 +48,7 @@ def test_onednn_graph_bf16_close_to_fp32(name):
     """TorchScript + oneDNN Graph with bf16 weights: float32 out, within the bf16 bar of the fp32
     eager model, the fused partitions really ran, and squeeze-excite pooled with avg_pool2d (only the
     head's mean is left); ConvNeXt, which the fuser cannot run, is refused in one line. 64 x 64: at
-    32 x 32 the last maps of these /32 nets are 1 x 1, which the fuser also refuses."""
+    32 x 32 the last maps of these /32 nets are 1 x 1, which the fuser refuses in float32."""
     m = _model(name, in_chans=3)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():

@@ -13,9 +13,11 @@ from ..layers.squeeze_excite import SqueezeExcite
 from ._common import relative_error, replace_module
 from .layout import FormatInput
 
-# how far a traced copy may be from eager (max |diff| / max |ref|): float32 runs the same
-# arithmetic in another order; bf16 (8-bit mantissa) is held to the bf16 bar of tests/test_precision.py
-_TOLERANCE = {"fp32": 1e-4, "bf16": 5e-2}
+# how far a traced copy may be from the float32 eager model (max |diff| / max |ref|) before it is
+# refused as a fuser fault: float32 runs the same arithmetic in another order; bf16 rounds every
+# activation to an 8-bit mantissa, and on trained nets plain eager bf16 is already 3-6 % off
+# (EfficientNet-B0 trained on digits at 32 px: 5.8 %), so a fault, not rounding, is what 10 % catches
+_TOLERANCE = {"fp32": 1e-4, "bf16": 0.1}
 
 
 class PooledSqueezeExcite(nn.Module):
