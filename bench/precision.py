@@ -5,7 +5,7 @@ For efficientnet_b0, mobilenet_v2 and convnext_tiny at 224x224, batch 1 and 8, C
   timm eager          timm's model, float32, torch.inference_mode
   timm ORT fp32       ONNX Runtime on timm's own export (timm.utils.onnx.onnx_export)
   timm OV default     OpenVINO on timm's model (openvino.convert_model, default CPU config: bf16 on
-                      AMX CPUs) -- the reference every ratio is taken against
+                      CPUs with AVX-512 BF16 or AMX) -- the reference every ratio is taken against
   convzoo <engine> <precision>
                       convzoo.export.make_runner for each of --engines x --precisions that applies:
                       eager/compile/onednn in fp32 and bf16 (bf16 weights, channels_last, BN folded;

@@ -73,8 +73,11 @@ def test_quantize_cli_on_trained_run(tmp_path, capsys):
     from convzoo.cli import main
     run, out = tmp_path / "run", tmp_path / "int8"
     assert main(["train", "--out", str(run), "--epochs", "4", "--no-progress"]) == 0
-    assert main(["quantize", str(run), "--out", str(out), "--runs", "2", "--calibration", "64"]) == 0
+    capsys.readouterr()
+    assert main(["quantize", str(run), "--out", str(out), "--runs", "2", "--calibration", "64", "--json"]) == 0
     rep = json.loads((out / "report.json").read_text())
+    assert json.loads(capsys.readouterr().out) == rep      # stdout holds the report only (no progress bars)
+    assert rep["int8"]["overflow_fix"] is False
     fp32, int8 = rep["results"]["fp32"], rep["results"]["int8"]
     assert fp32["accuracy"] > 0.5                          # trained, far above chance (0.1)
     assert int8["accuracy"] >= fp32["accuracy"] - 0.03 and int8["agreement"] >= 0.95, rep["results"]
@@ -109,6 +112,12 @@ def test_quantize_clean_errors():
         optimize(m, precision="fp8")
     with pytest.raises(ValueError, match="precision must be one of"):
         optimize(m, precision="fp16")          # fp16 is CUDA-only (AMP)
+
+
+def test_overflow_fix_is_an_nncf_option():
+    m = _model("variant_conv")
+    with pytest.raises(ValueError, match="overflow_fix applies to backend='openvino'"):
+        convzoo.export.quantize(m, torch.randn(4, 1, 8, 8), backend="pt2e", overflow_fix=True)
 
 
 def test_cli_errors(tmp_path, capsys):

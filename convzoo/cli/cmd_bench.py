@@ -107,7 +107,8 @@ def run(args) -> int:
     opts = ", ".join(o for o, on in (("channels_last", args.channels_last), ("BN folded", info["fold_bn"]),
                                      ("AMP", args.amp)) if on) or "plain"
     where = info.get("gpu", f"{info['threads']} CPU threads")
-    print(f"{args.model} | engine {args.engine}, {res.precision} ({opts}) | batch {res.batch} x {shape} | {args.device}, {where}")
+    print(f"{args.model} | engine {args.engine}, {res.precision} ({opts}) | batch {res.batch} x {shape} | "
+          f"{args.device}, {where}")
     print(f"  latency     {res.latency_ms:9.2f} ms  (median of {res.runs} runs after {args.warmup} "
           f"warm-up; quartiles {res.latency_q1_ms:.2f}-{res.latency_q3_ms:.2f} ms, p90 {res.latency_p90_ms:.2f} ms)")
     print(f"  throughput  {res.throughput:9.1f} samples/s")

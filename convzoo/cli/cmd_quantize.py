@@ -9,7 +9,7 @@ HELP = "quantize a trained model to int8 (calibrated on its data) and report acc
 
 EPILOG = """Calibration uses the first --calibration samples of the dataset's train split (the same
 resize and normalisation as training); accuracy is measured on the test split for fp32 (PyTorch),
-bf16 (PyTorch, bf16 weights and activations), OpenVINO's default execution (bf16 on AMX CPUs) and
+bf16 (PyTorch, bf16 weights and activations), OpenVINO's default execution (bf16 on CPUs with native bf16) and
 int8, with top-1 agreement with fp32. Speed: images/s at --bench-batch, median of --runs calls.
 The result is an OpenVINO IR folder (OUT/model.xml + model.bin + quantize.json) plus OUT/report.json;
 `convzoo eval OUT` and `convzoo bench OUT` take it. --backend pt2e (PyTorch PT2E + X86InductorQuantizer,
@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--preset", choices=("performance", "mixed"), default="performance")
     p.add_argument("--ignore", action="append", metavar="NAME_OR_TYPE",
                    help="keep this op (name, or type such as Multiply) in float; repeatable")
+    p.add_argument("--overflow-fix", action="store_true",
+                   help="NNCF's 7-bit first layer, for an IR meant for CPUs without VNNI (default: off)")
     p.add_argument("--calibration", type=int, default=300, help="calibration samples (default 300)")
     p.add_argument("--bench-batch", type=int, default=8, help="batch for the speed columns (default 8)")
     p.add_argument("--runs", type=int, default=20, help="timed calls per speed column (default 20)")
@@ -110,7 +112,8 @@ def run(args) -> int:
     model, train, test, size, desc = _load(args)
     calib = [x for x, _ in _inputs(train, size, args.calibration)]
     q = quantize(model, calib, backend=args.backend, model_type=args.model_type, preset=args.preset,
-                 ignored_scope=args.ignore, subset_size=args.calibration, threads=args.threads)
+                 ignored_scope=args.ignore, subset_size=args.calibration, threads=args.threads,
+                 overflow_fix=args.overflow_fix)
     test_batches = list(_inputs(test, size))
     labels = torch.cat([y for _, y in test_batches])
     x1 = test_batches[0][0][:1]

@@ -4,9 +4,10 @@
 inference form (:func:`~convzoo.export.prepare_for_export`: BN folded, TF "SAME" padding frozen,
 plain SiLU). The IR is saved with float32 weights (``compress_to_fp16=False``) so that a reloaded
 model computes what the PyTorch one does; the *execution* precision is chosen when compiling:
-OpenVINO's CPU plugin runs bf16 by default on a CPU with AMX, ``precision="fp32"`` asks for f32
-(``INFERENCE_PRECISION_HINT``). An int8 IR (:func:`~convzoo.export.quantize`) runs its quantized
-ops in int8 and the rest in the hinted precision.
+OpenVINO's CPU plugin runs bf16 by default on a CPU with native bf16 (AVX-512 BF16 or AMX),
+``precision="fp32"`` asks for f32 (``INFERENCE_PRECISION_HINT``). An int8 IR
+(:func:`~convzoo.export.quantize`) runs its quantized ops in int8 and the rest in the hinted
+precision.
 
 Data flow: nn.Module -> prepare_for_export -> ov.convert_model(example_input) -> ov.Model
 (batch axis dynamic) -> [save_model: DIR/model.xml + model.bin] -> compile for one input shape
@@ -89,8 +90,9 @@ def load_openvino(path: str | os.PathLike):
 def compile_openvino(ov_model, input_shape: tuple, *, threads: Optional[int] = None,
                      precision: Optional[str] = None):
     """Compile ``ov_model`` on the CPU for one static ``input_shape``. ``precision=None`` keeps
-    OpenVINO's default (bf16 on AMX CPUs); "fp32"/"bf16" set ``INFERENCE_PRECISION_HINT``. One
-    stream, latency hint, ``threads`` inference threads (default: torch's intra-op count)."""
+    OpenVINO's default (bf16 on CPUs with AVX-512 BF16 or AMX); "fp32"/"bf16" set
+    ``INFERENCE_PRECISION_HINT``. One stream, latency hint, ``threads`` inference threads
+    (default: torch's intra-op count)."""
     ov = _ov()
     if precision is not None and precision not in _HINTS:
         raise ValueError(f"OpenVINO execution precision must be fp32 or bf16, got {precision!r}")

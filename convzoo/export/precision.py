@@ -1,9 +1,10 @@
 """Reduced-precision inference in PyTorch: which precisions this machine runs fast, and bf16 copies.
 
-On CPU, bf16 pays where the CPU has bf16 matrix units (Intel AMX: ``amx_bf16``; AVX-512 BF16 is a
-slower fallback) and oneDNN is built in: oneDNN then runs bf16 convolutions and matmuls on the tile
-units. Without either, PyTorch emulates bf16 and it is slower than fp32, so we refuse with one line
-rather than run silently slow. int8 needs VNNI (``avx512_vnni``/``amx_int8``/``avx_vnni``).
+On CPU, bf16 pays where the CPU has native bf16 dot products and oneDNN is built in: AVX-512 BF16
+(``avx512_bf16``: AMD Zen 4, Intel Cooper Lake and later; the machine of docs/deploy.md, an AMD
+EPYC, gains 1.3-2.6x over fp32 with it) or Intel AMX tiles (``amx_bf16``, faster still). Without
+either, PyTorch emulates bf16 and it is slower than fp32, so we refuse with one line rather than run
+silently slow. int8 needs VNNI (``avx512_vnni``/``amx_int8``/``avx_vnni``).
 
 On CUDA the same names map to automatic mixed precision (``torch.autocast``): bf16 and fp16.
 

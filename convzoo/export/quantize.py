@@ -5,7 +5,11 @@
   (``nncf.quantize``): per-channel symmetric int8 weights (depthwise convs included, which is what
   keeps EfficientNet/MobileNet accurate), per-tensor activations calibrated on ``calibration_data``,
   NNCF's fast bias correction, and its fusion patterns that leave SiLU/Swish and the
-  squeeze-excite multiply in float around the quantized convs. ``model_type="transformer"`` (NNCF's
+  squeeze-excite multiply in float around the quantized convs. NNCF's "overflow fix" (the first
+  layer's weights in 7 bits, for CPUs whose int8 dot product saturates a 16-bit sum, i.e. AVX2 and
+  AVX-512 without VNNI) is off: this path needs VNNI/AMX, which accumulate in 32 bits, so the fix
+  would only cost precision (MobileNetV2 trained at 64 px: top-1 agreement 96.7 % with it, 99.2 %
+  without; docs/deploy.md). ``overflow_fix=True`` keeps it for an IR meant for older CPUs. ``model_type="transformer"`` (NNCF's
   ``ModelType.TRANSFORMER``, chosen automatically for nets with LayerNorm, i.e. ConvNeXt) keeps
   LayerNorm and the GELU MLP's sensitive points in float. ``ignored_scope`` passes op names or
   types to keep in float.
@@ -20,8 +24,10 @@ Shape: (B, C, H, W) float32 -> the model's output, float32.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -95,19 +101,21 @@ def _has_layernorm(model: nn.Module) -> bool:
 
 def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", model_type: str = "auto",
              preset: str = "performance", ignored_scope: Optional[Sequence[str]] = None,
-             subset_size: int = 300, fast_bias_correction: bool = True,
+             subset_size: int = 300, fast_bias_correction: bool = True, overflow_fix: bool = False,
              threads: Optional[int] = None) -> QuantizedModel:
     """Post-training int8 copy of ``model`` calibrated on ``calibration_data`` (see the module
     docstring). ``preset``: "performance" (symmetric activations) or "mixed" (asymmetric, for
     activations that are not centred, e.g. after GELU); openvino backend only, as are
-    ``model_type``, ``ignored_scope`` (op names or op types such as ``"Multiply"``) and
-    ``fast_bias_correction``. Raises ``ValueError`` for a CPU without int8 instructions, missing
+    ``model_type``, ``ignored_scope`` (op names or op types such as ``"Multiply"``),
+    ``fast_bias_correction`` and ``overflow_fix`` (see the module docstring). Raises ``ValueError`` for a CPU without int8 instructions, missing
     calibration data or an unsupported model."""
     check_precision("int8", "cpu")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if model_type not in MODEL_TYPES:
         raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
+    if overflow_fix and backend != "openvino":
+        raise ValueError("overflow_fix applies to backend='openvino' (NNCF), not " + repr(backend))
     if preset not in ("performance", "mixed"):
         raise ValueError(f"preset must be performance or mixed, got {preset!r}")
     check_quantizable(model)
@@ -117,16 +125,19 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", m
         model_type = "transformer" if _has_layernorm(model) else "cnn"
     info = dict(model_type=model_type, preset=preset, calibration_samples=sum(len(b) for b in batches),
                 input_size=list(batches[0].shape[1:]))
+    if backend == "openvino":
+        info["overflow_fix"] = overflow_fix
     if backend == "pt2e":
         return QuantizedModel(_pt2e(model, batches), "pt2e", info=info)
-    ov_model = _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correction)
+    ov_model = _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correction, overflow_fix)
     from .openvino import OpenVINOModule
     return QuantizedModel(OpenVINOModule(ov_model, threads=threads), "openvino", ov_model, info)
 
 
-def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correction):
+def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correction, overflow_fix):
     from .openvino import to_openvino_model
     nncf = require("nncf", "deploy", "int8 quantization (NNCF)")
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
     try:
         ov_model = to_openvino_model(model, batches[0][:1])
     except Exception as e:           # a tracing failure is a model we cannot quantize: one line
@@ -136,12 +147,16 @@ def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correctio
     scope = nncf.IgnoredScope(names=sorted(names - op_types), types=sorted(op_types), validate=False)
     kw = dict(preset=nncf.QuantizationPreset.MIXED if preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE,
               subset_size=sum(len(b) for b in batches), fast_bias_correction=fast_bias_correction,
-              ignored_scope=scope)
+              ignored_scope=scope, advanced_parameters=AdvancedQuantizationParameters(
+                  overflow_fix=OverflowFix.FIRST_LAYER if overflow_fix else OverflowFix.DISABLE))
     if model_type == "transformer":
         kw["model_type"] = nncf.ModelType.TRANSFORMER
     # one sample per calibration item: NNCF counts subset_size in items, and the IR has a dynamic batch
     samples = [b[i:i + 1].numpy() for b in batches for i in range(len(b))]
-    return nncf.quantize(ov_model, nncf.Dataset(samples), **kw)
+    # NNCF draws its progress bars on stdout; they go to stderr, so stdout holds only results
+    # (convzoo quantize --json prints the report there)
+    with contextlib.redirect_stdout(sys.stderr):
+        return nncf.quantize(ov_model, nncf.Dataset(samples), **kw)
 
 
 def _pt2e(model, batches):
