@@ -9,9 +9,9 @@
   layer's weights in 7 bits, for CPUs whose int8 dot product saturates a 16-bit sum, i.e. AVX2 and
   AVX-512 without VNNI) is off: this path needs VNNI/AMX, which accumulate in 32 bits, so the fix
   would only cost precision (MobileNetV2 trained at 64 px: top-1 agreement 96.7 % with it, 99.2 %
-  without; docs/deploy.md). ``overflow_fix=True`` keeps it for an IR meant for older CPUs. ``model_type="transformer"`` (NNCF's
-  ``ModelType.TRANSFORMER``, chosen automatically for nets with LayerNorm, i.e. ConvNeXt) keeps
-  LayerNorm and the GELU MLP's sensitive points in float. ``ignored_scope`` passes op names or
+  without; docs/deploy.md). ``overflow_fix=True`` keeps it for an IR meant for older CPUs.
+  ``model_type="transformer"`` (NNCF's ``ModelType.TRANSFORMER``, chosen automatically for nets
+  with LayerNorm, i.e. ConvNeXt) keeps LayerNorm and the GELU MLP's sensitive points in float. ``ignored_scope`` passes op names or
   types to keep in float.
 * ``backend="pt2e"``: PyTorch only. ``torch.export`` -> torchao's PT2E ``prepare_pt2e`` with the
   ``X86InductorQuantizer`` (per-channel weights) -> calibration -> ``convert_pt2e`` ->
@@ -107,8 +107,9 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", m
     docstring). ``preset``: "performance" (symmetric activations) or "mixed" (asymmetric, for
     activations that are not centred, e.g. after GELU); openvino backend only, as are
     ``model_type``, ``ignored_scope`` (op names or op types such as ``"Multiply"``),
-    ``fast_bias_correction`` and ``overflow_fix`` (see the module docstring). Raises ``ValueError`` for a CPU without int8 instructions, missing
-    calibration data or an unsupported model."""
+    ``fast_bias_correction`` and ``overflow_fix`` (see the module docstring). Raises
+    ``ValueError`` for a CPU without int8 instructions, missing calibration data or an unsupported
+    model."""
     check_precision("int8", "cpu")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
