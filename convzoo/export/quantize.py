@@ -11,8 +11,8 @@
   would only cost precision (MobileNetV2 trained at 64 px: top-1 agreement 96.7 % with it, 99.2 %
   without; docs/deploy.md). ``overflow_fix=True`` keeps it for an IR meant for older CPUs.
   ``model_type="transformer"`` (NNCF's ``ModelType.TRANSFORMER``, chosen automatically for nets
-  with LayerNorm, i.e. ConvNeXt) keeps LayerNorm and the GELU MLP's sensitive points in float. ``ignored_scope`` passes op names or
-  types to keep in float.
+  with LayerNorm, i.e. ConvNeXt) keeps LayerNorm and the GELU MLP's sensitive points in float.
+  ``ignored_scope`` passes op names or types to keep in float.
 * ``backend="pt2e"``: PyTorch only. ``torch.export`` -> torchao's PT2E ``prepare_pt2e`` with the
   ``X86InductorQuantizer`` (per-channel weights) -> calibration -> ``convert_pt2e`` ->
   ``torch.compile`` with inductor freezing, which lowers the q/dq pairs to oneDNN int8 kernels.
