@@ -111,14 +111,6 @@ def _bench_cell(name, b, args, tmp):
                 pytorch_ratio=thr[best_pt] / thr[REF] if best_pt else float("nan"))
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
-    except OSError:
-        return "?"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=list(TIMM_NAMES))
@@ -135,9 +127,9 @@ def main(argv=None) -> int:
     import openvino as ov
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    from convzoo.export import cpu_precision_support
+    from convzoo.export.precision import cpu_model_name, cpu_precision_support
     print(f"torch {torch.__version__}, openvino {ov.__version__}; {args.threads} threads; {os.cpu_count()} "
-          f"CPUs ({_cpu_name()}; {cpu_precision_support()}); load average {os.getloadavg()[0]:.2f} at start",
+          f"CPUs ({cpu_model_name()}; {cpu_precision_support()}); load average {os.getloadavg()[0]:.2f} at start",
           flush=True)
     tmp = tempfile.mkdtemp(prefix="convzoo-precision-")
     rows = [_bench_cell(n, b, args, tmp) for n in args.models for b in args.batches]

@@ -30,17 +30,27 @@ _BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 _INT8_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni")
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_flags() -> frozenset:
-    """The CPU feature flags (Linux ``/proc/cpuinfo``); empty where they cannot be read."""
+@functools.lru_cache(maxsize=None)
+def _cpuinfo(key: str) -> str:
+    """The value of the first ``key : value`` line of Linux ``/proc/cpuinfo``; "" where unreadable."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return frozenset()
+    return ""
+
+
+def cpu_flags() -> frozenset:
+    """The CPU feature flags (Linux ``/proc/cpuinfo``); empty where they cannot be read."""
+    return frozenset(_cpuinfo("flags").split())
+
+
+def cpu_model_name() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), for benchmark reports; "?" where unknown."""
+    return _cpuinfo("model name") or "?"
 
 
 def cpu_precision_support() -> dict:
@@ -110,5 +120,5 @@ def to_reduced(model: nn.Module, precision: str, channels_last: bool,
     return CastInput(model.to(dtype), dtype, channels_last)
 
 
-__all__ = ["PRECISIONS", "CUDA_PRECISIONS", "cpu_flags", "cpu_precision_support", "check_precision",
+__all__ = ["PRECISIONS", "CUDA_PRECISIONS", "cpu_flags", "cpu_model_name", "cpu_precision_support", "check_precision",
            "CastInput", "to_reduced"]

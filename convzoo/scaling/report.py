@@ -95,11 +95,9 @@ def write_reports(out: Path, results: dict[str, Any]) -> None:
         text += f"\nNot run (time limit reached): {', '.join(results['skipped'])}\n"
     atomic_write_text(out / "results.md", text)
     pref = results.get("preferred")
-    # the candidates preferred_coefficients chose from; all tied (e.g. every run at chance after the
-    # tiny budget's few steps) prefers nothing, so no row is marked best
-    tied = len({r["accuracy"] for r in rows if r["phi"] == 1.0 and r["curve"] != "base"}) == 1
+    tied = bool(pref and pref.get("tied"))      # a tie prefers nothing: no row is marked best
     grid = grid_table(rows, None if tied else pref)
-    if pref and tied:
+    if tied:
         grid += (f"\nNo preference: every phi = 1 run reached the same top-1 ({100 * pref['accuracy']:.1f} %); "
                  "train longer (a larger --budget) to separate them.\n")
     elif pref:

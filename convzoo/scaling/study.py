@@ -193,7 +193,9 @@ class Runner:
 
 
 def preferred_coefficients(rows: list[dict]) -> Optional[dict[str, Any]]:
-    """The (alpha, beta, gamma) at phi = 1 with the best accuracy (ties: fewer MACs)."""
+    """The (alpha, beta, gamma) at phi = 1 with the best accuracy (ties: fewer MACs); ``tied`` says
+    every candidate reached the same accuracy (e.g. all at chance after a few steps), so the data
+    prefers none of them."""
     cands = []
     for r in rows:
         if r["phi"] != 1.0 or r["curve"] == "base":
@@ -206,7 +208,7 @@ def preferred_coefficients(rows: list[dict]) -> Optional[dict[str, Any]]:
         return None
     acc, neg_macs, (a, b, g), key = max(cands)
     return dict(alpha=a, beta=b, gamma=g, accuracy=acc, macs=-neg_macs, key=key,
-                product=round(a * b * b * g * g, 3))
+                product=round(a * b * b * g * g, 3), tied=len({c[0] for c in cands}) == 1)
 
 
 def _check_or_write_meta(path: Path, meta: dict) -> None:
