@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_weights": "convzoo.weights",
     "save_weights": "convzoo.weights",
+    "save_pretrained": "convzoo.hub",
     "profile": "convzoo.analysis",
     "compound_scaling": "convzoo.models.efficientnet",
 }

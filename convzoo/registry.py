@@ -12,6 +12,7 @@ import fnmatch
 import importlib
 import pkgutil
 import sys
+from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
 from torch import nn
@@ -125,14 +126,56 @@ def is_model(name: str) -> bool:
 
 
 def _pretrained_file(name: str, pretrained_cfg: Any, overlay: Optional[dict], checkpoint_path: str):
+    """The local source of ``pretrained=True``: a file or folder given, else the local caches."""
     cfg = dict(pretrained_cfg) if isinstance(pretrained_cfg, dict) else {}
     cfg.update(overlay or {})
     source = checkpoint_path or cfg.get("file") or cfg.get("state_dict")
-    if not source:
-        raise ValueError(f"create_model({name!r}, pretrained=True): convzoo downloads nothing; give a "
-                         f"local file with pretrained_cfg_overlay=dict(file='path/to/weights."
-                         f"safetensors') (timm, torchvision or convzoo layout)")
-    return source
+    if source:
+        return source
+    from .hub import find_cached_weights
+    found, looked = find_cached_weights(name.split(".", 1)[0])
+    if found is None:
+        raise FileNotFoundError(
+            f"create_model({name!r}, pretrained=True): no local weights (convzoo downloads nothing); looked in "
+            f"{'; '.join(looked)}. Give a file with pretrained_cfg_overlay=dict(file=...), or fill the cache on "
+            f"a connected machine (python -c \"import timm; timm.create_model('{name}', pretrained=True)\") "
+            f"and copy it here")
+    return found
+
+
+def _open_source(spec: str) -> tuple[str, Any]:
+    """``local-dir:DIR`` / ``hf-hub:ORG/NAME`` -> (architecture, HubFolder)."""
+    from .hub import hf_hub_folder, read_folder
+    kind, _, where = spec.partition(":")
+    folder = read_folder(where if kind == "local-dir" else hf_hub_folder(where))
+    if not is_model(folder.architecture):
+        raise UnknownModelError(f"{spec}: its config.json names architecture {folder.architecture!r}, which "
+                                f"convzoo does not have (convzoo.list_models() lists all)")
+    return folder.architecture, folder
+
+
+def _apply_folder_cfg(model: nn.Module, folder: Any) -> None:
+    """A folder's preprocessing keys and label names become the model's default_cfg."""
+    from .hub import PREPROCESS_KEYS
+    cfg = getattr(model, "default_cfg", None)
+    if not isinstance(cfg, dict):
+        return
+    pcfg = folder["pretrained_cfg"]
+    for k in PREPROCESS_KEYS:
+        if pcfg.get(k) is not None:
+            cfg[k] = tuple(pcfg[k]) if isinstance(pcfg[k], list) else pcfg[k]
+    labels = pcfg.get("label_names")
+    if labels is not None and len(labels) == getattr(model, "num_classes", len(labels)):
+        cfg["label_names"] = list(labels)
+
+
+def _folder_for(name: str, path) -> Any:
+    from .hub import read_folder
+    folder = read_folder(path)
+    if folder.architecture != name.split(".", 1)[0]:
+        raise ValueError(f"{path} holds {folder.architecture!r} (its config.json), not {name!r}: build "
+                         f"create_model('local-dir:{path}') or the model it names")
+    return folder
 
 
 def _feature_options(feature_cls: Optional[str], out_indices, feature_cfg: Optional[dict]):
@@ -178,6 +221,13 @@ def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None
     module name. timm's factory arguments given as None (``drop_rate``, ``drop_path_rate``, ...) are
     dropped, as timm does.
     """
+    folder = None
+    if name.startswith(("local-dir:", "hf-hub:")):   # timm's folder sources: weights come with them
+        name, folder = _open_source(name)
+        if num_classes is None:
+            num_classes = int(folder["pretrained_cfg"].get("num_classes") or 0) or None
+        kwargs = {**folder.get("model_args", {}), **kwargs}
+        pretrained, checkpoint_path = True, str(folder.weights)
     fn = model_entrypoint(name)
     # timm's call sites pass these as None to mean "the model's default"; any other None is a value
     # (e.g. norm=None: no normalisation)
@@ -203,9 +253,14 @@ def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None
         if not hasattr(model, "set_global_pool"):
             raise ValueError(f"{name} has no global_pool option")
         model.set_global_pool(global_pool)  # type: ignore[operator]
+    if folder is None and isinstance(source, (str, Path)) and Path(source).is_dir():
+        folder = _folder_for(name, source)   # a folder given as the file: its architecture must match
+        source = str(folder.weights)
     if source is not None:
         from .weights import load_weights
         load_weights(model, source)
+    if folder is not None:
+        _apply_folder_cfg(model, folder)
     if features_only:
         from .models.base import FeatureExtractor
         model = FeatureExtractor(model, out_indices, as_dict=feature_cls == "dict")  # type: ignore[arg-type]

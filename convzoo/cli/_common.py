@@ -32,6 +32,7 @@ CLI_RANGES: dict[str, Range] = {
     "train_size": Range(int, 1, 10_000_000),
     "test_size": Range(int, 1, 10_000_000),
     "compare_workers": Range(int, 1, 64),
+    "topk": Range(int, 1, 1000),
 }
 
 

@@ -12,6 +12,9 @@ EPILOG = """examples:
   convzoo train --model efficientnet_b0 --dataset cifar10 --data-root ~/data/cifar-10-batches-py
   convzoo train --resume runs/variant_conv-digits-20260101-120000
   torchrun --nproc_per_node 2 -m convzoo train --model variant_conv --epochs 5
+  convzoo train --pretrained local-dir:lite0 --dataset imagefolder --data-root pets/ --freeze backbone
+  convzoo train --model efficientnet_lite0 --pretrained lite0.pth --dataset imagefolder --data-root pets/ \
+      --layer-decay 0.8 --lr 3e-4
 
 Files written to the run folder: config.json, metrics.jsonl, checkpoints/, model.safetensors,
 report.json, curves.png."""
@@ -31,12 +34,12 @@ _FIELD = {"progressive": "progressive_stages", "prog_size": "size_range", "prog_
 # what a resumed run may change: more epochs, how often it evaluates, how it loads data
 _MAY_CHANGE = {"epochs", "num_workers", "eval_every", "device"}
 _NOT_CONFIG = {"out", "resume", "no_progress", "debug", "model", "dataset", "data_root", "model_arg",
-               "data_arg", "drop_path_rate", "drop_rate"}
+               "data_arg", "drop_path_rate", "drop_rate", "pretrained"}
 
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type, record_explicit
-    from convzoo.train.config import AMP_MODES, MAX_WORKERS, OPTIMIZERS, SCHEDULES, TrainConfig
+    from convzoo.train.config import AMP_MODES, FREEZE_MODES, MAX_WORKERS, OPTIMIZERS, SCHEDULES, TrainConfig
     d = TrainConfig()
     t = flag_type
     p = subparsers.add_parser("train", help=HELP, description=HELP + ".", epilog=EPILOG,
@@ -47,6 +50,15 @@ def register(subparsers) -> None:
     g.add_argument("--data-root", help="folder of an on-disk dataset (cifar10, imagefolder)")
     g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="extra create_model option")
     g.add_argument("--data-arg", action="append", metavar="KEY=VALUE", help="extra dataset option")
+    g = p.add_argument_group("fine-tuning")
+    g.add_argument("--pretrained", metavar="SRC",
+                   help="start from these weights: a file (timm, torchvision, efficientnet_pytorch or convzoo "
+                        "layout), a model folder, local-dir:DIR or hf-hub:ORG/NAME (local cache only); the head "
+                        "gets the dataset's classes, the stem its channels; the run keeps the file's sha256 "
+                        "and never reads it again")
+    g.add_argument("--freeze", choices=FREEZE_MODES, help="backbone: train the classifier only (linear probe)")
+    g.add_argument("--layer-decay", type=t("layer_decay"), metavar="F",
+                   help="layer-wise lr decay (timm's): layer i of L learns at lr * F**(L - i)")
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=t("epochs"), default=d.epochs)
     g.add_argument("--batch-size", type=t("batch_size"), default=d.batch_size, help="global batch size")
@@ -102,7 +114,7 @@ def _config_from_args(args):
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         weight_decay=args.weight_decay, momentum=args.momentum, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, step_decay=args.step_decay, step_epochs=args.step_epochs,
-        min_lr=args.min_lr, label_smoothing=args.label_smoothing,
+        min_lr=args.min_lr, label_smoothing=args.label_smoothing, freeze=args.freeze, layer_decay=args.layer_decay,
         clip_grad=args.clip_grad, ema_decay=args.ema_decay, amp=args.amp, image_size=args.image_size,
         randaugment=args.randaugment, mixup=args.mixup, cutmix=args.cutmix, drop_rate=args.drop_rate,
         progressive_stages=args.progressive, size_range=args.prog_size, randaug_range=args.prog_randaug,
@@ -116,7 +128,8 @@ def _run_info(args) -> dict:
     from convzoo.cli import CLIError
     from convzoo.train.runs import DEFAULT_MODEL, parse_kv
     dataset = args.dataset
-    model_name = args.model or DEFAULT_MODEL.get(dataset)
+    pretrained = _pretrained_info(args) if getattr(args, "pretrained", None) else None
+    model_name = args.model or (pretrained or {}).get("architecture") or DEFAULT_MODEL.get(dataset)
     if model_name is None:
         raise CLIError(f"no default model for dataset {dataset!r}: pass --model (see convzoo list)")
     model_kw, data_kw = parse_kv(args.model_arg, "--model-arg"), parse_kv(args.data_arg, "--data-arg")
@@ -124,13 +137,51 @@ def _run_info(args) -> dict:
         model_kw["drop_path_rate"] = args.drop_path_rate
     if args.drop_rate is not None:
         model_kw["drop_rate"] = args.drop_rate
-    return {"model": model_name, "model_kwargs": model_kw, "dataset": dataset, "data_root": args.data_root,
+    info = {"model": model_name, "model_kwargs": model_kw, "dataset": dataset, "data_root": args.data_root,
             "data_kwargs": data_kw}
+    if pretrained is not None:
+        arch = pretrained.get("architecture")
+        if arch and arch != model_name.split(".", 1)[0]:
+            raise CLIError(f"--pretrained {args.pretrained} holds {arch!r} (its config.json), not --model {model_name}")
+        info["pretrained"] = pretrained
+    return info
+
+
+def _pretrained_info(args) -> dict:
+    """What the run records of its starting weights: where they came from and their sha256."""
+    from convzoo.hub import resolve_source, sha256
+    path, folder = resolve_source(args.pretrained)
+    return {"source": str(args.pretrained), "file": str(path.resolve()), "sha256": sha256(path),
+            "architecture": folder.architecture if folder is not None else None}
+
+
+def _load_pretrained(model, info: dict, train_set) -> None:
+    """Load the run's starting weights (checked against the recorded sha256) and say what changed."""
+    import sys
+    import warnings
+    from convzoo.cli import CLIError
+    from convzoo.hub import sha256
+    from convzoo.weights import load_weights
+    if sha256(info["file"]) != info["sha256"]:
+        raise CLIError(f"--pretrained {info['source']}: {info['file']} changed while the run was being set up")
+    with warnings.catch_warnings():   # a new head is the point of fine-tuning: said below, once
+        warnings.simplefilter("ignore")
+        res = load_weights(model, info["file"])
+    notes = [f"layout {res.layout}"]
+    if res.first_conv_adapted:
+        notes.append(f"first conv adapted to {getattr(model, 'in_chans', '?')} channels")
+    if res.head_reset:
+        notes.append(f"new classifier for {getattr(train_set, 'num_classes', '?')} classes")
+    print(f"pretrained: {info['source']} (sha256 {info['sha256'][:12]}; {', '.join(notes)})", file=sys.stderr)
 
 
 def run(args) -> int:
+    from convzoo.cli import CLIError
     from convzoo.train.runs import default_out_dir
     if args.resume is not None:
+        if args.pretrained is not None:
+            raise CLIError(f"--pretrained cannot be given with --resume (the run's checkpoints already hold its "
+                           f"weights; it started from {args.pretrained!r} or not as its config.json says)")
         return _resume(args)
     cfg = _config_from_args(args)
     run_info = _run_info(args)
@@ -163,6 +214,13 @@ def _train(args, cfg, run_info: dict, out: Path, resume: bool) -> int:
     model_entrypoint(run_info["model"])            # unknown model -> suggestions, before loading data
     train_set, test_set = build_data(run_info["dataset"], run_info.get("data_root"), run_info.get("data_kwargs"))
     model = build_model(run_info["model"], train_set, run_info.get("model_kwargs"), seed=cfg.seed)
+    if getattr(train_set, "classes", None) is not None:
+        run_info["class_names"] = [str(c) for c in train_set.classes]
+    from convzoo.train.augment import eval_image_size
+    from convzoo.train.runs import preprocess_info
+    run_info["preprocess"] = preprocess_info(train_set, eval_image_size(cfg))
+    if run_info.get("pretrained") and not resume:   # a resumed run's checkpoint carries the weights
+        _load_pretrained(model, run_info["pretrained"], train_set)
     main = env_info().is_main
     created = not out.exists()
     if main:
@@ -232,7 +290,9 @@ def _resume(args) -> int:
         cfg = TrainConfig.from_dict({**saved.to_dict(), **{k: v[1] for k, v in changes.items()}})
         for k, (old, new) in changes.items():
             print(f"resume: {k} {_show(old)} -> {_show(new)}", file=sys.stderr)
-        run_info = {k: run_cfg.get(k) for k in ("model", "model_kwargs", "dataset", "data_root", "data_kwargs")}
+        run_info = {k: run_cfg.get(k) for k in ("model", "model_kwargs", "dataset", "data_root", "data_kwargs",
+                                                "pretrained", "class_names", "preprocess") if k in run_cfg or k in
+                    ("model", "model_kwargs", "dataset", "data_root", "data_kwargs")}
         run_info["model_kwargs"] = run_info["model_kwargs"] or {}
         run_info["data_kwargs"] = run_info["data_kwargs"] or {}
         if info is None:

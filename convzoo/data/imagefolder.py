@@ -129,13 +129,25 @@ def open_image(path, mode: str):
             with open(p, "rb") as f:
                 img = Image.open(f)
                 img.load()
-                return img.convert(mode)
+                return _to_8bit(img).convert(mode)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ValueError(f"cannot read image {p}: refused as a possible decompression bomb "
                          f"({str(e).splitlines()[0]})") from None
     except (OSError, SyntaxError, ValueError) as e:   # UnidentifiedImageError, truncated files
         raise ValueError(f"cannot read image {p}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                          ) from None
+
+
+def _to_8bit(img):
+    """16- and 32-bit integer images scaled to 8 bits (PIL's own ``convert`` clips them at 255, which
+    turns a 16-bit photo white); other modes (CMYK, palette, alpha) are left to ``convert``."""
+    if img.mode not in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        return img
+    import numpy as np
+    from PIL import Image
+    a = np.asarray(img).astype(np.float64)
+    top = 65535.0 if img.mode.startswith("I;16") or a.max(initial=0) > 255 else 255.0
+    return Image.fromarray(np.clip(np.rint(a * (255.0 / top)), 0, 255).astype(np.uint8), "L")
 
 
 @register_dataset("imagefolder", modality="image", needs_root=True,

@@ -22,6 +22,7 @@ from ..layers import make_divisible
 from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._mbnet import MBNet, scale_stages
+from ._remap import remap_modules
 from ._specs import MBStage, Scaling, image_cfg
 
 __all__ = ["EfficientNet", "EFFICIENTNET_B0", "EFFICIENTNET_SCALING", "compound_scaling",
@@ -88,6 +89,8 @@ class EfficientNet(MBNet):
     Shape: (N, in_chans, H, W) -> (N, num_classes).
     """
 
+    weight_layouts = ("timm", "torchvision", "efficientnet_pytorch")
+
     @classmethod
     def from_table(cls, stages: Sequence[MBStage] = EFFICIENTNET_B0, stem_channels: int = B0_STEM,
                    head_channels: int = B0_HEAD, *, width_mult: float = 1.0, depth_mult: float = 1.0,
@@ -121,6 +124,28 @@ class EfficientNet(MBNet):
         kwargs.setdefault("drop_rate", scaling.dropout)
         return cls.from_table(stages, width_mult=scaling.width_mult, depth_mult=scaling.depth_mult,
                               resolution=scaling.resolution, **kwargs)
+
+
+    def convert_state_dict(self, state_dict, layout: str) -> dict:
+        if layout == "efficientnet_pytorch":
+            return remap_modules(self, state_dict, self._efficientnet_pytorch_map())
+        return super().convert_state_dict(state_dict, layout)
+
+    def _efficientnet_pytorch_map(self) -> dict[str, str]:
+        """lukemelas' ``efficientnet_pytorch`` (and the EfficientNet-Lite files in its layout): blocks
+        numbered over the whole net (``_blocks.<n>``), BNs named by position. Its B0-B7 are TF ports
+        (SAME padding, BN eps 1e-3): load them into ``tf_efficientnet_b*``."""
+        m = {"stem.conv": "_conv_stem", "stem.norm": "_bn0", "neck.conv": "_conv_head",
+             "neck.norm": "_bn1", "head.fc": "_fc"}
+        for n, (i, j, _) in enumerate(self._blocks()):
+            m.update({f"stages.{i}.{j}.{ours}": f"_blocks.{n}.{theirs}" for ours, theirs in _EPT_BLOCK.items()})
+        return m
+
+
+# an MBConv's children in efficientnet_pytorch's MBConvBlock (absent ones are simply not asked for)
+_EPT_BLOCK = {"expand.conv": "_expand_conv", "expand.norm": "_bn0", "dw.conv": "_depthwise_conv",
+              "dw.norm": "_bn1", "se.reduce": "_se_reduce", "se.expand": "_se_expand",
+              "project.conv": "_project_conv", "project.norm": "_bn2"}
 
 
 def _crop(resolution: int) -> float:

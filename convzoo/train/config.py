@@ -50,7 +50,9 @@ RANGES: dict[str, Range] = {
     "limit_test": Range(int, 1, 1 << 40, optional=True),
     "eval_every": Range(int, 1, 100_000),
     "latency_runs": Range(int, 1, 100_000),
+    "layer_decay": Range(float, 0, 1, lo_open=True, optional=True),
 }
+FREEZE_MODES = ("backbone",)
 # each entry of the (min, max) progressive-learning ranges
 PAIR_RANGES: dict[str, Range] = {
     "size_range": Range(int, 1, 8192),
@@ -78,6 +80,9 @@ class TrainConfig:
     clip_grad: Optional[float] = None    # max global grad norm
     ema_decay: Optional[float] = None    # e.g. 0.999; evaluation then uses the EMA weights
     amp: str = "none"                    # "none" | "bf16" (CPU or CUDA) | "fp16" (CUDA)
+    # fine-tuning (convzoo train --pretrained)
+    freeze: Optional[str] = None         # "backbone": train the classifier only (a linear probe)
+    layer_decay: Optional[float] = None  # timm's layer-wise lr decay: layer i of L gets lr * decay**(L - i)
     # data and augmentation
     image_size: Optional[int] = None     # resize images to this side (None: the dataset's own)
     randaugment: Optional[int] = None    # RandAugment magnitude (0..30), None = off
@@ -107,6 +112,8 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("amp", self.amp, AMP_MODES)
+        if self.freeze is not None:
+            _choice("freeze", self.freeze, FREEZE_MODES)
         for name, rng in RANGES.items():
             setattr(self, name, rng.check(name, getattr(self, name)))
         for name, rng in PAIR_RANGES.items():

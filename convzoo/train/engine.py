@@ -84,13 +84,18 @@ def check_fits(model: nn.Module, dataset: Dataset, dataset_name: str = "dataset"
 
 # --------------------------------------------------------------------------------------- optimizer
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Weight decay on weights only; biases and norm parameters (1-D) are not decayed."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim <= 1 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
+    """Weight decay on weights only; biases and norm parameters (1-D) are not decayed; frozen
+    parameters left out; ``cfg.layer_decay`` gives each layer its ``lr_scale`` (train/finetune.py)."""
+    if cfg.layer_decay is not None:
+        from .finetune import param_groups
+        groups = param_groups(model, cfg.weight_decay, cfg.layer_decay)
+    else:
+        decay, no_decay = [], []
+        for p in model.parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim <= 1 else decay).append(p)
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
     if cfg.optimizer == "adamw":
@@ -123,6 +128,9 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Optional[Dataset], cfg: 
     """
     cfg = cfg or TrainConfig()
     t_start = time.perf_counter()
+    if cfg.freeze is not None:
+        from .finetune import apply_freeze
+        apply_freeze(model, cfg.freeze)
     _seed_all(cfg.seed)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     if cfg.deterministic:

@@ -25,6 +25,7 @@ from .augment import AugmentedDataset, eval_image_size, mix_batch, set_dropout, 
 from .batches import autocast, check_labels, evaluate, norm_stats, prepare_batch
 from .config import TrainConfig
 from .ema import ModelEma
+from .finetune import keep_frozen_norms_eval
 from .schedule import lr_at
 
 # Parameters are checked for NaN/inf every this many steps (the loss every step): a full pass over
@@ -172,6 +173,8 @@ def train_one_epoch(run: RunState, epoch: int, *, progress: bool, keep_msg) -> d
     if isinstance(run.data, AugmentedDataset):
         run.data.magnitude = st.randaugment
     run.train_model.train()
+    if run.cfg.freeze is not None:   # a linear probe keeps the backbone's norm statistics
+        keep_frozen_norms_eval(run.train_model)
     loss_sum, correct, seen, lr = torch.zeros((), dtype=torch.float64), 0, 0, cfg.lr
     sleep = float(os.environ.get("CONVZOO_STEP_SLEEP", "0"))   # test hook: slow steps down
     bar = tqdm(run.loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr,
@@ -181,7 +184,7 @@ def train_one_epoch(run: RunState, epoch: int, *, progress: bool, keep_msg) -> d
                    steps_per_epoch=run.steps_per_epoch, schedule=cfg.schedule, warmup_epochs=cfg.warmup_epochs,
                    min_lr=cfg.min_lr, step_decay=cfg.step_decay, step_epochs=cfg.step_epochs)
         for g in run.optimizer.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_scale", 1.0)   # layer-wise decay's scale (1 otherwise)
         check_labels(y, run.num_classes, "training set")
         x, y = prepare_batch(x.to(run.device), st.image_size, run.stats), y.to(run.device)
         target = y

@@ -89,3 +89,44 @@ def read_run_config(run_dir) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError):
         raise ValueError(f"corrupt run config {p}") from None
     return cfg
+
+
+def preprocess_info(dataset, image_size: Optional[int]) -> dict[str, Any]:
+    """How a run's images reach the model, recorded so ``predict`` and ``export`` need no data flags:
+    the dataset's sample shape, its normalisation and the size the trainer resizes to."""
+    shape = sample_shape(dataset)
+    mean, std = getattr(dataset, "mean", None), getattr(dataset, "std", None)
+    return {"input_size": list(shape), "image_size": image_size,
+            "mean": list(mean) if mean is not None else None, "std": list(std) if std is not None else None,
+            "num_classes": getattr(dataset, "num_classes", None)}
+
+
+def load_run(run_dir, *, weights: Optional[str] = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The trained model of a run folder, in eval mode, and the run's config.
+
+    Built from ``config.json`` alone when the run recorded its preprocessing (``num_classes`` and
+    input size); older runs rebuild their test split to learn them. The weights come from the run's
+    ``model.safetensors`` (never from the file it started from); the class names, when the data had
+    them, become ``default_cfg["label_names"]``.
+    """
+    from convzoo import create_model
+    from convzoo.weights import load_weights
+    cfg = read_run_config(run_dir)
+    path = Path(weights) if weights else Path(run_dir) / "model.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no trained weights ({path.name}): the run has not finished; "
+                                f"finish it with convzoo train --resume {run_dir}")
+    pre = cfg.get("preprocess")
+    kw = dict(cfg.get("model_kwargs") or {})
+    if pre and pre.get("num_classes") is not None:
+        kw.setdefault("num_classes", pre["num_classes"])
+        kw.setdefault("in_chans", pre["input_size"][0])
+        model = create_model(cfg["model"], **kw)
+    else:
+        (test_set,) = build_data(cfg["dataset"], cfg.get("data_root"), cfg.get("data_kwargs"), splits=("test",))
+        model = build_model(cfg["model"], test_set, kw)
+    load_weights(model, path, layout="convzoo" if not weights else None, allow_new_head=False)
+    names = cfg.get("class_names")
+    if names and isinstance(getattr(model, "default_cfg", None), dict):
+        model.default_cfg["label_names"] = list(names)
+    return model.eval(), cfg

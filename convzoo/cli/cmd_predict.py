@@ -1,0 +1,145 @@
+"""``convzoo predict``: classify image files with a pretrained model or a trained run."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "classify images with a pretrained model (local file, folder or cache) or a trained run"
+
+EPILOG = """examples:
+  convzoo predict cat.jpg --model efficientnet_lite0 --pretrained efficientnet-lite0.pth
+  convzoo predict photos/ --model local-dir:out/b0-pets --topk 3
+  convzoo predict photos/ --run runs/lite0-pets --json
+
+Label names come from the model folder's config.json or the run's classes, else the ImageNet-1k
+names when the model has 1000 classes, else class indices. --json prints one entry per image:
+{"image": path, "top": [{"index": i, "label": name, "prob": p}, ...]} (descending probability)."""
+
+
+def register(subparsers) -> None:
+    from convzoo.cli._common import flag_type as t
+    p = subparsers.add_parser("predict", help=HELP, description=HELP + ".", epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders (searched recursively)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="registered model name, local-dir:DIR or hf-hub:ORG/NAME")
+    src.add_argument("--run", metavar="RUN_DIR", help="a run folder written by convzoo train")
+    p.add_argument("--pretrained", metavar="SRC", help="with --model: weights file or model folder (default: the "
+                   "local Hugging Face cache or torch hub folder)")
+    p.add_argument("--topk", type=t("topk"), default=5, help="classes shown per image (default 5)")
+    p.add_argument("--batch-size", type=t("batch_size"), default=16)
+    p.add_argument("--json", action="store_true", help="print a JSON list, one entry per image")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from convzoo.cli import CLIError
+    files = _image_list(args.images)
+    if args.pretrained and not args.model:
+        raise CLIError("--pretrained goes with --model (a run folder already holds its weights)")
+    model, preprocess = _load(args)
+    labels = _labels(model)
+    k = min(args.topk, len(labels))
+    results = []
+    for i in range(0, len(files), args.batch_size):
+        chunk = files[i:i + args.batch_size]
+        results += _classify(model, preprocess, chunk, k, labels)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            top = "  ".join(f"{t['label']} {t['prob']:.3f}" for t in r["top"])
+            print(f"{r['image']}: {top}")
+    return 0
+
+
+def _image_list(items) -> list[Path]:
+    from convzoo.cli import CLIError
+    from convzoo.data.imagefolder import image_files
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = image_files(p)
+            if not found:
+                raise CLIError(f"{p} holds no image files (looked for .jpg, .png, ... recursively)")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise CLIError(f"image not found: {p}")
+    return files
+
+
+def _load(args):
+    """(model in eval mode, a function path -> input tensor)."""
+    import torch
+    from convzoo.data.imagefolder import open_image
+    if args.run:
+        from convzoo.train.runs import load_run
+        model, cfg = load_run(args.run)
+        return model, _run_preprocess(cfg)
+    import convzoo
+    from convzoo.data.transforms import create_transform, resolve_data_config
+    if args.model.startswith(("local-dir:", "hf-hub:")):
+        model = convzoo.create_model(args.model)
+    elif args.pretrained:
+        model = convzoo.create_model(args.model, pretrained=True, pretrained_cfg_overlay=dict(file=args.pretrained))
+    else:
+        model = convzoo.create_model(args.model, pretrained=True)   # the local caches, or one line why not
+    model.eval()
+    cfg = resolve_data_config(model)
+    tf = create_transform(cfg)
+    mode = "L" if cfg["input_size"][0] == 1 else "RGB"
+    return model, lambda p: tf(open_image(p, mode)).to(torch.float32)
+
+
+def _run_preprocess(cfg: dict):
+    """A run's own pipeline: the dataset's resize + center crop to its sample size, then the trainer's
+    resize to the eval image size and its normalisation (train/batches.py::prepare_batch)."""
+    import torch
+    from torchvision.transforms import v2
+    from convzoo.cli import CLIError
+    from convzoo.data.imagefolder import open_image
+    from convzoo.train.batches import prepare_batch
+    pre = cfg.get("preprocess")
+    if not pre or len(pre["input_size"]) != 3:
+        raise CLIError(f"the run trained on {cfg.get('dataset')!r}, whose samples are not images this command "
+                       "can read (or it predates recorded preprocessing)")
+    c, h, _ = pre["input_size"]
+    tf = v2.Compose([v2.ToImage(), v2.Resize(h, antialias=True), v2.CenterCrop(h),
+                     v2.ToDtype(torch.float32, scale=True)])
+    stats = (torch.tensor(pre["mean"]), torch.tensor(pre["std"])) if pre.get("mean") else None
+    mode = "L" if c == 1 else "RGB"
+    return lambda p: prepare_batch(tf(open_image(p, mode))[None], pre.get("image_size"), stats)[0]
+
+
+def _labels(model) -> list[str]:
+    n = int(getattr(model, "num_classes", 0) or 0)
+    names = (getattr(model, "default_cfg", None) or {}).get("label_names")
+    if names and len(names) == n:
+        return [str(x) for x in names]
+    if n == 1000:
+        from convzoo.data.labels import imagenet_labels
+        return imagenet_labels()
+    return [str(i) for i in range(n)]
+
+
+def _classify(model, preprocess, files, k: int, labels: list[str]) -> list[dict]:
+    import torch
+    from convzoo.cli import CLIError
+    xs = []
+    for f in files:
+        try:
+            xs.append(preprocess(f))
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+    with torch.no_grad():
+        probs = model(torch.stack(xs)).float().softmax(-1)
+    if not bool(torch.isfinite(probs).all()):
+        raise CLIError(f"the model gave non-finite outputs on {[str(f) for f in files][:3]} (broken weights?)", code=1)
+    vals, idx = probs.topk(k, dim=-1)
+    return [{"image": str(f), "top": [{"index": int(i), "label": labels[int(i)], "prob": float(v)}
+                                      for v, i in zip(vs, ix)]}
+            for f, vs, ix in zip(files, vals, idx)]
