@@ -29,6 +29,12 @@ from torch import nn
 __all__ = ["save_pretrained", "read_folder", "hf_hub_folder", "find_cached_weights", "resolve_source", "sha256",
            "HubFolder", "PREPROCESS_KEYS"]
 
+# convzoo names whose timm twin has another name (the same architecture and weights layout); a
+# folder written for timm names timm's, and a timm folder or repo of that name opens as ours.
+TIMM_NAMES = {"mobilenet_v1": "mobilenetv1_100", "mobilenet_v2": "mobilenetv2_100",
+              "tf_efficientnet_v2_s": "tf_efficientnetv2_s", "tf_efficientnet_v2_m": "tf_efficientnetv2_m",
+              "tf_efficientnet_v2_l": "tf_efficientnetv2_l"}
+FROM_TIMM = {v: k for k, v in TIMM_NAMES.items()}
 PREPROCESS_KEYS = ("input_size", "mean", "std", "crop_pct", "crop_mode", "interpolation")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -41,7 +47,8 @@ class HubFolder(dict):
 
     @property
     def architecture(self) -> str:
-        return self["architecture"]
+        """The convzoo model name (a timm name with another convzoo name is translated)."""
+        return FROM_TIMM.get(self["architecture"], self["architecture"])
 
 
 # ----------------------------------------------------------------------------------- saving
@@ -70,8 +77,9 @@ def save_pretrained(model: nn.Module, out_dir: Union[str, os.PathLike], *,
     bad = nonfinite_tensor(model.state_dict())
     if bad is not None:
         raise ValueError(f"refusing to save: tensor {bad} holds NaN/inf (expected finite weights)")
-    tensors, layout, timm_cfg = _timm_layout(model, arch, num_classes)
-    config = _config(model, arch, num_classes, cfg, timm_cfg, labels, layout)
+    tensors, layout, timm_cfg = _timm_layout(model, TIMM_NAMES.get(arch, arch), num_classes)
+    config = _config(model, TIMM_NAMES.get(arch, arch) if layout == "timm" else arch, num_classes, cfg, timm_cfg,
+                     labels, layout)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -104,8 +112,7 @@ def _config(model, arch, num_classes, cfg, timm_cfg, labels, layout) -> dict:
                               "pretrained_cfg": pretrained_cfg, "weights_layout": layout}
     if labels is not None:
         config["label_names"] = list(labels)
-    if in_chans != 3:
-        config["model_args"] = {"in_chans": in_chans}
+    config["model_args"] = {"in_chans": in_chans}   # always: families differ in their default (1 for digits nets)
     return config
 
 
@@ -201,9 +208,10 @@ def find_cached_weights(arch: str) -> tuple[Optional[Path], list[str]]:
     looked: list[str] = []
     try:
         from huggingface_hub import constants
-        cache = Path(constants.HF_HUB_CACHE)
-        looked.append(f"{cache}/models--timm--{arch}.*")
-        for repo in sorted(cache.glob(f"models--timm--{arch}.*")) + sorted(cache.glob(f"models--timm--{arch}")):
+        cache, timm_arch = Path(constants.HF_HUB_CACHE), TIMM_NAMES.get(arch, arch)
+        looked.append(f"{cache}/models--timm--{timm_arch}.*")
+        repos = sorted(cache.glob(f"models--timm--{timm_arch}.*")) + sorted(cache.glob(f"models--timm--{timm_arch}"))
+        for repo in repos:
             name = repo.name[len("models--"):].replace("--", "/")
             try:
                 return hf_hub_folder(name), looked

@@ -237,10 +237,12 @@ def load_weights(model: nn.Module, source: Source, layout: Optional[str] = None,
     if first and first in sd and sd[first].dim() == ours[first].dim() \
             and sd[first].shape[1] != ours[first].shape[1] \
             and sd[first].shape[0] == ours[first].shape[0]:
-        sd[first] = adapt_input_conv(ours[first].shape[1], sd[first])
-        result.first_conv_adapted = True
-        log.info("adapted first conv %s from %d to %d input channels", first,
-                 sd[first].shape[1], ours[first].shape[1])
+        try:
+            sd[first] = adapt_input_conv(ours[first].shape[1], sd[first])
+            result.first_conv_adapted = True
+            log.info("adapted first conv %s to %d input channels", first, ours[first].shape[1])
+        except ValueError:   # not an RGB stem: left as a shape mismatch, reported with the rest
+            pass
 
     head = [k for k in (_module_key(target, cfg.get("classifier"), t) for t in ("weight", "bias")) if k]
     head_src = [k for t in ("weight", "bias")
@@ -311,7 +313,10 @@ def _mismatch_message(model: nn.Module, layout: str, r: LoadResult, limit: int =
             return ""
         more = f"\n    ... and {len(items) - limit} more" if len(items) > limit else ""
         return f"\n  {title} ({len(items)}):\n" + "\n".join(f"    {fmt(x)}" for x in items[:limit]) + more
-    return (f"checkpoint (layout {layout!r}) does not fit {type(model).__name__}:"
+    counts = ", ".join(f"{len(v)} {what}" for v, what in ((r.missing, "missing"), (r.unexpected, "unexpected"),
+                                                           (r.mismatched, "of another shape")) if v)
+    return (f"checkpoint (layout {layout!r}) does not fit {type(model).__name__}: {counts} keys "
+            f"(another architecture?):"
             + block("missing from the checkpoint", r.missing)
             + block("unexpected in the checkpoint", r.unexpected)
             + block("shape mismatch (checkpoint vs model)", r.mismatched,
