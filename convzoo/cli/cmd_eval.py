@@ -90,7 +90,9 @@ def _eval_int8(args) -> int:
     from convzoo.train.runs import build_data
     q = load_quantized(args.run_dir)
     name, dataset = q.info.get("model"), args.dataset or q.info.get("dataset")
-    (test_set,) = build_data(dataset, args.data_root, splits=("test",))
+    same = not args.dataset or args.dataset == q.info.get("dataset")   # the folder's own data: no flags needed
+    (test_set,) = build_data(dataset, args.data_root or (q.info.get("data_root") if same else None),
+                             q.info.get("data_kwargs") if same else None, splits=("test",))
     import torch
     res = evaluate(q, test_set, batch_size=args.batch_size, image_size=args.image_size or q.info.get("image_size"),
                    device=torch.device("cpu"))

@@ -74,7 +74,10 @@ def _load(args):
     model = build_model(name, test, run_cfg.get("model_kwargs", {}))
     check_fits(model, test, dataset)
     load_weights(model, weights)
-    return model.eval(), train, test, image_size, dict(model=name, dataset=dataset, weights=str(weights))
+    # recorded so `convzoo eval DIR` finds the data again without --data-root
+    return model.eval(), train, test, image_size, dict(model=name, dataset=dataset, weights=str(weights),
+                                                       data_root=args.data_root or run_cfg.get("data_root"),
+                                                       data_kwargs=data_kw)
 
 
 def _inputs(dataset, image_size, limit=None, batch=64):
