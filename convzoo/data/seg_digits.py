@@ -5,7 +5,8 @@ Each image (``canvas`` x ``canvas``, default 32) holds ``digits`` (default 2) sc
 ``clutter`` 4x4 fragments (enlarged alike) cut from other scans, plus noise. Its mask gives
 every pixel a class: 0 background (clutter included), ``1 + d`` a stroke of digit d (scan intensity
 >= 0.4 of full ink), and the ignore index 255 on faint stroke edges (intensity 0.1-0.4), as VOC marks
-object boundaries. 11 classes. A pixel's class needs context: a fragment looks like a stroke, and a
+object boundaries. 11 classes; ``labels="binary"`` keeps 2 (0 background or clutter, 1 a digit's
+stroke: figure-ground). A pixel's class needs context: a fragment looks like a stroke, and a
 stroke alone does not say which digit it belongs to, so the task rewards a large receptive field
 at full resolution, which is what dilation and decoders are for (docs/dense.md).
 
@@ -84,7 +85,7 @@ class SegDigits(Dataset):
 
     def __init__(self, split: str = "train", size: Optional[int] = None, seed: int = 0, canvas: int = 32,
                  digits: int = 2, clutter: int = 4, noise: float = 0.1, zoom: int = 2,
-                 augment: Optional[bool] = None):
+                 augment: Optional[bool] = None, labels: str = "digit"):
         if split not in ("train", "test", "val"):
             raise ValueError(f"split must be 'train', 'test' or 'val', got {split!r}")
         n = size if size is not None else (1000 if split == "train" else 500)
@@ -96,9 +97,14 @@ class SegDigits(Dataset):
         if not isinstance(canvas, int) or isinstance(canvas, bool) or canvas < _DIGIT * zoom:
             raise ValueError(f"canvas must be an int >= {_DIGIT * zoom} (one digit at zoom {zoom}), "
                              f"got {canvas!r}")
+        if labels not in ("digit", "binary"):
+            raise ValueError(f'labels must be "digit" (11 classes) or "binary" (2), got {labels!r}')
         split = "test" if split == "val" else split
         x, m = generate(split, n, seed, canvas, digits, clutter, noise, zoom)
         self.images, self.masks = torch.from_numpy(x), torch.from_numpy(m).long()
+        if labels == "binary":
+            self.masks[(self.masks > 0) & (self.masks != IGNORE_INDEX)] = 1
+            self.num_classes, self.classes = 2, ("background", "digit")
         self.input_size = (1, canvas, canvas)
         use = (split == "train") if augment is None else augment
         self.augment = PairedAugment(canvas, scale=(0.75, 1.25)) if use else None
@@ -115,11 +121,11 @@ class SegDigits(Dataset):
                   description="segmentation: digits on clutter, per-pixel classes (11, 255 = ignore)")
 def seg_digits(split: str = "train", root=None, size: Optional[int] = None, seed: int = 0, canvas: int = 32,
                digits: int = 2, clutter: int = 4, noise: float = 0.1, zoom: int = 2,
-               augment: Optional[bool] = None, **kwargs) -> SegDigits:
+               augment: Optional[bool] = None, labels: str = "digit", **kwargs) -> SegDigits:
     """Digits on clutter with per-pixel masks (segmentation, built in)."""
     kwargs.pop("image_size", None)
     if kwargs:
         raise TypeError(f"seg_digits() got unexpected options {sorted(kwargs)}; expected size, seed, "
-                        "canvas, digits, clutter, noise, zoom, augment")
+                        "canvas, digits, clutter, noise, zoom, augment, labels")
     return SegDigits(split, size=size, seed=seed, canvas=canvas, digits=digits, clutter=clutter,
-                     noise=noise, zoom=zoom, augment=augment)
+                     noise=noise, zoom=zoom, augment=augment, labels=labels)

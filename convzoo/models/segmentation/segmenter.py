@@ -122,23 +122,27 @@ class LogitsOnly(nn.Module):
 
 
 def _level_taps(net: ConvNet, head: str) -> list[str]:
+    """The ``features_only`` levels a head reads (the last one is the deepest stage, not the 1x1 neck
+    conv before the classifier: torchvision's ResNet DeepLab reads ``layer4`` the same way; only its
+    MobileNetV3 twins read the neck, :mod:`.segmenters`)."""
     info = net.feature_info
-    if head == "deeplabv3":           # the final features (the neck's output, as torchvision's "out")
-        return ["neck"]
-    if head == "lraspp":              # low: the level at stride 8; high: the final features
+    if head == "deeplabv3":
+        return [info[-1]["module"]]
+    if head == "lraspp":              # low: the first level at stride 8; high: the deepest
         low = [f["module"] for f in info if f["reduction"] == 8]
-        if not low:
-            raise ValueError(f"{type(net).__name__} has no feature level at stride 8 for the LR-ASPP head")
-        return [low[0], "neck"]
+        if not low or low[0] == info[-1]["module"]:
+            raise ValueError(f"{type(net).__name__} has no feature level at stride 8 below its last "
+                             "for the LR-ASPP head")
+        return [low[0], info[-1]["module"]]
     return info.module_name()
 
 
 def create_segmenter(backbone: str, head: str = "deeplabv3", num_classes: int = 21, *,
                      output_stride: Optional[int] = None, upsample: str = "transposed",
                      in_chans: int = 3, **kwargs) -> Segmenter:
-    """A segmenter over a registered image backbone: ``head`` ``"deeplabv3"`` (ASPP on the final
-    features), ``"lraspp"`` (the stride-8 level and the final features) or ``"unet"`` (every feature
-    level, decoded with ``upsample`` ``"transposed"`` or ``"resize"``).
+    """A segmenter over a registered image backbone's ``features_only`` levels: ``head``
+    ``"deeplabv3"`` (ASPP on the deepest level), ``"lraspp"`` (the first stride-8 level and the
+    deepest) or ``"unet"`` (every level, decoded with ``upsample`` ``"transposed"`` or ``"resize"``).
 
     ``output_stride`` (8, 16, 32; default 16 for deeplabv3/lraspp as torchvision's, 32 for unet)
     goes to the backbone (``create_model(backbone, output_stride=...)``); other ``kwargs`` too
