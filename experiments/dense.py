@@ -68,18 +68,27 @@ def backbone_rf(seg, size: int):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--train-size", type=int, default=256)
-    ap.add_argument("--test-size", type=int, default=128)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--train-size", type=int, default=128)
+    ap.add_argument("--test-size", type=int, default=64)
     ap.add_argument("--out", default="experiments/results/dense.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     train = get_dataset("seg_digits", "train", size=args.train_size, **DATA)
     test = get_dataset("seg_digits", "test", size=args.test_size, **DATA)
     size = DATA["canvas"]
+    # finished (seed, configuration) runs are kept in a side file, so a later call with more seeds
+    # trains only the new ones
+    done_path = Path(args.out).with_suffix(".runs.json")
+    done = json.loads(done_path.read_text()) if done_path.is_file() else {}
     results: dict = {k: {"miou": [], "pixel_accuracy": [], "train_s": []} for k in CONFIGS}
     for seed in args.seeds:
         for name in CONFIGS:
+            key = f"{name}/{seed}/{args.epochs}/{args.train_size}/{args.test_size}"
+            if key in done:
+                for k, v in done[key].items():
+                    results[name][k].append(v)
+                continue
             torch.manual_seed(seed)
             model = build(name, train.num_classes)
             cfg = TrainConfig(task="segmentation", epochs=args.epochs, batch_size=16, lr=3e-3,
@@ -89,6 +98,9 @@ def main(argv=None) -> int:
             results[name]["miou"].append(rep["miou"])
             results[name]["pixel_accuracy"].append(rep["accuracy"])
             results[name]["train_s"].append(round(time.perf_counter() - t, 1))
+            done[key] = {k: results[name][k][-1] for k in ("miou", "pixel_accuracy", "train_s")}
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            done_path.write_text(json.dumps(done, indent=1))
             print(f"seed {seed} {name}: mIoU {rep['miou']:.4f}  pixel acc {rep['accuracy']:.4f}  "
                   f"({results[name]['train_s'][-1]} s)", file=sys.stderr)
     models = {k: build(k, train.num_classes).eval() for k in CONFIGS}
