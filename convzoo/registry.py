@@ -119,7 +119,7 @@ def model_entrypoint(name: str) -> Callable[..., nn.Module]:
     base = name.split(".", 1)[0]        # timm-style "arch.tag": the tag names weights, not the arch
     if base not in _MODELS:
         raise UnknownModelError(f"unknown model {name!r}{did_you_mean(base, _MODELS)} "
-                                f"(convzoo.list_models() lists all {len(_MODELS)})")
+                                f"(convzoo.list_models(task=None) lists all {len(_MODELS)})")
     return _MODELS[base]
 
 
