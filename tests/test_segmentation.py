@@ -196,6 +196,7 @@ def _cli(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_train_resume_eval_builtin(tmp_path, capsys):
     import json
     out = tmp_path / "run"
