@@ -105,6 +105,7 @@ def test_torchvision_segmenters_are_twins(name, params):
 
 
 def test_segmenters_have_their_own_registry():
+    assert convzoo.create_segmenter is create_segmenter       # the public name
     seg = convzoo.list_models(task="segmentation")
     assert seg == ["deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
     assert not set(seg) & set(convzoo.list_models())      # the registry-wide tests walk classifiers
