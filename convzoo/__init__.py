@@ -19,6 +19,7 @@ _LAZY = {
     "save_pretrained": "convzoo.hub",
     "profile": "convzoo.analysis",
     "compound_scaling": "convzoo.models.efficientnet",
+    "create_segmenter": "convzoo.models.segmentation",
 }
 
 __all__ = ["create_model", "list_models", "register_model", "is_model", "__version__", *_LAZY]

@@ -78,14 +78,16 @@ def _as_list(f: Optional[Filter]) -> list[str]:
 def list_models(filter: Filter = "", module: Filter = "", pretrained: bool = False,
                 exclude_filters: Filter = "", name_matches_cfg: bool = False,
                 include_tags: Optional[bool] = None, *, pattern: Optional[str] = None,
-                modality: Optional[str] = None) -> list[str]:
+                modality: Optional[str] = None, task: Optional[str] = "classification") -> list[str]:
     """Registered model names, sorted, with timm's ``list_models`` arguments.
 
     ``filter`` / ``exclude_filters``: a glob or list of globs (``pattern`` is the older name of
     ``filter``); ``module``: family module name(s), e.g. ``"efficientnet"`` or ``"convnext"``;
     ``pretrained=True`` lists models with downloadable weights -- none (convzoo downloads nothing;
     load a file with ``create_model(..., pretrained=True, pretrained_cfg_overlay=dict(file=...))``);
-    ``modality`` ("image", "audio", "video") filters by the table's ``modality``.
+    ``modality`` ("image", "audio", "video") filters by the table's ``modality``; ``task``
+    (``"classification"``, the default, as timm's registry holds classifiers only; ``"segmentation"``;
+    None: every task) by its ``task``.
     ``name_matches_cfg`` and ``include_tags`` are accepted for timm's callers: every convzoo name is
     its own config and has no weight tags.
     """
@@ -102,6 +104,8 @@ def list_models(filter: Filter = "", module: Filter = "", pretrained: bool = Fal
         names = set()
     if modality is not None:
         names = {n for n in names if get_pretrained_cfg(n).get("modality", "image") == modality}
+    if task is not None:
+        names = {n for n in names if get_pretrained_cfg(n).get("task", "classification") == task}
     return sorted(names)
 
 
@@ -116,7 +120,7 @@ def model_entrypoint(name: str) -> Callable[..., nn.Module]:
     base = name.split(".", 1)[0]        # timm-style "arch.tag": the tag names weights, not the arch
     if base not in _MODELS:
         raise UnknownModelError(f"unknown model {name!r}{did_you_mean(base, _MODELS)} "
-                                f"(convzoo.list_models() lists all {len(_MODELS)})")
+                                f"(convzoo.list_models(task=None) lists all {len(_MODELS)})")
     return _MODELS[base]
 
 

@@ -14,13 +14,14 @@ class ConvNeXtBlock(InputChecked):
 
     The 1x1 convs are ``nn.Linear`` on channels-last data, as in the official code (it found this
     slightly faster). Child names are the official checkpoint keys: ``dwconv``, ``norm``, ``pwconv1``,
-    ``act``, ``pwconv2``, ``gamma`` (layer scale, initialised to 1e-6). Works for 1D/2D/3D (``dims``).
+    ``act``, ``pwconv2``, ``gamma`` (layer scale, initialised to 1e-6). ``dilation`` dilates the
+    depthwise conv (a network's ``output_stride``, as timm's). Works for 1D/2D/3D (``dims``).
     Shape: (N, C, *S) -> (N, C, *S).
     """
 
     def __init__(self, channels: int, *, kernel_size: int = 7, drop_path: float = 0.0,
                  layer_scale_init: float = 1e-6, mlp_ratio: float = 4.0, dims: int = 2,
-                 ln_eps: float = 1e-6):
+                 ln_eps: float = 1e-6, dilation: int = 1):
         super().__init__()
         check_channels(channels=channels)
         if not mlp_ratio > 0:
@@ -28,7 +29,8 @@ class ConvNeXtBlock(InputChecked):
         if not isinstance(kernel_size, int) or isinstance(kernel_size, bool) or kernel_size < 1:
             raise ValueError(f"kernel_size must be an int >= 1, got {kernel_size!r}")
         self.channels, self.dims = channels, dims
-        self.dwconv = make_conv(channels, channels, kernel_size, groups=channels, dims=dims)
+        self.dwconv = make_conv(channels, channels, kernel_size, dilation=dilation, groups=channels,
+                                dims=dims)
         self.norm = nn.LayerNorm(channels, eps=ln_eps)
         hidden = int(mlp_ratio * channels)
         check_channels(hidden_channels=hidden)

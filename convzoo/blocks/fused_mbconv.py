@@ -20,7 +20,8 @@ class FusedMBConv(InputChecked):
     ``expand_ratio=1`` is the k x k conv alone (with its norm and activation) and no projection, as in
     the official EfficientNetV2 code and torchvision. The paper's Fused-MBConv has no SE; ``se_ratio``
     is there for search spaces; its width, inner activation and gate are as :class:`MBConv`'s
-    (``se_width``, ``se_act_layer``, ``se_gate_layer``). Residual iff stride 1 and in == out.
+    (``se_width``, ``se_act_layer``, ``se_gate_layer``). ``dilation`` dilates the k x k conv (a
+    network's ``output_stride``). Residual iff stride 1 and in == out.
     Children: ``expand`` (the fused k x k), ``se``, ``project`` (Identity when expand_ratio == 1).
     Shape: (N, C_in, *S) -> (N, C_out, *S / stride).
     """
@@ -29,21 +30,21 @@ class FusedMBConv(InputChecked):
                  kernel_size: int = 3, stride: int = 1, se_ratio: float = 0.0, act_layer=nn.SiLU,
                  drop_path: float = 0.0, dims: int = 2, norm="batch", norm_kwargs: Optional[dict] = None,
                  padding: PaddingSpec = "same", se_act_layer=None, se_gate_layer=nn.Sigmoid,
-                 se_width: str = "in"):
+                 se_width: str = "in", dilation: int = 1):
         super().__init__()
         check_block_args(type(self).__name__, in_channels, out_channels, expand_ratio, se_ratio, drop_path)
         nk = dict(dims=dims, norm=norm, norm_kwargs=norm_kwargs)
         self.in_channels, self.out_channels, self.dims = in_channels, out_channels, dims
         if expand_ratio == 1:
             self.expand = ConvNormAct(in_channels, out_channels, kernel_size, stride, padding,
-                                      act_layer=act_layer, **nk)
+                                      dilation, act_layer=act_layer, **nk)
             self.se: nn.Module = nn.Identity()
             self.project: nn.Module = nn.Identity()
         else:
             hidden = int(round(in_channels * expand_ratio))
             check_channels(hidden_channels=hidden)
             self.expand = ConvNormAct(in_channels, hidden, kernel_size, stride, padding,
-                                      act_layer=act_layer, **nk)
+                                      dilation, act_layer=act_layer, **nk)
             self.se = (SqueezeExcite(hidden, se_channels(se_width, in_channels, hidden, se_ratio),
                                      dims=dims, act_layer=se_act_layer or act_layer,
                                      gate_layer=se_gate_layer) if se_ratio > 0 else nn.Identity())

@@ -23,6 +23,7 @@ class MBConv(InputChecked):
     ``max(1, int(in_channels * se_ratio))``: from the block's *input* channels, as the official
     EfficientNet code does (torchvision and timm agree). Activation: ReLU6 for MobileNetV2, SiLU
     (swish) for EfficientNet.
+    ``dilation`` dilates the depthwise conv (a network's ``output_stride``, arXiv:1706.05587).
     Residual iff stride 1 and in == out. Children: ``expand``, ``dw``, ``se``, ``project``.
     Shape: (N, C_in, *S) -> (N, C_out, *S / stride).
     """
@@ -31,7 +32,7 @@ class MBConv(InputChecked):
                  kernel_size: int = 3, stride: int = 1, se_ratio: float = 0.0, act_layer=nn.SiLU,
                  drop_path: float = 0.0, dims: int = 2, norm="batch", norm_kwargs: Optional[dict] = None,
                  padding: PaddingSpec = "same", hidden_channels: Optional[int] = None,
-                 se_act_layer=None, se_gate_layer=nn.Sigmoid, se_width: str = "in"):
+                 se_act_layer=None, se_gate_layer=nn.Sigmoid, se_width: str = "in", dilation: int = 1):
         super().__init__()
         check_block_args(type(self).__name__, in_channels, out_channels, expand_ratio, se_ratio, drop_path)
         hidden = hidden_channels or int(round(in_channels * expand_ratio))
@@ -40,7 +41,7 @@ class MBConv(InputChecked):
         self.in_channels, self.out_channels, self.dims = in_channels, out_channels, dims
         self.expand = (PointwiseConv(in_channels, hidden, act_layer=act_layer, **nk)
                        if hidden != in_channels else nn.Identity())
-        self.dw = DepthwiseConv(hidden, kernel_size, stride, padding, act_layer=act_layer, **nk)
+        self.dw = DepthwiseConv(hidden, kernel_size, stride, padding, dilation, act_layer=act_layer, **nk)
         self.se = (SqueezeExcite(hidden, se_channels(se_width, in_channels, hidden, se_ratio), dims=dims,
                                  act_layer=se_act_layer or act_layer, gate_layer=se_gate_layer)
                    if se_ratio > 0 else nn.Identity())

@@ -57,7 +57,8 @@ def run(args) -> int:
     model_entrypoint(model_name)
     (test_set,) = build_data(dataset, data_root, run_cfg.get("data_kwargs", {}) if not args.dataset else {},
                              splits=("test",))
-    model = build_model(model_name, test_set, model_kw)
+    task = run_cfg.get("train", {}).get("task", "classification")
+    model = build_model(model_name, test_set, model_kw, task=task)
     check_fits(model, test_set, dataset)
     # our own layout when it is a run's file; strict, finite, and the classifier must load
     load_weights(model, weights, layout="convzoo" if not args.weights else None, allow_new_head=False)
@@ -76,6 +77,10 @@ def run(args) -> int:
     else:
         line = (f"{model_name} on {dataset} (test, {res['samples']} samples): accuracy {res['accuracy']:.4f}  "
                 f"loss {res['loss']:.4f}")
+        if "miou" in res:   # segmentation: accuracy is per pixel
+            iou = "  ".join(f"{c}:{v:.3f}" if v is not None else f"{c}:n/a"
+                            for c, v in zip(getattr(test_set, "classes", range(len(res["iou"]))), res["iou"]))
+            line += f"  mIoU {res['miou']:.4f}\nper-class IoU  {iou}"
         if "agrees_with_report" in res:
             line += "  (matches report.json)" if res["agrees_with_report"] else \
                 f"  (report.json says {res['report_accuracy']:.4f})"

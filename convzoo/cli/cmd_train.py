@@ -39,7 +39,7 @@ _NOT_CONFIG = {"out", "resume", "no_progress", "debug", "model", "dataset", "dat
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type, record_explicit
-    from convzoo.train.config import AMP_MODES, FREEZE_MODES, MAX_WORKERS, OPTIMIZERS, SCHEDULES, TrainConfig
+    from convzoo.train.config import AMP_MODES, FREEZE_MODES, MAX_WORKERS, OPTIMIZERS, SCHEDULES, TASKS, TrainConfig
     d = TrainConfig()
     t = flag_type
     p = subparsers.add_parser("train", help=HELP, description=HELP + ".", epilog=EPILOG,
@@ -50,6 +50,9 @@ def register(subparsers) -> None:
     g.add_argument("--data-root", help="folder of an on-disk dataset (cifar10, imagefolder)")
     g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="extra create_model option")
     g.add_argument("--data-arg", action="append", metavar="KEY=VALUE", help="extra dataset option")
+    g.add_argument("--task", choices=TASKS, default=d.task,
+                   help="segmentation: per-pixel loss (255 ignored), mIoU; a backbone --model becomes "
+                        "create_segmenter(MODEL, head=..., ...) via --model-arg head=deeplabv3|lraspp|unet")
     g = p.add_argument_group("fine-tuning")
     g.add_argument("--pretrained", metavar="SRC",
                    help="start from these weights: a file (timm, torchvision, efficientnet_pytorch or convzoo "
@@ -111,7 +114,7 @@ def register(subparsers) -> None:
 def _config_from_args(args):
     from convzoo.train import TrainConfig
     return TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+        task=args.task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         weight_decay=args.weight_decay, momentum=args.momentum, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, step_decay=args.step_decay, step_epochs=args.step_epochs,
         min_lr=args.min_lr, label_smoothing=args.label_smoothing, freeze=args.freeze, layer_decay=args.layer_decay,
@@ -213,7 +216,7 @@ def _train(args, cfg, run_info: dict, out: Path, resume: bool) -> int:
     from convzoo.train.runs import build_data, build_model
     model_entrypoint(run_info["model"])            # unknown model -> suggestions, before loading data
     train_set, test_set = build_data(run_info["dataset"], run_info.get("data_root"), run_info.get("data_kwargs"))
-    model = build_model(run_info["model"], train_set, run_info.get("model_kwargs"), seed=cfg.seed)
+    model = build_model(run_info["model"], train_set, run_info.get("model_kwargs"), seed=cfg.seed, task=cfg.task)
     if getattr(train_set, "classes", None) is not None:
         run_info["class_names"] = [str(c) for c in train_set.classes]
     from convzoo.train.augment import eval_image_size
@@ -336,7 +339,8 @@ def _show(v) -> str:
 def format_report(r: dict, out) -> str:
     macs = f"{r['macs'] / 1e6:.2f}M" if r.get("macs") is not None else "n/a"
     lines = [f"{r.get('model', 'model')} on {r.get('dataset', 'data')}: test accuracy {r['accuracy']:.4f}  "
-             f"loss {r['loss']:.4f}  ({r['epochs']} epochs, {r['wall_time_s']:.1f} s)",
+             f"loss {r['loss']:.4f}" + (f"  mIoU {r['miou']:.4f}" if r.get("miou") is not None else "")
+             + f"  ({r['epochs']} epochs, {r['wall_time_s']:.1f} s)",
              f"params {r['params']:,}  MACs {macs}  latency {r['latency_ms']:.2f} ms "
              f"(batch 1, {r.get('latency_device', 'cpu')})",
              f"run folder: {out}"]

@@ -18,7 +18,7 @@ from ..layers.conv import PaddingSpec
 from ._blocks import block_type
 from ._remap import remap_modules
 from ._specs import MBStage, adapt_cfg, first_conv_name
-from .base import ClassifierHead, ConvNet, FeatureInfo
+from .base import ClassifierHead, ConvNet, FeatureInfo, StrideToDilation
 
 
 def scale_stages(stages: Sequence[MBStage], width_mult: float = 1.0, depth_mult: float = 1.0,
@@ -42,7 +42,9 @@ class MBNet(ConvNet):
     ``se_act_layer``, else the block's). ``head_channels=0`` leaves out the 1x1 head conv.
     Channels are taken as given (scale the table with :func:`scale_stages` first).
     ``bn_eps``/``bn_momentum`` follow PyTorch's convention (TensorFlow's momentum 0.99 is PyTorch's
-    0.01); ``norm_layer`` (torchvision's argument, a callable taking the channel count) replaces
+    0.01); ``output_stride`` (8, 16, 32) replaces the strides that would pass it by dilation, as
+    DeepLab (Chen et al. 2017, arXiv:1706.05587, Sec. 3.1) and timm do (:class:`StrideToDilation`,
+    ``dilation_rule``); ``norm_layer`` (torchvision's argument, a callable taking the channel count) replaces
     BatchNorm and its settings. Stochastic depth of block i of n is ``drop_path_rate * i / n``, as
     timm, torchvision and the TF code. ``padding="tf_same"`` gives TensorFlow's asymmetric SAME
     padding, needed for weights ported from TensorFlow.
@@ -55,7 +57,8 @@ class MBNet(ConvNet):
                  num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2,
                  drop_path_rate: float = 0.0, act_layer=nn.SiLU, se_act_layer=None,
                  padding: PaddingSpec = "same", bn_eps: float = 1e-5, bn_momentum: float = 0.1,
-                 norm_layer=None, default_cfg: Optional[dict] = None):
+                 norm_layer=None, default_cfg: Optional[dict] = None, output_stride: int = 32,
+                 dilation_rule: str = "timm"):
         super().__init__()
         if not stages:
             raise ValueError("an MBNet needs at least one stage row")
@@ -68,21 +71,24 @@ class MBNet(ConvNet):
         self.stem = ConvNormAct(in_chans, stem_channels, 3, 2, padding, act_layer=act_layer, **nk)
         n = sum(s.num_layers for s in stages)
         rates = iter([drop_path_rate * i / n for i in range(n)])
-        layers, in_ch, reduction = [], stem_channels, 2
+        layers, in_ch = [], stem_channels
+        dilate = StrideToDilation(output_stride, dilation_rule, reduction=2)
+        self.output_stride = output_stride
         self.feature_info = FeatureInfo()
         for i, row in enumerate(stages):
             blocks, se = [], row.se_style
             block_type(row.block)          # a registered type, so its checkpoint keys are known
             for j in range(row.num_layers):
+                stride, dilation = dilate(row.stride if j == 0 else 1)
                 blocks.append(row.block(
                     in_ch, row.out_channels, expand_ratio=row.expand_ratio,
-                    kernel_size=row.kernel_size, stride=row.stride if j == 0 else 1,
+                    kernel_size=row.kernel_size, stride=stride, dilation=dilation,
                     act_layer=row.act or act_layer, se_ratio=row.se_ratio, se_width=se.width,
                     se_act_layer=se.act or se_act_layer, se_gate_layer=se.gate,
                     drop_path=next(rates), padding=padding, **nk))
                 in_ch = row.out_channels
             layers.append(nn.Sequential(*blocks))
-            reduction *= row.stride
+            reduction = dilate.reduction
             # a feature level is the last stage at each resolution, as timm's feature_info
             if i + 1 == len(stages) or stages[i + 1].stride > 1:
                 self.feature_info.append(dict(num_chs=in_ch, reduction=reduction, module=f"stages.{i}"))

@@ -246,6 +246,42 @@ class ConvNet(InputChecked):
         set_memory_efficient(self, enable)
 
 
+OUTPUT_STRIDES = (8, 16, 32)
+DILATION_RULES = ("timm", "torchvision")
+
+
+class StrideToDilation:
+    """Replaces a stride that would take the running reduction past ``output_stride`` by dilation.
+
+    DeepLab's atrous trick (Chen et al. 2017, arXiv:1706.05587, Sec. 3.1): the map stays at
+    ``output_stride`` and later kernels dilate by the strides removed, so they see the same pixels.
+    Call it once per block with the block's stride; it returns ``(stride, dilation)`` for that block
+    and tracks ``reduction`` (the block output's stride). ``rule="timm"``: the block whose stride is
+    removed keeps the previous dilation, the blocks after it dilate (timm's ``EfficientNetBuilder``,
+    the TF DeepLab code); ``"torchvision"``: that block dilates already (torchvision's
+    ``mobilenet_v3_large(dilated=True)``).
+    """
+
+    def __init__(self, output_stride: int = 32, rule: str = "timm", reduction: int = 1):
+        if isinstance(output_stride, bool) or output_stride not in OUTPUT_STRIDES:
+            raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
+        if rule not in DILATION_RULES:
+            raise ValueError(f"dilation_rule must be 'timm' or 'torchvision', got {rule!r}")
+        self.output_stride, self.rule = output_stride, rule
+        self.reduction, self.dilation = reduction, 1
+
+    def __call__(self, stride: int) -> tuple[int, int]:
+        dilation = self.dilation
+        if stride > 1 and self.reduction * stride > self.output_stride:
+            self.dilation *= stride
+            stride = 1
+            if self.rule == "torchvision":
+                dilation = self.dilation
+        else:
+            self.reduction *= stride
+        return stride, dilation
+
+
 def checkpoint_stage(stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``stage(x)`` under activation checkpointing (``use_reentrant=False``, RNG state preserved, so
     DropPath/dropout masks repeat). The recomputation in backward runs BatchNorm in training mode a

@@ -13,11 +13,12 @@ from torch import nn
 
 from ..blocks import ConvNeXtBlock
 from ..layers import ChannelLayerNorm, ConvNormAct, drop_path_rates
+from ..layers.conv import make_conv
 from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._remap import remap_modules
 from ._specs import ConvNeXtSpec, adapt_cfg, image_cfg
-from .base import ClassifierHead, ConvNet
+from .base import ClassifierHead, ConvNet, StrideToDilation
 
 __all__ = ["ConvNeXt", "ConvNeXtStage", "CONVNEXT"]
 
@@ -38,14 +39,19 @@ class ConvNeXtStage(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, depth: int, *, downsample: bool,
-                 drop_path: Sequence[float], layer_scale_init: float = 1e-6):
+                 drop_path: Sequence[float], layer_scale_init: float = 1e-6,
+                 dilation: tuple[int, int] = (1, 1)):
         super().__init__()
-        # LN before the strided conv "stabilises training" (Sec. 2.6); both as in the official code
-        self.downsample = (nn.Sequential(ChannelLayerNorm(in_channels, eps=1e-6),
-                                         nn.Conv2d(in_channels, out_channels, 2, 2))
+        # LN before the strided conv "stabilises training" (Sec. 2.6); both as in the official code.
+        # Dilated (output_stride): the 2x2 conv keeps stride 1 with dilation[0] and PyTorch's "same"
+        # padding (an even kernel: one row/column after, none before, at dilation 1), as timm's.
+        first, rest = dilation
+        down = (nn.Conv2d(in_channels, out_channels, 2, 2) if first == rest == 1 else
+                make_conv(in_channels, out_channels, 2, 1, "same", dilation=first))
+        self.downsample = (nn.Sequential(ChannelLayerNorm(in_channels, eps=1e-6), down)
                            if downsample else nn.Identity())
         self.blocks = nn.Sequential(*[ConvNeXtBlock(out_channels, drop_path=drop_path[i],
-                                                    layer_scale_init=layer_scale_init)
+                                                    layer_scale_init=layer_scale_init, dilation=rest)
                                       for i in range(depth)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,6 +61,7 @@ class ConvNeXtStage(nn.Module):
 class ConvNeXt(ConvNet):
     """ConvNeXt: patchify stem (conv4x4/s4 -> LN) -> 4 stages -> pool -> LN -> FC.
 
+    ``output_stride`` (8, 16, 32) replaces the last downsamplings by dilation, as timm's.
     Stochastic depth rises linearly from 0 to ``drop_path_rate`` over all blocks; layer scale is
     initialised to 1e-6. Shape: (N, in_chans, H, W) -> (N, num_classes), H, W >= 32.
     """
@@ -63,7 +70,8 @@ class ConvNeXt(ConvNet):
 
     def __init__(self, spec: ConvNeXtSpec, *, num_classes: int = 1000, in_chans: int = 3,
                  drop_rate: float = 0.0, drop_path_rate: float = 0.0, layer_scale_init: float = 1e-6,
-                 head_init_scale: float = 1.0, default_cfg: Optional[dict] = None):
+                 head_init_scale: float = 1.0, default_cfg: Optional[dict] = None,
+                 output_stride: int = 32):
         super().__init__()
         self.in_chans, self.num_classes = in_chans, num_classes
         dims = spec.channels
@@ -71,13 +79,20 @@ class ConvNeXt(ConvNet):
                                 norm_kwargs=dict(eps=1e-6), act_layer=None)
         rates = drop_path_rates(drop_path_rate, sum(spec.depths))
         stages, in_ch, start = [], dims[0], 0
+        dilate = StrideToDilation(output_stride, reduction=4)
+        self.output_stride = output_stride
         for i, (depth, ch) in enumerate(zip(spec.depths, dims)):
+            stride, _ = dilate(2 if i > 0 else 1)
+            # timm's rule: the stage that loses its stride downsamples at the old dilation (1 up to
+            # a total dilation of 2, else 2) and its blocks at the new one
+            first = 1 if dilate.dilation in (1, 2) else 2
             stages.append(ConvNeXtStage(in_ch, ch, depth, downsample=i > 0,
                                         drop_path=rates[start:start + depth],
-                                        layer_scale_init=layer_scale_init))
+                                        layer_scale_init=layer_scale_init,
+                                        dilation=(first, dilate.dilation)))
             start += depth
             in_ch = ch
-            self.feature_info.append(dict(num_chs=ch, reduction=4 * 2 ** i, module=f"stages.{i}"))
+            self.feature_info.append(dict(num_chs=ch, reduction=dilate.reduction, module=f"stages.{i}"))
         self.stages = nn.Sequential(*stages)
         self.neck = nn.Identity()
         self.num_features = in_ch

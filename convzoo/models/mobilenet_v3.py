@@ -169,9 +169,16 @@ def mobilenetv3_large_100(**kwargs) -> MobileNetV3:
 def mobilenet_v3_large(**kwargs) -> MobileNetV3:
     """MobileNetV3-Large 1.0 (Table 1), torchvision's settings (BN eps 1e-3, momentum 0.01); bilinear.
 
-    torchvision's arguments: ``norm_layer``, ``dropout``, ``weights=None``, ``progress``.
+    torchvision's arguments: ``norm_layer``, ``dropout``, ``weights=None``, ``progress``,
+    ``dilated=True`` (output stride 16, the DeepLabV3 / LR-ASPP backbone). ``output_stride`` follows
+    torchvision's dilation rule here (the block whose stride is removed dilates already; see
+    :class:`~convzoo.models.base.StrideToDilation`).
     """
     kwargs = torchvision_args("mobilenet_v3_large", kwargs)
+    if kwargs.pop("dilated", False):
+        if kwargs.setdefault("output_stride", 16) != 16:
+            raise ValueError("mobilenet_v3_large: dilated=True is output_stride=16; give one of them")
+    kwargs.setdefault("dilation_rule", "torchvision")
     kwargs.setdefault("bn_eps", 1e-3)
     kwargs.setdefault("bn_momentum", 0.01)
     return build("mobilenet_v3_large", "MobileNetV3", MobileNetV3, kwargs, accepts=(MBNet.__init__,),

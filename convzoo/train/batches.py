@@ -9,7 +9,6 @@ import sys
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -70,23 +69,34 @@ def check_labels(y: torch.Tensor, num_classes: Optional[int], where: str) -> Non
 def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 256, image_size: Optional[int] = None,
              device: Optional[torch.device] = None, amp: str = "none", num_workers: int = 0,
              progress: bool = False) -> dict[str, float]:
-    """Top-1 accuracy and mean cross-entropy (no label smoothing) of ``model`` on ``dataset``."""
+    """Top-1 accuracy and mean cross-entropy (no label smoothing) of ``model`` on ``dataset``.
+
+    A segmenter (``task="segmentation"`` on the model or the dataset) is scored per pixel, the
+    ignore index skipped: ``accuracy`` is pixel accuracy, plus ``miou`` and per-class ``iou``
+    (:class:`convzoo.train.tasks.SegMetrics`); ``samples`` counts images.
+    """
     from tqdm import tqdm
+    from .tasks import SegMetrics, check_targets, count_correct, logits_of, task_loss, task_of
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     stats = norm_stats(dataset, device)
     n_cls = getattr(model, "num_classes", None) or getattr(dataset, "num_classes", None)
+    task = task_of(model, dataset)
+    seg = SegMetrics(n_cls) if task == "segmentation" else None
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    correct, total, loss_sum = 0, 0, 0.0
+    correct, total, loss_sum, images = 0, 0, 0.0, 0
     for x, y in tqdm(loader, desc="eval", leave=False, disable=not progress, file=sys.stderr):
-        check_labels(y, n_cls, "test set")
+        check_targets(task, y, n_cls, "test set")
         x, y = prepare_batch(x.to(device), image_size, stats), y.to(device)
         with autocast(device, amp):
-            logits = model(x)
+            logits = logits_of(model(x))
         logits = logits.float()
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-        total += y.numel()
+        loss_sum += task_loss(task, logits, y, reduction="sum").item()
+        hits, counted = count_correct(task, logits, y)
+        correct, total, images = correct + hits, total + counted, images + len(y)
+        if seg is not None:
+            seg.update(logits, y)
     model.train(was_training)
-    return {"accuracy": correct / max(total, 1), "loss": loss_sum / max(total, 1), "samples": total}
+    res = {"accuracy": correct / max(total, 1), "loss": loss_sum / max(total, 1), "samples": images}
+    return {**res, **(seg.result() if seg is not None else {})}

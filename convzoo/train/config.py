@@ -18,6 +18,7 @@ from ..ranges import Range
 OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 SCHEDULES = ("cosine", "step", "constant")
 AMP_MODES = ("none", "bf16", "fp16")
+TASKS = ("classification", "segmentation")   # the loss and metrics (convzoo.train.tasks)
 # More loader workers than this only compete for the cores (and each holds a copy of the dataset).
 MAX_WORKERS = max(4, 2 * (os.cpu_count() or 1))
 
@@ -64,6 +65,7 @@ PAIR_RANGES: dict[str, Range] = {
 
 @dataclass
 class TrainConfig:
+    task: str = "classification"         # "classification" | "segmentation" (pixel CE, ignore 255, mIoU)
     # optimisation
     epochs: int = 10
     batch_size: int = 64                 # global batch (split over the processes when distributed)
@@ -114,6 +116,15 @@ class TrainConfig:
         _choice("amp", self.amp, AMP_MODES)
         if self.freeze is not None:
             _choice("freeze", self.freeze, FREEZE_MODES)
+        _choice("task", self.task, TASKS)
+        if self.task == "segmentation":
+            # these move or mix images without their masks
+            for name in ("image_size", "randaugment", "size_range", "randaug_range", "mixup_range"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} is not supported with task='segmentation' (it would change "
+                                     "images without their masks); the dataset augments pairs")
+            if self.mixup or self.cutmix:
+                raise ValueError("mixup/CutMix are not supported with task='segmentation'")
         for name, rng in RANGES.items():
             setattr(self, name, rng.check(name, getattr(self, name)))
         for name, rng in PAIR_RANGES.items():

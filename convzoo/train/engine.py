@@ -152,6 +152,11 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Optional[Dataset], cfg: 
 def _check_settings(model, train_set, cfg, device, dist_info, dataset_name) -> None:
     """Settings that cannot work with this data or device fail here, before anything is written."""
     check_fits(model, train_set, dataset_name)
+    from .tasks import task_of
+    for what, task in (("model", task_of(model)), (f"dataset {dataset_name!r}", task_of(train_set))):
+        if task != cfg.task:   # default: classification, what a plain module or dataset is
+            raise DataMismatchError(f"the {what} is for {task} but the run's task is {cfg.task} "
+                                    f"(pass --task {task} / TrainConfig(task={task!r}))")
     autocast(device, cfg.amp)
     if cfg.sync_bn and dist_info.enabled and device.type != "cuda":
         raise ValueError("--sync-bn needs CUDA: PyTorch's SyncBatchNorm has no CPU implementation "

@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
 
 from . import distributed as D
 from .augment import AugmentedDataset, eval_image_size, mix_batch, set_dropout, stage_settings
-from .batches import autocast, check_labels, evaluate, norm_stats, prepare_batch
+from .batches import autocast, evaluate, norm_stats, prepare_batch
 from .config import TrainConfig
 from .ema import ModelEma
 from .finetune import keep_frozen_norms_eval
 from .schedule import lr_at
+from .tasks import check_targets, count_correct, logits_of, task_loss
 
 # Parameters are checked for NaN/inf every this many steps (the loss every step): a full pass over
 # the weights costs about one optimizer step, so 1 in 50 keeps it under ~2 %.
@@ -185,22 +185,22 @@ def train_one_epoch(run: RunState, epoch: int, *, progress: bool, keep_msg) -> d
                    min_lr=cfg.min_lr, step_decay=cfg.step_decay, step_epochs=cfg.step_epochs)
         for g in run.optimizer.param_groups:
             g["lr"] = lr * g.get("lr_scale", 1.0)   # layer-wise decay's scale (1 otherwise)
-        check_labels(y, run.num_classes, "training set")
+        check_targets(cfg.task, y, run.num_classes, "training set")
         x, y = prepare_batch(x.to(run.device), st.image_size, run.stats), y.to(run.device)
         target = y
         if st.mixup > 0 or cfg.cutmix > 0:
             x, target = mix_batch(x, y, run.num_classes, st.mixup, cfg.cutmix)
         with autocast(run.device, cfg.amp):
-            logits = run.train_model(x)
-        loss = F.cross_entropy(logits.float(), target, label_smoothing=cfg.label_smoothing)
+            logits = logits_of(run.train_model(x))
+        loss = task_loss(cfg.task, logits.float(), target, cfg.label_smoothing)
         _check_loss(run, loss, epoch, keep_msg)
         _optimizer_step(run, loss)
         run.step += 1
         if run.step % PARAM_CHECK_EVERY == 0:
             check_weights(run, epoch, keep_msg)
-        loss_sum += loss.detach().double() * y.numel()
-        correct += (logits.argmax(1) == y).sum().item()
-        seen += y.numel()
+        hits, counted = count_correct(cfg.task, logits, y)
+        loss_sum += loss.detach().double() * counted
+        correct, seen = correct + hits, seen + counted
         bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
         if sleep:
             time.sleep(sleep)
@@ -223,12 +223,15 @@ def finish_epoch(run: RunState, epoch: int, row: dict, *, progress: bool, keep_m
                                  image_size=eval_image_size(cfg), device=run.device, amp=cfg.amp,
                                  num_workers=cfg.num_workers)
         row.update(test_loss=run.last_eval["loss"], test_accuracy=run.last_eval["accuracy"])
+        if "miou" in run.last_eval:
+            row["test_miou"] = run.last_eval["miou"]
         run.best = max(run.best, run.last_eval["accuracy"])
     if run.dist.is_main:
         if progress:
             msg = f"epoch {epoch + 1}/{cfg.epochs}  train_loss {row['train_loss']:.4f}"
             if "test_accuracy" in row:
                 msg += f"  test_acc {row['test_accuracy']:.4f}  test_loss {row['test_loss']:.4f}"
+                msg += f"  test_miou {row['test_miou']:.4f}" if "test_miou" in row else ""
             print(msg, file=sys.stderr)
         if run.out is not None:
             append_jsonl(run.out / "metrics.jsonl", row)

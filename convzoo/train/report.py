@@ -52,6 +52,7 @@ def build_report(run, run_info: dict, t_start: float) -> dict[str, Any]:
         "world_size": run.dist.world_size,
         "rank_max_param_diff": run.rank_diff,   # max |w_rank_i - w_rank_j| over all weights: 0 = in sync
         "test_samples": run.last_eval.get("samples"),
+        **{k: run.last_eval[k] for k in ("miou", "iou") if k in run.last_eval},   # segmentation
     }
     if run.resumed:
         report["resumed"] = True

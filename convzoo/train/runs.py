@@ -49,12 +49,18 @@ def sample_shape(dataset) -> tuple:
     return tuple(x.shape)
 
 
-def build_model(name: str, dataset, model_kwargs: Optional[dict] = None, seed: Optional[int] = None) -> nn.Module:
+def build_model(name: str, dataset, model_kwargs: Optional[dict] = None, seed: Optional[int] = None,
+                task: str = "classification") -> nn.Module:
     """``create_model(name, num_classes=<dataset's>, in_chans=<dataset's>, **model_kwargs)``;
     explicit ``model_kwargs`` win (and are then checked against the data by the trainer). With
-    ``seed`` the initial weights are a function of the seed alone."""
+    ``seed`` the initial weights are a function of the seed alone. With ``task="segmentation"`` a
+    classification backbone becomes ``create_segmenter(name, **model_kwargs)`` (``head``,
+    ``output_stride``, ``upsample`` among them); a registered segmenter is built as it is."""
     import torch
     from convzoo import create_model
+    from convzoo.registry import get_pretrained_cfg
+    if task == "segmentation" and get_pretrained_cfg(name).get("task", "classification") != "segmentation":
+        from convzoo.models.segmentation import create_segmenter as create_model  # noqa: N813
     if seed is not None:
         torch.manual_seed(seed)
     kw = dict(model_kwargs or {})
