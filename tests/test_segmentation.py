@@ -257,3 +257,28 @@ def test_checkerboard_figure_counts_overlaps(tmp_path):
     assert (core == 9).all()                                   # flat input, flat output
     spread = res.data["interior_spread"]
     assert spread["random"]["resize 2x + conv 3x3"] < 1e-6 < spread["random"]["transposed 3x3, stride 2"]
+
+
+def test_predict_writes_palette_masks_for_a_segmentation_run(tmp_path, capsys):
+    import json
+    from PIL import Image
+    from convzoo.data.segmentation import load_mask_png
+    out = tmp_path / "run"
+    code, _, err = _cli(capsys, "train", *SEG_TINY, "--model-arg", "head=unet", "--dataset", "seg_digits",
+                        "--data-arg", "size=16", "--epochs", 1, "--out", out)
+    assert code == 0, err
+    rng = np.random.default_rng(0)
+    for name, shape in (("a.png", (23, 31, 3)), ("b.jpg", (17, 19, 3))):
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(tmp_path / name)
+    masks = tmp_path / "masks"
+    code, stdout, err = _cli(capsys, "predict", "--run", out, tmp_path / "a.png", tmp_path / "b.jpg",
+                             "--out", masks, "--json")
+    assert code == 0, err
+    rows = json.loads(stdout)
+    for r, shape in zip(rows, ((23, 31), (17, 19))):
+        mask = load_mask_png(r["mask"])
+        assert tuple(mask.shape) == shape and int(mask.max()) < 11       # the image's size, valid classes
+        assert sum(r["pixels"].values()) == pytest.approx(1.0)
+        assert Image.open(r["mask"]).mode == "P"
+    code, _, err = _cli(capsys, "predict", "--run", out, tmp_path / "a.png", "--out", masks)
+    assert code == 2 and "not an empty folder" in err

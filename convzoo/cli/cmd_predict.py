@@ -11,10 +11,13 @@ EPILOG = """examples:
   convzoo predict cat.jpg --model efficientnet_lite0 --pretrained efficientnet-lite0.pth
   convzoo predict photos/ --model local-dir:out/b0-pets --topk 3
   convzoo predict photos/ --run runs/lite0-pets --json
+  convzoo predict street.jpg --run runs/seg-voc --out masks/      # a segmentation run: palette PNG masks
 
 Label names come from the model folder's config.json or the run's classes, else the ImageNet-1k
 names when the model has 1000 classes, else class indices. --json prints one entry per image:
-{"image": path, "top": [{"index": i, "label": name, "prob": p}, ...]} (descending probability)."""
+{"image": path, "top": [{"index": i, "label": name, "prob": p}, ...]} (descending probability).
+A segmentation run writes one palette PNG mask per image (VOC's palette) under --out, at the image's
+size; --json then gives {"image", "mask", "pixels": {class index: fraction}} per image."""
 
 
 def register(subparsers) -> None:
@@ -30,6 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--topk", type=t("topk"), default=5, help="classes shown per image (default 5)")
     p.add_argument("--batch-size", type=t("batch_size"), default=16)
     p.add_argument("--json", action="store_true", help="print a JSON list, one entry per image")
+    p.add_argument("--out", metavar="DIR", default="masks",
+                   help="segmentation runs: folder for the PNG masks (default: masks/; must be new or empty)")
     p.set_defaults(func=run)
 
 
@@ -39,6 +44,8 @@ def run(args) -> int:
     if args.pretrained and not args.model:
         raise CLIError("--pretrained goes with --model (a run folder already holds its weights)")
     model, preprocess = _load(args)
+    if getattr(model, "task", "classification") == "segmentation":
+        return _segment(model, preprocess, files, args)
     labels = _labels(model)
     k = min(args.topk, len(labels))
     results = []
@@ -95,6 +102,38 @@ def _load(args):
     return model, lambda p: tf(open_image(p, mode)).to(torch.float32)
 
 
+def _segment(model, preprocess, files, args) -> int:
+    """One palette PNG mask per image, at the image's own size (segmenters take any size)."""
+    import torch
+    from convzoo.cli import CLIError
+    from convzoo.data.segmentation import masks_from_logits, save_mask_png
+    out = Path(args.out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CLIError(f"--out {out} exists and is not an empty folder (masks are never written over)")
+    xs = []
+    for f in files:   # read them all first: a bad image stops the command before any mask is written
+        try:
+            xs.append(preprocess(f))
+        except ValueError as e:
+            raise CLIError(str(e)) from None
+    rows, used = [], set()
+    for i, (f, x) in enumerate(zip(files, xs)):
+        with torch.no_grad():
+            mask = masks_from_logits(model(x[None]))[0]
+        name = f"{f.stem}.png" if f.stem not in used else f"{f.stem}-{i}.png"
+        used.add(f.stem)
+        path = save_mask_png(mask, out / name)
+        counts = torch.bincount(mask.flatten().long(), minlength=1).double() / mask.numel()
+        rows.append({"image": str(f), "mask": str(path),
+                     "pixels": {int(c): round(float(v), 6) for c, v in enumerate(counts) if v > 0}})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['image']} -> {r['mask']}")
+    return 0
+
+
 def _run_preprocess(cfg: dict):
     """A run's own pipeline: the dataset's resize + center crop to its sample size, then the trainer's
     resize to the eval image size and its normalisation (train/batches.py::prepare_batch)."""
@@ -108,10 +147,13 @@ def _run_preprocess(cfg: dict):
         raise CLIError(f"the run trained on {cfg.get('dataset')!r}, whose samples are not images this command "
                        "can read (or it predates recorded preprocessing)")
     c, h, _ = pre["input_size"]
-    tf = v2.Compose([v2.ToImage(), v2.Resize(h, antialias=True), v2.CenterCrop(h),
-                     v2.ToDtype(torch.float32, scale=True)])
     stats = (torch.tensor(pre["mean"]), torch.tensor(pre["std"])) if pre.get("mean") else None
     mode = "L" if c == 1 else "RGB"
+    if (cfg.get("train") or {}).get("task") == "segmentation":   # the image as it is: no resize, no crop
+        to_tensor = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+        return lambda p: prepare_batch(to_tensor(open_image(p, mode))[None], None, stats)[0]
+    tf = v2.Compose([v2.ToImage(), v2.Resize(h, antialias=True), v2.CenterCrop(h),
+                     v2.ToDtype(torch.float32, scale=True)])
     return lambda p: prepare_batch(tf(open_image(p, mode))[None], pre.get("image_size"), stats)[0]
 
 

@@ -66,7 +66,8 @@ def build_model(name: str, dataset, model_kwargs: Optional[dict] = None, seed: O
     kw = dict(model_kwargs or {})
     if getattr(dataset, "num_classes", None) is not None:
         kw.setdefault("num_classes", dataset.num_classes)
-    kw.setdefault("in_chans", sample_shape(dataset)[0])
+    if dataset is not None:   # None: the caller gave num_classes and in_chans (a recorded run)
+        kw.setdefault("in_chans", sample_shape(dataset)[0])
     try:
         return create_model(name, **kw)
     except TypeError as e:
@@ -115,7 +116,6 @@ def load_run(run_dir, *, weights: Optional[str] = None) -> tuple[nn.Module, dict
     ``model.safetensors`` (never from the file it started from); the class names, when the data had
     them, become ``default_cfg["label_names"]``.
     """
-    from convzoo import create_model
     from convzoo.weights import load_weights
     cfg = read_run_config(run_dir)
     path = Path(weights) if weights else Path(run_dir) / "model.safetensors"
@@ -124,13 +124,14 @@ def load_run(run_dir, *, weights: Optional[str] = None) -> tuple[nn.Module, dict
                                 f"finish it with convzoo train --resume {run_dir}")
     pre = cfg.get("preprocess")
     kw = dict(cfg.get("model_kwargs") or {})
+    task = (cfg.get("train") or {}).get("task", "classification")
     if pre and pre.get("num_classes") is not None:
         kw.setdefault("num_classes", pre["num_classes"])
         kw.setdefault("in_chans", pre["input_size"][0])
-        model = create_model(cfg["model"], **kw)
+        model = build_model(cfg["model"], None, kw, task=task)
     else:
         (test_set,) = build_data(cfg["dataset"], cfg.get("data_root"), cfg.get("data_kwargs"), splits=("test",))
-        model = build_model(cfg["model"], test_set, kw)
+        model = build_model(cfg["model"], test_set, kw, task=task)
     load_weights(model, path, layout="convzoo" if not weights else None, allow_new_head=False)
     names = cfg.get("class_names")
     if names and isinstance(getattr(model, "default_cfg", None), dict):
