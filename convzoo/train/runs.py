@@ -52,19 +52,25 @@ def sample_shape(dataset) -> tuple:
 def build_model(name: str, dataset, model_kwargs: Optional[dict] = None, seed: Optional[int] = None) -> nn.Module:
     """``create_model(name, num_classes=<dataset's>, in_chans=<dataset's>, **model_kwargs)``;
     explicit ``model_kwargs`` win (and are then checked against the data by the trainer). With
-    ``seed`` the initial weights are a function of the seed alone."""
+    ``seed`` the initial weights are a function of the seed alone. ``model_kwargs["compression"]``
+    (written by ``convzoo compress``) re-applies the factorised architecture so the run's weights load."""
     import torch
     from convzoo import create_model
     if seed is not None:
         torch.manual_seed(seed)
     kw = dict(model_kwargs or {})
+    spec = kw.pop("compression", None)   # a `convzoo compress` run: its factorised convs, rebuilt below
     if getattr(dataset, "num_classes", None) is not None:
         kw.setdefault("num_classes", dataset.num_classes)
     kw.setdefault("in_chans", sample_shape(dataset)[0])
     try:
-        return create_model(name, **kw)
+        model = create_model(name, **kw)
     except TypeError as e:
         raise ValueError(f"model {name!r} does not accept these options: {str(e).splitlines()[0]}") from None
+    if spec is not None:
+        from convzoo.compress import apply_spec
+        apply_spec(model, spec)
+    return model
 
 
 def default_out_dir(model: str, dataset: str, base: str = "runs") -> Path:
