@@ -234,20 +234,30 @@ def test_no_convolution_and_nonfinite_weights_are_refused():
         compress(nn.Sequential(conv), "channel", rank=1, example_input=torch.zeros(1, 2, 6, 6))
 
 
-@pytest.mark.parametrize("method", list(METHODS))
-def test_compressed_models_trace(method, tmp_path):
-    from torch.fx import symbolic_trace
-
-    from convzoo.export import to_onnx
+def _compressed(method):
     dims = 3 if method == "spatial" else 2                       # (2+1)D through every tracer, too
     torch.manual_seed(0)
     net = nn.Sequential(CONV[dims](3, 8, 3, padding=1), nn.ReLU(),
                         CONV[dims](8, 8, 3, padding=1, groups=8 if method == "separable_dw" else 1)).eval()
     x = torch.randn(1, 3, *(6,) * dims)
-    new, _ = compress(net, method, energy=0.9, example_input=x)
+    return compress(net, method, rank=2, example_input=x)[0], x
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_compressed_models_trace(method):
+    from torch.fx import symbolic_trace
+    new, x = _compressed(method)
     ref = new(x)
     torch.testing.assert_close(symbolic_trace(new)(x), ref)
     torch.testing.assert_close(torch.jit.script(new)(x), ref)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", list(METHODS))
+def test_compressed_models_export_and_onnx_parity(method, tmp_path):
+    from convzoo.export import to_onnx
+    new, x = _compressed(method)
+    ref = new(x)
     torch.testing.assert_close(torch.export.export(new, (x,)).module()(x), ref)
     to_onnx(new, tmp_path / "m.onnx", input_size=tuple(x.shape[1:]), verify=True)   # ORT parity, 1e-4
 

@@ -10,13 +10,14 @@ from TensorLy's ``parafac`` (alternating least squares, SVD start; the paper use
 squares). A CP rank has no Eckart-Young guarantee, and the exact rank of a tensor is not computable in
 general; at the *full rank* ``R = min(C, N) * prod(k)`` this module writes the trivial exact CP (one
 rank-one term per input channel and kernel position, the weight's own values in the output factor), so
-the layer is reproduced exactly. ``energy`` picks R from the (N, C k^2) unfolding's singular values, a
-lower bound on the CP rank that keeps this energy (a heuristic; fine-tuning is expected).
+the layer is reproduced exactly. ``energy`` picks R from the (N, C k^2) unfolding's singular values, each spread over
+prod(k) rank slots (a heuristic, see ``_spectrum``; fine-tuning is expected).
 Shape: (N, C, *S) -> (N, R, *S) -> ... -> (N, R, *S') -> (N, N_out, *S').
 """
 from __future__ import annotations
 
 import itertools
+import warnings
 from math import prod
 
 import numpy as np
@@ -55,7 +56,9 @@ def factors(w: np.ndarray, rank: int, iters: int = ALS_ITERATIONS) -> tuple:
         return tuple(_exact(w))
     tl = require("tensorly", "compress", "the CP decomposition")
     from tensorly.decomposition import parafac
-    cp = parafac(tl.tensor(w), rank, n_iter_max=iters, init="svd", tol=1e-10, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # "n_eigenvecs larger than the mode": TensorLy pads, fine
+        cp = parafac(tl.tensor(w), rank, n_iter_max=iters, init="svd", tol=1e-10, random_state=0)
     weights, fac = cp
     norms = [np.linalg.norm(f, axis=0) + 1e-30 for f in fac]
     scale = (np.abs(weights) * prod(norms)) ** (1.0 / len(fac))
@@ -94,6 +97,14 @@ def macs(conv: nn.Module, rank: int, in_sp: tuple, out_sp: tuple) -> int:
     return total + stage_macs(rank, conv.out_channels, 1, (1,), out_sp)
 
 
+def _spectrum(w: np.ndarray) -> np.ndarray:
+    """The (N, C k^2) unfolding's squared singular values, each spread over prod(k) rank slots, so the
+    energy scale spans ranks 1 .. full rank (a heuristic: a CP term is rank one in every mode)."""
+    k = prod(w.shape[2:])
+    s = np.repeat(squared_singular_values(w.reshape(w.shape[0], -1)) / k, k)
+    return s[:full_rank(w.shape)]
+
+
 def _skip(conv: nn.Module):
     if conv.groups != 1:
         return f"grouped conv (groups={conv.groups}): cp needs groups=1"
@@ -106,5 +117,5 @@ def _skip(conv: nn.Module):
 
 METHOD = Method(
     name="cp", paper="Lebedev et al. 2015, arXiv:1412.6553", skip=_skip, full_rank=full_rank,
-    spectra=lambda w: [squared_singular_values(w.reshape(w.shape[0], -1))],
+    spectra=lambda w: [_spectrum(w)],
     factor=factors, reconstruct=reconstruct, build=build, macs=macs)
