@@ -35,7 +35,7 @@ SHAPES = {
 }
 
 
-def run(shapes, targets, engines) -> list:
+def run(shapes, targets, engines, only=None) -> list:
     from convzoo.compress import compress
     from convzoo.compress.latency import compare_ms
     rows = []
@@ -44,7 +44,7 @@ def run(shapes, targets, engines) -> list:
         torch.manual_seed(0)
         dense = nn.Sequential(make()).eval()
         x = torch.randn(1, *size)
-        for method in methods:
+        for method in [m for m in methods if only is None or m in only]:
             for target in targets:
                 try:
                     new, rep = compress(dense, method, speedup=target, example_input=x)
@@ -75,6 +75,7 @@ def main() -> None:
     p.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     p.add_argument("--targets", nargs="+", type=float, default=[2.0, 4.0])
     p.add_argument("--engines", nargs="+", default=["eager", "onnxruntime"])
+    p.add_argument("--methods", nargs="+", help="only these methods")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args()
@@ -82,7 +83,7 @@ def main() -> None:
     print(f"# {platform.processor() or platform.machine()}, {args.threads} thread(s), load "
           f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}")
     print("| shape | method | target | rank | MAC ratio | " + " | ".join(args.engines) + " |")
-    rows = run(args.shapes, args.targets, args.engines)
+    rows = run(args.shapes, args.targets, args.engines, args.methods)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

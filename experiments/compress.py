@@ -12,7 +12,8 @@ Nets (``--nets``):
 For each (net, seed): the base net is trained (``--epochs``), then for each method and target:
 ``compress(..., speedup=target)`` (over MACs), accuracy right away, latency at batch 1 on eager PyTorch
 and on ONNX Runtime (dense and compressed interleaved in one process, one thread, median), fine-tuning
-with the trainer at a tenth of the learning rate (``--finetune-epochs``), accuracy again. One line per
+with the trainer at a tenth of the learning rate (``--finetune-epochs``), accuracy again. With
+``--engine eager`` the target is a measured speed-up instead (rows tagged ``method@eager``). One line per
 run goes to ``experiments/results/compress_runs.jsonl`` (a rerun skips the ones there); the summary
 (mean and spread over seeds) goes to ``compress.json`` and the Pareto plot to ``compress_pareto.png``.
 
@@ -99,14 +100,15 @@ def one_net(name: str, seed: int, args, done: set) -> None:
     x = torch.zeros(1, *train.input_size)
     for method in [m for m in NETS[name][1] if m in args.methods]:
         for target in args.targets:
-            key = (name, seed, method, target)
+            tag = f"{method}@{args.engine}" if args.engine else method
+            key = (name, seed, tag, target)
             if key in done:
                 continue
             t1 = time.time()
             try:
-                new, rep = compress(net, method, speedup=target, example_input=x)
+                new, rep = compress(net, method, speedup=target, example_input=x, engine=args.engine)
             except ValueError as e:
-                row = dict(net=name, seed=seed, method=method, target=target, skipped=str(e))
+                row = dict(net=name, seed=seed, method=tag, target=target, skipped=str(e))
                 _append(row)
                 continue
             acc1 = evaluate(new, test)["accuracy"]
@@ -115,7 +117,7 @@ def one_net(name: str, seed: int, args, done: set) -> None:
             ftc = TrainConfig(**{**cfg.to_dict(), "epochs": args.finetune_epochs, "lr": args.lr / 10,
                                  "warmup_epochs": 0.0})
             acc2 = fit(ft, train, test, ftc, progress=False)["accuracy"]
-            row = dict(net=name, seed=seed, method=method, target=target, accuracy_original=acc0,
+            row = dict(net=name, seed=seed, method=tag, target=target, accuracy_original=acc0,
                        accuracy_compressed=acc1, accuracy_finetuned=acc2,
                        mac_speedup=rep["macs_before"] / rep["macs_after"], params_before=rep["params_before"],
                        params_after=rep["params_after"], latency=lat, energy=rep["target"].get("energy"),
@@ -197,6 +199,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--train-size", type=int, default=1500)
     p.add_argument("--test-size", type=int, default=1000)
+    p.add_argument("--engine", choices=["eager", "onnxruntime"],
+                   help="measure the target on this engine (slower layers stay dense) instead of over MACs")
     p.add_argument("--summary-only", action="store_true")
     args = p.parse_args()
     done = set()

@@ -168,7 +168,7 @@ def test_speedup_over_macs_reaches_the_target():
         assert 0 < rep["target"]["energy"] < 1
 
 
-@pytest.mark.parametrize("engine", ["eager", "onnxruntime"])
+@pytest.mark.parametrize("engine", ["eager", pytest.param("onnxruntime", marks=pytest.mark.slow)])
 def test_speedup_on_an_engine_reports_a_timing_table(engine):
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1)).eval()
@@ -262,6 +262,7 @@ def test_compressed_models_export_and_onnx_parity(method, tmp_path):
     to_onnx(new, tmp_path / "m.onnx", input_size=tuple(x.shape[1:]), verify=True)   # ORT parity, 1e-4
 
 
+@pytest.mark.slow
 def test_timm_and_torchvision_models():
     timm = pytest.importorskip("timm")
     import torchvision
@@ -292,6 +293,7 @@ def _fake_run(tmp_path):
     return run
 
 
+@pytest.mark.slow
 def test_cli_compress_writes_a_run_that_eval_reloads(tmp_path, capsys):
     from convzoo.cli import main
     run = _fake_run(tmp_path)
