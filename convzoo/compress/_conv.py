@@ -57,6 +57,9 @@ def mixed_spatial(in_spatial, out_spatial, upto: int) -> tuple:
 
 
 def set_weight(conv: nn.Module, w: np.ndarray) -> None:
+    """Copy a factor in; entries below float32's smallest normal number become 0: ALS can leave
+    near-zero components whose denormal float32 values slow CPU kernels down many times over."""
+    w = np.where(np.abs(w) < np.finfo(np.float32).tiny, 0.0, w)
     conv.weight.data.copy_(torch.from_numpy(np.ascontiguousarray(w).reshape(conv.weight.shape)))
 
 
