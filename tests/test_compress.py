@@ -225,6 +225,16 @@ def test_bad_input_is_one_line(kwargs, pattern):
     assert "\n" not in str(e.value)
 
 
+def test_convzoo_compress_is_callable_and_layers_selects():
+    import convzoo
+    import convzoo.compress                                      # binds the subpackage over the lazy name
+    net = nn.Sequential(nn.Conv2d(2, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1))
+    _, rep = convzoo.compress(net, "channel", rank=2, example_input=torch.zeros(1, 2, 6, 6), layers=["1"])
+    assert [r["name"] for r in rep["layers"]] == ["1"]
+    with pytest.raises(ValueError, match="layers: 'x.\\*' matches no conv"):
+        compress(net, "channel", rank=2, example_input=torch.zeros(1, 2, 6, 6), layers=["x.*"])
+
+
 def test_no_convolution_and_nonfinite_weights_are_refused():
     with pytest.raises(ValueError, match="has no convolution"):
         compress(nn.Sequential(nn.Linear(4, 4)), "channel", rank=1, example_input=torch.zeros(1, 4))
