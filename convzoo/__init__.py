@@ -20,6 +20,7 @@ _LAZY = {
     "profile": "convzoo.analysis",
     "compound_scaling": "convzoo.models.efficientnet",
     "create_segmenter": "convzoo.models.segmentation",
+    "compress": "convzoo.compress",
 }
 
 __all__ = ["create_model", "list_models", "register_model", "is_model", "__version__", *_LAZY]

@@ -55,7 +55,9 @@ def build_model(name: str, dataset, model_kwargs: Optional[dict] = None, seed: O
     explicit ``model_kwargs`` win (and are then checked against the data by the trainer). With
     ``seed`` the initial weights are a function of the seed alone. With ``task="segmentation"`` a
     classification backbone becomes ``create_segmenter(name, **model_kwargs)`` (``head``,
-    ``output_stride``, ``upsample`` among them); a registered segmenter is built as it is."""
+    ``output_stride``, ``upsample`` among them); a registered segmenter is built as it is.
+    ``model_kwargs["compression"]`` (written by ``convzoo compress``) re-applies the factorised
+    architecture so the run's weights load."""
     import torch
     from convzoo import create_model
     from convzoo.registry import get_pretrained_cfg
@@ -64,14 +66,19 @@ def build_model(name: str, dataset, model_kwargs: Optional[dict] = None, seed: O
     if seed is not None:
         torch.manual_seed(seed)
     kw = dict(model_kwargs or {})
+    spec = kw.pop("compression", None)   # a `convzoo compress` run: its factorised convs, rebuilt below
     if getattr(dataset, "num_classes", None) is not None:
         kw.setdefault("num_classes", dataset.num_classes)
     if dataset is not None:   # None: the caller gave num_classes and in_chans (a recorded run)
         kw.setdefault("in_chans", sample_shape(dataset)[0])
     try:
-        return create_model(name, **kw)
+        model = create_model(name, **kw)
     except TypeError as e:
         raise ValueError(f"model {name!r} does not accept these options: {str(e).splitlines()[0]}") from None
+    if spec is not None:
+        from convzoo.compress import apply_spec
+        apply_spec(model, spec)
+    return model
 
 
 def default_out_dir(model: str, dataset: str, base: str = "runs") -> Path:

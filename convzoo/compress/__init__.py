@@ -1,0 +1,26 @@
+"""Compression by the lecture's factorisations: a trained network's convs replaced by cheaper split
+forms (spatial / (2+1)D, channel, Tucker-2, CP, depthwise-separable, separable depthwise).
+
+    >>> from convzoo.compress import compress
+    >>> small, report = compress(model, "spatial", speedup=2.0, example_input=x)
+    >>> report["macs_before"] / report["macs_after"]
+
+See docs/compress.md for which method when, and where a factorised form is slower than the dense conv.
+"""
+import sys
+import types
+
+from .api import METHODS, apply_spec, compress
+
+__all__ = ["compress", "apply_spec", "METHODS"]
+
+
+class _CallableModule(types.ModuleType):
+    """``convzoo.compress(model, ...)`` must work after ``import convzoo.compress`` too, when the name
+    is this package rather than the function (Python binds a subpackage over the lazy attribute)."""
+
+    def __call__(self, *args, **kwargs):
+        return compress(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,227 @@
+"""``convzoo.compress`` on trained networks of this repo: accuracy against measured CPU latency at MAC
+speed-up targets 2x and 4x, right after compression and after a short fine-tuning, per method.
+
+Nets (``--nets``):
+
+- ``variant_conv`` on ``cluttered_digits`` (16 x 16 digits among clutter)
+- ``resnet18``: torchvision's ResNet-18 (first conv fed 1 channel) on ``cluttered_digits``
+- ``c3d_small`` on ``digit_order`` (the (2+1)D split of a trained C3D)
+- ``waveform_m11`` (Dai et al.'s M11) on ``spoken_digits`` (needs the espeak-ng synthesiser; skipped with
+  the reason when it is missing)
+
+For each (net, seed): the base net is trained (``--epochs``), then for each method and target:
+``compress(..., speedup=target)`` (over MACs), accuracy right away, latency at batch 1 on eager PyTorch
+and on ONNX Runtime (dense and compressed interleaved in one process, one thread, median), fine-tuning
+with the trainer at a tenth of the learning rate (``--finetune-epochs``), accuracy again. With
+``--engine eager`` the target is a measured speed-up instead (rows tagged ``method@eager``). One line per
+run goes to ``experiments/results/compress_runs.jsonl`` (a rerun skips the ones there); the summary
+(mean and spread over seeds) goes to ``compress.json`` and the Pareto plot to ``compress_pareto.png``.
+
+    python experiments/compress.py --nets variant_conv --seeds 0                 # cheapest setting
+    python experiments/compress.py --nets variant_conv resnet18 c3d_small --seeds 0 1 2   # the full study
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = RESULTS / "compress_runs.jsonl"
+NETS = {   # net -> (dataset, methods that apply to its convs)
+    "variant_conv": ("cluttered_digits", ("spatial", "channel", "tucker2", "cp", "dwsep")),
+    "resnet18": ("cluttered_digits", ("spatial", "channel", "tucker2", "dwsep")),
+    "c3d_small": ("digit_order", ("spatial", "channel", "tucker2", "dwsep")),
+    "waveform_m11": ("spoken_digits", ("channel", "tucker2", "dwsep")),
+}
+
+
+def make_net(name: str, train):
+    import torch
+    import torchvision
+
+    import convzoo
+    if name == "resnet18":
+        net = torchvision.models.resnet18(num_classes=train.num_classes)
+        net.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)   # grey digits: one input channel
+        return net
+    if name == "c3d_small":
+        _, frames, side, _ = train.input_size
+        return convzoo.create_model(name, num_classes=train.num_classes, in_chans=1, num_frames=frames,
+                                    frame_size=side)
+    return convzoo.create_model(name, num_classes=train.num_classes, in_chans=train.input_size[0])
+
+
+def data(name: str, args):
+    from convzoo.data import get_dataset
+    ds = NETS[name][0]
+    if ds == "spoken_digits" and shutil.which("espeak-ng") is None:
+        raise RuntimeError("spoken_digits needs the espeak-ng synthesiser (apt-get install espeak-ng), not installed")
+    return get_dataset(ds, "train", size=args.train_size), get_dataset(ds, "test", size=args.test_size)
+
+
+def latencies(before, after, x) -> dict:
+    """Median ms at batch 1, dense and compressed interleaved, on eager PyTorch and ONNX Runtime."""
+    from convzoo.compress.latency import compare_ms
+    out = {}
+    for engine in ("eager", "onnxruntime"):
+        ms = compare_ms({"before": before, "after": after}, x, engine, runs=60, rounds=6)
+        out[engine] = {"before_ms": ms["before"], "after_ms": ms["after"], "speedup": ms["before"] / ms["after"]}
+    return out
+
+
+def base_model(name: str, seed: int, train, test, args):
+    import torch
+
+    from convzoo.train import TrainConfig, fit
+    torch.manual_seed(seed)
+    net = make_net(name, train)
+    cfg = TrainConfig(epochs=args.epochs, batch_size=64, lr=args.lr, seed=seed, device="cpu", latency_runs=5,
+                      eval_every=args.epochs, warmup_epochs=0.5)
+    rep = fit(net, train, test, cfg, progress=False, run_info={"model": name})
+    return net.eval(), rep["accuracy"], cfg
+
+
+def one_net(name: str, seed: int, args, done: set) -> None:
+    import copy
+
+    import torch
+
+    from convzoo.compress import compress
+    from convzoo.train import TrainConfig, evaluate, fit
+    torch.set_num_threads(1)
+    train, test = data(name, args)
+    t0 = time.time()
+    net, acc0, cfg = base_model(name, seed, train, test, args)
+    print(f"{name} seed {seed}: base accuracy {acc0:.4f} ({time.time() - t0:.0f} s)", flush=True)
+    x = torch.zeros(1, *train.input_size)
+    for method in [m for m in NETS[name][1] if m in args.methods]:
+        for target in args.targets:
+            tag = f"{method}@{args.engine}" if args.engine else method
+            key = (name, seed, tag, target)
+            if key in done:
+                continue
+            t1 = time.time()
+            try:
+                new, rep = compress(net, method, speedup=target, example_input=x, engine=args.engine)
+            except ValueError as e:
+                row = dict(net=name, seed=seed, method=tag, target=target, skipped=str(e))
+                _append(row)
+                continue
+            acc1 = evaluate(new, test)["accuracy"]
+            lat = latencies(net, new, x)
+            ft = copy.deepcopy(new)
+            ftc = TrainConfig(**{**cfg.to_dict(), "epochs": args.finetune_epochs, "lr": args.lr / 10,
+                                 "warmup_epochs": 0.0})
+            acc2 = fit(ft, train, test, ftc, progress=False)["accuracy"]
+            row = dict(net=name, seed=seed, method=tag, target=target, accuracy_original=acc0,
+                       accuracy_compressed=acc1, accuracy_finetuned=acc2,
+                       mac_speedup=rep["macs_before"] / rep["macs_after"], params_before=rep["params_before"],
+                       params_after=rep["params_after"], latency=lat, energy=rep["target"].get("energy"),
+                       factorized=sum(r["status"] == "factorized" for r in rep["layers"]),
+                       dense=[(r["name"], r["reason"]) for r in rep["layers"] if r["status"] == "dense"],
+                       seconds=round(time.time() - t1, 1))
+            _append(row)
+            print(f"  {method:8s} {target}x: MACs {row['mac_speedup']:.2f}x, eager {lat['eager']['speedup']:.2f}x, "
+                  f"ORT {lat['onnxruntime']['speedup']:.2f}x, acc {acc0:.3f} -> {acc1:.3f} -> {acc2:.3f}", flush=True)
+
+
+def _append(row: dict) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    with RUNS.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def summarize() -> dict:
+    rows = [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()] if RUNS.exists() else []
+    groups: dict = {}
+    for r in rows:
+        if "skipped" not in r:
+            groups.setdefault((r["net"], r["method"], r["target"]), []).append(r)
+    table = []
+    for (net, method, target), rs in sorted(groups.items()):
+        def stat(f):
+            v = [f(r) for r in rs]
+            return {"mean": statistics.fmean(v), "min": min(v), "max": max(v)}
+        table.append(dict(net=net, method=method, target=target, seeds=len(rs),
+                          mac_speedup=stat(lambda r: r["mac_speedup"]),
+                          eager_speedup=stat(lambda r: r["latency"]["eager"]["speedup"]),
+                          ort_speedup=stat(lambda r: r["latency"]["onnxruntime"]["speedup"]),
+                          accuracy_original=stat(lambda r: r["accuracy_original"]),
+                          accuracy_compressed=stat(lambda r: r["accuracy_compressed"]),
+                          accuracy_finetuned=stat(lambda r: r["accuracy_finetuned"])))
+    out = {"rows": table, "skipped": [r for r in rows if "skipped" in r]}
+    (RESULTS / "compress.json").write_text(json.dumps(out, indent=1))
+    return out
+
+
+def pareto_plot(summary: dict) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    nets = sorted({r["net"] for r in summary["rows"]})
+    if not nets:
+        return
+    fig, axes = plt.subplots(1, len(nets), figsize=(5 * len(nets), 4), squeeze=False)
+    for ax, net in zip(axes[0], nets):
+        rows = [r for r in summary["rows"] if r["net"] == net]
+        base = statistics.fmean(r["accuracy_original"]["mean"] for r in rows)
+        ax.axhline(base, color="k", lw=0.8, ls="--", label="dense (1x)")
+        for r in rows:
+            s, a0, a1 = r["eager_speedup"]["mean"], r["accuracy_compressed"]["mean"], r["accuracy_finetuned"]["mean"]
+            ax.plot([s, s], [a0, a1], color="0.7", lw=0.8)
+            ax.scatter([s], [a1], marker="o" if r["target"] == 2 else "s")
+            ax.annotate(f"{r['method']} {r['target']:g}x", (s, a1), fontsize=7)
+        front = sorted(rows, key=lambda r: -r["eager_speedup"]["mean"])
+        best, pts = -1.0, []
+        for r in front:
+            if r["accuracy_finetuned"]["mean"] > best:
+                best = r["accuracy_finetuned"]["mean"]
+                pts.append((r["eager_speedup"]["mean"], best))
+        ax.plot(*zip(*sorted(pts)), color="C3", lw=1, label="Pareto front")
+        ax.set(xlabel="measured eager speed-up (batch 1, 1 thread)", ylabel="test accuracy (fine-tuned)", title=net)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "compress_pareto.png", dpi=110)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--nets", nargs="+", default=["variant_conv"], choices=list(NETS))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--methods", nargs="+", default=["spatial", "channel", "tucker2", "cp", "dwsep"])
+    p.add_argument("--targets", nargs="+", type=float, default=[2.0, 4.0])
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--finetune-epochs", type=int, default=2)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--train-size", type=int, default=1500)
+    p.add_argument("--test-size", type=int, default=1000)
+    p.add_argument("--engine", choices=["eager", "onnxruntime"],
+                   help="measure the target on this engine (slower layers stay dense) instead of over MACs")
+    p.add_argument("--summary-only", action="store_true")
+    args = p.parse_args()
+    done = set()
+    if RUNS.exists():
+        done = {(r["net"], r["seed"], r["method"], r["target"]) for r in map(json.loads, RUNS.read_text().splitlines())}
+    if not args.summary_only:
+        for net in args.nets:
+            for seed in args.seeds:
+                try:
+                    one_net(net, seed, args, done)
+                except RuntimeError as e:
+                    print(f"{net}: skipped: {e}", flush=True)
+                    _append(dict(net=net, seed=seed, method=None, target=None, skipped=str(e)))
+    s = summarize()
+    pareto_plot(s)
+    for r in s["rows"]:
+        print(f"{r['net']:13s} {r['method']:8s} {r['target']:g}x  MACs {r['mac_speedup']['mean']:.2f}x  "
+              f"eager {r['eager_speedup']['mean']:.2f}x  ORT {r['ort_speedup']['mean']:.2f}x  acc "
+              f"{r['accuracy_original']['mean']:.3f} -> {r['accuracy_compressed']['mean']:.3f} -> "
+              f"{r['accuracy_finetuned']['mean']:.3f}  ({r['seeds']} seed(s))")
+
+
+if __name__ == "__main__":
+    main()
