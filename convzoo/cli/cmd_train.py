@@ -160,6 +160,7 @@ def _pretrained_info(args) -> dict:
 
 def _load_pretrained(model, info: dict, train_set) -> None:
     """Load the run's starting weights (checked against the recorded sha256) and say what changed."""
+    import logging
     import sys
     import warnings
     from convzoo.cli import CLIError
@@ -167,9 +168,15 @@ def _load_pretrained(model, info: dict, train_set) -> None:
     from convzoo.weights import load_weights
     if sha256(info["file"]) != info["sha256"]:
         raise CLIError(f"--pretrained {info['source']}: {info['file']} changed while the run was being set up")
-    with warnings.catch_warnings():   # a new head is the point of fine-tuning: said below, once
-        warnings.simplefilter("ignore")
-        res = load_weights(model, info["file"])
+    quiet = logging.getLogger("convzoo.weights")
+    level = quiet.level
+    try:   # a new head is the point of fine-tuning: said below, once, not as a warning
+        quiet.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = load_weights(model, info["file"])
+    finally:
+        quiet.setLevel(level)
     notes = [f"layout {res.layout}"]
     if res.first_conv_adapted:
         notes.append(f"first conv adapted to {getattr(model, 'in_chans', '?')} channels")
