@@ -26,7 +26,12 @@ _LAZY = {
 __all__ = ["create_model", "list_models", "register_model", "is_model", "__version__", *_LAZY]
 
 
+_SUBPACKAGES = {"data", "hub", "weights", "analysis", "export", "train", "layers", "blocks", "models"}
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBPACKAGES:   # `import convzoo; convzoo.data.create_transform(...)` without a second import
+        return importlib.import_module(f"convzoo.{name}")
     raise AttributeError(f"module 'convzoo' has no attribute {name!r}")
