@@ -111,6 +111,8 @@ def test_fig3_inverted_residual_widths(tmp_path):
     assert d["costs"]["mbconv"]["macs"] == h * w * k * t * (k + 9 + k)  # MobileNetV2 Table 1 cost
     assert d["costs"]["fused_mbconv"]["macs"] == h * w * (9 * k * k * t + k * t * k)
     assert d["costs"]["bottleneck"]["macs"] == h * w * (256 * 64 + 9 * 64 * 64 + 64 * 256)
+    assert d["widths"]["uib_extradw"] == [24, 24, 144, 144, 24]             # dw, expand, dw, project
+    assert d["costs"]["uib_extradw"]["macs"] == h * w * (9 * k + k * k * t + 9 * k * t + k * t * k)
     assert d["mobilenet_v2_blocks"] == _mobilenet_v2_table2_hidden()
 
 
