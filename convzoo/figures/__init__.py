@@ -43,7 +43,7 @@ FIGURES: dict[int, FigureSpec] = {s.number: s for s in [
     FigureSpec(1, "separable", "Separable filters: outer products and the SVD", "separable", "figure_separable"),
     FigureSpec(2, "variants", "Standard, spatially separable, depthwise, pointwise, depthwise-separable",
                "variants", "figure_variants"),
-    FigureSpec(3, "inverted_residual", "Inverted residual vs classic bottleneck; MBConv vs Fused-MBConv",
+    FigureSpec(3, "inverted_residual", "Inverted residual vs classic bottleneck; MBConv vs Fused-MBConv vs UIB",
                "inverted_residual", "figure_inverted_residual"),
     FigureSpec(4, "scaling", "EfficientNet compound scaling", "scaling", "figure_scaling"),
     FigureSpec(5, "convnext", "ConvNeXt block beside a ResNet bottleneck", "convnext", "figure_convnext"),
