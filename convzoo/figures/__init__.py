@@ -46,7 +46,7 @@ FIGURES: dict[int, FigureSpec] = {s.number: s for s in [
     FigureSpec(3, "inverted_residual", "Inverted residual vs classic bottleneck; MBConv vs Fused-MBConv vs UIB",
                "inverted_residual", "figure_inverted_residual"),
     FigureSpec(4, "scaling", "EfficientNet compound scaling", "scaling", "figure_scaling"),
-    FigureSpec(5, "convnext", "ConvNeXt block beside a ResNet bottleneck", "convnext", "figure_convnext"),
+    FigureSpec(5, "convnext", "ConvNeXt block (and V2's) beside a ResNet bottleneck", "convnext", "figure_convnext"),
     FigureSpec(6, "dilation", "Dilated convolution and receptive-field growth", "dilation", "figure_dilation"),
     FigureSpec(7, "transposed", "Transposed convolution: scatter and matrix", "transposed", "figure_transposed"),
     FigureSpec(8, "waveform", "1D convolution on raw audio (M5)", "waveform", "figure_waveform"),
