@@ -131,6 +131,9 @@ def _cfg(name: str) -> dict:
 
 
 VARIANTS = ("conv", "spatial", "dwsep", "mbconv", "fused", "convnext", "uib", "convnextv2")
+# What `convzoo compare` trains without --variants: the lecture's six (the documented results);
+# the successors (uib, convnextv2) are asked for by name
+DEFAULT_VARIANTS = VARIANTS[:6]
 # The metadata of every registered name, read by the registry (timm's default_cfgs table).
 default_cfgs = {f"variant_{b}": _cfg(f"variant_{b}") for b in VARIANTS}
 
