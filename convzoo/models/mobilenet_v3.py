@@ -119,7 +119,9 @@ class MobileNetV3Head(ClassifierHead):
 
 
 class MobileNetV3(MBNet):
-    """MobileNetV3: conv3x3/s2 (HS) -> bneck rows (Table 1) -> conv1x1 960 (HS) -> :class:`MobileNetV3Head`.
+    """MobileNetV3: conv3x3/s2 (HS) -> bneck rows -> conv1x1 (HS) -> :class:`MobileNetV3Head`.
+
+    Large: Table 1, neck 960, head 1280 (the defaults); Small: Table 2, neck 576, head 1024.
 
     Every row sets its own activation (``RE``/``HS``) and SE style; ``act_layer`` (hard-swish) is the
     stem's, the neck's and the head's.
