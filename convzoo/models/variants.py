@@ -7,7 +7,9 @@ One topology, eight block types, matched depth and width::
       -> stage 1: ConvNormAct 3x3 stride 2 (w1 -> w2), depth x block(w2)   at H/2 x W/2
       -> global average pool -> linear
 
-Only ``block`` changes, each in its paper's form (channels kept, stride 1, with a residual):
+Only ``block`` changes, each in its paper's form (channels kept, stride 1, with a residual); the last
+two, the blocks' successors, are trained by ``convzoo compare`` when named (``DEFAULT_VARIANTS`` is
+the first six):
 
 ==================  ============================================================  ==================
 ``variant_conv``     ReLU(x + BN(conv3x3(x)))                                      standard conv
@@ -18,7 +20,8 @@ Only ``block`` changes, each in its paper's form (channels kept, stride 1, with 
 ``variant_fused``    Fused-MBConv, expand 4, k3                                     EfficientNetV2, arXiv:2104.00298
 ``variant_convnext`` ConvNeXt block, dw 7x7, LN, MLP ratio 4, layer scale (init 1)  arXiv:2201.03545
 ``variant_uib``      UIB as ExtraDW: dw3x3 -> expand 4 -> dw3x3 -> project         MobileNetV4, arXiv:2404.10518
-``variant_convnextv2`` ConvNeXt V2 block: as above with GRN, no layer scale         arXiv:2301.00808
+``variant_convnextv2``
+                     ConvNeXt V2 block: as above with GRN, no layer scale          arXiv:2301.00808
 ==================  ============================================================  ==================
 
 The stem and the stride-2 transition are the same standard conv in every variant, so the table
