@@ -24,7 +24,7 @@ import torch
 
 from .compare_report import plot_compare, summarize, to_csv, to_markdown
 from .io import atomic_write_text, write_json
-from .models.variants import VARIANTS, VariantSpec
+from .models.variants import DEFAULT_VARIANTS, VARIANTS, VariantSpec
 from .train import TrainConfig, fit
 from .train.lock import run_lock
 
@@ -189,7 +189,7 @@ def measure_latency(rows: list[dict], input_size, num_classes: int, threads: int
     return out
 
 
-def run_compare(out_dir, *, variants: Sequence[str] = VARIANTS, cfg: Optional[TrainConfig] = None,
+def run_compare(out_dir, *, variants: Sequence[str] = DEFAULT_VARIANTS, cfg: Optional[TrainConfig] = None,
                 seeds: Sequence[int] = (0, 1, 2), match: Optional[str] = "macs", dataset: str = "cluttered_digits",
                 train_size: Optional[int] = None, test_size: Optional[int] = None, workers: int = 1,
                 threads: int = 1, progress: bool = True) -> dict:

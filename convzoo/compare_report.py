@@ -17,7 +17,8 @@ from ._extras import require
 
 LABELS = {"conv": "standard conv 3x3", "spatial": "spatially separable 3x1+1x3",
           "dwsep": "depthwise separable", "mbconv": "inverted residual (MBConv)",
-          "fused": "Fused-MBConv", "convnext": "ConvNeXt block"}
+          "fused": "Fused-MBConv", "convnext": "ConvNeXt block", "uib": "UIB (ExtraDW)",
+          "convnextv2": "ConvNeXt V2 block (GRN)"}
 CSV_COLUMNS = ("name", "variant", "block", "widths", "seeds", "acc_mean", "acc_lo", "acc_hi", "delta_vs_conv",
                "p_holm", "significant", "params", "macs", "latency_ms", "latency_q1", "latency_q3",
                "train_time_s", "train_time_half")
@@ -156,7 +157,7 @@ def to_csv(result: dict) -> str:
 
 
 COLOURS = {"conv": "#222222", "spatial": "#1f77b4", "dwsep": "#d62728", "mbconv": "#2ca02c",
-           "fused": "#9467bd", "convnext": "#ff7f0e"}
+           "fused": "#9467bd", "convnext": "#ff7f0e", "uib": "#17becf", "convnextv2": "#8c564b"}
 
 
 def _val(g: dict, key: str):

@@ -222,8 +222,9 @@ def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None
     downloaded. ``features_only=True`` returns a :class:`~convzoo.models.base.FeatureExtractor`
     giving the maps at ``out_indices`` (an int n: the last n levels) of ``feature_info``;
     ``feature_cls`` ``"getter"``/``"hook"``/``"fx"``/``"list"`` give a list, ``"dict"`` a dict by
-    module name. timm's factory arguments given as None (``drop_rate``, ``drop_path_rate``, ...) are
-    dropped, as timm does.
+    module name; ``"fx"`` is a traced graph (:class:`~convzoo.models._feature_graph.FeatureGraphNet`)
+    that ``torch.jit.script`` compiles. timm's factory arguments given as None (``drop_rate``,
+    ``drop_path_rate``, ...) are dropped, as timm does.
     """
     folder = None
     if name.startswith(("local-dir:", "hf-hub:")):   # timm's folder sources: weights come with them
@@ -265,7 +266,10 @@ def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None
         load_weights(model, source)
     if folder is not None:
         _apply_folder_cfg(model, folder)
-    if features_only:
+    if features_only and feature_cls == "fx":      # a traced graph: TorchScript compiles it
+        from .models._feature_graph import FeatureGraphNet
+        model = FeatureGraphNet(model, out_indices)  # type: ignore[arg-type]
+    elif features_only:
         from .models.base import FeatureExtractor
         model = FeatureExtractor(model, out_indices, as_dict=feature_cls == "dict")  # type: ignore[arg-type]
     return model

@@ -356,16 +356,20 @@ def test_verify_onnx_catches_a_wrong_model(tmp_path):
 # (~400 s). They run in the slow tier, which CONVZOO_TEST_HEAVY=0 skips.
 HEAVY = {"c3d", "r3d_18", "r2plus1d_18", "convnext_small", "convnext_base", "convnext_large",
          "convnext_xlarge", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
-         "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"}
+         "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l", "convnextv2_base",
+         "convnextv2_large", "convnextv2_huge", "mobilenetv4_conv_large"}
 HEAVY |= {f"tf_{n}" for n in HEAVY}
 # One ONNX export per structural kind in the fast tier; the other models' exports are in the slow
 # tier. A family this list does not know yet is exported in the fast tier.
 ONNX_FAST = {"efficientnet_b0", "tf_efficientnet_b0", "mobilenet_v1", "mobilenet_v2", "convnext_tiny",
              "waveform_m3", "waveform_m11_dws", "waveform_m34_res", "c3d_small", "r2plus1d_small",
              "frame2d_small", "stack2d_small", "variant_conv", "variant_convnext", "variant_dwsep",
-             "variant_fused", "variant_mbconv", "variant_spatial"}
+             "variant_fused", "variant_mbconv", "variant_spatial", "variant_uib", "variant_convnextv2",
+             "mobilenetv4_conv_small", "convnextv2_atto"}
 KNOWN_FAMILIES = ("efficientnet", "tf_efficientnet", "mobilenet", "convnext", "waveform", "variant",
                   "c3d", "r3d", "r2plus1d")
+# Folded above, not exported: one ONNX protobuf holds at most 2 GB of weights.
+ONNX_TOO_BIG = {"convnextv2_huge": "660M float32 weights (2.6 GB) exceed the 2 GB ONNX protobuf limit"}
 SPATIAL_CAP = {1: (2000,), 2: (32, 32), 3: (8, 32, 32)}
 
 
@@ -467,4 +471,6 @@ def test_optimize_onednn_on_models_or_one_line_refusal(name, size):
                                   if n not in ONNX_FAST and n.startswith(KNOWN_FAMILIES)])
 def test_registry_heavy_fold_and_onnx_match_eager(name, tmp_path):
     model = check_fold(name) if name in HEAVY else build(name)
+    if name in ONNX_TOO_BIG:
+        pytest.skip(ONNX_TOO_BIG[name])
     check_onnx(name, tmp_path, model)

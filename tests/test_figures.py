@@ -111,6 +111,8 @@ def test_fig3_inverted_residual_widths(tmp_path):
     assert d["costs"]["mbconv"]["macs"] == h * w * k * t * (k + 9 + k)  # MobileNetV2 Table 1 cost
     assert d["costs"]["fused_mbconv"]["macs"] == h * w * (9 * k * k * t + k * t * k)
     assert d["costs"]["bottleneck"]["macs"] == h * w * (256 * 64 + 9 * 64 * 64 + 64 * 256)
+    assert d["widths"]["uib_extradw"] == [24, 24, 144, 144, 24]             # dw, expand, dw, project
+    assert d["costs"]["uib_extradw"]["macs"] == h * w * (9 * k + k * k * t + 9 * k * t + k * t * k)
     assert d["mobilenet_v2_blocks"] == _mobilenet_v2_table2_hidden()
 
 
@@ -149,8 +151,15 @@ def test_fig5_convnext_block(tmp_path):
     d = _draw(5, tmp_path)
     c, hw = 96, 56 * 56
     assert d["widths"]["convnext"] == [c, c, 4 * c, c]
-    assert d["calls"]["convnext"] == {"LayerNorm": 1, "BatchNorm2d": 0, "GELU": 1, "ReLU": 0}
-    assert d["calls"]["bottleneck"] == {"LayerNorm": 0, "BatchNorm2d": 3, "GELU": 0, "ReLU": 3}
+    assert d["calls"]["convnext"] == {"LayerNorm": 1, "BatchNorm2d": 0, "GlobalResponseNorm": 0, "GELU": 1, "ReLU": 0}
+    assert d["calls"]["bottleneck"] == {"LayerNorm": 0, "BatchNorm2d": 3, "GlobalResponseNorm": 0, "GELU": 0,
+                                        "ReLU": 3}
+    assert d["calls"]["convnextv2"] == {"LayerNorm": 1, "BatchNorm2d": 0, "GlobalResponseNorm": 1, "GELU": 1,
+                                        "ReLU": 0}
+    assert d["widths"]["convnextv2"] == [c, c, 4 * c, c]
+    # V2: layer scale's C weights gone, GRN's 2 x 4C added; GRN is no MAC
+    assert d["costs"]["convnextv2"]["params"] == 8 * c * c + 58 * c - c + 8 * c
+    assert d["costs"]["convnextv2"]["macs"] == hw * (49 * c + 8 * c * c)
     assert d["kernels"]["convnext"][0] == (7, 7)
     assert d["costs"]["convnext"]["params"] == 8 * c * c + 58 * c
     assert d["costs"]["convnext"]["macs"] == hw * (49 * c + 8 * c * c)

@@ -185,6 +185,19 @@ def test_default_cfg_matches_the_checkpoints_the_model_loads():
             assert cfg[key] == ref[key], (ours, key)
 
 
+SUCCESSORS = [f"mobilenetv3_small_{w}" for w in ("050", "075", "100")] + \
+    [f"mobilenetv4_conv_{v}" for v in ("small", "medium", "large")] + \
+    [f"convnextv2_{v}" for v in ("atto", "femto", "pico", "nano", "tiny", "base", "large", "huge")]
+
+
+@pytest.mark.parametrize("name", SUCCESSORS)
+def test_successor_default_cfgs_equal_timms(name):
+    cfg, ref = get_pretrained_cfg(name), timm.models.get_pretrained_cfg(name).to_dict()
+    for key in ("input_size", "pool_size", "crop_pct", "crop_mode", "interpolation", "mean", "std",
+                "num_classes", "fixed_input_size", "test_input_size"):
+        assert cfg.get(key) == ref.get(key), (name, key, cfg.get(key), ref.get(key))
+
+
 def _randomize_bn_(model: nn.Module) -> nn.Module:
     g = torch.Generator().manual_seed(1)
     for m in model.modules():
@@ -208,6 +221,9 @@ TWINS = [
     ("convnext_tiny", {}, "timm", "convnext_tiny", {}, (4, 3, 64, 64)),
     ("convnext_tiny", {"stochastic_depth_prob": 0.1}, "tv", "convnext_tiny", {}, (4, 3, 64, 64)),
     ("r3d_18", {}, "tv", "r3d_18", {}, (2, 3, 4, 32, 32)),
+    ("mobilenet_v3_small", {}, "tv", "mobilenet_v3_small", {}, (4, 3, 64, 64)),
+    ("mobilenetv4_conv_small", {}, "timm", "mobilenetv4_conv_small", {}, (4, 3, 64, 64)),
+    ("convnextv2_atto", {"drop_path_rate": 0.1}, "timm", "convnextv2_atto", {"drop_path_rate": 0.1}, (4, 3, 64, 64)),
 ]
 
 

@@ -102,6 +102,16 @@ def _compile(model, x):
     return torch.compile(model, backend="aot_eager", fullgraph=True)(x)
 
 
+# Family members that are another member's code at other widths and depths: the two slow tools
+# (export, dynamo + AOT compile: 10-100 s a model under load) run on the member named, the cheap ones
+# (FX, feature extraction, TorchScript, FX + TorchScript) on every model. All of them passed every
+# tool once (docs/models.md).
+SAME_CODE = {**{f"convnextv2_{v}": "convnextv2_atto" for v in ("femto", "pico", "nano")},
+             **{f"convnextv2_{v}": "convnextv2_tiny" for v in ("base", "large", "huge")},
+             "mobilenetv3_small_050": "mobilenetv3_small_100", "mobilenetv3_small_075": "mobilenetv3_small_100",
+             "mobilenet_v3_small": "mobilenetv3_small_100", "mobilenetv4_conv_large": "mobilenetv4_conv_medium"}
+SLOW_TOOLS = ("export", "compile_fullgraph")
+
 TOOLS = {"fx": _fx, "feature_extractor": _feature_extractor, "torchscript": _script,
          "fx_torchscript": _fx_script, "export": _export, "compile_fullgraph": _compile}
 
@@ -110,6 +120,8 @@ TOOLS = {"fx": _fx, "feature_extractor": _feature_extractor, "torchscript": _scr
 @pytest.mark.parametrize("tool", list(TOOLS))
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(n)) for n in NAMES])
 def test_tool_reproduces_eager(name, tool):
+    if tool in SLOW_TOOLS and name in SAME_CODE:
+        pytest.skip(f"{name} is {SAME_CODE[name]}'s code at other widths; {tool} runs on that one")
     model, x, ref = _case(name)
     with torch.no_grad():
         y = TOOLS[tool](model, x)

@@ -25,10 +25,11 @@ examples:
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type as t
     from convzoo.compare import DATASETS
-    from convzoo.models.variants import VARIANTS
+    from convzoo.models.variants import DEFAULT_VARIANTS, VARIANTS
     p = subparsers.add_parser("compare", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {','.join(VARIANTS)}")
+    p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                   help=f"comma-separated subset of {','.join(VARIANTS)} (default: the first six)")
     p.add_argument("--dataset", choices=DATASETS, default="cluttered_digits")
     p.add_argument("--seeds", type=t("seeds"), default=3, help="seeds per variant: --seed, --seed+1, ... (default 3)")
     p.add_argument("--seed", type=t("seed"), default=0, help="first seed (default 0)")

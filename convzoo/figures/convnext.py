@@ -1,5 +1,6 @@
 """Figure 5: the ConvNeXt block (Liu et al. 2022, arXiv:2201.03545, Fig. 4) beside a ResNet-50
-bottleneck (He et al. 2016), at the first stage of each network (56x56).
+bottleneck (He et al. 2016), at the first stage of each network (56x56), and the ConvNeXt V2 block
+(Woo et al. 2023, arXiv:2301.00808, Fig. 5: GRN after the GELU, no layer scale).
 
 Widths are traced from ``convzoo.layers.ConvNeXtBlock`` and torchvision's ``Bottleneck`` by running
 them; norm and activation counts are counted calls; params and MACs come from ``convzoo.analysis``.
@@ -17,7 +18,9 @@ from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, count_calls, cost, 
 CONVNEXT_C = 96            # ConvNeXt-T stage 1 (Sec. 3 table: C = (96, 192, 384, 768))
 RESNET_IN, RESNET_MID = 256, 64   # ResNet-50 conv2_x
 SIZE = 56
-NORMS_ACTS = (nn.LayerNorm, nn.BatchNorm2d, nn.GELU, nn.ReLU)
+def _norms_acts() -> tuple:
+    from ..layers import GlobalResponseNorm
+    return (nn.LayerNorm, nn.BatchNorm2d, GlobalResponseNorm, nn.GELU, nn.ReLU)
 
 
 def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
@@ -28,15 +31,17 @@ def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
 
     torch.manual_seed(seed)
     blocks = {"convnext": (ConvNeXtBlock(CONVNEXT_C), torch.zeros(1, CONVNEXT_C, SIZE, SIZE)),
-              "bottleneck": (Bottleneck(RESNET_IN, RESNET_MID), torch.zeros(1, RESNET_IN, SIZE, SIZE))}
+              "bottleneck": (Bottleneck(RESNET_IN, RESNET_MID), torch.zeros(1, RESNET_IN, SIZE, SIZE)),
+              "convnextv2": (ConvNeXtBlock(CONVNEXT_C, layer_scale_init=0.0, grn=True),
+                             torch.zeros(1, CONVNEXT_C, SIZE, SIZE))}
     layers = {k: trace_widths(m, x) for k, (m, x) in blocks.items()}
     widths = {k: [v[0].in_width] + [l.out_width for l in v] for k, v in layers.items()}
-    calls = {k: count_calls(m, x, NORMS_ACTS) for k, (m, x) in blocks.items()}
+    calls = {k: count_calls(m, x, _norms_acts()) for k, (m, x) in blocks.items()}
     costs = {k: cost(m, tuple(x.shape[1:])) for k, (m, x) in blocks.items()}
     kernels = {k: [l.kernel for l in v] for k, v in layers.items()}
 
-    fig = new_figure(10, 4.4)
-    grid = fig.add_gridspec(1, 2)
+    fig = new_figure(14, 4.4)
+    grid = fig.add_gridspec(1, 3)
     scale = max(max(w) for w in widths.values())
     ck, cb = layers["convnext"], layers["bottleneck"]
     k0 = "x".join(map(str, ck[0].kernel))
@@ -45,17 +50,19 @@ def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
          ["1x1 conv, BN, ReLU", f"{'x'.join(map(str, cb[1].kernel))} conv, BN, ReLU", "1x1 conv, BN, ReLU after +x"]),
         ("convnext", PALETTE[4], "ConvNeXt block (ConvNeXt-T stage 1)",
          [f"{k0} depthwise, LayerNorm", "1x1 (Linear), GELU", "1x1 (Linear), x layer scale"]),
+        ("convnextv2", PALETTE[3], "ConvNeXt V2 block (V2-T stage 1)",
+         [f"{k0} depthwise, LayerNorm", "1x1 (Linear), GELU, GRN", "1x1 (Linear), no layer scale"]),
     ]
     for i, (key, color, title, ops) in enumerate(panels):
         ax = fig.add_subplot(grid[0, i])
         c, n = costs[key], calls[key]
-        norms = n["LayerNorm"] + n["BatchNorm2d"]
+        norms = n["LayerNorm"] + n["BatchNorm2d"] + n["GlobalResponseNorm"]
         acts = n["GELU"] + n["ReLU"]
         draw_width_flow(ax, widths[key], ops, scale=scale, color=color, residual=True,
                         title=f"{title}\n{human(c['params'])} params, {human(c['macs'])} MACs at {SIZE}x{SIZE}; "
                               f"{norms} norm, {acts} activation")
     fig.suptitle("Figure 5. ConvNeXt inverts the bottleneck, moves the depthwise conv up, "
-                 "uses one norm and one activation", fontsize=10)
+                 "uses one norm and one activation; V2 adds GRN on the wide layer", fontsize=10)
     data = {"widths": widths, "calls": calls, "costs": costs, "kernels": kernels}
     paths = save_figure(fig, out_dir, "fig5_convnext", formats)
     return FigureResult(5, "convnext", "ConvNeXt block beside a ResNet bottleneck", paths, data)

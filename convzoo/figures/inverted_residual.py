@@ -1,8 +1,9 @@
 """Figure 3: the inverted residual (MobileNetV2, Sandler et al. 2018, arXiv:1801.04381, Table 1,
 t = 6) beside the classic ResNet bottleneck (He et al. 2016), and MBConv beside Fused-MBConv
-(EfficientNetV2, Tan & Le 2021, arXiv:2104.00298, Fig. 2).
+(EfficientNetV2, Tan & Le 2021, arXiv:2104.00298, Fig. 2) and MobileNetV4's universal inverted
+bottleneck in its ExtraDW form (Qin et al. 2024, arXiv:2404.10518, Fig. 4: a depthwise conv on each side).
 
-Widths are traced from the real modules (``convzoo.blocks.MBConv`` / ``FusedMBConv`` and
+Widths are traced from the real modules (``convzoo.blocks.MBConv`` / ``FusedMBConv`` / ``UniversalInvertedResidual`` and
 torchvision's ``Bottleneck``) by running them; params and MACs come from ``convzoo.analysis``.
 """
 from __future__ import annotations
@@ -58,28 +59,34 @@ def figure_inverted_residual(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bo
                              seed: int = 0) -> FigureResult:
     from torchvision.models.resnet import Bottleneck
 
-    from ..blocks import FusedMBConv, MBConv
+    from ..blocks import FusedMBConv, MBConv, UniversalInvertedResidual
 
     torch.manual_seed(seed)
     x_small = torch.zeros(1, K_IN, SIZE, SIZE)
     mb = MBConv(K_IN, K_IN, expand_ratio=T_EXPAND, kernel_size=3, stride=1, act_layer=nn.ReLU6)
     fused = FusedMBConv(K_IN, K_IN, expand_ratio=T_EXPAND, kernel_size=3, stride=1, act_layer=nn.ReLU6)
+    uib = UniversalInvertedResidual(K_IN, K_IN, start_kernel=3, mid_kernel=3, expand_ratio=T_EXPAND,
+                                    act_layer=nn.ReLU6)
     resnet = Bottleneck(RESNET_IN, RESNET_MID)
 
     layers = {"bottleneck": trace_widths(resnet, torch.zeros(1, RESNET_IN, SIZE, SIZE)),
-              "mbconv": trace_widths(mb, x_small), "fused_mbconv": trace_widths(fused, x_small)}
+              "mbconv": trace_widths(mb, x_small), "fused_mbconv": trace_widths(fused, x_small),
+              "uib_extradw": trace_widths(uib, x_small)}
     widths = {k: [v[0].in_width] + [l.out_width for l in v] for k, v in layers.items()}
     costs = {"bottleneck": cost(resnet, (RESNET_IN, SIZE, SIZE)),
-             "mbconv": cost(mb, (K_IN, SIZE, SIZE)), "fused_mbconv": cost(fused, (K_IN, SIZE, SIZE))}
+             "mbconv": cost(mb, (K_IN, SIZE, SIZE)), "fused_mbconv": cost(fused, (K_IN, SIZE, SIZE)),
+             "uib_extradw": cost(uib, (K_IN, SIZE, SIZE))}
     network = _mobilenet_v2_hidden_widths()
 
-    fig = new_figure(13, 5.0 if network else 4.2)
-    grid = fig.add_gridspec(1, 4 if network else 3, width_ratios=[1, 1, 1, 1.6][: 4 if network else 3])
+    fig = new_figure(15, 5.0 if network else 4.2)
+    grid = fig.add_gridspec(1, 5 if network else 4, width_ratios=[1, 1, 1, 1.1, 1.6][: 5 if network else 4])
     scale = max(max(w) for w in widths.values()) * 1.0
     specs = [("bottleneck", "ResNet bottleneck\n(wide-narrow-wide)", PALETTE[0], ["ReLU", "ReLU", "ReLU after +x"]),
              ("mbconv", f"Inverted residual, t={T_EXPAND}\n(narrow-wide-narrow)", PALETTE[1],
               ["ReLU6", "ReLU6", ""]),
-             ("fused_mbconv", f"Fused-MBConv, t={T_EXPAND}\n(one dense 3x3 conv)", PALETTE[2], ["ReLU6", ""])]
+             ("fused_mbconv", f"Fused-MBConv, t={T_EXPAND}\n(one dense 3x3 conv)", PALETTE[2], ["ReLU6", ""]),
+             ("uib_extradw", f"UIB ExtraDW (MobileNetV4), t={T_EXPAND}\n(dw on both sides)", PALETTE[3],
+              ["", "ReLU6", "ReLU6", ""])]
     for i, (key, title, color, acts) in enumerate(specs):
         ax = fig.add_subplot(grid[0, i])
         ops = [_op_label(l, a) for l, a in zip(layers[key], acts)]
@@ -87,7 +94,7 @@ def figure_inverted_residual(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bo
         draw_width_flow(ax, widths[key], ops, scale=scale, color=color, residual=True,
                         title=f"{title}\n{human(c['params'])} params, {human(c['macs'])} MACs\nat {SIZE}x{SIZE}")
     if network:
-        ax = fig.add_subplot(grid[0, 3])
+        ax = fig.add_subplot(grid[0, 4])
         idx = range(1, len(network) + 1)
         ax.bar(idx, [r["hidden"] for r in network], color=PALETTE[1], alpha=0.5, label="hidden (t x in)")
         ax.bar(idx, [r["out"] for r in network], color=PALETTE[1], label="block output")

@@ -9,6 +9,7 @@ from .conv import ConvNormAct, DepthwiseConv, DepthwiseSeparableConv, PointwiseC
 from .conv2plus1d import Conv2Plus1d, midplanes
 from .dilated import DilatedConv
 from .drop_path import DropPath, drop_path, drop_path_rates
+from .grn import GlobalResponseNorm
 from .norm import ChannelLayerNorm, make_norm
 from .padding import same_padding
 from .spatially_separable import SpatiallySeparableConv
@@ -20,5 +21,5 @@ __all__ = [
     "SqueezeExcite", "DropPath", "ChannelLayerNorm",
     "make_conv", "conv_of", "make_act", "make_norm", "make_divisible", "same_padding", "midplanes",
     "drop_path", "drop_path_rates", "SpatiallySeparableConv", "ConvTranspose",
-    "DilatedConv",
+    "DilatedConv", "GlobalResponseNorm",
 ]

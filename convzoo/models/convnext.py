@@ -40,7 +40,7 @@ class ConvNeXtStage(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, depth: int, *, downsample: bool,
                  drop_path: Sequence[float], layer_scale_init: float = 1e-6,
-                 dilation: tuple[int, int] = (1, 1)):
+                 dilation: tuple[int, int] = (1, 1), grn: bool = False):
         super().__init__()
         # LN before the strided conv "stabilises training" (Sec. 2.6); both as in the official code.
         # Dilated (output_stride): the 2x2 conv keeps stride 1 with dilation[0] and PyTorch's "same"
@@ -51,7 +51,7 @@ class ConvNeXtStage(nn.Module):
         self.downsample = (nn.Sequential(ChannelLayerNorm(in_channels, eps=1e-6), down)
                            if downsample else nn.Identity())
         self.blocks = nn.Sequential(*[ConvNeXtBlock(out_channels, drop_path=drop_path[i],
-                                                    layer_scale_init=layer_scale_init, dilation=rest)
+                                                    layer_scale_init=layer_scale_init, dilation=rest, grn=grn)
                                       for i in range(depth)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,8 @@ class ConvNeXt(ConvNet):
 
     ``output_stride`` (8, 16, 32) replaces the last downsamplings by dilation, as timm's.
     Stochastic depth rises linearly from 0 to ``drop_path_rate`` over all blocks; layer scale is
-    initialised to 1e-6. Shape: (N, in_chans, H, W) -> (N, num_classes), H, W >= 32.
+    initialised to 1e-6. ``grn=True`` with ``layer_scale_init=0`` is ConvNeXt V2 (``convnextv2.py``).
+    Shape: (N, in_chans, H, W) -> (N, num_classes), H, W >= 32.
     """
 
     weight_layouts = ("timm", "torchvision")
@@ -71,7 +72,7 @@ class ConvNeXt(ConvNet):
     def __init__(self, spec: ConvNeXtSpec, *, num_classes: int = 1000, in_chans: int = 3,
                  drop_rate: float = 0.0, drop_path_rate: float = 0.0, layer_scale_init: float = 1e-6,
                  head_init_scale: float = 1.0, default_cfg: Optional[dict] = None,
-                 output_stride: int = 32):
+                 output_stride: int = 32, grn: bool = False):
         super().__init__()
         self.in_chans, self.num_classes = in_chans, num_classes
         dims = spec.channels
@@ -89,7 +90,7 @@ class ConvNeXt(ConvNet):
             stages.append(ConvNeXtStage(in_ch, ch, depth, downsample=i > 0,
                                         drop_path=rates[start:start + depth],
                                         layer_scale_init=layer_scale_init,
-                                        dilation=(first, dilate.dilation)))
+                                        dilation=(first, dilate.dilation), grn=grn))
             start += depth
             in_ch = ch
             self.feature_info.append(dict(num_chs=ch, reduction=dilate.reduction, module=f"stages.{i}"))
@@ -121,8 +122,12 @@ class ConvNeXt(ConvNet):
                 for j in range(len(stage.blocks)):
                     p = f"stages.{i}.blocks.{j}"
                     m.update({f"{p}.dwconv": f"{p}.conv_dw", f"{p}.norm": f"{p}.norm",
-                              f"{p}.pwconv1": f"{p}.mlp.fc1", f"{p}.pwconv2": f"{p}.mlp.fc2"})
+                              f"{p}.pwconv1": f"{p}.mlp.fc1", f"{p}.pwconv2": f"{p}.mlp.fc2",
+                              f"{p}.grn": f"{p}.mlp.grn"})
                     params[f"{p}.gamma"] = f"{p}.gamma"
+                    # timm's small V2 nets (conv_mlp=True) hold the MLP as 1x1 convs: (O, I, 1, 1) -> (O, I)
+                    for fc, theirs in (("pwconv1", "fc1"), ("pwconv2", "fc2")):
+                        params[f"{p}.{fc}.weight"] = (f"{p}.mlp.{theirs}.weight", _flat)
         elif layout == "torchvision":
             m.update({"stem.conv": "features.0.0", "stem.norm": "features.0.1",
                       "head.norm": "classifier.0", "head.fc": "classifier.2"})
@@ -137,6 +142,10 @@ class ConvNeXt(ConvNet):
         else:
             raise ValueError(f"ConvNeXt converts layouts ('timm', 'torchvision'), got {layout!r}")
         return remap_modules(self, state_dict, m, params)
+
+
+def _flat(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1)
 
 
 # The metadata of every registered name, read by the registry (timm's default_cfgs table).

@@ -1,21 +1,23 @@
-"""MobileNetV3-Large.
+"""MobileNetV3-Large and MobileNetV3-Small.
 
-Howard et al. 2019, "Searching for MobileNetV3", arXiv:1905.02244, Table 1: inverted residual
+Howard et al. 2019, "Searching for MobileNetV3", arXiv:1905.02244, Tables 1 and 2: inverted residual
 bottlenecks (MobileNetV2's) with per-layer ReLU or hard-swish and, in some layers, squeeze-excite
 with a hard-sigmoid gate squeezed to 1/4 of the expanded channels (Sec. 5.3), then the efficient last
 stage of Sec. 5.1 (conv1x1 960 -> pool -> conv1x1 1280 without BN -> classifier).
 Reference implementations: timm ``mobilenetv3_large_100`` and torchvision ``mobilenet_v3_large``
-(5,483,032 parameters, both).
+(5,483,032 parameters, both); timm ``mobilenetv3_small_050/075/100`` and torchvision
+``mobilenet_v3_small`` (2,542,856 parameters, = timm's ``_100``).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator, Sequence
 
 import torch
 from torch import nn
 
 from ..blocks import MBConv
-from ..layers import make_act
+from ..layers import make_act, make_divisible
 from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._mbnet import MBNet
@@ -23,7 +25,7 @@ from ._remap import remap_modules
 from ._specs import SE_MOBILENET_V3, MBStage, image_cfg
 from .base import ClassifierHead
 
-__all__ = ["MobileNetV3", "MobileNetV3Head", "MOBILENET_V3_LARGE"]
+__all__ = ["MobileNetV3", "MobileNetV3Head", "MOBILENET_V3_LARGE", "MOBILENET_V3_SMALL"]
 
 RE, HS = nn.ReLU, nn.Hardswish          # Table 1's "NL" column
 SE, V3 = 0.25, SE_MOBILENET_V3          # "SE" checked: 1/4 of the expansion, ReLU, hard-sigmoid
@@ -50,9 +52,40 @@ MOBILENET_V3_LARGE = (
     MBStage(MBConv, 960 / 160, 5, 1, 160,  1, SE, HS, V3),        # 7^2 x 160
     MBStage(MBConv, 960 / 160, 5, 1, 160,  1, SE, HS, V3),        # 7^2 x 160
 )
-# timm groups these rows as the TF reference's block groups (``blocks.<i>.<j>``): rows per group.
-# Its seventh group is the 960 conv (our neck).
-TIMM_GROUPS = (1, 2, 3, 4, 2, 3)
+
+# MobileNetV3-Small, Table 2 of Howard et al. 2019 (arXiv:1905.02244), the 11 bneck rows, columns as
+# above. Row 1 (conv2d 3x3, 16, HS, s2) is the stem; conv2d 1x1 576 (SE, HS) the neck (timm and
+# torchvision put no SE there, nor does the official TF code); pool, conv2d 1x1 1024 NBN the head.
+#                block   e         k  s  c_out n  se  NL  SE style      # Table 2 input
+MOBILENET_V3_SMALL = (
+    MBStage(MBConv,  16 / 16,  3, 2,  16,  1, SE, RE, V3),        # 112^2 x 16
+    MBStage(MBConv,  72 / 16,  3, 2,  24,  1, 0,  RE),            # 56^2 x 16
+    MBStage(MBConv,  88 / 24,  3, 1,  24,  1, 0,  RE),            # 28^2 x 24
+    MBStage(MBConv,  96 / 24,  5, 2,  40,  1, SE, HS, V3),        # 28^2 x 24
+    MBStage(MBConv, 240 / 40,  5, 1,  40,  1, SE, HS, V3),        # 14^2 x 40
+    MBStage(MBConv, 240 / 40,  5, 1,  40,  1, SE, HS, V3),        # 14^2 x 40
+    MBStage(MBConv, 120 / 40,  5, 1,  48,  1, SE, HS, V3),        # 14^2 x 40
+    MBStage(MBConv, 144 / 48,  5, 1,  48,  1, SE, HS, V3),        # 14^2 x 48
+    MBStage(MBConv, 288 / 48,  5, 2,  96,  1, SE, HS, V3),        # 14^2 x 48
+    MBStage(MBConv, 576 / 96,  5, 1,  96,  1, SE, HS, V3),        # 7^2 x 96
+    MBStage(MBConv, 576 / 96,  5, 1,  96,  1, SE, HS, V3),        # 7^2 x 96
+)
+# timm groups these rows as the TF reference's block groups (``blocks.<i>.<j>``): rows per group,
+# keyed by the number of rows. Its last group is the 960 / 576 conv (our neck).
+TIMM_GROUPS = {15: (1, 2, 3, 4, 2, 3), 11: (1, 2, 3, 2, 3)}
+
+
+def scale_small(width_mult: float, stem_channels: int = 16) -> tuple[MBStage, ...]:
+    """Table 2 at a width multiplier, with timm's rounding (``round_channels``): every width, the
+    expanded ones included, is ``make_divisible(w * width_mult, 8)``; the expansion of each row is
+    rewritten as (its rounded expanded width) / (its rounded input width)."""
+    rows, in_ch = [], stem_channels
+    for row in MOBILENET_V3_SMALL:
+        out = make_divisible(row.out_channels * width_mult, 8)
+        hidden = make_divisible(in_ch * row.expand_ratio, 8)
+        rows.append(dataclasses.replace(row, expand_ratio=hidden / in_ch, out_channels=out))
+        in_ch = out
+    return tuple(rows)
 
 
 class MobileNetV3Head(ClassifierHead):
@@ -86,7 +119,9 @@ class MobileNetV3Head(ClassifierHead):
 
 
 class MobileNetV3(MBNet):
-    """MobileNetV3: conv3x3/s2 (HS) -> bneck rows (Table 1) -> conv1x1 960 (HS) -> :class:`MobileNetV3Head`.
+    """MobileNetV3: conv3x3/s2 (HS) -> bneck rows -> conv1x1 (HS) -> :class:`MobileNetV3Head`.
+
+    Large: Table 1, neck 960, head 1280 (the defaults); Small: Table 2, neck 576, head 1024.
 
     Every row sets its own activation (``RE``/``HS``) and SE style; ``act_layer`` (hard-swish) is the
     stem's, the neck's and the head's.
@@ -116,9 +151,9 @@ class MobileNetV3(MBNet):
 
     # ----------------------------------------------------------------- checkpoint conversion
     def _timm_groups(self) -> tuple[int, ...]:
-        """Blocks per timm group: :data:`TIMM_GROUPS` for Table 1, else one group per stage."""
+        """Blocks per timm group: :data:`TIMM_GROUPS` for Tables 1 and 2, else one group per stage."""
         sizes = tuple(len(s) for s in self.stages)
-        return TIMM_GROUPS if sum(sizes) == sum(TIMM_GROUPS) else sizes
+        return TIMM_GROUPS.get(sum(sizes), sizes) if len(sizes) == sum(sizes) else sizes
 
     def _block_paths(self, layout: str) -> Iterator[tuple[str, str, nn.Module]]:
         """timm: ``blocks.<group>.<j>`` (:meth:`_timm_groups`); torchvision: ``features.<1 + k>.block``."""
@@ -154,7 +189,19 @@ class MobileNetV3(MBNet):
 default_cfgs = {
     "mobilenetv3_large_100": image_cfg("mobilenetv3_large_100", 224, interpolation="bicubic"),
     "mobilenet_v3_large": image_cfg("mobilenet_v3_large", 224, interpolation="bilinear"),
+    **{f"mobilenetv3_small_{w}": image_cfg(f"mobilenetv3_small_{w}", 224, interpolation="bicubic")
+       for w in ("050", "075", "100")},
+    "mobilenet_v3_small": image_cfg("mobilenet_v3_small", 224, interpolation="bilinear"),
 }
+
+
+def _small(name: str, width_mult: float, kwargs: dict) -> MobileNetV3:
+    """Table 2 at ``width_mult``: neck 576 scaled as every width; the stem (16) and the 1024-wide
+    head layer are not (timm fixes the stem below 0.75, where 16 x 0.75 rounds back to 16 anyway)."""
+    return build(name, "MobileNetV3", MobileNetV3, kwargs, accepts=(MBNet.__init__,),
+                 exclude=("stem_channels", "head_channels"), stages=scale_small(width_mult),
+                 stem_channels=16, head_channels=make_divisible(576 * width_mult, 8),
+                 hidden_channels=1024, default_cfg=default_cfgs[name])
 
 
 @register_model
@@ -184,3 +231,33 @@ def mobilenet_v3_large(**kwargs) -> MobileNetV3:
     return build("mobilenet_v3_large", "MobileNetV3", MobileNetV3, kwargs, accepts=(MBNet.__init__,),
                  exclude=("stem_channels", "head_channels"),
                  default_cfg=default_cfgs["mobilenet_v3_large"])
+
+
+@register_model
+def mobilenetv3_small_050(**kwargs) -> MobileNetV3:
+    """MobileNetV3-Small 0.5 (Table 2 at width 0.5, timm's rounding and settings); bicubic."""
+    return _small("mobilenetv3_small_050", 0.5, kwargs)
+
+
+@register_model
+def mobilenetv3_small_075(**kwargs) -> MobileNetV3:
+    """MobileNetV3-Small 0.75 (Table 2 at width 0.75, timm's rounding and settings); bicubic."""
+    return _small("mobilenetv3_small_075", 0.75, kwargs)
+
+
+@register_model
+def mobilenetv3_small_100(**kwargs) -> MobileNetV3:
+    """MobileNetV3-Small 1.0 (Table 2), timm's settings (BN eps 1e-5); 224 px, bicubic."""
+    return _small("mobilenetv3_small_100", 1.0, kwargs)
+
+
+@register_model
+def mobilenet_v3_small(**kwargs) -> MobileNetV3:
+    """MobileNetV3-Small 1.0 (Table 2), torchvision's settings (BN eps 1e-3, momentum 0.01); bilinear.
+
+    torchvision's arguments: ``norm_layer``, ``dropout``, ``weights=None``, ``progress``.
+    """
+    kwargs = torchvision_args("mobilenet_v3_small", kwargs)
+    kwargs.setdefault("bn_eps", 1e-3)
+    kwargs.setdefault("bn_momentum", 0.01)
+    return _small("mobilenet_v3_small", 1.0, kwargs)

@@ -1,13 +1,15 @@
 """Small nets that differ only in their convolution block: the ``convzoo compare`` line-up.
 
-One topology, six block types, matched depth and width::
+One topology, eight block types, matched depth and width::
 
     stem ConvNormAct 3x3 (C_in -> w1)
       -> stage 0: depth x block(w1)                       at H x W
       -> stage 1: ConvNormAct 3x3 stride 2 (w1 -> w2), depth x block(w2)   at H/2 x W/2
       -> global average pool -> linear
 
-Only ``block`` changes, each in its paper's form (channels kept, stride 1, with a residual):
+Only ``block`` changes, each in its paper's form (channels kept, stride 1, with a residual); the last
+two, the blocks' successors, are trained by ``convzoo compare`` when named (``DEFAULT_VARIANTS`` is
+the first six):
 
 ==================  ============================================================  ==================
 ``variant_conv``     ReLU(x + BN(conv3x3(x)))                                      standard conv
@@ -17,6 +19,9 @@ Only ``block`` changes, each in its paper's form (channels kept, stride 1, with 
 ``variant_mbconv``   MBConv, expand 4, k3 (inverted residual)                      MobileNetV2, arXiv:1801.04381
 ``variant_fused``    Fused-MBConv, expand 4, k3                                     EfficientNetV2, arXiv:2104.00298
 ``variant_convnext`` ConvNeXt block, dw 7x7, LN, MLP ratio 4, layer scale (init 1)  arXiv:2201.03545
+``variant_uib``      UIB as ExtraDW: dw3x3 -> expand 4 -> dw3x3 -> project         MobileNetV4, arXiv:2404.10518
+``variant_convnextv2``
+                     ConvNeXt V2 block: as above with GRN, no layer scale          arXiv:2301.00808
 ==================  ============================================================  ==================
 
 The stem and the stride-2 transition are the same standard conv in every variant, so the table
@@ -31,7 +36,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..blocks import ConvNeXtBlock, FusedMBConv, MBConv
+from ..blocks import ConvNeXtBlock, FusedMBConv, MBConv, UniversalInvertedResidual
 from ..layers import ConvNormAct, DepthwiseSeparableConv, SpatiallySeparableConv
 from ..registry import register_model
 from ._builder import build
@@ -72,6 +77,11 @@ BLOCKS: dict[str, Callable[[int, Optional[str]], nn.Module]] = {
     # 1e-6 these blocks start as the identity and, in a 5-epoch run, stay near it (95% on digits, vs
     # 99% for the other blocks); 1.0 starts them as ordinary residual branches like the others.
     "convnext": lambda c, norm: ConvNeXtBlock(c, kernel_size=7, layer_scale_init=1.0),
+    # MobileNetV4's own new form of its universal block (ExtraDW: both optional depthwise convs)
+    "uib": lambda c, norm: UniversalInvertedResidual(c, c, start_kernel=3, mid_kernel=3, expand_ratio=4,
+                                                     norm=norm),
+    # V2 as its paper: GRN in the MLP and no layer scale (GRN's zero init starts it as V1's MLP)
+    "convnextv2": lambda c, norm: ConvNeXtBlock(c, kernel_size=7, layer_scale_init=0.0, grn=True),
 }
 
 
@@ -123,7 +133,10 @@ def _cfg(name: str) -> dict:
                 first_conv="stem.conv", classifier="head.fc", modality="image")
 
 
-VARIANTS = ("conv", "spatial", "dwsep", "mbconv", "fused", "convnext")
+VARIANTS = ("conv", "spatial", "dwsep", "mbconv", "fused", "convnext", "uib", "convnextv2")
+# What `convzoo compare` trains without --variants: the lecture's six (the documented results);
+# the successors (uib, convnextv2) are asked for by name
+DEFAULT_VARIANTS = VARIANTS[:6]
 # The metadata of every registered name, read by the registry (timm's default_cfgs table).
 default_cfgs = {f"variant_{b}": _cfg(f"variant_{b}") for b in VARIANTS}
 
@@ -144,4 +157,6 @@ variant_dwsep = register_model(_builder("dwsep", "Depthwise separable"))
 variant_mbconv = register_model(_builder("mbconv", "Inverted residual (MBConv)"))
 variant_fused = register_model(_builder("fused", "Fused-MBConv"))
 variant_convnext = register_model(_builder("convnext", "ConvNeXt block"))
+variant_uib = register_model(_builder("uib", "Universal inverted bottleneck (ExtraDW)"))
+variant_convnextv2 = register_model(_builder("convnextv2", "ConvNeXt V2 block (GRN)"))
 
