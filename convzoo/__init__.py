@@ -18,6 +18,7 @@ _LAZY = {
     "save_weights": "convzoo.weights",
     "profile": "convzoo.analysis",
     "compound_scaling": "convzoo.models.efficientnet",
+    "reparameterize_model": "convzoo.blocks.reparam",
 }
 
 __all__ = ["create_model", "list_models", "register_model", "is_model", "__version__", *_LAZY]
