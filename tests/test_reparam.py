@@ -277,3 +277,31 @@ def test_fused_repvgg_exports_to_onnx_with_ort_parity(tmp_path):
     model = reparameterize_model(randomize_bn(convzoo.create_model("repvgg_a0", num_classes=5)))
     path = to_onnx(model, tmp_path / "a0.onnx", input_size=(3, 32, 32))
     assert verify_onnx(model, path, torch.randn(2, 3, 32, 32), rtol=TOL) <= TOL
+
+
+@pytest.mark.parametrize("name", ["repvgg_a0", "mobileone_s0"])
+def test_training_forward_with_stochastic_depth_equals_timm(name):
+    """Train mode, drop_path_rate 0.1: the same per-block rates (linear over all blocks, identity
+    blocks only) and the same masks in the same order, so the training-mode forward gives timm's outputs (to
+    1e-3: timm's rates are float32 linspace values and it scales the mask, not the product, and
+    batch statistics of 4 samples at the 1x1 last stage magnify a 1-ulp difference; without drop
+    path the step is exact, checked first)."""
+    def rates(m):
+        return [getattr(b.drop_path, "p", getattr(b.drop_path, "drop_prob", 0.0))
+                for s in m.stages for b in s]
+    ref = timm.create_model(name, drop_path_rate=0.1, num_classes=5)
+    ours = convzoo.create_model(name, drop_path_rate=0.1, num_classes=5)
+    assert rates(ours) == pytest.approx(rates(ref), abs=1e-7) and max(rates(ours)) > 0.09
+    x = torch.randn(4, 3, 32, 32)
+    # no drop path: the same training-mode function to rounding
+    plain_ref, plain = timm.create_model(name, num_classes=5), convzoo.create_model(name, num_classes=5)
+    convzoo.load_weights(plain, plain_ref.state_dict())
+    assert _rel(plain.train()(x), plain_ref.train()(x)) <= 1e-6
+    convzoo.load_weights(ours, ref.state_dict())
+    outs = []
+    for model in (ref, ours):
+        torch.manual_seed(7)                  # the same drop-path masks
+        out = model.train()(x)
+        out.logsumexp(1).mean().backward()    # and every parameter gets a gradient through it
+        outs.append(out.detach())
+    assert _rel(outs[1], outs[0]) <= 1e-3

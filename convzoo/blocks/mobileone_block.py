@@ -68,12 +68,17 @@ class MobileOneBlock(Reparameterizable):
         return self.act(self.attn(y))
 
     def _branches_forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv_kxk[0](x)
-        for i, branch in enumerate(self.conv_kxk):
-            if i > 0:
-                y = y + branch(x)
+        # timm's order of summation (scale, then the k branches): in train mode BN on a tiny batch
+        # turns a different rounding into a visible difference, so the order is kept
         if self.conv_scale is not None:
-            y = y + self.conv_scale(x)
+            y = self.conv_scale(x)
+            for branch in self.conv_kxk:
+                y = y + branch(x)
+        else:
+            y = self.conv_kxk[0](x)
+            for i, branch in enumerate(self.conv_kxk):
+                if i > 0:
+                    y = y + branch(x)
         if self.identity is not None:
             y = self.drop_path(y) + self.identity(x)
         return y
