@@ -21,6 +21,7 @@ _LAZY = {
     "compound_scaling": "convzoo.models.efficientnet",
     "create_segmenter": "convzoo.models.segmentation",
     "compress": "convzoo.compress",
+    "reparameterize_model": "convzoo.blocks.reparam",
 }
 
 __all__ = ["create_model", "list_models", "register_model", "is_model", "__version__", *_LAZY]

@@ -15,7 +15,7 @@ from torch import nn
 import convzoo
 from convzoo.export import (MemoryEfficientSiLU, example_input_for, fold_batchnorm, fold_bn_into,
                             optimize, to_onnx, verify_onnx)
-from convzoo.blocks import ConvNeXtBlock, FusedMBConv, MBConv
+from convzoo.blocks import ConvNeXtBlock, FusedMBConv, MBConv, reparameterize_model
 from convzoo.layers import Conv2Plus1d, ConvNormAct, DepthwiseSeparableConv, SqueezeExcite
 from convzoo.models.base import ClassifierHead, ConvNet
 
@@ -358,16 +358,17 @@ HEAVY = {"c3d", "r3d_18", "r2plus1d_18", "convnext_small", "convnext_base", "con
          "convnext_xlarge", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
          "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l", "convnextv2_base",
          "convnextv2_large", "convnextv2_huge", "mobilenetv4_conv_large"}
-HEAVY |= {f"tf_{n}" for n in HEAVY}
+HEAVY |= {f"tf_{n}" for n in HEAVY} | {"repvgg_b1", "repvgg_b1g4", "repvgg_b2", "repvgg_b2g4", "repvgg_b3",
+                                      "repvgg_b3g4"}
 # One ONNX export per structural kind in the fast tier; the other models' exports are in the slow
 # tier. A family this list does not know yet is exported in the fast tier.
 ONNX_FAST = {"efficientnet_b0", "tf_efficientnet_b0", "mobilenet_v1", "mobilenet_v2", "convnext_tiny",
              "waveform_m3", "waveform_m11_dws", "waveform_m34_res", "c3d_small", "r2plus1d_small",
              "frame2d_small", "stack2d_small", "variant_conv", "variant_convnext", "variant_dwsep",
              "variant_fused", "variant_mbconv", "variant_spatial", "variant_uib", "variant_convnextv2",
-             "mobilenetv4_conv_small", "convnextv2_atto"}
+             "mobilenetv4_conv_small", "convnextv2_atto", "repvgg_a0", "mobileone_s0", "mobileone_s4"}
 KNOWN_FAMILIES = ("efficientnet", "tf_efficientnet", "mobilenet", "convnext", "waveform", "variant",
-                  "c3d", "r3d", "r2plus1d")
+                  "c3d", "r3d", "r2plus1d", "repvgg", "mobileone")
 # Folded above, not exported: one ONNX protobuf holds at most 2 GB of weights.
 ONNX_TOO_BIG = {"convnextv2_huge": "660M float32 weights (2.6 GB) exceed the 2 GB ONNX protobuf limit"}
 SPATIAL_CAP = {1: (2000,), 2: (32, 32), 3: (8, 32, 32)}
@@ -397,7 +398,9 @@ def build(name: str):
 
 
 def check_fold(name: str):
-    model = build(name)
+    # re-parameterizable nets (RepVGG, MobileOne) fuse their branches first, as export does: an
+    # identity-branch BN follows no conv, it folds only into the fused conv (tests/test_reparam.py)
+    model = reparameterize_model(build(name), inplace=True)
     x = torch.randn(2, *small_input_size(model))
     with torch.no_grad():
         ref = model(x)

@@ -1,4 +1,4 @@
-"""The nine figures: each is written, and the numbers it draws equal independent oracles
+"""The figures: each is written, and the numbers it draws equal independent oracles
 (NumPy/SciPy, PyTorch's own ops, the papers' tables) -- not the figure code's own arithmetic."""
 from __future__ import annotations
 
@@ -232,12 +232,25 @@ def test_fig9_video_responses(tmp_path):
     assert max(d["motion_sensitivity"]["3d"]) > 0.05
 
 
+def test_fig10_reparam_kernels_sum_to_the_fused_conv(tmp_path):
+    d = _draw(10, tmp_path)
+    k = d["kernels"]
+    np.testing.assert_allclose(k["3x3"] + k["1x1 padded"] + k["identity"], k["fused"], atol=1e-6)
+    assert np.count_nonzero(k["identity"]) == 1 and k["identity"][1, 1] > 0    # the centre tap only
+    assert np.count_nonzero(k["1x1 padded"]) == 1 and k["1x1 padded"][1, 1] != 0
+    assert d["max_rel_diff"] <= 1e-5
+    # RepVGG Table 4: A0 deploys with 8.30M parameters; MobileOne-S0 with 2.1M and 275M MACs
+    assert abs(d["costs"]["repvgg_a0"]["fused"][0] / 8.30e6 - 1) < 0.002
+    assert abs(d["costs"]["mobileone_s0"]["fused"][0] / 2.1e6 - 1) < 0.02
+    assert abs(d["costs"]["mobileone_s0"]["fused"][1] / 275e6 - 1) < 0.005
+
+
 def test_selection_and_errors(tmp_path):
-    assert parse_selection(None) == list(range(1, 10))
+    assert parse_selection(None) == list(range(1, 11))
     assert parse_selection("1,6") == [1, 6]
     assert parse_selection("2-4,9") == [2, 3, 4, 9]
-    with pytest.raises(ValueError, match="1..9"):
-        parse_selection("0,10")
+    with pytest.raises(ValueError, match="1..10"):
+        parse_selection("0,11")
     with pytest.raises(ValueError, match="look like"):
         parse_selection("one")
     with pytest.raises(ValueError, match="png, svg, pdf"):
@@ -258,7 +271,7 @@ def test_cli_writes_png_and_svg(tmp_path, capsys):
     assert main(["figures", str(tmp_path), "--only", "12"]) == 2
     assert main(["figures", str(tmp_path), "--only", "6", "--audio-run", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "figure numbers must be in 1..9" in err and "Traceback" not in err
+    assert "figure numbers must be in 1..10" in err and "Traceback" not in err
 
 
 def test_docs_figures_are_committed_and_small():

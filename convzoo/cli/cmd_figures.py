@@ -1,11 +1,11 @@
-"""``convzoo figures``: draw the nine figures of the documentation from convzoo's own computations."""
+"""``convzoo figures``: draw the ten figures of the documentation from convzoo's own computations."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
-HELP = "draw the nine explanatory figures (PNG and SVG), each computed by convzoo"
+HELP = "draw the ten explanatory figures (PNG and SVG), each computed by convzoo"
 
 EPILOG = """figures:
   1 separable filters         4 EfficientNet scaling       7 transposed conv
@@ -23,7 +23,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("figures", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder for the figure files (created if missing)")
-    p.add_argument("--only", metavar="LIST", help="figures to draw, e.g. 1,6 or 2-4 (default: all nine)")
+    p.add_argument("--only", metavar="LIST", help="figures to draw, e.g. 1,6 or 2-4 (default: all ten)")
     p.add_argument("--format", default="png,svg", help="comma-separated: png, svg, pdf (default: png,svg)")
     p.add_argument("--fast", action="store_true",
                    help="train figures 8 and 9 for a few seconds only (for smoke tests)")

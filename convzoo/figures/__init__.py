@@ -38,7 +38,7 @@ class FigureSpec:
         return getattr(importlib.import_module(f"{__name__}.{self.module}"), self.function)
 
 
-# The nine figures, in lecture order.
+# The figures, in lecture order (10: where the lecture's split convolution went next).
 FIGURES: dict[int, FigureSpec] = {s.number: s for s in [
     FigureSpec(1, "separable", "Separable filters: outer products and the SVD", "separable", "figure_separable"),
     FigureSpec(2, "variants", "Standard, spatially separable, depthwise, pointwise, depthwise-separable",
@@ -51,6 +51,7 @@ FIGURES: dict[int, FigureSpec] = {s.number: s for s in [
     FigureSpec(7, "transposed", "Transposed convolution: scatter and matrix", "transposed", "figure_transposed"),
     FigureSpec(8, "waveform", "1D convolution on raw audio (M5)", "waveform", "figure_waveform"),
     FigureSpec(9, "video", "2D vs 3D convolution over video frames", "video", "figure_video"),
+    FigureSpec(10, "reparam", "Structural re-parameterization: RepVGG and MobileOne", "reparam", "figure_reparam"),
 ]}
 
 
@@ -77,7 +78,7 @@ def parse_selection(only: Optional[str | Iterable[int]]) -> list[int]:
 
 
 def make_figure(number: int, out_dir, *, formats: Sequence[str] = DEFAULT_FORMATS, **options) -> FigureResult:
-    """Draw figure ``number`` (1-9) into ``out_dir``; returns its :class:`FigureResult`."""
+    """Draw figure ``number`` (1-10) into ``out_dir``; returns its :class:`FigureResult`."""
     if number not in FIGURES:
         raise ValueError(f"figure number must be in 1..{max(FIGURES)}; got {number!r}")
     spec = FIGURES[number]

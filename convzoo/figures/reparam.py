@@ -1,0 +1,98 @@
+"""Figure 10: structural re-parameterization (RepVGG, Ding et al. 2021, arXiv:2101.03697, Fig. 4).
+
+(a) one output channel of a real :class:`~convzoo.blocks.RepVggBlock` with random BN statistics:
+its three BN-folded branch kernels (3x3, the 1x1 padded to 3x3, the identity) and their sum, which
+is the fused conv's kernel after ``reparameterize()``; (b) parameters and MACs of RepVGG-A0 and
+MobileOne-S0 trained (with branches) and fused, from ``convzoo.analysis.profile``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
+
+CHANNELS = 4
+CHANNEL = 1        # the output channel drawn (input channel CHANNEL too: where the identity sits)
+
+
+def _block_kernels(seed: int) -> dict:
+    from ..blocks import RepVggBlock
+    from ..blocks.reparam import fuse_conv_bn, identity_kernel, pad_kernel
+
+    torch.manual_seed(seed)
+    block = RepVggBlock(CHANNELS, CHANNELS)
+    with torch.no_grad():
+        for bn in (block.conv_kxk.norm, block.conv_1x1.norm, block.identity):
+            bn.running_mean.normal_(0, 0.3)
+            bn.running_var.uniform_(0.5, 1.5)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.normal_(0, 0.3)
+    block.eval()
+    x = torch.randn(2, CHANNELS, 9, 9)
+    with torch.no_grad():
+        k3, _ = fuse_conv_bn(block.conv_kxk.conv.weight, block.conv_kxk.norm)
+        k1, _ = fuse_conv_bn(block.conv_1x1.conv.weight, block.conv_1x1.norm)
+        ki, _ = fuse_conv_bn(None, block.identity, identity=identity_kernel(CHANNELS, 1, (3, 3)))
+        trained = block(x)
+        block.reparameterize()
+        fused = block(x)
+    pick = (CHANNEL, CHANNEL)
+    return {"3x3": k3[pick].numpy(), "1x1 padded": pad_kernel(k1, (3, 3))[pick].numpy(),
+            "identity": ki[pick].numpy(), "fused": block.reparam_conv.weight[pick].detach().double().numpy(),
+            "max_rel_diff": float((fused - trained).abs().max() / trained.abs().max())}
+
+
+def _costs() -> dict:
+    from ..analysis import profile
+    from ..blocks import reparameterize_model
+    from ..registry import create_model
+
+    out = {}
+    for name in ("repvgg_a0", "mobileone_s0"):
+        with torch.device("meta"):
+            model = create_model(name).eval()
+        fused = reparameterize_model(model)
+        out[name] = {form: (sum(p.numel() for p in m.parameters()), profile(m, (3, 224, 224)).macs)
+                     for form, m in (("trained", model), ("fused", fused))}
+    return out
+
+
+def figure_reparam(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
+                   seed: int = 0) -> FigureResult:
+    kernels = _block_kernels(seed)
+    costs = _costs()
+    fig = new_figure(13, 3.4)
+    grid = fig.add_gridspec(1, 6, width_ratios=[1, 1, 1, 1, 0.1, 2.2])
+    panels = ["3x3", "1x1 padded", "identity", "fused"]
+    vmax = max(float(np.abs(kernels[p]).max()) for p in panels)
+    for i, name in enumerate(panels):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(kernels[name], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        for (r, c), v in np.ndenumerate(kernels[name]):
+            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7)
+        ax.tick_params(length=0, labelbottom=False, labelleft=False)
+        op = {"3x3": "", "1x1 padded": "+ ", "identity": "+ ", "fused": "= "}[name]
+        ax.set_title(f"{op}{name}" + ("\n(one conv with bias)" if name == "fused" else "\n(BN folded)"),
+                     fontsize=9)
+    ax = fig.add_subplot(grid[0, 5])
+    labels, width = list(costs), 0.35
+    xs = np.arange(len(labels))
+    for j, form in enumerate(("trained", "fused")):
+        vals = [costs[n][form][1] / 1e9 for n in labels]
+        bars = ax.bar(xs + (j - 0.5) * width, vals, width, color=PALETTE[j], label=form)
+        for b, n in zip(bars, labels):
+            ax.annotate(f"{costs[n][form][0] / 1e6:.1f}M", (b.get_x() + b.get_width() / 2, b.get_height()),
+                        textcoords="offset points", xytext=(0, 2), ha="center", fontsize=7)
+    ax.set_xticks(xs, labels)
+    ax.set_ylabel("GMACs at 224 px (labels: parameters)")
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title("what fusing saves", fontsize=9)
+    fig.suptitle(f"Figure 10. Re-parameterization: three branches, one 3x3 conv "
+                 f"(max relative output change {kernels['max_rel_diff']:.0e})", fontsize=11)
+    data = {"kernels": {k: kernels[k] for k in panels}, "max_rel_diff": kernels["max_rel_diff"],
+            "costs": costs}
+    paths = save_figure(fig, out_dir, "fig10_reparam", formats)
+    return FigureResult(10, "reparam", "Structural re-parameterization: RepVGG and MobileOne", paths, data)
