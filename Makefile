@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint setup clean docs
+.PHONY: run test test-slow lint setup clean docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,15 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
+# The default tier (< 15 min on an idle 2-core machine). Tests marked `slow` (the registry's other
+# widths and depths, whole pipelines, the heavy export tier) run in `make test-slow`; CI runs both.
 test: setup lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rs $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rs -m "not slow" $(PYTEST_ARGS)
 	# the two-process torchrun shard test brings down a pytest-xdist worker, so it runs on its own
 	$(if $(PYTEST_ARGS),,$(BIN)/python -m pytest -p no:xdist -q -rs tests/test_webdataset.py -k two_process)
+
+test-slow: setup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rs -m slow $(PYTEST_ARGS)
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -18,6 +18,7 @@ from torch import nn
 import convzoo
 from convzoo.registry import get_pretrained_cfg
 from convzoo.weights import convert_state_dict
+from _tiers import tiered
 
 NAMES = [n for n in convzoo.list_models() if n != "searched"]   # searched needs a spec file
 TIMM_KEYS = ("architecture", "input_size", "pool_size", "mean", "std", "interpolation", "crop_pct",
@@ -29,7 +30,7 @@ def _meta(name, **kwargs):
         return convzoo.create_model(name, **kwargs).eval()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", tiered(NAMES))   # other widths/depths: slow tier
 def test_timm_contract_shapes(name):
     model = _meta(name)
     cfg = model.default_cfg

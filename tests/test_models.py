@@ -16,6 +16,7 @@ from torch import nn
 
 import convzoo
 from convzoo.models.base import FeatureExtractor
+from _tiers import tiered
 
 # Builders that cannot run without arguments (tested by their owners with real arguments).
 NEEDS_ARGS = {"searched": "needs spec= (a search result); tested in tests/test_search.py"}
@@ -75,7 +76,7 @@ def _build(name: str, **kwargs) -> tuple[nn.Module, bool]:
     return model, True
 
 
-@pytest.mark.parametrize("name", convzoo.list_models())
+@pytest.mark.parametrize("name", tiered(convzoo.list_models()))   # other widths/depths: slow tier
 def test_model_contract(name):
     if name in NEEDS_ARGS:
         pytest.skip(NEEDS_ARGS[name])

@@ -23,6 +23,7 @@ from torch import nn
 
 import convzoo
 from convzoo.search.space import SHAPES_SPACE
+from _tiers import tiered
 from test_models import _build, _small_size
 
 TOL = 1e-5
@@ -118,7 +119,7 @@ TOOLS = {"fx": _fx, "feature_extractor": _feature_extractor, "torchscript": _scr
 
 # name is the outer parameter, so the six tools of one model run one after another on one build
 @pytest.mark.parametrize("tool", list(TOOLS))
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xdist_group(n)) for n in NAMES])
+@pytest.mark.parametrize("name", tiered(NAMES, group=True))   # other widths/depths: slow tier
 def test_tool_reproduces_eager(name, tool):
     if tool in SLOW_TOOLS and name in SAME_CODE:
         pytest.skip(f"{name} is {SAME_CODE[name]}'s code at other widths; {tool} runs on that one")
