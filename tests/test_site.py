@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -99,34 +100,87 @@ def browser():
     driver.quit()
 
 
-def test_every_page_renders_its_figures(server, browser):
+# One pass over every built page (English and /es/): figures load, math is rendered by the site's own
+# KaTeX (no raw $ or \( left in the text), code blocks do not overflow hidden at 1280 px, notebook
+# figures are shown large enough that their text is at least the body's size, and every request the
+# page made stayed on this site.
+_PAGE_PROBE = r"""
+const art = document.querySelector("article") || document.body;
+const clone = art.cloneNode(true);
+clone.querySelectorAll("pre, code, script, style, .katex, .highlight, .jp-CodeCell, .jp-OutputArea")
+     .forEach(e => e.remove());
+const text = clone.textContent;
+const raw = text.match(/\$\$|\$[^\s$][^$\n]{0,80}\$|\\\(|\\\[/);
+const overflow = Array.from(document.querySelectorAll("pre, pre > code")).filter(e => {
+    const st = getComputedStyle(e);
+    return e.scrollWidth > e.clientWidth + 1 && !["auto", "scroll"].includes(st.overflowX);
+}).map(e => e.textContent.slice(0, 40));
+const clipped = Array.from(document.querySelectorAll("article pre > code")).filter(
+    e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 40));
+const nbImages = Array.from(document.querySelectorAll(".jp-OutputArea img")).map(
+    i => [i.naturalWidth, i.getBoundingClientRect().width]);
+const body = parseFloat(getComputedStyle(document.querySelector(".md-typeset") || document.body).fontSize);
+const mathNodes = document.querySelectorAll(".arithmatex").length;
+const katexNodes = document.querySelectorAll(".katex").length;
+const requests = performance.getEntriesByType("resource").map(r => r.name);
+return {raw: raw && raw[0], overflow, clipped, nbImages, body, mathNodes, katexNodes, requests};
+"""
+NOTEBOOK_FONT_PX = 15 * 80 / 72     # the notebooks' rcParams: font.size 15 pt at figure.dpi 80
+
+
+def _check_page(browser, page: str, base: str) -> tuple[list[str], int, int]:
+    problems, figures, maths = [], 0, 0
+    images = browser.execute_script(
+        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
+    for src, width in images:
+        if not width:
+            problems.append(f"{page}: image {(src or '')[:60]} did not render")
+        if "img/fig" in (src or ""):
+            figures += 1
+    if "<h1" not in browser.page_source:
+        problems.append(f"{page}: no heading rendered")
+    probe = browser.execute_script(_PAGE_PROBE)
+    if probe["raw"]:
+        problems.append(f"{page}: math left unrendered: {probe['raw']!r}")
+    if probe["mathNodes"] and not probe["katexNodes"]:
+        problems.append(f"{page}: {probe['mathNodes']} math nodes, none rendered by KaTeX")
+    maths += probe["katexNodes"]
+    for snippet in probe["overflow"] + probe["clipped"]:
+        problems.append(f"{page}: code block wider than the page: {snippet!r}")
+    for natural, shown in probe["nbImages"]:
+        if natural and NOTEBOOK_FONT_PX * shown / natural < probe["body"] - 0.5:
+            problems.append(f"{page}: notebook figure text {NOTEBOOK_FONT_PX * shown / natural:.1f} px "
+                            f"< body {probe['body']:.1f} px")
+    for url in probe["requests"]:
+        if not (url.startswith(base) or url.startswith("data:")):
+            problems.append(f"{page}: request leaves the site: {url}")
+    for entry in browser.get_log("browser"):
+        if entry.get("level") == "SEVERE":
+            problems.append(f"{page}: console error: {entry.get('message')}")
+    return problems, figures, maths
+
+
+def test_every_page_renders_its_figures_and_math(server, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
     base, out = server
     pages = sorted(p.relative_to(out).as_posix() for p in out.rglob("index.html"))
-    assert len(pages) >= 10
-    problems, figures_seen = [], 0
+    spanish = [p for p in pages if p.startswith("es/")]
+    assert len(pages) >= 20 and len(spanish) >= 10, "the site is built in English and Spanish"
+    assert {"slides/index.html", "explorer/index.html", "es/slides/index.html", "es/explorer/index.html"} <= set(pages)
+    problems, figures_seen, math_seen = [], 0, 0
     for page in pages:
-        url = f"{base}/{page[:-len('index.html')]}"
-        browser.get(url)
+        browser.get(f"{base}/{page[:-len('index.html')]}")
         WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
-        # wait until every image has finished loading (or failed)
         WebDriverWait(browser, 30).until(lambda d: d.execute_script(
             "return Array.from(document.images).every(i => i.complete)"))
-        images = browser.execute_script(
-            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
-        for src, width in images:
-            if not width:
-                problems.append(f"{page}: image {src} did not render")
-            if "img/fig" in (src or ""):
-                figures_seen += 1
-        if "<h1" not in browser.page_source:
-            problems.append(f"{page}: no heading rendered")
-        for entry in browser.get_log("browser"):
-            if entry.get("level") == "SEVERE":
-                problems.append(f"{page}: console error: {entry.get('message')}")
+        found, figures, maths = _check_page(browser, page, base)
+        problems += found
+        figures_seen += figures
+        math_seen += maths
     assert not problems, "\n".join(problems)
-    assert figures_seen >= 9            # each of the nine figures appears somewhere
+    assert figures_seen >= 18            # each of the nine figures appears somewhere, in both languages
+    assert math_seen >= 200              # the variant pages, notebooks and explorer carry formulas
 
 
 def test_site_needs_no_network(site):
@@ -182,3 +236,91 @@ def test_cost_tables_in_the_docs_match_the_library():
     for b in ("B0", "B3"):
         d = describe_efficientnet(f"efficientnet_{b.lower()}")
         assert [_num(c) for c in rows[b]] == [d["resolution"], d["depth"], d["params"]], b
+
+
+def _explorer_settings() -> list[dict]:
+    """A deterministic grid over every control, invalid settings included (>= 200)."""
+    import random
+
+    rnd = random.Random(30)
+    settings = []
+    for dims in (1, 2, 3):
+        for transposed in (False, True):
+            for _ in range(45):
+                cin, cout = rnd.choice([(1, 1), (2, 4), (4, 8), (6, 3), (8, 8), (3, 6)])
+                settings.append(dict(
+                    dims=dims, size=rnd.randint(2, 12), cin=cin, cout=cout, kernel=rnd.randint(1, 5),
+                    stride=rnd.randint(1, 3), padding=rnd.randint(0, 3), dilation=rnd.randint(1, 3),
+                    groups=rnd.choice([1, 1, 1, 2, cin]), outpad=rnd.randint(0, 2) if transposed else 0,
+                    transposed=transposed, bias=rnd.random() < 0.5))
+    return settings
+
+
+def _convzoo_numbers(c: dict) -> Optional[dict]:
+    """What convzoo computes for one explorer setting, or None where convzoo (or PyTorch) refuses it."""
+    from torch import nn
+
+    from convzoo.analysis import conv_output_size, conv_transpose_output_size, profile, receptive_field
+
+    try:
+        if c["transposed"]:
+            out = conv_transpose_output_size(c["size"], c["kernel"], s=c["stride"], p=c["padding"],
+                                             output_padding=c["outpad"], d=c["dilation"])
+            cls = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)[c["dims"] - 1]
+            layer = cls(c["cin"], c["cout"], c["kernel"], c["stride"], c["padding"], c["outpad"],
+                        groups=c["groups"], bias=c["bias"], dilation=c["dilation"])
+        else:
+            out = conv_output_size(c["size"], c["kernel"], s=c["stride"], p=c["padding"], d=c["dilation"])
+            cls = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[c["dims"] - 1]
+            layer = cls(c["cin"], c["cout"], c["kernel"], c["stride"], c["padding"], c["dilation"],
+                        groups=c["groups"], bias=c["bias"])
+    except ValueError:
+        return None
+    p = profile(layer, (c["cin"],) + (c["size"],) * c["dims"])
+    rf = None if c["transposed"] else receptive_field([(c["kernel"], c["stride"], c["dilation"])])[-1].receptive_field
+    return dict(size=" × ".join([str(out)] * c["dims"]), params=p.params, macs=p.macs, rf=rf)
+
+
+_EXPLORER_DRIVE = r"""
+const [settings] = arguments;
+const root = document.querySelector(".conv-explorer");
+const out = id => root.querySelector(`[data-out=${id}]`);
+return settings.map(c => {
+    for (const [k, v] of Object.entries(c)) {
+        const input = root.querySelector(`[name=${k}]`);
+        if (input.type === "checkbox") input.checked = v; else input.value = String(v);
+    }
+    root.querySelector("[name=animate]").checked = false;
+    root.dispatchEvent(new Event("input"));
+    return {size: out("size").textContent, params: out("params").textContent, macs: out("macs").textContent,
+            rf: out("rf").textContent, error: out("error").hidden ? null : out("error").textContent,
+            cells: root.querySelectorAll("svg rect").length};
+});
+"""
+
+
+@pytest.mark.parametrize("lang", ["", "es/"])
+def test_explorer_numbers_equal_convzoo(server, browser, lang):
+    """The explorer page, driven through its own controls in Chromium, shows convzoo.analysis's output
+    size, parameters, MACs and receptive field on 270 settings (>= 200 valid), and refuses exactly what
+    convzoo refuses."""
+    base, _ = server
+    browser.get(f"{base}/{lang}explorer/")
+    settings = _explorer_settings()
+    assert len(settings) >= 200
+    shown = browser.execute_script(_EXPLORER_DRIVE, settings)
+    digits = lambda t: int(re.sub(r"[^\d]", "", t))      # noqa: E731
+    bad, refused = [], 0
+    for c, got in zip(settings, shown):
+        want = _convzoo_numbers(c)
+        if want is None:
+            refused += 1
+            if not got["error"]:
+                bad.append(f"{c}: convzoo refuses it, the page shows {got}")
+            continue
+        have = dict(size=got["size"], params=digits(got["params"]), macs=digits(got["macs"]),
+                    rf=None if got["rf"] == "–" else digits(got["rf"]))
+        if got["error"] or have != want or got["cells"] == 0:
+            bad.append(f"{c}: page {got} != convzoo {want}")
+    assert not bad, f"{len(bad)} of {len(settings)} settings differ:\n" + "\n".join(bad[:10])
+    assert refused >= 10 and len(settings) - refused >= 200     # >= 200 valid settings, and refusals
