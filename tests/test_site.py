@@ -17,6 +17,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).is_file()), None)
 CHROMEDRIVER = "/usr/bin/chromedriver"       # Debian's chromium-driver; never Selenium Manager
+# English variant pages; each has a Spanish twin ``name.es.md`` (mkdocs-static-i18n, built under /es/)
+VARIANTS = sorted(p for p in (REPO / "docs" / "variants").glob("*.md") if not p.name.endswith(".es.md"))
 
 
 def _build(out: Path) -> subprocess.CompletedProcess:
@@ -40,7 +42,7 @@ def test_site_builds_strict_without_warnings(site):
     out, proc = site
     assert "WARNING" not in proc.stderr, proc.stderr
     assert (out / "index.html").is_file()
-    for md in sorted((REPO / "docs" / "variants").glob("*.md")):
+    for md in VARIANTS:
         page = out / "variants" / md.stem / "index.html"
         assert page.is_file(), f"{md.name} was not built"
         # every variant page shows its figure, states a cost, and has a runnable snippet
@@ -54,7 +56,21 @@ def _python_blocks(md: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", md.read_text(), flags=re.S)
 
 
-@pytest.mark.parametrize("page", sorted(p.name for p in (REPO / "docs" / "variants").glob("*.md")))
+def test_spanish_variant_pages_twin_the_english_ones(site):
+    """Each variant page has a Spanish twin, built under /es/, with the figure, the cost formulas and
+    the same snippets (so the snippets tested below are the Spanish page's too)."""
+    out, _ = site
+    for md in VARIANTS:
+        es = md.with_name(md.stem + ".es.md")
+        assert es.is_file(), f"{md.name} has no Spanish twin"
+        assert _python_blocks(es) == _python_blocks(md), f"{es.name}: its snippets differ from {md.name}"
+        text = es.read_text()
+        assert "## Coste" in text and "$$" in text and "img/fig" in text, es.name
+        html = (out / "es" / "variants" / md.stem / "index.html").read_text()
+        assert 'lang="es"' in html, f"{es.name} is not built as Spanish"
+
+
+@pytest.mark.parametrize("page", [p.name for p in VARIANTS])
 def test_variant_snippets_run(page, capsys):
     blocks = _python_blocks(REPO / "docs" / "variants" / page)
     assert blocks, f"{page} has no python snippet"
