@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -121,8 +122,7 @@ def browser():
 # figures are shown large enough that their text is at least the body's size, and every request the
 # page made stayed on this site.
 _PAGE_PROBE = r"""
-const art = document.querySelector("article") || document.body;
-const clone = art.cloneNode(true);
+const clone = document.body.cloneNode(true);       // the whole page: article, navigation, table of contents
 clone.querySelectorAll("pre, code, script, style, .katex, .highlight, .jp-CodeCell, .jp-OutputArea")
      .forEach(e => e.remove());
 const text = clone.textContent;
@@ -141,7 +141,21 @@ const katexNodes = document.querySelectorAll(".katex").length;
 const requests = performance.getEntriesByType("resource").map(r => r.name);
 return {raw: raw && raw[0], overflow, clipped, nbImages, body, mathNodes, katexNodes, requests};
 """
-NOTEBOOK_FONT_PX = 15 * 80 / 72     # the notebooks' rcParams: font.size 15 pt at figure.dpi 80
+
+
+def _notebook_font_px() -> float:
+    """Text height in a notebook figure's PNG: the rcParams every notebook's setup cell sets (pt * dpi / 72)."""
+    sizes = set()
+    for nb in (REPO / "docs" / "notebooks").glob("*.ipynb"):
+        code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        assert "fontsize=" not in code, f"{nb.name} sets a font size below the page's (use the rcParams)"
+        sizes.add(re.search(r'"font.size": (\d+), "figure.dpi": (\d+)', code).groups())
+    assert len(sizes) == 1, f"the notebooks disagree on font.size / figure.dpi: {sizes}"
+    size, dpi = sizes.pop()
+    return int(size) * int(dpi) / 72
+
+
+NOTEBOOK_FONT_PX = _notebook_font_px()
 
 
 def _check_page(browser, page: str, base: str) -> tuple[list[str], int, int]:
@@ -176,6 +190,7 @@ def _check_page(browser, page: str, base: str) -> tuple[list[str], int, int]:
     return problems, figures, maths
 
 
+@pytest.mark.slow
 def test_every_page_renders_its_figures_and_math(server, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
