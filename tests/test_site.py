@@ -355,3 +355,28 @@ def test_explorer_numbers_equal_convzoo(server, browser, lang):
             bad.append(f"{c}: page {got} != convzoo {want}")
     assert not bad, f"{len(bad)} of {len(settings)} settings differ:\n" + "\n".join(bad[:10])
     assert refused >= 10 and len(settings) - refused >= 200     # >= 200 valid settings, and refusals
+
+
+@pytest.mark.slow
+def test_spanish_site_shows_the_spanish_figure_7(site, tmp_path):
+    """Figure 7's labels follow the page language: ``lang="es"`` draws the same numbers with Spanish
+    words into fig7_transposed.es.png, which the Spanish site serves in place of the English one."""
+    pytest.importorskip("matplotlib", reason="matplotlib is in the 'figures' extra")
+    import numpy as np
+
+    from convzoo.figures import make_figure
+
+    en = make_figure(7, tmp_path, formats=("png",))
+    es = make_figure(7, tmp_path, formats=("png",), lang="es")
+    assert [p.name for p in es.paths] == ["fig7_transposed.es.png"]
+    assert all(np.array_equal(en.data[k], es.data[k]) for k in ("x", "kernel", "y_scatter", "y_matrix"))
+    drawn = es.paths[0].read_bytes()
+    assert drawn != en.paths[0].read_bytes()
+    assert drawn == (REPO / "docs" / "img" / "fig7_transposed.es.png").read_bytes(), \
+        "docs/img/fig7_transposed.es.png is stale: redraw it with make_figure(7, 'docs/img', lang='es')"
+    out, _ = site
+    assert (out / "es" / "img" / "fig7_transposed.png").read_bytes() == drawn
+    english = (REPO / "docs" / "img" / "fig7_transposed.png").read_bytes()
+    assert (out / "img" / "fig7_transposed.png").read_bytes() == english
+    with pytest.raises(ValueError, match="lang must be one of"):
+        make_figure(7, tmp_path, formats=("png",), lang="fr")
