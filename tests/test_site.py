@@ -358,25 +358,29 @@ def test_explorer_numbers_equal_convzoo(server, browser, lang):
 
 
 @pytest.mark.slow
-def test_spanish_site_shows_the_spanish_figure_7(site, tmp_path):
-    """Figure 7's labels follow the page language: ``lang="es"`` draws the same numbers with Spanish
-    words into fig7_transposed.es.png, which the Spanish site serves in place of the English one."""
+@pytest.mark.parametrize("number, stem, keys", [
+    (6, "fig6_dilation", ("stack_rf", "context_module_rf", "plain_rf")),
+    (7, "fig7_transposed", ("x", "kernel", "y_scatter", "y_matrix")),
+])
+def test_spanish_site_shows_the_spanish_figures(site, tmp_path, number, stem, keys):
+    """Figures 6 and 7 follow the page language: ``lang="es"`` draws the same numbers with Spanish
+    words into ``<stem>.es.png``, which the Spanish site serves in place of the English one."""
     pytest.importorskip("matplotlib", reason="matplotlib is in the 'figures' extra")
     import numpy as np
 
     from convzoo.figures import make_figure
 
-    en = make_figure(7, tmp_path, formats=("png",))
-    es = make_figure(7, tmp_path, formats=("png",), lang="es")
-    assert [p.name for p in es.paths] == ["fig7_transposed.es.png"]
-    assert all(np.array_equal(en.data[k], es.data[k]) for k in ("x", "kernel", "y_scatter", "y_matrix"))
+    en = make_figure(number, tmp_path, formats=("png",))
+    es = make_figure(number, tmp_path, formats=("png",), lang="es")
+    assert [p.name for p in es.paths] == [f"{stem}.es.png"]
+    assert all(np.array_equal(en.data[k], es.data[k]) for k in keys)
     drawn = es.paths[0].read_bytes()
     assert drawn != en.paths[0].read_bytes()
-    assert drawn == (REPO / "docs" / "img" / "fig7_transposed.es.png").read_bytes(), \
-        "docs/img/fig7_transposed.es.png is stale: redraw it with make_figure(7, 'docs/img', lang='es')"
+    assert drawn == (REPO / "docs" / "img" / f"{stem}.es.png").read_bytes(), \
+        f"docs/img/{stem}.es.png is stale: redraw it with make_figure({number}, 'docs/img', lang='es')"
     out, _ = site
-    assert (out / "es" / "img" / "fig7_transposed.png").read_bytes() == drawn
-    english = (REPO / "docs" / "img" / "fig7_transposed.png").read_bytes()
-    assert (out / "img" / "fig7_transposed.png").read_bytes() == english
+    assert (out / "es" / "img" / f"{stem}.png").read_bytes() == drawn
+    english = (REPO / "docs" / "img" / f"{stem}.png").read_bytes()
+    assert (out / "img" / f"{stem}.png").read_bytes() == english
     with pytest.raises(ValueError, match="lang must be one of"):
-        make_figure(7, tmp_path, formats=("png",), lang="fr")
+        make_figure(number, tmp_path, formats=("png",), lang="fr")
