@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow lint setup clean docs
+.PHONY: run test test-slow lint setup clean docs katex
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,21 @@ test-slow: setup
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# KaTeX renders the site's math from docs/assets/katex (vendored, so `make docs` needs no network and
+# the site none at all). Refresh it from npm: the minified JS/CSS, auto-render and the woff2 fonts
+# (the CSS's woff/ttf fallbacks are dropped: every browser KaTeX supports reads woff2).
+KATEX ?= katex@0.16
+katex:
+	rm -rf build/katex && mkdir -p build/katex
+	cd build/katex && npm pack -q $(KATEX) >/dev/null && tar xzf katex-*.tgz
+	mkdir -p docs/assets/katex/contrib docs/assets/katex/fonts
+	cp build/katex/package/dist/katex.min.js build/katex/package/dist/katex.min.css docs/assets/katex/
+	cp build/katex/package/dist/contrib/auto-render.min.js docs/assets/katex/contrib/
+	cp build/katex/package/dist/fonts/*.woff2 docs/assets/katex/fonts/
+	cp build/katex/package/LICENSE docs/assets/katex/LICENSE
+	$(PYTHON) -c "import re, pathlib; p = pathlib.Path('docs/assets/katex/katex.min.css'); \
+	  p.write_text(re.sub(r',url\(fonts/[^)]+\.woff\) format\(\"woff\"\),url\(fonts/[^)]+\.ttf\) format\(\"truetype\"\)', '', p.read_text()))"
 
 clean:
 	rm -rf $(VENV) site

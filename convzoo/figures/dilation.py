@@ -45,9 +45,30 @@ def _extent(mask: np.ndarray) -> int:
     return int(rows[-1] - rows[0] + 1)
 
 
+# The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
+LABELS = {
+    "en": dict(tap="3x3, dilation {d}\nreads a {s}x{s} span", stack="stacked 1, 2, 4-dilated\nRF ",
+               paths="\n(shade = number of paths)", context="context module (dilated)",
+               plain="same layers, no dilation", xlabel="layer of Yu & Koltun's context module",
+               ylabel="receptive field (pixels)", rf="receptive_field(): exponential growth, linear params",
+               title="Figure 6. Dilated convolution: same 9 weights, wider view"),
+    "es": dict(tap="3x3, dilatación {d}\nlee un área de {s}x{s}", stack="apiladas con dilatación 1, 2, 4\nCR ",
+               paths="\n(tono = número de caminos)", context="módulo de contexto (dilatado)",
+               plain="mismas capas, sin dilatación", xlabel="capa del módulo de contexto de Yu y Koltun",
+               ylabel="campo receptivo (píxeles)",
+               rf="receptive_field(): crecimiento exponencial,\nparámetros lineales",
+               title="Figura 6. Convolución dilatada: los mismos 9 pesos, una vista más amplia"),
+}
+
+
 def figure_dilation(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
-                    seed: int = 0) -> FigureResult:
+                    seed: int = 0, lang: str = "en") -> FigureResult:
+    """``lang="es"`` draws the Spanish labels into ``fig6_dilation.es.*`` (the Spanish site's copy)."""
     from ..analysis import receptive_field
+
+    if lang not in LABELS:
+        raise ValueError(f"lang must be one of {sorted(LABELS)}, got {lang!r}")
+    words = LABELS[lang]
 
     c = GRID // 2
     taps = {}
@@ -75,27 +96,26 @@ def figure_dilation(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
         ax.grid(which="minor", color="0.85", lw=0.4)
         ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
         span = 2 * d + 1
-        ax.set_title(f"3x3, dilation {d}\nreads a {span}x{span} span", fontsize=9)
+        ax.set_title(words["tap"].format(d=d, s=span), fontsize=9)
     ax = fig.add_subplot(grid[0, 3])
     ax.imshow(np.ma.masked_equal(stack_grad, 0), cmap="viridis_r")   # unread pixels stay white
     ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
-    ax.set_title("stacked 1, 2, 4-dilated\nRF " + " -> ".join(str(v) for v in stack_measured)
-                 + "\n(shade = number of paths)", fontsize=9)
+    ax.set_title(words["stack"] + " -> ".join(str(v) for v in stack_measured) + words["paths"], fontsize=9)
     ax = fig.add_subplot(grid[0, 4])
     layers = np.arange(1, len(CONTEXT_MODULE) + 1)
-    ax.plot(layers, context_rf, "o-", color=PALETTE[3], label="context module (dilated)")
-    ax.plot(layers, plain_rf, "s--", color=PALETTE[0], label="same layers, no dilation")
+    ax.plot(layers, context_rf, "o-", color=PALETTE[3], label=words["context"])
+    ax.plot(layers, plain_rf, "s--", color=PALETTE[0], label=words["plain"])
     for x, v in zip(layers, context_rf):
         ax.annotate(str(v), (x, v), textcoords="offset points", xytext=(-4, 6), fontsize=8, ha="right")
-    ax.set_xlabel("layer of Yu & Koltun's context module")
-    ax.set_ylabel("receptive field (pixels)")
+    ax.set_xlabel(words["xlabel"])
+    ax.set_ylabel(words["ylabel"])
     ax.set_xticks(layers)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
-    ax.set_title("receptive_field(): exponential growth, linear params", fontsize=9)
-    fig.suptitle("Figure 6. Dilated convolution: same 9 weights, wider view", fontsize=11)
+    ax.set_title(words["rf"], fontsize=9)
+    fig.suptitle(words["title"], fontsize=11)
 
     data = {"taps": taps, "stack_dilations": list(DILATIONS), "stack_rf_measured": stack_measured,
             "stack_rf": stack_rf, "context_module": CONTEXT_MODULE, "context_module_rf": context_rf,
             "plain_rf": plain_rf}
-    paths = save_figure(fig, out_dir, "fig6_dilation", formats)
+    paths = save_figure(fig, out_dir, "fig6_dilation" + ("" if lang == "en" else f".{lang}"), formats)
     return FigureResult(6, "dilation", "Dilated convolution and receptive-field growth", paths, data)

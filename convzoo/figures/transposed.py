@@ -14,6 +14,19 @@ import numpy as np
 
 from ._common import DEFAULT_FORMATS, FigureResult, annotate_matrix, new_figure, save_figure
 
+# The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
+LABELS = {
+    "en": dict(input="input x (2x2)", kernel="kernel K (2x2)", times="times K", output="= output (3x3)",
+               ct="C^T: transpose of the 4x9 matrix of the 3x3 -> 2x2 conv with K", flat="x, flattened",
+               same="C^T x, reshaped: the same 3x3",
+               title="Figure 7. Transposed convolution: scatter each input element times the kernel, and sum "
+                     "-- or multiply by the transposed conv matrix"),
+    "es": dict(input="entrada x (2x2)", kernel="núcleo K (2x2)", times="por K", output="= salida (3x3)",
+               ct="C^T: traspuesta de la matriz 4x9 de la convolución 3x3 -> 2x2 con K", flat="x, aplanada",
+               same="C^T x, reordenada: la misma 3x3",
+               title="Figura 7. Convolución transpuesta: esparcir cada elemento de entrada por el núcleo y sumar "
+                     "-- o multiplicar por la matriz de la convolución traspuesta"),
+}
 X = np.array([[0.0, 1.0], [2.0, 3.0]])
 KERNEL = np.array([[0.0, 1.0], [2.0, 3.0]])
 
@@ -34,8 +47,13 @@ def _grid(ax, arr, title, highlight=None, cmap="Blues", vmax=None):
 
 
 def figure_transposed(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
-                      seed: int = 0) -> FigureResult:
+                      seed: int = 0, lang: str = "en") -> FigureResult:
+    """``lang="es"`` draws the Spanish labels into ``fig7_transposed.es.*`` (the Spanish site's copy)."""
     from ..reference import conv_matrix, conv_transpose_nd
+
+    if lang not in LABELS:
+        raise ValueError(f"lang must be one of {sorted(LABELS)}, got {lang!r}")
+    words = LABELS[lang]
 
     x4, w4 = X[None, None], KERNEL[None, None]               # (N, C, H, W), (C_in, C_out, kh, kw)
     partials = {}
@@ -53,26 +71,25 @@ def figure_transposed(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fa
     fig = new_figure(13, 6.4)
     outer = fig.add_gridspec(2, 1, height_ratios=[1, 1.35])
     top = outer[0].subgridspec(1, 7, width_ratios=[0.8, 0.8, 1, 1, 1, 1, 1.1])
-    _grid(fig.add_subplot(top[0, 0]), X, "input x (2x2)", cmap="Greens", vmax=4)
-    _grid(fig.add_subplot(top[0, 1]), KERNEL, "kernel K (2x2)", cmap="Oranges", vmax=4)
+    _grid(fig.add_subplot(top[0, 0]), X, words["input"], cmap="Greens", vmax=4)
+    _grid(fig.add_subplot(top[0, 1]), KERNEL, words["kernel"], cmap="Oranges", vmax=4)
     for n, ((i, j), part) in enumerate(partials.items()):
         sign = "" if n == 0 else "+ "
-        _grid(fig.add_subplot(top[0, 2 + n]), part, f"{sign}x[{i},{j}] = {X[i, j]:g}  times K",
+        _grid(fig.add_subplot(top[0, 2 + n]), part, f"{sign}x[{i},{j}] = {X[i, j]:g}  {words['times']}",
               highlight=((i, j), KERNEL.shape), vmax=12)
-    _grid(fig.add_subplot(top[0, 6]), y_scatter, "= output (3x3)", cmap="Purples", vmax=12)
+    _grid(fig.add_subplot(top[0, 6]), y_scatter, words["output"], cmap="Purples", vmax=12)
     bottom = outer[1].subgridspec(1, 4, width_ratios=[2.2, 0.6, 0.35, 1])
     ax = fig.add_subplot(bottom[0, 0])
-    _grid(ax, C.T, "C^T: transpose of the 4x9 matrix of the 3x3 -> 2x2 conv with K", cmap="Oranges", vmax=4)
+    _grid(ax, C.T, words["ct"], cmap="Oranges", vmax=4)
     ax = fig.add_subplot(bottom[0, 1])
-    _grid(ax, X.reshape(-1, 1), "x, flattened", cmap="Greens", vmax=4)
+    _grid(ax, X.reshape(-1, 1), words["flat"], cmap="Greens", vmax=4)
     ax = fig.add_subplot(bottom[0, 2])
     ax.axis("off")
     ax.text(0.5, 0.5, "=", fontsize=18, ha="center", va="center")
-    _grid(fig.add_subplot(bottom[0, 3]), y_matrix, "C^T x, reshaped: the same 3x3", cmap="Purples", vmax=12)
-    fig.suptitle("Figure 7. Transposed convolution: scatter each input element times the kernel, and sum "
-                 "-- or multiply by the transposed conv matrix", fontsize=10)
+    _grid(fig.add_subplot(bottom[0, 3]), y_matrix, words["same"], cmap="Purples", vmax=12)
+    fig.suptitle(words["title"], fontsize=10)
 
     data = {"x": X, "kernel": KERNEL, "partials": partials, "y_scatter": y_scatter,
             "y_matrix": y_matrix, "y_matrix_method": y_matrix_fn, "conv_matrix": C}
-    paths = save_figure(fig, out_dir, "fig7_transposed", formats)
+    paths = save_figure(fig, out_dir, "fig7_transposed" + ("" if lang == "en" else f".{lang}"), formats)
     return FigureResult(7, "transposed", "Transposed convolution: scatter and matrix", paths, data)
