@@ -8,6 +8,9 @@ parity), benchmarking, and the memory-efficient training switches.
 """
 from ._common import relative_error
 from .benchmark import ENGINES, BenchResult, benchmark, make_runner
+from .engines import REGISTRY, Engine, candidates, get_engine, list_engines
+from .form import inference_form, reparameterize
+from .runner import ModuleRunner, Runner
 from .fold import fold_batchnorm, fold_bn_into
 from ..layers.memory_efficient import (MemoryEfficientSiLU, has_custom_autograd, memory_efficient_silu,
                                set_memory_efficient)
@@ -26,4 +29,6 @@ __all__ = [
     "MemoryEfficientSiLU", "memory_efficient_silu", "set_memory_efficient", "has_custom_autograd",
     "benchmark", "make_runner", "BenchResult", "ENGINES",
     "PRECISIONS", "check_precision", "cpu_precision_support", "quantize", "QuantizedModel", "load_quantized",
+    "Runner", "ModuleRunner", "Engine", "REGISTRY", "get_engine", "list_engines", "candidates",
+    "inference_form", "reparameterize",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import warnings
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
@@ -22,10 +23,10 @@ from torch import nn
 from ..io import atomic_write, remove_stale_tmp
 from ..ranges import Range
 from ._common import relative_error
-from .fold import fold_batchnorm
 from ..layers.memory_efficient import has_custom_autograd, set_memory_efficient
+from .form import inference_form
 from .ort_rewrites import rewrite_for_blocked_layout
-from .static_pad import freeze_tf_same_padding
+from .runner import Runner
 from .._extras import require
 
 DEFAULT_OPSET = 17
@@ -79,14 +80,10 @@ def _register_symbolics(opset: int) -> None:
 
 def prepare_for_export(model: nn.Module, example_input: torch.Tensor, *, fold_bn: bool = True,
                        blocked_layout: bool = True, static_batch: bool = False) -> nn.Module:
-    """An eval-mode copy ready to trace: plain SiLU, BN folded (optional), static TF padding, and
-    (``blocked_layout``) pooling and squeeze-excite written so ONNX Runtime's NCHWc layout pass keeps
+    """:func:`~convzoo.export.inference_form` at ``example_input``'s size (static TF padding) and, with
+    ``blocked_layout``, pooling and squeeze-excite written so ONNX Runtime's NCHWc layout pass keeps
     the whole 2D network blocked (:mod:`convzoo.export.ort_rewrites`)."""
-    model = copy.deepcopy(model).eval()
-    set_memory_efficient(model, False)
-    if fold_bn:
-        model = fold_batchnorm(model, example_input, inplace=True)
-    freeze_tf_same_padding(model, example_input)
+    model = inference_form(model, example_input, fold_bn=fold_bn, static_padding=True)
     if blocked_layout:
         rewrite_for_blocked_layout(model, static_batch=static_batch)
     return model
@@ -162,7 +159,8 @@ def ort_session(path: str | os.PathLike, *, threads: int = 0, level: str = "all"
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3
     so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    return ort.InferenceSession(os.fspath(path), so, providers=list(providers or ["CPUExecutionProvider"]))
+    src = path if isinstance(path, bytes) else os.fspath(path)
+    return ort.InferenceSession(src, so, providers=list(providers or ["CPUExecutionProvider"]))
 
 
 @torch.no_grad()
@@ -184,3 +182,30 @@ def verify_onnx(model: nn.Module, path: str | os.PathLike, x: torch.Tensor, *, r
         raise RuntimeError(f"ONNX Runtime output differs from eager PyTorch: max abs diff is {err:.2e} "
                            f"of the output scale (allowed {rtol:.0e})")
     return err
+
+
+class OrtRunner(Runner):
+    """An ONNX Runtime session as a runner (CPU, float32). ``graph`` holds the ONNX file's bytes, so
+    the runner saves itself without a temporary file left behind."""
+
+    engine = "onnxruntime"
+
+    def __init__(self, graph: bytes, *, threads: int = 0):
+        super().__init__()
+        self.graph = graph
+        self.session = ort_session(graph, threads=threads)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x.detach().cpu().numpy(), np.float32)})
+        return torch.from_numpy(out[0])
+
+    def bind(self, x: torch.Tensor):
+        feed = {self.input_name: np.ascontiguousarray(x.detach().cpu().numpy(), np.float32)}
+        return lambda: self.session.run(None, feed)
+
+    def save(self, out_dir) -> dict:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write(str(out / "model.onnx"), lambda tmp: Path(tmp).write_bytes(self.graph))
+        return {"file": "model.onnx", "format": "onnx"}
