@@ -7,8 +7,10 @@ parity), benchmarking, and the memory-efficient training switches.
 >>> to_onnx(model, "model.onnx", verify=True)            # checked against ONNX Runtime
 """
 from ._common import relative_error
+from .artifact import load_artifact, load_deployed
 from .benchmark import ENGINES, BenchResult, benchmark, make_runner
 from .engines import REGISTRY, Engine, candidates, get_engine, list_engines
+from .deploy import deploy
 from .form import inference_form, reparameterize
 from .runner import ModuleRunner, Runner
 from .fold import fold_batchnorm, fold_bn_into
@@ -30,5 +32,5 @@ __all__ = [
     "benchmark", "make_runner", "BenchResult", "ENGINES",
     "PRECISIONS", "check_precision", "cpu_precision_support", "quantize", "QuantizedModel", "load_quantized",
     "Runner", "ModuleRunner", "Engine", "REGISTRY", "get_engine", "list_engines", "candidates",
-    "inference_form", "reparameterize",
+    "inference_form", "reparameterize", "deploy", "load_deployed", "load_artifact",
 ]
