@@ -59,14 +59,14 @@ def test_deploy_bare_model_on_generated_inputs(tmp_path):
 def test_deploy_cli_on_trained_run_then_eval_and_bench(tmp_path, capsys):
     from convzoo.cli import main
     run, out = tmp_path / "run", tmp_path / "dep"
-    assert main(["train", "--out", str(run), "--epochs", "3", "--no-progress"]) == 0
+    assert main(["train", "--out", str(run), "--epochs", "2", "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["deploy", str(run), "--out", str(out), "--engines", "eager", "openvino", "--batch", "4",
                  "--precisions", "fp32", "int8", "--runs", "4", "--calibration", "64", "--check-samples",
-                 "200", "--json"]) == 0
+                 "120", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     _check_report(rep)
-    assert rep["checked_on"] == "200 labelled samples" and rep["fp32_accuracy"] > 50
+    assert rep["checked_on"] == "120 labelled samples" and rep["fp32_accuracy"] > 50
     int8 = next(c for c in rep["candidates"] if c["precision"] == "int8")
     assert int8["accuracy"] is not None and (int8["rejected"] is None) == (int8["drop_points"] <= 1.0)
     assert main(["eval", str(out), "--json"]) == 0

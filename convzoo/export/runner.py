@@ -26,6 +26,12 @@ class Runner(nn.Module):
     engine: str = "eager"
     precision: str = "fp32"
 
+    def train(self, mode: bool = True) -> "Runner":
+        """Runners are inference-only: ``train()``/``eval()`` only set the flag (an exported or
+        compiled program inside may refuse the mode switch, and has nothing to switch)."""
+        self.training = mode
+        return self
+
     def bind(self, x: torch.Tensor) -> Callable[[], object]:
         """A no-argument call running batch ``x`` (what the timing loops measure)."""
         def run():
