@@ -118,8 +118,9 @@ def run(args) -> int:
     where = info.get("gpu", f"{info['threads']} CPU threads, OMP_WAIT_POLICY {info['omp_wait_policy']}")
     print(f"{args.model} | engine {args.engine}, {res.precision} ({opts}) | batch {res.batch} x {shape} | "
           f"{args.device}, {where}")
-    print(f"  latency     {res.latency_ms:9.2f} ms  (median of {res.runs} runs after {args.warmup} "
-          f"warm-up; quartiles {res.latency_q1_ms:.2f}-{res.latency_q3_ms:.2f} ms, p90 {res.latency_p90_ms:.2f} ms)")
+    print(f"  latency     {res.latency_ms:9.2f} ms{'~' if res.stable is False else ''} (median of {res.runs} runs "
+          f"after {args.warmup} warm-up; quartiles {res.latency_q1_ms:.2f}-{res.latency_q3_ms:.2f} ms, p90 "
+          f"{res.latency_p90_ms:.2f} ms{_stability(res)})")
     print(f"  throughput  {res.throughput:9.1f} samples/s")
     print(f"  activations {human_bytes(act.peak_bytes):>9}  peak allocated by one forward of batch {res.batch} "
           f"({human_bytes(act.peak_bytes / res.batch)} per sample; {human_bytes(act.total_bytes)} allocated in all)")
@@ -128,6 +129,14 @@ def run(args) -> int:
                                              else "rise of the process's peak RSS") + " during the runs)"
     print(f"  process peak memory {mem}")
     return 0
+
+
+def _stability(res) -> str:
+    """The timing's marks: outliers re-measured, and "~ unstable" when the spread stayed wide."""
+    parts = [f"{res.outliers} outlier(s) re-measured"] if res.outliers else []
+    if res.stable is False:
+        parts.append("~ unstable: quartiles wider than 10 % of the median after repeats")
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def _load() -> float | None:
@@ -203,7 +212,7 @@ def _run_all(args, model, x) -> int:
         return 0
     shape = "x".join(map(str, x.shape[1:]))
     print(f"{args.model} | every engine, {args.precision} | batch {x.shape[0]} x {shape} | {args.device}, "
-          f"{torch.get_num_threads()} threads | median of {args.runs} runs each [quartiles]")
+          f"{torch.get_num_threads()} threads | median of {args.runs} runs each [quartiles]; ~ unstable")
     eager = next((r["throughput"] for r in done if r["engine"] == "eager"), None)
     for r in sorted(rows, key=lambda r: -r.get("throughput", -1)):
         if "error" in r:
@@ -211,6 +220,8 @@ def _run_all(args, model, x) -> int:
             continue
         vs = f"  {r['throughput'] / eager:5.2f}x eager" if eager else ""
         mark = "  <- fastest" if r is best else ""
-        print(f"  {r['engine']:12s} {r['latency_ms']:9.2f} ms [{r['latency_q1_ms']:.2f}-{r['latency_q3_ms']:.2f}]  "
+        tilde = "~" if r.get("stable") is False else " "
+        q = f"[{r['latency_q1_ms']:.2f}-{r['latency_q3_ms']:.2f}]"
+        print(f"  {r['engine']:12s} {r['latency_ms']:9.2f} ms{tilde}{q}  "
               f"{r['throughput']:9.1f} samples/s{vs}{mark}")
     return 0

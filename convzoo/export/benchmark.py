@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..analysis.timing import time_calls
+from ..analysis.timing import STABLE_SPREAD, drop_outliers, time_calls
 from .engines import get_engine, list_engines
 from .precision import check_precision
 from .runner import Runner
@@ -44,6 +44,8 @@ class BenchResult:
     latency_q1_ms: Optional[float] = None     # quartiles of the timed calls: their spread
     latency_q3_ms: Optional[float] = None
     precision: str = "fp32"
+    stable: Optional[bool] = None             # interquartile range within STABLE_SPREAD of the median
+    outliers: int = 0                         # calls dropped as outliers and re-measured
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -146,9 +148,31 @@ def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmu
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     times, peak = _time_with_peak_memory(fn, warmup=max(warmup, 1 if engine == "compile" else 0),
                                          runs=runs, sync=sync, device=dev)
+    times, outliers, stable = _settle(fn, times, sync)
     med = statistics.median(times)
     p90 = float(np.percentile(times, 90))
     q1, q3 = (float(v) * 1e3 for v in np.percentile(times, [25, 75]))
     return BenchResult(engine, int(x.shape[0]), tuple(x.shape[1:]), med * 1e3, p90 * 1e3,
                        x.shape[0] / med, None if peak is None else round(peak, 1), runs, q1, q3,
-                       runner_kw.get("precision", "fp32"))
+                       getattr(model, "precision", None) if isinstance(model, Runner) else
+                       runner_kw.get("precision", "fp32"), stable, outliers)
+
+
+def _settle(fn, times: list, sync, repeats: int = 2) -> tuple[list, int, bool]:
+    """Outliers dropped and each replaced by a fresh call; while the spread is above
+    :data:`~convzoo.analysis.timing.STABLE_SPREAD`, up to ``repeats`` more sets of calls pooled in.
+    Returns (times, outliers dropped, stable)."""
+    dropped, n = 0, len(times)
+    for rep in range(repeats + 1):
+        for _ in range(3):
+            times, k = drop_outliers(times)
+            dropped += k
+            if not k:
+                break
+            times += time_calls(fn, warmup=0, runs=k, sync=sync)
+        q1, med, q3 = (float(v) for v in np.percentile(times, [25, 50, 75]))
+        stable = (q3 - q1) <= STABLE_SPREAD * med
+        if stable or rep == repeats:
+            return times, dropped, stable
+        times += time_calls(fn, warmup=0, runs=n, sync=sync)
+    return times, dropped, False
