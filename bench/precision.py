@@ -119,7 +119,7 @@ def _bench_cell(name, b, args, tmp):
     thr = {k: b / v for k, v in pooled_medians(times).items()}
     ratios = round_ratios(times, REF)
     ours = [k for k in thr if k.startswith("convzoo")]
-    torch_only = [k for k in ours if " openvino " not in k + " "]
+    torch_only = [k for k in ours if " openvino " not in k + " " and "deploy pick" not in k]
     pick = next((k for k in thr if k.startswith("convzoo deploy")), None)
     best = pick or max(ours, key=thr.get)
     best_pt = max(torch_only, key=thr.get) if torch_only else None
