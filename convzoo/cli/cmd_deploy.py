@@ -7,11 +7,12 @@ from pathlib import Path
 
 HELP = "build every engine x precision available here, check and time each, write the fastest that holds"
 
-EPILOG = """Every engine x precision the registry declares for the CPU is built (eager, onednn,
-onnxruntime, openvino in fp32 / bf16 / int8; torch.compile is measured by `bench` but has no file to
-write); a missing optional engine, a precision this CPU lacks or int8 without calibration data is
-listed with its reason. Each candidate's top-1 on the check data is compared with fp32 eager: it
-holds when it loses at most --max-drop points (default 1.0 for int8, 0.5 for bf16 and fp32).
+EPILOG = """Every engine x precision the registry declares for the CPU is built (eager, compile,
+onednn, onnxruntime, openvino in fp32 / bf16 / int8 where the engine has it; --engines narrows the
+list: compile's build takes minutes on a small CPU); a missing optional engine, a precision this CPU
+lacks or int8 without calibration data is listed with its reason. Each candidate's top-1 on the
+check data is compared with fp32 eager: it holds when it loses at most --max-drop points
+(default 1.0 for int8, 0.5 for bf16 and fp32).
 Check data: a RUN_DIR's test split (top-1 and agreement with fp32); a bare MODEL name: generated
 inputs (agreement with fp32 only: no labels), and int8 only with --calibration-data DATASET (calibrated
 on its train split). The survivors are timed in interleaved rounds (quartiles; a timing whose spread

@@ -14,6 +14,7 @@ from typing import Optional
 
 import torch
 
+from .compiled import compile_program
 from .onednn_graph import load_onednn_graph
 from .onnx import OrtRunner
 from .openvino import IR_NAME, OpenVINOModule, load_openvino
@@ -48,6 +49,8 @@ def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> 
         runner = OrtRunner((p / file).read_bytes(), threads=threads or 0)
     elif fmt == "torchscript":
         runner = load_onednn_graph(p / file, precision)
+    elif fmt == "torch.export+inductor":
+        runner = compile_program(torch.export.load(str(p / file)).module(), precision)
     elif fmt == "torch.export":
         module = torch.export.load(str(p / file)).module()
         runner = ModuleRunner(module, precision, "eager")

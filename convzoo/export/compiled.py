@@ -2,10 +2,12 @@
 and the PT2E int8 path (which compiles its quantized graph the same way)."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
-from .runner import Runner
+from .runner import Runner, batch_of_two, save_program
 
 
 class CompiledInference(Runner):
@@ -25,11 +27,22 @@ class CompiledInference(Runner):
 
     engine = "compile"
 
-    def __init__(self, model: nn.Module, compiled, freeze: bool, precision: str = "fp32"):
+    def __init__(self, model: nn.Module, compiled, freeze: bool, precision: str = "fp32",
+                 exportable: Optional[nn.Module] = None, example_input: Optional[torch.Tensor] = None):
         super().__init__()
         self.model, self.precision = model, precision
         object.__setattr__(self, "_compiled", compiled)   # not a child: .model is the one copy
+        object.__setattr__(self, "_exportable", exportable)
         self.freeze = freeze
+        self._example = batch_of_two(example_input)
+
+    def save(self, out_dir) -> dict:
+        """What was compiled, as a ``torch.export`` program (``model.pt2``), compiled again on load
+        (:func:`compile_program`); needs the ``exportable`` module and an example input."""
+        if self._exportable is None or self._example is None:
+            return super().save(out_dir)
+        save_program(self._exportable, self._example, out_dir)
+        return {"file": "model.pt2", "format": "torch.export+inductor"}
 
     def forward(self, *args, **kwargs):
         import torch._inductor.config as inductor_config
@@ -44,4 +57,11 @@ class CompiledInference(Runner):
                 inductor_config.freezing = before
 
 
-__all__ = ["CompiledInference"]
+def compile_program(module: nn.Module, precision: str) -> CompiledInference:
+    """A loaded ``torch.export`` program compiled as the compile engine does (inductor, freezing,
+    ``cpp_wrapper``, static shapes)."""
+    compiled = torch.compile(module, fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
+    return CompiledInference(module, compiled, True, precision)
+
+
+__all__ = ["CompiledInference", "compile_program"]

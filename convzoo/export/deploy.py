@@ -83,7 +83,7 @@ def _why_not(name: str, precision: str, calibration_data) -> Optional[str]:
     if eng.missing():
         return eng.missing()
     if not eng.saves:
-        return "compiled in-process (torch.compile): no self-contained artifact to write"
+        return "this engine has no file format: no self-contained artifact to write"
     try:
         check_precision(precision, "cpu")
     except ValueError as e:
@@ -170,21 +170,34 @@ def deploy(model: nn.Module, out_dir: str | os.PathLike, *, input_size: Optional
         if s is not None:
             row.update(images_per_s=batch / s["median_s"], images_per_s_q1=batch / s["q3_s"],
                        images_per_s_q3=batch / s["q1_s"], stable=s["stable"], outliers=s["outliers"])
-    best = max((r for r in rows if r["images_per_s"] is not None), key=lambda r: r["images_per_s"])
     report = dict(**(source or {}), input_size=list(x.shape[1:]), batch=batch, checked_on=pairs[2],
                   fp32_accuracy=ref_acc, cpu=cpu_model_name(), timing=setup, candidates=rows)
-    _write(out, runners[f"{best['engine']} {best['precision']}"], best, report)
+    _write(out, runners, report)
     return report
 
 
-def _write(out: Path, runner, best: dict, report: dict) -> None:
+def _save_fastest(runners: dict, rows: list, tmp: Path) -> dict:
+    """Save the fastest candidate that holds and can be written; one that cannot is marked rejected
+    with the reason and the next one is tried. Returns the ``chosen`` entry."""
+    for best in sorted((r for r in rows if r["rejected"] is None), key=lambda r: -r["images_per_s"]):
+        try:
+            files = runners[f"{best['engine']} {best['precision']}"].save(tmp)
+        except Exception as e:           # an exporter's own error: this candidate has no artifact
+            best["rejected"] = "cannot save: " + (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            for f in tmp.iterdir():
+                shutil.rmtree(f) if f.is_dir() else f.unlink()
+            continue
+        return dict(engine=best["engine"], precision=best["precision"], images_per_s=best["images_per_s"], **files)
+    raise ValueError("no candidate that holds accuracy could be saved: " +
+                     "; ".join(f"{r['engine']} {r['precision']}: {r['rejected']}" for r in rows))
+
+
+def _write(out: Path, runners: dict, report: dict) -> None:
     """Artifact + deploy.json into a temporary sibling folder, renamed onto ``out`` when complete."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        files = runner.save(tmp)
-        report["chosen"] = dict(engine=best["engine"], precision=best["precision"],
-                                images_per_s=best["images_per_s"], **files)
+        report["chosen"] = _save_fastest(runners, report["candidates"], tmp)
         write_json(tmp / DEPLOY_JSON, report)
         if out.exists():
             out.rmdir()                      # empty: checked before anything was built

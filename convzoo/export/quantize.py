@@ -67,6 +67,8 @@ class QuantizedModel(Runner):
         """The int8 IR and ``quantize.json`` in ``out_dir``; returns the fields that reload it."""
         from ..io import write_json
         from .openvino import save_openvino
+        if self.ov_model is None and isinstance(self.runner, Runner):
+            return self.runner.save(out_dir)          # PT2E: the quantized graph as a torch.export program
         if self.ov_model is None:
             raise ValueError(f"only backend='openvino' int8 models can be saved (this one is {self.backend!r}); "
                              "the PT2E program is compiled in-process")
@@ -188,7 +190,8 @@ def _pt2e(model, batches):
             prepared(b)
     converted = pt2e.convert_pt2e(prepared)
     compiled = torch.compile(converted, dynamic=False)
-    return CompiledInference(converted, compiled, freeze=True, precision="int8")
+    return CompiledInference(converted, compiled, freeze=True, precision="int8", exportable=converted,
+                             example_input=batches[0][:1])
 
 
 def load_quantized(path: str | os.PathLike, *, threads: Optional[int] = None) -> QuantizedModel:

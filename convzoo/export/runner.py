@@ -60,9 +60,7 @@ class ModuleRunner(Runner):
                  example_input: Optional[torch.Tensor] = None):
         super().__init__()
         self.module, self.precision, self.engine = module, precision, engine
-        # two samples: torch.export specializes a size-1 axis, and the batch axis must stay dynamic
-        self._example = None if example_input is None else \
-            example_input[:1].detach().expand(2, *example_input.shape[1:]).clone()
+        self._example = batch_of_two(example_input)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
@@ -70,13 +68,27 @@ class ModuleRunner(Runner):
     def save(self, out_dir: str | os.PathLike) -> dict:
         if self._example is None:
             return super().save(out_dir)
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        with torch.no_grad():
-            prog = torch.export.export(self.module.eval(), (self._example,),
-                                       dynamic_shapes=({0: torch.export.Dim.AUTO},))
-        torch.export.save(prog, str(out / "model.pt2"))
+        save_program(self.module, self._example, out_dir)
         return {"file": "model.pt2", "format": "torch.export"}
 
 
-__all__ = ["Runner", "ModuleRunner"]
+def batch_of_two(example_input: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """Two samples like ``example_input``: torch.export specializes a size-1 axis, and the batch axis
+    of a saved program must stay dynamic."""
+    if example_input is None:
+        return None
+    return example_input[:1].detach().expand(2, *example_input.shape[1:]).clone()
+
+
+def save_program(module: nn.Module, example: torch.Tensor, out_dir: str | os.PathLike) -> None:
+    """``module`` as a ``torch.export`` program with a dynamic batch axis: ``out_dir/model.pt2``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not isinstance(module, torch.fx.GraphModule):    # a PT2E graph refuses .eval(); it is in eval form
+        module = module.eval()
+    with torch.no_grad():
+        prog = torch.export.export(module, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    torch.export.save(prog, str(out / "model.pt2"))
+
+
+__all__ = ["Runner", "ModuleRunner", "save_program", "batch_of_two"]

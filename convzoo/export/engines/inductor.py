@@ -14,7 +14,7 @@ from ._base import Engine
 
 def compile_form(form, precision: str, channels_last: bool, *, compile_mode: Optional[str] = None,
                  compile_options: Optional[dict] = None, compile_backend: str = "inductor",
-                 freeze: Optional[bool] = None) -> CompiledInference:
+                 freeze: Optional[bool] = None, example_input=None) -> CompiledInference:
     """``torch.compile`` of an inference form (``fullgraph=True``, static shapes). ``freeze``
     (default: on for inductor) makes weights constants so inductor pre-packs them for oneDNN and
     fuses conv + activation / + residual add; on CPU the default options add ``cpp_wrapper``."""
@@ -31,7 +31,7 @@ def compile_form(form, precision: str, channels_last: bool, *, compile_mode: Opt
     wrapped = model if precision != "fp32" else FormatInput(model, channels_last)
     compiled = torch.compile(wrapped, mode=compile_mode, fullgraph=True, dynamic=False,
                              backend=compile_backend, options=options or None)
-    return CompiledInference(model, compiled, freeze, precision)
+    return CompiledInference(model, compiled, freeze, precision, exportable=wrapped, example_input=example_input)
 
 
 def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True,
@@ -45,8 +45,9 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
         raise ValueError(f"calibration_data applies to precision='int8', not {precision!r}")
     form = inference_form(model, None if example_input is None else example_input[:1], fold_bn=fold_bn,
                           channels_last=channels_last)
-    return compile_form(form, precision, uses_channels_last(form, channels_last), **options)
+    return compile_form(form, precision, uses_channels_last(form, channels_last), example_input=example_input,
+                        **options)
 
 
 ENGINE = Engine("compile", "torch.compile (inductor, freezing); int8 by PT2E",
-                {"cpu": ("fp32", "bf16", "int8"), "cuda": ("fp32", "bf16", "fp16")}, build, saves=False)
+                {"cpu": ("fp32", "bf16", "int8"), "cuda": ("fp32", "bf16", "fp16")}, build)
