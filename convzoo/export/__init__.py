@@ -1,7 +1,11 @@
 """Inference and export: BatchNorm folding, channels_last, torch.compile, ONNX (+ ONNX Runtime
-parity), benchmarking, and the memory-efficient training switches.
+parity), the engine registry (:mod:`.engines`), deploy, benchmarking, and the memory-efficient
+training switches.
 
->>> from convzoo.export import optimize, to_onnx
+>>> from convzoo.export import deploy, get_engine, load_deployed, optimize, to_onnx
+>>> runner = get_engine("openvino").build(model, x, "bf16")     # any engine x precision: a Runner
+>>> deploy(model, "deployed/m", batch=8)                 # the fastest that holds accuracy, saved
+>>> fast = load_deployed("deployed/m")
 >>> fast = optimize(model, compile=True)                # folded + channels_last + compiled
 >>> graph = optimize(model, compile="onednn", example_input=x)   # oneDNN Graph fuser
 >>> to_onnx(model, "model.onnx", verify=True)            # checked against ONNX Runtime
