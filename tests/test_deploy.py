@@ -30,6 +30,7 @@ def _check_report(rep):
     assert (rep["chosen"]["engine"], rep["chosen"]["precision"]) == (best["engine"], best["precision"])
 
 
+@pytest.mark.slow
 def test_deploy_bare_model_on_generated_inputs(tmp_path):
     torch.manual_seed(0)
     m = convzoo.create_model("variant_conv", num_classes=10).eval()

@@ -56,6 +56,7 @@ def test_every_engine_builds_a_runner_equal_to_eager(name, precision):
     assert r.bind(x)() is not None
 
 
+@pytest.mark.slow
 def test_bench_all_runs_what_the_registry_lists(capsys):
     from convzoo.cli import main
     assert main(["bench", "variant_conv", "--engine", "all", "--runs", "1", "--warmup", "0",

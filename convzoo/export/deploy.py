@@ -172,16 +172,34 @@ def deploy(model: nn.Module, out_dir: str | os.PathLike, *, input_size: Optional
                        images_per_s_q3=batch / s["q1_s"], stable=s["stable"], outliers=s["outliers"])
     report = dict(**(source or {}), input_size=list(x.shape[1:]), batch=batch, checked_on=pairs[2],
                   fp32_accuracy=ref_acc, cpu=cpu_model_name(), timing=setup, candidates=rows)
-    _write(out, runners, report)
+    _write(out, runners, report, x)
     return report
 
 
-def _save_fastest(runners: dict, rows: list, tmp: Path) -> dict:
-    """Save the fastest candidate that holds and can be written; one that cannot is marked rejected
-    with the reason and the next one is tried. Returns the ``chosen`` entry."""
+def _reloads_equal(runner, files: dict, best: dict, tmp: Path, x: torch.Tensor) -> None:
+    """Reload what was written and compare it with the runner that was checked (same engine, same
+    arithmetic: within 1e-3 of the output scale); ``RuntimeError`` when the file computes otherwise."""
+    from ._common import relative_error
+    from .artifact import load_deployed
+    write_json(tmp / DEPLOY_JSON, {"chosen": dict(engine=best["engine"], precision=best["precision"], **files),
+                                   "input_size": list(x.shape[1:])})
+    with torch.inference_mode():
+        ref, out = torch.as_tensor(runner(x)).float(), torch.as_tensor(load_deployed(tmp)(x)).float()
+    err = relative_error(out, ref)
+    if not err <= 1e-3:
+        raise RuntimeError(f"the saved artifact reloads with outputs {err:.1e} of the scale away from the "
+                           f"checked runner")
+
+
+def _save_fastest(runners: dict, rows: list, tmp: Path, x: torch.Tensor) -> dict:
+    """Save the fastest candidate that holds, reload it and compare (:func:`_reloads_equal`); one
+    that cannot be written or reloads otherwise is marked rejected with the reason and the next one
+    is tried. Returns the ``chosen`` entry."""
     for best in sorted((r for r in rows if r["rejected"] is None), key=lambda r: -r["images_per_s"]):
+        runner = runners[f"{best['engine']} {best['precision']}"]
         try:
-            files = runners[f"{best['engine']} {best['precision']}"].save(tmp)
+            files = runner.save(tmp)
+            _reloads_equal(runner, files, best, tmp, x)
         except Exception as e:           # an exporter's own error: this candidate has no artifact
             best["rejected"] = "cannot save: " + (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             for f in tmp.iterdir():
@@ -192,12 +210,12 @@ def _save_fastest(runners: dict, rows: list, tmp: Path) -> dict:
                      "; ".join(f"{r['engine']} {r['precision']}: {r['rejected']}" for r in rows))
 
 
-def _write(out: Path, runners: dict, report: dict) -> None:
+def _write(out: Path, runners: dict, report: dict, x: torch.Tensor) -> None:
     """Artifact + deploy.json into a temporary sibling folder, renamed onto ``out`` when complete."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
-        report["chosen"] = _save_fastest(runners, report["candidates"], tmp)
+        report["chosen"] = _save_fastest(runners, report["candidates"], tmp, x)
         write_json(tmp / DEPLOY_JSON, report)
         if out.exists():
             out.rmdir()                      # empty: checked before anything was built

@@ -67,8 +67,8 @@ class QuantizedModel(Runner):
         """The int8 IR and ``quantize.json`` in ``out_dir``; returns the fields that reload it."""
         from ..io import write_json
         from .openvino import save_openvino
-        if self.ov_model is None and isinstance(self.runner, Runner):
-            return self.runner.save(out_dir)          # PT2E: the quantized graph as a torch.export program
+        # PT2E: not saved. Re-exporting the converted graph works, but the program compiled again from
+        # the file gave NaN outputs (MobileNetV2, torch 2.14 / torchao, checked 2026-12-06)
         if self.ov_model is None:
             raise ValueError(f"only backend='openvino' int8 models can be saved (this one is {self.backend!r}); "
                              "the PT2E program is compiled in-process")
