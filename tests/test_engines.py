@@ -1,8 +1,7 @@
 """The engine registry: every engine × precision it declares builds a runner that equals the eager
-float32 model (the oracle) to its precision's tolerance; `bench --engine all` runs exactly what the
-registry lists; the export library refuses bad arguments in its own words; load_artifact labels
-files with their real precision."""
-import json
+float32 model (the oracle) to its precision's tolerance (that `bench --engine all` runs exactly what
+the registry lists is asserted in tests/test_bench_cli.py); the export library refuses bad
+arguments in its own words; load_artifact labels files with their real precision."""
 import os
 
 import pytest
@@ -54,16 +53,6 @@ def test_every_engine_builds_a_runner_equal_to_eager(name, precision):
         out = r(x)
     assert out.dtype == torch.float32 and relative_error(out, ref) <= TOL[precision]
     assert r.bind(x)() is not None
-
-
-@pytest.mark.slow
-def test_bench_all_runs_what_the_registry_lists(capsys):
-    from convzoo.cli import main
-    assert main(["bench", "variant_conv", "--engine", "all", "--runs", "1", "--warmup", "0",
-                 "--input-size", "1", "32", "32", "--json"]) == 0
-    rep = json.loads(capsys.readouterr().out)
-    assert [r["engine"] for r in rep["engines"]] == list_engines("cpu")
-    assert rep["threads"] >= 1 and "omp_wait_policy" in rep
 
 
 def test_to_onnx_and_verify_onnx_refuse_bad_arguments(tmp_path):
