@@ -217,6 +217,9 @@ def _write(out: Path, runners: dict, report: dict, x: torch.Tensor) -> None:
     try:
         report["chosen"] = _save_fastest(runners, report["candidates"], tmp, x)
         write_json(tmp / DEPLOY_JSON, report)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)        # mkdtemp's folder is private (0700); a deploy folder is not
         if out.exists():
             out.rmdir()                      # empty: checked before anything was built
         os.replace(tmp, out)
