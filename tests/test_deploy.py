@@ -77,3 +77,29 @@ def test_deploy_cli_on_trained_run_then_eval_and_bench(tmp_path, capsys):
     assert main(["bench", str(out), "--runs", "2", "--warmup", "1", "--json"]) == 0
     b = json.loads(capsys.readouterr().out)
     assert (b["engine"], b["precision"]) == (rep["chosen"]["engine"], rep["chosen"]["precision"])
+
+
+def test_a_candidate_that_cannot_be_written_falls_back_to_the_next(tmp_path, monkeypatch):
+    """The fastest holder whose save fails is marked rejected with the reason; the next is written."""
+    import importlib
+
+    from convzoo.export import Runner
+    deploy_mod = importlib.import_module("convzoo.export.deploy")   # the module, not the function
+
+    class Fake(Runner):
+        def __init__(self, ok):
+            super().__init__()
+            self.ok = ok
+
+        def save(self, out_dir):
+            if not self.ok:
+                raise RuntimeError("exporter says no")
+            (out_dir / "model.bin").write_bytes(b"x")
+            return {"file": "model.bin", "format": "fake"}
+    monkeypatch.setattr(deploy_mod, "_reloads_equal", lambda *a: None)     # the reload is tested above
+    runners = {"fast fp32": Fake(False), "slow fp32": Fake(True)}
+    rows = [dict(engine="fast", precision="fp32", images_per_s=10.0, rejected=None),
+            dict(engine="slow", precision="fp32", images_per_s=5.0, rejected=None)]
+    chosen = deploy_mod._save_fastest(runners, rows, tmp_path, torch.randn(1, 1, 4, 4))
+    assert chosen["engine"] == "slow" and chosen["file"] == "model.bin"
+    assert rows[0]["rejected"] == "cannot save: exporter says no" and rows[1]["rejected"] is None
