@@ -6,6 +6,9 @@ For efficientnet_b0, mobilenet_v2 and convnext_tiny at 224x224, batch 1 and 8, C
   timm ORT fp32       ONNX Runtime on timm's own export (timm.utils.onnx.onnx_export)
   timm OV default     OpenVINO on timm's model (openvino.convert_model, default CPU config: bf16 on
                       CPUs with AVX-512 BF16 or AMX) -- the reference every ratio is taken against
+  convzoo deploy pick  what convzoo.export.deploy chose here (every engine x precision built, checked
+                      against fp32 on generated inputs within --max-drop points, timed, fastest that
+                      holds saved), reloaded with load_deployed and timed with the rest
   convzoo <engine> <precision>
                       convzoo.export.make_runner for each of --engines x --precisions that applies:
                       eager/compile/onednn in fp32 and bf16 (bf16 weights, channels_last, BN folded;
@@ -22,6 +25,7 @@ rounds; next to each ratio its lower-upper quartile over the rounds.
 
 Usage: python bench/precision.py [--models ...] [--batches 1 8] [--threads 2] [--runs 24]
        [--rounds 6] [--engines eager compile onednn openvino] [--precisions fp32 bf16 int8] [--json out.json]
+       [--max-drop P] [--no-deploy]
 """
 from __future__ import annotations
 
@@ -72,6 +76,20 @@ def _convzoo_runners(cz, x, engines, precisions, threads):
     return fns
 
 
+def _deploy_pick(cz, x, args, tmp):
+    """{label: runner} of what convzoo.export.deploy picks for this cell (calibrated on random inputs)."""
+    from convzoo.export import deploy, load_deployed
+    out = os.path.join(tmp, f"deploy_{type(cz).__name__}_{x.shape[0]}")
+    t0 = time.perf_counter()
+    rep = deploy(cz, out, input_size=tuple(x.shape[1:]), batch=x.shape[0], threads=args.threads,
+                 calibration_data=torch.randn(32, *x.shape[1:]), max_drop=args.max_drop, runs=8, rounds=2,
+                 progress=False)
+    c = rep["chosen"]
+    print(f"  deploy picked {c['engine']} {c['precision']} in {time.perf_counter() - t0:.0f} s "
+          f"(checked on {rep['checked_on']})", flush=True)
+    return {f"convzoo deploy pick ({c['engine']} {c['precision']})": load_deployed(out, threads=args.threads).bind(x)}
+
+
 def _bench_cell(name, b, args, tmp):
     import timm
 
@@ -94,13 +112,16 @@ def _bench_cell(name, b, args, tmp):
     with torch.no_grad():
         tov = compile_openvino(ov.convert_model(tm, example_input=x), tuple(x.shape), threads=args.threads)
     fns[REF] = lambda: tov(xn)
+    if args.deploy:
+        fns.update(_deploy_pick(cz, x, args, tmp))
     fns.update(_convzoo_runners(cz, x, args.engines, args.precisions, args.threads))
     times = interleaved_times(fns, warmup=3, runs=args.runs, rounds=args.rounds, settle_s=0.05)
     thr = {k: b / v for k, v in pooled_medians(times).items()}
     ratios = round_ratios(times, REF)
     ours = [k for k in thr if k.startswith("convzoo")]
-    torch_only = [k for k in ours if " openvino " not in k + " "]
-    best = max(ours, key=thr.get)
+    torch_only = [k for k in ours if " openvino " not in k + " " and "deploy pick" not in k]
+    pick = next((k for k in thr if k.startswith("convzoo deploy")), None)
+    best = pick or max(ours, key=thr.get)
     best_pt = max(torch_only, key=thr.get) if torch_only else None
     print(f"\n{name} batch {b} (img/s; ratio to {REF}; its quartiles over the {args.rounds} rounds)")
     for k, v in sorted(thr.items(), key=lambda kv: -kv[1]):
@@ -123,6 +144,10 @@ def main(argv=None) -> int:
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"])
     ap.add_argument("--json", default=None)
     ap.add_argument("--passive", action="store_true", help="OMP_WAIT_POLICY=PASSIVE (loaded machine)")
+    ap.add_argument("--max-drop", type=float, default=None,
+                    help="deploy's accuracy bound in points (default: its own, 0.5 bf16 / 1.0 int8; random "
+                         "weights on generated inputs rarely hold reduced precision: pass 100 to rank by speed)")
+    ap.add_argument("--no-deploy", dest="deploy", action="store_false", help="leave out deploy's pick")
     args = ap.parse_args(argv)
     import openvino as ov
     torch.set_num_threads(args.threads)
@@ -134,7 +159,8 @@ def main(argv=None) -> int:
     tmp = tempfile.mkdtemp(prefix="convzoo-precision-")
     rows = [_bench_cell(n, b, args, tmp) for n in args.models for b in args.batches]
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n| model | batch | {REF} img/s | fastest convzoo | ratio [quartiles] | PyTorch-only | ratio |")
+    print(f"\n| model | batch | {REF} img/s | deploy's pick (else fastest convzoo) | ratio [quartiles] | "
+          f"PyTorch-only | ratio |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         q = r["best_quartiles"]

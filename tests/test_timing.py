@@ -52,3 +52,42 @@ def test_interleaved_times_keeps_rounds_and_round_ratios_compare_within_rounds()
     assert len(ratios["half"]) == 3 and all(r > 1.0 for r in ratios["half"])   # faster than ref
     with pytest.raises(KeyError, match="not among"):
         round_ratios(times, "missing")
+
+
+def test_drop_outliers_removes_only_the_far_call():
+    from convzoo.analysis.timing import drop_outliers
+    times = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 50.0]           # one call another process held up
+    kept, n = drop_outliers(times)
+    assert n == 1 and 50.0 not in kept and len(kept) == 6
+
+
+def test_stable_times_remeasures_an_outlier_and_marks_instability():
+    from convzoo.analysis.timing import mark, stable_times
+    calls = {"n": 0}
+
+    def once_slow():                  # the 3rd call sleeps 30 ms, every other call ~0
+        calls["n"] += 1
+        if calls["n"] == 3:
+            time.sleep(0.03)
+    state = {"k": 0}
+
+    def alternating():                # 1 ms and 4 ms in turn: a spread no repeat can settle
+        state["k"] += 1
+        time.sleep(0.001 if state["k"] % 2 else 0.004)
+    st = stable_times({"steady": once_slow, "wild": alternating}, warmup=0, runs=8, rounds=2,
+                      max_repeats=2, settle_s=0.0)
+    assert st["steady"]["outliers"] >= 1 and st["steady"]["median_s"] < 0.03
+    assert st["wild"]["stable"] is False and st["wild"]["repeats"] == 2 and mark(st["wild"]) == "~"
+    assert st["wild"]["q1_s"] <= st["wild"]["median_s"] <= st["wild"]["q3_s"]
+
+
+def test_measurement_setup_sets_and_reports_threads(monkeypatch):
+    import torch
+
+    from convzoo.analysis.timing import measurement_setup
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        assert measurement_setup(1) == {"threads": 1, "omp_wait_policy": "PASSIVE"}
+    finally:
+        torch.set_num_threads(before)

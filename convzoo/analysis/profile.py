@@ -8,24 +8,23 @@ and each op is charged to the innermost one. The counting convention is in
 
     model -> [dispatch mode: aten op -> MACs, charged to innermost module] -> Profile
 
-The same pass follows the receptive field through the data flow (residual adds take the larger of
-the two branches; SE gates, being global, are ignored as broadcast scalars), which ``convzoo
-summary`` shows per layer.
+The same pass follows the receptive field through the data flow (:mod:`.rf_tracking`: residual adds
+take the larger of the two branches; SE gates, being global, are ignored as broadcast scalars),
+which ``convzoo summary`` shows per layer.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from math import prod
 from typing import Any, Optional, Sequence, Union
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.weak import WeakIdKeyDictionary
 
 from .counting import classify, op_name
-from .receptive_field import rf_step, simplify
+from .receptive_field import simplify
+from .rf_tracking import RFTracker, full_args, tensors
 
 InputSize = Union[Sequence[int], torch.Size, torch.Tensor]
 
@@ -125,48 +124,7 @@ class Profile:
 
 
 # ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _RF:
-    rf: tuple
-    jump: tuple
-    spatial: tuple      # spatial shape of the map this describes
-    batch: int
-
-
-_POOLS = {f"{kind}_pool{n}d{suffix}": n for kind in ("max", "avg") for n in (1, 2, 3)
-          for suffix in ("", "_with_indices")}
-
-
-def _full_args(func, args, kwargs) -> list:
-    if not kwargs:
-        return list(args)
-    full = list(args)
-    for a in func._schema.arguments[len(args):]:
-        full.append(kwargs.get(a.name, a.default_value if a.has_default_value() else None))
-    return full
-
-
-def _tensors(x) -> list:
-    if isinstance(x, torch.Tensor):
-        return [x]
-    if isinstance(x, (list, tuple)):
-        return [t for v in x for t in _tensors(v)]
-    return []
-
-
-def _per_axis(v, n: int, default) -> tuple:
-    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
-        v = default
-    if isinstance(v, (list, tuple)):
-        return tuple(v) * n if len(v) == 1 else tuple(v)
-    return (int(v),) * n
-
-
-def _contains(shape: tuple, sub: tuple) -> bool:
-    n = len(sub)
-    return any(shape[i:i + n] == sub for i in range(1, len(shape) - n + 1))
+# MACs are counted here; the receptive field is followed by :class:`~.rf_tracking.RFTracker`.
 
 
 class _Recorder(TorchDispatchMode):
@@ -183,7 +141,7 @@ class _Recorder(TorchDispatchMode):
         self.macs_by_op: Counter = Counter()
         self.zero_ops: Counter = Counter()
         self.uncounted: Counter = Counter()
-        self.rf = WeakIdKeyDictionary()
+        self.rf = RFTracker()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -192,7 +150,7 @@ class _Recorder(TorchDispatchMode):
         row = self.stack[-1] if self.stack else self.root_row
         full = None
         if kind.startswith("mac:"):
-            full = _full_args(func, args, kwargs)
+            full = full_args(func, args, kwargs)
             macs = int(fn(full, out))
             row.macs += macs
             self.macs_by_op[kind[4:]] += macs
@@ -204,56 +162,8 @@ class _Recorder(TorchDispatchMode):
             if name not in row.uncounted:
                 row.uncounted.append(name)
         if kind != "uncounted":
-            self._track_rf(func, args, kwargs, full, out)
+            self.rf.track(func, args, kwargs, full, out)
         return out
-
-    def _track_rf(self, func, args, kwargs, full, out) -> None:
-        ins = [(t, self.rf.get(t)) for t in _tensors(list(args) + list(kwargs.values()))]
-        ins = [(t, i) for t, i in ins if i is not None]
-        if not ins:
-            return
-        outs = _tensors(out)
-        if not outs:
-            return
-        name = op_name(func)
-        if name in ("convolution", "_convolution") or name in _POOLS:
-            full = full if full is not None else _full_args(func, args, kwargs)
-            x_info = self.rf.get(full[0]) if isinstance(full[0], torch.Tensor) else None
-            y = outs[0]
-            if x_info is None:
-                return
-            # 1D pools run as 2D on an (N, C, 1, L) view: extra leading unit axes are allowed.
-            m, n = len(x_info.rf), y.dim() - 2
-            if n < m or tuple(full[0].shape[2:2 + n - m]) != (1,) * (n - m):
-                return
-            if name in _POOLS:
-                k = _per_axis(full[1], n, 1)
-                s = _per_axis(full[2] if len(full) > 2 else None, n, k)
-                d = _per_axis(full[4], n, 1) if name.startswith("max") and len(full) > 4 else (1,) * n
-            else:
-                if full[6]:          # transposed: a fractional stride; receptive field left undefined
-                    return
-                k = tuple(full[1].shape[2:])
-                s, d = _per_axis(full[3], n, 1), _per_axis(full[5], n, 1)
-            k, s, d = k[n - m:], s[n - m:], d[n - m:]
-            rf, jump = rf_step(x_info.rf, x_info.jump, k, s, d)
-            self.rf[y] = _RF(rf, jump, tuple(y.shape[2 + n - m:]), y.shape[0])
-            return
-        # Any other op: the output keeps the widest receptive field of its inputs, as long as it still
-        # holds the same spatial positions (as an axis block, or as rows N*prod(S) of a 2D matrix, as
-        # in nn.Linear over channels-last data). Global pooling / flatten+linear end it.
-        best = ins[0][1]
-        if len(ins) > 1:
-            rf = tuple(max(v) for v in zip(*(i.rf for _, i in ins)))
-            jump = tuple(max(v) for v in zip(*(i.jump for _, i in ins)))
-            best = _RF(rf, jump, best.spatial, best.batch)
-        for t in outs:
-            shape = tuple(t.shape)
-            if _contains(shape, best.spatial) or (
-                    len(shape) == 2 and shape[0] == best.batch * prod(best.spatial)
-                    and prod(best.spatial) > 1):
-                self.rf[t] = best
-
 
 def _expected_rank(model: nn.Module) -> Optional[int]:
     dims = getattr(model, "dims", None)
@@ -266,7 +176,7 @@ def _expected_rank(model: nn.Module) -> Optional[int]:
 
 
 def _first_tensor(x) -> Optional[torch.Tensor]:
-    ts = _tensors(x) if not isinstance(x, dict) else _tensors(list(x.values()))
+    ts = tensors(x) if not isinstance(x, dict) else tensors(list(x.values()))
     return ts[0] if ts else None
 
 
@@ -408,8 +318,7 @@ def _run_hooked(model: nn.Module, x: torch.Tensor, rows: dict[int, LayerStats], 
             handles.append(m.register_forward_pre_hook(pre_hook))
             handles.append(m.register_forward_hook(post_hook, always_call=True))
         model.eval()
-        if x.dim() >= 3:
-            rec.rf[x] = _RF((1,) * (x.dim() - 2), (1,) * (x.dim() - 2), tuple(x.shape[2:]), x.shape[0])
+        rec.rf.seed(x)
         with torch.no_grad(), rec:
             return model(x)
     finally:

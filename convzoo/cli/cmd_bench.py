@@ -19,8 +19,10 @@ Engines: eager (PyTorch), compile (torch.compile, inductor with freezing; the fi
 and is part of the warm-up), onednn (TorchScript + PyTorch's oneDNN Graph fuser, CPU fp32 or bf16:
 the fastest PyTorch path for the mobile nets, with --precision bf16; not for ConvNeXt), onnxruntime (the model
 exported with BN folded, CPU execution provider).
-On a machine shared with other jobs, run with OMP_WAIT_POLICY=PASSIVE in the environment: spinning
-OpenMP threads that lose their core can make PyTorch with 2 threads tens of times slower.
+The command restarts itself once with OMP_WAIT_POLICY=PASSIVE unless the environment names a policy
+(OMP_WAIT_POLICY=ACTIVE keeps spinning workers): on a machine shared with other jobs, spinning OpenMP
+threads that lose their core made PyTorch with 2 threads tens of times slower. The thread count and
+policy are printed with every result.
 
 examples:
   convzoo bench efficientnet_b0
@@ -29,16 +31,20 @@ examples:
   convzoo bench efficientnet_b0 --engine onednn --precision bf16 --channels-last
   convzoo bench convnext_tiny --engine compile --channels-last --fold-bn --batch 8
   convzoo bench waveform_m5 --input-size 1 16000 --json
-  convzoo bench efficientnet_b0 --engine all --batch 8      # which engine is fastest here?"""
+  convzoo bench efficientnet_b0 --engine all --batch 8      # which engine is fastest here?
+  convzoo bench deployed/b0                                 # a convzoo deploy folder
+  convzoo bench b0.onnx --batch 8                           # an .onnx file (or an OpenVINO IR folder)"""
 
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type as t
-    from convzoo.export.benchmark import ENGINES
+    from convzoo.export.engines import list_engines
+    ENGINES = tuple(list_engines())
     p = subparsers.add_parser("bench", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a registered model name (see convzoo list), or a folder written by "
-                   "convzoo quantize (run with OpenVINO)")
+    p.add_argument("model", help="a registered model name (see convzoo list), a folder written by "
+                   "convzoo deploy or convzoo quantize, an OpenVINO IR folder or an .onnx file (each run "
+                   "with its own engine and labelled with its real precision)")
     p.add_argument("--engine", choices=ENGINES + ("all",), default="eager",
                    help='default: eager; "all" measures every engine that applies, one after the '
                         'other, each with its fast settings, and names the fastest')
@@ -68,6 +74,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from convzoo.analysis.timing import passive_wait_policy
+    passive_wait_policy()        # restarts once with OMP_WAIT_POLICY=PASSIVE unless one is set
     import torch
 
     from convzoo.cli import CLIError
@@ -82,7 +90,7 @@ def run(args) -> int:
     if args.threads is not None:   # flag ranges (--batch, --runs, --threads ...) checked by argparse
         torch.set_num_threads(args.threads)
     size = parse_input_size(args.input_size) if args.input_size else None
-    model, size = _model_or_int8(args, size)
+    model, size = _model_or_artifact(args, size)
     model = model.to(args.device)
     x = example_input_for(model, size, args.batch).to(args.device)
     model.check_input(x) if hasattr(model, "check_input") else None
@@ -94,7 +102,8 @@ def run(args) -> int:
     _warn_if_busy(torch.get_num_threads())
     from convzoo.analysis.memory import forward_activation_memory, human_bytes
     act = forward_activation_memory(model, x)
-    info = dict(model=args.model, device=args.device, threads=torch.get_num_threads(),
+    from convzoo.analysis.timing import measurement_setup
+    info = dict(model=args.model, device=args.device, **measurement_setup(),
                 channels_last=args.channels_last, fold_bn=args.fold_bn or args.engine == "onnxruntime",
                 amp=args.amp, **res.as_dict(), activation_peak_bytes=act.peak_bytes,
                 activation_total_bytes=act.total_bytes, load_avg_1min=_load())
@@ -106,11 +115,12 @@ def run(args) -> int:
     shape = "x".join(map(str, res.input_size))
     opts = ", ".join(o for o, on in (("channels_last", args.channels_last), ("BN folded", info["fold_bn"]),
                                      ("AMP", args.amp)) if on) or "plain"
-    where = info.get("gpu", f"{info['threads']} CPU threads")
+    where = info.get("gpu", f"{info['threads']} CPU threads, OMP_WAIT_POLICY {info['omp_wait_policy']}")
     print(f"{args.model} | engine {args.engine}, {res.precision} ({opts}) | batch {res.batch} x {shape} | "
           f"{args.device}, {where}")
-    print(f"  latency     {res.latency_ms:9.2f} ms  (median of {res.runs} runs after {args.warmup} "
-          f"warm-up; quartiles {res.latency_q1_ms:.2f}-{res.latency_q3_ms:.2f} ms, p90 {res.latency_p90_ms:.2f} ms)")
+    print(f"  latency     {res.latency_ms:9.2f} ms{'~' if res.stable is False else ''} (median of {res.runs} runs "
+          f"after {args.warmup} warm-up; quartiles {res.latency_q1_ms:.2f}-{res.latency_q3_ms:.2f} ms, p90 "
+          f"{res.latency_p90_ms:.2f} ms{_stability(res)})")
     print(f"  throughput  {res.throughput:9.1f} samples/s")
     print(f"  activations {human_bytes(act.peak_bytes):>9}  peak allocated by one forward of batch {res.batch} "
           f"({human_bytes(act.peak_bytes / res.batch)} per sample; {human_bytes(act.total_bytes)} allocated in all)")
@@ -119,6 +129,14 @@ def run(args) -> int:
                                              else "rise of the process's peak RSS") + " during the runs)"
     print(f"  process peak memory {mem}")
     return 0
+
+
+def _stability(res) -> str:
+    """The timing's marks: outliers re-measured, and "~ unstable" when the spread stayed wide."""
+    parts = [f"{res.outliers} outlier(s) re-measured"] if res.outliers else []
+    if res.stable is False:
+        parts.append("~ unstable: quartiles wider than 10 % of the median after repeats")
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def _load() -> float | None:
@@ -140,21 +158,23 @@ def _warn_if_busy(threads: int) -> None:
               f"cores, so times may be several times too high", file=sys.stderr)
 
 
-def _model_or_int8(args, size):
-    """The model to measure, and its input size: a quantize folder loads as an int8 model."""
+def _model_or_artifact(args, size):
+    """The model to measure, and its input size: a deploy / quantize / OpenVINO IR folder or an
+    .onnx file loads as a runner of its own engine and real precision."""
     from pathlib import Path
 
     from convzoo.cli._common import build_model
-    if not Path(args.model).is_dir():
+    p = Path(args.model)
+    if not (p.is_dir() or p.suffix in (".onnx", ".xml")):
         return build_model(args), size
-    from convzoo.export import load_quantized
-    q = load_quantized(args.model, threads=args.threads)
-    args.engine, args.precision = "openvino", "int8"
-    shape = q.info.get("input_size")
+    from convzoo.export import load_artifact
+    runner = load_artifact(p, threads=args.threads)
+    args.engine, args.precision = runner.engine, runner.precision
+    shape = (getattr(runner, "default_cfg", None) or {}).get("input_size")
     if size is None and shape is None:
-        raise ValueError(f"{args.model} has no quantize.json input_size; pass --input-size")
-    q.default_cfg = {"input_size": tuple(size or shape)}
-    return q, size
+        raise ValueError(f"{args.model} does not fix its input size; pass --input-size")
+    runner.default_cfg = {"input_size": tuple(size or shape)}
+    return runner, size
 
 
 def _run_all(args, model, x) -> int:
@@ -164,14 +184,16 @@ def _run_all(args, model, x) -> int:
     import torch
 
     from convzoo.export import benchmark
-    from convzoo.export.benchmark import ENGINES
+    from convzoo.export.engines import get_engine, list_engines
 
-    cpu = not args.device.startswith("cuda")
+    device = "cuda" if args.device.startswith("cuda") else "cpu"
     rows = []
-    for engine in ENGINES:
-        if not cpu and engine in ("onednn", "onnxruntime"):
-            continue
+    for engine in list_engines(device):          # the registry decides what "all" runs
         fast = engine != "eager"
+        missing = get_engine(engine).missing()
+        if missing:
+            rows.append(dict(engine=engine, error=missing))
+            continue
         try:
             res = benchmark(model, x, engine, warmup=args.warmup, runs=args.runs, channels_last=fast,
                             fold_bn=fast, amp=args.amp and engine in ("eager", "compile"),
@@ -183,13 +205,14 @@ def _run_all(args, model, x) -> int:
     done = [r for r in rows if "error" not in r]
     best = max(done, key=lambda r: r["throughput"]) if done else None
     if args.json:
+        from convzoo.analysis.timing import measurement_setup
         print(json.dumps(dict(model=args.model, device=args.device, precision=args.precision,
-                              threads=torch.get_num_threads(),
+                              **measurement_setup(),
                               fastest=best and best["engine"], engines=rows), indent=2))
         return 0
     shape = "x".join(map(str, x.shape[1:]))
     print(f"{args.model} | every engine, {args.precision} | batch {x.shape[0]} x {shape} | {args.device}, "
-          f"{torch.get_num_threads()} threads | median of {args.runs} runs each [quartiles]")
+          f"{torch.get_num_threads()} threads | median of {args.runs} runs each [quartiles]; ~ unstable")
     eager = next((r["throughput"] for r in done if r["engine"] == "eager"), None)
     for r in sorted(rows, key=lambda r: -r.get("throughput", -1)):
         if "error" in r:
@@ -197,6 +220,8 @@ def _run_all(args, model, x) -> int:
             continue
         vs = f"  {r['throughput'] / eager:5.2f}x eager" if eager else ""
         mark = "  <- fastest" if r is best else ""
-        print(f"  {r['engine']:12s} {r['latency_ms']:9.2f} ms [{r['latency_q1_ms']:.2f}-{r['latency_q3_ms']:.2f}]  "
+        tilde = "~" if r.get("stable") is False else " "
+        q = f"[{r['latency_q1_ms']:.2f}-{r['latency_q3_ms']:.2f}]"
+        print(f"  {r['engine']:12s} {r['latency_ms']:9.2f} ms{tilde}{q}  "
               f"{r['throughput']:9.1f} samples/s{vs}{mark}")
     return 0

@@ -38,6 +38,9 @@ def run(args) -> int:
     from convzoo.train.engine import check_fits
     from convzoo.train.runs import build_data, build_model, parse_kv, read_run_config
     run_cfg, image_size = {}, args.image_size
+    if args.run_dir and (Path(args.run_dir) / "deploy.json").is_file():    # a convzoo deploy folder
+        from convzoo.cli.cmd_deploy import eval_deployed
+        return eval_deployed(args)
     if args.run_dir and (Path(args.run_dir) / "quantize.json").is_file():
         return _eval_int8(args)
     if args.run_dir:

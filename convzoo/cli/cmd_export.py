@@ -9,7 +9,8 @@ EPILOG = """The exported graph is the inference form of the model: BatchNorm fol
 TensorFlow "SAME" padding frozen for the export's input size, no custom autograd. The batch axis
 is dynamic unless --static-batch; spatial sizes are fixed by --input-size. After writing the file
 (atomically), ONNX Runtime runs a random batch and its output is compared with eager PyTorch
-(max abs difference relative to the output scale; fails above 1e-4) unless --no-verify.
+(max abs difference relative to the output scale; fails above 1e-4) unless --no-verify; a file that
+fails the check is renamed to NAME.failed-check, so nothing unchecked is left under the name asked for.
 
 examples:
   convzoo export efficientnet_b0 --onnx b0.onnx
@@ -65,7 +66,13 @@ def run(args) -> int:
     axis = f"batch {args.static_batch}" if args.static_batch else "dynamic batch"
     print(f"wrote {path} ({args.model}, input {axis} x {shape}, opset {args.opset})")
     if not args.no_verify:
-        err = verify_onnx(model, path, x)
+        try:
+            err = verify_onnx(model, path, x)
+        except (RuntimeError, ValueError) as e:     # nothing left under the name asked for
+            import os
+            os.replace(path, f"{path}.failed-check")
+            raise CLIError(f"{e}; the file is kept as {path}.failed-check; --no-verify skips this check",
+                           code=1) from None
         print(f"verified with ONNX Runtime: max abs diff {err:.1e} of the output scale (limit 1e-4)")
     return 0
 
@@ -84,5 +91,10 @@ def _export_openvino(model, args, size) -> None:
         with torch.no_grad():
             err = relative_error(OpenVINOModule(load_openvino(path), precision="fp32")(x), model(x))
         if err > 1e-4:
-            raise RuntimeError(f"OpenVINO output differs from eager by {err:.1e} of the output scale (limit 1e-4)")
+            from convzoo.cli import CLIError
+            for name in ("model.xml", "model.bin"):          # nothing left under the names asked for
+                (path.parent / name).replace(path.parent / f"{name}.failed-check")
+            raise CLIError(f"OpenVINO output differs from eager by {err:.1e} of the output scale (limit 1e-4); "
+                           f"the IR is kept as {path.parent}/model.xml.failed-check; --no-verify skips this "
+                           f"check", code=1)
         print(f"verified with OpenVINO (f32): max abs diff {err:.1e} of the output scale (limit 1e-4)")

@@ -104,8 +104,8 @@ def run(args) -> int:
 
     from convzoo.analysis.timing import median_ms
     from convzoo.cli import CLIError
-    from convzoo.export import optimize, quantize
-    from convzoo.export.openvino import OpenVINOModule, to_openvino_model
+    from convzoo.export import get_engine, quantize
+    from convzoo.export.openvino import default_precision
     from convzoo.io import write_json
 
     if args.calibration < 1 or args.bench_batch < 1 or args.runs < 1:
@@ -120,8 +120,10 @@ def run(args) -> int:
     test_batches = list(_inputs(test, size))
     labels = torch.cat([y for _, y in test_batches])
     x1 = test_batches[0][0][:1]
-    engines = {"fp32": model, "bf16": optimize(model, precision="bf16"),
-               "openvino": OpenVINOModule(to_openvino_model(model, x1), threads=args.threads), "int8": q}
+    # the columns are registry lookups: eager bf16, and OpenVINO at its default precision on this CPU
+    engines = {"fp32": model, "bf16": get_engine("eager").build(model, x1, "bf16"),
+               "openvino": get_engine("openvino").build(model, x1, default_precision(), threads=args.threads),
+               "int8": q}
     preds = {k: _predict(fn, test_batches) for k, fn in engines.items()}
     xb = torch.cat([x for x, _ in test_batches])[: args.bench_batch]
     rows = {}

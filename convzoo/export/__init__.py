@@ -1,13 +1,22 @@
 """Inference and export: BatchNorm folding, channels_last, torch.compile, ONNX (+ ONNX Runtime
-parity), benchmarking, and the memory-efficient training switches.
+parity), the engine registry (:mod:`.engines`), deploy, benchmarking, and the memory-efficient
+training switches.
 
->>> from convzoo.export import optimize, to_onnx
+>>> from convzoo.export import deploy, get_engine, load_deployed, optimize, to_onnx
+>>> runner = get_engine("openvino").build(model, x, "bf16")     # any engine x precision: a Runner
+>>> deploy(model, "deployed/m", batch=8)                 # the fastest that holds accuracy, saved
+>>> fast = load_deployed("deployed/m")
 >>> fast = optimize(model, compile=True)                # folded + channels_last + compiled
 >>> graph = optimize(model, compile="onednn", example_input=x)   # oneDNN Graph fuser
 >>> to_onnx(model, "model.onnx", verify=True)            # checked against ONNX Runtime
 """
 from ._common import relative_error
+from .artifact import load_artifact, load_deployed
 from .benchmark import ENGINES, BenchResult, benchmark, make_runner
+from .engines import REGISTRY, Engine, candidates, get_engine, list_engines
+from .deploy import deploy
+from .form import inference_form, reparameterize
+from .runner import ModuleRunner, Runner
 from .fold import fold_batchnorm, fold_bn_into
 from ..layers.memory_efficient import (MemoryEfficientSiLU, has_custom_autograd, memory_efficient_silu,
                                set_memory_efficient)
@@ -26,4 +35,6 @@ __all__ = [
     "MemoryEfficientSiLU", "memory_efficient_silu", "set_memory_efficient", "has_custom_autograd",
     "benchmark", "make_runner", "BenchResult", "ENGINES",
     "PRECISIONS", "check_precision", "cpu_precision_support", "quantize", "QuantizedModel", "load_quantized",
+    "Runner", "ModuleRunner", "Engine", "REGISTRY", "get_engine", "list_engines", "candidates",
+    "inference_form", "reparameterize", "deploy", "load_deployed", "load_artifact",
 ]

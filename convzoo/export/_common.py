@@ -1,9 +1,12 @@
-"""Two helpers the export passes share: swapping a submodule by name, and the parity measure."""
+"""Helpers the export passes share: swapping a submodule by name, the squeeze-excite selector of the
+SE rewrites, and the parity measure."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
+
+from ..layers.squeeze_excite import SqueezeExcite
 
 
 def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
@@ -19,3 +22,12 @@ def relative_error(out, ref) -> float:
     ref = torch.as_tensor(np.asarray(ref.detach().cpu()) if isinstance(ref, torch.Tensor) else ref)
     out, ref = out.double(), ref.double()
     return float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-12))
+
+
+def wrap_squeeze_excite(model: nn.Module, wrap) -> nn.Module:
+    """Replace (in place) every 2D squeeze-excite of ``model`` by ``wrap(se)``; returns ``model``.
+    The one selector of the SE rewrites (oneDNN Graph's pooled squeeze, ONNX Runtime's blocked one)."""
+    for name, m in list(model.named_modules()):
+        if name and isinstance(m, SqueezeExcite) and m.dims == 2:
+            replace_module(model, name, wrap(m))
+    return model

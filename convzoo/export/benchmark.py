@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import statistics
-import tempfile
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
@@ -25,9 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..analysis.timing import time_calls
+from ..analysis.timing import STABLE_SPREAD, drop_outliers, time_calls
+from .engines import get_engine, list_engines
+from .precision import check_precision
+from .runner import Runner
 
-ENGINES = ("eager", "compile", "onednn", "onnxruntime", "openvino")
+ENGINES = tuple(list_engines())
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class BenchResult:
     latency_q1_ms: Optional[float] = None     # quartiles of the timed calls: their spread
     latency_q3_ms: Optional[float] = None
     precision: str = "fp32"
+    stable: Optional[bool] = None             # interquartile range within STABLE_SPREAD of the median
+    outliers: int = 0                         # calls dropped as outliers and re-measured
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -90,76 +93,48 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
                 fold_bn: bool = False, amp: bool = False, ort_threads: int = 0,
                 onnx_path: Optional[str] = None, precision: str = "fp32",
                 calibration_data=None) -> Callable[[], object]:
-    """A no-argument callable running one inference batch ``x`` through ``model`` with ``engine``.
+    """A no-argument callable running one inference batch ``x`` through ``model`` with ``engine``
+    (a name in :data:`ENGINES`, looked up in the registry :mod:`convzoo.export.engines`).
 
     ``precision``: "fp32", "bf16" (PyTorch engines: bf16 weights; openvino: its bf16 execution) or
-    "int8" (eager/compile: PT2E; openvino: NNCF), calibrated on ``calibration_data`` or, for speed
-    alone, on random inputs shaped like ``x``. A :class:`~convzoo.export.QuantizedModel` runs as it is."""
-    from .onnx import ort_session, to_onnx
-    from .optimize import optimize
-
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if engine == "openvino" or precision == "int8" or hasattr(model, "ov_model"):
-        return _reduced_runner(model, x, engine, precision, ort_threads, calibration_data)
-    if precision != "fp32" and engine == "onnxruntime":
-        raise ValueError(f"the {engine} engine runs fp32; use eager, compile, onednn or openvino for {precision}")
-    if engine == "onnxruntime":
-        if amp:
-            raise ValueError("--amp applies to the PyTorch engines; ONNX Runtime runs the float32 export")
-        tmp = None if onnx_path else tempfile.mkdtemp(prefix="convzoo-bench-")
-        path = onnx_path or os.path.join(tmp, "model.onnx")
-        if onnx_path is None or not os.path.exists(onnx_path):
-            to_onnx(model, path, input_size=tuple(x.shape[1:]), fold_bn=True, dynamic_batch=False,
-                    batch=x.shape[0])
-        try:
-            sess = ort_session(path, threads=ort_threads)
-        finally:
-            if tmp:                 # the session holds the graph; no file left behind in /tmp
-                shutil.rmtree(tmp, ignore_errors=True)
-        name = sess.get_inputs()[0].name
-        feed = {name: x.cpu().numpy().astype(np.float32)}
-        return lambda: sess.run(None, feed)
-    # optimize's compile defaults are the fast ones: inductor freezing (weights pre-packed for
-    # oneDNN on CPU) and, on CPU, cpp_wrapper (kernels launched from C++, no Python per op)
-    if engine == "onednn" and (x.device.type != "cpu" or amp):
-        raise ValueError("the onednn engine (TorchScript + oneDNN Graph) runs on the CPU, without --amp "
-                         "(use --precision bf16)")
-    compile = {"compile": True, "onednn": "onednn"}.get(engine, False)
-    m = optimize(model, fold_bn=fold_bn or precision != "fp32", channels_last=channels_last,
-                 compile=compile, example_input=x if engine == "onednn" else x[:1], precision=precision)
+    "int8" (compile: PT2E; openvino: NNCF), calibrated on ``calibration_data`` or, for speed
+    alone, on random inputs shaped like ``x``. A :class:`~convzoo.export.Runner` (a loaded int8 or
+    deployed model) runs as it is. ``fold_bn=False`` keeps BN only for the eager engine in fp32 (the
+    reference form); every other engine runs the folded form."""
+    from .onnx import ort_session
+    if isinstance(model, Runner):
+        return model.bind(x.cpu() if model.engine in ("openvino", "onnxruntime") else x)
+    eng = get_engine(engine)
     dev = x.device.type
+    check_precision(precision, dev)
+    if not eng.supports(dev, precision):
+        ok = [n for n in ENGINES if get_engine(n).supports(dev, precision)]
+        raise ValueError(f"the {engine} engine runs {', '.join(eng.precisions.get(dev, ())) or 'nothing'} on "
+                         f"{dev}; for {precision} use {' or '.join(ok) or 'another device'}")
+    if amp and engine not in ("eager", "compile"):
+        raise ValueError(f"--amp applies to the PyTorch engines eager and compile; the {engine} engine "
+                         "runs on the CPU, without --amp (use --precision bf16)")
+    if onnx_path is not None and engine == "onnxruntime" and os.path.exists(onnx_path):
+        sess = ort_session(onnx_path, threads=ort_threads)
+        feed = {sess.get_inputs()[0].name: x.cpu().numpy().astype(np.float32)}
+        return lambda: sess.run(None, feed)
+    opts: dict = {}
+    if precision == "int8":
+        calib = calibration_data if calibration_data is not None else torch.randn(32, *x.shape[1:])
+        opts = dict(calibration_data=calib, subset_size=32)
+    if engine in ("onnxruntime", "openvino"):
+        opts["threads"] = ort_threads or None
+    fold = fold_bn or precision != "fp32" or engine != "eager"
+    runner = eng.build(model, x, precision, fold_bn=fold,
+                       channels_last=channels_last, **opts)
+    if engine in ("onnxruntime", "openvino") or precision == "int8":
+        return runner.bind(x)
     autocast = (torch.autocast(dev, dtype=torch.bfloat16 if dev == "cpu" else torch.float16)
                 if amp else nullcontext())
 
     def run():
         with torch.inference_mode(), autocast:
-            return m(x)
-    return run
-
-
-def _reduced_runner(model, x, engine, precision, threads, calibration_data):
-    """OpenVINO at any precision, and int8 under any engine (see :func:`make_runner`)."""
-    from .openvino import OpenVINOModule, to_openvino_model
-    from .quantize import quantize
-    if x.device.type != "cpu":
-        raise ValueError(f"{engine} at {precision} runs on the CPU")
-    if hasattr(model, "ov_model") or hasattr(model, "runner"):        # already int8
-        m = model
-    elif precision == "int8":
-        if engine not in ("openvino", "compile"):
-            raise ValueError("int8 runs under --engine openvino (NNCF) or compile (PT2E)")
-        calib = calibration_data if calibration_data is not None else torch.randn(32, *x.shape[1:])
-        m = quantize(model, calib, backend="openvino" if engine == "openvino" else "pt2e",
-                     subset_size=32, threads=threads or None)
-    else:
-        ov_model = to_openvino_model(model, x[:1])
-        m = OpenVINOModule(ov_model, threads=threads or None, precision=precision)
-    xc = x.cpu()
-
-    def run():
-        with torch.inference_mode():
-            return m(xc)
+            return runner(x)
     return run
 
 
@@ -173,9 +148,31 @@ def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmu
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     times, peak = _time_with_peak_memory(fn, warmup=max(warmup, 1 if engine == "compile" else 0),
                                          runs=runs, sync=sync, device=dev)
+    times, outliers, stable = _settle(fn, times, sync)
     med = statistics.median(times)
     p90 = float(np.percentile(times, 90))
     q1, q3 = (float(v) * 1e3 for v in np.percentile(times, [25, 75]))
     return BenchResult(engine, int(x.shape[0]), tuple(x.shape[1:]), med * 1e3, p90 * 1e3,
                        x.shape[0] / med, None if peak is None else round(peak, 1), runs, q1, q3,
-                       runner_kw.get("precision", "fp32"))
+                       getattr(model, "precision", None) if isinstance(model, Runner) else
+                       runner_kw.get("precision", "fp32"), stable, outliers)
+
+
+def _settle(fn, times: list, sync, repeats: int = 2) -> tuple[list, int, bool]:
+    """Outliers dropped and each replaced by a fresh call; while the spread is above
+    :data:`~convzoo.analysis.timing.STABLE_SPREAD`, up to ``repeats`` more sets of calls pooled in.
+    Returns (times, outliers dropped, stable)."""
+    dropped, n = 0, len(times)
+    for rep in range(repeats + 1):
+        for _ in range(3):
+            times, k = drop_outliers(times)
+            dropped += k
+            if not k:
+                break
+            times += time_calls(fn, warmup=0, runs=k, sync=sync)
+        q1, med, q3 = (float(v) for v in np.percentile(times, [25, 50, 75]))
+        stable = (q3 - q1) <= STABLE_SPREAD * med
+        if stable or rep == repeats:
+            return times, dropped, stable
+        times += time_calls(fn, warmup=0, runs=n, sync=sync)
+    return times, dropped, False

@@ -142,6 +142,7 @@ def fold_batchnorm(model: nn.Module, example_input: Optional[torch.Tensor] = Non
     if not inplace:
         model = copy.deepcopy(model)
     model.eval()
+    original = copy.deepcopy(model)        # to name the pair the guard objects to, should it fire
     x, pairs, ref = example_input, None, None
     if x is not None:
         pairs, ref = _dataflow_pairs(model, x)
@@ -164,15 +165,30 @@ def fold_batchnorm(model: nn.Module, example_input: Optional[torch.Tensor] = Non
             out = model(x)
         err = relative_error(out, ref)
         if not err <= 1e-3:
+            culprit = _first_changing_pair(original, pairs, x, ref)
             raise RuntimeError(f"folding BatchNorm changed {type(model).__name__}'s output (relative "
-                               f"difference {err:.1e}): a conv output that feeds a BatchNorm is also used "
-                               "elsewhere; fold such a model by hand with fold_bn_into")
+                               f"difference {err:.1e}): {culprit}'s output feeds a BatchNorm and is also used "
+                               "elsewhere; fold such a model by hand with fold_bn_into, or export with "
+                               "fold_bn=False (convzoo export --no-fold-bn)")
     model.unfolded_bn = [n for n, m in model.named_modules() if isinstance(m, _BNS)]
     return model
 
 
+@torch.no_grad()
+def _first_changing_pair(original: nn.Module, pairs, x, ref) -> str:
+    """The first "layer -> bn" pair whose fold alone changes the output (the guard's culprit)."""
+    for layer_name, bn_name in pairs:
+        trial = copy.deepcopy(original)
+        fold_bn_into(trial.get_submodule(layer_name), trial.get_submodule(bn_name))
+        replace_module(trial, bn_name, nn.Identity())
+        if not relative_error(trial(x), ref) <= 1e-3:
+            return f"{layer_name!r} (followed by BatchNorm {bn_name!r})"
+    return "a conv"
+
+
 def _default_inputs(model: nn.Module) -> list[torch.Tensor]:
-    """Random batches of one at ``min_input_size`` and at ``input_size`` (from ``default_cfg``)."""
+    """Seeded random batches of one at ``min_input_size`` and at ``input_size`` (``default_cfg``):
+    the same inputs on every call, so the guard's verdict does not depend on the global RNG."""
     cfg = getattr(model, "default_cfg", None) or {}
     size = cfg.get("input_size")
     if size is None:
@@ -185,4 +201,5 @@ def _default_inputs(model: nn.Module) -> list[torch.Tensor]:
     sizes.append(size)
     p = next(iter(model.parameters()), None)
     dev = p.device if p is not None else "cpu"
-    return [torch.randn(1, *s, device=dev) for s in sizes]
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(1, *s, generator=g).to(dev) for s in sizes]

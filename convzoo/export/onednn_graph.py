@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.squeeze_excite import SqueezeExcite
-from ._common import relative_error, replace_module
+from ._common import relative_error, wrap_squeeze_excite
 from .layout import FormatInput
+from .runner import Runner
 
 # how far a traced copy may be from the float32 eager model (max |diff| / max |ref|) before it is
 # refused as a fuser fault: float32 runs the same arithmetic in another order; bf16 rounds every
@@ -41,13 +42,10 @@ class PooledSqueezeExcite(nn.Module):
 
 def pool_squeeze_excite(model: nn.Module) -> nn.Module:
     """Wrap (in place) every 2D :class:`SqueezeExcite` of ``model`` as :class:`PooledSqueezeExcite`."""
-    for name, m in list(model.named_modules()):
-        if isinstance(m, SqueezeExcite) and m.dims == 2:
-            replace_module(model, name, PooledSqueezeExcite(m))
-    return model
+    return wrap_squeeze_excite(model, PooledSqueezeExcite)
 
 
-class OneDNNGraphInference(nn.Module):
+class OneDNNGraphInference(Runner):
     """What ``optimize(..., compile="onednn")`` returns: the folded eager model (``.model``) traced
     and frozen with TorchScript and run through PyTorch's oneDNN Graph fuser (``torch.jit.fuser(
     "fuser3")``), which compiles conv + bias + activation + residual-add chains into fused oneDNN
@@ -62,10 +60,22 @@ class OneDNNGraphInference(nn.Module):
     traced outputs against eager at build time.
     """
 
-    def __init__(self, model: nn.Module, traced: torch.jit.ScriptModule, dtype: torch.dtype = torch.float32):
+    engine = "onednn"
+
+    def __init__(self, model: Optional[nn.Module], traced: torch.jit.ScriptModule,
+                 dtype: torch.dtype = torch.float32):
         super().__init__()
         self.model, self.dtype = model, dtype
+        self.precision = "bf16" if dtype == torch.bfloat16 else "fp32"
         object.__setattr__(self, "_traced", traced)
+
+    def save(self, out_dir) -> dict:
+        """The frozen TorchScript graph as ``model.ts`` (reloaded with :func:`load_onednn_graph`)."""
+        from pathlib import Path
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        torch.jit.save(self._traced, str(out / "model.ts"))
+        return {"file": "model.ts", "format": "torchscript"}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # the fuser switch itself, not torch.jit.fuser("fuser3"): that also toggles the removed
@@ -79,6 +89,12 @@ class OneDNNGraphInference(nn.Module):
                 return self._traced(x.to(self.dtype)).float()
         finally:
             torch._C._jit_set_llga_enabled(was)
+
+
+def load_onednn_graph(path, precision: str = "fp32") -> OneDNNGraphInference:
+    """A graph saved by :meth:`OneDNNGraphInference.save`, run through the fuser again."""
+    traced = torch.jit.load(str(path), map_location="cpu")
+    return OneDNNGraphInference(None, traced, torch.bfloat16 if precision == "bf16" else torch.float32)
 
 
 def onednn_graph(model: nn.Module, channels_last: bool, example_input: Optional[torch.Tensor],

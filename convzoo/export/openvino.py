@@ -1,7 +1,7 @@
 """OpenVINO as an inference engine: IR files from the PyTorch model, compiled models, a module wrapper.
 
 ``openvino.convert_model`` traces the PyTorch model directly (no ONNX in between); we give it the
-inference form (:func:`~convzoo.export.prepare_for_export`: BN folded, TF "SAME" padding frozen,
+inference form (:func:`~convzoo.export.inference_form`: BN folded, TF "SAME" padding frozen,
 plain SiLU). The IR is saved with float32 weights (``compress_to_fp16=False``) so that a reloaded
 model computes what the PyTorch one does; the *execution* precision is chosen when compiling:
 OpenVINO's CPU plugin runs bf16 by default on a CPU with native bf16 (AVX-512 BF16 or AMX),
@@ -9,7 +9,7 @@ OpenVINO's CPU plugin runs bf16 by default on a CPU with native bf16 (AVX-512 BF
 (:func:`~convzoo.export.quantize`) runs its quantized ops in int8 and the rest in the hinted
 precision.
 
-Data flow: nn.Module -> prepare_for_export -> ov.convert_model(example_input) -> ov.Model
+Data flow: nn.Module -> inference_form -> ov.convert_model(example_input) -> ov.Model
 (batch axis dynamic) -> [save_model: DIR/model.xml + model.bin] -> compile for one input shape
 (static: faster than a dynamic compile) -> numpy in, numpy out.
 
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .._extras import require
+from .runner import Runner
 
 IR_NAME = "model.xml"
 _HINTS = {"fp32": "f32", "bf16": "bf16"}
@@ -38,10 +39,10 @@ def _ov():
 def to_openvino_model(model: nn.Module, example_input: torch.Tensor, *, fold_bn: bool = True,
                       dynamic_batch: bool = True):
     """The ``ov.Model`` of ``model``'s inference form, traced with ``example_input``."""
-    from .onnx import prepare_for_export
+    from .form import inference_form
     ov = _ov()
-    # blocked_layout=False: the ONNX Runtime rewrites are for its NCHWc pass; OpenVINO picks its own layout
-    m = prepare_for_export(model, example_input, fold_bn=fold_bn, blocked_layout=False)
+    # no ONNX Runtime rewrites (they are for its NCHWc pass); OpenVINO picks its own layout
+    m = inference_form(model, example_input, fold_bn=fold_bn, static_padding=True)
     with torch.no_grad():
         ov_model = ov.convert_model(m, example_input=example_input)
     if dynamic_batch:
@@ -105,20 +106,44 @@ def compile_openvino(ov_model, input_shape: tuple, *, threads: Optional[int] = N
     return ov.Core().compile_model(m, "CPU", cfg)
 
 
-class OpenVINOModule(nn.Module):
+def default_precision() -> str:
+    """What OpenVINO's CPU plugin executes by default here: bf16 where the CPU has native bf16."""
+    from .precision import cpu_precision_support
+    return "bf16" if cpu_precision_support()["bf16"] else "fp32"
+
+
+def ir_precision(ov_model) -> str:
+    """"int8" when the IR holds quantize (FakeQuantize) nodes, else "float"."""
+    names = {op.get_type_name() for op in ov_model.get_ops()}
+    return "int8" if names & {"FakeQuantize", "FakeConvert"} else "float"
+
+
+class OpenVINOModule(Runner):
     """An ``ov.Model`` called like a PyTorch module (CPU tensors in and out), compiled once per input
-    shape. For :func:`convzoo.train.evaluate` and the benchmark; no parameters, no autograd."""
+    shape. For :func:`convzoo.train.evaluate` and the benchmark; no parameters, no autograd.
+    ``precision`` is the execution hint (None: OpenVINO's default); ``.precision`` the real one."""
+
+    engine = "openvino"
 
     def __init__(self, ov_model, *, threads: Optional[int] = None, precision: Optional[str] = None):
         super().__init__()
-        self.ov_model, self.threads, self.precision = ov_model, threads, precision
+        self.ov_model, self.threads, self.hint = ov_model, threads, precision
+        self.precision = "int8" if ir_precision(ov_model) == "int8" else (precision or default_precision())
         self._compiled: dict = {}
+
+    def bind(self, x: torch.Tensor):
+        compiled, xn = self.compiled_for(tuple(x.shape)), np.ascontiguousarray(x.cpu().numpy(), np.float32)
+        return lambda: compiled(xn)
+
+    def save(self, out_dir) -> dict:
+        save_openvino(self.ov_model, out_dir)
+        return {"file": IR_NAME, "format": "openvino", "hint": self.hint}
 
     def compiled_for(self, shape: tuple):
         shape = tuple(shape)
         if shape not in self._compiled:
             self._compiled[shape] = compile_openvino(self.ov_model, shape, threads=self.threads,
-                                                     precision=self.precision)
+                                                     precision=self.hint)
         return self._compiled[shape]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,4 +152,4 @@ class OpenVINOModule(nn.Module):
 
 
 __all__ = ["to_openvino", "to_openvino_model", "save_openvino", "load_openvino", "compile_openvino",
-           "OpenVINOModule", "IR_NAME"]
+           "OpenVINOModule", "IR_NAME", "default_precision", "ir_precision"]

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..layers.squeeze_excite import SqueezeExcite
 from ..models.base import ClassifierHead
-from ._common import replace_module
+from ._common import replace_module, wrap_squeeze_excite
 
 _GAP = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
 
@@ -78,9 +78,6 @@ def rewrite_for_blocked_layout(model: nn.Module, *, static_batch: bool = True) -
     only add work (EfficientNet-B0: still 39 ReorderOutput nodes, checked with ORT 1.32).
     """
     # a head subclass with hidden layers (MobileNetV3's) keeps its own pool
-    targets = [(name, m) for name, m in model.named_modules() if name and (
-               (isinstance(m, SqueezeExcite) and m.dims == 2) or type(m) is ClassifierHead)]
-    for name, m in targets:
-        replace_module(model, name, BlockedLayoutSqueezeExcite(m, resize=static_batch)
-                       if isinstance(m, SqueezeExcite) else GlobalPoolHead(m))
-    return model
+    for name in [n for n, m in model.named_modules() if n and type(m) is ClassifierHead]:
+        replace_module(model, name, GlobalPoolHead(model.get_submodule(name)))
+    return wrap_squeeze_excite(model, lambda se: BlockedLayoutSqueezeExcite(se, resize=static_batch))

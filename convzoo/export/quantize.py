@@ -35,33 +35,46 @@ import torch
 from torch import nn
 
 from .._extras import require
+from .compiled import CompiledInference
+from .form import inference_form
 from .precision import check_precision
+from .runner import Runner
 
 BACKENDS = ("openvino", "pt2e")
 MODEL_TYPES = ("auto", "cnn", "transformer")
 
 
-class QuantizedModel(nn.Module):
-    """An int8 model: call it like the float one. ``backend`` says which toolchain made it;
-    ``save(dir)`` writes an OpenVINO IR folder (``backend="openvino"`` only)."""
+class QuantizedModel(Runner):
+    """An int8 model: call it like the float one. ``backend`` says which toolchain made it (engine
+    openvino for NNCF, compile for PT2E); ``save(dir)`` writes an OpenVINO IR folder
+    (``backend="openvino"`` only)."""
+
+    precision = "int8"
 
     def __init__(self, runner: nn.Module, backend: str, ov_model=None, info: Optional[dict] = None):
         super().__init__()
         self.runner, self.backend, self.ov_model, self.info = runner, backend, ov_model, dict(info or {})
+        self.engine = "openvino" if backend == "openvino" else "compile"
+
+    def bind(self, x: torch.Tensor):
+        return self.runner.bind(x) if isinstance(self.runner, Runner) else super().bind(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return self.runner(x).float()
 
-    def save(self, out_dir: str | os.PathLike) -> Path:
+    def save(self, out_dir: str | os.PathLike) -> dict:
+        """The int8 IR and ``quantize.json`` in ``out_dir``; returns the fields that reload it."""
         from ..io import write_json
         from .openvino import save_openvino
+        # PT2E: not saved. Re-exporting the converted graph works, but the program compiled again from
+        # the file gave NaN outputs (MobileNetV2, torch 2.14 / torchao, checked 2026-12-06)
         if self.ov_model is None:
             raise ValueError(f"only backend='openvino' int8 models can be saved (this one is {self.backend!r}); "
                              "the PT2E program is compiled in-process")
         path = save_openvino(self.ov_model, out_dir)
         write_json(Path(out_dir) / "quantize.json", {"backend": self.backend, "precision": "int8", **self.info})
-        return path
+        return {"file": path.name, "format": "openvino", "hint": None}
 
 
 def calibration_batches(data, limit: int = 300) -> list[torch.Tensor]:
@@ -161,12 +174,10 @@ def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correctio
 
 
 def _pt2e(model, batches):
-    from .onnx import prepare_for_export
-    from .optimize import CompiledInference
     pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "deploy", "PT2E int8 quantization")
     xiq = require("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer", "deploy",
                   "PT2E int8 quantization")
-    m = prepare_for_export(model, batches[0][:1], fold_bn=True, blocked_layout=False)
+    m = inference_form(model, batches[0][:1], static_padding=True)
     try:
         graph = torch.export.export(m, (batches[0],), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
     except Exception as e:
@@ -179,7 +190,8 @@ def _pt2e(model, batches):
             prepared(b)
     converted = pt2e.convert_pt2e(prepared)
     compiled = torch.compile(converted, dynamic=False)
-    return CompiledInference(converted, compiled, freeze=True)
+    return CompiledInference(converted, compiled, freeze=True, precision="int8", exportable=converted,
+                             example_input=batches[0][:1])
 
 
 def load_quantized(path: str | os.PathLike, *, threads: Optional[int] = None) -> QuantizedModel:

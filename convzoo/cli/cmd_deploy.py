@@ -1,0 +1,157 @@
+"""``convzoo deploy (MODEL | RUN_DIR) --out DIR``: the fastest engine x precision that holds accuracy here."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "build every engine x precision available here, check and time each, write the fastest that holds"
+
+EPILOG = """Every engine x precision the registry declares for the CPU is built (eager, compile,
+onednn, onnxruntime, openvino in fp32 / bf16 / int8 where the engine has it; --engines narrows the
+list: compile's build takes minutes on a small CPU); a missing optional engine, a precision this CPU
+lacks or int8 without calibration data is listed with its reason. Each candidate's top-1 on the
+check data is compared with fp32 eager: it holds when it loses at most --max-drop points
+(default 1.0 for int8, 0.5 for bf16 and fp32).
+Check data: a RUN_DIR's test split (top-1 and agreement with fp32); a bare MODEL name: generated
+inputs (agreement with fp32 only: no labels), and int8 only with --calibration-data DATASET (calibrated
+on its train split). The survivors are timed in interleaved rounds (quartiles; a timing whose spread
+stays above 10 % is marked ~) with the thread count and OMP wait policy printed. OUT gets the
+winner's file and deploy.json (every candidate: engine, precision, images_per_s with quartiles,
+accuracy, agreement, rejected); `convzoo eval OUT` and `convzoo bench OUT` take the folder.
+
+examples:
+  convzoo deploy runs/mobilenet_v2-digits-20260101-120000 --out deployed/mnv2
+  convzoo deploy efficientnet_b0 --out deployed/b0 --batch 8
+  convzoo deploy mobilenet_v2 --out deployed/m --calibration-data digits --input-size 3 32 32"""
+
+
+def register(subparsers) -> None:
+    from convzoo.cli._common import flag_type as t
+    p = subparsers.add_parser("deploy", help=HELP, description=HELP + ".", epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="a run folder written by convzoo train, or a registered model name")
+    p.add_argument("--out", required=True, help="new folder for the artifact and deploy.json")
+    p.add_argument("--batch", type=t("bench_batch"), default=1, help="batch the artifact is built and timed at")
+    p.add_argument("--calibration-data", metavar="DATASET",
+                   help="dataset (name, or a folder with --data-root) for int8 calibration; a run's own "
+                        "train split by default")
+    p.add_argument("--data-root", help="folder of an on-disk dataset")
+    p.add_argument("--max-drop", type=float, default=None,
+                   help="points of top-1 (agreement, without labels) a candidate may lose (default: "
+                        "1.0 int8, 0.5 bf16 and fp32)")
+    p.add_argument("--input-size", nargs="+", metavar="N", help="input size C H W (default: the run's / model's)")
+    p.add_argument("--engines", nargs="+", help="only these engines")
+    p.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "int8"), help="only these precisions")
+    p.add_argument("--check-samples", type=int, default=500, help="test samples checked (default 500)")
+    p.add_argument("--calibration", type=int, default=300, help="calibration samples (default 300)")
+    p.add_argument("--threads", type=t("threads"), default=None, help="inference threads (default: torch's)")
+    p.add_argument("--runs", type=t("runs"), default=24, help="timed calls per candidate (default 24)")
+    p.add_argument("--weights", help="weights file (default: RUN/model.safetensors)")
+    p.add_argument("--json", action="store_true", help="print deploy.json")
+    p.set_defaults(func=run)
+
+
+def _data(args):
+    """(model, check data, calibration data, input size, source) for a run folder or a model name."""
+    import torch
+
+    from convzoo.cli._common import parse_input_size
+    from convzoo.cli.cmd_quantize import _inputs, _load
+    if Path(args.model).is_dir():
+        q = argparse.Namespace(model=args.model, weights=args.weights, dataset=None, data_root=args.data_root,
+                               image_size=None)
+        model, train, test, size, desc = _load(q)
+        batches = list(_inputs(test, size, args.check_samples))
+        check = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
+        calib = None
+        if args.calibration_data is None:
+            calib = [x for x, _ in _inputs(train, size, args.calibration)]
+        desc = {**desc, "image_size": size}
+        return model, check, calib, (tuple(check[0].shape[1:]) if not args.input_size else None), desc
+    from convzoo.cli._common import build_model
+    ns = argparse.Namespace(model=args.model, weights=args.weights, num_classes=None, in_chans=None)
+    model = build_model(ns)
+    size = parse_input_size(args.input_size) if args.input_size else None
+    return model, None, None, size, {"model": args.model, "weights": args.weights}
+
+
+def _calibration(args, side):
+    """The first --calibration inputs of --calibration-data's train split, resized to ``side``."""
+    from convzoo.cli.cmd_quantize import _inputs
+    from convzoo.train.runs import build_data
+    (train,) = build_data(args.calibration_data, args.data_root, splits=("train",))
+    return [x for x, _ in _inputs(train, side, args.calibration)]
+
+
+def run(args) -> int:
+    from convzoo.analysis.timing import passive_wait_policy
+    passive_wait_policy()
+    from convzoo.cli import CLIError
+    from convzoo.export import deploy
+    from convzoo.export.engines import REGISTRY
+    unknown = set(args.engines or ()) - set(REGISTRY)
+    if unknown:
+        raise CLIError(f"--engines: unknown {', '.join(sorted(unknown))} (known: {', '.join(REGISTRY)})")
+    if args.check_samples < 1 or args.calibration < 1:
+        raise CLIError("--check-samples and --calibration must be >= 1")
+    if args.max_drop is not None and not 0 <= args.max_drop <= 100:
+        raise CLIError(f"--max-drop is in points, 0..100, got {args.max_drop}")
+    model, check, calib, size, source = _data(args)
+    if args.calibration_data is not None:
+        cfg = getattr(model, "default_cfg", None) or {}
+        calib = _calibration(args, source.get("image_size") or (size or cfg.get("input_size", (None,)))[-1])
+    report = deploy(model, args.out, input_size=size, batch=args.batch, data=check, calibration_data=calib,
+                    max_drop=args.max_drop, engines=args.engines, precisions=args.precisions,
+                    threads=args.threads, runs=args.runs, source=source)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    _print(report, args.out)
+    return 0
+
+
+def _print(report: dict, out: str) -> None:
+    t = report["timing"]
+    print(f"{report.get('model')} | batch {report['batch']} x {'x'.join(map(str, report['input_size']))} | "
+          f"{t['threads']} threads, OMP_WAIT_POLICY {t['omp_wait_policy']} | checked on {report['checked_on']}")
+    print(f"  {'engine':12s} {'precision':9s} {'images/s [quartiles]':>28s} {'top-1':>7s} {'agree':>7s}")
+    for r in sorted(report["candidates"], key=lambda r: -(r["images_per_s"] or -1)):
+        acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}"
+        agr = "-" if r["agreement"] is None else f"{r['agreement']:.2f}"
+        if r["images_per_s"] is None:
+            print(f"  {r['engine']:12s} {r['precision']:9s} {'':>28s} {acc:>7s} {agr:>7s}  rejected: {r['rejected']}")
+            continue
+        mark = "" if r.get("stable", True) else "~"
+        speed = f"{r['images_per_s']:.1f}{mark} [{r['images_per_s_q1']:.1f}-{r['images_per_s_q3']:.1f}]"
+        print(f"  {r['engine']:12s} {r['precision']:9s} {speed:>28s} {acc:>7s} {agr:>7s}")
+    c = report["chosen"]
+    print(f"chose {c['engine']} {c['precision']} ({c['images_per_s']:.1f} images/s): wrote {out}/{c['file']} "
+          f"and {out}/deploy.json")
+
+
+def eval_deployed(args) -> int:
+    """``convzoo eval DIR`` on a deploy folder: its artifact on the test split of the run it came from."""
+    import torch
+
+    from convzoo.cli import CLIError
+    from convzoo.export import load_deployed
+    from convzoo.train import evaluate
+    from convzoo.train.runs import build_data
+    runner = load_deployed(args.run_dir)
+    info = runner.info
+    dataset = args.dataset or info.get("dataset")
+    if dataset is None:
+        raise CLIError(f"{args.run_dir} was deployed from a bare model name (no dataset): pass --dataset")
+    (test_set,) = build_data(dataset, args.data_root, splits=("test",))
+    res = evaluate(runner, test_set, batch_size=args.batch_size, device=torch.device("cpu"),
+                   image_size=args.image_size or info.get("image_size"))
+    c = info["chosen"]
+    res = {"model": info.get("model"), "dataset": dataset, "engine": c["engine"], "precision": c["precision"],
+           "deploy_dir": args.run_dir, **res}
+    if args.json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(f"{res['model']} deployed ({c['engine']} {c['precision']}) on {dataset} (test, {res['samples']} "
+              f"samples): accuracy {res['accuracy']:.4f}  loss {res['loss']:.4f}")
+    return 0

@@ -1,0 +1,39 @@
+"""What an engine declares: its name, devices, precisions, optional dependency and ``build``."""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One inference engine. ``build(model, example_input, precision, **options) -> Runner``.
+
+    ``precisions`` per device type (``{"cpu": ("fp32", "bf16"), "cuda": (...)}``); ``requires`` the
+    module an optional engine imports (None: PyTorch itself) and ``extra`` the ``pip install
+    'convzoo[extra]'`` that brings it; ``saves`` whether its runners write an artifact."""
+
+    name: str
+    summary: str
+    precisions: dict
+    build: Callable
+    requires: Optional[str] = None
+    extra: str = "deploy"
+    saves: bool = True
+
+    @property
+    def devices(self) -> tuple:
+        return tuple(self.precisions)
+
+    def missing(self) -> Optional[str]:
+        """Why this engine cannot run here (its optional package is not installed), or None."""
+        if self.requires is None or importlib.util.find_spec(self.requires) is not None:
+            return None
+        return f"{self.requires} is not installed (pip install 'convzoo[{self.extra}]')"
+
+    def supports(self, device: str, precision: str) -> bool:
+        return precision in self.precisions.get(device, ())
+
+
+__all__ = ["Engine"]
