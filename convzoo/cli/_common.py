@@ -104,10 +104,22 @@ def parse_input_size(values) -> tuple[int, ...]:
 
 
 def build_model(args):
-    """The model named in ``args`` with ``--num-classes``/``--in-chans``/``--weights`` applied."""
+    """The model named in ``args`` with ``--num-classes``/``--in-chans``/``--weights`` applied; a run
+    folder gives its trained model at the input size it trained at (``args.run_config`` is set)."""
     import convzoo
     import convzoo.weights
     from convzoo.registry import model_entrypoint
+    from convzoo.train.runs import is_run_dir, load_run, run_input_size
+    if is_run_dir(args.model):
+        if getattr(args, "num_classes", None) or getattr(args, "in_chans", None):
+            raise CLIError(f"{args.model} is a run folder: its classes and channels are its own "
+                           "(--num-classes / --in-chans do not apply)")
+        model, cfg = load_run(args.model, weights=getattr(args, "weights", None))
+        args.run_config = cfg
+        size = run_input_size(cfg)
+        if size is not None and isinstance(getattr(model, "default_cfg", None), dict):
+            model.default_cfg["input_size"] = size
+        return model
 
     model_entrypoint(args.model)          # unknown name -> one-line error with close names
     kwargs = {k: v for k, v in (("num_classes", args.num_classes), ("in_chans", args.in_chans))

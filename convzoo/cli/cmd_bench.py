@@ -164,9 +164,11 @@ def _model_or_artifact(args, size):
     from pathlib import Path
 
     from convzoo.cli._common import build_model
+    from convzoo.train.runs import is_run_dir
     p = Path(args.model)
-    if not (p.is_dir() or p.suffix in (".onnx", ".xml")):
-        return build_model(args), size
+    if is_run_dir(p) or not (p.is_dir() or p.suffix in (".onnx", ".xml")):
+        model = build_model(args)
+        return (model.logits_only() if getattr(model, "task", "") == "segmentation" else model), size
     from convzoo.export import load_artifact
     runner = load_artifact(p, threads=args.threads)
     args.engine, args.precision = runner.engine, runner.precision

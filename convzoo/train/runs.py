@@ -144,3 +144,41 @@ def load_run(run_dir, *, weights: Optional[str] = None) -> tuple[nn.Module, dict
     if names and isinstance(getattr(model, "default_cfg", None), dict):
         model.default_cfg["label_names"] = list(names)
     return model.eval(), cfg
+
+
+def is_run_dir(path) -> bool:
+    """Whether ``path`` is a run folder written by ``convzoo train`` (its config.json has the run's model,
+    dataset and train settings; a hub folder's config.json has an architecture instead)."""
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        return False
+    try:
+        cfg = json.loads((p / "config.json").read_text())
+    except (ValueError, OSError):
+        return False
+    return isinstance(cfg, dict) and {"model", "dataset", "train"} <= set(cfg)
+
+
+def run_input_size(cfg: dict[str, Any]) -> Optional[tuple]:
+    """The input size the run's model saw (C, *S): the sample shape, resized to its eval image size."""
+    pre = cfg.get("preprocess") or {}
+    shape = pre.get("input_size")
+    if not shape:
+        return None
+    size = pre.get("image_size")
+    return (shape[0], size, size) if size and len(shape) == 3 else tuple(shape)
+
+
+def run_test_inputs(cfg: dict[str, Any], n: int = 16):
+    """The first ``n`` test inputs of a run, preprocessed as its trainer did (None when the data is
+    no longer there): what export checks parity on."""
+    import torch
+    from convzoo.train.batches import prepare_batch
+    try:
+        (test_set,) = build_data(cfg["dataset"], cfg.get("data_root"), cfg.get("data_kwargs"), splits=("test",))
+    except (FileNotFoundError, ValueError, OSError):
+        return None
+    xs = torch.stack([test_set[i][0] for i in range(min(n, len(test_set)))]).float()
+    pre = cfg.get("preprocess") or {}
+    stats = (torch.tensor(pre["mean"]), torch.tensor(pre["std"])) if pre.get("mean") else None
+    return prepare_batch(xs, pre.get("image_size"), stats)
