@@ -65,8 +65,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / time.strftime("compare-%Y%m%d-%H%M%S")
     if out.exists() and any(out.iterdir()):
         raise CLIError(f"{out} already holds files; choose another --out")
-    cfg = default_config(epochs=args.epochs, image_size=args.image_size, lr=args.lr, batch_size=args.batch_size,
-                         eval_every=args.epochs)
+    cfg = default_config(epochs=args.epochs, image_size=args.image_size, lr=args.lr, batch_size=args.batch_size)
     sizes = dict(train_size=args.train_size, test_size=args.test_size) if args.dataset != "digits" else {}
     t0 = time.perf_counter()
     result = run_compare(out, variants=variants, cfg=cfg, seeds=range(args.seed, args.seed + args.seeds),
