@@ -156,9 +156,10 @@ def headline_lines(h: Optional[dict]) -> list[str]:
         return []
     lines = []
     if h["best"]:
+        spread = (f"95% intervals {'overlap' if h['overlap'] else 'do not overlap'} ({h['n']} seeds each)"
+                  if h["n"] > 1 else "one seed: no interval, no verdict")
         lines.append(f"Headline, converged rows within {COST_GAP}x of the standard conv's MACs: best {h['best']} "
-                     f"vs worst {h['worst']}, {h['delta'] * 100:+.1f} points; 95% intervals "
-                     f"{'overlap' if h['overlap'] else 'do not overlap'} ({h['n']} seeds each).")
+                     f"vs worst {h['worst']}, {h['delta'] * 100:+.1f} points; {spread}.")
     else:
         lines.append("Headline: fewer than two converged rows at matched cost; no ranking is claimed.")
     if h["excluded"]:
