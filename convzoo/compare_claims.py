@@ -61,7 +61,7 @@ def headline(groups: Sequence[dict]) -> Optional[dict]:
     for g in groups:
         ratio = g["macs"] / conv["macs"] if conv and conv.get("macs") and g.get("macs") else 1.0
         if _improving(g):
-            excluded.append((g["name"], improving_note(g)))
+            excluded.append((g["name"], "still improving, see †"))
         elif not 1 / COST_GAP <= ratio <= COST_GAP:
             excluded.append((g["name"], f"{ratio:.1f}x the standard conv's MACs"))
         else:
