@@ -32,13 +32,19 @@ BASE_WIDTHS = VariantSpec().widths
 MATCH_TOL = 0.10          # a variant within 10% of the target cost counts as matched already
 DATASETS = ("cluttered_digits", "digits")
 
-__all__ = ["default_config", "run_compare", "plan_jobs", "matched_widths", "Job", "to_markdown", "to_csv"]
+__all__ = ["default_config", "eval_every", "run_compare", "plan_jobs", "matched_widths", "Job", "to_markdown", "to_csv"]
 
 
 def default_config(epochs: int = 5, seed: int = 0, image_size: Optional[int] = None, **kw) -> TrainConfig:
-    """The one recipe every variant gets: AdamW 3e-3, cosine with 1 warmup epoch, batch 64."""
-    base = dict(epochs=epochs, batch_size=64, lr=3e-3, optimizer="adamw", weight_decay=0.05, warmup_epochs=1,
-                image_size=image_size, seed=seed, latency_runs=2, deterministic=True)
+    """The one recipe every variant gets: AdamW 3e-3 (ConvNeXt's optimizer family; weight decay 0.05),
+    cosine with 1 warmup epoch, batch 32; evaluated about two thirds in and at the end (the convergence check).
+
+    Batch 32, not 64: at the same 5 epochs (the same images seen, about the same CPU time) twice the
+    steps lifted one seed of conv 54.5 -> 63.3%, dwsep 52.8 -> 56.7%, ConvNeXt 37.5 -> 47.4% on the
+    default task; a lower lr (1e-3) left ConvNeXt at 28.9%."""
+    base = dict(epochs=epochs, batch_size=32, lr=3e-3, optimizer="adamw", weight_decay=0.05, warmup_epochs=1,
+                image_size=image_size, seed=seed, latency_runs=2, deterministic=True,
+                eval_every=eval_every(epochs))
     base.update(kw)
     return TrainConfig(**base)
 
@@ -121,7 +127,20 @@ def train_job(job: Job, cfg: dict, data: dict, out_dir: str, threads: int) -> di
     return dict(name=job.name, variant=job.variant, widths=list(job.widths), seed=job.seed,
                 accuracy=rep["accuracy"], params=rep["params"], macs=rep["macs"],
                 train_time_s=rep["train_time_s"], cpu_time_s=round(time.process_time() - t0, 3),
-                run_dir=str(out_dir))
+                run_dir=str(out_dir), curve=_curve(Path(out_dir) / "metrics.jsonl"))
+
+
+def _curve(metrics: Path) -> list:
+    """``[[epoch, test accuracy], ...]`` of the epochs the run evaluated (its learning curve)."""
+    import json
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    return [[r["epoch"], r["test_accuracy"]] for r in rows if "test_accuracy" in r]
+
+
+def eval_every(epochs: int) -> int:
+    """Evaluate about two thirds in and at the end: the last third's gain is the convergence check
+    (convzoo.compare_claims.convergence), for one extra evaluation per run."""
+    return max(1, epochs - max(1, round(epochs / 3)))
 
 
 def _run_jobs(jobs: list[Job], cfg: dict, data: dict, out: Path, workers: int, threads: int,

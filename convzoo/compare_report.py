@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from .analysis.stats import holm, mean_ci, welch_p
+from .compare_claims import claim_lines, claims, convergence, headline, headline_lines, improving_note
 from .io import atomic_write
 from ._extras import require
 
@@ -20,14 +21,15 @@ LABELS = {"conv": "standard conv 3x3", "spatial": "spatially separable 3x1+1x3",
           "fused": "Fused-MBConv", "convnext": "ConvNeXt block", "uib": "UIB (ExtraDW)",
           "convnextv2": "ConvNeXt V2 block (GRN)"}
 CSV_COLUMNS = ("name", "variant", "block", "widths", "seeds", "acc_mean", "acc_lo", "acc_hi", "delta_vs_conv",
-               "p_holm", "significant", "params", "macs", "latency_ms", "latency_q1", "latency_q3",
-               "train_time_s", "train_time_half")
+               "p_holm", "significant", "still_improving", "last_gain", "params", "macs", "latency_ms",
+               "latency_q1", "latency_q3", "train_time_s", "train_time_half")
 ALPHA = 0.05
 _KEY = {"macs": "MACs", "params": "params"}
 
 
 def summarize(runs: list[dict], latency: dict, meta: dict) -> dict:
-    """Group the runs by row name; add intervals, tests against ``conv``, the lessons and the verdict."""
+    """Group the runs by row name; add intervals, tests against ``conv``, the lessons, the headline
+    and the claims with their verdicts (convzoo.compare_claims)."""
     names = list(dict.fromkeys(r["name"] for r in runs))
     by = {n: [r for r in runs if r["name"] == n] for n in names}
     ref = [r["accuracy"] for r in by.get("conv", [])]
@@ -38,7 +40,8 @@ def summarize(runs: list[dict], latency: dict, meta: dict) -> dict:
         g = dict(name=n, variant=first["variant"], block=LABELS[first["variant"]], widths=first["widths"],
                  matched=("@" in n), seeds=[r["seed"] for r in rs], accuracy=mean_ci(acc).as_dict(),
                  accuracies=acc, params=first["params"], macs=first["macs"],
-                 latency=latency.get(n), train_time=mean_ci([r["train_time_s"] for r in rs]).as_dict())
+                 latency=latency.get(n), train_time=mean_ci([r["train_time_s"] for r in rs]).as_dict(),
+                 convergence=convergence([r.get("curve") or [] for r in rs]))
         if n != "conv" and len(ref) >= 2 and len(acc) >= 2:
             g["delta_vs_conv"] = g["accuracy"]["mean"] - sum(ref) / len(ref)
             g["p"] = welch_p(acc, ref)
@@ -46,7 +49,8 @@ def summarize(runs: list[dict], latency: dict, meta: dict) -> dict:
     tested = [g for g in groups if "p" in g]
     for g, p in zip(tested, holm([g["p"] for g in tested])):
         g["p_holm"], g["significant"] = p, p < ALPHA
-    return dict(groups=groups, runs=runs, meta=meta, lessons=lessons(groups), verdict=verdict(groups))
+    return dict(groups=groups, runs=runs, meta=meta, lessons=lessons(groups), headline=headline(groups),
+                claims=claims(groups, meta.get("match") or "macs"))
 
 
 def _group(groups: list[dict], name: str) -> Optional[dict]:
@@ -81,21 +85,11 @@ def _match_key(groups: list[dict]) -> str:
     return m
 
 
-def verdict(groups: list[dict]) -> Optional[dict]:
-    """Best and worst row by mean accuracy and whether their 95% intervals overlap."""
-    if len(groups) < 2:
-        return None
-    best = max(groups, key=lambda g: g["accuracy"]["mean"])
-    worst = min(groups, key=lambda g: g["accuracy"]["mean"])
-    b, w = best["accuracy"], worst["accuracy"]
-    return dict(best=best["name"], worst=worst["name"], overlap=not (w["hi"] < b["lo"]),
-                n=min(b["n"], w["n"]))
-
-
-def _fmt_ci(a: dict) -> str:
+def _fmt_ci(a: dict, improving: bool = False) -> str:
+    mark = " †" if improving else ""
     if a["n"] < 2:
-        return f"{a['mean'] * 100:.2f}%"
-    return f"{a['mean'] * 100:.2f}% [{a['lo'] * 100:.1f}, {a['hi'] * 100:.1f}]"
+        return f"{a['mean'] * 100:.2f}%{mark}"
+    return f"{a['mean'] * 100:.2f}% [{a['lo'] * 100:.1f}, {a['hi'] * 100:.1f}]{mark}"
 
 
 def _fmt_test(g: dict) -> str:
@@ -109,13 +103,14 @@ def _row(g: dict) -> str:
     lat = g["latency"]
     lat_s = f"{lat['median']:.2f} [{lat['q1']:.2f}, {lat['q3']:.2f}]" if lat else "n/a"
     macs = f"{g['macs'] / 1e6:.2f}M" if g["macs"] is not None else "n/a"
-    t = g["train_time"]
-    return (f"| {g['name']} | {g['block']} | {g['widths'][0]},{g['widths'][1]} | {_fmt_ci(g['accuracy'])} | "
+    t, acc = g["train_time"], _fmt_ci(g["accuracy"], bool(_conv(g).get("still_improving")))
+    return (f"| {g['name']} | {g['block']} | {g['widths'][0]},{g['widths'][1]} | {acc} | "
             f"{_fmt_test(g)} | {g['params']:,} | {macs} | {lat_s} | {t['mean']:.1f} ± {t['half']:.1f} |")
 
 
 def to_markdown(result: dict) -> str:
-    """The table(s), the note on what the columns are, the verdict and the lessons as lines of markdown."""
+    """The table(s), the note on what the columns are, the still-improving rows, the headline and the
+    lecture's claims with their verdicts, as lines of markdown."""
     head = ["| variant | block | widths | test acc, mean [95% CI] | vs conv, points (Holm p) | params | MACs | "
             "latency ms, median [IQR] | train time s (± 95%) |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     same = [g for g in result["groups"] if not g["matched"]]
@@ -132,11 +127,12 @@ def to_markdown(result: dict) -> str:
               f"95% CI: Student t over seeds. vs conv: Welch's t-test, Holm-adjusted over "
               f"{sum(1 for g in result['groups'] if 'p_holm' in g)} comparisons, * = p < {ALPHA}. Latency: batch 1, "
               f"CPU, {m['threads']} thread(s), interleaved rounds; MACs = multiply-adds of one forward."]
-    v = result.get("verdict")
-    if v:
-        lines.append(f"Best {v['best']} vs worst {v['worst']}: 95% intervals "
-                     f"{'overlap' if v['overlap'] else 'do not overlap'} ({v['n']} seeds each).")
-    lines += [f"{s}." for s in result.get("lessons", [])]
+    late = [g for g in result["groups"] if g.get("convergence", {}).get("still_improving")]
+    if late:
+        lines.append("† " + "; ".join(f"{g['name']} {improving_note(g)}" for g in late)
+                     + ". Such an accuracy ranks speed of convergence as much as the block; no headline uses it.")
+    lines += headline_lines(result.get("headline"))
+    lines += claim_lines(result.get("claims", []))
     return "\n".join(lines)
 
 
@@ -149,11 +145,18 @@ def to_csv(result: dict) -> str:
         w.writerow(dict(name=g["name"], variant=g["variant"], block=g["block"], widths="x".join(map(str, g["widths"])),
                         seeds=len(g["seeds"]), acc_mean=a["mean"], acc_lo=a["lo"], acc_hi=a["hi"],
                         delta_vs_conv=g.get("delta_vs_conv", ""), p_holm=g.get("p_holm", ""),
-                        significant=g.get("significant", ""), params=g["params"], macs=g["macs"],
+                        significant=g.get("significant", ""),
+                        still_improving=_conv(g).get("still_improving", ""), last_gain=_conv(g).get("gain", ""),
+                        params=g["params"], macs=g["macs"],
                         latency_ms=lat.get("median", ""), latency_q1=lat.get("q1", ""),
                         latency_q3=lat.get("q3", ""), train_time_s=g["train_time"]["mean"],
                         train_time_half=g["train_time"]["half"]))
     return buf.getvalue()
+
+
+def _conv(g: dict) -> dict:
+    c = g.get("convergence") or {}
+    return {k: ("" if v is None else v) for k, v in c.items()}
 
 
 COLOURS = {"conv": "#222222", "spatial": "#1f77b4", "dwsep": "#d62728", "mbconv": "#2ca02c",
@@ -184,8 +187,7 @@ def _panel(ax, groups, xkey: str, ykey: str) -> None:
         c = COLOURS.get(g["variant"], "grey")
         ax.errorbar(x, y, xerr=[[xl], [xh]], yerr=[[yl], [yh]], fmt="s" if g["matched"] else "o", ms=7,
                     color=c, mfc="white" if g["matched"] else c, capsize=3, lw=1.2)
-        ax.annotate(g["name"], (x, y), textcoords="offset points", xytext=(6, -10 if g["matched"] else 5),
-                    fontsize=8, color=c)
+        ax.annotate(g["name"], (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8, color=c)
     for name, (x, y) in pts.items():
         base = name.split("@")[0]
         if "@" in name and base in pts:
@@ -196,6 +198,35 @@ def _panel(ax, groups, xkey: str, ykey: str) -> None:
         axis.set_minor_formatter(ScalarFormatter())
     ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.grid(alpha=0.3, which="both")
+
+
+# label offsets (points) tried in turn: beside the point first, then further above and below, then left
+_OFFSETS = [(dx, dy) for dy in (5, -11, 15, -21, 25, -31, 35, -41, 45, -51) for dx in (6, -6)]
+
+
+def place_labels(fig) -> None:
+    """Move each point's name to the first offset where its box overlaps no name placed before it (and
+    no tick label): the names of close points (around 10M MACs) otherwise print over each other."""
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        placed = [t.get_window_extent(renderer) for t in ax.get_xticklabels() + ax.get_yticklabels()
+                  if t.get_visible() and t.get_text()]
+        names = sorted((t for t in ax.texts if t.get_text()), key=lambda t: tuple(t.xy))
+        for t in names:
+            best = None
+            for dx, dy in _OFFSETS:
+                t.set_position((dx, dy))
+                t.set_horizontalalignment("left" if dx > 0 else "right")
+                box = t.get_window_extent(renderer)
+                hits = sum(box.overlaps(b) for b in placed)
+                if best is None or hits < best[0]:
+                    best = (hits, dx, dy)
+                if hits == 0:
+                    break
+            _, dx, dy = best
+            t.set_position((dx, dy))
+            t.set_horizontalalignment("left" if dx > 0 else "right")
+            placed.append(t.get_window_extent(renderer))
 
 
 def _ranking(ax, groups) -> None:
@@ -219,6 +250,14 @@ def _ranking(ax, groups) -> None:
 def plot_compare(result: dict, path: Path) -> None:
     """compare.png: the accuracy ranking with intervals, accuracy vs MACs, accuracy vs latency, latency vs
     MACs; the lessons as the caption."""
+    import matplotlib.pyplot as plt
+    fig = compare_figure(result)
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+def compare_figure(result: dict):
+    """The matplotlib figure of :func:`plot_compare`, laid out, names placed apart."""
     matplotlib = require("matplotlib", "figures", "the compare plot")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -250,5 +289,6 @@ def plot_compare(result: dict, path: Path) -> None:
     if text:
         fig.text(0.5, 0.955, text, ha="center", va="top", fontsize=9.5)
     fig.tight_layout(rect=(0, 0.05, 1, 0.91 if text else 0.96))
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    fig.set_dpi(100)                 # the saved resolution: the boxes measured are the pixels written
+    place_labels(fig)
+    return fig

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from _tools import tool_missing
 from convzoo.figures import FIGURES, make_figure, parse_selection
 
 REPO = Path(__file__).resolve().parents[1]
@@ -199,7 +200,7 @@ def test_fig8_waveform_filters(tmp_path):
     try:
         find_espeak(None)
     except Exception as e:                    # the Debian package espeak-ng (installed by .ci/run)
-        pytest.skip(f"espeak-ng not available: {e}")
+        tool_missing(f"espeak-ng not available: {e}")
     d = _draw(8, tmp_path, fast=True)
     filters = d["filters"]
     assert filters.shape == (128, 80)                                  # M5 conv1 [80/4, 128]
@@ -280,3 +281,30 @@ def test_docs_figures_are_committed_and_small():
         png = img / f"{spec.stem}.png"
         assert png.is_file(), f"{png} missing: run `convzoo figures docs/img --format png`"
         assert png.stat().st_size < PNG_LIMIT
+
+
+def test_cli_skips_a_figure_whose_program_is_missing_and_draws_the_rest(tmp_path, monkeypatch, capsys):
+    """No espeak-ng: drawing all figures names figure 8 as skipped (one line) and still exits 0;
+    asked for by --only, the same figure is an error (exit 2, one line)."""
+    from convzoo.cli import main
+    from convzoo.data import spoken_digits
+    from convzoo.figures import FIGURES
+    from convzoo.figures._common import FigureResult
+
+    monkeypatch.setattr(spoken_digits.shutil, "which", lambda *a, **k: None)      # as on a bare machine
+    drawn = []
+    real = FIGURES[8].load
+
+    def fake_load(spec):           # figures other than 8 are tested above; here only the loop matters
+        if spec.number == 8:
+            return real()
+        return lambda out, **kw: (drawn.append(spec.number), FigureResult(spec.number, spec.slug, spec.title))[1]
+    monkeypatch.setattr(type(FIGURES[8]), "load", fake_load)
+    assert main(["figures", str(tmp_path), "--no-progress", "--fast"]) == 0
+    err = capsys.readouterr().err
+    assert drawn == [1, 2, 3, 4, 5, 6, 7, 9]
+    notes = [line for line in err.splitlines() if "skipped" in line]
+    assert len(notes) == 1 and notes[0].startswith("fig 8 skipped: ") and "espeak-ng" in notes[0]
+    assert main(["figures", str(tmp_path), "--only", "8", "--no-progress", "--fast"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "espeak-ng" in err

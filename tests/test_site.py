@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+from _tools import tool_missing
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).is_file()), None)
@@ -99,8 +100,8 @@ def server(site):
 @pytest.fixture(scope="module")
 def browser():
     if CHROMIUM is None or not Path(CHROMEDRIVER).is_file():
-        pytest.skip("headless Chromium not installed: apt-get install chromium chromium-driver "
-                    "(.ci/run installs them)")
+        tool_missing("headless Chromium not installed: apt-get install chromium chromium-driver "
+                     "(.ci/run installs them)")
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the 'test' extra")
     from selenium.webdriver.chrome.service import Service
 

@@ -16,7 +16,10 @@ examples:
   convzoo figures figs/
   convzoo figures figs/ --only 1,6 --format png
   convzoo figures figs/ --only 8 --audio-run runs/waveform_m5-spoken_digits-...
-  convzoo figures figs/ --only 4 --scaling-run runs/scale-small"""
+  convzoo figures figs/ --only 4 --scaling-run runs/scale-small
+
+A figure whose external program is missing (figure 8 synthesises speech with espeak-ng) is skipped
+with a one-line note when all figures are drawn; named in --only, it is an error (exit code 2)."""
 
 
 def register(subparsers) -> None:
@@ -51,13 +54,19 @@ def run(args) -> int:
         import torch
         torch.set_num_threads(args.threads)
     formats = check_formats([f.strip() for f in args.format.split(",") if f.strip()])
+    # drawing all: skip (and name) a figure whose program is missing; asked for by --only: fail
+    skipped: list[tuple[int, str]] = []
     results = make_figures(args.out_dir, numbers, formats=formats, progress=not args.no_progress,
-                           run_dirs=run_dirs, fast=args.fast, seed=args.seed)
+                           run_dirs=run_dirs, fast=args.fast, seed=args.seed,
+                           skipped=None if args.only else skipped)
     if args.json:
         print(json.dumps([{"figure": r.number, "title": r.title, "files": [str(p) for p in r.paths],
-                           "seconds": round(r.seconds, 2)} for r in results], indent=1))
+                           "seconds": round(r.seconds, 2)} for r in results]
+                         + [{"figure": n, "skipped": reason} for n, reason in skipped], indent=1))
     else:
         for r in results:
             print(f"fig {r.number} ({r.seconds:5.1f} s)  " + "  ".join(str(p) for p in r.paths))
         print(f"wrote {sum(len(r.paths) for r in results)} files to {args.out_dir}", file=sys.stderr)
+    for n, reason in skipped:
+        print(f"fig {n} skipped: {reason}", file=sys.stderr)
     return 0

@@ -88,12 +88,21 @@ def make_figure(number: int, out_dir, *, formats: Sequence[str] = DEFAULT_FORMAT
     return result
 
 
+def _missing_tool_errors() -> tuple[type[Exception], ...]:
+    """The errors that mean "a program this figure needs is not installed" (figure 8: espeak-ng)."""
+    from ..data.spoken_digits import EspeakNotFoundError
+    return (EspeakNotFoundError,)
+
+
 def make_figures(out_dir, only=None, *, formats: Sequence[str] = DEFAULT_FORMATS, progress: bool = True,
-                 run_dirs: Optional[dict[int, object]] = None, **options) -> list[FigureResult]:
+                 run_dirs: Optional[dict[int, object]] = None, skipped: Optional[list[tuple[int, str]]] = None,
+                 **options) -> list[FigureResult]:
     """Draw the selected figures (all by default) with a progress bar; returns their results.
 
     ``run_dirs`` maps a figure number to its run folder (4: a ``convzoo scale`` study; 8: a
     ``waveform_m5`` training run; 9: a folder with ``frame2d_small/`` and ``c3d_small/`` runs).
+    ``skipped``: a list to collect ``(number, reason)`` of the figures whose external program is not
+    installed (figure 8 needs espeak-ng), so the others are still drawn; without it such a figure raises.
     """
     numbers = parse_selection(only)
     run_dirs = dict(run_dirs or {})
@@ -106,7 +115,12 @@ def make_figures(out_dir, only=None, *, formats: Sequence[str] = DEFAULT_FORMATS
     with tqdm(numbers, desc="figures", unit="fig", disable=not progress) as bar:
         for n in bar:
             bar.set_postfix_str(FIGURES[n].stem)
-            results.append(make_figure(n, out_dir, formats=formats, run_dir=run_dirs.get(n), **options))
+            try:
+                results.append(make_figure(n, out_dir, formats=formats, run_dir=run_dirs.get(n), **options))
+            except _missing_tool_errors() as e:
+                if skipped is None:
+                    raise
+                skipped.append((n, str(e).splitlines()[0]))
     return results
 
 
