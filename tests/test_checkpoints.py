@@ -415,6 +415,21 @@ def test_finetune_from_a_real_file_then_use_the_run_without_it(run_cli, tmp_path
     assert code == 0, err
     code, out, err = run_cli(["train", "--resume", run, "--pretrained", "x.pth"])
     assert code == 2 and "cannot be given with --resume" in err
+    # export (ONNX and OpenVINO) checked on the run's own test images, at the size it trained at
+    code, out, err = run_cli(["export", run, "--onnx", tmp_path / "m.onnx", "--openvino", tmp_path / "ir"])
+    assert code == 0, err
+    assert "on 14 of the run's test images" in out and "x32x32" in out
+    for artifact in (tmp_path / "m.onnx", tmp_path / "ir"):      # bench takes them back, no size flags
+        code, out, err = run_cli(["bench", artifact, "--runs", "2", "--warmup", "0", "--json"])
+        assert code == 0, err
+        assert json.loads(out)["input_size"][-2:] == [32, 32]
+    code, out, err = run_cli(["bench", run, "--runs", "2", "--warmup", "0", "--json"])
+    assert code == 0 and json.loads(out)["input_size"][-2:] == [32, 32], err
+    # int8: quantized on the run's data, evaluated without repeating --data-root
+    code, out, err = run_cli(["quantize", run, "--out", tmp_path / "int8", "--runs", "2", "--json"])
+    assert code == 0, err
+    code, out, err = run_cli(["eval", tmp_path / "int8", "--json"])
+    assert code == 0 and json.loads(out)["samples"] == 14, err
 
 
 def test_linear_probe_trains_the_classifier_only_and_keeps_norm_statistics(tmp_path):

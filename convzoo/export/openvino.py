@@ -45,10 +45,11 @@ def to_openvino_model(model: nn.Module, example_input: torch.Tensor, *, fold_bn:
     m = inference_form(model, example_input, fold_bn=fold_bn, static_padding=True)
     with torch.no_grad():
         ov_model = ov.convert_model(m, example_input=example_input)
-    if dynamic_batch:
-        shape = ov_model.inputs[0].get_partial_shape()
-        shape[0] = -1
-        ov_model.reshape({ov_model.inputs[0]: shape})
+    # the traced graph leaves every axis dynamic: fix the example's size (what the IR was checked at,
+    # and what `bench DIR` reads back), the batch axis dynamic unless asked otherwise
+    shape = ov.PartialShape([-1 if dynamic_batch else int(example_input.shape[0]),
+                             *(int(d) for d in example_input.shape[1:])])
+    ov_model.reshape({ov_model.inputs[0]: shape})
     return ov_model
 
 
