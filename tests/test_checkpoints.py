@@ -177,7 +177,8 @@ def test_predict_json_names_the_photos(run_cli, tmp_path):
 
 # ------------------------------------------------------------------------ hub folders
 TIMM_FAMILIES = ["efficientnet_b0", "efficientnet_lite0", "tf_efficientnet_lite0", "mobilenet_v1", "mobilenet_v2",
-                 "mobilenetv3_large_100", "tf_efficientnet_v2_s", "convnext_tiny"]
+                 "mobilenetv3_large_100", "mobilenetv3_small_100", "mobilenetv4_conv_small", "tf_efficientnet_v2_s",
+                 "convnext_tiny", "convnextv2_atto", "repvgg_a0", "mobileone_s0"]
 
 
 @pytest.mark.parametrize("name", TIMM_FAMILIES)

@@ -229,6 +229,12 @@ def test_train_eval_voc_layout(tmp_path, capsys):
     assert code == 0, err
     code, stdout, err = _cli(capsys, "eval", out)
     assert code == 0 and "mIoU" in stdout and "aeroplane:" in stdout, err
+    code, stdout, err = _cli(capsys, "predict", "--run", out, root / "JPEGImages", "--out", tmp_path / "masks")
+    assert code == 0, err
+    from convzoo.data.segmentation import load_mask_png
+    masks = sorted((tmp_path / "masks").glob("*.png"))
+    assert [m.stem for m in masks] == sorted(p.stem for p in (root / "JPEGImages").iterdir())
+    assert all(int(load_mask_png(m).max()) < 21 for m in masks)
 
 
 def test_segmentation_cli_refusals(tmp_path, capsys):
