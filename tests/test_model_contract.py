@@ -108,7 +108,10 @@ def test_list_models_filters_and_modality():
     assert get_pretrained_cfg("r3d_18")["modality"] == "video"
 
 
-def test_pretrained_loads_a_local_file_only(tmp_path):
+def test_pretrained_loads_a_local_file_only(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))           # empty caches
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torchhub"))
     ref = timm.create_model("mobilenetv2_035").eval()
     path = tmp_path / "mnv2.pth"
     torch.save(ref.state_dict(), path)
@@ -117,7 +120,7 @@ def test_pretrained_loads_a_local_file_only(tmp_path):
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(ours(x), ref(x))
-    with pytest.raises(ValueError, match="downloads nothing.*pretrained_cfg_overlay=dict"):
+    with pytest.raises(FileNotFoundError, match="no local weights.*downloads nothing.*pretrained_cfg_overlay=dict"):
         convzoo.create_model("efficientnet_b0", pretrained=True)
     with pytest.raises(ValueError, match="downloads nothing.*load_weights"):
         convzoo.create_model("efficientnet_b0", weights="DEFAULT")
