@@ -288,3 +288,16 @@ def test_predict_writes_palette_masks_for_a_segmentation_run(tmp_path, capsys):
         assert Image.open(r["mask"]).mode == "P"
     code, _, err = _cli(capsys, "predict", "--run", out, tmp_path / "a.png", "--out", masks)
     assert code == 2 and "not an empty folder" in err
+
+
+@pytest.mark.parametrize("name", convzoo.list_models(task="segmentation"))
+def test_every_registered_segmenter_keeps_the_contract(name):
+    """The registry-wide check of segmenters (the classifier contract walks list_models()): a registered
+    segmenter returns {"out": logits} at the input's odd H x W and FX-traces to the same output."""
+    model = convzoo.create_model(name, num_classes=3).eval()
+    x = torch.randn(1, 3, 65, 71)
+    with torch.no_grad():
+        out = model(x)
+        assert set(out) == {"out"} and tuple(out["out"].shape) == (1, 3, 65, 71)
+        traced = torch.fx.symbolic_trace(model.logits_only())(x)
+    assert (traced - out["out"]).abs().max() <= 1e-5 * out["out"].abs().max()
