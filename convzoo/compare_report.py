@@ -122,7 +122,9 @@ def to_markdown(result: dict) -> str:
             if _group(result["groups"], "conv") else head + [_row(g) for g in matched]
     m = result["meta"]
     n = len(m["seeds"])
-    lines += ["", f"{m['dataset']}: {m['train_samples']} train / {m['test_samples']} test images, input "
+    opts = ", ".join(f"{k} {v}" for k, v in (m.get("data_options") or {}).items())
+    name = f"{m['dataset']} ({opts})" if opts else m["dataset"]
+    lines += ["", f"{name}: {m['train_samples']} train / {m['test_samples']} test images, input "
               f"{tuple(m['input_size'])}; {n} seed(s) per row ({', '.join(map(str, m['seeds']))}). "
               f"95% CI: Student t over seeds. vs conv: Welch's t-test, Holm-adjusted over "
               f"{sum(1 for g in result['groups'] if 'p_holm' in g)} comparisons, * = p < {ALPHA}. Latency: batch 1, "

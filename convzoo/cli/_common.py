@@ -32,6 +32,8 @@ CLI_RANGES: dict[str, Range] = {
     "train_size": Range(int, 1, 10_000_000),
     "test_size": Range(int, 1, 10_000_000),
     "compare_workers": Range(int, 1, 64),
+    "clutter": Range(int, 0, 64),
+    "noise": Range(float, 0, 1),
     "topk": Range(int, 1, 1000),
 }
 

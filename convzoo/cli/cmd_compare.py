@@ -9,7 +9,8 @@ HELP = "train nets that differ only in their convolution, several seeds each, an
 
 EPILOG = """Trains standard conv, spatially separable, depthwise separable, MBConv, Fused-MBConv and
 ConvNeXt-block nets of equal depth and width on cluttered_digits (scikit-learn's digit scans shifted
-on a 16x16 canvas among fragments of other digits, with noise; no download), 3 seeds each, plus the
+on a 16x16 canvas among fragments of other digits, with noise; no download; here 1 fragment and noise
+0.1 unless --clutter/--noise say otherwise), 3 seeds each, plus the
 variants whose MACs differ from the standard conv's by over 10% rebuilt at matched widths. Prints and
 writes the table (compare.md/.csv/.json; mean test accuracy with its 95% t-interval, Welch's test vs
 the standard conv with Holm's correction, params, MACs, batch-1 latency median and IQR, training
@@ -17,21 +18,21 @@ time) and compare.png to the run folder. Training runs in --workers processes of
 the same seeds give the same accuracies whatever the worker count.
 
 One recipe for every block: AdamW 3e-3 (ConvNeXt's optimizer family), weight decay 0.05, one warmup
-epoch, cosine, batch 32, the same epochs and images. Each run is evaluated about two thirds in and at
-the end; a row that gained more than its seeds' spread in that last stretch is still improving: it is
-marked † and kept out of the headline, which only compares rows within 1.25x of the standard conv's
-MACs. Then each lecture claim the run can test is printed with its evidence and a verdict (holds /
-does not hold at this budget / not significant / not decided: still improving).
+epoch, cosine, batch 32, 8 epochs, the same images, channels-last. Each run is evaluated about two
+thirds in and at the end; a row that gained more than its seeds' spread in that last stretch is
+still improving: it is marked † and kept out of the headline, which only compares rows within 1.25x
+of the standard conv's MACs. Then each lecture claim the run can test is printed with its evidence
+and a verdict (holds / does not hold at this budget / not significant / not decided: still improving).
 
 examples:
   convzoo compare
-  convzoo compare --seeds 5 --epochs 8 --variants conv,dwsep,mbconv --out runs/cmp
+  convzoo compare --seeds 5 --epochs 20 --variants conv,dwsep,mbconv --out runs/cmp
   convzoo compare --match params          # matched-cost rows at the standard conv's params"""
 
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type as t
-    from convzoo.compare import DATASETS
+    from convzoo.compare import CLUTTER, DATASETS, NOISE
     from convzoo.models.variants import DEFAULT_VARIANTS, VARIANTS
     p = subparsers.add_parser("compare", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,13 +41,17 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", choices=DATASETS, default="cluttered_digits")
     p.add_argument("--seeds", type=t("seeds"), default=3, help="seeds per variant: --seed, --seed+1, ... (default 3)")
     p.add_argument("--seed", type=t("seed"), default=0, help="first seed (default 0)")
-    p.add_argument("--epochs", type=t("epochs"), default=5)
+    p.add_argument("--epochs", type=t("epochs"), default=8, help="epochs per run (default 8)")
     p.add_argument("--match", choices=("macs", "params", "none"), default="macs",
                    help="matched-cost rows: widen/narrow each variant to the standard conv's MACs or params")
     p.add_argument("--train-size", type=t("train_size"), default=1200,
                    help="training images (cluttered_digits; default 1200)")
     p.add_argument("--test-size", type=t("test_size"), default=2000,
                    help="test images (cluttered_digits; default 2000)")
+    p.add_argument("--clutter", type=t("clutter"), default=CLUTTER,
+                   help=f"fragments of other digits per image (cluttered_digits; default {CLUTTER})")
+    p.add_argument("--noise", type=t("noise"), default=NOISE,
+                   help=f"Gaussian noise sd on a 0-1 image (cluttered_digits; default {NOISE})")
     p.add_argument("--image-size", type=t("image_size"), default=None,
                    help="resize inputs to this side (default: the data's)")
     p.add_argument("--lr", type=t("lr"), default=3e-3)
@@ -74,7 +79,8 @@ def run(args) -> int:
     if out.exists() and any(out.iterdir()):
         raise CLIError(f"{out} already holds files; choose another --out")
     cfg = default_config(epochs=args.epochs, image_size=args.image_size, lr=args.lr, batch_size=args.batch_size)
-    sizes = dict(train_size=args.train_size, test_size=args.test_size) if args.dataset != "digits" else {}
+    sizes = (dict(train_size=args.train_size, test_size=args.test_size,
+                  data_options=dict(clutter=args.clutter, noise=args.noise)) if args.dataset != "digits" else {})
     t0 = time.perf_counter()
     result = run_compare(out, variants=variants, cfg=cfg, seeds=range(args.seed, args.seed + args.seeds),
                          match=None if args.match == "none" else args.match, dataset=args.dataset,
