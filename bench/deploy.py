@@ -78,7 +78,7 @@ def _infer(model, x):
         return model(x)
 
 
-def main(argv=None) -> int:
+def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=list(TIMM_NAMES))
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
@@ -92,82 +92,75 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write the results to this file")
     ap.add_argument("--passive", action="store_true",
                     help="OMP_WAIT_POLICY=PASSIVE and no ORT spinning (for a heavily loaded machine)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    import timm
-    import convzoo
+
+def _engines(name, cz, tm, x, args, tmp, spin):
+    """({label: call}, {label: max relative error vs convzoo eager}) for one cell, and compile seconds."""
     from convzoo.export import optimize, ort_session, to_onnx
     from convzoo.export import relative_error as rel
-    from convzoo.analysis.timing import interleaved_times, pooled_medians, round_ratios
+    b, xn = x.shape[0], x.numpy()
+    fns, errs = {}, {}
+    with torch.inference_mode():
+        ref = cz(x)
+    fns["timm eager"] = lambda: _infer(tm, x)
+    tpath = os.path.join(tmp, f"timm_{name}_{b}.onnx")
+    export_timm(tm, x, tpath)
+    ts = ort_session(tpath, threads=args.threads, spinning=spin)
+    tin = ts.get_inputs()[0].name
+    fns["timm ORT"] = lambda: ts.run(None, {tin: xn})
+    fns["convzoo eager"] = lambda: _infer(cz, x)
+    cpath = to_onnx(cz, os.path.join(tmp, f"cz_{name}_{b}.onnx"), input_size=(3, args.size, args.size),
+                    dynamic_batch=False, batch=b)
+    cs = ort_session(cpath, threads=args.threads, spinning=spin)
+    errs["convzoo ORT"] = rel(cs.run(None, {"input": xn})[0], ref)
+    fns["convzoo ORT"] = lambda: cs.run(None, {"input": xn})
+    compile_s = 0.0
+    if not args.no_compile:
+        t0 = time.perf_counter()
+        fast = optimize(cz, compile=True, example_input=x[:1])
+        out = _infer(fast, x)
+        compile_s = time.perf_counter() - t0
+        errs["convzoo optimized"] = rel(out, ref)
+        fns["convzoo optimized"] = lambda: _infer(fast, x)
+    try:
+        graph = optimize(cz, compile="onednn", example_input=x)
+        errs["convzoo oneDNN Graph"] = rel(graph(x), ref)
+        fns["convzoo oneDNN Graph"] = lambda: graph(x)
+    except RuntimeError as e:        # ConvNeXt: the fuser fails; inductor serves it
+        print(f"  ({name}: oneDNN Graph skipped: {str(e)[:90]}...)", flush=True)
+    return fns, errs, compile_s
 
-    torch.set_num_threads(args.threads)
-    spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
-    torch.manual_seed(0)
-    tmp = tempfile.mkdtemp(prefix="convzoo-deploy-")
-    rows = []
-    print(f"torch {torch.__version__}, onnxruntime {__import__('onnxruntime').__version__}, timm "
-          f"{timm.__version__}; {args.threads} threads; {os.cpu_count()} CPUs; load average "
-          f"{os.getloadavg()[0]:.2f}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
-          f"ORT spinning "
-          f"{'on' if spin else 'off'}", flush=True)
-    for name in args.models:
-        cz = convzoo.create_model(name).eval()
-        tm = timm.create_model(TIMM_NAMES[name], pretrained=False).eval()
-        for b in args.batches:
-            x = torch.randn(b, 3, args.size, args.size)
-            xn = x.numpy()
-            fns, errs = {}, {}
-            with torch.inference_mode():
-                ref = cz(x)
-            fns["timm eager"] = lambda: _infer(tm, x)
-            tpath = os.path.join(tmp, f"timm_{name}_{b}.onnx")
-            export_timm(tm, x, tpath)
-            ts = ort_session(tpath, threads=args.threads, spinning=spin)
-            tin = ts.get_inputs()[0].name
-            fns["timm ORT"] = lambda: ts.run(None, {tin: xn})
-            fns["convzoo eager"] = lambda: _infer(cz, x)
-            cpath = to_onnx(cz, os.path.join(tmp, f"cz_{name}_{b}.onnx"), input_size=(3, args.size, args.size),
-                            dynamic_batch=False, batch=b)
-            cs = ort_session(cpath, threads=args.threads, spinning=spin)
-            errs["convzoo ORT"] = rel(cs.run(None, {"input": xn})[0], ref)
-            fns["convzoo ORT"] = lambda: cs.run(None, {"input": xn})
-            compile_s = 0.0
-            if not args.no_compile:
-                t0 = time.perf_counter()
-                fast = optimize(cz, compile=True, example_input=x[:1])
-                out = _infer(fast, x)
-                compile_s = time.perf_counter() - t0
-                errs["convzoo optimized"] = rel(out, ref)
-                fns["convzoo optimized"] = lambda: _infer(fast, x)
-            try:
-                graph = optimize(cz, compile="onednn", example_input=x)
-                errs["convzoo oneDNN Graph"] = rel(graph(x), ref)
-                fns["convzoo oneDNN Graph"] = lambda: graph(x)
-            except RuntimeError as e:        # ConvNeXt: the fuser fails; inductor serves it
-                print(f"  ({name}: oneDNN Graph skipped: {str(e)[:90]}...)", flush=True)
-            times = interleaved_times(fns, warmup=args.warmup, runs=args.runs, rounds=args.rounds,
-                                      settle_s=args.settle)
-            thr = {k: b / v for k, v in pooled_medians(times).items()}
-            per_round = round_ratios(times, "timm ORT")
-            ref_ort = thr["timm ORT"]
-            best_k = max((k for k in thr if k.startswith("convzoo")), key=thr.get)
-            # convzoo's optimized PyTorch path: the faster of its two (inductor, oneDNN Graph)
-            torch_k = max((k for k in thr if k in PYTORCH_PATHS), key=thr.get, default=None)
-            row = dict(model=name, batch=b, throughput=thr, errors=errs, compile_s=compile_s,
-                       best_engine=best_k, best_over_timm_ort=thr[best_k] / ref_ort,
-                       best_round_quartiles=quartiles(per_round[best_k]), optimized_engine=torch_k,
-                       optimized_over_timm_ort=thr[torch_k] / ref_ort if torch_k else float("nan"),
-                       optimized_round_quartiles=quartiles(per_round[torch_k]) if torch_k else None)
-            rows.append(row)
-            print(f"\n{name} batch {b} (img/s; ratio to timm ORT; its quartiles over the {args.rounds} rounds)",
-                  flush=True)
-            for k, v in thr.items():
-                q = quartiles(per_round[k])
-                print(f"  {k:20s} {v:8.1f}  {v / ref_ort:5.2f}x  [{q[0]:.2f}-{q[2]:.2f}]"
-                      + (f"  max rel diff {errs[k]:.1e}" if k in errs else ""))
-            print(f"  best convzoo ({best_k}) / timm ORT = {row['best_over_timm_ort']:.2f} (needs >= 1.00); "
-                  f"best PyTorch path / timm ORT = {row['optimized_over_timm_ort']:.2f} (needs >= 0.80); "
-                  f"compile took {compile_s:.0f} s", flush=True)
+
+def _cell(name, cz, tm, b, args, tmp, spin) -> dict:
+    """Time every engine of one (model, batch) cell, interleaved; print and return its row."""
+    from convzoo.analysis.timing import interleaved_times, pooled_medians, round_ratios
+    x = torch.randn(b, 3, args.size, args.size)
+    fns, errs, compile_s = _engines(name, cz, tm, x, args, tmp, spin)
+    times = interleaved_times(fns, warmup=args.warmup, runs=args.runs, rounds=args.rounds, settle_s=args.settle)
+    thr = {k: b / v for k, v in pooled_medians(times).items()}
+    per_round = round_ratios(times, "timm ORT")
+    ref_ort = thr["timm ORT"]
+    best_k = max((k for k in thr if k.startswith("convzoo")), key=thr.get)
+    # convzoo's optimized PyTorch path: the faster of its two (inductor, oneDNN Graph)
+    torch_k = max((k for k in thr if k in PYTORCH_PATHS), key=thr.get, default=None)
+    row = dict(model=name, batch=b, throughput=thr, errors=errs, compile_s=compile_s,
+               best_engine=best_k, best_over_timm_ort=thr[best_k] / ref_ort,
+               best_round_quartiles=quartiles(per_round[best_k]), optimized_engine=torch_k,
+               optimized_over_timm_ort=thr[torch_k] / ref_ort if torch_k else float("nan"),
+               optimized_round_quartiles=quartiles(per_round[torch_k]) if torch_k else None)
+    print(f"\n{name} batch {b} (img/s; ratio to timm ORT; its quartiles over the {args.rounds} rounds)", flush=True)
+    for k, v in thr.items():
+        q = quartiles(per_round[k])
+        print(f"  {k:20s} {v:8.1f}  {v / ref_ort:5.2f}x  [{q[0]:.2f}-{q[2]:.2f}]"
+              + (f"  max rel diff {errs[k]:.1e}" if k in errs else ""))
+    print(f"  best convzoo ({best_k}) / timm ORT = {row['best_over_timm_ort']:.2f} (needs >= 1.00); "
+          f"best PyTorch path / timm ORT = {row['optimized_over_timm_ort']:.2f} (needs >= 0.80); "
+          f"compile took {compile_s:.0f} s", flush=True)
+    return row
+
+
+def _summary(rows) -> None:
     print("\n| model | batch | timm eager | timm ORT | convzoo eager | convzoo inductor | convzoo oneDNN Graph "
           "| convzoo ORT | best / timm ORT | best PyTorch path / timm ORT |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -178,10 +171,6 @@ def main(argv=None) -> int:
               f"{t['convzoo eager']:.1f} | {t.get('convzoo optimized', nan):.1f} | "
               f"{t.get('convzoo oneDNN Graph', nan):.1f} | {t['convzoo ORT']:.1f} | "
               f"{r['best_over_timm_ort']:.2f} | {r['optimized_over_timm_ort']:.2f} |")
-    shutil.rmtree(tmp, ignore_errors=True)     # the ONNX files: ~0.6 GB for the three models
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
     ok = all(r["best_over_timm_ort"] >= 1.0 and r["optimized_over_timm_ort"] >= 0.8 for r in rows)
     print(f"\nDone-when {'MET' if ok else 'NOT met'} on this run (load average {os.getloadavg()[0]:.2f})")
     # a miss whose round-to-round spread reaches the bar is within this machine's noise; one whose
@@ -193,6 +182,31 @@ def main(argv=None) -> int:
                 where = "within the round-to-round spread" if r[qkey][2] >= bar else "below it in most rounds"
                 print(f"  {r['model']} batch {r['batch']}: {key} {r[key]:.2f} < {bar:.2f}, {where} "
                       f"(quartiles {r[qkey][0]:.2f}-{r[qkey][2]:.2f})")
+
+
+def main(argv=None) -> int:
+    args = _args(argv)
+    import timm
+
+    import convzoo
+    torch.set_num_threads(args.threads)
+    spin = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE"
+    torch.manual_seed(0)
+    tmp = tempfile.mkdtemp(prefix="convzoo-deploy-")
+    print(f"torch {torch.__version__}, onnxruntime {__import__('onnxruntime').__version__}, timm "
+          f"{timm.__version__}; {args.threads} threads; {os.cpu_count()} CPUs; load average "
+          f"{os.getloadavg()[0]:.2f}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
+          f"ORT spinning {'on' if spin else 'off'}", flush=True)
+    rows = []
+    for name in args.models:
+        cz = convzoo.create_model(name).eval()
+        tm = timm.create_model(TIMM_NAMES[name], pretrained=False).eval()
+        rows += [_cell(name, cz, tm, b, args, tmp, spin) for b in args.batches]
+    _summary(rows)
+    shutil.rmtree(tmp, ignore_errors=True)     # the ONNX files: ~0.6 GB for the three models
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
     return 0
 
 

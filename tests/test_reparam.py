@@ -9,7 +9,7 @@
   inference-time parameters and MACs (the fused form is what the papers count);
 * the bad inputs: training mode, twice, non-finite weights;
 * every registered model with re-parameterizable blocks: ``reparameterize_model`` equals the
-  trained form (ONNX parity of the fused form: tests/test_export.py, whose fold check fuses first).
+  trained form (ONNX parity of the fused form: tests/test_export_registry.py, whose fold check fuses first).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from convzoo.blocks import MobileOneBlock, RepVggBlock, reparameterize_model
 from convzoo.blocks.reparam import Reparameterizable, identity_kernel, pad_kernel
 from convzoo.models.repvgg import convert_timm_byobnet
 from convzoo.registry import model_entrypoint
-from test_export import RUN_HEAVY, randomize_bn
+from _export_checks import RUN_HEAVY, randomize_bn
 from test_image_models_reference import _meta, _real, hook_macs, randomize_
 from test_models import _build
 
@@ -168,7 +168,7 @@ NAMES = sorted(PAPER)
 OUTPUT_CASES = [("repvgg_a0", 64), ("repvgg_b1g4", 33), ("mobileone_s0", 64), ("mobileone_s4", 65)]
 OUTPUT_NAMES = {c[0] for c in OUTPUT_CASES}
 # Models above tests/test_models.py's BIG parameters: their registry-wide fusion check runs in the
-# slow tier (as tests/test_export.py's HEAVY), skipped with CONVZOO_TEST_HEAVY=0.
+# slow tier (as tests/test_export_registry.py's HEAVY), skipped with CONVZOO_TEST_HEAVY=0.
 HEAVY = {"repvgg_b1", "repvgg_b1g4", "repvgg_b2", "repvgg_b2g4", "repvgg_b3", "repvgg_b3g4"}
 
 
