@@ -152,6 +152,20 @@ def test_unsupported_argument_names_argument_and_family(name, arg):
         convzoo.create_model(name, **{arg: 1})
 
 
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenetv3_small_100", "mobilenet_v3_large",
+                                  "efficientnet_b0", "efficientnet_lite0", "efficientnet_v2_s"])
+def test_mb_families_take_every_mbnet_option(name):
+    # the MB families spell their signatures out (no **kwargs forwarding): each still takes every
+    # option of MBNet, and a wrong keyword is refused in one line that lists them
+    import inspect
+    from convzoo.models._mbnet import MBNet
+    options = [p for p in inspect.signature(MBNet).parameters.values()
+               if p.kind == p.KEYWORD_ONLY and p.name != "default_cfg"]
+    with pytest.raises(ValueError, match=rf"^{name} \([^)]+\) does not take 'foo'; it takes ") as e:
+        convzoo.create_model(name, foo=1)
+    assert {p.name for p in options} <= set(str(e.value).split("; it takes ")[1].split(", "))
+
+
 @pytest.mark.parametrize("name", ["c3d", "r3d_18", "waveform_m5", "c3d_small", "variant_conv",
                                   "mobilenet_v1"])
 def test_drop_path_rate_is_never_dropped_silently(name):

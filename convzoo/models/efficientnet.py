@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional, Sequence
 
+from torch import nn
+
 from ..blocks import MBConv
 from ..layers import make_divisible
+from ..layers.conv import PaddingSpec
 from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._mbnet import MBNet, scale_stages
@@ -97,13 +100,15 @@ class EfficientNet(MBNet):
                    resolution: int = 224, num_classes: int = 1000, in_chans: int = 3,
                    drop_rate: float = 0.2, drop_path_rate: float = 0.2, divisor: int = 8,
                    architecture: str = "efficientnet", crop_pct: Optional[float] = None,
-                   default_cfg: Optional[dict] = None, **kwargs) -> "EfficientNet":
+                   default_cfg: Optional[dict] = None, act_layer=nn.SiLU, se_act_layer=None,
+                   padding: PaddingSpec = "same", bn_eps: float = 1e-5, bn_momentum: float = 0.1,
+                   norm_layer=None, output_stride: int = 32, dilation_rule: str = "timm") -> "EfficientNet":
         """Scale any base table by (depth, width, resolution) into a model.
 
         Stage, stem and head channels are ``make_divisible(c * width_mult, divisor)``, layers
-        ``ceil(n * depth_mult)``; ``resolution`` (pixels) is the model's default input size. Other
-        keywords (``act_layer``, ``padding``, ``bn_eps``, ``bn_momentum``, ``se_act_layer``) go to
-        :class:`MBNet`. ``crop_pct`` defaults to ``resolution / (resolution + 32)``, the TF eval crop.
+        ``ceil(n * depth_mult)``; ``resolution`` (pixels) is the model's default input size. The
+        keywords after ``default_cfg`` are :class:`MBNet`'s. ``crop_pct`` defaults to
+        ``resolution / (resolution + 32)``, the TF eval crop.
         ``default_cfg`` (a registered name's table entry) replaces the metadata derived here.
         """
         if width_mult <= 0 or depth_mult <= 0:
@@ -116,15 +121,9 @@ class EfficientNet(MBNet):
         cfg = default_cfg or image_cfg(architecture, resolution, crop_pct=crop)
         return cls(scale_stages(stages, width_mult, depth_mult, divisor), stem, head,
                    num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
-                   drop_path_rate=drop_path_rate, default_cfg=cfg, **kwargs)
-
-    @classmethod
-    def from_scaling(cls, stages: Sequence[MBStage], scaling: Scaling, **kwargs) -> "EfficientNet":
-        """A variant from an official (width, depth, resolution, dropout) tuple."""
-        kwargs.setdefault("drop_rate", scaling.dropout)
-        return cls.from_table(stages, width_mult=scaling.width_mult, depth_mult=scaling.depth_mult,
-                              resolution=scaling.resolution, **kwargs)
-
+                   drop_path_rate=drop_path_rate, default_cfg=cfg, act_layer=act_layer,
+                   se_act_layer=se_act_layer, padding=padding, bn_eps=bn_eps, bn_momentum=bn_momentum,
+                   norm_layer=norm_layer, output_stride=output_stride, dilation_rule=dilation_rule)
 
     def convert_state_dict(self, state_dict, layout: str) -> dict:
         if layout == "efficientnet_pytorch":
@@ -169,11 +168,11 @@ def _efficientnet(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
     if tf:   # timm's tf_ ports: SAME padding, BN eps 1e-3 (TF's); momentum stays PyTorch's 0.1
         kwargs.setdefault("padding", "tf_same")
         kwargs.setdefault("bn_eps", 1e-3)
-    return build(name, "EfficientNet", EfficientNet.from_scaling, kwargs,
-                 accepts=(EfficientNet.from_table, MBNet.__init__),
-                 exclude=("width_mult", "depth_mult", "resolution", "stem_channels",
-                          "head_channels"), stages=EFFICIENTNET_B0,
-                 scaling=EFFICIENTNET_SCALING[variant], architecture=name,
+    scaling = EFFICIENTNET_SCALING[variant]
+    kwargs.setdefault("drop_rate", scaling.dropout)
+    return build(name, "EfficientNet", EfficientNet.from_table, kwargs, stages=EFFICIENTNET_B0,
+                 stem_channels=B0_STEM, head_channels=B0_HEAD, width_mult=scaling.width_mult,
+                 depth_mult=scaling.depth_mult, resolution=scaling.resolution, architecture=name,
                  default_cfg=default_cfgs[name])
 
 

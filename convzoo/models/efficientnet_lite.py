@@ -21,7 +21,7 @@ from torch import nn
 
 from ..registry import register_model
 from ._builder import build
-from ._mbnet import MBNet, scale_stages
+from ._mbnet import scale_stages
 from ._specs import MBStage, Scaling, TF_INCEPTION_MEAN, TF_INCEPTION_STD, image_cfg
 from .efficientnet import EfficientNet
 from ..blocks import MBConv
@@ -93,8 +93,7 @@ def _lite(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
     if tf:   # timm's tf_ ports: SAME padding, BN eps 1e-3 (TF's)
         kwargs.setdefault("padding", "tf_same")
         kwargs.setdefault("bn_eps", 1e-3)
-    return build(name, "EfficientNet-Lite", EfficientNet, kwargs, accepts=(MBNet.__init__,),
-                 exclude=("default_cfg",), stages=lite_stages(scaling), stem_channels=LITE_STEM,
+    return build(name, "EfficientNet-Lite", EfficientNet, kwargs, stages=lite_stages(scaling), stem_channels=LITE_STEM,
                  head_channels=LITE_HEAD, default_cfg=default_cfgs[name])
 
 

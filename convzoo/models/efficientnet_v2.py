@@ -12,7 +12,6 @@ from __future__ import annotations
 from ..blocks import FusedMBConv, MBConv
 from ..registry import register_model
 from ._builder import build, torchvision_args
-from ._mbnet import MBNet
 from ._specs import TF_INCEPTION_MEAN, TF_INCEPTION_STD, MBStage, image_cfg
 from .efficientnet import EfficientNet
 
@@ -83,10 +82,8 @@ def _efficientnet_v2(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
     kwargs.setdefault("drop_path_rate", 0.0 if tf else 0.2)
     if tf:
         kwargs.setdefault("padding", "tf_same")
-    return build(name, "EfficientNetV2", EfficientNet.from_table, kwargs,
-                 accepts=(MBNet.__init__,),
-                 exclude=("width_mult", "depth_mult", "resolution", "divisor"),
-                 stages=table, stem_channels=stem, head_channels=1280, resolution=res,
+    return build(name, "EfficientNetV2", EfficientNet.from_table, kwargs, width_mult=1.0,
+                 depth_mult=1.0, divisor=8, stages=table, stem_channels=stem, head_channels=1280, resolution=res,
                  architecture=name, crop_pct=1.0, default_cfg=default_cfgs[name])
 
 

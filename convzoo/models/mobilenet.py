@@ -17,6 +17,7 @@ from torch import nn
 
 from ..blocks import MBConv
 from ..layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
+from ..layers.conv import PaddingSpec
 from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._remap import remap_modules
@@ -121,16 +122,20 @@ class MobileNetV2(MBNet):
     """
 
     def __init__(self, stages: Sequence[MBStage] = MOBILENET_V2, *, width_mult: float = 1.0,
-                 depth_mult: float = 1.0, num_classes: int = 1000, in_chans: int = 3,
+                 depth_mult: float = 1.0, divisor: int = 8, num_classes: int = 1000, in_chans: int = 3,
                  drop_rate: float = 0.2, drop_path_rate: float = 0.0, act_layer=nn.ReLU6,
-                 divisor: int = 8, **kwargs):
+                 se_act_layer=None, padding: PaddingSpec = "same", bn_eps: float = 1e-5,
+                 bn_momentum: float = 0.1, norm_layer=None, default_cfg: Optional[dict] = None,
+                 output_stride: int = 32, dilation_rule: str = "timm"):
         if width_mult <= 0 or depth_mult <= 0:
             raise ValueError(f"width_mult and depth_mult must be > 0, got {width_mult}, {depth_mult}")
         super().__init__(scale_stages(stages, width_mult, depth_mult, divisor),
                          make_divisible(32 * width_mult, divisor),
                          make_divisible(1280 * max(1.0, width_mult), divisor), num_classes=num_classes,
                          in_chans=in_chans, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
-                         act_layer=act_layer, **kwargs)
+                         act_layer=act_layer, se_act_layer=se_act_layer, padding=padding, bn_eps=bn_eps,
+                         bn_momentum=bn_momentum, norm_layer=norm_layer, default_cfg=default_cfg,
+                         output_stride=output_stride, dilation_rule=dilation_rule)
 
     def _torchvision_map(self) -> dict[str, str]:
         """torchvision's flat ``features.<1 + block index>.conv.<k>``; the projection is conv, BN."""
@@ -197,6 +202,5 @@ def mobilenet_v2(width_mult: float = 1.0, **kwargs) -> MobileNetV2:
         kwargs["stages"] = _residual_setting(kwargs.pop("inverted_residual_setting"))
     if "round_nearest" in kwargs:
         kwargs["divisor"] = kwargs.pop("round_nearest")
-    return build("mobilenet_v2", "MobileNetV2", MobileNetV2, kwargs, accepts=(MBNet.__init__,),
-                 exclude=("stem_channels", "head_channels"), width_mult=w,
+    return build("mobilenet_v2", "MobileNetV2", MobileNetV2, kwargs, width_mult=w,
                  default_cfg=default_cfgs["mobilenet_v2"])
