@@ -216,6 +216,30 @@ def test_successor_default_cfgs_equal_timms(name):
         assert cfg.get(key) == ref.get(key), (name, key, cfg.get(key), ref.get(key))
 
 
+def test_register_model_holds_the_cfg_once():
+    # the cfg handed to register_model is what get_pretrained_cfg describes and what build() gives
+    # the model as default_cfg (copies: editing one changes neither the registry nor the other)
+    import convzoo.registry as reg
+    from convzoo.models._builder import build
+    from convzoo.models.variants import VariantNet
+
+    def _test_cfg_net(**kwargs):
+        return build("_test_cfg_net", "VariantNet", VariantNet, kwargs, block="conv")
+    cfg = dict(get_pretrained_cfg("variant_conv"), architecture="_test_cfg_net", crop_pct=0.5)
+    reg.register_model(cfg=cfg)(_test_cfg_net)
+    try:
+        described = get_pretrained_cfg("_test_cfg_net")
+        assert described == cfg
+        described["crop_pct"] = 0.1
+        model = convzoo.create_model("_test_cfg_net")
+        assert model.default_cfg["crop_pct"] == 0.5 and get_pretrained_cfg("_test_cfg_net") == cfg
+        with pytest.raises(ValueError, match="builder 'variant_dwsep' was given the cfg of '_test_cfg_net'"):
+            reg.register_model(cfg=cfg)(convzoo.registry.model_entrypoint("variant_dwsep"))
+    finally:
+        reg._MODELS.pop("_test_cfg_net", None)
+        reg._CFGS.pop("_test_cfg_net", None)
+
+
 def _randomize_bn_(model: nn.Module) -> nn.Module:
     g = torch.Generator().manual_seed(1)
     for m in model.modules():

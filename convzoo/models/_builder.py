@@ -11,6 +11,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+from ..registry import registered_cfg
+
 _NOT_ARGS = ("self", "cls")
 
 
@@ -31,12 +33,18 @@ def build(name: str, family: str, target: Callable, kwargs: dict[str, Any], **fi
     """``target(**fixed, **kwargs)`` after checking ``kwargs`` against what the family takes: the
     keywords of ``target``'s signature less those the builder sets itself (``fixed``).
 
+    A target that takes ``default_cfg`` is given the metadata ``name`` was registered with
+    (:func:`convzoo.registry.register_model`), the one copy of it.
+
     ``global_pool`` (timm's builder argument) is applied
     after construction. ``drop_path_rate=0`` is accepted and dropped where the family has none.
     """
     kwargs = dict(kwargs)
     pool = kwargs.pop("global_pool", None)
-    allowed = accepted_args(target) - set(fixed)
+    allowed = accepted_args(target)
+    if "default_cfg" in allowed and "default_cfg" not in fixed:
+        fixed["default_cfg"] = registered_cfg(name)
+    allowed -= set(fixed)
     if "drop_path_rate" in kwargs and "drop_path_rate" not in allowed:
         rate = kwargs.pop("drop_path_rate")
         if rate:

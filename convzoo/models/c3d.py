@@ -134,7 +134,7 @@ class C3D(ConvNet):
 
 
 
-@register_model
+@register_model(cfg=default_cfgs["c3d"])
 def c3d(**kwargs) -> C3D:
     """C3D (Tran et al. 2015): 8 convs, 5 pools, fc6/fc7 4096; 487 Sports-1M classes by default."""
-    return build("c3d", "C3D", C3D, kwargs, default_cfg=default_cfgs["c3d"])
+    return build("c3d", "C3D", C3D, kwargs)

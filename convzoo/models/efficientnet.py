@@ -172,101 +172,100 @@ def _efficientnet(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
     kwargs.setdefault("drop_rate", scaling.dropout)
     return build(name, "EfficientNet", EfficientNet.from_table, kwargs, stages=EFFICIENTNET_B0,
                  stem_channels=B0_STEM, head_channels=B0_HEAD, width_mult=scaling.width_mult,
-                 depth_mult=scaling.depth_mult, resolution=scaling.resolution, architecture=name,
-                 default_cfg=default_cfgs[name])
+                 depth_mult=scaling.depth_mult, resolution=scaling.resolution, architecture=name)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b0"])
 def efficientnet_b0(**kwargs) -> EfficientNet:
     """EfficientNet-B0 (Table 1): 224 px, dropout 0.2."""
     return _efficientnet("b0", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b1"])
 def efficientnet_b1(**kwargs) -> EfficientNet:
     """EfficientNet-B1: B0 with depth 1.1; 240 px, dropout 0.2."""
     return _efficientnet("b1", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b2"])
 def efficientnet_b2(**kwargs) -> EfficientNet:
     """EfficientNet-B2: width 1.1, depth 1.2; 260 px, dropout 0.3."""
     return _efficientnet("b2", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b3"])
 def efficientnet_b3(**kwargs) -> EfficientNet:
     """EfficientNet-B3: width 1.2, depth 1.4; 300 px, dropout 0.3."""
     return _efficientnet("b3", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b4"])
 def efficientnet_b4(**kwargs) -> EfficientNet:
     """EfficientNet-B4: width 1.4, depth 1.8; 380 px, dropout 0.4."""
     return _efficientnet("b4", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b5"])
 def efficientnet_b5(**kwargs) -> EfficientNet:
     """EfficientNet-B5: width 1.6, depth 2.2; 456 px, dropout 0.4."""
     return _efficientnet("b5", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b6"])
 def efficientnet_b6(**kwargs) -> EfficientNet:
     """EfficientNet-B6: width 1.8, depth 2.6; 528 px, dropout 0.5."""
     return _efficientnet("b6", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b7"])
 def efficientnet_b7(**kwargs) -> EfficientNet:
     """EfficientNet-B7: width 2.0, depth 3.1; 600 px, dropout 0.5."""
     return _efficientnet("b7", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b0"])
 def tf_efficientnet_b0(**kwargs) -> EfficientNet:
     """EfficientNet-B0 as the TensorFlow original (SAME padding, BN eps 1e-3): timm's tf_ ports."""
     return _efficientnet("b0", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b1"])
 def tf_efficientnet_b1(**kwargs) -> EfficientNet:
     """EfficientNet-B1, TensorFlow padding and BN settings."""
     return _efficientnet("b1", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b2"])
 def tf_efficientnet_b2(**kwargs) -> EfficientNet:
     """EfficientNet-B2, TensorFlow padding and BN settings."""
     return _efficientnet("b2", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b3"])
 def tf_efficientnet_b3(**kwargs) -> EfficientNet:
     """EfficientNet-B3, TensorFlow padding and BN settings."""
     return _efficientnet("b3", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b4"])
 def tf_efficientnet_b4(**kwargs) -> EfficientNet:
     """EfficientNet-B4, TensorFlow padding and BN settings."""
     return _efficientnet("b4", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b5"])
 def tf_efficientnet_b5(**kwargs) -> EfficientNet:
     """EfficientNet-B5, TensorFlow padding and BN settings."""
     return _efficientnet("b5", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b6"])
 def tf_efficientnet_b6(**kwargs) -> EfficientNet:
     """EfficientNet-B6, TensorFlow padding and BN settings."""
     return _efficientnet("b6", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b7"])
 def tf_efficientnet_b7(**kwargs) -> EfficientNet:
     """EfficientNet-B7, TensorFlow padding and BN settings."""
     return _efficientnet("b7", tf=True, **kwargs)

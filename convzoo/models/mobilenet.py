@@ -170,12 +170,11 @@ default_cfgs = {
 }
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenet_v1"])
 def mobilenet_v1(width_mult: float = 1.0, **kwargs) -> MobileNetV1:
     """MobileNetV1 (Table 1) with width multiplier alpha = ``width_mult``; 224 px."""
     w = _check_width(width_mult)
-    return build("mobilenet_v1", "MobileNetV1", MobileNetV1, kwargs, width_mult=w,
-                 default_cfg=default_cfgs["mobilenet_v1"])
+    return build("mobilenet_v1", "MobileNetV1", MobileNetV1, kwargs, width_mult=w)
 
 
 def _residual_setting(rows) -> tuple[MBStage, ...]:
@@ -186,7 +185,7 @@ def _residual_setting(rows) -> tuple[MBStage, ...]:
         raise ValueError(f"inverted_residual_setting must be rows [t, c, n, s], got {rows!r}") from None
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenet_v2"])
 def mobilenet_v2(width_mult: float = 1.0, **kwargs) -> MobileNetV2:
     """MobileNetV2 (Table 2) with width multiplier ``width_mult``; 224 px, dropout 0.2.
 
@@ -202,5 +201,4 @@ def mobilenet_v2(width_mult: float = 1.0, **kwargs) -> MobileNetV2:
         kwargs["stages"] = _residual_setting(kwargs.pop("inverted_residual_setting"))
     if "round_nearest" in kwargs:
         kwargs["divisor"] = kwargs.pop("round_nearest")
-    return build("mobilenet_v2", "MobileNetV2", MobileNetV2, kwargs, width_mult=w,
-                 default_cfg=default_cfgs["mobilenet_v2"])
+    return build("mobilenet_v2", "MobileNetV2", MobileNetV2, kwargs, width_mult=w)

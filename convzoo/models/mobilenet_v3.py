@@ -207,17 +207,16 @@ def _small(name: str, width_mult: float, kwargs: dict) -> MobileNetV3:
     head layer are not (timm fixes the stem below 0.75, where 16 x 0.75 rounds back to 16 anyway)."""
     return build(name, "MobileNetV3", MobileNetV3, kwargs, stages=scale_small(width_mult),
                  stem_channels=16, head_channels=make_divisible(576 * width_mult, 8),
-                 hidden_channels=1024, default_cfg=default_cfgs[name])
+                 hidden_channels=1024)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv3_large_100"])
 def mobilenetv3_large_100(**kwargs) -> MobileNetV3:
     """MobileNetV3-Large 1.0 (Table 1), timm's settings (BN eps 1e-5); 224 px, bicubic."""
-    return build("mobilenetv3_large_100", "MobileNetV3", MobileNetV3, kwargs, stem_channels=16, head_channels=960,
-                 default_cfg=default_cfgs["mobilenetv3_large_100"])
+    return build("mobilenetv3_large_100", "MobileNetV3", MobileNetV3, kwargs, stem_channels=16, head_channels=960)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenet_v3_large"])
 def mobilenet_v3_large(**kwargs) -> MobileNetV3:
     """MobileNetV3-Large 1.0 (Table 1), torchvision's settings (BN eps 1e-3, momentum 0.01); bilinear.
 
@@ -233,29 +232,28 @@ def mobilenet_v3_large(**kwargs) -> MobileNetV3:
     kwargs.setdefault("dilation_rule", "torchvision")
     kwargs.setdefault("bn_eps", 1e-3)
     kwargs.setdefault("bn_momentum", 0.01)
-    return build("mobilenet_v3_large", "MobileNetV3", MobileNetV3, kwargs, stem_channels=16, head_channels=960,
-                 default_cfg=default_cfgs["mobilenet_v3_large"])
+    return build("mobilenet_v3_large", "MobileNetV3", MobileNetV3, kwargs, stem_channels=16, head_channels=960)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv3_small_050"])
 def mobilenetv3_small_050(**kwargs) -> MobileNetV3:
     """MobileNetV3-Small 0.5 (Table 2 at width 0.5, timm's rounding and settings); bicubic."""
     return _small("mobilenetv3_small_050", 0.5, kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv3_small_075"])
 def mobilenetv3_small_075(**kwargs) -> MobileNetV3:
     """MobileNetV3-Small 0.75 (Table 2 at width 0.75, timm's rounding and settings); bicubic."""
     return _small("mobilenetv3_small_075", 0.75, kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv3_small_100"])
 def mobilenetv3_small_100(**kwargs) -> MobileNetV3:
     """MobileNetV3-Small 1.0 (Table 2), timm's settings (BN eps 1e-5); 224 px, bicubic."""
     return _small("mobilenetv3_small_100", 1.0, kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenet_v3_small"])
 def mobilenet_v3_small(**kwargs) -> MobileNetV3:
     """MobileNetV3-Small 1.0 (Table 2), torchvision's settings (BN eps 1e-3, momentum 0.01); bilinear.
 

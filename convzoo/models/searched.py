@@ -124,7 +124,7 @@ default_cfgs = {"searched": dict(architecture="searched", modality="image", inpu
                                  num_classes=None, first_conv="stem.conv", classifier="head.fc")}
 
 
-@register_model
+@register_model(cfg=default_cfgs["searched"])
 def searched(spec: Optional[Union[str, os.PathLike, dict]] = None, **kwargs) -> MBNet:
     """A net from a spec file written by ``convzoo search`` / ``convzoo scale`` (``spec=`` path or dict)."""
     if spec is None:

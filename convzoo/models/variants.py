@@ -145,18 +145,18 @@ def _builder(block: str, doc: str):
     def fn(*, widths=(32, 64), depth: int = 2, **kwargs) -> VariantNet:
         name = f"variant_{block}"
         return build(name, "VariantNet", VariantNet, kwargs, block=block,
-                     spec=VariantSpec(tuple(widths), depth), default_cfg=default_cfgs[name])
+                     spec=VariantSpec(tuple(widths), depth))
     fn.__name__ = fn.__qualname__ = f"variant_{block}"
     fn.__doc__ = f"{doc} variant of the compare net (digits-sized: 1 channel, 10 classes, 16x16)."
-    return fn
+    return register_model(fn, cfg=default_cfgs[fn.__name__])
 
 
-variant_conv = register_model(_builder("conv", "Standard 3x3 conv"))
-variant_spatial = register_model(_builder("spatial", "Spatially separable (3x1 then 1x3)"))
-variant_dwsep = register_model(_builder("dwsep", "Depthwise separable"))
-variant_mbconv = register_model(_builder("mbconv", "Inverted residual (MBConv)"))
-variant_fused = register_model(_builder("fused", "Fused-MBConv"))
-variant_convnext = register_model(_builder("convnext", "ConvNeXt block"))
-variant_uib = register_model(_builder("uib", "Universal inverted bottleneck (ExtraDW)"))
-variant_convnextv2 = register_model(_builder("convnextv2", "ConvNeXt V2 block (GRN)"))
+variant_conv = _builder("conv", "Standard 3x3 conv")
+variant_spatial = _builder("spatial", "Spatially separable (3x1 then 1x3)")
+variant_dwsep = _builder("dwsep", "Depthwise separable")
+variant_mbconv = _builder("mbconv", "Inverted residual (MBConv)")
+variant_fused = _builder("fused", "Fused-MBConv")
+variant_convnext = _builder("convnext", "ConvNeXt block")
+variant_uib = _builder("uib", "Universal inverted bottleneck (ExtraDW)")
+variant_convnextv2 = _builder("convnextv2", "ConvNeXt V2 block (GRN)")
 

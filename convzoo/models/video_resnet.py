@@ -207,17 +207,17 @@ class VideoResNet(ConvNet):
         return out
 
 
-@register_model
+@register_model(cfg=default_cfgs["r3d_18"])
 def r3d_18(**kwargs) -> VideoResNet:
     """R3D-18: 3x3x3 basic blocks [2, 2, 2, 2]; torchvision layout, 400 Kinetics classes.
     torchvision's ``weights=None`` and ``progress`` are accepted."""
     return build("r3d_18", "VideoResNet", VideoResNet, torchvision_args("r3d_18", kwargs),
-                 spec=VIDEO_RESNET_18, conv_type="3d", default_cfg=default_cfgs["r3d_18"])
+                 spec=VIDEO_RESNET_18, conv_type="3d")
 
 
-@register_model
+@register_model(cfg=default_cfgs["r2plus1d_18"])
 def r2plus1d_18(**kwargs) -> VideoResNet:
     """R(2+1)D-18: (2+1)D basic blocks [2, 2, 2, 2]; torchvision widths, or ``paper_exact=True``."""
     return build("r2plus1d_18", "VideoResNet", VideoResNet,
                  torchvision_args("r2plus1d_18", kwargs), spec=VIDEO_RESNET_18,
-                 conv_type="2plus1d", default_cfg=default_cfgs["r2plus1d_18"])
+                 conv_type="2plus1d")
