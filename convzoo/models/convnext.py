@@ -148,7 +148,7 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1)
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 # pool_size: the unpadded stride-4 stem and stride-2 downsamplings floor the size.
 default_cfgs = {f"convnext_{v}": image_cfg(f"convnext_{v}", 224, min_input_size=32, floor=True,
                                            first_conv="stem.conv")

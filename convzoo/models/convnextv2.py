@@ -40,7 +40,7 @@ def _cfg(variant: str) -> dict:
     return dict(image_cfg(name, 224, min_input_size=32, floor=True), test_input_size=(3, 288, 288))
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {f"convnextv2_{v}": _cfg(v) for v in CONVNEXT_V2}
 
 

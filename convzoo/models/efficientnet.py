@@ -151,7 +151,7 @@ def _crop(resolution: int) -> float:
     return round(resolution / (resolution + 32), 3)   # the TF reference's eval crop
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 # tf_ names: timm's TF ports of the official weights (ImageNet mean/std, bicubic, as timm's cfgs).
 default_cfgs = {f"{tf}efficientnet_{v}": image_cfg(f"{tf}efficientnet_{v}", s.resolution,
                                                    crop_pct=_crop(s.resolution))

@@ -80,7 +80,7 @@ def _cfg(name: str, variant: str, tf: bool) -> dict:
     return image_cfg(name, res, crop_pct=crop, interpolation=interp, **stats)
 
 
-# The metadata of every registered name (read by the registry).
+# The metadata of every registered name (handed to register_model with each builder).
 default_cfgs = {f"{tf}efficientnet_{v}": _cfg(f"{tf}efficientnet_{v}", v, bool(tf))
                 for tf in ("", "tf_") for v in EFFICIENTNET_LITE_SCALING}
 

@@ -58,7 +58,7 @@ _V2 = {"s": (EFFICIENTNET_V2_S, 24, 384, 0.2),
        "l": (EFFICIENTNET_V2_L, 32, 480, 0.4)}
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table). Eval
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table). Eval
 # crop 1.0: timm's tf_efficientnetv2 ports and torchvision evaluate the full eval-size image; the tf_
 # names load timm's TF ports, which expect mean = std = 0.5 (inputs in [-1, 1]).
 default_cfgs = {

@@ -160,7 +160,7 @@ def _check_width(width_mult) -> float:
     return float(width_mult)
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 # mobilenet_v1 loads timm's mobilenetv1_100 (trained with mean = std = 0.5, bicubic); mobilenet_v2
 # torchvision's weights (bilinear resize 256, crop 224, ImageNet mean/std).
 default_cfgs = {

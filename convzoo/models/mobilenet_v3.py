@@ -192,7 +192,7 @@ class MobileNetV3(MBNet):
         return remap_modules(self, state_dict, self._timm_map(), flat)
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {
     "mobilenetv3_large_100": image_cfg("mobilenetv3_large_100", 224, interpolation="bicubic"),
     "mobilenet_v3_large": image_cfg("mobilenet_v3_large", 224, interpolation="bilinear"),

@@ -215,7 +215,7 @@ def _timm_keys(b: nn.Module) -> dict[str, str]:
             for leaf, their_leaf in (("conv", "conv"), ("norm", "bn"))}
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table): timm's
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table): timm's
 # first-listed checkpoint of each (S: 224 px, crop 0.875; M: 256 px, crop 0.95; L: 384 px, crop 0.95).
 default_cfgs = {
     "mobilenetv4_conv_small": dict(image_cfg("mobilenetv4_conv_small", 224), test_input_size=(3, 256, 256)),

@@ -137,7 +137,7 @@ VARIANTS = ("conv", "spatial", "dwsep", "mbconv", "fused", "convnext", "uib", "c
 # What `convzoo compare` trains without --variants: the lecture's six (the documented results);
 # the successors (uib, convnextv2) are asked for by name
 DEFAULT_VARIANTS = VARIANTS[:6]
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {f"variant_{b}": _cfg(f"variant_{b}") for b in VARIANTS}
 
 

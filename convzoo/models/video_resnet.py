@@ -50,7 +50,7 @@ def _cfg(name: str, first_conv: str) -> dict:
                 modality="video")
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {"r3d_18": _cfg("r3d_18", "stem.conv"),
                 "r2plus1d_18": _cfg("r2plus1d_18", "stem.spatial.conv")}
 

@@ -53,7 +53,7 @@ def _cfg(name: str) -> dict:
                 classifier="head.fc", modality="video")
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {name: _cfg(name) for name in _MODES}
 
 

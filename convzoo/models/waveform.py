@@ -187,7 +187,7 @@ def _cfg(name: str) -> dict:
                 sample_rate=8000)
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table); the
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table); the
 # instance adds pool_size (the last map's length at 32000 samples) and the min input its stem needs.
 default_cfgs = {name: _cfg(name) for name in (
     "waveform_m3", "waveform_m5", "waveform_m11", "waveform_m18", "waveform_m34_res",

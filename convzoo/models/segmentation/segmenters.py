@@ -58,8 +58,9 @@ _DEEPLAB_KEYS = {**{f"aspp.convs.{i}.{p}": f"0.convs.{i}.{q}" for i in range(4)
 _LRASPP_KEYS = {"cbr.conv": "cbr.0", "cbr.norm": "cbr.1", "scale.1": "scale.1",
                 "low_classifier": "low_classifier", "high_classifier": "high_classifier"}
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table). torchvision
-# evaluates these at 520 px (resize 520), ImageNet mean/std, 21 VOC classes.
+# The metadata of every registered name, handed to register_model with each builder (timm's
+# default_cfgs table). torchvision evaluates these at 520 px (resize 520), ImageNet mean/std, 21 VOC
+# classes.
 default_cfgs = {name: dict(image_cfg(name, 520, num_classes=21, interpolation="bilinear",
                                      classifier="head", first_conv="backbone.stem.conv"),
                            task="segmentation", pool_size=None)
