@@ -17,13 +17,14 @@ import torch
 from torch import nn
 
 from ..blocks import MBConv
+from ..blocks.se_width import SE_MOBILENET_V3
 from ..layers import make_act, make_divisible
 from ..layers.conv import PaddingSpec
 from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._mbnet import MBNet
 from ._remap import remap_modules
-from ._specs import SE_MOBILENET_V3, MBStage, image_cfg
+from ._specs import MBStage, image_cfg
 from .base import ClassifierHead
 
 __all__ = ["MobileNetV3", "MobileNetV3Head", "MOBILENET_V3_LARGE", "MOBILENET_V3_SMALL"]
