@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from ..layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
 from ..layers.conv import PaddingSpec
 from ..registry import register_model
 from ._builder import build, torchvision_args
-from ._remap import remap_modules
+from ._remap import prefixed, remap_modules
 from ._mbnet import MBNet, scale_stages
 from ._specs import TF_INCEPTION_MEAN, TF_INCEPTION_STD, DSStage, MBStage, adapt_cfg, image_cfg
 from .base import ClassifierHead, ConvNet
@@ -92,10 +92,12 @@ class MobileNetV1(ConvNet):
         m = {"stem.conv": "conv_stem", "stem.norm": "bn1", "head.fc": "classifier"}
         for i, stage in enumerate(self.stages):
             for j in range(len(stage)):
-                p, q = f"stages.{i}.{j}", f"blocks.{i}.{j}"
-                m.update({f"{p}.dw.conv": f"{q}.conv_dw", f"{p}.dw.norm": f"{q}.bn1",
-                          f"{p}.pw.conv": f"{q}.conv_pw", f"{p}.pw.norm": f"{q}.bn2"})
+                m.update(prefixed(f"stages.{i}.{j}", f"blocks.{i}.{j}", _V1_TIMM_BLOCK))
         return remap_modules(self, state_dict, m)
+
+
+# a depthwise-separable block's children in timm's DepthwiseSeparableConv (relative to the block)
+_V1_TIMM_BLOCK = {"dw.conv": "conv_dw", "dw.norm": "bn1", "pw.conv": "conv_pw", "pw.norm": "bn2"}
 
 
 # MobileNetV2, Table 2 of Sandler et al. 2018 (arXiv:1801.04381). Paper columns are t c n s;
@@ -137,21 +139,35 @@ class MobileNetV2(MBNet):
                          bn_momentum=bn_momentum, norm_layer=norm_layer, default_cfg=default_cfg,
                          output_stride=output_stride, dilation_rule=dilation_rule)
 
+    def _block_paths(self, layout: str) -> Iterator[tuple[str, str, nn.Module]]:
+        """timm: ``blocks.<i>.<j>`` (as every MB net); torchvision: flat ``features.<1 + k>.conv``."""
+        if layout == "timm":
+            yield from super()._block_paths(layout)
+            return
+        for k, (i, j, b) in enumerate(self._blocks()):
+            yield f"stages.{i}.{j}", f"features.{k + 1}.conv", b
+
     def _torchvision_map(self) -> dict[str, str]:
-        """torchvision's flat ``features.<1 + block index>.conv.<k>``; the projection is conv, BN."""
-        m = {"stem.conv": "features.0.0", "stem.norm": "features.0.1", "head.fc": "classifier.1"}
-        g = 0
-        for i, j, b in self._blocks():
-            g += 1
-            p, q = f"stages.{i}.{j}", f"features.{g}.conv"
-            k = 0
-            if not isinstance(b.expand, nn.Identity):
-                m[f"{p}.expand.conv"], m[f"{p}.expand.norm"] = f"{q}.0.0", f"{q}.0.1"
-                k = 1
-            m[f"{p}.dw.conv"], m[f"{p}.dw.norm"] = f"{q}.{k}.0", f"{q}.{k}.1"
-            m[f"{p}.project.conv"], m[f"{p}.project.norm"] = f"{q}.{k + 1}", f"{q}.{k + 2}"
-        m["neck.conv"], m["neck.norm"] = f"features.{g + 1}.0", f"features.{g + 1}.1"
+        """torchvision's MobileNetV2: its blocks through :func:`_tv_block`, stem ``features.0``,
+        neck ``features.<n + 1>``, head ``classifier.1``."""
+        n = sum(len(s) for s in self.stages)
+        m = {"stem.conv": "features.0.0", "stem.norm": "features.0.1", "head.fc": "classifier.1",
+             "neck.conv": f"features.{n + 1}.0", "neck.norm": f"features.{n + 1}.1"}
+        for ours, theirs, b in self._block_paths("torchvision"):
+            m.update(prefixed(ours, theirs, _tv_block(b)))
         return m
+
+
+def _tv_block(b: MBConv) -> dict[str, str]:
+    """One block's children in torchvision's ``InvertedResidual.conv`` (relative to it): expand and
+    depthwise are ``Conv2dNormActivation`` (``<k>.0`` conv, ``<k>.1`` BN), the projection a bare conv
+    and BN (``<k>``, ``<k + 1>``); no expand at ratio 1."""
+    m, k = {}, 0
+    if not isinstance(b.expand, nn.Identity):
+        m["expand.conv"], m["expand.norm"], k = "0.0", "0.1", 1
+    m["dw.conv"], m["dw.norm"] = f"{k}.0", f"{k}.1"
+    m["project.conv"], m["project.norm"] = f"{k + 1}", f"{k + 2}"
+    return m
 
 
 def _check_width(width_mult) -> float:

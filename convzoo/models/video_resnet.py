@@ -16,7 +16,7 @@ from torch import nn
 from ..layers import Conv2Plus1d, ConvNormAct, midplanes
 from ..registry import register_model
 from ._builder import build, torchvision_args
-from ._remap import remap_modules
+from ._remap import prefixed, remap_modules
 from ._specs import adapt_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
@@ -195,9 +195,9 @@ class VideoResNet(ConvNet):
             for j in range(len(stage)):
                 ours, theirs = f"stages.{i}.{j}", f"layer{i + 1}.{j}"
                 for n in (1, 2):
-                    m.update({f"{ours}.conv{n}.{k}": f"{theirs}.conv{n}.{v}" for k, v in unit.items()})
+                    m.update(prefixed(f"{ours}.conv{n}", f"{theirs}.conv{n}", unit))
                 if not isinstance(stage[j].shortcut, nn.Identity):
-                    m.update({f"{ours}.{k}": f"{theirs}.{v}" for k, v in _TV_SHORTCUT.items()})
+                    m.update(prefixed(ours, theirs, _TV_SHORTCUT))
         return m
 
 
