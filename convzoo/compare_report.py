@@ -15,11 +15,8 @@ from .analysis.stats import holm, mean_ci, welch_p
 from .compare_claims import claim_lines, claims, convergence, headline, headline_lines, improving_note
 from .io import atomic_write
 from ._extras import require
+from .models.variants import LABELS
 
-LABELS = {"conv": "standard conv 3x3", "spatial": "spatially separable 3x1+1x3",
-          "dwsep": "depthwise separable", "mbconv": "inverted residual (MBConv)",
-          "fused": "Fused-MBConv", "convnext": "ConvNeXt block", "uib": "UIB (ExtraDW)",
-          "convnextv2": "ConvNeXt V2 block (GRN)"}
 CSV_COLUMNS = ("name", "variant", "block", "widths", "seeds", "acc_mean", "acc_lo", "acc_hi", "delta_vs_conv",
                "p_holm", "significant", "still_improving", "last_gain", "params", "macs", "latency_ms",
                "latency_q1", "latency_q3", "train_time_s", "train_time_half")

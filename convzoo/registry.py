@@ -1,17 +1,17 @@
 """Model registry: ``register_model``, ``create_model`` and ``list_models`` (timm's signatures).
 
 A builder is a function ``name(**kwargs) -> nn.Module`` decorated with ``@register_model``; its
-function name is the model name. Its metadata (input size, mean/std, modality, ...) lives once, in the
-module-level ``default_cfgs`` table of the family file that defines it (timm's pattern); the registry
-reads that table, so a model can be listed and described without building it. Modules under
-:mod:`convzoo.models` are imported on first use.
+function name is the model name. Its metadata (input size, mean/std, modality, ...) is handed to the
+registry with it, ``@register_model(cfg=...)`` (as ``register_dataset`` takes a dataset's), and held
+here once: a model can be listed and described without building it, and the builder's model gets it
+as its ``default_cfg`` (:func:`convzoo.models._builder.build`). Modules under :mod:`convzoo.models`
+are imported on first use.
 """
 from __future__ import annotations
 
 import fnmatch
 import importlib
 import pkgutil
-import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -20,6 +20,7 @@ from torch import nn
 from .suggest import did_you_mean
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+_CFGS: dict[str, dict[str, Any]] = {}
 _IMPORTED = False
 Filter = Union[str, Sequence[str]]
 FEATURE_CLASSES = ("getter", "hook", "fx", "list", "dict")
@@ -32,12 +33,31 @@ class UnknownModelError(ValueError, KeyError):
         return str(self.args[0])
 
 
-def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    name = fn.__name__
-    if name in _MODELS and _MODELS[name] is not fn:
-        raise ValueError(f"model {name!r} is registered twice")
-    _MODELS[name] = fn
-    return fn
+def register_model(fn: Optional[Callable[..., nn.Module]] = None, *, cfg: Optional[dict[str, Any]] = None):
+    """Register ``fn`` under its function name, with its metadata ``cfg`` (timm's ``pretrained_cfg``
+    keys; its ``architecture``, if given, must be that name).
+
+    ``@register_model`` (timm's form) registers a builder without metadata (``get_pretrained_cfg``
+    then gives ``{"modality": fn.modality or "image"}``); ``@register_model(cfg=...)`` with it.
+    """
+    def deco(f: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = f.__name__
+        if name in _MODELS and _MODELS[name] is not f:
+            raise ValueError(f"model {name!r} is registered twice")
+        if cfg is not None and cfg.get("architecture", name) != name:
+            raise ValueError(f"register_model: builder {name!r} was given the cfg of "
+                             f"{cfg['architecture']!r}")
+        _MODELS[name] = f
+        if cfg is not None:
+            _CFGS[name] = dict(cfg)
+        return f
+    return deco if fn is None else deco(fn)
+
+
+def registered_cfg(name: str) -> Optional[dict[str, Any]]:
+    """A copy of the metadata ``name`` was registered with (None if none); imports nothing."""
+    cfg = _CFGS.get(name)
+    return None if cfg is None else dict(cfg)
 
 
 def _import_models() -> None:
@@ -52,16 +72,13 @@ def _import_models() -> None:
 
 
 def get_pretrained_cfg(name: str) -> dict[str, Any]:
-    """The metadata of a registered model from its family's ``default_cfgs`` table (a copy).
+    """The metadata a registered model was registered with (a copy).
 
-    Builders outside convzoo without a table get ``{"modality": fn.modality or "image"}``.
+    Builders registered without one (e.g. outside convzoo) get ``{"modality": fn.modality or "image"}``.
     """
     fn = model_entrypoint(name)
-    table = getattr(sys.modules.get(fn.__module__), "default_cfgs", None) or {}
-    cfg = table.get(fn.__name__)
-    if cfg is None:
-        return {"modality": getattr(fn, "modality", "image")}
-    return dict(cfg)
+    cfg = registered_cfg(fn.__name__)
+    return {"modality": getattr(fn, "modality", "image")} if cfg is None else cfg
 
 
 def get_pretrained_cfg_value(name: str, key: str) -> Any:

@@ -32,6 +32,20 @@ def test_variants_share_everything_but_the_block(variant):
     assert m(x).shape == (2, 10)
 
 
+def test_variant_names_come_from_one_table():
+    # the models, compare's report labels and figure 2's layer names all read VARIANT_TABLE
+    from convzoo import list_models
+    from convzoo.compare_report import LABELS
+    from convzoo.figures.variants import VARIANTS as LAYERS
+    from convzoo.models.variants import BLOCKS, LAYER_NAMES, VARIANT_TABLE
+    assert VARIANTS == tuple(BLOCKS) == tuple(v.name for v in VARIANT_TABLE)
+    assert list_models("variant_*") == sorted(f"variant_{v}" for v in VARIANTS)
+    assert set(LABELS) == set(VARIANTS)
+    assert LAYER_NAMES == {"conv": "standard", "spatial": "spatially_separable", "dwsep": "depthwise_separable"}
+    assert set(LAYER_NAMES.values()) <= set(LAYERS)
+    assert create_model("variant_dwsep").__class__.__name__ == "VariantNet"
+
+
 def test_spatially_separable_variant_uses_the_library_layer():
     from convzoo.layers import SpatiallySeparableConv
     m = create_model("variant_spatial")

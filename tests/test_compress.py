@@ -184,7 +184,7 @@ def test_speedup_on_an_engine_reports_a_timing_table(engine):
 
 def test_save_and_load_round_trip(tmp_path):
     import convzoo
-    from convzoo.train.runs import build_model
+    from convzoo.train.runs import build_run_model
     model = convzoo.create_model("variant_conv", num_classes=10, in_chans=1, widths=(8, 16), depth=1).eval()
     x = torch.randn(2, 1, 16, 16)
     new, rep = compress(model, "tucker2", energy=0.8, example_input=x)
@@ -196,7 +196,7 @@ def test_save_and_load_round_trip(tmp_path):
 
         def __getitem__(self, i):
             return torch.zeros(1, 16, 16), 0
-    fresh = build_model("variant_conv", Data(), {"widths": (8, 16), "depth": 1, "compression": spec}).eval()
+    fresh = build_run_model("variant_conv", Data(), {"widths": (8, 16), "depth": 1, "compression": spec}).eval()
     convzoo.load_weights(fresh, tmp_path / "m.safetensors")     # strict: every key of the factorised form
     assert torch.equal(fresh(x), new.eval()(x))
     with pytest.raises(ValueError, match="names layer 'nope'"):

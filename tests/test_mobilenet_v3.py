@@ -90,6 +90,23 @@ def test_se_width_rules_equal_the_references():
     assert [se_channels("in", c, 6 * c, 0.25) for c in (16, 24, 3, 1)] == [4, 6, 1, 1]
     with pytest.raises(ValueError, match="SE width rule must be one of"):
         se_channels("hidden", 16, 64, 0.25)
+    # "nearest8" is timm's MobileOne SEModule: make_divisible(C / 16, 8, round_limit=0)
+    for c in range(8, 2100, 8):
+        assert se_channels("nearest8", c, c, 1 / 16) == timm_make_divisible(c / 16, 8, round_limit=0.0), c
+
+
+def test_every_block_builds_its_se_with_se_layer():
+    # one factory: MBConv, FusedMBConv and MobileOneBlock give the SE that se_layer gives for their style
+    from convzoo.blocks import FusedMBConv, MBConv, MobileOneBlock
+    from convzoo.blocks.se_width import SE_MOBILENET_V3, SE_MOBILEONE, se_layer
+    for cls in (MBConv, FusedMBConv):
+        b = cls(24, 40, expand_ratio=4, se_ratio=0.25, se_width="expanded", se_act_layer=torch.nn.ReLU,
+                se_gate_layer=torch.nn.Hardsigmoid)
+        ref = se_layer(96, 24, 0.25, SE_MOBILENET_V3, act_layer=torch.nn.SiLU)
+        assert repr(b.se) == repr(ref) and b.se.reduce.out_channels == 24
+        assert isinstance(cls(24, 40, se_ratio=0.0).se, torch.nn.Identity)
+    mo = MobileOneBlock(256, 256, se=True)
+    assert repr(mo.attn) == repr(se_layer(256, 256, 1 / 16, SE_MOBILEONE)) and mo.attn.reduce.out_channels == 16
 
 
 def test_the_table_and_the_registry():

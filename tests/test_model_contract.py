@@ -152,6 +152,20 @@ def test_unsupported_argument_names_argument_and_family(name, arg):
         convzoo.create_model(name, **{arg: 1})
 
 
+@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenetv3_small_100", "mobilenet_v3_large",
+                                  "efficientnet_b0", "efficientnet_lite0", "efficientnet_v2_s"])
+def test_mb_families_take_every_mbnet_option(name):
+    # the MB families spell their signatures out (no **kwargs forwarding): each still takes every
+    # option of MBNet, and a wrong keyword is refused in one line that lists them
+    import inspect
+    from convzoo.models._mbnet import MBNet
+    options = [p for p in inspect.signature(MBNet).parameters.values()
+               if p.kind == p.KEYWORD_ONLY and p.name != "default_cfg"]
+    with pytest.raises(ValueError, match=rf"^{name} \([^)]+\) does not take 'foo'; it takes ") as e:
+        convzoo.create_model(name, foo=1)
+    assert {p.name for p in options} <= set(str(e.value).split("; it takes ")[1].split(", "))
+
+
 @pytest.mark.parametrize("name", ["c3d", "r3d_18", "waveform_m5", "c3d_small", "variant_conv",
                                   "mobilenet_v1"])
 def test_drop_path_rate_is_never_dropped_silently(name):
@@ -200,6 +214,30 @@ def test_successor_default_cfgs_equal_timms(name):
     for key in ("input_size", "pool_size", "crop_pct", "crop_mode", "interpolation", "mean", "std",
                 "num_classes", "fixed_input_size", "test_input_size"):
         assert cfg.get(key) == ref.get(key), (name, key, cfg.get(key), ref.get(key))
+
+
+def test_register_model_holds_the_cfg_once():
+    # the cfg handed to register_model is what get_pretrained_cfg describes and what build() gives
+    # the model as default_cfg (copies: editing one changes neither the registry nor the other)
+    import convzoo.registry as reg
+    from convzoo.models._builder import build
+    from convzoo.models.variants import VariantNet
+
+    def _test_cfg_net(**kwargs):
+        return build("_test_cfg_net", "VariantNet", VariantNet, kwargs, block="conv")
+    cfg = dict(get_pretrained_cfg("variant_conv"), architecture="_test_cfg_net", crop_pct=0.5)
+    reg.register_model(cfg=cfg)(_test_cfg_net)
+    try:
+        described = get_pretrained_cfg("_test_cfg_net")
+        assert described == cfg
+        described["crop_pct"] = 0.1
+        model = convzoo.create_model("_test_cfg_net")
+        assert model.default_cfg["crop_pct"] == 0.5 and get_pretrained_cfg("_test_cfg_net") == cfg
+        with pytest.raises(ValueError, match="builder 'variant_dwsep' was given the cfg of '_test_cfg_net'"):
+            reg.register_model(cfg=cfg)(convzoo.registry.model_entrypoint("variant_dwsep"))
+    finally:
+        reg._MODELS.pop("_test_cfg_net", None)
+        reg._CFGS.pop("_test_cfg_net", None)
 
 
 def _randomize_bn_(model: nn.Module) -> nn.Module:

@@ -10,8 +10,7 @@ from ..layers.conv import ConvNormAct, PaddingSpec, PointwiseConv
 from ..layers.drop_path import DropPath
 from ..layers.checks import InputChecked, check_channels, check_input, eager
 from ._checks import check_block_args, check_residual
-from ..layers.squeeze_excite import SqueezeExcite
-from .se_width import se_channels
+from .se_width import SEStyle, se_layer
 
 
 class FusedMBConv(InputChecked):
@@ -45,9 +44,8 @@ class FusedMBConv(InputChecked):
             check_channels(hidden_channels=hidden)
             self.expand = ConvNormAct(in_channels, hidden, kernel_size, stride, padding,
                                       dilation, act_layer=act_layer, **nk)
-            self.se = (SqueezeExcite(hidden, se_channels(se_width, in_channels, hidden, se_ratio),
-                                     dims=dims, act_layer=se_act_layer or act_layer,
-                                     gate_layer=se_gate_layer) if se_ratio > 0 else nn.Identity())
+            self.se = se_layer(hidden, in_channels, se_ratio, SEStyle(se_width, se_act_layer, se_gate_layer),
+                               act_layer=act_layer, dims=dims)
             self.project = PointwiseConv(hidden, out_channels, act_layer=None, **nk)
         self.use_residual = stride == 1 and in_channels == out_channels
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()

@@ -11,6 +11,7 @@ from ..layers.checks import check_channels, check_groups, check_input, eager
 from ..layers.conv import ConvNormAct
 from ..layers.drop_path import DropPath
 from .reparam import Reparameterizable, fuse_conv_bn, identity_kernel, pad_kernel
+from .se_width import SE_MOBILEONE, se_layer
 
 
 class MobileOneBlock(Reparameterizable):
@@ -53,8 +54,8 @@ class MobileOneBlock(Reparameterizable):
         self.conv_scale = (ConvNormAct(in_channels, out_channels, 1, stride, groups=groups, act_layer=None)
                            if kernel_size > 1 else None)
         self.drop_path = DropPath(drop_path) if drop_path > 0 and use_identity else nn.Identity()
-        # timm's SEModule(C): rd = make_divisible(C / 16, 8, round_limit=0)
-        self.attn = _se(out_channels) if se else nn.Identity()
+        # timm's SEModule(C): rd = make_divisible(C / 16, 8, round_limit=0), ReLU, sigmoid
+        self.attn = se_layer(out_channels, out_channels, 1 / 16 if se else 0.0, SE_MOBILEONE)
         self.act = act_layer()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -103,10 +104,3 @@ class MobileOneBlock(Reparameterizable):
             k, b = fuse_conv_bn(None, self.identity, identity=eye)
             kernel, bias = kernel + k, bias + b
         return kernel, bias
-
-
-def _se(channels: int) -> nn.Module:
-    from ..layers.channels import make_divisible
-    from ..layers.squeeze_excite import SqueezeExcite
-    return SqueezeExcite(channels, make_divisible(channels / 16, 8, round_limit=0.0), act_layer=nn.ReLU,
-                         gate_layer=nn.Sigmoid)

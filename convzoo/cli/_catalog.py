@@ -55,7 +55,7 @@ class _SkipInitOnMeta(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def build_model(name: str, meta: bool = True, **kwargs) -> tuple[nn.Module, bool]:
+def catalog_model(name: str, meta: bool = True, **kwargs) -> tuple[nn.Module, bool]:
     """``create_model(name, **kwargs)``, on the meta device when it works; returns (model, on_meta)."""
     from ..registry import create_model
     if meta:
@@ -86,13 +86,13 @@ def _cheap_on_cpu(model: nn.Module, size: tuple, batch_size: int = 1) -> bool:
 def _profile_registered(name: str, model: nn.Module, on_meta: bool, size: tuple, batch_size: int,
                         kwargs: dict) -> Profile:
     if on_meta and _cheap_on_cpu(model, size, batch_size):
-        model, on_meta = build_model(name, meta=False, **kwargs)
+        model, on_meta = catalog_model(name, meta=False, **kwargs)
     try:
         return profile(model, size, batch_size=batch_size)
     except (NotImplementedError, RuntimeError):
         if not on_meta:
             raise
-    model, _ = build_model(name, meta=False, **kwargs)        # an op without a meta kernel
+    model, _ = catalog_model(name, meta=False, **kwargs)        # an op without a meta kernel
     return profile(model, size, batch_size=batch_size)
 
 
@@ -101,7 +101,7 @@ def profile_model(name: str, input_size: Optional[tuple] = None, batch_size: int
     """Profile a registered model at ``input_size`` (default: its ``default_cfg["input_size"]``).
 
     ``kwargs`` go to ``create_model`` (``num_classes``, ``in_chans``, ...)."""
-    model, on_meta = build_model(name, **kwargs)
+    model, on_meta = catalog_model(name, **kwargs)
     size = input_size or default_input_size(model)
     if size is None:
         raise ValueError(f"model {name!r} has no default_cfg['input_size']; pass --input-size")
@@ -113,7 +113,7 @@ def model_cost(name: str, macs: bool = True) -> ModelCost:
     from ..registry import get_pretrained_cfg
     modality = get_pretrained_cfg(name).get("modality", "image")
     try:
-        model, on_meta = build_model(name)
+        model, on_meta = catalog_model(name)
     except Exception as e:                                       # noqa: BLE001 (reported per row)
         return ModelCost(name, modality, None, None, None, _one_line(e))
     size = default_input_size(model)

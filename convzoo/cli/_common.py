@@ -105,7 +105,7 @@ def parse_input_size(values) -> tuple[int, ...]:
     return size
 
 
-def build_model(args):
+def model_from_args(args):
     """The model named in ``args`` with ``--num-classes``/``--in-chans``/``--weights`` applied; a run
     folder gives its trained model at the input size it trained at (``args.run_config`` is set)."""
     import convzoo

@@ -163,11 +163,11 @@ def _model_or_artifact(args, size):
     .onnx file loads as a runner of its own engine and real precision."""
     from pathlib import Path
 
-    from convzoo.cli._common import build_model
+    from convzoo.cli._common import model_from_args
     from convzoo.train.runs import is_run_dir
     p = Path(args.model)
     if is_run_dir(p) or not (p.is_dir() or p.suffix in (".onnx", ".xml")):
-        model = build_model(args)
+        model = model_from_args(args)
         return (model.logits_only() if getattr(model, "task", "") == "segmentation" else model), size
     from convzoo.export import load_artifact
     runner = load_artifact(p, threads=args.threads)

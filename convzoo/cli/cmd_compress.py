@@ -59,7 +59,7 @@ def _check_args(args) -> None:
 def _load(args):
     """(run config, train set, test set, model with its trained weights)."""
     from convzoo.cli import CLIError
-    from convzoo.train.runs import build_data, build_model, read_run_config
+    from convzoo.train.runs import build_data, build_run_model, read_run_config
     from convzoo.weights import load_weights
     cfg = read_run_config(args.run_dir)
     if "compression" in (cfg.get("model_kwargs") or {}):
@@ -68,7 +68,7 @@ def _load(args):
     if not weights.is_file():
         raise FileNotFoundError(f"weights file not found: {weights}")
     train_set, test_set = build_data(cfg["dataset"], cfg.get("data_root"), cfg.get("data_kwargs"))
-    model = build_model(cfg["model"], train_set, cfg.get("model_kwargs"))
+    model = build_run_model(cfg["model"], train_set, cfg.get("model_kwargs"))
     load_weights(model, weights, layout="convzoo", allow_new_head=False)
     return cfg, train_set, test_set, model.eval()
 

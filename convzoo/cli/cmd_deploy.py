@@ -69,9 +69,9 @@ def _data(args):
             calib = [x for x, _ in _inputs(train, size, args.calibration)]
         desc = {**desc, "image_size": size}
         return model, check, calib, (tuple(check[0].shape[1:]) if not args.input_size else None), desc
-    from convzoo.cli._common import build_model
+    from convzoo.cli._common import model_from_args
     ns = argparse.Namespace(model=args.model, weights=args.weights, num_classes=None, in_chans=None)
-    model = build_model(ns)
+    model = model_from_args(ns)
     size = parse_input_size(args.input_size) if args.input_size else None
     return model, None, None, size, {"model": args.model, "weights": args.weights}
 

@@ -36,7 +36,7 @@ def run(args) -> int:
     from convzoo.train.augment import eval_image_size
     from convzoo.train.distributed import resolve_device
     from convzoo.train.engine import check_fits
-    from convzoo.train.runs import build_data, build_model, parse_kv, read_run_config
+    from convzoo.train.runs import build_data, build_run_model, parse_kv, read_run_config
     run_cfg, image_size = {}, args.image_size
     if args.run_dir and (Path(args.run_dir) / "deploy.json").is_file():    # a convzoo deploy folder
         from convzoo.cli.cmd_deploy import eval_deployed
@@ -61,7 +61,7 @@ def run(args) -> int:
     (test_set,) = build_data(dataset, data_root, run_cfg.get("data_kwargs", {}) if not args.dataset else {},
                              splits=("test",))
     task = run_cfg.get("train", {}).get("task", "classification")
-    model = build_model(model_name, test_set, model_kw, task=task)
+    model = build_run_model(model_name, test_set, model_kw, task=task)
     check_fits(model, test_set, dataset)
     # our own layout when it is a run's file; strict, finite, and the classifier must load
     load_weights(model, weights, layout="convzoo" if not args.weights else None, allow_new_head=False)

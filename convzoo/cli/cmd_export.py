@@ -46,14 +46,14 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from convzoo.cli import CLIError
-    from convzoo.cli._common import build_model, parse_input_size
+    from convzoo.cli._common import model_from_args, parse_input_size
     from convzoo.export import to_onnx, verify_onnx
     from convzoo.export.onnx import example_input_for
 
     if not (args.onnx or args.openvino):
         raise CLIError("give --onnx PATH and/or --openvino DIR")
     size = parse_input_size(args.input_size) if args.input_size else None
-    model = build_model(args)
+    model = model_from_args(args)
     if getattr(model, "task", "") == "segmentation":   # the graph returns the logits, not {"out": ...}
         model = model.logits_only()
     images = _run_images(args, size)

@@ -52,7 +52,7 @@ def _load(args):
     from convzoo.train import TrainConfig, load_weights
     from convzoo.train.augment import eval_image_size
     from convzoo.train.engine import check_fits
-    from convzoo.train.runs import build_data, build_model, read_run_config
+    from convzoo.train.runs import build_data, build_run_model, read_run_config
 
     run_cfg, image_size = {}, args.image_size
     if Path(args.model).is_dir():
@@ -71,7 +71,7 @@ def _load(args):
         raise FileNotFoundError(f"weights file not found: {weights}")
     data_kw = run_cfg.get("data_kwargs", {}) if not args.dataset else {}
     train, test = build_data(dataset, args.data_root or run_cfg.get("data_root"), data_kw)
-    model = build_model(name, test, run_cfg.get("model_kwargs", {}))
+    model = build_run_model(name, test, run_cfg.get("model_kwargs", {}))
     check_fits(model, test, dataset)
     load_weights(model, weights)
     # recorded so `convzoo eval DIR` finds the data again without --data-root

@@ -220,10 +220,10 @@ def _train(args, cfg, run_info: dict, out: Path, resume: bool) -> int:
     from convzoo.registry import model_entrypoint
     from convzoo.train import fit, lock
     from convzoo.train.distributed import env_info
-    from convzoo.train.runs import build_data, build_model
+    from convzoo.train.runs import build_data, build_run_model
     model_entrypoint(run_info["model"])            # unknown model -> suggestions, before loading data
     train_set, test_set = build_data(run_info["dataset"], run_info.get("data_root"), run_info.get("data_kwargs"))
-    model = build_model(run_info["model"], train_set, run_info.get("model_kwargs"), seed=cfg.seed, task=cfg.task)
+    model = build_run_model(run_info["model"], train_set, run_info.get("model_kwargs"), seed=cfg.seed, task=cfg.task)
     if getattr(train_set, "classes", None) is not None:
         run_info["class_names"] = [str(c) for c in train_set.classes]
     from convzoo.train.augment import eval_image_size

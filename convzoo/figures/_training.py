@@ -17,7 +17,7 @@ from torch import nn
 def load_run(run_dir, expected_model: Optional[str] = None) -> tuple[nn.Module, dict]:
     """Rebuild the model of a ``convzoo train`` run folder and load its final weights."""
     from ..weights import load_weights
-    from ..train.runs import build_data, build_model, read_run_config
+    from ..train.runs import build_data, build_run_model, read_run_config
 
     run = Path(run_dir)
     config = read_run_config(run)            # FileNotFoundError / ValueError with a clear message
@@ -26,7 +26,7 @@ def load_run(run_dir, expected_model: Optional[str] = None) -> tuple[nn.Module, 
         raise ValueError(f"run folder {run} holds a {name!r} model; this figure needs {expected_model!r}")
     (test_set,) = build_data(config["dataset"], config.get("data_root"), config.get("data_kwargs", {}),
                              splits=("test",))
-    model = build_model(name, test_set, config.get("model_kwargs", {}))
+    model = build_run_model(name, test_set, config.get("model_kwargs", {}))
     load_weights(model, run / "model.safetensors", layout="convzoo", allow_new_head=False)
     report_path = run / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}

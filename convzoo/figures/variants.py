@@ -14,14 +14,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.variants import LAYER_NAMES
 from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, cost, human, new_figure, save_figure
 
 TOY_M, TOY_N, K = 3, 4, 3
 TABLE3 = dict(k=3, m=512, n=512, size=14)      # MobileNetV1 Table 3
-VARIANTS = ("standard", "spatially_separable", "depthwise", "pointwise", "depthwise_separable")
-TITLES = {"standard": "standard k x k", "spatially_separable": "spatially separable\nk x 1, then 1 x k (rank N)",
+# the layers that are also compare variants are named in the variants' one table (models/variants.py)
+STANDARD, SPATIAL, DWSEP = LAYER_NAMES["conv"], LAYER_NAMES["spatial"], LAYER_NAMES["dwsep"]
+VARIANTS = (STANDARD, SPATIAL, "depthwise", "pointwise", DWSEP)
+TITLES = {STANDARD: "standard k x k", SPATIAL: "spatially separable\nk x 1, then 1 x k (rank N)",
           "depthwise": "depthwise\n(groups = M)", "pointwise": "pointwise 1 x 1",
-          "depthwise_separable": "depthwise-separable\ndw k x k, then pw 1 x 1"}
+          DWSEP: "depthwise-separable\ndw k x k, then pw 1 x 1"}
 INPUT_COLOURS = np.array([[0.85, 0.2, 0.2], [0.2, 0.65, 0.25], [0.2, 0.35, 0.85]])
 
 
@@ -29,9 +32,9 @@ def build_variant(name: str, m: int, n: int, k: int) -> nn.Module:
     """The convzoo layer for ``name`` mapping m -> n channels (depthwise keeps m), no norm/act."""
     from .. import layers as L
 
-    if name == "standard":
+    if name == STANDARD:
         return L.make_conv(m, n, k, 1, "same", 1, 1, False, 2)
-    if name == "spatially_separable":
+    if name == SPATIAL:
         # k x 1 (m -> n) then 1 x k (n -> n): Inception-v3's n x 1 / 1 x n factorisation at full width
         # (rank = n intermediate channels), the usual way the layer is used in a network.
         return L.SpatiallySeparableConv(m, n, k, rank=n, bias=False)
@@ -39,7 +42,7 @@ def build_variant(name: str, m: int, n: int, k: int) -> nn.Module:
         return L.DepthwiseConv(m, k, bias=False)
     if name == "pointwise":
         return L.PointwiseConv(m, n, bias=False)
-    if name == "depthwise_separable":
+    if name == DWSEP:
         return L.DepthwiseSeparableConv(m, n, k, norm=None, act_layer=None, bias=False)
     raise ValueError(f"variant must be one of {VARIANTS}; got {name!r}")
 

@@ -11,31 +11,40 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+from ..registry import registered_cfg
+
 _NOT_ARGS = ("self", "cls")
 
 
-def accepted_args(*targets: Callable) -> set[str]:
-    """Keyword names the targets take (a ``**kwargs`` target adds nothing)."""
+def accepted_args(target: Callable) -> set[str]:
+    """Keyword names ``target`` takes: its own signature, written out (no ``**kwargs`` forwarding,
+    so the signature is the one list of what a family takes)."""
     out: set[str] = set()
-    for t in targets:
-        for p in inspect.signature(t).parameters.values():
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in _NOT_ARGS:
-                out.add(p.name)
+    for p in inspect.signature(target).parameters.values():
+        if p.kind == p.VAR_KEYWORD:
+            raise TypeError(f"{getattr(target, '__qualname__', target)} takes **{p.name}: a builder "
+                            f"target names every keyword it takes")
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in _NOT_ARGS:
+            out.add(p.name)
     return out
 
 
-def build(name: str, family: str, target: Callable, kwargs: dict[str, Any], *,
-          accepts: tuple[Callable, ...] = (), exclude: tuple[str, ...] = (), **fixed: Any):
-    """``target(**fixed, **kwargs)`` after checking ``kwargs`` against what the family takes.
+def build(name: str, family: str, target: Callable, kwargs: dict[str, Any], **fixed: Any):
+    """``target(**fixed, **kwargs)`` after checking ``kwargs`` against what the family takes: the
+    keywords of ``target``'s signature less those the builder sets itself (``fixed``).
 
-    ``accepts``: further callables whose keywords ``target`` passes on (e.g. a classmethod that
-    forwards ``**kwargs`` to ``__init__``); ``exclude``: their keywords the builder sets itself.
+    A target that takes ``default_cfg`` is given the metadata ``name`` was registered with
+    (:func:`convzoo.registry.register_model`), the one copy of it.
+
     ``global_pool`` (timm's builder argument) is applied
     after construction. ``drop_path_rate=0`` is accepted and dropped where the family has none.
     """
     kwargs = dict(kwargs)
     pool = kwargs.pop("global_pool", None)
-    allowed = accepted_args(target, *accepts) - set(fixed) - set(exclude)
+    allowed = accepted_args(target)
+    if "default_cfg" in allowed and "default_cfg" not in fixed:
+        fixed["default_cfg"] = registered_cfg(name)
+    allowed -= set(fixed)
     if "drop_path_rate" in kwargs and "drop_path_rate" not in allowed:
         rate = kwargs.pop("drop_path_rate")
         if rate:

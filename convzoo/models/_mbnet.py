@@ -16,7 +16,7 @@ from torch import nn
 from ..layers import ConvNormAct, make_divisible
 from ..layers.conv import PaddingSpec
 from ._blocks import block_type
-from ._remap import remap_modules
+from ._remap import prefixed, remap_modules
 from ._specs import MBStage, adapt_cfg, first_conv_name
 from .base import ClassifierHead, ConvNet, FeatureInfo, StrideToDilation
 
@@ -140,8 +140,7 @@ class MBNet(ConvNet):
         """Every block's children, through the block registry's key map for ``layout``."""
         m = {}
         for ours, theirs, b in self._block_paths(layout):
-            keys = getattr(block_type(b), layout)(b)
-            m.update({f"{ours}.{k}": f"{theirs}.{v}" for k, v in keys.items()})
+            m.update(prefixed(ours, theirs, getattr(block_type(b), layout)(b)))
         return m
 
     def convert_state_dict(self, state_dict: dict[str, torch.Tensor], layout: str) -> dict:

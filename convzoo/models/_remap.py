@@ -47,3 +47,9 @@ def remap_modules(model: nn.Module, state_dict: Mapping[str, torch.Tensor], modu
         k = f"{reverse[module]}.{tensor}" if module in reverse else k
         out.setdefault(k, v)
     return out
+
+
+def prefixed(ours: str, theirs: str, relative: Mapping[str, str]) -> dict[str, str]:
+    """A block's relative module map (``{"dw.conv": "conv_dw"}``) placed under its paths:
+    ``{"<ours>.dw.conv": "<theirs>.conv_dw"}``."""
+    return {f"{ours}.{k}": f"{theirs}.{v}" for k, v in relative.items()}

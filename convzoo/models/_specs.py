@@ -10,24 +10,7 @@ from typing import Optional
 
 from torch import nn
 
-
-@dataclass(frozen=True)
-class SEStyle:
-    """How a row's squeeze-excite is built (its ratio is the row's ``se_ratio``).
-
-    ``width`` names the rule of :func:`convzoo.blocks.se_width.se_channels` (``"in"``: a fraction of
-    the block's input channels, EfficientNet; ``"expanded"``: of the expanded channels, rounded to a
-    multiple of 8, MobileNetV3); ``act`` is the activation between the two 1x1 convs (``None``: the
-    block's); ``gate`` turns the excitation into weights (sigmoid; MobileNetV3's hard-sigmoid).
-    """
-
-    width: str = "in"
-    act: Optional[type[nn.Module]] = None
-    gate: type[nn.Module] = nn.Sigmoid
-
-
-SE_EFFICIENTNET = SEStyle()                                        # Tan & Le 2019, the TF reference
-SE_MOBILENET_V3 = SEStyle("expanded", nn.ReLU, nn.Hardsigmoid)     # Howard et al. 2019, Sec. 5.3
+from ..blocks.se_width import SE_EFFICIENTNET, SEStyle
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ C3D_TABLE = (
 )
 C3D_FC = (4096, 4096)   # fc6, fc7, each followed by ReLU and dropout 0.5
 
-# The metadata of the registered name, read by the registry (timm's default_cfgs table).
+# The metadata of the registered name, handed to register_model with each builder (timm's default_cfgs table).
 # fc6 fixes the input to 16 x 112 x 112 (fixed_input_size; min_input_size None says the same to
 # older callers); the features after fc7 are flat, so there is no pool_size.
 default_cfgs = {"c3d": dict(
@@ -134,7 +134,7 @@ class C3D(ConvNet):
 
 
 
-@register_model
+@register_model(cfg=default_cfgs["c3d"])
 def c3d(**kwargs) -> C3D:
     """C3D (Tran et al. 2015): 8 convs, 5 pools, fc6/fc7 4096; 487 Sports-1M classes by default."""
-    return build("c3d", "C3D", C3D, kwargs, default_cfg=default_cfgs["c3d"])
+    return build("c3d", "C3D", C3D, kwargs)

@@ -148,7 +148,7 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1)
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 # pool_size: the unpadded stride-4 stem and stride-2 downsamplings floor the size.
 default_cfgs = {f"convnext_{v}": image_cfg(f"convnext_{v}", 224, min_input_size=32, floor=True,
                                            first_conv="stem.conv")
@@ -168,35 +168,34 @@ def _convnext(variant: str, **kwargs) -> ConvNeXt:
                              f"LayerNorms are fixed)")
     if "layer_scale" in kwargs:
         kwargs["layer_scale_init"] = kwargs.pop("layer_scale")
-    return build(name, "ConvNeXt", ConvNeXt, kwargs, spec=CONVNEXT[variant],
-                 default_cfg=default_cfgs[name])
+    return build(name, "ConvNeXt", ConvNeXt, kwargs, spec=CONVNEXT[variant])
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnext_tiny"])
 def convnext_tiny(**kwargs) -> ConvNeXt:
     """ConvNeXt-T: C = (96, 192, 384, 768), B = (3, 3, 9, 3)."""
     return _convnext("tiny", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnext_small"])
 def convnext_small(**kwargs) -> ConvNeXt:
     """ConvNeXt-S: C = (96, 192, 384, 768), B = (3, 3, 27, 3)."""
     return _convnext("small", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnext_base"])
 def convnext_base(**kwargs) -> ConvNeXt:
     """ConvNeXt-B: C = (128, 256, 512, 1024), B = (3, 3, 27, 3)."""
     return _convnext("base", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnext_large"])
 def convnext_large(**kwargs) -> ConvNeXt:
     """ConvNeXt-L: C = (192, 384, 768, 1536), B = (3, 3, 27, 3)."""
     return _convnext("large", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnext_xlarge"])
 def convnext_xlarge(**kwargs) -> ConvNeXt:
     """ConvNeXt-XL: C = (256, 512, 1024, 2048), B = (3, 3, 27, 3) (ImageNet-22K models)."""
     return _convnext("xlarge", **kwargs)

@@ -40,7 +40,7 @@ def _cfg(variant: str) -> dict:
     return dict(image_cfg(name, 224, min_input_size=32, floor=True), test_input_size=(3, 288, 288))
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {f"convnextv2_{v}": _cfg(v) for v in CONVNEXT_V2}
 
 
@@ -48,52 +48,52 @@ def _convnextv2(variant: str, **kwargs) -> ConvNeXt:
     """timm's ``convnextv2_*`` defaults: GRN on, layer scale off, no stochastic depth."""
     name = f"convnextv2_{variant}"
     return build(name, "ConvNeXt V2", ConvNeXt, kwargs, spec=CONVNEXT_V2[variant], grn=True,
-                 layer_scale_init=0.0, default_cfg=default_cfgs[name])
+                 layer_scale_init=0.0)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnextv2_atto"])
 def convnextv2_atto(**kwargs) -> ConvNeXt:
     """ConvNeXt V2-A: C = (40, 80, 160, 320), B = (2, 2, 6, 2)."""
     return _convnextv2("atto", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnextv2_femto"])
 def convnextv2_femto(**kwargs) -> ConvNeXt:
     """ConvNeXt V2-F: C = (48, 96, 192, 384), B = (2, 2, 6, 2)."""
     return _convnextv2("femto", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnextv2_pico"])
 def convnextv2_pico(**kwargs) -> ConvNeXt:
     """ConvNeXt V2-P: C = (64, 128, 256, 512), B = (2, 2, 6, 2)."""
     return _convnextv2("pico", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnextv2_nano"])
 def convnextv2_nano(**kwargs) -> ConvNeXt:
     """ConvNeXt V2-N: C = (80, 160, 320, 640), B = (2, 2, 8, 2)."""
     return _convnextv2("nano", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnextv2_tiny"])
 def convnextv2_tiny(**kwargs) -> ConvNeXt:
     """ConvNeXt V2-T: C = (96, 192, 384, 768), B = (3, 3, 9, 3)."""
     return _convnextv2("tiny", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnextv2_base"])
 def convnextv2_base(**kwargs) -> ConvNeXt:
     """ConvNeXt V2-B: C = (128, 256, 512, 1024), B = (3, 3, 27, 3)."""
     return _convnextv2("base", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnextv2_large"])
 def convnextv2_large(**kwargs) -> ConvNeXt:
     """ConvNeXt V2-L: C = (192, 384, 768, 1536), B = (3, 3, 27, 3)."""
     return _convnextv2("large", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["convnextv2_huge"])
 def convnextv2_huge(**kwargs) -> ConvNeXt:
     """ConvNeXt V2-H: C = (352, 704, 1408, 2816), B = (3, 3, 27, 3); 384 px by default (timm's)."""
     return _convnextv2("huge", **kwargs)

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional, Sequence
 
+from torch import nn
+
 from ..blocks import MBConv
 from ..layers import make_divisible
+from ..layers.conv import PaddingSpec
 from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._mbnet import MBNet, scale_stages
@@ -97,13 +100,15 @@ class EfficientNet(MBNet):
                    resolution: int = 224, num_classes: int = 1000, in_chans: int = 3,
                    drop_rate: float = 0.2, drop_path_rate: float = 0.2, divisor: int = 8,
                    architecture: str = "efficientnet", crop_pct: Optional[float] = None,
-                   default_cfg: Optional[dict] = None, **kwargs) -> "EfficientNet":
+                   default_cfg: Optional[dict] = None, act_layer=nn.SiLU, se_act_layer=None,
+                   padding: PaddingSpec = "same", bn_eps: float = 1e-5, bn_momentum: float = 0.1,
+                   norm_layer=None, output_stride: int = 32, dilation_rule: str = "timm") -> "EfficientNet":
         """Scale any base table by (depth, width, resolution) into a model.
 
         Stage, stem and head channels are ``make_divisible(c * width_mult, divisor)``, layers
-        ``ceil(n * depth_mult)``; ``resolution`` (pixels) is the model's default input size. Other
-        keywords (``act_layer``, ``padding``, ``bn_eps``, ``bn_momentum``, ``se_act_layer``) go to
-        :class:`MBNet`. ``crop_pct`` defaults to ``resolution / (resolution + 32)``, the TF eval crop.
+        ``ceil(n * depth_mult)``; ``resolution`` (pixels) is the model's default input size. The
+        keywords after ``default_cfg`` are :class:`MBNet`'s. ``crop_pct`` defaults to
+        ``resolution / (resolution + 32)``, the TF eval crop.
         ``default_cfg`` (a registered name's table entry) replaces the metadata derived here.
         """
         if width_mult <= 0 or depth_mult <= 0:
@@ -116,15 +121,9 @@ class EfficientNet(MBNet):
         cfg = default_cfg or image_cfg(architecture, resolution, crop_pct=crop)
         return cls(scale_stages(stages, width_mult, depth_mult, divisor), stem, head,
                    num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
-                   drop_path_rate=drop_path_rate, default_cfg=cfg, **kwargs)
-
-    @classmethod
-    def from_scaling(cls, stages: Sequence[MBStage], scaling: Scaling, **kwargs) -> "EfficientNet":
-        """A variant from an official (width, depth, resolution, dropout) tuple."""
-        kwargs.setdefault("drop_rate", scaling.dropout)
-        return cls.from_table(stages, width_mult=scaling.width_mult, depth_mult=scaling.depth_mult,
-                              resolution=scaling.resolution, **kwargs)
-
+                   drop_path_rate=drop_path_rate, default_cfg=cfg, act_layer=act_layer,
+                   se_act_layer=se_act_layer, padding=padding, bn_eps=bn_eps, bn_momentum=bn_momentum,
+                   norm_layer=norm_layer, output_stride=output_stride, dilation_rule=dilation_rule)
 
     def convert_state_dict(self, state_dict, layout: str) -> dict:
         if layout == "efficientnet_pytorch":
@@ -152,7 +151,7 @@ def _crop(resolution: int) -> float:
     return round(resolution / (resolution + 32), 3)   # the TF reference's eval crop
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 # tf_ names: timm's TF ports of the official weights (ImageNet mean/std, bicubic, as timm's cfgs).
 default_cfgs = {f"{tf}efficientnet_{v}": image_cfg(f"{tf}efficientnet_{v}", s.resolution,
                                                    crop_pct=_crop(s.resolution))
@@ -169,105 +168,104 @@ def _efficientnet(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
     if tf:   # timm's tf_ ports: SAME padding, BN eps 1e-3 (TF's); momentum stays PyTorch's 0.1
         kwargs.setdefault("padding", "tf_same")
         kwargs.setdefault("bn_eps", 1e-3)
-    return build(name, "EfficientNet", EfficientNet.from_scaling, kwargs,
-                 accepts=(EfficientNet.from_table, MBNet.__init__),
-                 exclude=("width_mult", "depth_mult", "resolution", "stem_channels",
-                          "head_channels"), stages=EFFICIENTNET_B0,
-                 scaling=EFFICIENTNET_SCALING[variant], architecture=name,
-                 default_cfg=default_cfgs[name])
+    scaling = EFFICIENTNET_SCALING[variant]
+    kwargs.setdefault("drop_rate", scaling.dropout)
+    return build(name, "EfficientNet", EfficientNet.from_table, kwargs, stages=EFFICIENTNET_B0,
+                 stem_channels=B0_STEM, head_channels=B0_HEAD, width_mult=scaling.width_mult,
+                 depth_mult=scaling.depth_mult, resolution=scaling.resolution, architecture=name)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b0"])
 def efficientnet_b0(**kwargs) -> EfficientNet:
     """EfficientNet-B0 (Table 1): 224 px, dropout 0.2."""
     return _efficientnet("b0", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b1"])
 def efficientnet_b1(**kwargs) -> EfficientNet:
     """EfficientNet-B1: B0 with depth 1.1; 240 px, dropout 0.2."""
     return _efficientnet("b1", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b2"])
 def efficientnet_b2(**kwargs) -> EfficientNet:
     """EfficientNet-B2: width 1.1, depth 1.2; 260 px, dropout 0.3."""
     return _efficientnet("b2", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b3"])
 def efficientnet_b3(**kwargs) -> EfficientNet:
     """EfficientNet-B3: width 1.2, depth 1.4; 300 px, dropout 0.3."""
     return _efficientnet("b3", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b4"])
 def efficientnet_b4(**kwargs) -> EfficientNet:
     """EfficientNet-B4: width 1.4, depth 1.8; 380 px, dropout 0.4."""
     return _efficientnet("b4", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b5"])
 def efficientnet_b5(**kwargs) -> EfficientNet:
     """EfficientNet-B5: width 1.6, depth 2.2; 456 px, dropout 0.4."""
     return _efficientnet("b5", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b6"])
 def efficientnet_b6(**kwargs) -> EfficientNet:
     """EfficientNet-B6: width 1.8, depth 2.6; 528 px, dropout 0.5."""
     return _efficientnet("b6", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_b7"])
 def efficientnet_b7(**kwargs) -> EfficientNet:
     """EfficientNet-B7: width 2.0, depth 3.1; 600 px, dropout 0.5."""
     return _efficientnet("b7", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b0"])
 def tf_efficientnet_b0(**kwargs) -> EfficientNet:
     """EfficientNet-B0 as the TensorFlow original (SAME padding, BN eps 1e-3): timm's tf_ ports."""
     return _efficientnet("b0", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b1"])
 def tf_efficientnet_b1(**kwargs) -> EfficientNet:
     """EfficientNet-B1, TensorFlow padding and BN settings."""
     return _efficientnet("b1", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b2"])
 def tf_efficientnet_b2(**kwargs) -> EfficientNet:
     """EfficientNet-B2, TensorFlow padding and BN settings."""
     return _efficientnet("b2", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b3"])
 def tf_efficientnet_b3(**kwargs) -> EfficientNet:
     """EfficientNet-B3, TensorFlow padding and BN settings."""
     return _efficientnet("b3", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b4"])
 def tf_efficientnet_b4(**kwargs) -> EfficientNet:
     """EfficientNet-B4, TensorFlow padding and BN settings."""
     return _efficientnet("b4", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b5"])
 def tf_efficientnet_b5(**kwargs) -> EfficientNet:
     """EfficientNet-B5, TensorFlow padding and BN settings."""
     return _efficientnet("b5", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b6"])
 def tf_efficientnet_b6(**kwargs) -> EfficientNet:
     """EfficientNet-B6, TensorFlow padding and BN settings."""
     return _efficientnet("b6", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_b7"])
 def tf_efficientnet_b7(**kwargs) -> EfficientNet:
     """EfficientNet-B7, TensorFlow padding and BN settings."""
     return _efficientnet("b7", tf=True, **kwargs)

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..registry import register_model
 from ._builder import build
-from ._mbnet import MBNet, scale_stages
+from ._mbnet import scale_stages
 from ._specs import MBStage, Scaling, TF_INCEPTION_MEAN, TF_INCEPTION_STD, image_cfg
 from .efficientnet import EfficientNet
 from ..blocks import MBConv
@@ -80,7 +80,7 @@ def _cfg(name: str, variant: str, tf: bool) -> dict:
     return image_cfg(name, res, crop_pct=crop, interpolation=interp, **stats)
 
 
-# The metadata of every registered name (read by the registry).
+# The metadata of every registered name (handed to register_model with each builder).
 default_cfgs = {f"{tf}efficientnet_{v}": _cfg(f"{tf}efficientnet_{v}", v, bool(tf))
                 for tf in ("", "tf_") for v in EFFICIENTNET_LITE_SCALING}
 
@@ -93,66 +93,65 @@ def _lite(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
     if tf:   # timm's tf_ ports: SAME padding, BN eps 1e-3 (TF's)
         kwargs.setdefault("padding", "tf_same")
         kwargs.setdefault("bn_eps", 1e-3)
-    return build(name, "EfficientNet-Lite", EfficientNet, kwargs, accepts=(MBNet.__init__,),
-                 exclude=("default_cfg",), stages=lite_stages(scaling), stem_channels=LITE_STEM,
-                 head_channels=LITE_HEAD, default_cfg=default_cfgs[name])
+    return build(name, "EfficientNet-Lite", EfficientNet, kwargs, stages=lite_stages(scaling), stem_channels=LITE_STEM,
+                 head_channels=LITE_HEAD)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_lite0"])
 def efficientnet_lite0(**kwargs) -> EfficientNet:
     """EfficientNet-Lite0: B0 without SE, ReLU6; 224 px."""
     return _lite("lite0", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_lite1"])
 def efficientnet_lite1(**kwargs) -> EfficientNet:
     """EfficientNet-Lite1: depth 1.1 (first/last stage fixed), stem/head fixed."""
     return _lite("lite1", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_lite2"])
 def efficientnet_lite2(**kwargs) -> EfficientNet:
     """EfficientNet-Lite2: width 1.1, depth 1.2."""
     return _lite("lite2", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_lite3"])
 def efficientnet_lite3(**kwargs) -> EfficientNet:
     """EfficientNet-Lite3: width 1.2, depth 1.4."""
     return _lite("lite3", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_lite4"])
 def efficientnet_lite4(**kwargs) -> EfficientNet:
     """EfficientNet-Lite4: width 1.4, depth 1.8."""
     return _lite("lite4", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_lite0"])
 def tf_efficientnet_lite0(**kwargs) -> EfficientNet:
     """EfficientNet-Lite0 as the TensorFlow original (SAME padding, BN eps 1e-3, inputs in [-1, 1])."""
     return _lite("lite0", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_lite1"])
 def tf_efficientnet_lite1(**kwargs) -> EfficientNet:
     """EfficientNet-Lite1, TensorFlow padding and BN settings."""
     return _lite("lite1", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_lite2"])
 def tf_efficientnet_lite2(**kwargs) -> EfficientNet:
     """EfficientNet-Lite2, TensorFlow padding and BN settings."""
     return _lite("lite2", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_lite3"])
 def tf_efficientnet_lite3(**kwargs) -> EfficientNet:
     """EfficientNet-Lite3, TensorFlow padding and BN settings."""
     return _lite("lite3", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_lite4"])
 def tf_efficientnet_lite4(**kwargs) -> EfficientNet:
     """EfficientNet-Lite4, TensorFlow padding and BN settings."""
     return _lite("lite4", tf=True, **kwargs)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from ..blocks import FusedMBConv, MBConv
 from ..registry import register_model
 from ._builder import build, torchvision_args
-from ._mbnet import MBNet
 from ._specs import TF_INCEPTION_MEAN, TF_INCEPTION_STD, MBStage, image_cfg
 from .efficientnet import EfficientNet
 
@@ -59,7 +58,7 @@ _V2 = {"s": (EFFICIENTNET_V2_S, 24, 384, 0.2),
        "l": (EFFICIENTNET_V2_L, 32, 480, 0.4)}
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table). Eval
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table). Eval
 # crop 1.0: timm's tf_efficientnetv2 ports and torchvision evaluate the full eval-size image; the tf_
 # names load timm's TF ports, which expect mean = std = 0.5 (inputs in [-1, 1]).
 default_cfgs = {
@@ -83,44 +82,42 @@ def _efficientnet_v2(variant: str, tf: bool = False, **kwargs) -> EfficientNet:
     kwargs.setdefault("drop_path_rate", 0.0 if tf else 0.2)
     if tf:
         kwargs.setdefault("padding", "tf_same")
-    return build(name, "EfficientNetV2", EfficientNet.from_table, kwargs,
-                 accepts=(MBNet.__init__,),
-                 exclude=("width_mult", "depth_mult", "resolution", "divisor"),
-                 stages=table, stem_channels=stem, head_channels=1280, resolution=res,
-                 architecture=name, crop_pct=1.0, default_cfg=default_cfgs[name])
+    return build(name, "EfficientNetV2", EfficientNet.from_table, kwargs, width_mult=1.0,
+                 depth_mult=1.0, divisor=8, stages=table, stem_channels=stem, head_channels=1280, resolution=res,
+                 architecture=name, crop_pct=1.0)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_v2_s"])
 def efficientnet_v2_s(**kwargs) -> EfficientNet:
     """EfficientNetV2-S (Table 4, 256/1280 version): eval 384 px, dropout 0.2."""
     return _efficientnet_v2("s", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_v2_m"])
 def efficientnet_v2_m(**kwargs) -> EfficientNet:
     """EfficientNetV2-M (official config): eval 480 px, dropout 0.3."""
     return _efficientnet_v2("m", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["efficientnet_v2_l"])
 def efficientnet_v2_l(**kwargs) -> EfficientNet:
     """EfficientNetV2-L (official config): eval 480 px, dropout 0.4."""
     return _efficientnet_v2("l", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_v2_s"])
 def tf_efficientnet_v2_s(**kwargs) -> EfficientNet:
     """EfficientNetV2-S with TF SAME padding, for timm's ``tf_efficientnetv2_s`` weights."""
     return _efficientnet_v2("s", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_v2_m"])
 def tf_efficientnet_v2_m(**kwargs) -> EfficientNet:
     """EfficientNetV2-M with TF SAME padding, for timm's ``tf_efficientnetv2_m`` weights."""
     return _efficientnet_v2("m", tf=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["tf_efficientnet_v2_l"])
 def tf_efficientnet_v2_l(**kwargs) -> EfficientNet:
     """EfficientNetV2-L with TF SAME padding, for timm's ``tf_efficientnetv2_l`` weights."""
     return _efficientnet_v2("l", tf=True, **kwargs)

@@ -10,16 +10,17 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ..blocks import MBConv
 from ..layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
+from ..layers.conv import PaddingSpec
 from ..registry import register_model
 from ._builder import build, torchvision_args
-from ._remap import remap_modules
+from ._remap import prefixed, remap_modules
 from ._mbnet import MBNet, scale_stages
 from ._specs import TF_INCEPTION_MEAN, TF_INCEPTION_STD, DSStage, MBStage, adapt_cfg, image_cfg
 from .base import ClassifierHead, ConvNet
@@ -91,10 +92,12 @@ class MobileNetV1(ConvNet):
         m = {"stem.conv": "conv_stem", "stem.norm": "bn1", "head.fc": "classifier"}
         for i, stage in enumerate(self.stages):
             for j in range(len(stage)):
-                p, q = f"stages.{i}.{j}", f"blocks.{i}.{j}"
-                m.update({f"{p}.dw.conv": f"{q}.conv_dw", f"{p}.dw.norm": f"{q}.bn1",
-                          f"{p}.pw.conv": f"{q}.conv_pw", f"{p}.pw.norm": f"{q}.bn2"})
+                m.update(prefixed(f"stages.{i}.{j}", f"blocks.{i}.{j}", _V1_TIMM_BLOCK))
         return remap_modules(self, state_dict, m)
+
+
+# a depthwise-separable block's children in timm's DepthwiseSeparableConv (relative to the block)
+_V1_TIMM_BLOCK = {"dw.conv": "conv_dw", "dw.norm": "bn1", "pw.conv": "conv_pw", "pw.norm": "bn2"}
 
 
 # MobileNetV2, Table 2 of Sandler et al. 2018 (arXiv:1801.04381). Paper columns are t c n s;
@@ -121,32 +124,50 @@ class MobileNetV2(MBNet):
     """
 
     def __init__(self, stages: Sequence[MBStage] = MOBILENET_V2, *, width_mult: float = 1.0,
-                 depth_mult: float = 1.0, num_classes: int = 1000, in_chans: int = 3,
+                 depth_mult: float = 1.0, divisor: int = 8, num_classes: int = 1000, in_chans: int = 3,
                  drop_rate: float = 0.2, drop_path_rate: float = 0.0, act_layer=nn.ReLU6,
-                 divisor: int = 8, **kwargs):
+                 se_act_layer=None, padding: PaddingSpec = "same", bn_eps: float = 1e-5,
+                 bn_momentum: float = 0.1, norm_layer=None, default_cfg: Optional[dict] = None,
+                 output_stride: int = 32, dilation_rule: str = "timm"):
         if width_mult <= 0 or depth_mult <= 0:
             raise ValueError(f"width_mult and depth_mult must be > 0, got {width_mult}, {depth_mult}")
         super().__init__(scale_stages(stages, width_mult, depth_mult, divisor),
                          make_divisible(32 * width_mult, divisor),
                          make_divisible(1280 * max(1.0, width_mult), divisor), num_classes=num_classes,
                          in_chans=in_chans, drop_rate=drop_rate, drop_path_rate=drop_path_rate,
-                         act_layer=act_layer, **kwargs)
+                         act_layer=act_layer, se_act_layer=se_act_layer, padding=padding, bn_eps=bn_eps,
+                         bn_momentum=bn_momentum, norm_layer=norm_layer, default_cfg=default_cfg,
+                         output_stride=output_stride, dilation_rule=dilation_rule)
+
+    def _block_paths(self, layout: str) -> Iterator[tuple[str, str, nn.Module]]:
+        """timm: ``blocks.<i>.<j>`` (as every MB net); torchvision: flat ``features.<1 + k>.conv``."""
+        if layout == "timm":
+            yield from super()._block_paths(layout)
+            return
+        for k, (i, j, b) in enumerate(self._blocks()):
+            yield f"stages.{i}.{j}", f"features.{k + 1}.conv", b
 
     def _torchvision_map(self) -> dict[str, str]:
-        """torchvision's flat ``features.<1 + block index>.conv.<k>``; the projection is conv, BN."""
-        m = {"stem.conv": "features.0.0", "stem.norm": "features.0.1", "head.fc": "classifier.1"}
-        g = 0
-        for i, j, b in self._blocks():
-            g += 1
-            p, q = f"stages.{i}.{j}", f"features.{g}.conv"
-            k = 0
-            if not isinstance(b.expand, nn.Identity):
-                m[f"{p}.expand.conv"], m[f"{p}.expand.norm"] = f"{q}.0.0", f"{q}.0.1"
-                k = 1
-            m[f"{p}.dw.conv"], m[f"{p}.dw.norm"] = f"{q}.{k}.0", f"{q}.{k}.1"
-            m[f"{p}.project.conv"], m[f"{p}.project.norm"] = f"{q}.{k + 1}", f"{q}.{k + 2}"
-        m["neck.conv"], m["neck.norm"] = f"features.{g + 1}.0", f"features.{g + 1}.1"
+        """torchvision's MobileNetV2: its blocks through :func:`_tv_block`, stem ``features.0``,
+        neck ``features.<n + 1>``, head ``classifier.1``."""
+        n = sum(len(s) for s in self.stages)
+        m = {"stem.conv": "features.0.0", "stem.norm": "features.0.1", "head.fc": "classifier.1",
+             "neck.conv": f"features.{n + 1}.0", "neck.norm": f"features.{n + 1}.1"}
+        for ours, theirs, b in self._block_paths("torchvision"):
+            m.update(prefixed(ours, theirs, _tv_block(b)))
         return m
+
+
+def _tv_block(b: MBConv) -> dict[str, str]:
+    """One block's children in torchvision's ``InvertedResidual.conv`` (relative to it): expand and
+    depthwise are ``Conv2dNormActivation`` (``<k>.0`` conv, ``<k>.1`` BN), the projection a bare conv
+    and BN (``<k>``, ``<k + 1>``); no expand at ratio 1."""
+    m, k = {}, 0
+    if not isinstance(b.expand, nn.Identity):
+        m["expand.conv"], m["expand.norm"], k = "0.0", "0.1", 1
+    m["dw.conv"], m["dw.norm"] = f"{k}.0", f"{k}.1"
+    m["project.conv"], m["project.norm"] = f"{k + 1}", f"{k + 2}"
+    return m
 
 
 def _check_width(width_mult) -> float:
@@ -155,7 +176,7 @@ def _check_width(width_mult) -> float:
     return float(width_mult)
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 # mobilenet_v1 loads timm's mobilenetv1_100 (trained with mean = std = 0.5, bicubic); mobilenet_v2
 # torchvision's weights (bilinear resize 256, crop 224, ImageNet mean/std).
 default_cfgs = {
@@ -165,12 +186,11 @@ default_cfgs = {
 }
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenet_v1"])
 def mobilenet_v1(width_mult: float = 1.0, **kwargs) -> MobileNetV1:
     """MobileNetV1 (Table 1) with width multiplier alpha = ``width_mult``; 224 px."""
     w = _check_width(width_mult)
-    return build("mobilenet_v1", "MobileNetV1", MobileNetV1, kwargs, width_mult=w,
-                 default_cfg=default_cfgs["mobilenet_v1"])
+    return build("mobilenet_v1", "MobileNetV1", MobileNetV1, kwargs, width_mult=w)
 
 
 def _residual_setting(rows) -> tuple[MBStage, ...]:
@@ -181,7 +201,7 @@ def _residual_setting(rows) -> tuple[MBStage, ...]:
         raise ValueError(f"inverted_residual_setting must be rows [t, c, n, s], got {rows!r}") from None
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenet_v2"])
 def mobilenet_v2(width_mult: float = 1.0, **kwargs) -> MobileNetV2:
     """MobileNetV2 (Table 2) with width multiplier ``width_mult``; 224 px, dropout 0.2.
 
@@ -197,6 +217,4 @@ def mobilenet_v2(width_mult: float = 1.0, **kwargs) -> MobileNetV2:
         kwargs["stages"] = _residual_setting(kwargs.pop("inverted_residual_setting"))
     if "round_nearest" in kwargs:
         kwargs["divisor"] = kwargs.pop("round_nearest")
-    return build("mobilenet_v2", "MobileNetV2", MobileNetV2, kwargs, accepts=(MBNet.__init__,),
-                 exclude=("stem_channels", "head_channels"), width_mult=w,
-                 default_cfg=default_cfgs["mobilenet_v2"])
+    return build("mobilenet_v2", "MobileNetV2", MobileNetV2, kwargs, width_mult=w)

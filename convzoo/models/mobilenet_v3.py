@@ -11,18 +11,20 @@ Reference implementations: timm ``mobilenetv3_large_100`` and torchvision ``mobi
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
 
 import torch
 from torch import nn
 
 from ..blocks import MBConv
+from ..blocks.se_width import SE_MOBILENET_V3
 from ..layers import make_act, make_divisible
+from ..layers.conv import PaddingSpec
 from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._mbnet import MBNet
 from ._remap import remap_modules
-from ._specs import SE_MOBILENET_V3, MBStage, image_cfg
+from ._specs import MBStage, image_cfg
 from .base import ClassifierHead
 
 __all__ = ["MobileNetV3", "MobileNetV3Head", "MOBILENET_V3_LARGE", "MOBILENET_V3_SMALL"]
@@ -134,11 +136,17 @@ class MobileNetV3(MBNet):
     """
 
     def __init__(self, stages: Sequence[MBStage] = MOBILENET_V3_LARGE, stem_channels: int = 16,
-                 head_channels: int = 960, hidden_channels: int = 1280, *, drop_rate: float = 0.2,
-                 act_layer=nn.Hardswish, **kwargs):
+                 head_channels: int = 960, hidden_channels: int = 1280, *, num_classes: int = 1000,
+                 in_chans: int = 3, drop_rate: float = 0.2, drop_path_rate: float = 0.0,
+                 act_layer=nn.Hardswish, se_act_layer=None, padding: PaddingSpec = "same",
+                 bn_eps: float = 1e-5, bn_momentum: float = 0.1, norm_layer=None,
+                 default_cfg: Optional[dict] = None, output_stride: int = 32, dilation_rule: str = "timm"):
         self._hidden_channels = hidden_channels      # read by _make_head during MBNet.__init__
-        super().__init__(stages, stem_channels, head_channels, drop_rate=drop_rate,
-                         act_layer=act_layer, **kwargs)
+        super().__init__(stages, stem_channels, head_channels, num_classes=num_classes, in_chans=in_chans,
+                         drop_rate=drop_rate, drop_path_rate=drop_path_rate, act_layer=act_layer,
+                         se_act_layer=se_act_layer, padding=padding, bn_eps=bn_eps, bn_momentum=bn_momentum,
+                         norm_layer=norm_layer, default_cfg=default_cfg, output_stride=output_stride,
+                         dilation_rule=dilation_rule)
 
     def _make_head(self, in_ch: int, num_classes: int, drop_rate: float, act_layer) -> nn.Module:
         return MobileNetV3Head(in_ch, self._hidden_channels, num_classes, drop_rate, act_layer)
@@ -185,7 +193,7 @@ class MobileNetV3(MBNet):
         return remap_modules(self, state_dict, self._timm_map(), flat)
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {
     "mobilenetv3_large_100": image_cfg("mobilenetv3_large_100", 224, interpolation="bicubic"),
     "mobilenet_v3_large": image_cfg("mobilenet_v3_large", 224, interpolation="bilinear"),
@@ -198,21 +206,18 @@ default_cfgs = {
 def _small(name: str, width_mult: float, kwargs: dict) -> MobileNetV3:
     """Table 2 at ``width_mult``: neck 576 scaled as every width; the stem (16) and the 1024-wide
     head layer are not (timm fixes the stem below 0.75, where 16 x 0.75 rounds back to 16 anyway)."""
-    return build(name, "MobileNetV3", MobileNetV3, kwargs, accepts=(MBNet.__init__,),
-                 exclude=("stem_channels", "head_channels"), stages=scale_small(width_mult),
+    return build(name, "MobileNetV3", MobileNetV3, kwargs, stages=scale_small(width_mult),
                  stem_channels=16, head_channels=make_divisible(576 * width_mult, 8),
-                 hidden_channels=1024, default_cfg=default_cfgs[name])
+                 hidden_channels=1024)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv3_large_100"])
 def mobilenetv3_large_100(**kwargs) -> MobileNetV3:
     """MobileNetV3-Large 1.0 (Table 1), timm's settings (BN eps 1e-5); 224 px, bicubic."""
-    return build("mobilenetv3_large_100", "MobileNetV3", MobileNetV3, kwargs, accepts=(MBNet.__init__,),
-                 exclude=("stem_channels", "head_channels"),
-                 default_cfg=default_cfgs["mobilenetv3_large_100"])
+    return build("mobilenetv3_large_100", "MobileNetV3", MobileNetV3, kwargs, stem_channels=16, head_channels=960)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenet_v3_large"])
 def mobilenet_v3_large(**kwargs) -> MobileNetV3:
     """MobileNetV3-Large 1.0 (Table 1), torchvision's settings (BN eps 1e-3, momentum 0.01); bilinear.
 
@@ -228,30 +233,28 @@ def mobilenet_v3_large(**kwargs) -> MobileNetV3:
     kwargs.setdefault("dilation_rule", "torchvision")
     kwargs.setdefault("bn_eps", 1e-3)
     kwargs.setdefault("bn_momentum", 0.01)
-    return build("mobilenet_v3_large", "MobileNetV3", MobileNetV3, kwargs, accepts=(MBNet.__init__,),
-                 exclude=("stem_channels", "head_channels"),
-                 default_cfg=default_cfgs["mobilenet_v3_large"])
+    return build("mobilenet_v3_large", "MobileNetV3", MobileNetV3, kwargs, stem_channels=16, head_channels=960)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv3_small_050"])
 def mobilenetv3_small_050(**kwargs) -> MobileNetV3:
     """MobileNetV3-Small 0.5 (Table 2 at width 0.5, timm's rounding and settings); bicubic."""
     return _small("mobilenetv3_small_050", 0.5, kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv3_small_075"])
 def mobilenetv3_small_075(**kwargs) -> MobileNetV3:
     """MobileNetV3-Small 0.75 (Table 2 at width 0.75, timm's rounding and settings); bicubic."""
     return _small("mobilenetv3_small_075", 0.75, kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv3_small_100"])
 def mobilenetv3_small_100(**kwargs) -> MobileNetV3:
     """MobileNetV3-Small 1.0 (Table 2), timm's settings (BN eps 1e-5); 224 px, bicubic."""
     return _small("mobilenetv3_small_100", 1.0, kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenet_v3_small"])
 def mobilenet_v3_small(**kwargs) -> MobileNetV3:
     """MobileNetV3-Small 1.0 (Table 2), torchvision's settings (BN eps 1e-3, momentum 0.01); bilinear.
 

@@ -215,7 +215,7 @@ def _timm_keys(b: nn.Module) -> dict[str, str]:
             for leaf, their_leaf in (("conv", "conv"), ("norm", "bn"))}
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table): timm's
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table): timm's
 # first-listed checkpoint of each (S: 224 px, crop 0.875; M: 256 px, crop 0.95; L: 384 px, crop 0.95).
 default_cfgs = {
     "mobilenetv4_conv_small": dict(image_cfg("mobilenetv4_conv_small", 224), test_input_size=(3, 256, 256)),
@@ -230,23 +230,22 @@ def _mnv4(variant: str, **kwargs) -> MobileNetV4:
     name = f"mobilenetv4_conv_{variant}"
     table, stem, act = MNV4_CONV[variant]
     kwargs.setdefault("act_layer", act)
-    return build(name, "MobileNetV4", MobileNetV4, kwargs, stages=table, stem_channels=stem,
-                 default_cfg=default_cfgs[name])
+    return build(name, "MobileNetV4", MobileNetV4, kwargs, stages=table, stem_channels=stem)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv4_conv_small"])
 def mobilenetv4_conv_small(**kwargs) -> MobileNetV4:
     """MNv4-Conv-S: plain convs, then ExtraDW / IB / ConvNext UIBs; 224 px."""
     return _mnv4("small", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv4_conv_medium"])
 def mobilenetv4_conv_medium(**kwargs) -> MobileNetV4:
     """MNv4-Conv-M: Fused-IB, then ExtraDW / ConvNext / FFN UIBs; 256 px."""
     return _mnv4("medium", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobilenetv4_conv_large"])
 def mobilenetv4_conv_large(**kwargs) -> MobileNetV4:
     """MNv4-Conv-L: Fused-IB, then ExtraDW / ConvNext UIBs; 384 px."""
     return _mnv4("large", **kwargs)

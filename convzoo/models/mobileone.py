@@ -131,35 +131,34 @@ default_cfgs = {f"mobileone_{v}": image_cfg(f"mobileone_{v}", 224, interpolation
 
 def _mobileone(variant: str, **kwargs) -> MobileOne:
     name = f"mobileone_{variant}"
-    return build(name, "MobileOne", MobileOne, kwargs, spec=MOBILEONE[variant],
-                 default_cfg=default_cfgs[name])
+    return build(name, "MobileOne", MobileOne, kwargs, spec=MOBILEONE[variant])
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobileone_s0"])
 def mobileone_s0(**kwargs) -> MobileOne:
     """MobileOne-S0: alpha = (0.75, 1, 1, 2), k = 4 conv branches."""
     return _mobileone("s0", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobileone_s1"])
 def mobileone_s1(**kwargs) -> MobileOne:
     """MobileOne-S1: alpha = (1.5, 1.5, 2, 2.5), k = 1."""
     return _mobileone("s1", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobileone_s2"])
 def mobileone_s2(**kwargs) -> MobileOne:
     """MobileOne-S2: alpha = (1.5, 2, 2.5, 4), k = 1."""
     return _mobileone("s2", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobileone_s3"])
 def mobileone_s3(**kwargs) -> MobileOne:
     """MobileOne-S3: alpha = (2, 2.5, 3, 4), k = 1."""
     return _mobileone("s3", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["mobileone_s4"])
 def mobileone_s4(**kwargs) -> MobileOne:
     """MobileOne-S4: alpha = (3, 3.5, 3.5, 4), k = 1, squeeze-excite in the last 5 + 1 units."""
     return _mobileone("s4", **kwargs)

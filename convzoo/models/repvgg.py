@@ -148,64 +148,64 @@ default_cfgs = {f"repvgg_{v}": image_cfg(f"repvgg_{v}", 224, interpolation="bili
 
 def _repvgg(variant: str, **kwargs) -> RepVGG:
     name = f"repvgg_{variant}"
-    return build(name, "RepVGG", RepVGG, kwargs, spec=REPVGG[variant], default_cfg=default_cfgs[name])
+    return build(name, "RepVGG", RepVGG, kwargs, spec=REPVGG[variant])
 
 
-@register_model
+@register_model(cfg=default_cfgs["repvgg_a0"])
 def repvgg_a0(**kwargs) -> RepVGG:
     """RepVGG-A0: layers (1, 2, 4, 14, 1), a = 0.75, b = 2.5."""
     return _repvgg("a0", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["repvgg_a1"])
 def repvgg_a1(**kwargs) -> RepVGG:
     """RepVGG-A1: layers (1, 2, 4, 14, 1), a = 1, b = 2.5."""
     return _repvgg("a1", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["repvgg_a2"])
 def repvgg_a2(**kwargs) -> RepVGG:
     """RepVGG-A2: layers (1, 2, 4, 14, 1), a = 1.5, b = 2.75."""
     return _repvgg("a2", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["repvgg_b0"])
 def repvgg_b0(**kwargs) -> RepVGG:
     """RepVGG-B0: layers (1, 4, 6, 16, 1), a = 1, b = 2.5."""
     return _repvgg("b0", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["repvgg_b1"])
 def repvgg_b1(**kwargs) -> RepVGG:
     """RepVGG-B1: layers (1, 4, 6, 16, 1), a = 2, b = 4."""
     return _repvgg("b1", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["repvgg_b1g4"])
 def repvgg_b1g4(**kwargs) -> RepVGG:
     """RepVGG-B1g4: B1 with 4-group 3x3 convs on every second layer."""
     return _repvgg("b1g4", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["repvgg_b2"])
 def repvgg_b2(**kwargs) -> RepVGG:
     """RepVGG-B2: layers (1, 4, 6, 16, 1), a = 2.5, b = 5."""
     return _repvgg("b2", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["repvgg_b2g4"])
 def repvgg_b2g4(**kwargs) -> RepVGG:
     """RepVGG-B2g4: B2 with 4-group 3x3 convs on every second layer."""
     return _repvgg("b2g4", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["repvgg_b3"])
 def repvgg_b3(**kwargs) -> RepVGG:
     """RepVGG-B3: layers (1, 4, 6, 16, 1), a = 3, b = 5."""
     return _repvgg("b3", **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["repvgg_b3g4"])
 def repvgg_b3g4(**kwargs) -> RepVGG:
     """RepVGG-B3g4: B3 with 4-group 3x3 convs on every second layer."""
     return _repvgg("b3g4", **kwargs)

@@ -21,7 +21,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+from torch import nn
+
 from ..io import atomic_write_text
+from ..layers.conv import PaddingSpec
 from ..registry import register_model
 from ._blocks import BLOCK_TYPES, block_type
 from ._builder import build
@@ -99,15 +102,21 @@ def save_spec(spec: dict, path: Union[str, os.PathLike]) -> None:
 
 def build_from_spec(spec: Union[str, os.PathLike, dict], *, num_classes: Optional[int] = None,
                     in_chans: int = 3, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                    **kwargs) -> MBNet:
-    """The :class:`~convzoo.models._mbnet.MBNet` a spec describes (channels taken as written)."""
+                    act_layer=nn.SiLU, se_act_layer=None, padding: PaddingSpec = "same",
+                    bn_eps: float = 1e-5, bn_momentum: float = 0.1, norm_layer=None,
+                    output_stride: int = 32, dilation_rule: str = "timm") -> MBNet:
+    """The :class:`~convzoo.models._mbnet.MBNet` a spec describes (channels taken as written); the
+    keywords after ``drop_path_rate`` are :class:`~convzoo.models._mbnet.MBNet`'s."""
     spec = load_spec(spec)
     num_classes = spec["num_classes"] if num_classes is None else num_classes
     cfg = image_cfg("searched", spec["resolution"], in_chans=in_chans, num_classes=num_classes,
                     crop_pct=1.0, interpolation="bilinear", mean=(0.5,) * 3, std=(0.25,) * 3)
     return MBNet([stage_from_dict(s) for s in spec["stages"]], spec["stem_channels"],
                  spec.get("head_channels", 0), num_classes=num_classes, in_chans=in_chans,
-                 drop_rate=drop_rate, drop_path_rate=drop_path_rate, default_cfg=cfg, **kwargs)
+                 drop_rate=drop_rate, drop_path_rate=drop_path_rate, default_cfg=cfg,
+                 act_layer=act_layer, se_act_layer=se_act_layer, padding=padding, bn_eps=bn_eps,
+                 bn_momentum=bn_momentum, norm_layer=norm_layer, output_stride=output_stride,
+                 dilation_rule=dilation_rule)
 
 
 # The registry's table (timm's default_cfgs): sizes and classes come from each spec file.
@@ -115,13 +124,12 @@ default_cfgs = {"searched": dict(architecture="searched", modality="image", inpu
                                  num_classes=None, first_conv="stem.conv", classifier="head.fc")}
 
 
-@register_model
+@register_model(cfg=default_cfgs["searched"])
 def searched(spec: Optional[Union[str, os.PathLike, dict]] = None, **kwargs) -> MBNet:
     """A net from a spec file written by ``convzoo search`` / ``convzoo scale`` (``spec=`` path or dict)."""
     if spec is None:
         raise ValueError("model 'searched' needs spec=<path to a spec JSON, e.g. run/best_spec.json>")
-    return build("searched", "MBNet (spec file)", build_from_spec, kwargs, accepts=(MBNet.__init__,),
-                 exclude=("stages", "stem_channels", "head_channels", "default_cfg"), spec=spec)
+    return build("searched", "MBNet (spec file)", build_from_spec, kwargs, spec=spec)
 
 
 __all__ = ["SPEC_FORMAT", "make_spec", "load_spec", "save_spec", "build_from_spec",

@@ -133,30 +133,55 @@ def _cfg(name: str) -> dict:
                 first_conv="stem.conv", classifier="head.fc", modality="image")
 
 
-VARIANTS = ("conv", "spatial", "dwsep", "mbconv", "fused", "convnext", "uib", "convnextv2")
+@dataclass(frozen=True)
+class Variant:
+    """The names of one compare variant: ``name`` (model ``variant_<name>``, ``compare --variants``,
+    the key of :data:`BLOCKS`), ``title`` (its builder's docstring), ``label`` (compare's reports) and
+    ``layer`` (the single layer's name in figure 2, :mod:`convzoo.figures.variants`; None where the
+    block is not one layer)."""
+    name: str
+    title: str
+    label: str
+    layer: Optional[str] = None
+
+
+# The one table of variant names; everything that spells a variant reads it.
+VARIANT_TABLE = (
+    Variant("conv", "Standard 3x3 conv", "standard conv 3x3", "standard"),
+    Variant("spatial", "Spatially separable (3x1 then 1x3)", "spatially separable 3x1+1x3", "spatially_separable"),
+    Variant("dwsep", "Depthwise separable", "depthwise separable", "depthwise_separable"),
+    Variant("mbconv", "Inverted residual (MBConv)", "inverted residual (MBConv)"),
+    Variant("fused", "Fused-MBConv", "Fused-MBConv"),
+    Variant("convnext", "ConvNeXt block", "ConvNeXt block"),
+    Variant("uib", "Universal inverted bottleneck (ExtraDW)", "UIB (ExtraDW)"),
+    Variant("convnextv2", "ConvNeXt V2 block (GRN)", "ConvNeXt V2 block (GRN)"),
+)
+VARIANTS = tuple(v.name for v in VARIANT_TABLE)
+LABELS = {v.name: v.label for v in VARIANT_TABLE}
+LAYER_NAMES = {v.name: v.layer for v in VARIANT_TABLE if v.layer}   # "dwsep" -> "depthwise_separable"
 # What `convzoo compare` trains without --variants: the lecture's six (the documented results);
 # the successors (uib, convnextv2) are asked for by name
 DEFAULT_VARIANTS = VARIANTS[:6]
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {f"variant_{b}": _cfg(f"variant_{b}") for b in VARIANTS}
 
 
-def _builder(block: str, doc: str):
+def _builder(block: str):
     def fn(*, widths=(32, 64), depth: int = 2, **kwargs) -> VariantNet:
         name = f"variant_{block}"
         return build(name, "VariantNet", VariantNet, kwargs, block=block,
-                     spec=VariantSpec(tuple(widths), depth), default_cfg=default_cfgs[name])
+                     spec=VariantSpec(tuple(widths), depth))
+    title = next(v.title for v in VARIANT_TABLE if v.name == block)
     fn.__name__ = fn.__qualname__ = f"variant_{block}"
-    fn.__doc__ = f"{doc} variant of the compare net (digits-sized: 1 channel, 10 classes, 16x16)."
-    return fn
+    fn.__doc__ = f"{title} variant of the compare net (digits-sized: 1 channel, 10 classes, 16x16)."
+    return register_model(fn, cfg=default_cfgs[fn.__name__])
 
 
-variant_conv = register_model(_builder("conv", "Standard 3x3 conv"))
-variant_spatial = register_model(_builder("spatial", "Spatially separable (3x1 then 1x3)"))
-variant_dwsep = register_model(_builder("dwsep", "Depthwise separable"))
-variant_mbconv = register_model(_builder("mbconv", "Inverted residual (MBConv)"))
-variant_fused = register_model(_builder("fused", "Fused-MBConv"))
-variant_convnext = register_model(_builder("convnext", "ConvNeXt block"))
-variant_uib = register_model(_builder("uib", "Universal inverted bottleneck (ExtraDW)"))
-variant_convnextv2 = register_model(_builder("convnextv2", "ConvNeXt V2 block (GRN)"))
-
+variant_conv = _builder("conv")
+variant_spatial = _builder("spatial")
+variant_dwsep = _builder("dwsep")
+variant_mbconv = _builder("mbconv")
+variant_fused = _builder("fused")
+variant_convnext = _builder("convnext")
+variant_uib = _builder("uib")
+variant_convnextv2 = _builder("convnextv2")

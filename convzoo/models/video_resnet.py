@@ -6,7 +6,6 @@ after loading its state dict); ``paper_exact=True`` gives every (2+1)D conv its 
 """
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Mapping, Optional
@@ -17,6 +16,7 @@ from torch import nn
 from ..layers import Conv2Plus1d, ConvNormAct, midplanes
 from ..registry import register_model
 from ._builder import build, torchvision_args
+from ._remap import prefixed, remap_modules
 from ._specs import adapt_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
@@ -50,7 +50,7 @@ def _cfg(name: str, first_conv: str) -> dict:
                 modality="video")
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {"r3d_18": _cfg("r3d_18", "stem.conv"),
                 "r2plus1d_18": _cfg("r2plus1d_18", "stem.spatial.conv")}
 
@@ -97,20 +97,14 @@ class VideoBasicBlock(nn.Module):
         return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))
 
 
-# torchvision key -> ours, applied in order (first match wins).
-_TV_RULES = (
-    (r"^stem\.0\.", "stem.conv."), (r"^stem\.1\.", "stem.norm."),                # R3D stem
-    (r"^fc\.", "head.fc."),
-    (r"^layer(\d)\.(\d+)\.conv(\d)\.0\.0\.", "S{1}.{2}.conv{3}.conv.spatial."),
-    (r"^layer(\d)\.(\d+)\.conv(\d)\.0\.1\.", "S{1}.{2}.conv{3}.conv.norm."),
-    (r"^layer(\d)\.(\d+)\.conv(\d)\.0\.3\.", "S{1}.{2}.conv{3}.conv.temporal."),
-    (r"^layer(\d)\.(\d+)\.conv(\d)\.0\.", "S{1}.{2}.conv{3}.conv."),
-    (r"^layer(\d)\.(\d+)\.conv(\d)\.1\.", "S{1}.{2}.conv{3}.norm."),
-    (r"^layer(\d)\.(\d+)\.downsample\.0\.", "S{1}.{2}.shortcut.conv."),
-    (r"^layer(\d)\.(\d+)\.downsample\.1\.", "S{1}.{2}.shortcut.norm."),
-)
-_TV_R2PLUS1D_STEM = ((r"^stem\.0\.", "stem.spatial.conv."), (r"^stem\.1\.", "stem.spatial.norm."),
-                     (r"^stem\.3\.", "stem.temporal.conv."), (r"^stem\.4\.", "stem.temporal.norm."))
+# torchvision's names of one block's children, relative to the block (ours -> theirs): a unit's conv
+# and BN are ``convK.0`` / ``convK.1``; a (2+1)D conv is ``convK.0`` = (spatial, BN, ReLU, temporal)
+_TV_UNIT = {"conv": "0", "norm": "1"}
+_TV_2PLUS1D = {"conv.spatial": "0.0", "conv.norm": "0.1", "conv.temporal": "0.3", "norm": "1"}
+_TV_SHORTCUT = {"shortcut.conv": "downsample.0", "shortcut.norm": "downsample.1"}
+_TV_STEM = {"3d": {"stem.conv": "stem.0", "stem.norm": "stem.1"},
+            "2plus1d": {"stem.spatial.conv": "stem.0", "stem.spatial.norm": "stem.1",
+                        "stem.temporal.conv": "stem.3", "stem.temporal.norm": "stem.4"}}
 
 
 class VideoResNet(ConvNet):
@@ -190,34 +184,34 @@ class VideoResNet(ConvNet):
         if self.paper_exact and self.conv_type == "2plus1d":
             raise ValueError("paper_exact=True has different (2+1)D widths from torchvision's "
                              "r2plus1d_18; build the model with paper_exact=False to load them")
-        rules = (_TV_R2PLUS1D_STEM if self.conv_type == "2plus1d" else ()) + _TV_RULES
-        out = {}
-        for key, value in state_dict.items():
-            for pattern, repl in rules:
-                m = re.match(pattern, key)
-                if m:
-                    new = repl.format(*[None] + list(m.groups()))
-                    if new.startswith("S"):   # layerN -> stages.(N-1)
-                        stage, rest = new[1:].split(".", 1)
-                        new = f"stages.{int(stage) - 1}.{rest}"
-                    out[new + key[m.end():]] = value
-                    break
-            else:
-                out[key] = value   # unknown: passed through, so a strict load reports it
-        return out
+        return remap_modules(self, state_dict, self._torchvision_map())
+
+    def _torchvision_map(self) -> dict[str, str]:
+        """torchvision's ``r3d_18`` / ``r2plus1d_18``: ``stem.<k>``, ``layer<i + 1>.<j>.conv<n>.<k>``,
+        ``downsample``, ``fc`` (module paths, ours -> theirs)."""
+        unit = _TV_2PLUS1D if self.conv_type == "2plus1d" else _TV_UNIT
+        m = {**_TV_STEM[self.conv_type], "head.fc": "fc"}
+        for i, stage in enumerate(self.stages):
+            for j in range(len(stage)):
+                ours, theirs = f"stages.{i}.{j}", f"layer{i + 1}.{j}"
+                for n in (1, 2):
+                    m.update(prefixed(f"{ours}.conv{n}", f"{theirs}.conv{n}", unit))
+                if not isinstance(stage[j].shortcut, nn.Identity):
+                    m.update(prefixed(ours, theirs, _TV_SHORTCUT))
+        return m
 
 
-@register_model
+@register_model(cfg=default_cfgs["r3d_18"])
 def r3d_18(**kwargs) -> VideoResNet:
     """R3D-18: 3x3x3 basic blocks [2, 2, 2, 2]; torchvision layout, 400 Kinetics classes.
     torchvision's ``weights=None`` and ``progress`` are accepted."""
     return build("r3d_18", "VideoResNet", VideoResNet, torchvision_args("r3d_18", kwargs),
-                 spec=VIDEO_RESNET_18, conv_type="3d", default_cfg=default_cfgs["r3d_18"])
+                 spec=VIDEO_RESNET_18, conv_type="3d")
 
 
-@register_model
+@register_model(cfg=default_cfgs["r2plus1d_18"])
 def r2plus1d_18(**kwargs) -> VideoResNet:
     """R(2+1)D-18: (2+1)D basic blocks [2, 2, 2, 2]; torchvision widths, or ``paper_exact=True``."""
     return build("r2plus1d_18", "VideoResNet", VideoResNet,
                  torchvision_args("r2plus1d_18", kwargs), spec=VIDEO_RESNET_18,
-                 conv_type="2plus1d", default_cfg=default_cfgs["r2plus1d_18"])
+                 conv_type="2plus1d")

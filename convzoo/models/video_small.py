@@ -53,7 +53,7 @@ def _cfg(name: str) -> dict:
                 classifier="head.fc", modality="video")
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table).
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {name: _cfg(name) for name in _MODES}
 
 
@@ -146,29 +146,28 @@ class SmallVideoNet(ConvNet):
 
 
 def _small(name: str, kwargs: dict) -> SmallVideoNet:
-    return build(name, "SmallVideoNet", SmallVideoNet, kwargs, mode=_MODES[name],
-                 default_cfg=default_cfgs[name])
+    return build(name, "SmallVideoNet", SmallVideoNet, kwargs, mode=_MODES[name])
 
 
-@register_model
+@register_model(cfg=default_cfgs["c3d_small"])
 def c3d_small(**kwargs) -> SmallVideoNet:
     """Small C3D-style net (3x3x3 convs 8-16-32-64) for 1 x 8 x 24 x 24 MovingDigits clips."""
     return _small("c3d_small", kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["r2plus1d_small"])
 def r2plus1d_small(**kwargs) -> SmallVideoNet:
     """The same net with (2+1)D convs (paper's M_i per conv)."""
     return _small("r2plus1d_small", kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["frame2d_small"])
 def frame2d_small(**kwargs) -> SmallVideoNet:
     """The same widths with 3x3 2D convs on the middle frame only: a single-image baseline."""
     return _small("frame2d_small", kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["stack2d_small"])
 def stack2d_small(**kwargs) -> SmallVideoNet:
     """The same widths with 3x3 2D convs on the frames stacked as channels (early fusion)."""
     return _small("stack2d_small", kwargs)

@@ -187,7 +187,7 @@ def _cfg(name: str) -> dict:
                 sample_rate=8000)
 
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table); the
+# The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table); the
 # instance adds pool_size (the last map's length at 32000 samples) and the min input its stem needs.
 default_cfgs = {name: _cfg(name) for name in (
     "waveform_m3", "waveform_m5", "waveform_m11", "waveform_m18", "waveform_m34_res",
@@ -205,47 +205,46 @@ def _build(name: str, spec: WaveSpec, separable: bool = False, stem_kernel: Opti
     if pool is not None:
         spec = replace(spec, stem_pool=pool, stages=tuple(
             replace(st, pool=pool if st.pool > 1 else 1) for st in spec.stages))
-    return build(name, "WaveformNet", WaveformNet, kwargs, spec=spec, separable=separable,
-                 default_cfg=default_cfgs[name])
+    return build(name, "WaveformNet", WaveformNet, kwargs, spec=spec, separable=separable)
 
 
-@register_model
+@register_model(cfg=default_cfgs["waveform_m3"])
 def waveform_m3(**kwargs) -> WaveformNet:
     """M3 (0.2M): conv1 [80/4, 256], one [3, 256] conv."""
     return _build("waveform_m3", WAVEFORM_M3, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["waveform_m5"])
 def waveform_m5(**kwargs) -> WaveformNet:
     """M5 (0.5M): conv1 [80/4, 128], then [3, 128], [3, 256], [3, 512]."""
     return _build("waveform_m5", WAVEFORM_M5, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["waveform_m11"])
 def waveform_m11(**kwargs) -> WaveformNet:
     """M11 (1.8M): conv1 [80/4, 64], then 2/2/3/2 convs of 64/128/256/512."""
     return _build("waveform_m11", WAVEFORM_M11, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["waveform_m18"])
 def waveform_m18(**kwargs) -> WaveformNet:
     """M18 (3.7M): conv1 [80/4, 64], then 4 convs each of 64/128/256/512."""
     return _build("waveform_m18", WAVEFORM_M18, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["waveform_m34_res"])
 def waveform_m34_res(**kwargs) -> WaveformNet:
     """M34-res (4M): conv1 [80/4, 48], then 3/4/6/3 residual blocks of 48/96/192/384."""
     return _build("waveform_m34_res", WAVEFORM_M34_RES, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["waveform_m11_dws"])
 def waveform_m11_dws(**kwargs) -> WaveformNet:
     """M11 with every 3-tap conv depthwise-separable (conv1 unchanged)."""
     return _build("waveform_m11_dws", WAVEFORM_M11, separable=True, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["waveform_m18_dws"])
 def waveform_m18_dws(**kwargs) -> WaveformNet:
     """M18 with every 3-tap conv depthwise-separable (conv1 unchanged)."""
     return _build("waveform_m18_dws", WAVEFORM_M18, separable=True, **kwargs)

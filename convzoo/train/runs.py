@@ -49,7 +49,7 @@ def sample_shape(dataset) -> tuple:
     return tuple(x.shape)
 
 
-def build_model(name: str, dataset, model_kwargs: Optional[dict] = None, seed: Optional[int] = None,
+def build_run_model(name: str, dataset, model_kwargs: Optional[dict] = None, seed: Optional[int] = None,
                 task: str = "classification") -> nn.Module:
     """``create_model(name, num_classes=<dataset's>, in_chans=<dataset's>, **model_kwargs)``;
     explicit ``model_kwargs`` win (and are then checked against the data by the trainer). With
@@ -79,6 +79,9 @@ def build_model(name: str, dataset, model_kwargs: Optional[dict] = None, seed: O
         from convzoo.compress import apply_spec
         apply_spec(model, spec)
     return model
+
+
+build_model = build_run_model   # the name docs/compress.md first gave it (kept for callers)
 
 
 def default_out_dir(model: str, dataset: str, base: str = "runs") -> Path:
@@ -135,10 +138,10 @@ def load_run(run_dir, *, weights: Optional[str] = None) -> tuple[nn.Module, dict
     if pre and pre.get("num_classes") is not None:
         kw.setdefault("num_classes", pre["num_classes"])
         kw.setdefault("in_chans", pre["input_size"][0])
-        model = build_model(cfg["model"], None, kw, task=task)
+        model = build_run_model(cfg["model"], None, kw, task=task)
     else:
         (test_set,) = build_data(cfg["dataset"], cfg.get("data_root"), cfg.get("data_kwargs"), splits=("test",))
-        model = build_model(cfg["model"], test_set, kw, task=task)
+        model = build_run_model(cfg["model"], test_set, kw, task=task)
     load_weights(model, path, layout="convzoo" if not weights else None, allow_new_head=False)
     names = cfg.get("class_names")
     if names and isinstance(getattr(model, "default_cfg", None), dict):

@@ -20,7 +20,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ...registry import register_model
+from ...registry import get_pretrained_cfg, register_model
 from .._remap import remap_modules
 from .._specs import image_cfg
 from ..mobilenet_v3 import mobilenet_v3_large
@@ -58,8 +58,9 @@ _DEEPLAB_KEYS = {**{f"aspp.convs.{i}.{p}": f"0.convs.{i}.{q}" for i in range(4)
 _LRASPP_KEYS = {"cbr.conv": "cbr.0", "cbr.norm": "cbr.1", "scale.1": "scale.1",
                 "low_classifier": "low_classifier", "high_classifier": "high_classifier"}
 
-# The metadata of every registered name, read by the registry (timm's default_cfgs table). torchvision
-# evaluates these at 520 px (resize 520), ImageNet mean/std, 21 VOC classes.
+# The metadata of every registered name, handed to register_model with each builder (timm's
+# default_cfgs table). torchvision evaluates these at 520 px (resize 520), ImageNet mean/std, 21 VOC
+# classes.
 default_cfgs = {name: dict(image_cfg(name, 520, num_classes=21, interpolation="bilinear",
                                      classifier="head", first_conv="backbone.stem.conv"),
                            task="segmentation", pool_size=None)
@@ -88,10 +89,10 @@ def _build(name: str, taps: list[str], make_head, head_map: dict[str, str], num_
                              **({} if drop_path_rate is None else {"drop_path_rate": drop_path_rate}))
     trunk = Trunk(net, taps)
     return TorchvisionSegmenter(trunk, make_head(trunk.channels, num_classes), num_classes, in_chans,
-                                default_cfgs[name], net=net, head_map=head_map)
+                                get_pretrained_cfg(name), net=net, head_map=head_map)
 
 
-@register_model
+@register_model(cfg=default_cfgs["deeplabv3_mobilenet_v3_large"])
 def deeplabv3_mobilenet_v3_large(**kwargs) -> TorchvisionSegmenter:
     """DeepLabV3 with the dilated MobileNetV3-Large (torchvision's; 11,025,477 parameters at 21 classes)."""
     kwargs = _tv_args("deeplabv3_mobilenet_v3_large", kwargs)
@@ -99,7 +100,7 @@ def deeplabv3_mobilenet_v3_large(**kwargs) -> TorchvisionSegmenter:
                   _DEEPLAB_KEYS, **kwargs)
 
 
-@register_model
+@register_model(cfg=default_cfgs["lraspp_mobilenet_v3_large"])
 def lraspp_mobilenet_v3_large(**kwargs) -> TorchvisionSegmenter:
     """LR-ASPP with the dilated MobileNetV3-Large (torchvision's; 3,221,538 parameters at 21 classes)."""
     kwargs = _tv_args("lraspp_mobilenet_v3_large", kwargs)
