@@ -1,5 +1,6 @@
 import os
 import random
+import socket
 
 import numpy as np
 import pytest
@@ -17,3 +18,25 @@ def _seed():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+# The CLI in-process and a socket that refuses to connect (the checkpoint tests)
+@pytest.fixture
+def run_cli(capsys):
+    """``convzoo ARGV`` in this process -> (exit code, stdout, stderr)."""
+    from convzoo.cli import main
+
+    def go(argv):
+        code = main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+    return go
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a connection fails the test."""
+    def refuse(*a, **k):
+        raise AssertionError("network access attempted")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
