@@ -57,11 +57,28 @@ class CompiledInference(Runner):
                 inductor_config.freezing = before
 
 
+# Dynamo caches compiled graphs per code object: every model compiled through the same wrapper class
+# (FormatInput.forward, GraphModule.forward) is a "recompile" of that one code object, and with
+# fullgraph=True the 9th model in a process failed outright (FailOnRecompileLimitHit: bench/precision.py
+# died at its 9th compile, convnext_tiny, 2026-12-06). Each compile here raises the limit by one model.
+_MODELS_PER_CODE_OBJECT = 8
+
+
+def torch_compile(module: nn.Module, **kwargs):
+    """``torch.compile(module, **kwargs)``, with Dynamo's recompile limit raised so that any number of
+    models can be compiled in one process (each keeps its own guards; nothing is recompiled twice)."""
+    import torch._dynamo.config as dynamo_config
+    dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, 1) + _MODELS_PER_CODE_OBJECT
+    dynamo_config.accumulated_recompile_limit = max(dynamo_config.accumulated_recompile_limit,
+                                                    4 * dynamo_config.recompile_limit)
+    return torch.compile(module, **kwargs)
+
+
 def compile_program(module: nn.Module, precision: str) -> CompiledInference:
     """A loaded ``torch.export`` program compiled as the compile engine does (inductor, freezing,
     ``cpp_wrapper``, static shapes)."""
-    compiled = torch.compile(module, fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
+    compiled = torch_compile(module, fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
     return CompiledInference(module, compiled, True, precision)
 
 
-__all__ = ["CompiledInference", "compile_program"]
+__all__ = ["CompiledInference", "compile_program", "torch_compile"]

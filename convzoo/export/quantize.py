@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from .._extras import require
-from .compiled import CompiledInference
+from .compiled import CompiledInference, torch_compile
 from .form import inference_form
 from .precision import check_precision
 from .runner import Runner
@@ -189,7 +189,7 @@ def _pt2e(model, batches):
         for b in batches:
             prepared(b)
     converted = pt2e.convert_pt2e(prepared)
-    compiled = torch.compile(converted, dynamic=False)
+    compiled = torch_compile(converted, dynamic=False)
     return CompiledInference(converted, compiled, freeze=True, precision="int8", exportable=converted,
                              example_input=batches[0][:1])
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
 
-from ..compiled import CompiledInference
+from ..compiled import CompiledInference, torch_compile
 from ..form import inference_form, uses_channels_last
 from ..layout import FormatInput
 from ..precision import to_reduced
@@ -29,8 +28,8 @@ def compile_form(form, precision: str, channels_last: bool, *, compile_mode: Opt
     if options is None and compile_mode is None and compile_backend == "inductor" and on_cpu:
         options = {"cpp_wrapper": True}
     wrapped = model if precision != "fp32" else FormatInput(model, channels_last)
-    compiled = torch.compile(wrapped, mode=compile_mode, fullgraph=True, dynamic=False,
-                             backend=compile_backend, options=options or None)
+    compiled = torch_compile(wrapped, mode=compile_mode, fullgraph=True, dynamic=False,
+                              backend=compile_backend, options=options or None)
     return CompiledInference(model, compiled, freeze, precision, exportable=wrapped, example_input=example_input)
 
 
