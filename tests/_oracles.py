@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from hypothesis import settings
 from scipy.special import erf
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from convzoo.reference import conv_nd
 
@@ -92,3 +93,20 @@ def inputs(c, dims, batch=2, size=None, seed=0):
 def assert_close(a, b):
     np.testing.assert_allclose(npy(a) if isinstance(a, torch.Tensor) else a,
                                npy(b) if isinstance(b, torch.Tensor) else b, rtol=1e-9, atol=1e-9)
+
+
+# convzoo.analysis's oracles: the layer classes per dimension and PyTorch's own FLOP counter
+CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+CONVT = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+
+
+def torch_flops(model: nn.Module, x: torch.Tensor) -> int:
+    """Independent oracle: PyTorch's FlopCounterMode (2 FLOPs per MAC for convs and matmuls)."""
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(x)
+    return fc.get_total_flops()
+
+
+def nparams(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())

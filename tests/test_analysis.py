@@ -10,27 +10,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from convzoo.analysis import (profile, separable_cost_ratio)
 from convzoo.blocks import ConvNeXtBlock, FusedMBConv, MBConv
 from convzoo.layers import (Conv2Plus1d, ConvNormAct, ConvTranspose, DepthwiseConv, DepthwiseSeparableConv,
                             PointwiseConv, SpatiallySeparableConv, SqueezeExcite)
 
-CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-CONVT = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
-
-
-def torch_flops(model: nn.Module, x: torch.Tensor) -> int:
-    """Independent oracle: PyTorch's FlopCounterMode (2 FLOPs per MAC for convs and matmuls)."""
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(x)
-    return fc.get_total_flops()
-
-
-def nparams(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+from _oracles import CONV, CONVT, torch_flops
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,27 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 import convzoo
 from convzoo.analysis import (profile)
 from convzoo.blocks import MBConv
 from convzoo.layers import (ConvNormAct)
 
-CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
-CONVT = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
-
-
-def torch_flops(model: nn.Module, x: torch.Tensor) -> int:
-    """Independent oracle: PyTorch's FlopCounterMode (2 FLOPs per MAC for convs and matmuls)."""
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(x)
-    return fc.get_total_flops()
-
-
-def nparams(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
+from _oracles import nparams, torch_flops
 
 
 

@@ -28,6 +28,15 @@ def f_se(x, se, act):
     return x * torch.sigmoid(f_conv(act(f_conv(z, se.reduce)), se.expand))
 
 
+def _same_as_both(m, x, xt, h, ht, residual: bool) -> None:
+    """The block's output equals the NumPy branch ``h`` and the functional branch ``ht`` (plus the input
+    when it has a residual)."""
+    if residual:
+        h, ht = h + x, ht + xt
+    assert_close(m(xt), h)
+    assert_close(m(xt), ht)
+
+
 @pytest.mark.parametrize("dims", [1, 2, 3])
 @pytest.mark.parametrize("c_in,c_out,expand,stride,se,act", [
     (8, 8, 6, 1, 0.25, nn.SiLU),     # residual, SE from the 8 input channels (2), not 48
@@ -59,10 +68,7 @@ def test_mbconv_against_composition(dims, c_in, c_out, expand, stride, se, act):
         h, ht = np_se(h, m.se, a_np), f_se(ht, m.se, a_f)
     h = np_bn(np_conv(h, m.project.conv), m.project.norm)           # linear bottleneck: no act
     ht = f_bn(f_conv(ht, m.project.conv), m.project.norm)
-    if stride == 1 and c_in == c_out:
-        h, ht = h + x, ht + xt
-    assert_close(m(xt), h)
-    assert_close(m(xt), ht)
+    _same_as_both(m, x, xt, h, ht, residual=stride == 1 and c_in == c_out)
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
@@ -82,10 +88,7 @@ def test_fused_mbconv_against_composition(dims, c_in, c_out, expand, stride, se)
             h, ht = np_se(h, m.se, np_silu), f_se(ht, m.se, F.silu)
         h = np_bn(np_conv(h, m.project.conv), m.project.norm)
         ht = f_bn(f_conv(ht, m.project.conv), m.project.norm)
-    if stride == 1 and c_in == c_out:
-        h, ht = h + x, ht + xt
-    assert_close(m(xt), h)
-    assert_close(m(xt), ht)
+    _same_as_both(m, x, xt, h, ht, residual=stride == 1 and c_in == c_out)
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
