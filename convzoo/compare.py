@@ -133,7 +133,9 @@ def train_job(job: Job, cfg: dict, data: dict, out_dir: str, threads: int) -> di
     t0 = time.process_time()
     rep = fit(model, train_set, test_set, cfg, out_dir=out_dir, progress=False,
               run_info={"model": f"variant_{job.variant}", "model_kwargs": {"widths": list(job.widths)},
-                        "dataset": data["name"]}, dataset_name=data["name"])
+                        # the task's options, so that eval / deploy / predict of this run rebuild its data
+                        "dataset": data["name"], "data_kwargs": dict(data.get("options") or {})},
+              dataset_name=data["name"])
     return dict(name=job.name, variant=job.variant, widths=list(job.widths), seed=job.seed,
                 accuracy=rep["accuracy"], params=rep["params"], macs=rep["macs"],
                 train_time_s=rep["train_time_s"], cpu_time_s=round(time.process_time() - t0, 3),

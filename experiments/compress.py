@@ -3,7 +3,7 @@ speed-up targets 2x and 4x, right after compression and after a short fine-tunin
 
 Nets (``--nets``):
 
-- ``variant_conv`` on ``cluttered_digits`` (16 x 16 digits among clutter)
+- ``variant_conv`` on ``cluttered_digits`` (16 x 16 digits among clutter; compare's task: 1 fragment, noise 0.1)
 - ``resnet18``: torchvision's ResNet-18 (first conv fed 1 channel) on ``cluttered_digits``, the 16 x 16
   images upsampled 4x inside the net (bilinear) so that ResNet-18's /32 stride leaves 2 x 2 maps; at the
   native 16 x 16 it is 1 x 1 from ``layer3`` on and reached 21.5 % (the first session's run)
@@ -63,7 +63,12 @@ def data(name: str, args):
     ds = NETS[name][0]
     if ds == "spoken_digits" and shutil.which("espeak-ng") is None:
         raise RuntimeError("spoken_digits needs the espeak-ng synthesiser (apt-get install espeak-ng), not installed")
-    return get_dataset(ds, "train", size=args.train_size), get_dataset(ds, "test", size=args.test_size)
+    kw = {}
+    if ds == "cluttered_digits":             # the task `convzoo compare` trains on (1 fragment, noise 0.1)
+        from convzoo.compare import CLUTTER, NOISE
+        kw = dict(clutter=CLUTTER, noise=NOISE)
+    return (get_dataset(ds, "train", size=args.train_size, **kw),
+            get_dataset(ds, "test", size=args.test_size, **kw))
 
 
 def latencies(before, after, x) -> dict:
