@@ -64,17 +64,29 @@ class Range:
             raise ValueError(f"expected {self.describe()}, got {text!r}")
         return v
 
-    def argtype(self):
+    def argtype(self) -> "ArgType":
         """An argparse ``type=`` callable (its error names the flag through argparse)."""
-        import argparse
+        return ArgType(self)
 
-        def convert(text: str):
-            try:
-                return self.parse(text)
-            except ValueError as e:
-                raise argparse.ArgumentTypeError(str(e)) from None
-        convert.__name__ = self.kind.__name__
-        return convert
+
+class ArgType:
+    """argparse ``type=`` for a :class:`Range`: the command-line string as a number in the range, or
+    ``argparse.ArgumentTypeError`` naming the range and what came. ``.range`` lets a test tell a
+    checked flag from a raw ``type=int``."""
+
+    def __init__(self, rng: Range):
+        self.range = rng
+        self.__name__ = rng.kind.__name__
+
+    def __call__(self, text: str) -> Any:
+        import argparse
+        try:
+            return self.range.parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    def __repr__(self) -> str:
+        return f"ArgType({self.range.describe()})"
 
 
 def _fmt(v: float) -> str:
@@ -88,4 +100,4 @@ def check_all(table: dict[str, Range], values: dict[str, Any], prefix: str = "")
             rng.check(prefix + name, values[name])
 
 
-__all__ = ["Range", "check_all"]
+__all__ = ["ArgType", "Range", "check_all"]

@@ -154,7 +154,8 @@ def test_summary_spaced_and_comma_sizes_agree(capsys):
     (["summary", "mobilenet_v2", "--input-size", "3", "a"], "--input-size expects positive integers"),
     (["summary", "mobilenet_v2", "--input-size", "64", "64"],
      "MobileNetV2 takes 2D inputs: expected input_size (C, *spatial) with 3 values"),
-    (["summary", "mobilenet_v2", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["summary", "mobilenet_v2", "--batch-size", "0"],
+     "argument --batch-size: expected an integer in [1, 1048576], got '0'"),
 ])
 def test_summary_bad_input(argv, message, capsys):
     rc, out, err = _run(argv, capsys)

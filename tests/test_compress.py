@@ -324,8 +324,8 @@ def test_cli_compress_writes_a_run_that_eval_reloads(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,pattern", [
     (["--method", "svd", "--rank", "2"], "method must be one of"),
-    (["--method", "channel", "--energy", "1.5"], r"energy must be a number in \(0, 1\], got 1.5"),
-    (["--method", "channel", "--speedup", "1"], "speedup must be a finite number > 1"),
+    (["--method", "channel", "--energy", "1.5"], r"argument --energy: expected a number in \(0, 1\], got '1.5'"),
+    (["--method", "channel", "--speedup", "1"], r"argument --speedup: expected a number in \(1, inf\), got '1'"),
     (["--method", "channel", "--rank", "999"], r"rank must be in \[1, \d+\]"),
 ])
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, pattern):

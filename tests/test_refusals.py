@@ -126,7 +126,7 @@ def test_resume_without_checkpoint_restarts(tmp_path, capsys):
 # flags where 0 is a meaningful value (off, none, no warm-up); every other numeric flag refuses it
 ZERO_OK = {"--weight-decay", "--momentum", "--warmup-epochs", "--min-lr", "--label-smoothing", "--randaugment",
            "--mixup", "--cutmix", "--drop-rate", "--drop-path-rate", "--progressive", "--seed", "--workers",
-           "--warmup"}
+           "--warmup", "--clutter", "--noise"}
 BAD = ["-1", "0", "1e30", "inf", "nan", ""]
 POSITIONAL = {"export": ["variant_conv", "--onnx", "never.onnx"], "bench": ["variant_conv"], "eval": [],
               "train": [], "compare": []}

@@ -132,7 +132,7 @@ def test_killed_search_resumes_without_repeating_trials(tmp_path, monkeypatch):
 
 def test_cli_rejects_bad_options(tmp_path, capsys):
     assert main(["search", "--out", str(tmp_path / "s"), "--trials", "0"]) == 2
-    assert "--trials must be >= 1" in capsys.readouterr().err
+    assert "argument --trials: expected an integer in [1, 1000000], got '0'" in capsys.readouterr().err
 
 
 def test_v2_mode_pareto_objective_latency_cost(tmp_path):

@@ -35,6 +35,18 @@ CLI_RANGES: dict[str, Range] = {
     "clutter": Range(int, 0, 64),
     "noise": Range(float, 0, 1),
     "topk": Range(int, 1, 1000),
+    "per_shard": Range(int, 1, 1 << 30),
+    "heartbeat": Range(int, 1, 86_400),                  # seconds
+    "trials": Range(int, 1, 1_000_000),
+    "target": Range(float, 0, None, lo_open=True),        # MACs or ms
+    "calibration": Range(int, 1, 1 << 20),               # samples
+    "check_samples": Range(int, 1, 1 << 30),
+    "max_drop": Range(float, 0, 100, optional=True),     # points of top-1
+    # compress: the factorisation target (one of the three) and its fine-tuning
+    "speedup": Range(float, 1, None, lo_open=True),
+    "energy": Range(float, 0, 1, lo_open=True),
+    "rank": Range(int, 1, 1 << 20),
+    "finetune_epochs": Range(int, 0, 100_000),
 }
 
 

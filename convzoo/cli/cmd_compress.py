@@ -18,20 +18,22 @@ accuracy_after (after fine-tuning; also `accuracy`, which `convzoo eval` checks)
 
 
 def register(subparsers) -> None:
+    from convzoo.cli._common import flag_type as t
     p = subparsers.add_parser("compress", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="a run folder written by convzoo train")
     p.add_argument("--method", required=True, help="spatial | channel | tucker2 | cp | dwsep | separable_dw")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--speedup", type=float, help="target speed-up > 1 (over MACs, or measured with --engine)")
-    g.add_argument("--energy", type=float, help="kept singular-value energy in (0, 1]")
-    g.add_argument("--rank", type=int, help="one rank for every layer (capped at each layer's full rank)")
+    g.add_argument("--speedup", type=t("speedup"), help="target speed-up > 1 (over MACs, or measured with --engine)")
+    g.add_argument("--energy", type=t("energy"), help="kept singular-value energy in (0, 1]")
+    g.add_argument("--rank", type=t("rank"), help="one rank for every layer (capped at each layer's full rank)")
     p.add_argument("--engine", help="measure --speedup on this engine: eager | onnxruntime")
-    p.add_argument("--finetune-epochs", type=int, default=1, help="epochs of fine-tuning (0: none; default 1)")
+    p.add_argument("--finetune-epochs", type=t("finetune_epochs"), default=1,
+                   help="epochs of fine-tuning (0: none; default 1)")
     p.add_argument("--distill", action="store_true", help="fine-tune against the original run's logits")
-    p.add_argument("--lr", type=float, help="fine-tuning learning rate (default: the run's / 10)")
-    p.add_argument("--batch-size", type=int, help="default: the run's")
-    p.add_argument("--limit-train", type=int, help="fine-tune on the first N training samples")
+    p.add_argument("--lr", type=t("lr"), help="fine-tuning learning rate (default: the run's / 10)")
+    p.add_argument("--batch-size", type=t("batch_size"), help="default: the run's")
+    p.add_argument("--limit-train", type=t("limit_train"), help="fine-tune on the first N training samples")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", required=True, help="the new run folder (must not hold files)")
@@ -47,8 +49,6 @@ def _check_args(args) -> None:
     get_method(args.method)
     check_target(args.rank, args.energy, args.speedup)
     check_engine(args.engine)
-    if args.finetune_epochs < 0:
-        raise CLIError(f"--finetune-epochs must be an int >= 0, got {args.finetune_epochs}")
     if args.distill and args.finetune_epochs == 0:
         raise CLIError("--distill needs --finetune-epochs >= 1")
     out = Path(args.out)

@@ -37,14 +37,14 @@ def register(subparsers) -> None:
                    help="dataset (name, or a folder with --data-root) for int8 calibration; a run's own "
                         "train split by default")
     p.add_argument("--data-root", help="folder of an on-disk dataset")
-    p.add_argument("--max-drop", type=float, default=None,
+    p.add_argument("--max-drop", type=t("max_drop"), default=None,
                    help="points of top-1 (agreement, without labels) a candidate may lose (default: "
                         "1.0 int8, 0.5 bf16 and fp32)")
     p.add_argument("--input-size", nargs="+", metavar="N", help="input size C H W (default: the run's / model's)")
     p.add_argument("--engines", nargs="+", help="only these engines")
     p.add_argument("--precisions", nargs="+", choices=("fp32", "bf16", "int8"), help="only these precisions")
-    p.add_argument("--check-samples", type=int, default=500, help="test samples checked (default 500)")
-    p.add_argument("--calibration", type=int, default=300, help="calibration samples (default 300)")
+    p.add_argument("--check-samples", type=t("check_samples"), default=500, help="test samples checked (default 500)")
+    p.add_argument("--calibration", type=t("calibration"), default=300, help="calibration samples (default 300)")
     p.add_argument("--threads", type=t("threads"), default=None, help="inference threads (default: torch's)")
     p.add_argument("--runs", type=t("runs"), default=24, help="timed calls per candidate (default 24)")
     p.add_argument("--weights", help="weights file (default: RUN/model.safetensors)")
@@ -93,10 +93,6 @@ def run(args) -> int:
     unknown = set(args.engines or ()) - set(REGISTRY)
     if unknown:
         raise CLIError(f"--engines: unknown {', '.join(sorted(unknown))} (known: {', '.join(REGISTRY)})")
-    if args.check_samples < 1 or args.calibration < 1:
-        raise CLIError("--check-samples and --calibration must be >= 1")
-    if args.max_drop is not None and not 0 <= args.max_drop <= 100:
-        raise CLIError(f"--max-drop is in points, 0..100, got {args.max_drop}")
     model, check, calib, size, source = _data(args)
     if args.calibration_data is not None:
         cfg = getattr(model, "default_cfg", None) or {}

@@ -23,6 +23,7 @@ with a one-line note when all figures are drawn; named in --only, it is an error
 
 
 def register(subparsers) -> None:
+    from convzoo.cli._common import flag_type as t
     p = subparsers.add_parser("figures", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder for the figure files (created if missing)")
@@ -34,8 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--audio-run", metavar="DIR", help="figure 8: a `convzoo train` run of waveform_m5")
     p.add_argument("--video-runs", metavar="DIR",
                    help="figure 9: a folder holding runs named frame2d_small/ and c3d_small/")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--seed", type=t("seed"), default=0)
+    p.add_argument("--threads", type=t("threads"), default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print the written files and timings as JSON")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)

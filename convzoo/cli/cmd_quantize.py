@@ -21,13 +21,14 @@ examples:
 
 
 def register(subparsers) -> None:
+    from convzoo.cli._common import flag_type as t
     p = subparsers.add_parser("quantize", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a run folder written by convzoo train, or a registered model name")
     p.add_argument("--weights", help="weights file (default: RUN/model.safetensors)")
     p.add_argument("--dataset", help="dataset to calibrate on and test (default: the run's)")
     p.add_argument("--data-root", help="folder of an on-disk dataset")
-    p.add_argument("--image-size", type=int, help="resize images to this side (default: the run's)")
+    p.add_argument("--image-size", type=t("image_size"), help="resize images to this side (default: the run's)")
     p.add_argument("--out", required=True, help="folder for the int8 IR and report.json")
     p.add_argument("--backend", choices=("openvino", "pt2e"), default="openvino")
     p.add_argument("--model-type", choices=("auto", "cnn", "transformer"), default="auto",
@@ -37,10 +38,10 @@ def register(subparsers) -> None:
                    help="keep this op (name, or type such as Multiply) in float; repeatable")
     p.add_argument("--overflow-fix", action="store_true",
                    help="NNCF's 7-bit first layer, for an IR meant for CPUs without VNNI (default: off)")
-    p.add_argument("--calibration", type=int, default=300, help="calibration samples (default 300)")
-    p.add_argument("--bench-batch", type=int, default=8, help="batch for the speed columns (default 8)")
-    p.add_argument("--runs", type=int, default=20, help="timed calls per speed column (default 20)")
-    p.add_argument("--threads", type=int, default=None, help="inference threads (default: torch's)")
+    p.add_argument("--calibration", type=t("calibration"), default=300, help="calibration samples (default 300)")
+    p.add_argument("--bench-batch", type=t("bench_batch"), default=8, help="batch for the speed columns (default 8)")
+    p.add_argument("--runs", type=t("runs"), default=20, help="timed calls per speed column (default 20)")
+    p.add_argument("--threads", type=t("threads"), default=None, help="inference threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -103,13 +104,10 @@ def run(args) -> int:
     import torch
 
     from convzoo.analysis.timing import median_ms
-    from convzoo.cli import CLIError
     from convzoo.export import get_engine, quantize
     from convzoo.export.openvino import default_precision
     from convzoo.io import write_json
 
-    if args.calibration < 1 or args.bench_batch < 1 or args.runs < 1:
-        raise CLIError("--calibration, --bench-batch and --runs must be >= 1")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     model, train, test, size, desc = _load(args)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import CLIError
-from ._common import default_out, study_errors
+from ._common import default_out, flag_type as t, study_errors
 
 
 def register(subparsers) -> None:
@@ -25,20 +24,16 @@ def register(subparsers) -> None:
     p.add_argument("--storage", default=None, metavar="URL",
                    help="SQLAlchemy URL of a study shared by several workers, e.g. "
                         "postgresql://user:pw@host/db (default: this process runs the whole grid)")
-    p.add_argument("--heartbeat", type=int, default=10, metavar="S",
+    p.add_argument("--heartbeat", type=t("heartbeat"), default=10, metavar="S",
                    help="with --storage: seconds between heartbeats; a run silent for 3 is re-queued")
-    p.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate of every run")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=t("lr"), default=3e-3, help="AdamW learning rate of every run")
+    p.add_argument("--seed", type=t("seed"), default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..scaling.study import run_study
-    if not 0 < args.lr < float("inf"):
-        raise CLIError(f"--lr must be > 0, got {args.lr}")
-    if args.heartbeat < 1:
-        raise CLIError(f"--heartbeat must be >= 1, got {args.heartbeat}")
     out = Path(args.out) if args.out else default_out("scale")
     with study_errors():
         results = run_study(out, args.budget, progress=not args.no_progress, lr=args.lr, seed=args.seed,

@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from . import CLIError
-from ._common import default_out, study_errors
+from ._common import default_out, flag_type as t, study_errors
 
 
 def register(subparsers) -> None:
@@ -35,24 +34,24 @@ def register(subparsers) -> None:
                         "time S, params P)")
     p.add_argument("--constraint", choices=("soft", "hard"), default="soft",
                    help="soft (default): w=-0.07 on both sides of T; hard: w=0 below T, -1 above")
-    p.add_argument("--target", type=float, default=None,
+    p.add_argument("--target", type=t("target"), default=None,
                    help="T, in MACs or ms (default: the cost of the scaling study's base net)")
     p.add_argument("--objective", choices=("reward", "pareto"), default="reward",
                    help="reward (default): maximise the reward; pareto: multi-objective (accuracy, cost)")
-    p.add_argument("--trials", type=int, default=None,
+    p.add_argument("--trials", type=t("trials"), default=None,
                    help="the study's total number of trials, over all workers (default: from --budget)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs per trial (default: budget)")
-    p.add_argument("--train-size", type=int, default=None, help="training images (default: budget)")
+    p.add_argument("--epochs", type=t("epochs"), default=None, help="training epochs per trial (default: budget)")
+    p.add_argument("--train-size", type=t("train_size"), default=None, help="training images (default: budget)")
     p.add_argument("--storage", default=None, metavar="URL",
                    help="SQLAlchemy URL of the study, shared by every worker, e.g. "
                         "postgresql://user:pw@host:5432/db (default: sqlite OUT/study.db)")
     p.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
                    help="tpe (default) or random; trial n is drawn from (seed, n), so with random "
                         "the study is the same for any number of workers")
-    p.add_argument("--heartbeat", type=int, default=10, metavar="S",
+    p.add_argument("--heartbeat", type=t("heartbeat"), default=10, metavar="S",
                    help="seconds between a worker's heartbeats; a trial silent for 3 beats is "
                         "marked failed and re-queued (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="sampler and training seed (default 0)")
+    p.add_argument("--seed", type=t("seed"), default=0, help="sampler and training seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -60,12 +59,6 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..scaling.budget import parse_budget
     from ..search.study import run_search
-    for name in ("trials", "epochs", "train_size", "heartbeat"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise CLIError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
-    if args.target is not None and not 0 < args.target < float("inf"):
-        raise CLIError(f"--target must be a finite number > 0, got {args.target}")
     budget = parse_budget(args.budget)
     if args.train_size:
         budget = replace(budget, train_size=args.train_size)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import CLIError
+from ._common import flag_type as t
 
 
 def register(subparsers) -> None:
@@ -24,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE",
                    help="source dataset option (repeatable), e.g. size=64")
     p.add_argument("--out", required=True, help="folder for the shards (created)")
-    p.add_argument("--per-shard", type=int, default=1000, help="samples per shard (default 1000)")
+    p.add_argument("--per-shard", type=t("per_shard"), default=1000, help="samples per shard (default 1000)")
     p.add_argument("--splits", default="train,test", help="splits to write (default train,test)")
     p.set_defaults(func=run)
 
@@ -33,8 +34,6 @@ def run(args) -> int:
     from .._extras import MissingExtraError
     from ..data.webdataset import write_shards
     from ..train.runs import build_data, parse_kv
-    if args.per_shard < 1:
-        raise CLIError(f"--per-shard must be >= 1, got {args.per_shard}")
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     bad = [s for s in splits if s not in ("train", "test", "val")]
     if not splits or bad:

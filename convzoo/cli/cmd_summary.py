@@ -18,16 +18,17 @@ examples:
 
 
 def register(subparsers) -> None:
+    from convzoo.cli._common import flag_type as t
     p = subparsers.add_parser("summary", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a registered model name (see convzoo list)")
     p.add_argument("--input-size", nargs="+", metavar="N",
                    help='input size C H W (or C L, C T H W); "3 224 224", "3,224,224" and '
                         '"3x224x224" all work (default: the model\'s default_cfg input_size)')
-    p.add_argument("--batch-size", type=int, default=1, help="batch size (MACs scale with it)")
-    p.add_argument("--num-classes", type=int, help="classifier width (default: the model's)")
-    p.add_argument("--in-chans", type=int, help="input channels (default: the model's)")
-    p.add_argument("--max-rows", type=int, help="show only the first N layers")
+    p.add_argument("--batch-size", type=t("batch_size"), default=1, help="batch size (MACs scale with it)")
+    p.add_argument("--num-classes", type=t("num_classes"), help="classifier width (default: the model's)")
+    p.add_argument("--in-chans", type=t("in_chans"), help="input channels (default: the model's)")
+    p.add_argument("--max-rows", type=t("max_rows"), help="show only the first N layers")
     p.add_argument("--json", action="store_true", help="print the profile as JSON")
     p.set_defaults(func=run)
 
@@ -35,12 +36,9 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from convzoo.cli._common import parse_input_size
     from convzoo.cli._catalog import profile_model
-    from convzoo.cli import CLIError
     from convzoo.registry import model_entrypoint
 
     model_entrypoint(args.model)          # unknown name -> one-line error with close names
-    if args.batch_size < 1:
-        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
     kwargs = {k: v for k, v in (("num_classes", args.num_classes), ("in_chans", args.in_chans))
               if v is not None}
     size = parse_input_size(args.input_size) if args.input_size else None

@@ -28,102 +28,124 @@ def _range(text: str) -> tuple:
     return (lo, hi)
 
 
-# flag dest -> TrainConfig field (where the names differ)
-_FIELD = {"progressive": "progressive_stages", "prog_size": "size_range", "prog_randaug": "randaug_range",
-          "prog_mixup": "mixup_range", "prog_dropout": "dropout_range", "workers": "num_workers"}
+# Every flag of `train`, by --help group and in --help order, with its help. A bare name is a
+# TrainConfig field: its flag is --name (or _FLAG_OF's), its default the dataclass's, its type the
+# range in config.RANGES (or a MIN:MAX pair of PAIR_RANGES), its choices config.CHOICES'; a flag of
+# the run itself ("--...") gives its own argparse keywords ("range": its CLI_RANGES type).
+_GROUPS: dict[str, list[tuple[str, dict]]] = {
+    "model and data": [
+        ("--model", dict(help="registered model name (default: variant_conv on digits); see convzoo list")),
+        ("--dataset", dict(default="digits", help="registered dataset (default: digits)")),
+        ("--data-root", dict(help="folder of an on-disk dataset (cifar10, imagefolder)")),
+        ("--model-arg", dict(action="append", metavar="KEY=VALUE", help="extra create_model option")),
+        ("--data-arg", dict(action="append", metavar="KEY=VALUE", help="extra dataset option")),
+        ("task", dict(help="segmentation: per-pixel loss (255 ignored), mIoU; a backbone --model becomes "
+                           "create_segmenter(MODEL, head=..., ...) via --model-arg head=deeplabv3|lraspp|unet")),
+    ],
+    "fine-tuning": [
+        ("--pretrained", dict(metavar="SRC", help="start from these weights: a file (timm, torchvision, "
+                              "efficientnet_pytorch or convzoo layout), a model folder, local-dir:DIR or "
+                              "hf-hub:ORG/NAME (local cache only); the head gets the dataset's classes, the stem "
+                              "its channels; the run keeps the file's sha256 and never reads it again")),
+        ("freeze", dict(help="backbone: train the classifier only (linear probe)")),
+        ("layer_decay", dict(metavar="F", help="layer-wise lr decay (timm's): layer i of L learns at lr * F**(L - i)")),
+    ],
+    "optimisation": [
+        ("epochs", {}), ("batch_size", dict(help="global batch size")), ("lr", {}), ("optimizer", {}),
+        ("weight_decay", {}), ("momentum", {}),
+        ("schedule", dict(help="cosine (default), step (EfficientNet: x0.97 every 2.4 epochs), constant")),
+        ("step_decay", dict(help="'step' schedule: factor per period")),
+        ("step_epochs", dict(help="'step' schedule: period in epochs")),
+        ("warmup_epochs", {}), ("min_lr", {}), ("label_smoothing", {}),
+        ("clip_grad", dict(help="max gradient norm")),
+        ("ema_decay", dict(help="keep an EMA of the weights (e.g. 0.999); eval uses it")),
+        ("amp", dict(help="autocast: bf16 (CPU/CUDA), fp16 (CUDA)")),
+    ],
+    "augmentation and regularisation": [
+        ("image_size", dict(help="resize images to this side")),
+        ("randaugment", dict(metavar="M", help="RandAugment magnitude 0..30")),
+        ("mixup", dict(help="mixup alpha")),
+        ("cutmix", dict(help="CutMix alpha")),
+        ("drop_rate", dict(help="classifier dropout")),
+        ("--drop-path-rate", dict(range="drop_path_rate", help="stochastic depth (models that have it)")),
+        ("progressive_stages", dict(metavar="STAGES",
+                                    help="EfficientNetV2 progressive learning over STAGES stages (paper: 4)")),
+        ("size_range", dict(help="image size range, e.g. 128:300")),
+        ("randaug_range", dict(help="RandAugment range, e.g. 5:15")),
+        ("mixup_range", dict(help="mixup alpha range, e.g. 0:0.2")),
+        ("dropout_range", dict(help="dropout range, e.g. 0.1:0.3")),
+    ],
+    "run": [
+        ("--out", dict(help="run folder (default: a new folder under runs/)")),
+        ("--resume", dict(metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint "
+                          "(only --epochs, --workers, --device may differ from the run's own settings)")),
+        ("seed", {}),
+        ("device", dict(help="auto, cpu, cuda, cuda:1 ...")),
+        ("num_workers", dict(help="data loader worker processes (at most {MAX_WORKERS}: twice the CPU count, "
+                                  "at least 4)")),
+        ("deterministic", dict(help="torch.use_deterministic_algorithms(True)")),
+        ("sync_bn", dict(help="SyncBatchNorm across processes (torchrun)")),
+        ("limit_train", dict(help="use only the first N training samples")),
+        ("limit_test", dict(help="use only the first N test samples")),
+        ("--no-progress", dict(action="store_true", help="no progress bars or per-epoch lines")),
+    ],
+}
+# TrainConfig field -> flag, where the flag is not --field-with-dashes
+_FLAG_OF = {"progressive_stages": "--progressive", "size_range": "--prog-size", "randaug_range": "--prog-randaug",
+            "mixup_range": "--prog-mixup", "dropout_range": "--prog-dropout", "num_workers": "--workers"}
+
+
+def _flag(field: str) -> str:
+    return _FLAG_OF.get(field) or "--" + field.replace("_", "-")
+
+
+# flag dest -> TrainConfig field, for every flag that is one
+_FIELD = {_flag(n)[2:].replace("-", "_"): n for rows in _GROUPS.values() for n, _ in rows if not n.startswith("--")}
 # what a resumed run may change: more epochs, how often it evaluates, how it loads data
 _MAY_CHANGE = {"epochs", "num_workers", "eval_every", "device"}
-_NOT_CONFIG = {"out", "resume", "no_progress", "debug", "model", "dataset", "data_root", "model_arg",
-               "data_arg", "drop_path_rate", "drop_rate", "pretrained"}
+# flags that say what the run is (model, data): on --resume they must agree with its config.json
+_RUN_FLAGS = {"model", "dataset", "data_root", "model_arg", "data_arg", "drop_rate", "drop_path_rate"}
+
+
+def _field_kwargs(name: str, default, help_: dict) -> dict:
+    """argparse keywords of the flag of TrainConfig field ``name`` (default ``default``)."""
+    from convzoo.cli._common import flag_type
+    from convzoo.train.config import CHOICES, MAX_WORKERS, PAIR_RANGES, RANGES
+    kw = {k: (v.replace("{MAX_WORKERS}", str(MAX_WORKERS)) if k == "help" else v) for k, v in help_.items()}
+    if name in RANGES:
+        return dict(type=flag_type(name), default=default, **kw)
+    if name in PAIR_RANGES:
+        return dict(type=_range, metavar="MIN:MAX", default=default, **kw)
+    if name in CHOICES:
+        return dict(choices=CHOICES[name], default=default, **kw)
+    if isinstance(default, bool):
+        return dict(action="store_true", **kw)
+    return dict(default=default, **kw)
 
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type, record_explicit
-    from convzoo.train.config import AMP_MODES, FREEZE_MODES, MAX_WORKERS, OPTIMIZERS, SCHEDULES, TASKS, TrainConfig
+    from convzoo.train.config import TrainConfig
     d = TrainConfig()
-    t = flag_type
     p = subparsers.add_parser("train", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = p.add_argument_group("model and data")
-    g.add_argument("--model", help="registered model name (default: variant_conv on digits); see convzoo list")
-    g.add_argument("--dataset", default="digits", help="registered dataset (default: digits)")
-    g.add_argument("--data-root", help="folder of an on-disk dataset (cifar10, imagefolder)")
-    g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="extra create_model option")
-    g.add_argument("--data-arg", action="append", metavar="KEY=VALUE", help="extra dataset option")
-    g.add_argument("--task", choices=TASKS, default=d.task,
-                   help="segmentation: per-pixel loss (255 ignored), mIoU; a backbone --model becomes "
-                        "create_segmenter(MODEL, head=..., ...) via --model-arg head=deeplabv3|lraspp|unet")
-    g = p.add_argument_group("fine-tuning")
-    g.add_argument("--pretrained", metavar="SRC",
-                   help="start from these weights: a file (timm, torchvision, efficientnet_pytorch or convzoo "
-                        "layout), a model folder, local-dir:DIR or hf-hub:ORG/NAME (local cache only); the head "
-                        "gets the dataset's classes, the stem its channels; the run keeps the file's sha256 "
-                        "and never reads it again")
-    g.add_argument("--freeze", choices=FREEZE_MODES, help="backbone: train the classifier only (linear probe)")
-    g.add_argument("--layer-decay", type=t("layer_decay"), metavar="F",
-                   help="layer-wise lr decay (timm's): layer i of L learns at lr * F**(L - i)")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=t("epochs"), default=d.epochs)
-    g.add_argument("--batch-size", type=t("batch_size"), default=d.batch_size, help="global batch size")
-    g.add_argument("--lr", type=t("lr"), default=d.lr)
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    g.add_argument("--weight-decay", type=t("weight_decay"), default=d.weight_decay)
-    g.add_argument("--momentum", type=t("momentum"), default=d.momentum)
-    g.add_argument("--schedule", choices=SCHEDULES, default=d.schedule,
-                   help="cosine (default), step (EfficientNet: x0.97 every 2.4 epochs), constant")
-    g.add_argument("--step-decay", type=t("step_decay"), default=d.step_decay,
-                   help="'step' schedule: factor per period")
-    g.add_argument("--step-epochs", type=t("step_epochs"), default=d.step_epochs,
-                   help="'step' schedule: period in epochs")
-    g.add_argument("--warmup-epochs", type=t("warmup_epochs"), default=d.warmup_epochs)
-    g.add_argument("--min-lr", type=t("min_lr"), default=d.min_lr)
-    g.add_argument("--label-smoothing", type=t("label_smoothing"), default=d.label_smoothing)
-    g.add_argument("--clip-grad", type=t("clip_grad"), help="max gradient norm")
-    g.add_argument("--ema-decay", type=t("ema_decay"), help="keep an EMA of the weights (e.g. 0.999); eval uses it")
-    g.add_argument("--amp", choices=AMP_MODES, default=d.amp, help="autocast: bf16 (CPU/CUDA), fp16 (CUDA)")
-    g = p.add_argument_group("augmentation and regularisation")
-    g.add_argument("--image-size", type=t("image_size"), help="resize images to this side")
-    g.add_argument("--randaugment", type=t("randaugment"), metavar="M", help="RandAugment magnitude 0..30")
-    g.add_argument("--mixup", type=t("mixup"), default=0.0, help="mixup alpha")
-    g.add_argument("--cutmix", type=t("cutmix"), default=0.0, help="CutMix alpha")
-    g.add_argument("--drop-rate", type=t("drop_rate"), help="classifier dropout")
-    g.add_argument("--drop-path-rate", type=t("drop_path_rate"), help="stochastic depth (models that have it)")
-    g.add_argument("--progressive", type=t("progressive_stages"), default=0, metavar="STAGES",
-                   help="EfficientNetV2 progressive learning over STAGES stages (paper: 4)")
-    g.add_argument("--prog-size", type=_range, metavar="MIN:MAX", help="image size range, e.g. 128:300")
-    g.add_argument("--prog-randaug", type=_range, metavar="MIN:MAX", help="RandAugment range, e.g. 5:15")
-    g.add_argument("--prog-mixup", type=_range, metavar="MIN:MAX", help="mixup alpha range, e.g. 0:0.2")
-    g.add_argument("--prog-dropout", type=_range, metavar="MIN:MAX", help="dropout range, e.g. 0.1:0.3")
-    g = p.add_argument_group("run")
-    g.add_argument("--out", help="run folder (default: a new folder under runs/)")
-    g.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint "
-                   "(only --epochs, --workers, --device may differ from the run's own settings)")
-    g.add_argument("--seed", type=t("seed"), default=d.seed)
-    g.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:1 ...")
-    g.add_argument("--workers", type=t("num_workers"), default=0,
-                   help=f"data loader worker processes (at most {MAX_WORKERS}: twice the CPU count, at least 4)")
-    g.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
-    g.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (torchrun)")
-    g.add_argument("--limit-train", type=t("limit_train"), help="use only the first N training samples")
-    g.add_argument("--limit-test", type=t("limit_test"), help="use only the first N test samples")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars or per-epoch lines")
+    for title, rows in _GROUPS.items():
+        g = p.add_argument_group(title)
+        for name, kw in rows:
+            if name.startswith("--"):
+                kw = dict(kw)
+                if "range" in kw:
+                    kw["type"] = flag_type(kw.pop("range"))
+                g.add_argument(name, **kw)
+            else:
+                g.add_argument(_flag(name), **_field_kwargs(name, getattr(d, name), kw))
     record_explicit(p)
     p.set_defaults(func=run)
 
 
 def _config_from_args(args):
     from convzoo.train import TrainConfig
-    return TrainConfig(
-        task=args.task, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        weight_decay=args.weight_decay, momentum=args.momentum, schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs, step_decay=args.step_decay, step_epochs=args.step_epochs,
-        min_lr=args.min_lr, label_smoothing=args.label_smoothing, freeze=args.freeze, layer_decay=args.layer_decay,
-        clip_grad=args.clip_grad, ema_decay=args.ema_decay, amp=args.amp, image_size=args.image_size,
-        randaugment=args.randaugment, mixup=args.mixup, cutmix=args.cutmix, drop_rate=args.drop_rate,
-        progressive_stages=args.progressive, size_range=args.prog_size, randaug_range=args.prog_randaug,
-        mixup_range=args.prog_mixup, dropout_range=args.prog_dropout, seed=args.seed, device=args.device,
-        num_workers=args.workers, deterministic=args.deterministic, sync_bn=args.sync_bn,
-        limit_train=args.limit_train, limit_test=args.limit_test)
+    return TrainConfig(**{field: getattr(args, dest) for dest, field in _FIELD.items()})
 
 
 def _run_info(args) -> dict:
@@ -267,8 +289,8 @@ def _resume(args) -> int:
     saved = TrainConfig.from_dict(run_cfg["train"])
     given = _config_from_args(args).to_dict()
     changes = {}
-    for dest in sorted(explicit(args) - _NOT_CONFIG - {"out", "resume"}):
-        name = _FIELD.get(dest, dest)
+    for dest in sorted((explicit(args) & _FIELD.keys()) - _RUN_FLAGS):
+        name = _FIELD[dest]
         old, new = getattr(saved, name), given[name]
         if _same(old, new):
             continue
@@ -277,8 +299,7 @@ def _resume(args) -> int:
             raise CLIError(f"{flag} {_show(new)} contradicts the run's {name} = {_show(old)} in {out}/config.json "
                            f"(on --resume only --epochs, --workers, --device may change)")
         changes[name] = (old, new)
-    run_flags = explicit(args) & {"model", "dataset", "data_root", "model_arg", "data_arg", "drop_rate",
-                                  "drop_path_rate"}
+    run_flags = explicit(args) & _RUN_FLAGS
     given_info = _run_info(args) if run_flags else {}
     for dest in sorted(run_flags):
         key = {"model_arg": "model_kwargs", "data_arg": "data_kwargs", "drop_rate": "model_kwargs",

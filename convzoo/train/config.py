@@ -54,6 +54,9 @@ RANGES: dict[str, Range] = {
     "layer_decay": Range(float, 0, 1, lo_open=True, optional=True),
 }
 FREEZE_MODES = ("backbone",)
+# the allowed values of every string field (freeze may also be None: nothing frozen)
+CHOICES: dict[str, tuple] = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "amp": AMP_MODES,
+                             "freeze": FREEZE_MODES, "task": TASKS}
 # each entry of the (min, max) progressive-learning ranges
 PAIR_RANGES: dict[str, Range] = {
     "size_range": Range(int, 1, 8192),
@@ -111,12 +114,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.optimizer = str(self.optimizer).lower()
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _choice("amp", self.amp, AMP_MODES)
-        if self.freeze is not None:
-            _choice("freeze", self.freeze, FREEZE_MODES)
-        _choice("task", self.task, TASKS)
+        for name, options in CHOICES.items():
+            if not (name == "freeze" and self.freeze is None):
+                _choice(name, getattr(self, name), options)
         if self.task == "segmentation":
             # these move or mix images without their masks
             for name in ("image_size", "randaugment", "size_range", "randaug_range", "mixup_range"):
