@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import re
 import contextlib
-import time
 from pathlib import Path
 
 from ..ranges import Range
@@ -82,13 +81,9 @@ def explicit(args) -> set:
 
 
 def default_out(command: str, base: str = "runs") -> Path:
-    """``runs/<command>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3`` ... when it exists)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    p, i = Path(base) / f"{command}-{stamp}", 1
-    while p.exists():
-        i += 1
-        p = Path(base) / f"{command}-{stamp}-{i}"
-    return p
+    """``runs/<command>-<YYYYmmdd-HHMMSS>`` (:func:`convzoo.train.runs.default_out_dir`'s rule)."""
+    from ..train.runs import default_out_dir
+    return default_out_dir(command, base=base)
 
 
 @contextlib.contextmanager

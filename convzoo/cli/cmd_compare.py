@@ -75,7 +75,8 @@ def run(args) -> int:
     if not variants:
         raise CLIError(f"--variants expects a comma-separated subset of {','.join(VARIANTS)}, got "
                        f"{args.variants!r}")
-    out = Path(args.out) if args.out else Path("runs") / time.strftime("compare-%Y%m%d-%H%M%S")
+    from convzoo.cli._common import default_out
+    out = Path(args.out) if args.out else default_out("compare")
     if out.exists() and any(out.iterdir()):
         raise CLIError(f"{out} already holds files; choose another --out")
     cfg = default_config(epochs=args.epochs, image_size=args.image_size, lr=args.lr, batch_size=args.batch_size)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 
-def load_run(run_dir, expected_model: Optional[str] = None) -> tuple[nn.Module, dict]:
+def load_figure_run(run_dir, expected_model: Optional[str] = None) -> tuple[nn.Module, dict]:
     """Rebuild the model of a ``convzoo train`` run folder and load its final weights."""
     from ..weights import load_weights
     from ..train.runs import build_data, build_run_model, read_run_config

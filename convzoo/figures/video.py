@@ -22,7 +22,7 @@ from ._common import (
     save_figure,
     strip_ticks,
 )
-from ._training import example_split, load_run, train_small
+from ._training import example_split, load_figure_run, train_small
 
 NETS = {"2d": "frame2d_small", "3d": "c3d_small"}
 SHOW_FRAMES = 8
@@ -96,7 +96,7 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
     models, reports = {}, {}
     for kind, name in NETS.items():
         if run_dir is not None:
-            models[kind], reports[kind] = load_run(Path(run_dir) / name, expected_model=name)
+            models[kind], reports[kind] = load_figure_run(Path(run_dir) / name, expected_model=name)
         else:
             # NOTE: a short run -- enough for the 3D net to beat the 2D one by far, not a benchmark.
             models[kind], reports[kind] = train_small(

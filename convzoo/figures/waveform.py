@@ -14,7 +14,7 @@ import torch
 
 from .._extras import require
 from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
-from ._training import load_run, example_split, train_small
+from ._training import load_figure_run, example_split, train_small
 
 MODEL = "waveform_m5"
 NFFT = 512
@@ -38,7 +38,7 @@ def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
                     seed: int = 0) -> FigureResult:
     """``run_dir``: a ``convzoo train`` run of ``waveform_m5`` on spoken_digits (else trained here)."""
     if run_dir is not None:
-        model, report = load_run(run_dir, expected_model=MODEL)
+        model, report = load_figure_run(run_dir, expected_model=MODEL)
     else:
         # NOTE: a short run (seconds to a minute): enough for the filters to start tuning, not a benchmark.
         model, report = train_small(MODEL, "spoken_digits", train_limit=32 if fast else 320,

@@ -84,13 +84,14 @@ def build_run_model(name: str, dataset, model_kwargs: Optional[dict] = None, see
 build_model = build_run_model   # the name docs/compress.md first gave it (kept for callers)
 
 
-def default_out_dir(model: str, dataset: str, base: str = "runs") -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    p = Path(base) / f"{model}-{dataset}-{stamp}"
-    i = 1
+def default_out_dir(*name_parts: str, base: str = "runs") -> Path:
+    """The one rule for a new run folder: ``runs/<part>-<part>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3`` ...
+    when it exists): ``train`` names it after model and dataset, the other jobs after themselves."""
+    stem = "-".join(name_parts) + "-" + time.strftime("%Y%m%d-%H%M%S")
+    p, i = Path(base) / stem, 1
     while p.exists():
         i += 1
-        p = Path(base) / f"{model}-{dataset}-{stamp}-{i}"
+        p = Path(base) / f"{stem}-{i}"
     return p
 
 
