@@ -17,10 +17,24 @@ and on ONNX Runtime (dense and compressed interleaved in one process, one thread
 with the trainer at a tenth of the learning rate (``--finetune-epochs``), accuracy again. With
 ``--engine eager`` the target is a measured speed-up instead (rows tagged ``method@eager``). One line per
 run goes to ``experiments/results/compress_runs.jsonl`` (a rerun skips the ones there); the summary
-(mean and spread over seeds) goes to ``compress.json`` and the Pareto plot to ``compress_pareto.png``.
+(mean and spread over seeds) goes to ``compress.json``, the table of docs/compress.md to ``compress.md``
+and the Pareto plot to ``compress_pareto.png``. ``--control --tag T`` adds rows ``method+T`` measured
+against the dense net fine-tuned as long.
 
     python experiments/compress.py --nets variant_conv --seeds 0                 # cheapest setting
-    python experiments/compress.py --nets variant_conv resnet18 c3d_small --seeds 0 1 2   # the full study
+    # the 2026-12-06 study, from experiments/ (two at a time, one per core; about 50 minutes):
+    python compress.py --nets resnet18 --seeds 0 1 2 --methods channel spatial --epochs 8 \
+        --finetune-epochs 3
+    python compress.py --nets c3d_small --seeds 0 1 2 --methods spatial channel tucker2 --epochs 6 \
+        --finetune-epochs 6
+    python compress.py --nets variant_conv --seeds 0 1 2 --methods spatial channel tucker2 dwsep \
+        --epochs 8 --finetune-epochs 4
+    python compress.py --nets waveform_m11 --seeds 0 1 2 --methods channel tucker2 --epochs 4 \
+        --finetune-epochs 2 --train-size 800 --test-size 600
+    python compress.py --nets c3d_small --seeds 0 1 2 --methods spatial tucker2 --targets 4 --epochs 6 \
+        --finetune-epochs 20 --control --tag ft20
+    python compress.py --nets waveform_m11 --seeds 0 1 2 --methods channel tucker2 --targets 4 --epochs 4 \
+        --finetune-epochs 10 --control --tag ft10 --train-size 800 --test-size 600
 """
 from __future__ import annotations
 
