@@ -113,7 +113,7 @@ def _datasets(spec: dict):
     from .data import get_dataset
     key = repr(sorted(spec.items()))
     if key not in _DATA:
-        kw = {} if spec["name"] == "digits" else dict(seed=spec.get("data_seed", 0), **spec.get("options", {}))
+        kw = {} if spec["name"] == "digits" else dict(seed=spec.get("data_seed", 0), **spec["options"])
         tr_kw = dict(kw, **({"size": spec["train_size"]} if spec.get("train_size") else {}))
         te_kw = dict(kw, **({"size": spec["test_size"]} if spec.get("test_size") else {}))
         _DATA[key] = (get_dataset(spec["name"], "train", **tr_kw), get_dataset(spec["name"], "test", **te_kw))
@@ -134,7 +134,7 @@ def train_job(job: Job, cfg: dict, data: dict, out_dir: str, threads: int) -> di
     rep = fit(model, train_set, test_set, cfg, out_dir=out_dir, progress=False,
               run_info={"model": f"variant_{job.variant}", "model_kwargs": {"widths": list(job.widths)},
                         # the task's options, so that eval / deploy / predict of this run rebuild its data
-                        "dataset": data["name"], "data_kwargs": dict(data.get("options") or {})},
+                        "dataset": data["name"], "data_kwargs": dict(data["options"])},
               dataset_name=data["name"])
     return dict(name=job.name, variant=job.variant, widths=list(job.widths), seed=job.seed,
                 accuracy=rep["accuracy"], params=rep["params"], macs=rep["macs"],

