@@ -351,10 +351,18 @@ def _use_compressed_run(out, tmp_path, capsys):
     (["--method", "channel", "--energy", "1.5"], r"argument --energy: expected a number in \(0, 1\], got '1.5'"),
     (["--method", "channel", "--speedup", "1"], r"argument --speedup: expected a number in \(1, inf\), got '1'"),
     (["--method", "channel", "--rank", "999"], r"rank must be in \[1, \d+\]"),
+    (["--method", "channel", "--rank", "2", "NAN"], r"stages\.1\.0\.conv\.weight holds 1 NaN/inf value.*expected finite"),
 ])
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, pattern):
+    from safetensors.torch import load_file, save_file
+
     from convzoo.cli import main
     run = _fake_run(tmp_path)
+    if argv[-1] == "NAN":     # a run whose trained weights hold a NaN
+        argv = argv[:-1]
+        sd = load_file(run / "model.safetensors")
+        sd["stages.1.0.conv.weight"][0, 0, 0, 0] = float("nan")
+        save_file(sd, run / "model.safetensors")
     out = tmp_path / "new"
     code = main(["compress", str(run), *argv, "--finetune-epochs", "0", "--out", str(out)])
     err = capsys.readouterr()[1].strip()
