@@ -34,7 +34,7 @@ def factors(w: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
 
 def reconstruct(f: tuple) -> np.ndarray:
     a, b = f
-    return np.einsum("or,r...->o...", a, b)
+    return np.einsum("or,r...->o...", a, b, optimize=True)
 
 
 def build(conv: nn.Module, f: tuple) -> nn.Module:

@@ -70,7 +70,7 @@ def factors(w: np.ndarray, rank: int, iters: int = ALS_ITERATIONS) -> tuple:
 def reconstruct(f: tuple) -> np.ndarray:
     letters = "abcdefg"[:len(f) - 2]
     spec = ",".join(["or", "ir"] + [f"{c}r" for c in letters]) + "->oi" + letters
-    return np.einsum(spec, *f)
+    return np.einsum(spec, *f, optimize=True)
 
 
 def build(conv: nn.Module, f: tuple) -> nn.Module:

@@ -37,7 +37,7 @@ def factors(w: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
 
 def reconstruct(f: tuple) -> np.ndarray:
     depth, point = f
-    return np.einsum("oir,ir...->oi...", point, depth)
+    return np.einsum("oir,ir...->oi...", point, depth, optimize=True)
 
 
 def build(conv: nn.Module, f: tuple) -> nn.Module:

@@ -41,8 +41,8 @@ def factors(w: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
 def reconstruct(f: tuple) -> np.ndarray:
     first, second = f
     if first.ndim == 3:
-        return np.einsum("ora,orb->oab", first, second)[:, None]
-    return np.einsum("orab,ort->otab", first, second)[:, None]
+        return np.einsum("ora,orb->oab", first, second, optimize=True)[:, None]
+    return np.einsum("orab,ort->otab", first, second, optimize=True)[:, None]
 
 
 def build(conv: nn.Module, f: tuple) -> nn.Module:

@@ -51,8 +51,8 @@ def factors(w: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
 def reconstruct(f: tuple) -> np.ndarray:
     first, second = f
     if first.ndim == 3:
-        return np.einsum("ria,orb->oiab", first, second)
-    return np.einsum("riab,ort->oitab", first, second)
+        return np.einsum("ria,orb->oiab", first, second, optimize=True)
+    return np.einsum("riab,ort->oitab", first, second, optimize=True)
 
 
 def build(conv: nn.Module, f: tuple) -> nn.Module:

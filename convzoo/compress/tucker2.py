@@ -37,15 +37,15 @@ def factors(w: np.ndarray, rank) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r_in, r_out = rank
     u_out, u_in = _leading(_unfold(w, 0), r_out), _leading(_unfold(w, 1), r_in)
     for _ in range(HOOI_SWEEPS if (r_in, r_out) != w.shape[1::-1] else 0):
-        u_in = _leading(_unfold(np.einsum("oi...,or->ri...", w, u_out), 1), r_in)
-        u_out = _leading(_unfold(np.einsum("oi...,is->os...", w, u_in), 0), r_out)
-    core = np.einsum("oi...,or,is->rs...", w, u_out, u_in)
+        u_in = _leading(_unfold(np.einsum("oi...,or->ri...", w, u_out, optimize=True), 1), r_in)
+        u_out = _leading(_unfold(np.einsum("oi...,is->os...", w, u_in, optimize=True), 0), r_out)
+    core = np.einsum("oi...,or,is->rs...", w, u_out, u_in, optimize=True)
     return u_in, core, u_out
 
 
 def reconstruct(f: tuple) -> np.ndarray:
     u_in, core, u_out = f
-    return np.einsum("rs...,or,is->oi...", core, u_out, u_in)
+    return np.einsum("rs...,or,is->oi...", core, u_out, u_in, optimize=True)
 
 
 def build(conv: nn.Module, f: tuple) -> nn.Module:
