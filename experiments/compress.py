@@ -19,7 +19,9 @@ with the trainer at a tenth of the learning rate (``--finetune-epochs``), accura
 run goes to ``experiments/results/compress_runs.jsonl`` (a rerun skips the ones there); the summary
 (mean and spread over seeds) goes to ``compress.json``, the table of docs/compress.md to ``compress.md``
 and the Pareto plot to ``compress_pareto.png``. ``--control --tag T`` adds rows ``method+T`` measured
-against the dense net fine-tuned as long.
+against the dense net fine-tuned as long; ``--distill`` fine-tunes against the dense net's logits and
+``--finetune-lr`` sets the fine-tuning's rate over ``--lr``. Trained dense nets are kept in
+``experiments/.cache`` (by net, seed, epochs, learning rate and training-set size).
 
     python experiments/compress.py --nets variant_conv --seeds 0                 # cheapest setting
     # the 2026-12-06 study, from experiments/ (two at a time, one per core; about 50 minutes):
@@ -35,6 +37,14 @@ against the dense net fine-tuned as long.
         --finetune-epochs 20 --control --tag ft20
     python compress.py --nets waveform_m11 --seeds 0 1 2 --methods channel tucker2 --targets 4 --epochs 4 \
         --finetune-epochs 10 --control --tag ft10 --train-size 800 --test-size 600
+    # the second study (dense nets trained longer, distillation, 0.3x the rate; tags: e<base epochs>,
+    # kd = distilled / ft = labels, <fine-tuning epochs>, lr3 = 0.3x); the same with ft for kd is its ablation
+    python compress.py --nets c3d_small --seeds 0 1 2 --methods spatial --targets 4 --epochs 12 \
+        --finetune-epochs 30 --finetune-lr 0.3 --control --distill --tag e12kd30lr3
+    python compress.py --nets waveform_m11 --seeds 0 1 2 --methods tucker2 --targets 4 --epochs 16 \
+        --finetune-epochs 20 --finetune-lr 0.3 --control --distill --tag e16kd20lr3 --train-size 800 --test-size 600
+    python compress.py --nets resnet18 --seeds 0 1 2 --methods spatial channel tucker2 --targets 4 --epochs 20 \
+        --finetune-epochs 10 --finetune-lr 0.3 --control --distill --tag e20kd10lr3
 """
 from __future__ import annotations
 
@@ -279,6 +289,8 @@ def pareto_plot(summary: dict) -> None:
                         xytext=(3, 3), textcoords="offset points")
         ax.set(xlabel="measured ONNX Runtime speed-up (batch 1, 1 thread)", ylabel="change after fine-tuning (points)",
                title=net, xlim=(0.4, 4.5), ylim=(max(-30, ax.get_ylim()[0]), 1.5))
+        ax.plot([], [], "o", color="C3", label="with the dense control (longer fine-tuning)")
+        ax.plot([], [], "o", color="C0", mfc="none", label="short fine-tuning, no control")
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(RESULTS / "compress_pareto.png", dpi=110)
