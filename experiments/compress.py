@@ -246,10 +246,10 @@ def markdown(summary: dict) -> str:
             "compressed -> fine-tuned (%) | change (points) |", "|---|---|---|---|---|---|---|---|---|"]
     tables = {True: list(head), False: list(head)}
     for r in summary["rows"]:
-        loss = r["loss"]["mean"] * 100 if "loss" in r else (r["accuracy_finetuned"]["mean"] - r["accuracy_reference"]["mean"]) * 100
+        loss = r["loss"]["mean"] * 100
         fast = max(r["eager_speedup"]["min"], r["ort_speedup"]["min"]) >= 2.0
         goal = " **goal**" if fast and loss >= -1.0 else ""
-        spread = f" [{r['loss']['min'] * 100:+.1f}, {r['loss']['max'] * 100:+.1f}]" if "loss" in r and r["seeds"] > 1 else ""
+        spread = f" [{r['loss']['min'] * 100:+.1f}, {r['loss']['max'] * 100:+.1f}]" if r["seeds"] > 1 else ""
         tables[bool(r.get("controlled"))].append(
             f"| {r['net']} | {r['method']} | {r['target']:g}x | {r['seeds']} | {r['mac_speedup']['mean']:.2f}x "
             f"| {_cell(r['eager_speedup'])}x | {_cell(r['ort_speedup'])}x "
@@ -275,7 +275,7 @@ def pareto_plot(summary: dict) -> None:
     for ax in axes.flat[len(nets):]:
         ax.set_visible(False)
     for ax, net in zip(axes.flat, nets):
-        rows = [r for r in summary["rows"] if r["net"] == net and "loss" in r]
+        rows = [r for r in summary["rows"] if r["net"] == net]
         ax.fill_between([2.0, 4.5], -1.0, 1.5, color="C2", alpha=0.12, label="goal: >= 2x at >= -1 point")
         ax.axhline(0, color="k", lw=0.6)
         for r in rows:
