@@ -240,8 +240,8 @@ def _cell(st, fmt="{:.2f}", scale=1.0) -> str:
 def markdown(summary: dict) -> str:
     """The tables of docs/compress.md: means over seeds with [min, max], and the change in points after
     fine-tuning against the dense net (or the dense net fine-tuned as long, with ``--control``, whichever
-    is better, per seed). A row whose mean is >= 2x measured on one engine in every seed at <= 1 point
-    lost on average is marked **goal**. Rows with a control come first, in their own table."""
+    is better, per seed). A row >= 2x measured on one engine in every seed, at <= 1 point lost on
+    average, is marked **goal**. Rows with a control come first, in their own table."""
     head = ["| net | method | MAC target | seeds | MACs | eager speed-up | ORT speed-up | accuracy: dense -> "
             "compressed -> fine-tuned (%) | change (points) |", "|---|---|---|---|---|---|---|---|---|"]
     tables = {True: list(head), False: list(head)}

@@ -14,7 +14,6 @@ import convzoo
 from convzoo.data.transforms import create_transform, resolve_data_config
 from convzoo.hub import save_pretrained
 
-
 timm = pytest.importorskip("timm")
 
 LITES = [f"{tf}efficientnet_lite{v}" for tf in ("", "tf_") for v in range(5)]

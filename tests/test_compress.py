@@ -292,11 +292,11 @@ def test_timm_and_torchvision_models():
 def _fake_run(tmp_path):
     """A run folder as convzoo train writes it (untrained weights: the CLI's plumbing is under test)."""
     import convzoo
+    from convzoo.data import get_dataset
     from convzoo.train import TrainConfig
+    from convzoo.train.runs import preprocess_info
     run = tmp_path / "run"
     run.mkdir()
-    from convzoo.data import get_dataset
-    from convzoo.train.runs import preprocess_info
     cfg = {"model": "variant_conv", "model_kwargs": {"widths": (8, 16), "depth": 1}, "dataset": "cluttered_digits",
            "data_root": None, "data_kwargs": {"size": 48}, "train": TrainConfig(epochs=1, batch_size=16).to_dict(),
            "class_names": [f"digit {i}" for i in range(10)],

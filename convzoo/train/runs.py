@@ -81,7 +81,6 @@ def build_run_model(name: str, dataset, model_kwargs: Optional[dict] = None, see
     return model
 
 
-
 def default_out_dir(*name_parts: str, base: str = "runs") -> Path:
     """The one rule for a new run folder: ``runs/<part>-<part>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3`` ...
     when it exists): ``train`` names it after model and dataset, the other jobs after themselves."""
