@@ -194,6 +194,12 @@ def _append(row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
+def _reference(row: dict) -> float:
+    """What a compressed net is judged against: the dense net, or the dense net fine-tuned as long
+    (``--control``), whichever is better."""
+    return max(row["accuracy_original"], row.get("accuracy_dense_finetuned") or 0.0)
+
+
 def summarize() -> dict:
     rows = [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()] if RUNS.exists() else []
     groups: dict = {}
@@ -212,10 +218,8 @@ def summarize() -> dict:
                           accuracy_original=stat(lambda r: r["accuracy_original"]),
                           accuracy_compressed=stat(lambda r: r["accuracy_compressed"]),
                           accuracy_finetuned=stat(lambda r: r["accuracy_finetuned"]),
-                          accuracy_reference=stat(lambda r: max(r["accuracy_original"],
-                                                                r.get("accuracy_dense_finetuned") or 0.0)),
-                          loss=stat(lambda r: r["accuracy_finetuned"] - max(r["accuracy_original"],
-                                                                           r.get("accuracy_dense_finetuned") or 0.0)),
+                          accuracy_reference=stat(_reference),
+                          loss=stat(lambda r: r["accuracy_finetuned"] - _reference(r)),
                           controlled=all(r.get("accuracy_dense_finetuned") is not None for r in rs),
                           distill=all(r.get("distill") for r in rs),
                           finetune_epochs=rs[0].get("finetune_epochs"), base_epochs=rs[0].get("base_epochs")))

@@ -81,7 +81,8 @@ def explicit(args) -> set:
 
 
 def default_out(command: str, base: str = "runs") -> Path:
-    """``runs/<command>-<YYYYmmdd-HHMMSS>`` (:func:`convzoo.train.runs.default_out_dir`'s rule)."""
+    """``runs/<command>-<YYYYmmdd-HHMMSS>`` (:func:`convzoo.train.runs.default_out_dir`'s rule), imported
+    here on call: train.runs imports torch, which the CLI must not load just to build its parser."""
     from ..train.runs import default_out_dir
     return default_out_dir(command, base=base)
 
