@@ -244,6 +244,10 @@ def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None
     ``drop_path_rate``, ...) are dropped, as timm does.
     """
     folder = None
+    # a classifier of another width is dropped only when the caller asked for another width (timm's
+    # rule); with the checkpoint's own width implied, a head that does not fit is an error, not a
+    # randomly initialised classifier that predicts nonsense
+    new_head = num_classes is not None
     if name.startswith(("local-dir:", "hf-hub:")):   # timm's folder sources: weights come with them
         name, folder = _open_source(name)
         if num_classes is None:
@@ -280,7 +284,7 @@ def create_model(name: str, pretrained: bool = False, pretrained_cfg: Any = None
         source = str(folder.weights)
     if source is not None:
         from .weights import load_weights
-        load_weights(model, source)
+        load_weights(model, source, allow_new_head=new_head)
     if folder is not None:
         _apply_folder_cfg(model, folder)
     if features_only and feature_cls == "fx":      # a traced graph: TorchScript compiles it

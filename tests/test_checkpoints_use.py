@@ -162,7 +162,7 @@ def test_finetune_from_a_real_file_then_use_the_run_without_it(run_cli, tmp_path
 
 def test_linear_probe_trains_the_classifier_only_and_keeps_norm_statistics(tmp_path):
     from convzoo.train import TrainConfig, fit
-    from convzoo.train.runs import build_data
+    from convzoo.runs import build_data
     _imagefolder(tmp_path / "d", per_class=2, test_per_class=1)
     train, test = build_data("imagefolder", str(tmp_path / "d"), {"size": 32})
     model = convzoo.create_model("efficientnet_lite0", num_classes=7)

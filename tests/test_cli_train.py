@@ -139,7 +139,7 @@ def test_missing_and_corrupt_checkpoint(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--resume", tmp_path / "absent")
     assert_one_line_error(code, err, r"run folder not found")
     code, _, err = run_cli(capsys, "eval", tmp_path / "absent")
-    assert_one_line_error(code, err, r"run folder not found")
+    assert_one_line_error(code, err, r"absent does not exist \(expected a registered model name")
     run = tmp_path / "run"
     code, _, err = run_cli(capsys, "train", *TINY, "--epochs", 1, "--limit-train", 64, "--limit-test", 32,
                            "--out", run)

@@ -184,7 +184,7 @@ def test_speedup_on_an_engine_reports_a_timing_table(engine):
 
 def test_save_and_load_round_trip(tmp_path):
     import convzoo
-    from convzoo.train.runs import build_run_model
+    from convzoo.runs import build_run_model
     model = convzoo.create_model("variant_conv", num_classes=10, in_chans=1, widths=(8, 16), depth=1).eval()
     x = torch.randn(2, 1, 16, 16)
     new, rep = compress(model, "tucker2", energy=0.8, example_input=x)
@@ -294,7 +294,7 @@ def _fake_run(tmp_path):
     import convzoo
     from convzoo.data import get_dataset
     from convzoo.train import TrainConfig
-    from convzoo.train.runs import preprocess_info
+    from convzoo.runs import preprocess_info
     run = tmp_path / "run"
     run.mkdir()
     cfg = {"model": "variant_conv", "model_kwargs": {"widths": (8, 16), "depth": 1}, "dataset": "cluttered_digits",

@@ -49,7 +49,7 @@ def test_deploy_bare_model_on_generated_inputs(tmp_path):
     with torch.no_grad():
         assert relative_error(r(x), m(x)) <= 1e-4
     assert r.engine == rep["chosen"]["engine"]
-    with pytest.raises(ValueError, match="already exists and is not empty"):
+    with pytest.raises(ValueError, match="already exists and holds files"):
         deploy(m, tmp_path / "d", input_size=(1, 16, 16), engines=["eager"], progress=False)
     with pytest.raises(FileNotFoundError, match="not a deploy folder"):
         load_deployed(tmp_path)

@@ -101,8 +101,9 @@ def test_verify_onnx_bound_follows_fp32_error_and_checks_given_images(tmp_path):
     assert verify_onnx(m, path, inputs=x, rtol=None) <= fp32_error_bound(m, x)
 
 
-def test_load_artifact_labels_real_precision(tmp_path):
-    from convzoo.export import load_artifact
+def test_load_source_labels_artifacts_with_real_precision(tmp_path):
+    from convzoo.runs import load_source
+    load_artifact = lambda p: load_source(p).model   # noqa: E731
     from convzoo.export.openvino import default_precision, to_openvino
     m = _net()
     m.default_cfg = {"input_size": (3, 16, 16)}

@@ -81,9 +81,9 @@ def explicit(args) -> set:
 
 
 def default_out(command: str, base: str = "runs") -> Path:
-    """``runs/<command>-<YYYYmmdd-HHMMSS>`` (:func:`convzoo.train.runs.default_out_dir`'s rule), imported
-    here on call: train.runs imports torch, which the CLI must not load just to build its parser."""
-    from ..train.runs import default_out_dir
+    """``runs/<command>-<YYYYmmdd-HHMMSS>`` (:func:`convzoo.runs.default_out_dir`'s rule), imported
+    here on call: convzoo.runs imports torch, which the CLI must not load just to build its parser."""
+    from ..runs import default_out_dir
     return default_out_dir(command, base=base)
 
 
@@ -113,38 +113,19 @@ def parse_input_size(values) -> tuple[int, ...]:
     return size
 
 
-def model_from_args(args):
-    """The model named in ``args`` with ``--num-classes``/``--in-chans``/``--weights`` applied; a run
-    folder gives its trained model at the input size it trained at (``args.run_config`` is set)."""
-    import convzoo
+def load_from_args(args, source_attr: str = "model"):
+    """:func:`convzoo.runs.load_source` of ``args.<source_attr>`` with the flags that go with it
+    (``--weights``, ``--num-classes``, ``--in-chans``, ``--allow-new-head``, ``--threads``); a
+    classifier of another width is one line naming the flag that fixes it."""
     import convzoo.weights
-    from convzoo.registry import model_entrypoint
-    from convzoo.train.runs import is_run_dir, load_run, run_input_size
-    if is_run_dir(args.model):
-        if getattr(args, "num_classes", None) or getattr(args, "in_chans", None):
-            raise CLIError(f"{args.model} is a run folder: its classes and channels are its own "
-                           "(--num-classes / --in-chans do not apply)")
-        model, cfg = load_run(args.model, weights=getattr(args, "weights", None))
-        args.run_config = cfg
-        size = run_input_size(cfg)
-        if size is not None and isinstance(getattr(model, "default_cfg", None), dict):
-            model.default_cfg["input_size"] = size
-        return model
-
-    model_entrypoint(args.model)          # unknown name -> one-line error with close names
-    kwargs = {k: v for k, v in (("num_classes", args.num_classes), ("in_chans", args.in_chans))
-              if v is not None}
-    model = convzoo.create_model(args.model, **kwargs)
-    if args.weights:
-        # convzoo.load_weights: our own files and timm/torchvision layouts, strict with one error
-        # listing every differing key (a missing or corrupt file too); a classifier of another
-        # width is an error unless --allow-new-head (then reset, with a warning)
-        allow = bool(getattr(args, "allow_new_head", False))
-        try:
-            convzoo.load_weights(model, args.weights, allow_new_head=allow)
-        except convzoo.weights.WeightsMismatchError as e:
-            if "classifier" not in str(e).splitlines()[0] or not hasattr(args, "allow_new_head"):
-                raise
-            raise CLIError(f"{str(e).splitlines()[0].split(' (build')[0]}; pass --num-classes to match it, "
-                           f"or --allow-new-head to export an untrained classifier") from None
-    return model.eval()
+    from convzoo.runs import load_source
+    try:
+        return load_source(getattr(args, source_attr), weights=getattr(args, "weights", None),
+                           num_classes=getattr(args, "num_classes", None), in_chans=getattr(args, "in_chans", None),
+                           allow_new_head=bool(getattr(args, "allow_new_head", False)),
+                           threads=getattr(args, "threads", None))
+    except convzoo.weights.WeightsMismatchError as e:
+        if "classifier" not in str(e).splitlines()[0] or not hasattr(args, "allow_new_head"):
+            raise
+        raise CLIError(f"{str(e).splitlines()[0].split(' (build')[0]}; pass --num-classes to match it, "
+                       f"or --allow-new-head to export an untrained classifier") from None

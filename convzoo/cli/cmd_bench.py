@@ -48,7 +48,8 @@ def register(subparsers) -> None:
     p.add_argument("--engine", choices=ENGINES + ("all",), default="eager",
                    help='default: eager; "all" measures every engine that applies, one after the '
                         'other, each with its fast settings, and names the fastest')
-    p.add_argument("--batch", type=t("bench_batch"), default=1, help="batch size (default 1)")
+    p.add_argument("--batch", type=t("bench_batch"), default=None,
+                   help="batch size (default 1; a deploy folder's: the batch it was built and timed at)")
     p.add_argument("--input-size", nargs="+", metavar="N",
                    help="input size C H W (or C L, C T H W); default: the model's default_cfg")
     p.add_argument("--channels-last", action="store_true",
@@ -63,7 +64,8 @@ def register(subparsers) -> None:
                         "quantize calibrates on data); on CUDA bf16/fp16 are autocast")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i] (default cpu)")
     p.add_argument("--threads", type=t("threads"), default=None,
-                   help="intra-op threads for PyTorch and ONNX Runtime (default: PyTorch's current)")
+                   help="intra-op threads for PyTorch and ONNX Runtime (default: PyTorch's current; a deploy "
+                        "folder's: the threads deploy timed it with)")
     p.add_argument("--runs", type=t("runs"), default=20, help="timed runs (default 20)")
     p.add_argument("--warmup", type=t("warmup"), default=5, help="untimed warm-up runs (default 5)")
     p.add_argument("--weights", metavar="FILE", help="weights to load first (as for convzoo export)")
@@ -87,10 +89,10 @@ def run(args) -> int:
         raise CLIError(f"--device {args.device} requested but CUDA is not available")
     if args.device.startswith("cuda") and args.engine == "onnxruntime":
         raise CLIError("--engine onnxruntime runs on the CPU execution provider; use --device cpu")
+    size = parse_input_size(args.input_size) if args.input_size else None
+    model, size, loaded = _model_or_artifact(args, size)
     if args.threads is not None:   # flag ranges (--batch, --runs, --threads ...) checked by argparse
         torch.set_num_threads(args.threads)
-    size = parse_input_size(args.input_size) if args.input_size else None
-    model, size = _model_or_artifact(args, size)
     model = model.to(args.device)
     x = example_input_for(model, size, args.batch).to(args.device)
     model.check_input(x) if hasattr(model, "check_input") else None
@@ -101,12 +103,15 @@ def run(args) -> int:
                     ort_threads=args.threads or torch.get_num_threads(), precision=args.precision)
     _warn_if_busy(torch.get_num_threads())
     from convzoo.analysis.memory import forward_activation_memory, human_bytes
-    act = forward_activation_memory(model, x)
+    # activations are PyTorch's allocations: an engine's own runtime allocates outside them
+    act = None if loaded.source.is_artifact else forward_activation_memory(model, x)
     from convzoo.analysis.timing import measurement_setup
     info = dict(model=args.model, device=args.device, **measurement_setup(),
                 channels_last=args.channels_last, fold_bn=args.fold_bn or args.engine == "onnxruntime",
-                amp=args.amp, **res.as_dict(), activation_peak_bytes=act.peak_bytes,
-                activation_total_bytes=act.total_bytes, load_avg_1min=_load())
+                amp=args.amp, **res.as_dict(), activation_peak_bytes=act and act.peak_bytes,
+                activation_total_bytes=act and act.total_bytes, load_avg_1min=_load())
+    if loaded.record.get("images_per_s"):
+        info["recorded"] = {k: loaded.record.get(k) for k in ("by", "images_per_s", "batch", "threads")}
     if args.device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
     if args.json:
@@ -122,8 +127,15 @@ def run(args) -> int:
           f"after {args.warmup} warm-up; quartiles {res.latency_q1_ms:.2f}-{res.latency_q3_ms:.2f} ms, p90 "
           f"{res.latency_p90_ms:.2f} ms{_stability(res)})")
     print(f"  throughput  {res.throughput:9.1f} samples/s")
-    print(f"  activations {human_bytes(act.peak_bytes):>9}  peak allocated by one forward of batch {res.batch} "
-          f"({human_bytes(act.peak_bytes / res.batch)} per sample; {human_bytes(act.total_bytes)} allocated in all)")
+    if act is None:
+        print(f"  activations       n/a  ({res.engine} allocates outside PyTorch)")
+    else:
+        per = human_bytes(act.peak_bytes / res.batch)
+        print(f"  activations {human_bytes(act.peak_bytes):>9}  peak allocated by one forward of batch {res.batch} "
+              f"({per} per sample; {human_bytes(act.total_bytes)} allocated in all)")
+    if "recorded" in info:
+        r = info["recorded"]
+        print(f"  {r['by']} measured {r['images_per_s']:.1f} samples/s at batch {r['batch']}, {r['threads']} threads")
     mem = "n/a (cannot reset the RSS high-water mark here)" if res.peak_memory_mb is None else \
         f"{res.peak_memory_mb:9.1f} MB  (" + ("max_memory_allocated" if args.device.startswith("cuda")
                                              else "rise of the process's peak RSS") + " during the runs)"
@@ -158,25 +170,38 @@ def _warn_if_busy(threads: int) -> None:
               f"cores, so times may be several times too high", file=sys.stderr)
 
 
-def _model_or_artifact(args, size):
-    """The model to measure, and its input size: a deploy / quantize / OpenVINO IR folder or an
-    .onnx file loads as a runner of its own engine and real precision."""
-    from pathlib import Path
+_ENGINE_FLAGS = (("--engine", "engine", "eager"), ("--precision", "precision", "fp32"),
+                 ("--channels-last", "channels_last", False), ("--fold-bn", "fold_bn", False), ("--amp", "amp", False))
 
-    from convzoo.cli._common import model_from_args
-    from convzoo.train.runs import is_run_dir
-    p = Path(args.model)
-    if is_run_dir(p) or not (p.is_dir() or p.suffix in (".onnx", ".xml")):
-        model = model_from_args(args)
-        return (model.logits_only() if getattr(model, "task", "") == "segmentation" else model), size
-    from convzoo.export import load_artifact
-    runner = load_artifact(p, threads=args.threads)
-    args.engine, args.precision = runner.engine, runner.precision
-    shape = (getattr(runner, "default_cfg", None) or {}).get("input_size")
-    if size is None and shape is None:
+
+def _model_or_artifact(args, size):
+    """The model to measure, its input size and what its producer measured: a deploy / quantize / IR
+    folder or an .onnx file runs as a runner of its own engine and real precision (engine flags do
+    not apply to it and are refused), at its recorded batch and threads unless given."""
+    from convzoo.cli import CLIError
+    from convzoo.cli._common import load_from_args
+    from convzoo.runs import check_feeds, open_source
+    src = open_source(args.model)
+    if src.kind == "deploy" and args.threads is None:    # timed as deploy timed it
+        args.threads = (src.manifest.get("timing") or {}).get("threads")
+    loaded = load_from_args(args)
+    if not loaded.source.is_artifact:
+        model = loaded.model
+        args.batch = args.batch or 1
+        return (model.logits_only() if getattr(model, "task", "") == "segmentation" else model), \
+            size or loaded.input_size, loaded
+    given = [flag for flag, dest, default in _ENGINE_FLAGS if getattr(args, dest) != default]
+    if given:
+        raise CLIError(f"{', '.join(given)} do(es) not apply to {loaded.source.describe()}: it runs on its own "
+                       f"engine ({loaded.engine} {loaded.precision})")
+    check_feeds(loaded, size, "--input-size")
+    args.engine, args.precision = loaded.engine, loaded.precision
+    args.batch = args.batch or loaded.record.get("batch") or 1
+    shape = size or loaded.input_size
+    if shape is None:
         raise ValueError(f"{args.model} does not fix its input size; pass --input-size")
-    runner.default_cfg = {"input_size": tuple(size or shape)}
-    return runner, size
+    loaded.model.default_cfg = {"input_size": tuple(shape)}
+    return loaded.model, shape, loaded
 
 
 def _run_all(args, model, x) -> int:

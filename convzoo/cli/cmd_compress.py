@@ -59,7 +59,7 @@ def _check_args(args) -> None:
 def _load(args):
     """(run config, train set, test set, model with its trained weights)."""
     from convzoo.cli import CLIError
-    from convzoo.train.runs import build_data, build_run_model, read_run_config
+    from convzoo.runs import build_data, build_run_model, read_run_config
     from convzoo.weights import load_weights
     cfg = read_run_config(args.run_dir)
     if "compression" in (cfg.get("model_kwargs") or {}):

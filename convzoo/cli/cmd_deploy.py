@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 HELP = "build every engine x precision available here, check and time each, write the fastest that holds"
 
@@ -56,32 +55,41 @@ def _data(args):
     """(model, check data, calibration data, input size, source) for a run folder or a model name."""
     import torch
 
-    from convzoo.cli._common import parse_input_size
-    from convzoo.cli.cmd_quantize import _inputs, _load
-    if Path(args.model).is_dir():
-        q = argparse.Namespace(model=args.model, weights=args.weights, dataset=None, data_root=args.data_root,
-                               image_size=None)
-        model, train, test, size, desc = _load(q)
-        batches = list(_inputs(test, size, args.check_samples))
-        check = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
-        calib = None
-        if args.calibration_data is None:
-            calib = [x for x, _ in _inputs(train, size, args.calibration)]
-        desc = {**desc, "image_size": size}
-        return model, check, calib, (tuple(check[0].shape[1:]) if not args.input_size else None), desc
-    from convzoo.cli._common import model_from_args
-    ns = argparse.Namespace(model=args.model, weights=args.weights, num_classes=None, in_chans=None)
-    model = model_from_args(ns)
-    size = parse_input_size(args.input_size) if args.input_size else None
-    return model, None, None, size, {"model": args.model, "weights": args.weights}
+    from convzoo.cli import CLIError
+    from convzoo.cli._common import load_from_args, parse_input_size
+    from convzoo.runs import load_run, open_source
+    from convzoo.train.batches import prepared_batches
+    src = open_source(args.model)
+    if src.is_artifact:
+        raise CLIError(f"deploy takes a run folder or a model name; {src.describe()} is already an artifact")
+    if src.kind != "run":
+        size = parse_input_size(args.input_size) if args.input_size else None
+        return load_from_args(args).model, None, None, size, {"model": args.model, "weights": args.weights}
+    if args.input_size:
+        raise CLIError(f"--input-size does not apply to a run folder: {args.model} is deployed at the input it "
+                       f"was trained and measured at")
+    run = load_run(src.path, weights=args.weights)
+    if run.task != "classification":
+        raise CLIError(f"deploy checks top-1 of classifiers; {args.model} is a {run.task} run (export it with "
+                       f"convzoo export --onnx/--openvino)")
+    train, test = run.splits("train", "test")
+    size = run.data.image_size
+    batches = list(prepared_batches(test, size, args.check_samples))
+    check = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches]))
+    calib = None
+    if args.calibration_data is None:
+        calib = [x for x, _ in prepared_batches(train, size, args.calibration)]
+    desc = {"model": src.model_name, "weights": args.weights or str(src.path / "model.safetensors"),
+            "source": str(src.path), "dataset": run.data.dataset, "image_size": size, "data": run.data.to_dict()}
+    return run.model, check, calib, tuple(check[0].shape[1:]), desc
 
 
 def _calibration(args, side):
     """The first --calibration inputs of --calibration-data's train split, resized to ``side``."""
-    from convzoo.cli.cmd_quantize import _inputs
-    from convzoo.train.runs import build_data
+    from convzoo.runs import build_data
+    from convzoo.train.batches import prepared_batches
     (train,) = build_data(args.calibration_data, args.data_root, splits=("train",))
-    return [x for x, _ in _inputs(train, side, args.calibration)]
+    return [x for x, _ in prepared_batches(train, side, args.calibration)]
 
 
 def run(args) -> int:
@@ -125,29 +133,3 @@ def _print(report: dict, out: str) -> None:
     print(f"chose {c['engine']} {c['precision']} ({c['images_per_s']:.1f} images/s): wrote {out}/{c['file']} "
           f"and {out}/deploy.json")
 
-
-def eval_deployed(args) -> int:
-    """``convzoo eval DIR`` on a deploy folder: its artifact on the test split of the run it came from."""
-    import torch
-
-    from convzoo.cli import CLIError
-    from convzoo.export import load_deployed
-    from convzoo.train import evaluate
-    from convzoo.train.runs import build_data
-    runner = load_deployed(args.run_dir)
-    info = runner.info
-    dataset = args.dataset or info.get("dataset")
-    if dataset is None:
-        raise CLIError(f"{args.run_dir} was deployed from a bare model name (no dataset): pass --dataset")
-    (test_set,) = build_data(dataset, args.data_root, splits=("test",))
-    res = evaluate(runner, test_set, batch_size=args.batch_size, device=torch.device("cpu"),
-                   image_size=args.image_size or info.get("image_size"))
-    c = info["chosen"]
-    res = {"model": info.get("model"), "dataset": dataset, "engine": c["engine"], "precision": c["precision"],
-           "deploy_dir": args.run_dir, **res}
-    if args.json:
-        print(json.dumps(res, indent=2))
-    else:
-        print(f"{res['model']} deployed ({c['engine']} {c['precision']}) on {dataset} (test, {res['samples']} "
-              f"samples): accuracy {res['accuracy']:.4f}  loss {res['loss']:.4f}")
-    return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 HELP = "export a model to ONNX (BN folded, static TF padding), verified against ONNX Runtime"
 
@@ -47,24 +48,30 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from convzoo.cli import CLIError
-    from convzoo.cli._common import model_from_args, parse_input_size
+    from convzoo.cli._common import load_from_args, parse_input_size
     from convzoo.export import to_onnx, verify_onnx
     from convzoo.export.onnx import example_input_for
 
     if not (args.onnx or args.openvino):
         raise CLIError("give --onnx PATH and/or --openvino DIR")
     size = parse_input_size(args.input_size) if args.input_size else None
-    model = model_from_args(args)
+    loaded = load_from_args(args)
+    if loaded.source.is_artifact:
+        raise CLIError(f"export takes a model name, a model folder or a run folder; {loaded.source.describe()} "
+                       f"is already an artifact")
+    model = loaded.model
     if getattr(model, "task", "") == "segmentation":   # the graph returns the logits, not {"out": ...}
         model = model.logits_only()
-    images = _run_images(args, size)
+    images = _run_images(loaded, size)
+    record = _record(loaded, size)
     if args.openvino:
-        _export_openvino(model, args, size, images)
+        _export_openvino(model, args, size, images, record)
         if not args.onnx:
             return 0
     batch = args.static_batch or 1
     path = to_onnx(model, args.onnx, input_size=size, dynamic_batch=args.static_batch is None,
-                   batch=batch, opset=args.opset, fold_bn=not args.no_fold_bn)
+                   batch=batch, opset=args.opset, fold_bn=not args.no_fold_bn,
+                   metadata={"convzoo": json.dumps(record)} if record else None)
     x = example_input_for(model, size, args.static_batch or 2)
     shape = "x".join(map(str, x.shape[1:]))
     axis = f"batch {args.static_batch}" if args.static_batch else "dynamic batch"
@@ -84,18 +91,26 @@ def run(args) -> int:
     return 0
 
 
-def _run_images(args, size):
+def _record(loaded, size) -> dict:
+    """What the artifact remembers of its source: the model and, for a run at its own input size, the
+    data spec (so eval/predict/bench of the file need no data flags)."""
+    rec: dict = {"model": loaded.source.model_name or loaded.source.name, "source": loaded.source.name}
+    if loaded.data is not None and (size is None or tuple(size) == tuple(loaded.data.model_input_size() or ())):
+        rec["data"] = loaded.data.to_dict()
+    return rec
+
+
+def _run_images(loaded, size):
     """A run folder's first test images at the export's input size, or None (no run, no data, other size)."""
-    cfg = getattr(args, "run_config", None)
-    if cfg is None:
+    from convzoo.runs import run_test_inputs
+    if loaded.source.kind != "run" or loaded.data is None:
         return None
-    from convzoo.train.runs import run_input_size, run_test_inputs
-    if size is not None and tuple(size) != tuple(run_input_size(cfg) or ()):
+    if size is not None and tuple(size) != tuple(loaded.data.model_input_size() or ()):
         return None
-    return run_test_inputs(cfg)
+    return run_test_inputs(loaded.data)
 
 
-def _export_openvino(model, args, size, images=None) -> None:
+def _export_openvino(model, args, size, images=None, record=None) -> None:
     """IR files via openvino.convert_model, then OpenVINO (f32 execution) against eager PyTorch: on a
     run's test images with the bound from fp32's own error and the same top-1, else on random inputs
     within 1e-4."""
@@ -105,6 +120,10 @@ def _export_openvino(model, args, size, images=None) -> None:
     from convzoo.export.onnx import example_input_for, fp32_error_bound
     from convzoo.export.openvino import OpenVINOModule, load_openvino, to_openvino
     path = to_openvino(model, args.openvino, input_size=size, fold_bn=not args.no_fold_bn)
+    if record:
+        from convzoo.io import write_json
+        from convzoo.runs import EXPORT_JSON
+        write_json(path.parent / EXPORT_JSON, record)
     x = images if images is not None else example_input_for(model, size, 2)
     print(f"wrote {path} ({args.model}, input dynamic batch x {'x'.join(map(str, x.shape[1:]))})")
     if not args.no_verify:

@@ -11,6 +11,7 @@ EPILOG = """examples:
   convzoo predict cat.jpg --model efficientnet_lite0 --pretrained efficientnet-lite0.pth
   convzoo predict photos/ --model local-dir:out/b0-pets --topk 3
   convzoo predict photos/ --run runs/lite0-pets --json
+  convzoo predict photos/ --artifact deployed/lite0-pets       # the deployed file, its run's classes
   convzoo predict street.jpg --run runs/seg-voc --out masks/      # a segmentation run: palette PNG masks
 
 Label names come from the model folder's config.json or the run's classes, else the ImageNet-1k
@@ -28,6 +29,9 @@ def register(subparsers) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--model", help="registered model name, local-dir:DIR or hf-hub:ORG/NAME")
     src.add_argument("--run", metavar="RUN_DIR", help="a run folder written by convzoo train")
+    src.add_argument("--artifact", metavar="FILE_OR_FOLDER",
+                     help="a deploy or quantize folder, an OpenVINO IR or an .onnx file exported from a run "
+                          "(fed and labelled as its run was)")
     p.add_argument("--pretrained", metavar="SRC", help="with --model: weights file or model folder (default: the "
                    "local Hugging Face cache or torch hub folder)")
     p.add_argument("--topk", type=t("topk"), default=5, help="classes shown per image (default 5)")
@@ -42,11 +46,11 @@ def run(args) -> int:
     from convzoo.cli import CLIError
     files = _image_list(args.images)
     if args.pretrained and not args.model:
-        raise CLIError("--pretrained goes with --model (a run folder already holds its weights)")
-    model, preprocess = _load(args)
-    if getattr(model, "task", "classification") == "segmentation":
+        raise CLIError("--pretrained goes with --model (a run folder or an artifact already holds its weights)")
+    model, preprocess, data = _load(args)
+    if (data.task if data is not None else getattr(model, "task", "classification")) == "segmentation":
         return _segment(model, preprocess, files, args)
-    labels = _labels(model)
+    labels = _labels(model, data)
     k = min(args.topk, len(labels))
     results = []
     for i in range(0, len(files), args.batch_size):
@@ -80,13 +84,25 @@ def _image_list(items) -> list[Path]:
 
 
 def _load(args):
-    """(model in eval mode, a function path -> input tensor)."""
+    """(model or runner in eval mode, a function path -> input tensor, the data spec or None)."""
     import torch
+    from convzoo.cli import CLIError
     from convzoo.data.imagefolder import open_image
-    if args.run:
-        from convzoo.train.runs import load_run
-        model, cfg = load_run(args.run)
-        return model, _run_preprocess(cfg)
+    if args.run or args.artifact:
+        from convzoo.runs import check_feeds, load_source, open_source
+        src = open_source(args.run or args.artifact)
+        if args.run and src.kind != "run":
+            raise CLIError(f"--run takes a run folder; {src.describe()} is not one (use --artifact)")
+        if args.artifact and not src.is_artifact:
+            raise CLIError(f"--artifact takes a deploy or quantize folder, an IR or an .onnx file; {src.describe()} "
+                           f"is not one" + (" (use --run)" if src.kind == "run" else ""))
+        loaded = load_source(src)
+        if loaded.data is None:
+            raise CLIError(f"{src.describe()} records no preprocessing (exported from a bare model name): predict "
+                           f"from the run it came from, or export it from a run")
+        preprocess = loaded.data.image_preprocess()
+        check_feeds(loaded, loaded.data.model_input_size(), "its recorded preprocessing")
+        return loaded.model, preprocess, loaded.data
     import convzoo
     from convzoo.data.transforms import create_transform, resolve_data_config
     if args.model.startswith(("local-dir:", "hf-hub:")):
@@ -99,7 +115,7 @@ def _load(args):
     cfg = resolve_data_config(model)
     tf = create_transform(cfg)
     mode = "L" if cfg["input_size"][0] == 1 else "RGB"
-    return model, lambda p: tf(open_image(p, mode)).to(torch.float32)
+    return model, (lambda p: tf(open_image(p, mode)).to(torch.float32)), None
 
 
 def _segment(model, preprocess, files, args) -> int:
@@ -134,32 +150,9 @@ def _segment(model, preprocess, files, args) -> int:
     return 0
 
 
-def _run_preprocess(cfg: dict):
-    """A run's own pipeline: the dataset's resize + center crop to its sample size, then the trainer's
-    resize to the eval image size and its normalisation (train/batches.py::prepare_batch)."""
-    import torch
-    from torchvision.transforms import v2
-    from convzoo.cli import CLIError
-    from convzoo.data.imagefolder import open_image
-    from convzoo.train.batches import prepare_batch
-    pre = cfg.get("preprocess")
-    if not pre or len(pre["input_size"]) != 3:
-        raise CLIError(f"the run trained on {cfg.get('dataset')!r}, whose samples are not images this command "
-                       "can read (or it predates recorded preprocessing)")
-    c, h, _ = pre["input_size"]
-    stats = (torch.tensor(pre["mean"]), torch.tensor(pre["std"])) if pre.get("mean") else None
-    mode = "L" if c == 1 else "RGB"
-    if (cfg.get("train") or {}).get("task") == "segmentation":   # the image as it is: no resize, no crop
-        to_tensor = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
-        return lambda p: prepare_batch(to_tensor(open_image(p, mode))[None], None, stats)[0]
-    tf = v2.Compose([v2.ToImage(), v2.Resize(h, antialias=True), v2.CenterCrop(h),
-                     v2.ToDtype(torch.float32, scale=True)])
-    return lambda p: prepare_batch(tf(open_image(p, mode))[None], pre.get("image_size"), stats)[0]
-
-
-def _labels(model) -> list[str]:
-    n = int(getattr(model, "num_classes", 0) or 0)
-    names = (getattr(model, "default_cfg", None) or {}).get("label_names")
+def _labels(model, data=None) -> list[str]:
+    n = int(getattr(model, "num_classes", 0) or (data.num_classes if data is not None else 0) or 0)
+    names = (getattr(model, "default_cfg", None) or {}).get("label_names") or (data and data.class_names)
     if names and len(names) == n:
         return [str(x) for x in names]
     if n == 1000:

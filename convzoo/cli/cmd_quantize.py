@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 HELP = "quantize a trained model to int8 (calibrated on its data) and report accuracy and speed vs fp32"
 
@@ -47,51 +46,34 @@ def register(subparsers) -> None:
 
 
 def _load(args):
-    """(model, train split, test split, image size, description) for a run folder or a model name."""
+    """(model, train split, test split, image size, description) for a run folder or a model name with
+    --weights and --dataset; the description records the data spec, so eval/bench of OUT need no flags."""
     from convzoo.cli import CLIError
-    from convzoo.registry import model_entrypoint
-    from convzoo.train import TrainConfig, load_weights
-    from convzoo.train.augment import eval_image_size
+    from convzoo.runs import DataSpec, build_run_model, load_run, open_source
+    from convzoo.train import load_weights
     from convzoo.train.engine import check_fits
-    from convzoo.train.runs import build_data, build_run_model, read_run_config
-
-    run_cfg, image_size = {}, args.image_size
-    if Path(args.model).is_dir():
-        run_cfg = read_run_config(args.model)
-        if image_size is None:
-            image_size = eval_image_size(TrainConfig.from_dict(run_cfg["train"]))
-        weights = Path(args.weights) if args.weights else Path(args.model) / "model.safetensors"
-    elif not (args.weights and args.dataset):
-        raise CLIError("give a RUN folder, or a model name with --weights and --dataset")
+    src = open_source(args.model)
+    if src.kind == "run":
+        run = load_run(src.path, weights=args.weights)
+        if run.task != "classification":
+            raise CLIError(f"quantize reports top-1 of classifiers; {args.model} is a {run.task} run "
+                           f"(export it with convzoo export --onnx/--openvino)")
+        data = run.data.replace(dataset=args.dataset, root=args.data_root, image_size=args.image_size)
+        model, name, weights = run.model, src.model_name, args.weights or str(src.path / "model.safetensors")
+        train, test = data.build(("train", "test"))
+    elif src.kind == "model":
+        if not (args.weights and args.dataset):
+            raise CLIError("give a RUN folder, or a model name with --weights and --dataset")
+        data = DataSpec(args.dataset, args.data_root, {}, args.image_size)
+        train, test = data.build(("train", "test"))
+        name, weights = args.model, args.weights
+        model = build_run_model(name, test, {})
+        load_weights(model, weights)
     else:
-        weights = Path(args.weights)
-    name = run_cfg.get("model", args.model)
-    model_entrypoint(name)
-    dataset = args.dataset or run_cfg["dataset"]
-    if not weights.is_file():
-        raise FileNotFoundError(f"weights file not found: {weights}")
-    data_kw = run_cfg.get("data_kwargs", {}) if not args.dataset else {}
-    train, test = build_data(dataset, args.data_root or run_cfg.get("data_root"), data_kw)
-    model = build_run_model(name, test, run_cfg.get("model_kwargs", {}))
-    check_fits(model, test, dataset)
-    load_weights(model, weights)
-    # recorded so `convzoo eval DIR` finds the data again without --data-root
-    return model.eval(), train, test, image_size, dict(model=name, dataset=dataset, weights=str(weights),
-                                                       data_root=args.data_root or run_cfg.get("data_root"),
-                                                       data_kwargs=data_kw)
-
-
-def _inputs(dataset, image_size, limit=None, batch=64):
-    """Batches (x prepared as in training, y) of the first ``limit`` samples of ``dataset``."""
-    import torch
-    from torch.utils.data import DataLoader, Subset
-
-    from convzoo.train.batches import norm_stats, prepare_batch
-    stats = norm_stats(dataset, torch.device("cpu"))
-    if limit is not None:
-        dataset = Subset(dataset, range(min(limit, len(dataset))))
-    for x, y in DataLoader(dataset, batch_size=batch, shuffle=False):
-        yield prepare_batch(x, image_size, stats), y
+        raise CLIError(f"quantize takes a run folder or a model name; {src.describe()} is already an artifact")
+    check_fits(model, test, data.dataset)
+    return model.eval(), train, test, data.image_size, dict(model=name, dataset=data.dataset, weights=str(weights),
+                                                            data=data.to_dict())
 
 
 def _predict(fn, batches):
@@ -106,16 +88,19 @@ def run(args) -> int:
     from convzoo.analysis.timing import median_ms
     from convzoo.export import get_engine, quantize
     from convzoo.export.openvino import default_precision
+    from convzoo.train.batches import prepared_batches
     from convzoo.io import write_json
+    from convzoo.runs import QUANTIZE_JSON, check_new_folder, new_folder, read_json
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    check_new_folder(args.out)                  # refused before anything is computed
     model, train, test, size, desc = _load(args)
-    calib = [x for x, _ in _inputs(train, size, args.calibration)]
+    calib = [x for x, _ in prepared_batches(train, size, args.calibration)]
     q = quantize(model, calib, backend=args.backend, model_type=args.model_type, preset=args.preset,
                  ignored_scope=args.ignore, subset_size=args.calibration, threads=args.threads,
                  overflow_fix=args.overflow_fix)
-    test_batches = list(_inputs(test, size))
+    test_batches = list(prepared_batches(test, size))
     labels = torch.cat([y for _, y in test_batches])
     x1 = test_batches[0][0][:1]
     # the columns are registry lookups: eager bf16, and OpenVINO at its default precision on this CPU
@@ -134,12 +119,11 @@ def run(args) -> int:
     report = dict(**desc, backend=args.backend, test_samples=len(labels), image_size=size,
                   bench_batch=len(xb), threads=args.threads or torch.get_num_threads(), int8=q.info,
                   results=rows, accuracy_drop_points=100 * (rows["fp32"]["accuracy"] - rows["int8"]["accuracy"]))
-    out = Path(args.out)
-    if args.backend == "openvino":
-        q.save(out)
-        (out / "quantize.json").write_text(json.dumps({**json.loads((out / "quantize.json").read_text()),
-                                                        **desc, "image_size": size}, indent=2))
-    write_json(out / "report.json", report)
+    with new_folder(args.out) as tmp:
+        if args.backend == "openvino":
+            q.save(tmp)
+            write_json(tmp / QUANTIZE_JSON, {**read_json(tmp / QUANTIZE_JSON), **desc, "image_size": size})
+        write_json(tmp / "report.json", report)
     _print(report, args)
     return 0
 

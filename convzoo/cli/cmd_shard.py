@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from .._extras import MissingExtraError
     from ..data.webdataset import write_shards
-    from ..train.runs import build_data, parse_kv
+    from ..runs import build_data, parse_kv
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     bad = [s for s in splits if s not in ("train", "test", "val")]
     if not splits or bad:

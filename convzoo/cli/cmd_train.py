@@ -151,7 +151,7 @@ def _config_from_args(args):
 def _run_info(args) -> dict:
     """What the flags say the run is: model, its keyword arguments, dataset, data root and arguments."""
     from convzoo.cli import CLIError
-    from convzoo.train.runs import DEFAULT_MODEL, parse_kv
+    from convzoo.runs import DEFAULT_MODEL, parse_kv
     dataset = args.dataset
     pretrained = _pretrained_info(args) if getattr(args, "pretrained", None) else None
     model_name = args.model or (pretrained or {}).get("architecture") or DEFAULT_MODEL.get(dataset)
@@ -209,7 +209,9 @@ def _load_pretrained(model, info: dict, train_set) -> None:
 
 def run(args) -> int:
     from convzoo.cli import CLIError
-    from convzoo.train.runs import default_out_dir
+    from convzoo.runs import default_out_dir
+    if args.pretrained is not None and not str(args.pretrained).strip():
+        raise CLIError("--pretrained expects a weights file, a model folder or a local-dir:/hf-hub: name, got ''")
     if args.resume is not None:
         if args.pretrained is not None:
             raise CLIError(f"--pretrained cannot be given with --resume (the run's checkpoints already hold its "
@@ -237,19 +239,19 @@ def _refuse_used_folder(out: Path) -> None:
         raise CLIError(f"{out} already holds files; continue it with --resume {out} or choose another --out")
 
 
-def _train(args, cfg, run_info: dict, out: Path, resume: bool) -> int:
+def _train(args, cfg, run_info: dict, out: Path, resume: bool, restart: bool = False) -> int:
     """Build data and model, then train under the folder's lock (checked again once held)."""
     from convzoo.registry import model_entrypoint
     from convzoo.train import fit, lock
     from convzoo.train.distributed import env_info
-    from convzoo.train.runs import build_data, build_run_model
+    from convzoo.runs import build_data, build_run_model
     model_entrypoint(run_info["model"])            # unknown model -> suggestions, before loading data
     train_set, test_set = build_data(run_info["dataset"], run_info.get("data_root"), run_info.get("data_kwargs"))
     model = build_run_model(run_info["model"], train_set, run_info.get("model_kwargs"), seed=cfg.seed, task=cfg.task)
     if getattr(train_set, "classes", None) is not None:
         run_info["class_names"] = [str(c) for c in train_set.classes]
     from convzoo.train.augment import eval_image_size
-    from convzoo.train.runs import preprocess_info
+    from convzoo.runs import preprocess_info
     run_info["preprocess"] = preprocess_info(train_set, eval_image_size(cfg))
     if run_info.get("pretrained") and not resume:   # a resumed run's checkpoint carries the weights
         _load_pretrained(model, run_info["pretrained"], train_set)
@@ -258,7 +260,7 @@ def _train(args, cfg, run_info: dict, out: Path, resume: bool) -> int:
     if main:
         lock.acquire(out)
     try:
-        if main and not resume:
+        if main and not resume and not restart:
             _refuse_used_folder(out)
         report = fit(model, train_set, test_set, cfg, out_dir=out, progress=not args.no_progress,
                      resume=resume, run_info=run_info, dataset_name=run_info["dataset"])
@@ -279,7 +281,7 @@ def _resume(args) -> int:
     from convzoo.cli._common import explicit
     from convzoo.train import TrainConfig, lock
     from convzoo.train.checkpoint import last_checkpoint
-    from convzoo.train.runs import read_run_config
+    from convzoo.runs import read_run_config
     if not str(args.resume).strip():
         raise CLIError("--resume expects a run folder, got ''")
     out = Path(args.resume)
@@ -327,28 +329,35 @@ def _resume(args) -> int:
         run_info["model_kwargs"] = run_info["model_kwargs"] or {}
         run_info["data_kwargs"] = run_info["data_kwargs"] or {}
         if info is None:
+            _check_restartable(out)
             print(f"{out} has no checkpoint yet (stopped before its first epoch ended): starting it again",
                   file=sys.stderr)
-            return _train(args, cfg, run_info, out, resume=False) if _clear_unfinished(out) else 1
+            return _train(args, cfg, run_info, out, resume=False, restart=True)
         if changes:
-            from convzoo.io import write_json
-            write_json(out / "config.json", {**run_cfg, "train": cfg.to_dict()})
+            from convzoo.runs import write_run_config
+            write_run_config(out, {k: v for k, v in run_cfg.items() if k != "train"}, cfg.to_dict())
         return _train(args, cfg, run_info, out, resume=True)
 
 
-def _clear_unfinished(out: Path) -> bool:
-    """A run with no checkpoint holds config.json, metrics.jsonl and at most temp files of a first
-    checkpoint: clear them so that it starts again (anything else in the folder stays, and refuses)."""
-    from convzoo.io import remove_stale_tmp
-    for name in ("config.json", "metrics.jsonl"):
-        (out / name).unlink(missing_ok=True)
+# what a run that stopped before its first checkpoint holds: its config, its (empty) metrics, temp files
+_UNFINISHED = {"config.json", "metrics.jsonl", "checkpoints"}
+
+
+def _check_restartable(out: Path) -> None:
+    """``--resume`` of a run with no checkpoint starts it again, rewriting its config and metrics: only
+    when the folder holds nothing else (a finished model, a report, a compress output, anyone's
+    files are never touched: refused, naming them)."""
+    from convzoo.cli import CLIError
+    from convzoo.train.lock import is_lock_file
+    others = sorted(p.name for p in out.iterdir()
+                    if p.name not in _UNFINISHED and not is_lock_file(p) and not p.name.endswith(".tmp"))
     ckpt = out / "checkpoints"
     if ckpt.is_dir():
-        remove_stale_tmp(ckpt)
-        if not any(ckpt.iterdir()):
-            ckpt.rmdir()
-    remove_stale_tmp(out)
-    return True
+        others += [f"checkpoints/{p.name}" for p in ckpt.iterdir() if not p.name.endswith(".tmp")]
+    if others:
+        raise CLIError(f"{out} has no checkpoint to resume from but holds {', '.join(others[:4])}"
+                       f"{' ...' if len(others) > 4 else ''}: it is not an unfinished run (nothing was changed; "
+                       f"train a new run with --out)")
 
 
 def _same(a, b) -> bool:

@@ -11,7 +11,7 @@ training switches.
 >>> to_onnx(model, "model.onnx", verify=True)            # checked against ONNX Runtime
 """
 from ._common import relative_error
-from .artifact import load_artifact, load_deployed
+from .artifact import ArtifactError, load_deployed, load_ir, load_onnx
 from .benchmark import ENGINES, BenchResult, benchmark, make_runner
 from .engines import REGISTRY, Engine, candidates, get_engine, list_engines
 from .deploy import deploy
@@ -36,5 +36,5 @@ __all__ = [
     "benchmark", "make_runner", "BenchResult", "ENGINES",
     "PRECISIONS", "check_precision", "cpu_precision_support", "quantize", "QuantizedModel", "load_quantized",
     "Runner", "ModuleRunner", "Engine", "REGISTRY", "get_engine", "list_engines", "candidates",
-    "inference_form", "reparameterize", "deploy", "load_deployed", "load_artifact",
+    "inference_form", "reparameterize", "deploy", "load_deployed", "load_onnx", "load_ir", "ArtifactError",
 ]

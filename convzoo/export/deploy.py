@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -26,7 +25,8 @@ from torch import nn
 
 from ..analysis.timing import measurement_setup, stable_times
 from ..io import write_json
-from .artifact import DEPLOY_JSON
+from ..runs.manifest import DEPLOY_JSON
+from ..runs.write import check_new_folder, new_folder
 from .engines import REGISTRY, candidates
 from .precision import check_precision, cpu_model_name
 
@@ -148,9 +148,7 @@ def deploy(model: nn.Module, out_dir: str | os.PathLike, *, input_size: Optional
     :data:`MAX_DROP`); ``engines``/``precisions`` restrict the candidates. ``ValueError`` when
     ``out_dir`` exists and is not empty, or when no candidate holds."""
     from .onnx import example_input_for
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"deploy writes a new folder: {out} already exists and is not empty")
+    out = check_new_folder(out_dir, "out_dir")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     model = model.eval().cpu()
@@ -171,6 +169,7 @@ def deploy(model: nn.Module, out_dir: str | os.PathLike, *, input_size: Optional
             row.update(images_per_s=batch / s["median_s"], images_per_s_q1=batch / s["q3_s"],
                        images_per_s_q3=batch / s["q1_s"], stable=s["stable"], outliers=s["outliers"])
     report = dict(**(source or {}), input_size=list(x.shape[1:]), batch=batch, checked_on=pairs[2],
+                  check_samples=len(pairs[0]) if pairs[1] is not None else None,
                   fp32_accuracy=ref_acc, cpu=cpu_model_name(), timing=setup, candidates=rows)
     _write(out, runners, report, x)
     return report
@@ -211,20 +210,10 @@ def _save_fastest(runners: dict, rows: list, tmp: Path, x: torch.Tensor) -> dict
 
 
 def _write(out: Path, runners: dict, report: dict, x: torch.Tensor) -> None:
-    """Artifact + deploy.json into a temporary sibling folder, renamed onto ``out`` when complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    """Artifact + deploy.json into a new folder (:func:`convzoo.runs.new_folder`: complete, or none)."""
+    with new_folder(out, "out_dir") as tmp:
         report["chosen"] = _save_fastest(runners, report["candidates"], tmp, x)
         write_json(tmp / DEPLOY_JSON, report)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)        # mkdtemp's folder is private (0700); a deploy folder is not
-        if out.exists():
-            out.rmdir()                      # empty: checked before anything was built
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 __all__ = ["deploy", "MAX_DROP"]

@@ -92,7 +92,8 @@ def prepare_for_export(model: nn.Module, example_input: torch.Tensor, *, fold_bn
 def to_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic_batch: bool = True,
             input_size: Optional[Sequence[int]] = None, opset: int = DEFAULT_OPSET,
             fold_bn: bool = True, verify: bool = False, batch: int = 1, rtol: Optional[float] = 1e-4,
-            blocked_layout: bool = True, inputs: Optional[torch.Tensor] = None) -> str:
+            blocked_layout: bool = True, inputs: Optional[torch.Tensor] = None,
+            metadata: Optional[dict[str, str]] = None) -> str:
     """Export ``model`` to an ONNX file at ``path`` (written atomically) and return the path.
 
     ``input_size`` (C, *S) fixes the spatial size (default: ``default_cfg["input_size"]``); the batch
@@ -103,7 +104,8 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic_batch: bool = 
     images the check runs on instead of random ones (``rtol=None``: a bound from fp32's own error on
     this net, see :func:`verify_onnx`). A file that fails the check is not left under ``path``: it is
     kept as ``<path>.failed-check`` for inspection, and the error names ``verify=False`` (``convzoo
-    export --no-verify``), which skips the check.
+    export --no-verify``), which skips the check. ``metadata``: strings stored in the file's
+    ``metadata_props`` (``convzoo export`` records there how the model's inputs are made).
     """
     if os.path.isdir(os.fspath(path)):
         raise ValueError(f"to_onnx writes a file: {os.fspath(path)} is an existing directory (give a path "
@@ -126,6 +128,12 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic_batch: bool = 
                 export_model, (x,), tmp, dynamo=False, opset_version=opset,
                 input_names=["input"], output_names=["output"], do_constant_folding=True,
                 dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None)
+        if metadata:
+            onnx = require("onnx", "export", "ONNX metadata")
+            proto = onnx.load(tmp)
+            for k, v in metadata.items():
+                proto.metadata_props.add(key=k, value=v)
+            onnx.save(proto, tmp)
     # temp files of exports killed mid-write (an hour old: not one being written right now)
     remove_stale_tmp(os.path.dirname(os.path.abspath(path)), os.path.basename(path), older_than_s=3600)
     size = sum(t.numel() * t.element_size() for t in export_model.state_dict().values())

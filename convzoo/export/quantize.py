@@ -128,6 +128,8 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", m
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if model_type not in MODEL_TYPES:
         raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
+    if ignored_scope and backend != "openvino":
+        raise ValueError(f"ignored_scope applies to backend='openvino' (NNCF), not {backend!r}")
     if overflow_fix and backend != "openvino":
         raise ValueError("overflow_fix applies to backend='openvino' (NNCF), not " + repr(backend))
     if preset not in ("performance", "mixed"):
@@ -158,7 +160,8 @@ def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correctio
         raise ValueError(f"cannot convert {type(model).__name__} for int8: {str(e).splitlines()[0]}") from None
     names = set(ignored_scope or ())
     op_types = {n for n in names if n[:1].isupper() and "/" not in n and "." not in n}
-    scope = nncf.IgnoredScope(names=sorted(names - op_types), types=sorted(op_types), validate=False)
+    # validate: a name or type that matches nothing is refused (it was silently ignored)
+    scope = nncf.IgnoredScope(names=sorted(names - op_types), types=sorted(op_types), validate=True)
     kw = dict(preset=nncf.QuantizationPreset.MIXED if preset == "mixed" else nncf.QuantizationPreset.PERFORMANCE,
               subset_size=sum(len(b) for b in batches), fast_bias_correction=fast_bias_correction,
               ignored_scope=scope, advanced_parameters=AdvancedQuantizationParameters(
@@ -170,7 +173,12 @@ def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correctio
     # NNCF draws its progress bars on stdout; they go to stderr, so stdout holds only results
     # (convzoo quantize --json prints the report there)
     with contextlib.redirect_stdout(sys.stderr):
-        return nncf.quantize(ov_model, nncf.Dataset(samples), **kw)
+        try:
+            return nncf.quantize(ov_model, nncf.Dataset(samples), **kw)
+        except nncf.ValidationError as e:
+            first = " ".join(str(e).split())[:300]
+            raise ValueError(f"ignored scope {sorted(names)}: {first} (op names and types as in the IR; "
+                             f"types start with a capital, e.g. Multiply)") from None
 
 
 def _pt2e(model, batches):

@@ -6,8 +6,6 @@ one from a run folder written by ``convzoo train`` (``config.json`` naming the m
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Optional
 
 import torch
@@ -15,22 +13,13 @@ from torch import nn
 
 
 def load_figure_run(run_dir, expected_model: Optional[str] = None) -> tuple[nn.Module, dict]:
-    """Rebuild the model of a ``convzoo train`` run folder and load its final weights."""
-    from ..weights import load_weights
-    from ..train.runs import build_data, build_run_model, read_run_config
-
-    run = Path(run_dir)
-    config = read_run_config(run)            # FileNotFoundError / ValueError with a clear message
-    name = config["model"]
+    """The trained model of a ``convzoo train`` run folder (:func:`convzoo.runs.load_run`) and its report."""
+    from ..runs import load_run, read_run_config
+    name = read_run_config(run_dir)["model"]      # FileNotFoundError / ValueError with a clear message
     if expected_model and name != expected_model:
-        raise ValueError(f"run folder {run} holds a {name!r} model; this figure needs {expected_model!r}")
-    (test_set,) = build_data(config["dataset"], config.get("data_root"), config.get("data_kwargs", {}),
-                             splits=("test",))
-    model = build_run_model(name, test_set, config.get("model_kwargs", {}))
-    load_weights(model, run / "model.safetensors", layout="convzoo", allow_new_head=False)
-    report_path = run / "report.json"
-    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    return model.eval(), report
+        raise ValueError(f"run folder {run_dir} holds a {name!r} model; this figure needs {expected_model!r}")
+    run = load_run(run_dir)
+    return run.model, run.report
 
 
 def train_small(model_name: str, dataset: str, *, train_limit: int, test_limit: int, epochs: int,

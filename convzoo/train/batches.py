@@ -100,3 +100,14 @@ def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 256, image
     model.train(was_training)
     res = {"accuracy": correct / max(total, 1), "loss": loss_sum / max(total, 1), "samples": images}
     return {**res, **(seg.result() if seg is not None else {})}
+
+
+def prepared_batches(dataset: Dataset, image_size: Optional[int], limit: Optional[int] = None, batch: int = 64):
+    """Batches ``(x prepared as in training, y)`` of the first ``limit`` samples of ``dataset``: what
+    calibration, deploy's check and quantize's report feed an engine."""
+    from torch.utils.data import Subset
+    stats = norm_stats(dataset, torch.device("cpu"))
+    if limit is not None:
+        dataset = Subset(dataset, range(min(limit, len(dataset))))
+    for x, y in DataLoader(dataset, batch_size=batch, shuffle=False):
+        yield prepare_batch(x, image_size, stats), y

@@ -33,7 +33,8 @@ from .config import TrainConfig
 from .lock import run_lock
 from .loop import TrainingDiverged, build_run, finish_epoch, train_one_epoch, wrap
 from .report import final_step
-from ..io import remove_stale_tmp, write_json
+from ..io import atomic_write_text, remove_stale_tmp
+from ..runs.manifest import write_run_config
 
 __all__ = ["fit", "evaluate", "check_fits", "build_optimizer", "DataMismatchError", "TrainingDiverged",
            "prepare_batch", "sample_input_size"]
@@ -191,8 +192,8 @@ def _fit(model, train_set, test_set, cfg, out, progress, resume, run_info, datas
             raise ValueError("resume=True needs out_dir (the run folder to continue)")
         restore_run_state(run)
     elif out is not None and dist_info.is_main:
-        write_json(out / "config.json", {**run_info, "train": cfg.to_dict()})
-        (out / "metrics.jsonl").write_text("")
+        write_run_config(out, run_info, cfg.to_dict())
+        atomic_write_text(out / "metrics.jsonl", "")
     wrap(run)
     for epoch in range(run.start_epoch, cfg.epochs):
         row = train_one_epoch(run, epoch, progress=progress, keep_msg=_keep_msg)
