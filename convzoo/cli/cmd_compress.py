@@ -57,20 +57,19 @@ def _check_args(args) -> None:
 
 
 def _load(args):
-    """(run config, train set, test set, model with its trained weights)."""
+    """(run config, train set, test set, model with its trained weights) of the run to compress."""
     from convzoo.cli import CLIError
-    from convzoo.runs import build_data, build_run_model, read_run_config
-    from convzoo.weights import load_weights
-    cfg = read_run_config(args.run_dir)
-    if "compression" in (cfg.get("model_kwargs") or {}):
+    from convzoo.runs import load_run, open_source
+    src = open_source(args.run_dir)
+    if src.kind != "run":
+        raise CLIError(f"compress takes a run folder (convzoo train); {src.describe()} is not one")
+    if "compression" in (src.manifest.get("model_kwargs") or {}):
         raise CLIError(f"{args.run_dir} is already a compressed run; compress its source run instead")
-    weights = Path(args.run_dir) / "model.safetensors"
-    if not weights.is_file():
-        raise FileNotFoundError(f"weights file not found: {weights}")
-    train_set, test_set = build_data(cfg["dataset"], cfg.get("data_root"), cfg.get("data_kwargs"))
-    model = build_run_model(cfg["model"], train_set, cfg.get("model_kwargs"))
-    load_weights(model, weights, layout="convzoo", allow_new_head=False)
-    return cfg, train_set, test_set, model.eval()
+    run = load_run(src.path)
+    if run.task != "classification":
+        raise CLIError(f"compress fine-tunes and scores classifiers; {args.run_dir} is a {run.task} run")
+    train_set, test_set = run.splits("train", "test")
+    return run.config, train_set, test_set, run.model
 
 
 def _finetune_config(args, run_cfg):

@@ -102,6 +102,8 @@ def _load(args):
                            f"from the run it came from, or export it from a run")
         preprocess = loaded.data.image_preprocess()
         check_feeds(loaded, loaded.data.model_input_size(), "its recorded preprocessing")
+        if loaded.fixed_input and loaded.data.task == "segmentation":   # images come at their own size
+            return loaded.model, _fixed(preprocess, loaded), loaded.data
         return loaded.model, preprocess, loaded.data
     import convzoo
     from convzoo.data.transforms import create_transform, resolve_data_config
@@ -116,6 +118,17 @@ def _load(args):
     tf = create_transform(cfg)
     mode = "L" if cfg["input_size"][0] == 1 else "RGB"
     return model, (lambda p: tf(open_image(p, mode)).to(torch.float32)), None
+
+
+def _fixed(preprocess, loaded):
+    """``preprocess`` that refuses an image whose size the artifact's fixed input does not take."""
+    from convzoo.runs import check_feeds
+
+    def go(path):
+        x = preprocess(path)
+        check_feeds(loaded, tuple(x.shape), f"image {path}")
+        return x
+    return go
 
 
 def _segment(model, preprocess, files, args) -> int:

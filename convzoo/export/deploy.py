@@ -69,8 +69,9 @@ def _predict(fn, xs: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def _check(pred, ref_pred, labels, ref_acc, precision, max_drop) -> dict:
-    agreement = 100.0 * (pred == ref_pred).float().mean().item()
-    acc = None if labels is None else 100.0 * (pred == labels).float().mean().item()
+    # counts over the total in double precision: the same number eval's correct / total gives
+    agreement = 100.0 * int((pred == ref_pred).sum()) / len(pred)
+    acc = None if labels is None else 100.0 * int((pred == labels).sum()) / len(labels)
     drop = (ref_acc - acc) if acc is not None else 100.0 - agreement
     bound = max_drop if max_drop is not None else MAX_DROP[precision]
     reason = None if drop <= bound else (f"{'top-1' if acc is not None else 'agreement with fp32'} "
@@ -110,7 +111,7 @@ def _build_all(model, x, pairs, cands, calibration_data, threads, max_drop, prog
     """Build and check every candidate; returns (rows, {label: runner} of those that hold)."""
     xs, labels, _ = pairs
     ref_pred = _predict(lambda b: model(b), xs, len(x))
-    ref_acc = None if labels is None else 100.0 * (ref_pred == labels).float().mean().item()
+    ref_acc = None if labels is None else 100.0 * int((ref_pred == labels).sum()) / len(labels)
     rows, runners = [], {}
     bar = _Progress(len(cands), progress)
     for name, precision in cands:

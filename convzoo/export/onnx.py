@@ -283,6 +283,7 @@ class OrtRunner(Runner):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         fixed = self.session.get_inputs()[0].shape[0]
+        self.check_shape(tuple(x.shape))
         xn = np.ascontiguousarray(x.detach().cpu().numpy(), np.float32)
         if not isinstance(fixed, int) or fixed == len(xn):
             return torch.from_numpy(self.session.run(None, {self.input_name: xn})[0])
@@ -294,7 +295,15 @@ class OrtRunner(Runner):
             outs.append(self.session.run(None, {self.input_name: pad})[0][:len(chunk)])
         return torch.from_numpy(np.concatenate(outs))
 
+    def check_shape(self, shape: tuple) -> None:
+        """``ValueError`` in one line when ``shape`` does not fit the file's input (fixed dims)."""
+        want = self.session.get_inputs()[0].shape
+        if len(want) != len(shape) or any(isinstance(w, int) and w != s for w, s in zip(want[1:], shape[1:])):
+            dims = "x".join(str(w) if isinstance(w, int) else "N" for w in want)
+            raise ValueError(f"the ONNX file takes input {dims}, got {'x'.join(map(str, shape))}")
+
     def bind(self, x: torch.Tensor):
+        self.check_shape(tuple(x.shape))
         feed = {self.input_name: np.ascontiguousarray(x.detach().cpu().numpy(), np.float32)}
         return lambda: self.session.run(None, feed)
 
