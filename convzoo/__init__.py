@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import importlib
 
-from .registry import create_model, is_model, list_models, register_model
-
 __version__ = "0.1.0"
 
-# Heavier public entry points are imported on first use, so `import convzoo` stays fast.
+# Every public entry point is imported on first use, so `import convzoo` (and `convzoo --help`,
+# `--version`) does not load torch.
 _LAZY = {
+    "create_model": "convzoo.registry",
+    "list_models": "convzoo.registry",
+    "register_model": "convzoo.registry",
+    "is_model": "convzoo.registry",
     "load_weights": "convzoo.weights",
     "save_weights": "convzoo.weights",
     "save_pretrained": "convzoo.hub",
@@ -24,10 +27,10 @@ _LAZY = {
     "reparameterize_model": "convzoo.blocks.reparam",
 }
 
-__all__ = ["create_model", "list_models", "register_model", "is_model", "__version__", *_LAZY]
+__all__ = ["__version__", *_LAZY]
 
 
-_SUBPACKAGES = {"data", "hub", "weights", "analysis", "export", "train", "layers", "blocks", "models"}
+_SUBPACKAGES = {"data", "hub", "weights", "analysis", "export", "train", "layers", "blocks", "models", "runs"}
 
 
 def __getattr__(name: str):

@@ -72,6 +72,8 @@ def register(subparsers) -> None:
     p.add_argument("--num-classes", type=t("num_classes"), help="classifier width (default: the model's)")
     p.add_argument("--in-chans", type=t("in_chans"), help="input channels (default: the model's)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    from convzoo.cli._common import record_explicit
+    record_explicit(p)               # an engine flag given for an artifact is refused, even at its default
     p.set_defaults(func=run)
 
 
@@ -190,7 +192,8 @@ def _model_or_artifact(args, size):
         args.batch = args.batch or 1
         return (model.logits_only() if getattr(model, "task", "") == "segmentation" else model), \
             size or loaded.input_size, loaded
-    given = [flag for flag, dest, default in _ENGINE_FLAGS if getattr(args, dest) != default]
+    from convzoo.cli._common import explicit
+    given = [flag for flag, dest, default in _ENGINE_FLAGS if dest in explicit(args) or getattr(args, dest) != default]
     if given:
         raise CLIError(f"{', '.join(given)} do(es) not apply to {loaded.source.describe()}: it runs on its own "
                        f"engine ({loaded.engine} {loaded.precision})")

@@ -207,7 +207,16 @@ class ShardDataset(IterableDataset):
                 append_jsonl(log, dict(rank=self.rank, epoch=self.epoch, shard=q.name, pid=os.getpid()))
             ds = wds.WebDataset(str(q), shardshuffle=False, nodesplitter=lambda s: s,
                                 workersplitter=lambda s: s, empty_check=False)
-            for sample in ds:
+            samples = iter(ds)
+            while True:
+                try:
+                    sample = next(samples)
+                except StopIteration:
+                    break
+                except (tarfile.TarError, OSError, EOFError) as e:    # a shard cut short or not a tar
+                    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+                    raise ValueError(f"{q}: truncated or damaged shard ({first}); write it again with "
+                                     f"convzoo shard") from None
                 yield _decode(sample)
 
     def __iter__(self):

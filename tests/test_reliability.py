@@ -1,0 +1,171 @@
+"""Each case the reliability probes found (issue "one home for runs"), as a regression test: a clear
+one-line refusal (exit 2, nothing written, nothing lost) or the correct behaviour."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from _cli import CLS, INT8, NO_INT8, cli, ok, refused
+
+
+def files_of(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("rel") / "run"
+    ok("train", *CLS, "--out", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def onnx_file(run) -> Path:
+    path = run.parent / "m.onnx"
+    ok("export", run, "--onnx", path)
+    return path
+
+
+def test_resume_of_a_compressed_run_without_checkpoints_keeps_every_file(run, tmp_path):
+    comp = tmp_path / "comp"
+    ok("compress", run, "--method", "channel", "--rank", "4", "--finetune-epochs", "0", "--out", comp)
+    before = files_of(comp)
+    refused(cli("train", "--resume", comp, "--no-progress"), r"no checkpoint to resume from but holds")
+    assert files_of(comp) == before
+    ok("eval", comp)
+
+
+def test_resume_of_a_finished_run_whose_checkpoints_were_removed_keeps_every_file(tmp_path):
+    out = tmp_path / "run"
+    ok("train", *CLS, "--out", out)
+    for f in (out / "checkpoints").iterdir():
+        f.unlink()
+    before = files_of(out)
+    refused(cli("train", "--resume", out, "--no-progress"), r"no checkpoint to resume from but holds .*model")
+    assert files_of(out) == before
+    ok("eval", out)
+
+
+def test_quantize_never_writes_into_a_run_or_a_used_folder(run, tmp_path):
+    before = files_of(run)
+    refused(cli("quantize", run, "--out", run), r"--out .*run already exists and holds files")
+    assert files_of(run) == before
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "notes.txt").write_text("mine")
+    refused(cli("quantize", run, "--out", used), r"already exists and holds files")
+    assert files_of(used) == {"notes.txt": b"mine"}
+
+
+@pytest.mark.parametrize("size", [["1", "0", "0"], ["1", "8", "8"], ["3", "96", "96"]])
+def test_deploy_of_a_run_refuses_an_input_size(run, tmp_path, size):
+    refused(cli("deploy", run, "--out", tmp_path / "d", "--input-size", *size),
+            r"--input-size does not apply to a run folder")
+    assert not (tmp_path / "d").exists()
+
+
+def test_predict_refuses_a_checkpoint_whose_head_does_not_fit(tmp_path):
+    import convzoo
+    from PIL import Image
+    Image.new("L", (8, 8)).save(tmp_path / "a.png")
+    five = tmp_path / "five.safetensors"
+    convzoo.save_weights(convzoo.create_model("variant_conv", num_classes=5), five)
+    refused(cli("predict", tmp_path / "a.png", "--model", "variant_conv", "--pretrained", five),
+            r"classifier has 5 outputs, the model has 10")
+    folder = tmp_path / "hub"
+    convzoo.save_pretrained(convzoo.create_model("variant_conv", num_classes=5), folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["num_classes"] = 7
+    (folder / "config.json").write_text(json.dumps(cfg))
+    refused(cli("predict", tmp_path / "a.png", "--model", f"local-dir:{folder}"),
+            r"classifier has 5 outputs, the model has 7")
+
+
+def test_train_refuses_an_empty_pretrained(tmp_path):
+    refused(cli("train", *CLS, "--pretrained", "", "--out", tmp_path / "r"), r"--pretrained expects .*got ''")
+    assert not (tmp_path / "r").exists()
+
+
+def test_damaged_artifacts_are_one_line_naming_the_file(run, onnx_file, tmp_path):
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(onnx_file.read_bytes()[:200])
+    refused(cli("bench", cut), r"cut.onnx: not a readable ONNX file \(truncated, or another format\?\)")
+    text = tmp_path / "text.onnx"
+    text.write_text("not a graph")
+    refused(cli("eval", text, "--dataset", "digits"), r"text.onnx: not a readable ONNX file")
+    ir = tmp_path / "ir"
+    ok("export", run, "--openvino", ir)
+    (ir / "model.bin").unlink()
+    refused(cli("bench", ir), r"model.xml has no weights file beside it \(model.bin is missing\)")
+
+
+def test_a_fixed_shape_artifact_fed_another_shape_is_refused_before_running(run, onnx_file):
+    refused(cli("eval", onnx_file, "--image-size", "12"), r"m.onnx fixes its input to 1x8x8; the data gives 1x12x12")
+    refused(cli("bench", onnx_file, "--input-size", "1", "9", "9"),
+            r"m.onnx fixes its input to 1x8x8; --input-size gives 1x9x9")
+
+
+def test_deploy_json_never_leads_out_of_its_folder(run, onnx_file, tmp_path):
+    dep = tmp_path / "dep"
+    ok("deploy", run, "--out", dep, "--engines", "onnxruntime", "--precisions", "fp32", "--runs", "2")
+    rep = json.loads((dep / "deploy.json").read_text())
+    rep["chosen"]["file"] = f"../{onnx_file.name}"
+    os.replace(onnx_file, tmp_path / onnx_file.name)
+    try:
+        (dep / "deploy.json").write_text(json.dumps(rep))
+        for argv in (["eval", dep], ["bench", dep]):
+            refused(cli(*argv), r"names '\.\./m.onnx', which leaves the folder")
+    finally:
+        os.replace(tmp_path / onnx_file.name, onnx_file)
+
+
+def test_truncated_shard_is_one_line(tmp_path):
+    out = tmp_path / "shards"
+    ok("shard", "--dataset", "shapes", "--data-arg", "resolution=16", "--data-arg", "size=24", "--out", out,
+       "--per-shard", "6")
+    shard = out / "train-000001.tar"
+    shard.write_bytes(shard.read_bytes()[:1500])
+    refused(cli("train", "--model", "variant_conv", "--model-arg", "widths=(4,8)", "--model-arg", "depth=1",
+                "--model-arg", "num_classes=7", "--dataset", "webdataset", "--data-root",
+                str(out / "train-{000000..000003}.tar"), "--epochs", "1", "--batch-size", "8", "--no-progress",
+                "--out", tmp_path / "r"), r"train-000001.tar: truncated or damaged shard")
+
+
+def test_flags_that_do_not_apply_to_an_artifact_are_refused(onnx_file, run):
+    refused(cli("bench", onnx_file, "--precision", "int8", "--engine", "eager"),
+            r"--engine, --precision do\(es\) not apply to .*m.onnx \(ONNX file\)")
+    refused(cli("bench", onnx_file, "--weights", run / "model.safetensors"),
+            r"--weights does not apply to .*m.onnx \(ONNX file\): an artifact holds its own weights")
+    refused(cli("eval", run, "--model", "variant_conv"), r"give RUN_DIR or --model, not both")
+
+
+def test_quantize_refuses_an_ignored_scope_that_matches_nothing(run, tmp_path):
+    res = cli("quantize", run, "--out", tmp_path / "q", "--ignore", "NoSuchOp", "--runs", "2", "--calibration", "16")
+    refused(res, r"ignored scope \['NoSuchOp'\]" if INT8 else NO_INT8)
+    assert not (tmp_path / "q").exists()
+
+
+BOOM = """
+import runpy, sys
+class Boom:                      # Ctrl-C arriving while Python imports {module!r}
+    def find_spec(self, name, path=None, target=None):
+        if name == {module!r}:
+            raise KeyboardInterrupt
+sys.meta_path.insert(0, Boom())
+sys.argv = ["convzoo", "list"]
+runpy.run_module("convzoo", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("module", ["convzoo.cli", "convzoo.cli.cmd_list", "torch"])
+def test_ctrl_c_during_imports_says_interrupted_without_a_traceback(module):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    p = subprocess.run([sys.executable, "-c", BOOM.format(module=module)], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert p.returncode == 130 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.strip().splitlines() == ["convzoo: interrupted"], p.stderr
