@@ -31,3 +31,16 @@ def wrap_squeeze_excite(model: nn.Module, wrap) -> nn.Module:
         if name and isinstance(m, SqueezeExcite) and m.dims == 2:
             replace_module(model, name, wrap(m))
     return model
+
+
+class ArtifactError(ValueError):
+    """A file that is not what its name or manifest says (truncated, another format, missing part)."""
+
+
+def artifact_error(path, what: str, e: BaseException) -> ArtifactError:
+    """One line naming the file and what was expected; the engine's own words last (all of them after
+    ``--debug``, as the cause)."""
+    first = (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()[:160]
+    err = ArtifactError(f"{path}: not a readable {what} (truncated, or another format?): {first}")
+    err.__cause__ = e
+    return err

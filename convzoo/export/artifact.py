@@ -15,22 +15,12 @@ from typing import Optional
 import torch
 
 from ..runs.manifest import DEPLOY_JSON, inside, read_json
+from ._common import ArtifactError, artifact_error
 from .compiled import compile_program
 from .onednn_graph import load_onednn_graph
 from .onnx import OrtRunner
-from .openvino import IR_NAME, OpenVINOModule, load_openvino
+from .openvino import OpenVINOModule, load_openvino
 from .runner import ModuleRunner, Runner
-
-
-class ArtifactError(ValueError):
-    """A file that is not what its name or manifest says (truncated, another format, missing part)."""
-
-
-def _engine_error(path, what: str, e: BaseException) -> ArtifactError:
-    first = (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()[:160]
-    err = ArtifactError(f"{path}: not a readable {what} (truncated, or another format?): {first}")
-    err.__cause__ = e
-    return err
 
 
 def load_onnx(path: str | os.PathLike, *, threads: Optional[int] = None) -> OrtRunner:
@@ -41,31 +31,17 @@ def load_onnx(path: str | os.PathLike, *, threads: Optional[int] = None) -> OrtR
     try:
         runner = OrtRunner(p.read_bytes(), threads=threads or 0)
     except Exception as e:                 # onnxruntime's InvalidProtobuf / Fail / InvalidGraph
-        raise _engine_error(p, "ONNX file", e) from None
+        raise artifact_error(p, "ONNX file", e) from None
     dims = runner.session.get_inputs()[0].shape[1:]
     if all(isinstance(d, int) for d in dims):
         runner.default_cfg = {"input_size": tuple(dims)}
     return runner
 
 
-def read_ir(path: str | os.PathLike):
-    """The ``ov.Model`` of an IR (folder or ``.xml``), its ``.bin`` checked first."""
-    p = Path(path)
-    xml = p / IR_NAME if p.is_dir() else p
-    if not xml.is_file():
-        raise FileNotFoundError(f"no OpenVINO IR at {path} (expected a folder with {IR_NAME} or an .xml file)")
-    if not xml.with_suffix(".bin").is_file():
-        raise FileNotFoundError(f"{xml} has no weights file beside it ({xml.with_suffix('.bin').name} is missing)")
-    try:
-        return load_openvino(xml)
-    except (RuntimeError, ValueError, OSError) as e:   # OpenVINO's "Exception from src/..." with its reason last
-        raise _engine_error(xml, "OpenVINO IR", e) from None
-
-
 def load_ir(path: str | os.PathLike, *, threads: Optional[int] = None, precision: Optional[str] = None) -> Runner:
     """An OpenVINO IR as a runner labelled with its real precision (an IR with quantize nodes is int8;
     a float one runs at ``precision``, default OpenVINO's here)."""
-    ov_model = read_ir(path)
+    ov_model = load_openvino(path)
     runner = OpenVINOModule(ov_model, threads=threads, precision=precision)
     shape = ov_model.inputs[0].get_partial_shape()
     if shape.rank.is_static and all(d.is_static for d in list(shape)[1:]):
@@ -105,7 +81,7 @@ def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> 
             else:
                 runner = ModuleRunner(torch.export.load(str(file)).module(), precision, "eager")
         except Exception as e:     # zipfile's BadZipFile, pickle's and TorchScript's errors of a damaged file
-            raise _engine_error(file, f"{fmt} program", e) from None
+            raise artifact_error(file, f"{fmt} program", e) from None
     else:
         raise ValueError(f"{meta}: unknown artifact format {fmt!r}")
     runner.info = info
@@ -113,4 +89,4 @@ def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> 
     return runner
 
 
-__all__ = ["load_deployed", "load_onnx", "load_ir", "read_ir", "ArtifactError", "DEPLOY_JSON"]
+__all__ = ["load_deployed", "load_onnx", "load_ir", "ArtifactError", "DEPLOY_JSON"]

@@ -81,12 +81,20 @@ def to_openvino(model: nn.Module, out_dir: str | os.PathLike, *, input_size: Opt
 
 
 def load_openvino(path: str | os.PathLike):
-    """Read an IR (a folder holding ``model.xml``, or the xml itself) into an ``ov.Model``."""
+    """Read an IR (a folder holding ``model.xml``, or the xml itself) into an ``ov.Model``; one line
+    naming the file for a missing ``.bin`` or a file OpenVINO cannot read."""
+    from ._common import artifact_error
     p = Path(path)
     xml = p / IR_NAME if p.is_dir() else p
     if not xml.is_file():
         raise FileNotFoundError(f"no OpenVINO IR at {path} (expected a folder with {IR_NAME} or an .xml file)")
-    return _ov().Core().read_model(str(xml))
+    if not xml.with_suffix(".bin").is_file():
+        raise FileNotFoundError(f"{xml} has no weights file beside it ({xml.with_suffix('.bin').name} is missing)")
+    core = _ov().Core()
+    try:
+        return core.read_model(str(xml))
+    except (RuntimeError, ValueError, OSError) as e:   # OpenVINO's "Exception from src/..." with its reason last
+        raise artifact_error(xml, "OpenVINO IR", e) from None
 
 
 def compile_openvino(ov_model, input_shape: tuple, *, threads: Optional[int] = None,

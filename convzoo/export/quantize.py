@@ -25,7 +25,6 @@ Shape: (B, C, H, W) float32 -> the model's output, float32.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -39,6 +38,7 @@ from .compiled import CompiledInference, torch_compile
 from .form import inference_form
 from .precision import check_precision
 from .runner import Runner
+from ..runs.manifest import QUANTIZE_JSON, read_json
 
 BACKENDS = ("openvino", "pt2e")
 MODEL_TYPES = ("auto", "cnn", "transformer")
@@ -73,7 +73,7 @@ class QuantizedModel(Runner):
             raise ValueError(f"only backend='openvino' int8 models can be saved (this one is {self.backend!r}); "
                              "the PT2E program is compiled in-process")
         path = save_openvino(self.ov_model, out_dir)
-        write_json(Path(out_dir) / "quantize.json", {"backend": self.backend, "precision": "int8", **self.info})
+        write_json(Path(out_dir) / QUANTIZE_JSON, {"backend": self.backend, "precision": "int8", **self.info})
         return {"file": path.name, "format": "openvino", "hint": None}
 
 
@@ -206,8 +206,7 @@ def load_quantized(path: str | os.PathLike, *, threads: Optional[int] = None) ->
     """A saved int8 folder (``QuantizedModel.save`` / ``convzoo quantize --out``) as a module."""
     from .openvino import OpenVINOModule, load_openvino
     p = Path(path)
-    meta = p / "quantize.json"
-    info = json.loads(meta.read_text()) if meta.is_file() else {}
+    info = read_json(p / QUANTIZE_JSON, "quantize record") if (p / QUANTIZE_JSON).is_file() else {}
     ov_model = load_openvino(p)
     return QuantizedModel(OpenVINOModule(ov_model, threads=threads), "openvino", ov_model, info)
 
