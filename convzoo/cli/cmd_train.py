@@ -339,18 +339,16 @@ def _resume(args) -> int:
         return _train(args, cfg, run_info, out, resume=True)
 
 
-# what a run that stopped before its first checkpoint holds: its config, its (empty) metrics, temp files
-_UNFINISHED = {"config.json", "metrics.jsonl", "checkpoints"}
-
-
 def _check_restartable(out: Path) -> None:
     """``--resume`` of a run with no checkpoint starts it again, rewriting its config and metrics: only
     when the folder holds nothing else (a finished model, a report, a compress output, anyone's
     files are never touched: refused, naming them)."""
     from convzoo.cli import CLIError
+    from convzoo.runs import RUN_CONFIG
     from convzoo.train.lock import is_lock_file
+    unfinished = {RUN_CONFIG, "metrics.jsonl", "checkpoints"}    # and temp files, the lock
     others = sorted(p.name for p in out.iterdir()
-                    if p.name not in _UNFINISHED and not is_lock_file(p) and not p.name.endswith(".tmp"))
+                    if p.name not in unfinished and not is_lock_file(p) and not p.name.endswith(".tmp"))
     ckpt = out / "checkpoints"
     if ckpt.is_dir():
         others += [f"checkpoints/{p.name}" for p in ckpt.iterdir() if not p.name.endswith(".tmp")]
