@@ -25,6 +25,8 @@ _LAZY = {
     "create_segmenter": "convzoo.models.segmentation",
     "compress": "convzoo.compress",
     "reparameterize_model": "convzoo.blocks.reparam",
+    "evaluate": "convzoo.runs",          # any run, artifact or weights file on its recorded test split
+    "open_source": "convzoo.runs",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -58,6 +58,7 @@ def shrink(argv: list[str]) -> list[str]:
         "train": ["--no-progress"] if "--resume" in argv else
         TRAIN_SMALL + (["--data-arg", "size=64"] if "imagefolder" in argv else []),
         "bench": ["--runs", "2", "--warmup", "0"],
+        "deploy": ["--runs", "2", "--calibration", "16"],
         "scale": ["--budget", _budget(), "--no-progress"],
         "search": ["--budget", _budget(), "--trials", "1", "--epochs", "1", "--train-size", "64", "--no-progress"],
         "figures": ["--fast", "--format", "png", "--no-progress"],

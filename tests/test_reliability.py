@@ -104,6 +104,15 @@ def test_damaged_artifacts_are_one_line_naming_the_file(run, onnx_file, tmp_path
     refused(cli("bench", ir), r"model.xml has no weights file beside it \(model.bin is missing\)")
 
 
+def test_a_truncated_program_in_a_deploy_folder_is_one_line(run, tmp_path):
+    dep = tmp_path / "dep"
+    ok("deploy", run, "--out", dep, "--engines", "eager", "--precisions", "fp32", "--runs", "2")
+    name = json.loads((dep / "deploy.json").read_text())["chosen"]["file"]
+    (dep / name).write_bytes((dep / name).read_bytes()[:300])
+    for argv in (["eval", dep], ["bench", dep], ["predict", dep, "--artifact", dep]):
+        refused(cli(*argv), rf"{name}: not a readable torch.export program \(truncated, or another format\?\)")
+
+
 def test_a_fixed_shape_artifact_fed_another_shape_is_refused_before_running(run, onnx_file):
     refused(cli("eval", onnx_file, "--image-size", "12"), r"m.onnx fixes its input to 1x8x8; the data gives 1x12x12")
     refused(cli("bench", onnx_file, "--input-size", "1", "9", "9"),
@@ -137,6 +146,8 @@ def test_truncated_shard_is_one_line(tmp_path):
 
 
 def test_flags_that_do_not_apply_to_an_artifact_are_refused(onnx_file, run):
+    refused(cli("bench", onnx_file, "--precision", "int8", "--engine", "eager", "--weights", run / "model.safetensors"),
+            r"--weights does not apply to .*m.onnx \(ONNX file\)")
     refused(cli("bench", onnx_file, "--precision", "int8", "--engine", "eager"),
             r"--engine, --precision do\(es\) not apply to .*m.onnx \(ONNX file\)")
     refused(cli("bench", onnx_file, "--weights", run / "model.safetensors"),
@@ -169,3 +180,12 @@ def test_ctrl_c_during_imports_says_interrupted_without_a_traceback(module):
                        env=env, timeout=120)
     assert p.returncode == 130 and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.strip().splitlines() == ["convzoo: interrupted"], p.stderr
+
+
+def test_export_never_writes_over_a_file_or_into_a_used_folder(run, onnx_file, tmp_path):
+    before = onnx_file.read_bytes()
+    refused(cli("export", run, "--onnx", onnx_file), r"m.onnx already exists; convzoo does not write over it")
+    assert onnx_file.read_bytes() == before
+    (tmp_path / "ir").mkdir()
+    (tmp_path / "ir" / "notes.txt").write_text("mine")
+    refused(cli("export", run, "--openvino", tmp_path / "ir"), r"--openvino .*ir already exists and holds files")

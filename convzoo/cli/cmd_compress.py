@@ -143,10 +143,16 @@ def _finetune(args, new, teacher, train_set, test_set, cfg, run_info, size) -> d
 
 
 def _write(out: Path, model, run_info: dict, cfg, report: dict) -> None:
-    """config.json (with the compression spec), model.safetensors, report.json; atomic, finite only."""
+    """config.json (with the compression spec), model.safetensors, report.json: a new run folder in one
+    step (:func:`convzoo.runs.write_run`), or, after the trainer fine-tuned into ``out`` in this
+    invocation, the compressed run's files over the trainer's."""
     from convzoo.io import write_json
+    from convzoo.runs import write_run, write_run_config
     from convzoo.weights import save_weights
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {**run_info, "train": cfg.to_dict()})
-    save_weights(model, out / "model.safetensors", {"model": run_info["model"], "compressed": report["method"]})
+    meta = {"model": run_info["model"], "compressed": report["method"]}
+    if not out.exists() or not any(out.iterdir()):
+        write_run(out, model, run_info, cfg.to_dict(), report, metadata=meta)
+        return
+    write_run_config(out, run_info, cfg.to_dict())
+    save_weights(model, out / "model.safetensors", meta)
     write_json(out / "report.json", report)

@@ -54,6 +54,14 @@ def run(args) -> int:
 
     if not (args.onnx or args.openvino):
         raise CLIError("give --onnx PATH and/or --openvino DIR")
+    from pathlib import Path
+
+    from convzoo.runs import check_new_folder
+    if args.onnx and Path(args.onnx).exists():     # a file this command did not write is never replaced
+        raise CLIError(f"--onnx {args.onnx} already exists; convzoo does not write over it (remove it or "
+                       f"choose another path)")
+    if args.openvino:
+        check_new_folder(args.openvino, "--openvino")
     size = parse_input_size(args.input_size) if args.input_size else None
     loaded = load_from_args(args)
     if loaded.source.is_artifact:
