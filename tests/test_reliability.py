@@ -109,7 +109,9 @@ def test_a_truncated_program_in_a_deploy_folder_is_one_line(run, tmp_path):
     ok("deploy", run, "--out", dep, "--engines", "eager", "--precisions", "fp32", "--runs", "2")
     name = json.loads((dep / "deploy.json").read_text())["chosen"]["file"]
     (dep / name).write_bytes((dep / name).read_bytes()[:300])
-    for argv in (["eval", dep], ["bench", dep], ["predict", dep, "--artifact", dep]):
+    from PIL import Image
+    Image.new("L", (8, 8)).save(tmp_path / "a.png")
+    for argv in (["eval", dep], ["bench", dep], ["predict", tmp_path / "a.png", "--artifact", dep]):
         refused(cli(*argv), rf"{name}: not a readable torch.export program \(truncated, or another format\?\)")
 
 

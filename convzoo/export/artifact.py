@@ -23,6 +23,15 @@ from .openvino import OpenVINOModule, load_openvino
 from .runner import ModuleRunner, Runner
 
 
+def _quiet(name: str):
+    """Silence logger ``name`` below ERROR; returns the function that restores it."""
+    import logging
+    log = logging.getLogger(name)
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    return lambda: log.setLevel(level)
+
+
 def load_onnx(path: str | os.PathLike, *, threads: Optional[int] = None) -> OrtRunner:
     """An ``.onnx`` file as an ONNX Runtime runner; ``default_cfg["input_size"]`` when the file fixes it."""
     p = Path(path)
@@ -74,6 +83,7 @@ def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> 
         runner = load_onnx(file, threads=threads)
     elif fmt in ("torchscript", "torch.export+inductor", "torch.export"):
         try:
+            quiet = _quiet("torch.export")   # it logs a damaged file's error before raising it
             if fmt == "torchscript":
                 runner = load_onednn_graph(file, precision)
             elif fmt == "torch.export+inductor":
@@ -82,6 +92,8 @@ def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> 
                 runner = ModuleRunner(torch.export.load(str(file)).module(), precision, "eager")
         except Exception as e:     # zipfile's BadZipFile, pickle's and TorchScript's errors of a damaged file
             raise artifact_error(file, f"{fmt} program", e) from None
+        finally:
+            quiet()
     else:
         raise ValueError(f"{meta}: unknown artifact format {fmt!r}")
     runner.info = info

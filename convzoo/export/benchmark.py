@@ -106,11 +106,11 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
         return model.bind(x.cpu() if model.engine in ("openvino", "onnxruntime") else x)
     eng = get_engine(engine)
     dev = x.device.type
-    check_precision(precision, dev)
-    if not eng.supports(dev, precision):
+    if not eng.supports(dev, precision):     # what the engine can do first, then what this CPU can
         ok = [n for n in ENGINES if get_engine(n).supports(dev, precision)]
         raise ValueError(f"the {engine} engine runs {', '.join(eng.precisions.get(dev, ())) or 'nothing'} on "
                          f"{dev}; for {precision} use {' or '.join(ok) or 'another device'}")
+    check_precision(precision, dev)
     if amp and engine not in ("eager", "compile"):
         raise ValueError(f"--amp applies to the PyTorch engines eager and compile; the {engine} engine "
                          "runs on the CPU, without --amp (use --precision bf16)")

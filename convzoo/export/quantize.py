@@ -123,7 +123,6 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", m
     ``fast_bias_correction`` and ``overflow_fix`` (see the module docstring). Raises
     ``ValueError`` for a CPU without int8 instructions, missing calibration data or an unsupported
     model."""
-    check_precision("int8", "cpu")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if model_type not in MODEL_TYPES:
@@ -136,6 +135,7 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", m
         raise ValueError(f"preset must be performance or mixed, got {preset!r}")
     check_quantizable(model)
     batches = calibration_batches(calibration_data, subset_size)
+    check_precision("int8", "cpu")        # the arguments first: their errors hold on any CPU
     model = model.eval().cpu()
     if model_type == "auto":
         model_type = "transformer" if _has_layernorm(model) else "cnn"
