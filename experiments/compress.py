@@ -12,7 +12,7 @@ Nets (``--nets``):
   the reason when it is missing)
 
 For each (net, seed): the base net is trained (``--epochs``), then for each method and target:
-``compress(..., speedup=target)`` (over MACs), accuracy right away, latency at batch 1 on eager PyTorch
+``compress(..., macs_ratio=target)`` (over MACs), accuracy right away, latency at batch 1 on eager PyTorch
 and on ONNX Runtime (dense and compressed interleaved in one process, one thread, median), fine-tuning
 with the trainer at a tenth of the learning rate (``--finetune-epochs``), accuracy again. With
 ``--engine eager`` the target is a measured speed-up instead (rows tagged ``method@eager``). One line per
@@ -166,7 +166,8 @@ def one_net(name: str, seed: int, args, done: set) -> None:
                 continue
             t1 = time.time()
             try:
-                new, rep = compress(net, method, speedup=target, example_input=x, engine=args.engine)
+                goal = {"speedup": target} if args.engine else {"macs_ratio": target}   # measured / MACs
+                new, rep = compress(net, method, example_input=x, engine=args.engine, **goal)
             except ValueError as e:
                 row = dict(net=name, seed=seed, method=tag, target=target, skipped=str(e))
                 _append(row)
