@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import time
@@ -301,6 +302,38 @@ def pareto_plot(summary: dict) -> None:
     fig.savefig(RESULTS / "compress_pareto.png", dpi=110)
 
 
+def method_times(methods) -> list:
+    """Seconds each method's ``compress(resnet18, m, macs_ratio=2)`` takes on torchvision's ResNet-18 (random
+    weights, 224 px, 1000 classes), with the per-layer progress lines; one JSON line per method to
+    ``results/compress_method_times.jsonl``."""
+    import torch
+    import torchvision
+
+    from convzoo.compress import NothingToCompress, compress
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18().eval()
+    x = torch.zeros(1, 3, 224, 224)
+    rows = []
+    for m in methods:
+        t0, c0 = time.time(), time.process_time()
+        try:
+            _, rep = compress(net, m, macs_ratio=2.0, example_input=x, progress=True)
+            row = dict(method=m, macs_ratio=rep["macs_before"] / rep["macs_after"],
+                       factorized=sum(r["status"] == "factorized" for r in rep["layers"]))
+        except NothingToCompress as e:
+            row = dict(method=m, refused=str(e))
+        # wall-clock and this process's CPU seconds (all threads): on a shared machine the first grows
+        # with the other processes' load, the second much less
+        row.update(seconds=round(time.time() - t0, 1), cpu_seconds=round(time.process_time() - c0, 1),
+                   load_average=os.getloadavg()[0])
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        RESULTS.mkdir(exist_ok=True)
+        with (RESULTS / "compress_method_times.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nets", nargs="+", default=["variant_conv"], choices=list(NETS))
@@ -321,7 +354,12 @@ def main() -> None:
     p.add_argument("--tag", default="", help="appended to the method names of these rows (e.g. ft10)")
     p.add_argument("--control", action="store_true",
                    help="also fine-tune the dense net as long, and measure losses against the better of the two")
+    p.add_argument("--method-times", action="store_true",
+                   help="only time compress(resnet18, m, macs_ratio=2) at 224 px for each of --methods")
     args = p.parse_args()
+    if args.method_times:
+        method_times(args.methods)
+        return
     done = set()
     if RUNS.exists():
         done = {(r["net"], r["seed"], r["method"], r["target"]) for r in map(json.loads, RUNS.read_text().splitlines())}

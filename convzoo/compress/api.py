@@ -166,6 +166,7 @@ def compress(model: nn.Module, method: str, *, rank: Optional[int] = None, energ
     value = {"rank": rank, "energy": energy, "macs_ratio": macs_ratio, "speedup": speedup}[target]
     x = _example(model, example_input)
     say = _progress(progress)
+    t0 = time.perf_counter()
     cands, dense = _candidates(model, m, layers, x)
     if not cands:
         raise nothing_to_compress(m.name, dense)
@@ -173,6 +174,8 @@ def compress(model: nn.Module, method: str, *, rank: Optional[int] = None, energ
         ranks.check_rank_range(rank, [L["full"] for L in cands])
     if target in ("macs_ratio", "speedup"):
         _check_some_layer_saves(cands, m, dense)
+    say(f"{m.name}: {len(cands)} convs it can factor, {len(dense)} left dense; spectra in "
+        f"{time.perf_counter() - t0:.1f} s")
     before = report.cost(model, x)
     eng, note = latency.resolve_engine(engine) if (target == "speedup" or engine) else (None, None)
     timers = _timers(timer, eng, threads)

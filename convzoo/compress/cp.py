@@ -30,7 +30,8 @@ from typing import Optional
 import numpy as np
 from torch import nn
 
-from ._conv import copy_bias, dims_of, int_padding, mixed_spatial, new_conv, on_axis, set_weight, stage_macs
+from ._conv import (copy_bias, dims_of, int_padding, mixed_spatial, new_conv, on_axis, set_weight,
+                    squared_singular_values, stage_macs, svd)
 from .method import Method
 
 ALS_SWEEPS = 100          # at most this many ALS sweeps after the warm start ...
@@ -45,7 +46,8 @@ def full_rank(shape: tuple) -> int:
 def _position_svd(w: np.ndarray):
     """(U (P, N, m), s (P, m), Vt (P, m, C)): the SVD of every kernel position's (N, C) slice."""
     o, i, *k = w.shape
-    return np.linalg.svd(w.reshape(o, i, -1).transpose(2, 0, 1), full_matrices=False)
+    parts = [svd(np.ascontiguousarray(w.reshape(o, i, -1)[:, :, p])) for p in range(prod(k))]
+    return tuple(np.stack(x) for x in zip(*parts))
 
 
 def warm_start(w: np.ndarray, rank: int) -> list[np.ndarray]:
@@ -173,7 +175,9 @@ def macs(conv: nn.Module, rank: int, in_sp: tuple, out_sp: tuple) -> int:
 def _spectrum(w: np.ndarray) -> np.ndarray:
     """The warm start's energies: every kernel position's squared singular values, largest first
     (min(C, N) prod(k) of them, one per rank slot up to the full rank)."""
-    return np.sort((_position_svd(w)[1] ** 2).ravel())[::-1]
+    o, i, *k = w.shape
+    slices = w.reshape(o, i, -1)
+    return np.sort(np.concatenate([squared_singular_values(slices[:, :, p]) for p in range(prod(k))]))[::-1]
 
 
 def _skip(conv: nn.Module):
