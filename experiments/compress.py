@@ -325,7 +325,7 @@ def method_times(methods) -> list:
         # wall-clock and this process's CPU seconds (all threads): on a shared machine the first grows
         # with the other processes' load, the second much less
         row.update(seconds=round(time.time() - t0, 1), cpu_seconds=round(time.process_time() - c0, 1),
-                   load_average=os.getloadavg()[0])
+                   load_average=os.getloadavg()[0], openblas_threads=os.environ.get("OPENBLAS_NUM_THREADS"))
         rows.append(row)
         print(json.dumps(row), flush=True)
         RESULTS.mkdir(exist_ok=True)

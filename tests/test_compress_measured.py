@@ -181,7 +181,14 @@ def test_cli_speedup_is_measured_refused_or_written(tmp_path, capsys, monkeypatc
                  "--no-progress", "--out", str(out)])
     err = capsys.readouterr()[1].strip()
     assert code == 2 and len(err.splitlines()) == 1 and not out.exists(), err
-    assert re.search(r"speedup 2x not reached: measured [0-9.]+x on onnxruntime .*too small to speed up", err)
+    assert re.search(r"speedup 2x not reached: measured [0-9.]+x on onnxruntime .*too small to speed up.*"
+                     r"--macs-ratio targets MACs instead", err)
+    code = main(["compress", str(run), "--method", "channel", "--speedup", "2", "--finetune-epochs", "0",
+                 "--no-progress", "--verbose", "--out", str(out)])
+    lines = capsys.readouterr()[1].strip().splitlines()
+    assert code == 2 and not out.exists() and "not reached" in lines[-1]
+    assert re.match(r"\s*round: [0-9.]+x fewer MACs -> measured [0-9.]+x, \d+ of \d+ factorised convs put back",
+                    lines[0])
     monkeypatch.setattr(latency, "compare_stats", lambda modules, x, engine=None, **kw: _fake_timer(0.0)(modules, x))
     code = main(["compress", str(run), "--method", "channel", "--speedup", "2", "--finetune-epochs", "0",
                  "--no-progress", "--out", str(out)])

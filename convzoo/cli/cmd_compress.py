@@ -139,7 +139,7 @@ def _compress(args, model, x):
             for r in e.report.get("timing", []):
                 print(f"  {r['name']}: dense {r['dense_ms']:.3f} ms, factorised {r['factorized_ms']:.3f} ms "
                       f"({r['speedup']:.2f}x)", file=sys.stderr)
-        raise CLIError(str(e)) from None
+        raise CLIError(str(e).replace("macs_ratio= targets", "--macs-ratio targets")) from None
 
 
 def _measured(args, rep, model, new, x) -> dict:

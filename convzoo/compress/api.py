@@ -230,7 +230,7 @@ def _measured_search(model, m, cands, dense, before, x, speedup, eng, note, thre
     goal, rounds, best = min(speedup, cap), [], None
     for i in range(MAX_ENGINE_ROUNDS):
         r = _one_round(model, m, cands, before, x, goal, eng, timers, say)
-        rounds.append({k: r[k] for k in ("goal", "macs_ratio", "measured", "put_back")})
+        rounds.append({k: r[k] for k in ("goal", "macs_ratio", "measured", "put_back", "tried")})
         say(f"round {i + 1}: {r['macs_ratio']:.2f}x fewer MACs -> measured {r['measured']:.2f}x on {eng} "
             f"(target {speedup:g}x)")
         if best is None or r["measured"] > best["measured"]:
