@@ -254,8 +254,8 @@ def _shortfall(best: dict, rounds: list, speedup: float, eng: str, threads, cap:
     b, a = best["stats"]["before"], best["stats"]["after"]
     why = []
     if best["put_back"]:
-        why.append(f"{best['put_back']} of {best['tried']} factorised convs ran slower than their dense conv on {eng} "
-                   "(a layer type it runs poorly at these sizes) and were put back")
+        why.append(f"{best['put_back']} of {best['tried']} factorised convs were not faster than their dense conv "
+                   f"on {eng} (a layer type it runs poorly at these sizes) and were put back")
     if best["macs_ratio"] >= speedup:
         why.append(f"the MACs fell {best['macs_ratio']:.2f}x but the time only {best['measured']:.2f}x: the net is "
                    f"too small to speed up (per-op overhead: the dense net runs in {b['median_ms']:.3f} ms and "
