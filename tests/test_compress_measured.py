@@ -212,3 +212,27 @@ def test_cli_default_recipe_is_the_studys():
                                       "--finetune-epochs", "0", "--out", "/nonexistent/x"])
     _check_args(args)
     assert args.distill is False and args.finetune_epochs == 0
+
+
+def test_the_default_engine_falls_back_to_eager_and_says_so(monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert latency.resolve_engine(None)[0] == "eager" and "not installed" in latency.resolve_engine(None)[1]
+    assert latency.resolve_engine("onnxruntime") == ("onnxruntime", None)         # named: no fallback
+    _, rep = compress(_wide_net(), "channel", speedup=2.0, example_input=torch.zeros(1, 32, 16, 16),
+                      timer=_fake_timer())
+    assert rep["engine"] == "eager" and "not installed" in rep["latency"]["note"]
+
+
+def test_a_cp_run_rebuilds_from_its_spec(tmp_path):
+    """apply_spec builds CP's architecture from the warm start alone (no ALS), and the weights load."""
+    import convzoo
+    from convzoo.compress import apply_spec
+    net = _wide_net()
+    x = torch.randn(1, 32, 8, 8)
+    new, rep = compress(net, "cp", rank=20, example_input=x)
+    convzoo.save_weights(new, tmp_path / "m.safetensors")
+    fresh = apply_spec(_wide_net(), json.loads(json.dumps(rep["spec"]))).eval()
+    convzoo.load_weights(fresh, tmp_path / "m.safetensors")
+    assert torch.equal(fresh(x), new.eval()(x))
