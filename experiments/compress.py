@@ -130,7 +130,7 @@ def base_model(name: str, seed: int, train, test, args):
 
 def finetune(new, teacher, train, test, ftc, args) -> float:
     """Fine-tune ``new`` in place on labels (the trainer) or, with ``--distill``, against the dense net's
-    logits (Hinton et al.; convzoo.compress.distill, the loop ``convzoo compress --distill`` runs);
+    logits (Hinton et al.; convzoo.compress.distill, the loop ``convzoo compress`` runs by default);
     returns the test accuracy."""
     from convzoo.train import evaluate, fit
     if not args.distill:
