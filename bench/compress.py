@@ -47,7 +47,7 @@ def run(shapes, targets, engines, only=None) -> list:
         for method in [m for m in methods if only is None or m in only]:
             for target in targets:
                 try:
-                    new, rep = compress(dense, method, speedup=target, example_input=x)
+                    new, rep = compress(dense, method, macs_ratio=target, example_input=x)
                 except ValueError as e:
                     rows.append({"shape": name, "method": method, "target": target, "skipped": str(e)})
                     continue

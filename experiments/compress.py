@@ -12,7 +12,7 @@ Nets (``--nets``):
   the reason when it is missing)
 
 For each (net, seed): the base net is trained (``--epochs``), then for each method and target:
-``compress(..., speedup=target)`` (over MACs), accuracy right away, latency at batch 1 on eager PyTorch
+``compress(..., macs_ratio=target)`` (over MACs), accuracy right away, latency at batch 1 on eager PyTorch
 and on ONNX Runtime (dense and compressed interleaved in one process, one thread, median), fine-tuning
 with the trainer at a tenth of the learning rate (``--finetune-epochs``), accuracy again. With
 ``--engine eager`` the target is a measured speed-up instead (rows tagged ``method@eager``). One line per
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import time
@@ -129,7 +130,7 @@ def base_model(name: str, seed: int, train, test, args):
 
 def finetune(new, teacher, train, test, ftc, args) -> float:
     """Fine-tune ``new`` in place on labels (the trainer) or, with ``--distill``, against the dense net's
-    logits (Hinton et al.; convzoo.compress.distill, the loop ``convzoo compress --distill`` runs);
+    logits (Hinton et al.; convzoo.compress.distill, the loop ``convzoo compress`` runs by default);
     returns the test accuracy."""
     from convzoo.train import evaluate, fit
     if not args.distill:
@@ -166,7 +167,8 @@ def one_net(name: str, seed: int, args, done: set) -> None:
                 continue
             t1 = time.time()
             try:
-                new, rep = compress(net, method, speedup=target, example_input=x, engine=args.engine)
+                goal = {"speedup": target} if args.engine else {"macs_ratio": target}   # measured / MACs
+                new, rep = compress(net, method, example_input=x, engine=args.engine, **goal)
             except ValueError as e:
                 row = dict(net=name, seed=seed, method=tag, target=target, skipped=str(e))
                 _append(row)
@@ -300,6 +302,38 @@ def pareto_plot(summary: dict) -> None:
     fig.savefig(RESULTS / "compress_pareto.png", dpi=110)
 
 
+def method_times(methods) -> list:
+    """Seconds each method's ``compress(resnet18, m, macs_ratio=2)`` takes on torchvision's ResNet-18 (random
+    weights, 224 px, 1000 classes), with the per-layer progress lines; one JSON line per method to
+    ``results/compress_method_times.jsonl``."""
+    import torch
+    import torchvision
+
+    from convzoo.compress import NothingToCompress, compress
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18().eval()
+    x = torch.zeros(1, 3, 224, 224)
+    rows = []
+    for m in methods:
+        t0, c0 = time.time(), time.process_time()
+        try:
+            _, rep = compress(net, m, macs_ratio=2.0, example_input=x, progress=True)
+            row = dict(method=m, macs_ratio=rep["macs_before"] / rep["macs_after"],
+                       factorized=sum(r["status"] == "factorized" for r in rep["layers"]))
+        except NothingToCompress as e:
+            row = dict(method=m, refused=str(e))
+        # wall-clock and this process's CPU seconds (all threads): on a shared machine the first grows
+        # with the other processes' load, the second much less
+        row.update(seconds=round(time.time() - t0, 1), cpu_seconds=round(time.process_time() - c0, 1),
+                   load_average=os.getloadavg()[0], openblas_threads=os.environ.get("OPENBLAS_NUM_THREADS"))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        RESULTS.mkdir(exist_ok=True)
+        with (RESULTS / "compress_method_times.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nets", nargs="+", default=["variant_conv"], choices=list(NETS))
@@ -320,7 +354,12 @@ def main() -> None:
     p.add_argument("--tag", default="", help="appended to the method names of these rows (e.g. ft10)")
     p.add_argument("--control", action="store_true",
                    help="also fine-tune the dense net as long, and measure losses against the better of the two")
+    p.add_argument("--method-times", action="store_true",
+                   help="only time compress(resnet18, m, macs_ratio=2) at 224 px for each of --methods")
     args = p.parse_args()
+    if args.method_times:
+        method_times(args.methods)
+        return
     done = set()
     if RUNS.exists():
         done = {(r["net"], r["seed"], r["method"], r["target"]) for r in map(json.loads, RUNS.read_text().splitlines())}

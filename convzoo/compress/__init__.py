@@ -2,8 +2,9 @@
 forms (spatial / (2+1)D, channel, Tucker-2, CP, depthwise-separable, separable depthwise).
 
     >>> from convzoo.compress import compress
-    >>> small, report = compress(model, "spatial", speedup=2.0, example_input=x)
+    >>> small, report = compress(model, "spatial", macs_ratio=2.0, example_input=x)   # 2x fewer MACs
     >>> report["macs_before"] / report["macs_after"]
+    >>> fast, report = compress(model, "spatial", speedup=2.0, example_input=x)      # 2x measured (ONNX Runtime)
 
 See docs/compress.md for which method when, and where a factorised form is slower than the dense conv.
 """
@@ -11,8 +12,9 @@ import sys
 import types
 
 from .api import METHODS, apply_spec, compress
+from .errors import NothingToCompress, SpeedupNotReached
 
-__all__ = ["compress", "apply_spec", "METHODS"]
+__all__ = ["compress", "apply_spec", "METHODS", "NothingToCompress", "SpeedupNotReached"]
 
 
 class _CallableModule(types.ModuleType):

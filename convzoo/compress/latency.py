@@ -1,33 +1,69 @@
-"""Measured latency on an engine: the per-layer dense-vs-factorised table and the whole-model times
-that ``compress(..., engine=...)`` reports.
+"""Measured latency on an engine: the timings ``compress(..., speedup=S)`` searches with, the per-layer
+dense-vs-factorised table and the whole-model times with their spread that the report gives.
 
-Engines: ``"eager"`` (PyTorch, no_grad, eval) and ``"onnxruntime"`` (the module exported with
-:func:`convzoo.export.to_onnx` and run by :func:`convzoo.export.ort_session`, as many intra-op threads
-as PyTorch uses). Times are medians of interleaved rounds (:func:`convzoo.analysis.interleaved_medians`),
-so a burst of load on a shared machine hits the dense and the factorised form alike.
+Engines: ``"onnxruntime"`` (the default: the module exported with :func:`convzoo.export.to_onnx` and run
+by :func:`convzoo.export.ort_session`) and ``"eager"`` (PyTorch, no_grad, eval); batch 1 and one intra-op
+thread unless told otherwise (``threads=``). ``deploy`` picks its engine by measuring every one, which
+is too slow inside a rank search, so the default is fixed and named in every report. Times come from
+interleaved rounds (:func:`convzoo.analysis.timing.interleaved_times`), so a burst of load on a shared
+machine hits the dense and the factorised form alike; the median and quartiles pool every call.
 Shape: every runner takes the fixed input it was made with, (1, C, *S).
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
+import statistics
 import tempfile
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from torch import nn
 
-from ..analysis.timing import interleaved_medians
+from ..analysis.timing import interleaved_medians, interleaved_times, round_ratios
 
-ENGINES = ("eager", "onnxruntime")
+ENGINES = ("onnxruntime", "eager")
+DEFAULT_ENGINE = "onnxruntime"
+DEFAULT_THREADS = 1
+RUNS, ROUNDS = 60, 6                      # calls per module, in this many interleaved rounds
+
+# A timer: (modules {name: nn.Module}, input) -> {name: {"median_ms", "q1_ms", "q3_ms"}}, plus, for
+# pairs, "ratio_q1"/"ratio_q3" under the key "ratio" (see :func:`compare_stats`). Tests inject a fake.
+Timer = Callable[[dict, torch.Tensor], dict]
 
 
 def check_engine(engine) -> None:
     if engine is not None and engine not in ENGINES:
-        raise ValueError(f"engine must be None (speed-up over MACs) or one of {', '.join(ENGINES)}, got {engine!r}")
+        raise ValueError(f"engine must be None (the default, {DEFAULT_ENGINE}) or one of {', '.join(ENGINES)}, "
+                         f"got {engine!r}")
+
+
+def resolve_engine(engine: Optional[str]) -> tuple[str, Optional[str]]:
+    """(the engine to measure on, a note when the default had to fall back): ONNX Runtime unless it is
+    not installed, then eager PyTorch."""
+    check_engine(engine)
+    if engine is not None:
+        return engine, None
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "eager", "onnxruntime is not installed (pip install 'convzoo[export]'): measured on eager PyTorch"
+    return DEFAULT_ENGINE, None
+
+
+@contextlib.contextmanager
+def _threads(n: Optional[int]):
+    was = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(was)
 
 
 def runner(module: nn.Module, x: torch.Tensor, engine: str, workdir: str) -> Callable[[], object]:
-    """A no-argument callable running ``module`` on ``x`` with ``engine``."""
+    """A no-argument callable running ``module`` on ``x`` with ``engine`` (ONNX Runtime with as many
+    intra-op threads as PyTorch has at the call)."""
     module = module.eval()
     if engine == "eager":
         def run():
@@ -42,9 +78,38 @@ def runner(module: nn.Module, x: torch.Tensor, engine: str, workdir: str) -> Cal
     return lambda: sess.run(None, feed)
 
 
-def compare_ms(modules: dict, x: torch.Tensor, engine: str, *, runs: int = 24, rounds: int = 4) -> dict:
+def compare_ms(modules: dict, x: torch.Tensor, engine: str, *, runs: int = 24, rounds: int = 4,
+               threads: Optional[int] = None) -> dict:
     """Median milliseconds per call of each module in ``modules`` (name -> module), interleaved."""
-    with tempfile.TemporaryDirectory() as d:
+    with _threads(threads), tempfile.TemporaryDirectory() as d:
         fns = {k: runner(m, x, engine, d) for k, m in modules.items()}
         med = interleaved_medians(fns, warmup=3, runs=runs, rounds=rounds, settle_s=0.0)
     return {k: v * 1e3 for k, v in med.items()}
+
+
+def compare_stats(modules: dict, x: torch.Tensor, engine: str = DEFAULT_ENGINE, *, runs: int = RUNS,
+                  rounds: int = ROUNDS, threads: Optional[int] = DEFAULT_THREADS) -> dict:
+    """Per module: ``median_ms``, ``q1_ms``, ``q3_ms`` over all interleaved calls; with two modules also
+    ``"ratio"``: the first's time over the second's, per round (median and quartiles over the rounds:
+    how far background load moved the speed-up within this measurement)."""
+    with _threads(threads), tempfile.TemporaryDirectory() as d:
+        fns = {k: runner(m, x, engine, d) for k, m in modules.items()}
+        times = interleaved_times(fns, warmup=3, runs=runs, rounds=rounds, settle_s=0.0)
+    out: dict = {}
+    for k, v in times.items():
+        q1, med, q3 = quartiles([t for r in v for t in r])
+        out[k] = {"median_ms": med * 1e3, "q1_ms": q1 * 1e3, "q3_ms": q3 * 1e3}
+    if len(modules) == 2:
+        first, second = modules
+        per_round = round_ratios(times, first)[second]               # first's time / second's, per round
+        q1, med, q3 = quartiles(per_round)
+        out["ratio"] = {"median": med, "q1": q1, "q3": q3, "rounds": len(per_round)}
+    return out
+
+
+def quartiles(xs: list) -> tuple[float, float, float]:
+    """(first quartile, median, third quartile), linearly interpolated (all three equal for one value)."""
+    if len(xs) < 2:
+        return (float(xs[0]),) * 3
+    q1, med, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return q1, med, q3

@@ -1,7 +1,8 @@
 """Ranks from one global target: ``rank=`` (the same rank everywhere, capped at each layer's full
 rank), ``energy=`` (each layer keeps the fewest factors whose squared singular values reach this share
-of the total) or ``speedup=`` (the one energy level, found by bisection, at which the model's MACs fall
-by this factor; layers whose factorised form would cost more MACs stay dense).
+of the total), ``macs_ratio=`` (the one energy level, found by bisection, at which the model's MACs fall
+by this factor; layers whose factorised form would cost more MACs stay dense) or ``speedup=`` (measured
+latency: :mod:`convzoo.compress.api` searches MAC ratios with the engine's timings in the loop).
 
 Checks name the value and the allowed range in one line (``ValueError``), before anything is built.
 """
@@ -17,19 +18,24 @@ from .method import Rank, clip_rank, rank_tuple
 BISECTION_STEPS = 40
 
 
-def check_target(rank, energy, speedup) -> str:
-    """Which one target was given ('rank' | 'energy' | 'speedup'); each checked against its range."""
-    given = [k for k, v in (("rank", rank), ("energy", energy), ("speedup", speedup)) if v is not None]
+TARGETS = ("rank", "energy", "macs_ratio", "speedup")
+
+
+def check_target(rank, energy, macs_ratio, speedup) -> str:
+    """Which one target was given (one of ``TARGETS``); each checked against its range."""
+    given = [k for k, v in zip(TARGETS, (rank, energy, macs_ratio, speedup)) if v is not None]
     if len(given) != 1:
-        raise ValueError(f"give exactly one of rank=, energy=, speedup= (got {', '.join(given) or 'none'})")
+        raise ValueError("give exactly one of rank=, energy=, macs_ratio=, speedup= "
+                         f"(got {', '.join(given) or 'none'})")
     if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
         raise ValueError(f"rank must be an int >= 1, got {rank!r}")
     if energy is not None and (isinstance(energy, bool) or not isinstance(energy, (int, float))
                                or not math.isfinite(energy) or not 0 < energy <= 1):
         raise ValueError(f"energy must be a number in (0, 1], got {energy!r}")
-    if speedup is not None and (isinstance(speedup, bool) or not isinstance(speedup, (int, float))
-                                or not math.isfinite(speedup) or speedup <= 1):
-        raise ValueError(f"speedup must be a finite number > 1, got {speedup!r}")
+    for name, v in (("macs_ratio", macs_ratio), ("speedup", speedup)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                              or v <= 1):
+            raise ValueError(f"{name} must be a finite number > 1, got {v!r}")
     return given[0]
 
 
@@ -60,7 +66,14 @@ def global_rank(rank: int, full: Rank) -> Rank:
     return clip_rank(rank, full)
 
 
-def energy_for_speedup(layers: list, total_macs: int, speedup: float, method: str) -> float:
+def max_macs_ratio(layers: list, total_macs: int) -> float:
+    """The model's MAC ratio with rank 1 in every layer where that saves MACs: the most any target gets."""
+    saved = sum(max(0, L["dense_macs"] - L["cost"](rank_at(L["spectra"], 0.0, L["full"]))) for L in layers)
+    return total_macs / max(total_macs - saved, 1)
+
+
+def energy_for_speedup(layers: list, total_macs: int, speedup: float, method: str,
+                       name: str = "macs_ratio") -> float:
     """The largest energy at which the estimated model MACs are <= ``total_macs / speedup``.
 
     ``layers``: dicts with ``spectra``, ``full``, ``dense_macs`` and ``cost`` (rank -> MACs). A layer
@@ -75,7 +88,7 @@ def energy_for_speedup(layers: list, total_macs: int, speedup: float, method: st
     goal = total_macs / speedup
     best = total_macs / max(macs_at(0.0), 1)
     if macs_at(0.0) > goal:
-        raise ValueError(f"speedup must be in (1, {best:.2f}] for method {method!r} on this model (rank 1 in "
+        raise ValueError(f"{name} must be in (1, {best:.2f}] for method {method!r} on this model (rank 1 in "
                          f"every layer it can factor gives {best:.2f}x fewer MACs), got {speedup:g}")
     lo, hi = 0.0, 1.0                                            # macs_at(lo) <= goal
     if macs_at(hi) <= goal:

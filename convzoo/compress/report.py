@@ -3,7 +3,10 @@
 
 Keys: ``method``, ``target``, ``macs_before``, ``macs_after``, ``params_before``, ``params_after``,
 ``layers`` (rows below), ``spec`` (what :func:`convzoo.compress.apply_spec` needs to rebuild the
-architecture) and, with an engine, ``engine``, ``latency_ms_before``, ``latency_ms_after``, ``timing``.
+architecture) and, with an engine (always for ``speedup=``), ``engine``, ``latency_ms_before``,
+``latency_ms_after`` (medians), ``latency`` (engine, batch, threads, each side's median and quartiles, the
+speed-up and its quartiles over the interleaved rounds; ``search``: the speed-up search's rounds) and
+``timing`` (per layer, dense against factorised).
 """
 from __future__ import annotations
 
@@ -43,6 +46,18 @@ def summary(method: str, target: dict, before: tuple, after: tuple, rows: list, 
     if latency:
         rep.update(latency)
     return rep
+
+
+def latency_summary(stats: dict, engine: str, threads, note: Optional[str], timing: list) -> dict:
+    """The report's latency keys: medians at the top level (as before), the spread under ``latency``."""
+    lat = {"engine": engine, "batch": 1, "threads": threads, "before": stats["before"], "after": stats["after"],
+           "speedup": stats["before"]["median_ms"] / stats["after"]["median_ms"],
+           "speedup_per_round": stats.get("ratio"), "how": "dense and compressed timed in interleaved rounds; "
+           "median and quartiles over every call, the speed-up's quartiles over the rounds"}
+    if note:
+        lat["note"] = note
+    return {"engine": engine, "latency_ms_before": stats["before"]["median_ms"],
+            "latency_ms_after": stats["after"]["median_ms"], "latency": lat, "timing": timing}
 
 
 def _jsonable(rank):

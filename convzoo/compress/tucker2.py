@@ -29,7 +29,9 @@ def _unfold(w: np.ndarray, mode: int) -> np.ndarray:
 
 
 def _leading(m: np.ndarray, r: int) -> np.ndarray:
-    return np.linalg.svd(m, full_matrices=False)[0][:, :r]
+    """The ``r`` leading left singular vectors of a wide unfolding (C, rest): eigenvectors of m m^T."""
+    w, v = np.linalg.eigh(m @ m.T)
+    return v[:, ::-1][:, :r]
 
 
 def factors(w: np.ndarray, rank) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
