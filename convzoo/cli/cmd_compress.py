@@ -82,9 +82,8 @@ def _check_args(args) -> None:
     if args.distill and args.finetune_epochs == 0:
         raise CLIError("--distill needs --finetune-epochs >= 1")
     args.distill = args.finetune_epochs > 0 if args.distill is None else args.distill
-    out = Path(args.out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CLIError(f"--out {out} already exists and holds files; choose another folder")
+    from convzoo.runs import check_new_folder
+    check_new_folder(args.out)
 
 
 def _load(args):
