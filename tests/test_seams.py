@@ -132,3 +132,12 @@ def test_fp32_artifacts_predict_what_their_run_predicts(made):
     want = top1("--run", made["run"])
     for name in ("onnx", "ir", "deploy"):
         assert top1("--artifact", made[name]) == want, name
+
+
+@pytest.mark.xdist_group("seams")
+def test_the_commands_are_the_library_calls(made):
+    """``convzoo predict`` / ``convzoo eval`` print what ``convzoo.predict`` / ``convzoo.evaluate`` return."""
+    import convzoo
+    assert convzoo.predict(made["deploy"], [made["images"]]) == \
+        json.loads(ok("predict", made["images"], "--artifact", made["deploy"], "--json"))
+    assert convzoo.evaluate(made["deploy"]) == json.loads(ok("eval", made["deploy"], "--json"))
