@@ -6,6 +6,19 @@ import numpy as np
 import pytest
 import torch
 
+# CI runs everything: an optional module missing there is a failure, not a skip (tests/_tools.py does the
+# same for external programs)
+if os.environ.get("CI", "").lower() == "true":
+    _importorskip = pytest.importorskip
+
+    def _import_or_fail(modname, *args, **kwargs):
+        try:
+            return _importorskip(modname, *args, **kwargs)
+        except pytest.skip.Exception as e:
+            pytest.fail(f"needed in CI (make installs it): {e}")
+    pytest.importorskip = _import_or_fail
+
+
 # Two pytest-xdist workers share two cores: one intra-op thread each avoids oversubscription.
 torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
