@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .augment import resize_batch
+from .tasks import SegMetrics, check_targets, count_correct, logits_of, task_loss, task_of
 
 
 def autocast(device: torch.device, amp: str):
@@ -51,20 +52,6 @@ def sample_input_size(dataset: Dataset, size: Optional[int] = None) -> tuple:
     return shape
 
 
-def check_labels(y: torch.Tensor, num_classes: Optional[int], where: str) -> None:
-    """Labels must be integer class indices in [0, num_classes): cross-entropy would skip -100
-    silently and fail deep inside PyTorch on 10 of 10 classes."""
-    if y.is_floating_point() or y.dtype == torch.bool:
-        raise ValueError(f"{where}: labels are {str(y.dtype).replace('torch.', '')}, expected integer "
-                         f"class indices")
-    if y.numel() and num_classes:
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= num_classes:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"{where}: label {bad} is outside 0..{num_classes - 1} "
-                             f"(the model has {num_classes} classes)")
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 256, image_size: Optional[int] = None,
              device: Optional[torch.device] = None, amp: str = "none", num_workers: int = 0,
@@ -76,7 +63,6 @@ def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = 256, image
     (:class:`convzoo.train.tasks.SegMetrics`); ``samples`` counts images.
     """
     from tqdm import tqdm
-    from .tasks import SegMetrics, check_targets, count_correct, logits_of, task_loss, task_of
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -14,12 +14,24 @@ import torch
 import torch.nn.functional as F
 
 from ..data.segmentation import IGNORE_INDEX
-from .batches import check_labels
 
 __all__ = ["TASKS", "task_of", "logits_of", "task_loss", "check_targets", "count_correct", "SegMetrics"]
 
 TASKS = ("classification", "segmentation")
 
+
+def check_labels(y: torch.Tensor, num_classes: Optional[int], where: str) -> None:
+    """Labels must be integer class indices in [0, num_classes): cross-entropy would skip -100
+    silently and fail deep inside PyTorch on 10 of 10 classes."""
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise ValueError(f"{where}: labels are {str(y.dtype).replace('torch.', '')}, expected integer "
+                         f"class indices")
+    if y.numel() and num_classes:
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= num_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{where}: label {bad} is outside 0..{num_classes - 1} "
+                             f"(the model has {num_classes} classes)")
 
 def task_of(*objs: Any) -> str:
     """The first ``task`` attribute (or ``default_cfg["task"]``) among ``objs``, else classification."""
