@@ -141,3 +141,16 @@ def test_the_commands_are_the_library_calls(made):
     assert convzoo.predict(made["deploy"], [made["images"]]) == \
         json.loads(ok("predict", made["images"], "--artifact", made["deploy"], "--json"))
     assert convzoo.evaluate(made["deploy"]) == json.loads(ok("eval", made["deploy"], "--json"))
+
+
+@pytest.mark.xdist_group("seams")
+def test_a_deploy_folder_written_before_the_data_spec_still_evaluates(made, tmp_path):
+    """deploy.json of an older convzoo kept dataset, data_root, data_kwargs and image_size at the top."""
+    import shutil
+    old = tmp_path / "old"
+    shutil.copytree(made["deploy"], old)
+    rep = json.loads((old / "deploy.json").read_text())
+    data = rep.pop("data")
+    rep.update(dataset=data["dataset"], data_root=data["root"], data_kwargs=data["kwargs"], image_size=None)
+    (old / "deploy.json").write_text(json.dumps(rep))
+    assert json.loads(ok("eval", old, "--json"))["agrees_with_report"] is True
