@@ -191,3 +191,18 @@ def test_export_never_writes_over_a_file_or_into_a_used_folder(run, onnx_file, t
     (tmp_path / "ir").mkdir()
     (tmp_path / "ir" / "notes.txt").write_text("mine")
     refused(cli("export", run, "--openvino", tmp_path / "ir"), r"--openvino .*ir already exists and holds files")
+
+
+def test_deploy_prints_no_dependency_warnings_unless_debug(run, tmp_path):
+    """In a process of its own (pytest records warnings instead of printing them)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PYTHONWARNINGS": "default"}
+
+    def deploy(*flags, out):
+        p = subprocess.run([sys.executable, "-m", "convzoo", *flags, "deploy", str(run), "--out", str(out),
+                            "--engines", "openvino", "--precisions", "fp32", "--runs", "2"],
+                           capture_output=True, text=True, env=env, timeout=300)
+        assert p.returncode == 0, p.stderr
+        return p.stderr
+    err = deploy(out=tmp_path / "d")
+    assert "Warning" not in err and "No CUDA runtime" not in err, err
+    assert "FutureWarning" in deploy("--debug", out=tmp_path / "e")     # torch.jit.trace's, shown with --debug

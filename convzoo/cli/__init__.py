@@ -11,9 +11,12 @@ as a diverged training run); no traceback unless ``--debug``. argparse's own err
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import pkgutil
 import sys
+import warnings
 from typing import Optional, Sequence
 
 from .._extras import MissingExtraError
@@ -32,6 +35,31 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# the libraries convzoo drives: their deprecation notes and start-up chatter are not the command's output
+_DEPENDENCIES = ("torch", "torchvision", "onnx", "onnxruntime", "openvino", "nncf", "timm", "torchao", "tensorly")
+
+
+@contextlib.contextmanager
+def _quiet_dependencies(debug: bool):
+    """Warnings raised in, and log lines below ERROR from, the libraries convzoo calls are hidden for the
+    command's duration (``--debug`` shows them); convzoo's own warnings still print."""
+    if debug:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in _DEPENDENCIES]
+    levels = [log.level for log in loggers]
+    with warnings.catch_warnings():
+        for name in _DEPENDENCIES:
+            warnings.filterwarnings("ignore", module=rf"{name}(\.|$)")
+        for log in loggers:
+            log.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for log, level in zip(loggers, levels):
+                log.setLevel(level)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +98,8 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with _quiet_dependencies(args.debug):
+            return int(args.func(args) or 0)
     except CLIError as e:
         if args.debug:
             raise
