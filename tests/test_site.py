@@ -54,6 +54,22 @@ def test_site_builds_strict_without_warnings(site):
         assert "## Cost" in text and "## Run it" in text and "```python" in text, md.name
 
 
+def test_notebook_pages_link_their_notebook_and_say_how_to_run_it(site):
+    """Each notebook page, in both languages, has a download link to its own notebook (copied beside the
+    page, byte for byte) and a "run it" line naming `make notebooks`."""
+    out, _ = site
+    notebooks = sorted((REPO / "docs" / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) == 20
+    for nb in notebooks:
+        stem = nb.name.removesuffix(".ipynb").removesuffix(".es")
+        lang, run = ("es/", "Ejecútalo") if nb.name.endswith(".es.ipynb") else ("", "Run it")
+        page = out / f"{lang}notebooks" / stem / "index.html"
+        html = page.read_text()
+        link = re.search(rf'<p class="nb-run"><a href="{re.escape(nb.name)}" download>', html)
+        assert link and run in html and "make notebooks" in html, f"{page}: no download link or run line"
+        assert (page.parent / nb.name).read_bytes() == nb.read_bytes(), f"{nb.name} is not beside its page"
+
+
 def _python_blocks(md: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", md.read_text(), flags=re.S)
 
