@@ -374,6 +374,33 @@ def test_explorer_numbers_equal_convzoo(server, browser, lang):
     assert refused >= 10 and len(settings) - refused >= 200     # >= 200 valid settings, and refusals
 
 
+_EXPLORER_LIMIT = r"""
+const root = document.querySelector(".conv-explorer");
+const size = root.querySelector("[name=size]");
+const error = root.querySelector("[data-out=error]");
+size.value = "1000";
+root.dispatchEvent(new Event("input"));
+const shown = {error: error.hidden ? null : error.textContent, size: root.querySelector("[data-out=size]").textContent,
+               cells: root.querySelectorAll("svg rect").length, invalid: size.getAttribute("aria-invalid")};
+size.value = "7";
+root.dispatchEvent(new Event("input"));
+shown.cleared = error.hidden;
+return shown;
+"""
+
+
+@pytest.mark.parametrize("lang, words", [("", "Input size (each axis): enter a whole number from 1 to 512"),
+                                         ("es/", "Tamaño de entrada (cada eje): escribe un número entero de 1 a 512")])
+def test_explorer_refuses_a_size_over_its_maximum(server, browser, lang, words):
+    """A size of 1000 typed over the field's max of 512 is refused with the page's message: nothing is
+    computed or drawn, and the field is marked invalid until it is back in range."""
+    base, _ = server
+    browser.get(f"{base}/{lang}explorer/")
+    got = browser.execute_script(_EXPLORER_LIMIT)
+    assert got["error"] == words + "." and got["size"] == "–" and got["cells"] == 0, got
+    assert got["invalid"] == "true" and got["cleared"] is True, got
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("number, stem, keys", [
     (6, "fig6_dilation", ("stack_rf", "context_module_rf", "plain_rf")),
