@@ -70,6 +70,27 @@ def test_notebook_pages_link_their_notebook_and_say_how_to_run_it(site):
         assert (page.parent / nb.name).read_bytes() == nb.read_bytes(), f"{nb.name} is not beside its page"
 
 
+def test_every_menu_label_has_a_spanish_translation():
+    """mkdocs-static-i18n shows a nav label untranslated under /es/ unless nav_translations names it."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+    _Loader.add_multi_constructor("", lambda loader, suffix, node: None)      # mkdocs.yml's !!python tags
+    cfg = yaml.load((REPO / "mkdocs.yml").read_text(), Loader=_Loader)
+    i18n = next(p["i18n"] for p in cfg["plugins"] if isinstance(p, dict) and "i18n" in p)
+    spanish = next(lang for lang in i18n["languages"] if lang["locale"] == "es")["nav_translations"]
+
+    def labels(items):
+        for item in items:
+            for label, value in item.items():
+                yield label
+                if isinstance(value, list):
+                    yield from labels(value)
+    missing = [label for label in labels(cfg["nav"]) if label not in spanish]
+    assert not missing, f"menu labels without a Spanish translation: {missing}"
+
+
 def _python_blocks(md: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", md.read_text(), flags=re.S)
 
