@@ -91,6 +91,25 @@ def test_every_menu_label_has_a_spanish_translation():
     assert not missing, f"menu labels without a Spanish translation: {missing}"
 
 
+_NOT_PROSE = re.compile(r"```.*?```|`[^`\n]*`|<[^>\n]+>|\]\([^)\n]*\)|arXiv[: ]\s*\d{4}\.\d{4,5}"
+                        r"|\b\d{4}\.\d{5}\b", re.S)
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
+
+
+def test_spanish_pages_write_numbers_the_spanish_way():
+    """Decimal comma (0,1131; 1{,}2 in math) and thin-space thousands (1 572 864) on every .es.md page: no
+    English 0.1131 or 1,572,864 outside code, links and arXiv numbers."""
+    bad = []
+    for page in sorted((REPO / "docs").rglob("*.es.md")):
+        text = _NOT_PROSE.sub(" ", page.read_text())
+        math = " ".join(_MATH.findall(text))
+        prose = _MATH.sub(" ", text)
+        bad += [f"{page.name}: {m}" for m in re.findall(r"(?<![\w.,])\d+\.\d+(?![\d.])", prose + " " + math)]
+        bad += [f"{page.name}: {m}" for m in re.findall(r"(?<![\w.,])[1-9]\d{0,2}(?:,\d{3}){2,}(?!\d)", prose)]
+        bad += [f"{page.name}: {m}" for m in re.findall(r"\d\{,\}\d{3}\{,\}\d{3}", math)]
+    assert not bad, f"English number formats on Spanish pages: {bad[:10]}"
+
+
 def _python_blocks(md: Path) -> list[str]:
     return re.findall(r"```python\n(.*?)```", md.read_text(), flags=re.S)
 
