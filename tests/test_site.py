@@ -92,7 +92,7 @@ def test_every_menu_label_has_a_spanish_translation():
 
 
 _NOT_PROSE = re.compile(r"```.*?```|`[^`\n]*`|<[^>\n]+>|\]\([^)\n]*\)|arXiv[: ]\s*\d{4}\.\d{4,5}"
-                        r"|\b\d{4}\.\d{5}\b", re.S)
+                        r"|\b\d{4}\.\d{5}\b|\b(?:Sec|Eq|Ec|Fig|Table|Tabla)\.? \d+\.\d+", re.S)   # section numbers
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 
 
