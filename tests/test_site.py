@@ -70,6 +70,31 @@ def test_notebook_pages_link_their_notebook_and_say_how_to_run_it(site):
         assert (page.parent / nb.name).read_bytes() == nb.read_bytes(), f"{nb.name} is not beside its page"
 
 
+def test_search_has_one_index_per_language_and_indexes_notebooks_as_prose(site):
+    """English search finds English pages only and Spanish search Spanish ones (each page once), and a
+    notebook page is indexed by its prose, not by a dump of its code cells."""
+    out, _ = site
+    en = json.loads((out / "search" / "search_index.json").read_text())
+    es = json.loads((out / "es" / "search" / "search_index.json").read_text())
+    assert en["config"]["lang"] == ["en"] and es["config"]["lang"] == ["es"]
+    for index, lang in ((en, "en"), (es, "es")):
+        locations = [d["location"] for d in index["docs"]]
+        assert not any(loc.startswith("es/") for loc in locations), f"{lang}: Spanish pages in the index"
+        assert len(locations) == len(set(locations)), f"{lang}: an entry twice"
+        pages = {loc for loc in locations if "#" not in loc}
+        assert {"layers/", "notebooks/01-separable-filters/"} <= pages, f"{lang}: pages missing from the index"
+        for doc in index["docs"]:
+            if "notebooks/" in doc["location"]:
+                assert "<pre>" not in doc["text"] and "Copied!" not in doc["text"], doc["location"]
+                assert not doc["title"].endswith("¶"), doc["title"]
+        titles = [(d["location"].split("#")[0], d["title"]) for d in index["docs"] if "notebooks/" in d["location"]]
+        assert len(titles) == len(set(titles)), f"{lang}: a notebook lists a heading with its own title"
+    # a Spanish page fetches the Spanish index: Material reads it from __config.base
+    for page, base in (("es/index.html", "."), ("es/layers/index.html", ".."), ("layers/index.html", "..")):
+        html = (out / page).read_text()
+        assert re.search(r'"base": "([^"]*)"', html).group(1) == base, page
+
+
 def test_every_menu_label_has_a_spanish_translation():
     """mkdocs-static-i18n shows a nav label untranslated under /es/ unless nav_translations names it."""
     import yaml
