@@ -103,11 +103,16 @@ def test_spanish_pages_write_numbers_the_spanish_way():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("number, stem, keys", [
+    (1, "fig1_separable", ("filtered",)),
+    (2, "fig2_variants", ("costs", "cost_ratio")),
+    (3, "fig3_inverted_residual", ("widths", "costs")),
+    (5, "fig5_convnext", ("widths", "calls", "costs")),
     (6, "fig6_dilation", ("stack_rf", "context_module_rf", "plain_rf")),
     (7, "fig7_transposed", ("x", "kernel", "y_scatter", "y_matrix")),
+    (10, "fig10_reparam", ("max_rel_diff", "costs")),
 ])
 def test_spanish_site_shows_the_spanish_figures(site, tmp_path, number, stem, keys):
-    """Figures 6 and 7 follow the page language: ``lang="es"`` draws the same numbers with Spanish
+    """Figures 1-3, 5-7 and 10 follow the page language: ``lang="es"`` draws the same numbers with Spanish
     words into ``<stem>.es.png``, which the Spanish site serves in place of the English one."""
     pytest.importorskip("matplotlib", reason="matplotlib is in the 'figures' extra")
     import numpy as np
@@ -117,7 +122,8 @@ def test_spanish_site_shows_the_spanish_figures(site, tmp_path, number, stem, ke
     en = make_figure(number, tmp_path, formats=("png",))
     es = make_figure(number, tmp_path, formats=("png",), lang="es")
     assert [p.name for p in es.paths] == [f"{stem}.es.png"]
-    assert all(np.array_equal(en.data[k], es.data[k]) for k in keys)
+    assert all(en.data[k] == es.data[k] if isinstance(en.data[k], dict) else np.array_equal(en.data[k], es.data[k])
+               for k in keys)
     drawn = es.paths[0].read_bytes()
     assert drawn != en.paths[0].read_bytes()
     assert drawn == (REPO / "docs" / "img" / f"{stem}.es.png").read_bytes(), \
