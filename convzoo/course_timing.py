@@ -12,6 +12,7 @@ one's first quartile. When the spreads overlap it says "too noisy here to tell",
 """
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from contextlib import contextmanager
@@ -79,9 +80,25 @@ def _quartiles(xs: list) -> tuple[float, float, float]:
     return q[0], q[1], q[2]
 
 
+def number(value, lang: str = "en", spec: str = ",") -> str:
+    """``format(value, spec)`` written the page language's way, for the notebooks' printed numbers:
+    English 1,572,864 and 0.1131; Spanish 1 572 864 (no-break spaces between thousands from five digits
+    on, none in four: 8832) and 0,1131. ``spec`` is a format spec without width (align the result)."""
+    text = format(value, spec)
+    if lang != "es":
+        return text
+    m = re.match(r"^([+-]?)([\d,]+)(.*)$", text)
+    if not m:
+        return text.replace(".", ",")
+    sign, whole, rest = m.groups()
+    whole = whole.replace(",", "")
+    if "," in spec and len(whole) > 4:
+        whole = "\u00a0".join(whole[max(0, i - 3):i] for i in range(len(whole), 0, -3)[::-1])
+    return sign + whole + rest.replace(".", ",")
+
+
 def _ms(v: float, lang: str) -> str:
-    text = f"{v:.{0 if v >= 100 else 1 if v >= 10 else 2 if v >= 0.1 else 3}f}"
-    return text.replace(".", ",") if lang == "es" else text
+    return number(v, lang, f".{0 if v >= 100 else 1 if v >= 10 else 2 if v >= 0.1 else 3}f")
 
 
 def verdict(timings: dict, lecture: Sequence[str]) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from convzoo.course_timing import VERDICT_WORDS, Timing, compare_timings, threads, verdict
+from convzoo.course_timing import VERDICT_WORDS, Timing, compare_timings, number, threads, verdict
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (REPO / "docs" / "notebooks").glob("*.ipynb") if not p.name.endswith(".es.ipynb"))
@@ -61,6 +61,15 @@ def test_compare_timings_reports_medians_and_the_verdict_in_both_languages(capsy
     assert report.verdict == "" and "no afirma" in capsys.readouterr().out
     with pytest.raises(KeyError, match="not among the candidates"):
         compare_timings({"fast": fast}, ["fast", "slow"])
+
+
+@pytest.mark.parametrize("value, spec, en, es", [
+    (1_572_864, ",", "1,572,864", "1\u00a0572\u00a0864"), (8832, ",", "8,832", "8832"), (123, ",", "123", "123"),
+    (-1_234_567, ",", "-1,234,567", "-1\u00a0234\u00a0567"), (0.1131, ".4f", "0.1131", "0,1131"),
+    (2.4e-07, ".1e", "2.4e-07", "2,4e-07"), (7.08, ".2f", "7.08", "7,08")])
+def test_numbers_are_printed_the_page_languages_way(value, spec, en, es):
+    assert number(value, "en", spec) == en == format(value, spec)
+    assert number(value, "es", spec) == es
 
 
 def _names(src: str, ctx: type) -> set:
