@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-slow lint setup clean docs katex
+.PHONY: run test test-slow lint setup clean docs katex notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ test-slow: setup
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# JupyterLab on the course notebooks (the docs extra brings it); it prints the address to open.
+# Extra options through JUPYTER_ARGS, e.g. make notebooks JUPYTER_ARGS="--no-browser --port 8890"
+# (as root, JupyterLab also wants --allow-root)
+notebooks: setup
+	$(BIN)/jupyter lab --notebook-dir=docs/notebooks $(JUPYTER_ARGS)
 
 # KaTeX renders the site's math from docs/assets/katex (vendored, so `make docs` needs no network and
 # the site none at all). Refresh it from npm: the minified JS/CSS, auto-render and the woff2 fonts

@@ -5,15 +5,13 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Optional
 
 import pytest
+from _site import built_site
 from _tools import tool_missing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,21 +21,9 @@ CHROMEDRIVER = "/usr/bin/chromedriver"       # Debian's chromium-driver; never S
 VARIANTS = sorted(p for p in (REPO / "docs" / "variants").glob("*.md") if not p.name.endswith(".es.md"))
 
 
-def _build(out: Path) -> subprocess.CompletedProcess:
-    pytest.importorskip("mkdocs", reason="mkdocs is in the 'docs' extra: pip install -e '.[docs]'")
-    pytest.importorskip("material", reason="mkdocs-material is in the 'docs' extra")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}     # mkdocs-material's banner about MkDocs 2.0
-    return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f",
-                           str(REPO / "mkdocs.yml"), "-d", str(out)],
-                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("site")
-    proc = _build(out)
-    assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
-    return out, proc
+    return built_site(tmp_path_factory)
 
 
 def test_site_builds_strict_without_warnings(site):
@@ -358,30 +344,28 @@ def test_explorer_numbers_equal_convzoo(server, browser, lang):
     assert refused >= 10 and len(settings) - refused >= 200     # >= 200 valid settings, and refusals
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("number, stem, keys", [
-    (6, "fig6_dilation", ("stack_rf", "context_module_rf", "plain_rf")),
-    (7, "fig7_transposed", ("x", "kernel", "y_scatter", "y_matrix")),
-])
-def test_spanish_site_shows_the_spanish_figures(site, tmp_path, number, stem, keys):
-    """Figures 6 and 7 follow the page language: ``lang="es"`` draws the same numbers with Spanish
-    words into ``<stem>.es.png``, which the Spanish site serves in place of the English one."""
-    pytest.importorskip("matplotlib", reason="matplotlib is in the 'figures' extra")
-    import numpy as np
+_EXPLORER_LIMIT = r"""
+const root = document.querySelector(".conv-explorer");
+const size = root.querySelector("[name=size]");
+const error = root.querySelector("[data-out=error]");
+size.value = "1000";
+root.dispatchEvent(new Event("input"));
+const shown = {error: error.hidden ? null : error.textContent, size: root.querySelector("[data-out=size]").textContent,
+               cells: root.querySelectorAll("svg rect").length, invalid: size.getAttribute("aria-invalid")};
+size.value = "7";
+root.dispatchEvent(new Event("input"));
+shown.cleared = error.hidden;
+return shown;
+"""
 
-    from convzoo.figures import make_figure
 
-    en = make_figure(number, tmp_path, formats=("png",))
-    es = make_figure(number, tmp_path, formats=("png",), lang="es")
-    assert [p.name for p in es.paths] == [f"{stem}.es.png"]
-    assert all(np.array_equal(en.data[k], es.data[k]) for k in keys)
-    drawn = es.paths[0].read_bytes()
-    assert drawn != en.paths[0].read_bytes()
-    assert drawn == (REPO / "docs" / "img" / f"{stem}.es.png").read_bytes(), \
-        f"docs/img/{stem}.es.png is stale: redraw it with make_figure({number}, 'docs/img', lang='es')"
-    out, _ = site
-    assert (out / "es" / "img" / f"{stem}.png").read_bytes() == drawn
-    english = (REPO / "docs" / "img" / f"{stem}.png").read_bytes()
-    assert (out / "img" / f"{stem}.png").read_bytes() == english
-    with pytest.raises(ValueError, match="lang must be one of"):
-        make_figure(number, tmp_path, formats=("png",), lang="fr")
+@pytest.mark.parametrize("lang, words", [("", "Input size (each axis): enter a whole number from 1 to 512"),
+                                         ("es/", "Tamaño de entrada (cada eje): escribe un número entero de 1 a 512")])
+def test_explorer_refuses_a_size_over_its_maximum(server, browser, lang, words):
+    """A size of 1000 typed over the field's max of 512 is refused with the page's message: nothing is
+    computed or drawn, and the field is marked invalid until it is back in range."""
+    base, _ = server
+    browser.get(f"{base}/{lang}explorer/")
+    got = browser.execute_script(_EXPLORER_LIMIT)
+    assert got["error"] == words + "." and got["size"] == "–" and got["cells"] == 0, got
+    assert got["invalid"] == "true" and got["cleared"] is True, got

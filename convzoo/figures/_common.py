@@ -4,6 +4,7 @@ that reads channel widths off a real module by running it (so drawn widths are m
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -177,6 +178,23 @@ def cost(model: nn.Module, input_size: Sequence[int]) -> dict[str, int]:
 
     prof = profile(model, tuple(input_size))
     return {"params": int(prof.params), "macs": int(prof.macs)}
+
+
+def words_for(labels: dict, lang: str) -> dict:
+    """A figure's words in ``lang`` from its ``LABELS`` table (``{"en": {...}, "es": {...}}``)."""
+    if lang not in labels:
+        raise ValueError(f"lang must be one of {sorted(labels)}, got {lang!r}")
+    return labels[lang]
+
+
+def decimals(text: str, lang: str) -> str:
+    """Numbers written the page language's way: a decimal comma in Spanish (0.113 -> 0,113, 2.36M -> 2,36M)."""
+    return re.sub(r"(?<=\d)\.(?=\d)", ",", text) if lang == "es" else text
+
+
+def stem_for(stem: str, lang: str) -> str:
+    """``fig1_separable`` in English; ``fig1_separable.es`` for the Spanish site's copy (mkdocs-static-i18n)."""
+    return stem if lang == "en" else f"{stem}.{lang}"
 
 
 def human(n: float, unit: str = "") -> str:

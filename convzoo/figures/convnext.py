@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, count_calls, cost, draw_width_flow, human, \
-    new_figure, save_figure, trace_widths
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, count_calls, cost, decimals, draw_width_flow, human, \
+    new_figure, save_figure, stem_for, trace_widths, words_for
 
 CONVNEXT_C = 96            # ConvNeXt-T stage 1 (Sec. 3 table: C = (96, 192, 384, 768))
 RESNET_IN, RESNET_MID = 256, 64   # ResNet-50 conv2_x
@@ -23,9 +23,30 @@ def _norms_acts() -> tuple:
     return (nn.LayerNorm, nn.BatchNorm2d, GlobalResponseNorm, nn.GELU, nn.ReLU)
 
 
+# The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
+LABELS = {
+    "en": dict(bottleneck="ResNet-50 bottleneck (conv2_x)", block="ConvNeXt block (ConvNeXt-T stage 1)",
+               v2="ConvNeXt V2 block (V2-T stage 1)", conv="conv, BN, ReLU", after="conv, BN, ReLU after +x",
+               dw="depthwise, LayerNorm", scale="1x1 (Linear), x layer scale", no_scale="1x1 (Linear), no layer scale",
+               cost="{title}\n{params} params, {macs} MACs at {size}x{size}; {norms} norm, {acts} activation",
+               title="Figure 5. ConvNeXt inverts the bottleneck, moves the depthwise conv up, uses one norm and one "
+                     "activation; V2 adds GRN on the wide layer"),
+    "es": dict(bottleneck="cuello de botella de ResNet-50 (conv2_x)", block="bloque ConvNeXt (ConvNeXt-T, etapa 1)",
+               v2="bloque ConvNeXt V2 (V2-T, etapa 1)", conv="conv., BN, ReLU", after="conv., BN, ReLU tras +x",
+               dw="en profundidad, LayerNorm", scale="1x1 (Linear), x escala de capa",
+               no_scale="1x1 (Linear), sin escala de capa",
+               cost="{title}\n{params} parámetros, {macs} MACs a {size}x{size}; {norms} norm., {acts} activ.",
+               title="Figura 5. ConvNeXt invierte el cuello de botella, sube la conv. en profundidad, usa una norm. y "
+                     "una activación; V2 añade GRN en la capa ancha"),
+}
+
+
 def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
-                    seed: int = 0) -> FigureResult:
+                    seed: int = 0, lang: str = "en") -> FigureResult:
+    """``lang="es"`` draws the Spanish labels into ``fig5_convnext.es.*`` (the Spanish site's copy)."""
     from torchvision.models.resnet import Bottleneck
+
+    words = words_for(LABELS, lang)
 
     from ..blocks import ConvNeXtBlock
 
@@ -45,13 +66,12 @@ def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     scale = max(max(w) for w in widths.values())
     ck, cb = layers["convnext"], layers["bottleneck"]
     k0 = "x".join(map(str, ck[0].kernel))
+    k1 = "x".join(map(str, cb[1].kernel))
     panels = [
-        ("bottleneck", PALETTE[0], "ResNet-50 bottleneck (conv2_x)",
-         ["1x1 conv, BN, ReLU", f"{'x'.join(map(str, cb[1].kernel))} conv, BN, ReLU", "1x1 conv, BN, ReLU after +x"]),
-        ("convnext", PALETTE[4], "ConvNeXt block (ConvNeXt-T stage 1)",
-         [f"{k0} depthwise, LayerNorm", "1x1 (Linear), GELU", "1x1 (Linear), x layer scale"]),
-        ("convnextv2", PALETTE[3], "ConvNeXt V2 block (V2-T stage 1)",
-         [f"{k0} depthwise, LayerNorm", "1x1 (Linear), GELU, GRN", "1x1 (Linear), no layer scale"]),
+        ("bottleneck", PALETTE[0], words["bottleneck"],
+         [f"1x1 {words['conv']}", f"{k1} {words['conv']}", f"1x1 {words['after']}"]),
+        ("convnext", PALETTE[4], words["block"], [f"{k0} {words['dw']}", "1x1 (Linear), GELU", words["scale"]]),
+        ("convnextv2", PALETTE[3], words["v2"], [f"{k0} {words['dw']}", "1x1 (Linear), GELU, GRN", words["no_scale"]]),
     ]
     for i, (key, color, title, ops) in enumerate(panels):
         ax = fig.add_subplot(grid[0, i])
@@ -59,10 +79,10 @@ def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
         norms = n["LayerNorm"] + n["BatchNorm2d"] + n["GlobalResponseNorm"]
         acts = n["GELU"] + n["ReLU"]
         draw_width_flow(ax, widths[key], ops, scale=scale, color=color, residual=True,
-                        title=f"{title}\n{human(c['params'])} params, {human(c['macs'])} MACs at {SIZE}x{SIZE}; "
-                              f"{norms} norm, {acts} activation")
-    fig.suptitle("Figure 5. ConvNeXt inverts the bottleneck, moves the depthwise conv up, "
-                 "uses one norm and one activation; V2 adds GRN on the wide layer", fontsize=10)
+                        title=words["cost"].format(title=title, params=decimals(human(c["params"]), lang),
+                                                   macs=decimals(human(c["macs"]), lang), size=SIZE, norms=norms,
+                                                   acts=acts))
+    fig.suptitle(words["title"], fontsize=10)
     data = {"widths": widths, "calls": calls, "costs": costs, "kernels": kernels}
-    paths = save_figure(fig, out_dir, "fig5_convnext", formats)
+    paths = save_figure(fig, out_dir, stem_for("fig5_convnext", lang), formats)
     return FigureResult(5, "convnext", "ConvNeXt block beside a ResNet bottleneck", paths, data)

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, cost, draw_width_flow, human, new_figure, \
-    save_figure, trace_widths
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, cost, decimals, draw_width_flow, human, new_figure, \
+    save_figure, stem_for, trace_widths, words_for
 
 # The block drawn: MobileNetV2's 56x56 stage (Table 2, row "56^2 x 24, bottleneck, t=6, c=32"):
 # k = 24 channels in and out, expansion t = 6 -> 144 hidden channels.
@@ -23,10 +23,31 @@ K_IN, T_EXPAND, SIZE = 24, 6, 56
 RESNET_IN, RESNET_MID = 256, 64
 
 
-def _op_label(layer, act: str) -> str:
+# The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
+LABELS = {
+    "en": dict(linear="linear", after="ReLU after +x", bottleneck="ResNet bottleneck\n(wide-narrow-wide)",
+               mbconv="Inverted residual, t={t}\n(narrow-wide-narrow)",
+               fused="Fused-MBConv, t={t}\n(one dense 3x3 conv)",
+               uib="UIB ExtraDW (MobileNetV4), t={t}\n(dw on both sides)",
+               cost="{title}\n{params} params, {macs} MACs\nat {size}x{size}", hidden="hidden (t x in)",
+               output="block output", xlabel="bottleneck block of mobilenet_v2", ylabel="channels",
+               network="MobileNetV2: every block expands, then projects back",
+               title="Figure 3. Channel width through the block (bar length = channels)"),
+    "es": dict(linear="lineal", after="ReLU tras +x", bottleneck="cuello de botella de ResNet\n(ancho-estrecho-ancho)",
+               mbconv="Residual invertido, t={t}\n(estrecho-ancho-estrecho)",
+               fused="Fused-MBConv, t={t}\n(una conv. 3x3 densa)",
+               uib="UIB ExtraDW (MobileNetV4), t={t}\n(dw a ambos lados)",
+               cost="{title}\n{params} parámetros, {macs} MACs\na {size}x{size}", hidden="oculta (t x entrada)",
+               output="salida del bloque", xlabel="bloque de cuello de botella de mobilenet_v2", ylabel="canales",
+               network="MobileNetV2: cada bloque expande\ny luego vuelve a proyectar",
+               title="Figura 3. La anchura de canales a lo largo del bloque (longitud de la barra = canales)"),
+}
+
+
+def _op_label(layer, act: str, linear: str = "linear") -> str:
     k = "x".join(str(v) for v in layer.kernel)
-    what = {"depthwise": "dwise", "pointwise": "conv", "conv": "conv", "linear": "linear"}[layer.kind]
-    return f"{k} {what}, {act}" if act else f"{k} {what}, linear"
+    what = {"depthwise": "dwise", "pointwise": "conv", "conv": "conv", "linear": linear}[layer.kind]
+    return f"{k} {what}, {act}" if act else f"{k} {what}, {linear}"
 
 
 def _mobilenet_v2_hidden_widths() -> list[dict]:
@@ -56,8 +77,11 @@ def _mobilenet_v2_hidden_widths() -> list[dict]:
 
 
 def figure_inverted_residual(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
-                             seed: int = 0) -> FigureResult:
+                             seed: int = 0, lang: str = "en") -> FigureResult:
+    """``lang="es"`` draws the Spanish labels into ``fig3_inverted_residual.es.*`` (the Spanish site's copy)."""
     from torchvision.models.resnet import Bottleneck
+
+    words = words_for(LABELS, lang)
 
     from ..blocks import FusedMBConv, MBConv, UniversalInvertedResidual
 
@@ -81,32 +105,31 @@ def figure_inverted_residual(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bo
     fig = new_figure(15, 5.0 if network else 4.2)
     grid = fig.add_gridspec(1, 5 if network else 4, width_ratios=[1, 1, 1, 1.1, 1.6][: 5 if network else 4])
     scale = max(max(w) for w in widths.values()) * 1.0
-    specs = [("bottleneck", "ResNet bottleneck\n(wide-narrow-wide)", PALETTE[0], ["ReLU", "ReLU", "ReLU after +x"]),
-             ("mbconv", f"Inverted residual, t={T_EXPAND}\n(narrow-wide-narrow)", PALETTE[1],
-              ["ReLU6", "ReLU6", ""]),
-             ("fused_mbconv", f"Fused-MBConv, t={T_EXPAND}\n(one dense 3x3 conv)", PALETTE[2], ["ReLU6", ""]),
-             ("uib_extradw", f"UIB ExtraDW (MobileNetV4), t={T_EXPAND}\n(dw on both sides)", PALETTE[3],
-              ["", "ReLU6", "ReLU6", ""])]
+    specs = [("bottleneck", words["bottleneck"], PALETTE[0], ["ReLU", "ReLU", words["after"]]),
+             ("mbconv", words["mbconv"].format(t=T_EXPAND), PALETTE[1], ["ReLU6", "ReLU6", ""]),
+             ("fused_mbconv", words["fused"].format(t=T_EXPAND), PALETTE[2], ["ReLU6", ""]),
+             ("uib_extradw", words["uib"].format(t=T_EXPAND), PALETTE[3], ["", "ReLU6", "ReLU6", ""])]
     for i, (key, title, color, acts) in enumerate(specs):
         ax = fig.add_subplot(grid[0, i])
-        ops = [_op_label(l, a) for l, a in zip(layers[key], acts)]
+        ops = [_op_label(l, a, words["linear"]) for l, a in zip(layers[key], acts)]
         c = costs[key]
         draw_width_flow(ax, widths[key], ops, scale=scale, color=color, residual=True,
-                        title=f"{title}\n{human(c['params'])} params, {human(c['macs'])} MACs\nat {SIZE}x{SIZE}")
+                        title=words["cost"].format(title=title, params=decimals(human(c["params"]), lang),
+                                                   macs=decimals(human(c["macs"]), lang), size=SIZE))
     if network:
         ax = fig.add_subplot(grid[0, 4])
         idx = range(1, len(network) + 1)
-        ax.bar(idx, [r["hidden"] for r in network], color=PALETTE[1], alpha=0.5, label="hidden (t x in)")
-        ax.bar(idx, [r["out"] for r in network], color=PALETTE[1], label="block output")
-        ax.set_xlabel("bottleneck block of mobilenet_v2")
+        ax.bar(idx, [r["hidden"] for r in network], color=PALETTE[1], alpha=0.5, label=words["hidden"])
+        ax.bar(idx, [r["out"] for r in network], color=PALETTE[1], label=words["output"])
+        ax.set_xlabel(words["xlabel"])
         ax.set_xticks(list(idx)[::2])
-        ax.set_ylabel("channels")
-        ax.set_title("MobileNetV2: every block expands, then projects back", fontsize=10)
+        ax.set_ylabel(words["ylabel"])
+        ax.set_title(words["network"], fontsize=10)
         ax.legend(fontsize=8, frameon=False)
-    fig.suptitle("Figure 3. Channel width through the block (bar length = channels)", fontsize=11)
+    fig.suptitle(words["title"], fontsize=11)
 
     data = {"widths": widths, "costs": costs, "mobilenet_v2_blocks": network,
             "layers": {k: [(l.name, l.kind, l.in_width, l.out_width, l.kernel) for l in v]
                        for k, v in layers.items()}}
-    paths = save_figure(fig, out_dir, "fig3_inverted_residual", formats)
+    paths = save_figure(fig, out_dir, stem_for("fig3_inverted_residual", lang), formats)
     return FigureResult(3, "inverted_residual", "Inverted residual vs classic bottleneck", paths, data)

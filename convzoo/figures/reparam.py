@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, decimals, new_figure, save_figure, stem_for, words_for
 
 CHANNELS = 4
 CHANNEL = 1        # the output channel drawn (input channel CHANNEL too: where the identity sits)
@@ -60,8 +60,26 @@ def _costs() -> dict:
     return out
 
 
+# The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
+LABELS = {
+    "en": dict(panels={"3x3": "3x3", "1x1 padded": "1x1 padded", "identity": "identity", "fused": "fused"},
+               fused_note="\n(one conv with bias)", folded_note="\n(BN folded)",
+               forms={"trained": "trained", "fused": "fused"}, ylabel="GMACs at 224 px (labels: parameters)",
+               saves="what fusing saves",
+               title="Figure 10. Re-parameterization: three branches, one 3x3 conv (max relative output change {d})"),
+    "es": dict(panels={"3x3": "3x3", "1x1 padded": "1x1 rellenada", "identity": "identidad", "fused": "fusionada"},
+               fused_note="\n(una conv. con sesgo)", folded_note="\n(BN fundida)",
+               forms={"trained": "entrenada", "fused": "fusionada"}, ylabel="GMACs a 224 px (etiquetas: parámetros)",
+               saves="lo que ahorra fusionar",
+               title="Figura 10. Reparametrización: tres ramas, una conv. 3x3 "
+                     "(cambio relativo máximo de la salida {d})"),
+}
+
+
 def figure_reparam(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
-                   seed: int = 0) -> FigureResult:
+                   seed: int = 0, lang: str = "en") -> FigureResult:
+    """``lang="es"`` draws the Spanish labels into ``fig10_reparam.es.*`` (the Spanish site's copy)."""
+    words = words_for(LABELS, lang)
     kernels = _block_kernels(seed)
     costs = _costs()
     fig = new_figure(13, 3.4)
@@ -72,27 +90,28 @@ def figure_reparam(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(kernels[name], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
         for (r, c), v in np.ndenumerate(kernels[name]):
-            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7)
+            ax.text(c, r, decimals(f"{v:.2f}", lang), ha="center", va="center", fontsize=7)
         ax.tick_params(length=0, labelbottom=False, labelleft=False)
         op = {"3x3": "", "1x1 padded": "+ ", "identity": "+ ", "fused": "= "}[name]
-        ax.set_title(f"{op}{name}" + ("\n(one conv with bias)" if name == "fused" else "\n(BN folded)"),
+        ax.set_title(op + words["panels"][name] + (words["fused_note"] if name == "fused" else words["folded_note"]),
                      fontsize=9)
     ax = fig.add_subplot(grid[0, 5])
     labels, width = list(costs), 0.35
     xs = np.arange(len(labels))
     for j, form in enumerate(("trained", "fused")):
         vals = [costs[n][form][1] / 1e9 for n in labels]
-        bars = ax.bar(xs + (j - 0.5) * width, vals, width, color=PALETTE[j], label=form)
+        bars = ax.bar(xs + (j - 0.5) * width, vals, width, color=PALETTE[j], label=words["forms"][form])
         for b, n in zip(bars, labels):
-            ax.annotate(f"{costs[n][form][0] / 1e6:.1f}M", (b.get_x() + b.get_width() / 2, b.get_height()),
+            ax.annotate(decimals(f"{costs[n][form][0] / 1e6:.1f}M", lang),
+                        (b.get_x() + b.get_width() / 2, b.get_height()),
                         textcoords="offset points", xytext=(0, 2), ha="center", fontsize=7)
     ax.set_xticks(xs, labels)
-    ax.set_ylabel("GMACs at 224 px (labels: parameters)")
+    ax.set_ylabel(words["ylabel"])
+    ax.yaxis.set_major_formatter(lambda v, _: decimals(f"{v:.1f}", lang))
     ax.legend(fontsize=8, frameon=False)
-    ax.set_title("what fusing saves", fontsize=9)
-    fig.suptitle(f"Figure 10. Re-parameterization: three branches, one 3x3 conv "
-                 f"(max relative output change {kernels['max_rel_diff']:.0e})", fontsize=11)
+    ax.set_title(words["saves"], fontsize=9)
+    fig.suptitle(words["title"].format(d=f"{kernels['max_rel_diff']:.0e}"), fontsize=11)
     data = {"kernels": {k: kernels[k] for k in panels}, "max_rel_diff": kernels["max_rel_diff"],
             "costs": costs}
-    paths = save_figure(fig, out_dir, "fig10_reparam", formats)
+    paths = save_figure(fig, out_dir, stem_for("fig10_reparam", lang), formats)
     return FigureResult(10, "reparam", "Structural re-parameterization: RepVGG and MobileOne", paths, data)

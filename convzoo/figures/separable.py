@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from .._extras import require
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, annotate_matrix, new_figure, save_figure, strip_ticks
+from ._common import (DEFAULT_FORMATS, PALETTE, FigureResult, annotate_matrix, decimals, new_figure, save_figure,
+                      stem_for, strip_ticks, words_for)
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.float64)
@@ -53,9 +54,33 @@ def full_correlation(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return F.conv2d(x, torch.from_numpy(kernel)[None, None])[0, 0].numpy()
 
 
+# The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
+LABELS = {
+    "en": dict(gaussian="5x5 Gaussian", column="column", row="x  row", rank="\nrank {r}: one pair",
+               disk="disk (pillbox) 7x7", index="singular value index r",
+               spectrum="singular values; the disk has rank {r}\n(rel. error at rank 1..{r}: {errs})",
+               nonsep="non-separable: disk 7x7", photo="photo (scikit-learn sample)",
+               full="Sobel x, full 2D conv (9 MACs/px)", sep="Sobel x, column then row (6 MACs/px)",
+               diff="difference (max |d| = {d})",
+               title="Figure 1. Separable filters: a rank-1 kernel is a column times a row "
+                     "(factors from factorize_kernel)"),
+    "es": dict(gaussian="gaussiana 5x5", column="columna", row="x  fila", rank="\nrango {r}: un par",
+               disk="disco (pillbox) 7x7", index="índice del valor singular r",
+               spectrum="valores singulares; el disco tiene rango {r}\n(error rel. con rango 1..{r}: {errs})",
+               nonsep="no separable: disco 7x7", photo="foto (muestra de scikit-learn)",
+               full="Sobel x, conv. 2D completa (9 MACs/px)", sep="Sobel x, columna y luego fila (6 MACs/px)",
+               diff="diferencia (máx. |d| = {d})",
+               title="Figura 1. Filtros separables: un núcleo de rango 1 es una columna por una fila "
+                     "(factores de factorize_kernel)"),
+}
+
+
 def figure_separable(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
-                     seed: int = 0) -> FigureResult:
+                     seed: int = 0, lang: str = "en") -> FigureResult:
+    """``lang="es"`` draws the Spanish labels into ``fig1_separable.es.*`` (the Spanish site's copy)."""
     from ..separable import factorize_kernel, separable_filter
+
+    words = words_for(LABELS, lang)
 
     kernels = {"sobel_x": SOBEL_X, "gaussian_5x5": GAUSSIAN_5}
     data: dict = {}
@@ -81,11 +106,11 @@ def figure_separable(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fal
     top = outer[0].subgridspec(1, 9, width_ratios=[0.28, 0.85, 0.85, 0.15, 0.4, 1.3, 1.3, 0.15, 2.6])
     bottom = outer[1].subgridspec(1, 5, width_ratios=[1, 1.5, 1.5, 1.5, 1.5])
     # Top: Sobel and Gaussian as column x row = kernel; then the singular-value spectra.
-    for c0, name, title, mult in ((0, "sobel_x", "Sobel x", 1), (4, "gaussian_5x5", "5x5 Gaussian", 256)):
+    for c0, name, title, mult in ((0, "sobel_x", "Sobel x", 1), (4, "gaussian_5x5", words["gaussian"], 256)):
         d = data[name]
-        parts = [(d["column_display"][:, None], "column", 1),
-                 (d["row_display"][None, :], "x  row" + (f" (x{mult})" if mult != 1 else "") + "  =", mult),
-                 (d["kernel"], title + (f" (x{mult})" if mult != 1 else "") + f"\nrank {d['rank']}: one pair", mult)]
+        parts = [(d["column_display"][:, None], words["column"], 1),
+                 (d["row_display"][None, :], words["row"] + (f" (x{mult})" if mult != 1 else "") + "  =", mult),
+                 (d["kernel"], title + (f" (x{mult})" if mult != 1 else "") + words["rank"].format(r=d["rank"]), mult)]
         for j, (arr, label, m) in enumerate(parts):
             ax = fig.add_subplot(top[0, c0 + j])
             v = float(np.abs(arr).max())
@@ -95,26 +120,26 @@ def figure_separable(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fal
             ax.set_title(label, fontsize=8)
     ax = fig.add_subplot(top[0, 8])
     idx = np.arange(1, len(fd.singular_values) + 1)
-    ax.bar(idx, fd.singular_values / fd.singular_values[0], color=PALETTE[3], label="disk (pillbox) 7x7")
+    ax.bar(idx, fd.singular_values / fd.singular_values[0], color=PALETTE[3], label=words["disk"])
     for name, colour, marker in (("sobel_x", PALETTE[0], "o"), ("gaussian_5x5", PALETTE[2], "s")):
         sv = data[name]["singular_values"]
         ax.plot(np.arange(1, len(sv) + 1), sv / sv[0], marker + "-", color=colour, label=name, ms=4)
     ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_xlabel("singular value index r", fontsize=8)
+    ax.set_xlabel(words["index"], fontsize=8)
     ax.set_ylabel("s_r / s_1", fontsize=8)
-    errs = ", ".join(f"{e:.2f}" for e in fd.relative_errors[1:fd.rank + 1])
+    errs = ("; " if lang == "es" else ", ").join(decimals(f"{e:.2f}", lang) for e in fd.relative_errors[1:fd.rank + 1])
     ax.legend(fontsize=7, frameon=False, loc="upper right")
-    ax.set_title(f"singular values; the disk has rank {fd.rank}\n(rel. error at rank 1..{fd.rank}: {errs})",
-                 fontsize=8)
+    ax.set_title(words["spectrum"].format(r=fd.rank, errs=errs), fontsize=8)
     # Bottom: the disk kernel, then an image filtered both ways and the difference.
     ax = fig.add_subplot(bottom[0, 0])
     ax.imshow(disk, cmap="viridis")
     strip_ticks(ax)
-    ax.set_title("non-separable: disk 7x7", fontsize=8)
-    panels = [(image, "photo (scikit-learn sample)", "gray", None),
-              (full, "Sobel x, full 2D conv (9 MACs/px)", "RdBu_r", np.abs(full).max()),
-              (sep, "Sobel x, column then row (6 MACs/px)", "RdBu_r", np.abs(full).max()),
-              (full - sep, f"difference (max |d| = {data['filtered']['max_abs_diff']:.1e})", "RdBu_r", None)]
+    ax.set_title(words["nonsep"], fontsize=8)
+    panels = [(image, words["photo"], "gray", None),
+              (full, words["full"], "RdBu_r", np.abs(full).max()),
+              (sep, words["sep"], "RdBu_r", np.abs(full).max()),
+              (full - sep, words["diff"].format(d=decimals(f"{data['filtered']['max_abs_diff']:.1e}", lang)),
+               "RdBu_r", None)]
     for i, (arr, title, cmap, v) in enumerate(panels):
         ax = fig.add_subplot(bottom[0, i + 1])
         if v is None and cmap != "gray":
@@ -122,7 +147,6 @@ def figure_separable(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fal
         ax.imshow(arr, cmap=cmap, vmin=None if v is None else -v, vmax=v)
         strip_ticks(ax)
         ax.set_title(title, fontsize=8)
-    fig.suptitle("Figure 1. Separable filters: a rank-1 kernel is a column times a row "
-                 "(factors from factorize_kernel)", fontsize=11)
-    paths = save_figure(fig, out_dir, "fig1_separable", formats)
+    fig.suptitle(words["title"], fontsize=11)
+    paths = save_figure(fig, out_dir, stem_for("fig1_separable", lang), formats)
     return FigureResult(1, "separable", "Separable filters: outer products and the SVD", paths, data)

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ..models.variants import LAYER_NAMES
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, cost, human, new_figure, save_figure
+from ._common import (DEFAULT_FORMATS, PALETTE, FigureResult, cost, decimals, human, new_figure, save_figure,
+                      stem_for, words_for)
 
 TOY_M, TOY_N, K = 3, 4, 3
 TABLE3 = dict(k=3, m=512, n=512, size=14)      # MobileNetV1 Table 3
@@ -25,6 +26,20 @@ VARIANTS = (STANDARD, SPATIAL, "depthwise", "pointwise", DWSEP)
 TITLES = {STANDARD: "standard k x k", SPATIAL: "spatially separable\nk x 1, then 1 x k (rank N)",
           "depthwise": "depthwise\n(groups = M)", "pointwise": "pointwise 1 x 1",
           DWSEP: "depthwise-separable\ndw k x k, then pw 1 x 1"}
+# The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
+LABELS = {
+    "en": dict(titles=TITLES, params="params",
+               layer="one layer, k={k}, M=N={m}, {size}x{size} (MobileNetV1 Table 3), from convzoo.analysis.profile; "
+                     "depthwise-separable / standard = 1/N + 1/k^2 = {ratio}",
+               title="Figure 2. Who talks to whom: channel connections per variant, and what each costs"),
+    "es": dict(titles={STANDARD: "estándar k x k", SPATIAL: "espacialmente separable\nk x 1, luego 1 x k (rango N)",
+                       "depthwise": "en profundidad\n(groups = M)", "pointwise": "puntual 1 x 1",
+                       DWSEP: "separable en profundidad\ndw k x k, luego pw 1 x 1"},
+               params="parámetros",
+               layer="una capa, k={k}, M=N={m}, {size}x{size} (Tabla 3 de MobileNetV1), con convzoo.analysis.profile; "
+                     "separable en profundidad / estándar = 1/N + 1/k^2 = {ratio}",
+               title="Figura 2. Quién habla con quién: las conexiones entre canales de cada variante, y lo que cuesta"),
+}
 INPUT_COLOURS = np.array([[0.85, 0.2, 0.2], [0.2, 0.65, 0.25], [0.2, 0.35, 0.85]])
 
 
@@ -89,8 +104,12 @@ def _draw_graph(ax, stages: list[dict], title: str) -> None:
 
 
 def figure_variants(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
-                    seed: int = 0) -> FigureResult:
+                    seed: int = 0, lang: str = "en") -> FigureResult:
+    """``lang="es"`` draws the Spanish labels into ``fig2_variants.es.*`` (the Spanish site's copy)."""
     from ..analysis import separable_cost_ratio
+
+    words = words_for(LABELS, lang)
+    titles = words["titles"]
 
     torch.manual_seed(seed)
     graphs = {v: connectivity(build_variant(v, TOY_M, TOY_N, K), TOY_M) for v in VARIANTS}
@@ -101,25 +120,24 @@ def figure_variants(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     fig = new_figure(13, 6.2)
     grid = fig.add_gridspec(2, len(VARIANTS), height_ratios=[1.0, 1.1])
     for i, v in enumerate(VARIANTS):
-        _draw_graph(fig.add_subplot(grid[0, i]), graphs[v], TITLES[v])
+        _draw_graph(fig.add_subplot(grid[0, i]), graphs[v], titles[v])
     ax = fig.add_subplot(grid[1, :])
     x = np.arange(len(VARIANTS))
     for off, key, colour in ((-0.2, "macs", PALETTE[0]), (0.2, "params", PALETTE[1])):
         vals = [costs[v][key] for v in VARIANTS]
-        ax.bar(x + off, vals, width=0.38, color=colour, label=key if key == "params" else "MACs")
+        ax.bar(x + off, vals, width=0.38, color=colour, label=words["params"] if key == "params" else "MACs")
         for xi, val in zip(x + off, vals):
-            ax.text(xi, val * 1.15, human(val), ha="center", fontsize=8)
+            ax.text(xi, val * 1.15, decimals(human(val), lang), ha="center", fontsize=8)
     ax.set_yscale("log")
     ax.set_ylim(1e3, 2e9)
-    ax.set_xticks(x, [TITLES[v].replace("\n", " ") for v in VARIANTS], fontsize=8)
+    ax.set_xticks(x, [titles[v].replace("\n", " ") for v in VARIANTS], fontsize=8)
     ax.legend(frameon=False, fontsize=8, loc="upper right")
-    ax.set_title(f"one layer, k={k}, M=N={m}, {size}x{size} (MobileNetV1 Table 3), from convzoo.analysis.profile; "
-                 f"depthwise-separable / standard = 1/N + 1/k^2 = {ratio:.3f}", fontsize=9)
-    fig.suptitle("Figure 2. Who talks to whom: channel connections per variant, and what each costs", fontsize=11)
+    ax.set_title(words["layer"].format(k=k, m=m, size=size, ratio=decimals(f"{ratio:.3f}", lang)), fontsize=9)
+    fig.suptitle(words["title"], fontsize=11)
 
     data = {"variants": list(VARIANTS), "costs": costs, "cost_ratio": ratio, "layer": dict(TABLE3),
             "graphs": {v: [{kk: (vv.tolist() if isinstance(vv, np.ndarray) else vv) for kk, vv in st.items()}
                            for st in g] for v, g in graphs.items()}}
-    paths = save_figure(fig, out_dir, "fig2_variants", formats)
+    paths = save_figure(fig, out_dir, stem_for("fig2_variants", lang), formats)
     return FigureResult(2, "variants", "Standard, spatially separable, depthwise, pointwise, depthwise-separable",
                         paths, data)

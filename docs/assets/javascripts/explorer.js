@@ -39,6 +39,27 @@
 
   function fmt(v) { return v.toLocaleString("en-US"); }
 
+  // The page's own limits: each number field's min and max (and whole numbers only). A value outside
+  // them (a size of 1000 typed over the max of 512) is refused with a message, never computed or drawn.
+  // fields: [{label, value (the field's text), min, max}] -> the first field out of range, or null.
+  function outOfRange(fields) {
+    for (var i = 0; i < fields.length; i++) {
+      var f = fields[i], text = String(f.value).trim(), v = Number(text);
+      var lo = f.min === "" || f.min == null ? -Infinity : Number(f.min);
+      var hi = f.max === "" || f.max == null ? Infinity : Number(f.max);
+      if (text === "" || !Number.isInteger(v) || v < lo || v > hi) return f;
+    }
+    return null;
+  }
+
+  function numberFields(root) {
+    return Array.prototype.map.call(root.querySelectorAll("input[type=number]"), function (inp) {
+      var label = inp.closest("label");
+      return { label: (label ? label.textContent : inp.name).trim(), value: inp.value, min: inp.min, max: inp.max,
+               input: inp };
+    });
+  }
+
   function read(root) {
     var q = function (name) { return root.querySelector("[name=" + name + "]"); };
     var num = function (name) { return parseInt(q(name).value, 10); };
@@ -106,8 +127,18 @@
   }
 
   function update(root) {
-    var c = read(root), r = compute(c), box = function (id) { return root.querySelector("[data-out=" + id + "]"); };
-    var errBox = box("error");
+    var box = function (id) { return root.querySelector("[data-out=" + id + "]"); };
+    var errBox = box("error"), fields = numberFields(root), bad = outOfRange(fields);
+    fields.forEach(function (f) { f.input.setAttribute("aria-invalid", f === bad ? "true" : "false"); });
+    if (bad) {
+      ["size", "params", "macs", "rf"].forEach(function (id) { box(id).textContent = "–"; });
+      errBox.textContent = (root.dataset.errorRange || "{label}: {min} to {max}").replace("{label}", bad.label)
+        .replace("{min}", bad.min).replace("{max}", bad.max);
+      errBox.hidden = false;
+      draw(root, read(root), { error: "range" });
+      return;
+    }
+    var c = read(root), r = compute(c);
     if (r.error) {
       ["size", "params", "macs", "rf"].forEach(function (id) { box(id).textContent = "–"; });
       errBox.textContent = root.dataset["error" + r.error.charAt(0).toUpperCase() + r.error.slice(1)];
@@ -134,7 +165,7 @@
       update(root);
     });
   }
-  window.convExplorer = { compute: compute, update: update };
+  window.convExplorer = { compute: compute, update: update, outOfRange: outOfRange };
   if (typeof document$ !== "undefined") document$.subscribe(init);
   else document.addEventListener("DOMContentLoaded", init);
 })();

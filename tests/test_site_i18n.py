@@ -1,0 +1,136 @@
+"""The site in both languages: every menu label and page number in Spanish form, one search index per
+language, notebook pages that link their notebook and say how to run it, and the figures that follow
+the page language."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from _site import built_site
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    return built_site(tmp_path_factory)
+
+
+def test_notebook_pages_link_their_notebook_and_say_how_to_run_it(site):
+    """Each notebook page, in both languages, has a download link to its own notebook (copied beside the
+    page, byte for byte) and a "run it" line naming `make notebooks`."""
+    out, _ = site
+    notebooks = sorted((REPO / "docs" / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) == 20
+    for nb in notebooks:
+        stem = nb.name.removesuffix(".ipynb").removesuffix(".es")
+        lang, run = ("es/", "Ejecútalo") if nb.name.endswith(".es.ipynb") else ("", "Run it")
+        page = out / f"{lang}notebooks" / stem / "index.html"
+        html = page.read_text()
+        link = re.search(rf'<p class="nb-run"><a href="{re.escape(nb.name)}" download>', html)
+        assert link and run in html and "make notebooks" in html, f"{page}: no download link or run line"
+        assert (page.parent / nb.name).read_bytes() == nb.read_bytes(), f"{nb.name} is not beside its page"
+
+
+def test_search_has_one_index_per_language_and_indexes_notebooks_as_prose(site):
+    """English search finds English pages only and Spanish search Spanish ones (each page once), and a
+    notebook page is indexed by its prose, not by a dump of its code cells."""
+    out, _ = site
+    en = json.loads((out / "search" / "search_index.json").read_text())
+    es = json.loads((out / "es" / "search" / "search_index.json").read_text())
+    assert en["config"]["lang"] == ["en"] and es["config"]["lang"] == ["es"]
+    for index, lang in ((en, "en"), (es, "es")):
+        locations = [d["location"] for d in index["docs"]]
+        assert not any(loc.startswith("es/") for loc in locations), f"{lang}: Spanish pages in the index"
+        assert len(locations) == len(set(locations)), f"{lang}: an entry twice"
+        pages = {loc for loc in locations if "#" not in loc}
+        assert {"layers/", "notebooks/01-separable-filters/"} <= pages, f"{lang}: pages missing from the index"
+        for doc in index["docs"]:
+            if "notebooks/" in doc["location"]:
+                assert "<pre>" not in doc["text"] and "Copied!" not in doc["text"], doc["location"]
+                assert not doc["title"].endswith("¶"), doc["title"]
+        titles = [(d["location"].split("#")[0], d["title"]) for d in index["docs"] if "notebooks/" in d["location"]]
+        assert len(titles) == len(set(titles)), f"{lang}: a notebook lists a heading with its own title"
+    # a Spanish page fetches the Spanish index: Material reads it from __config.base
+    for page, base in (("es/index.html", "."), ("es/layers/index.html", ".."), ("layers/index.html", "..")):
+        html = (out / page).read_text()
+        assert re.search(r'"base": "([^"]*)"', html).group(1) == base, page
+
+
+def test_every_menu_label_has_a_spanish_translation():
+    """mkdocs-static-i18n shows a nav label untranslated under /es/ unless nav_translations names it."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+    _Loader.add_multi_constructor("", lambda loader, suffix, node: None)      # mkdocs.yml's !!python tags
+    cfg = yaml.load((REPO / "mkdocs.yml").read_text(), Loader=_Loader)
+    i18n = next(p["i18n"] for p in cfg["plugins"] if isinstance(p, dict) and "i18n" in p)
+    spanish = next(lang for lang in i18n["languages"] if lang["locale"] == "es")["nav_translations"]
+
+    def labels(items):
+        for item in items:
+            for label, value in item.items():
+                yield label
+                if isinstance(value, list):
+                    yield from labels(value)
+    missing = [label for label in labels(cfg["nav"]) if label not in spanish]
+    assert not missing, f"menu labels without a Spanish translation: {missing}"
+
+
+_NOT_PROSE = re.compile(r"```.*?```|`[^`\n]*`|<[^>\n]+>|\]\([^)\n]*\)|arXiv[: ]\s*\d{4}\.\d{4,5}"
+                        r"|\b\d{4}\.\d{5}\b|\b(?:Sec|Eq|Ec|Fig|Table|Tabla)\.? \d+\.\d+", re.S)   # section numbers
+_MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
+
+
+def test_spanish_pages_write_numbers_the_spanish_way():
+    """Decimal comma (0,1131; 1{,}2 in math) and thin-space thousands (1 572 864) on every .es.md page: no
+    English 0.1131 or 1,572,864 outside code, links and arXiv numbers."""
+    bad = []
+    for page in sorted((REPO / "docs").rglob("*.es.md")):
+        text = _NOT_PROSE.sub(" ", page.read_text())
+        math = " ".join(_MATH.findall(text))
+        prose = _MATH.sub(" ", text)
+        bad += [f"{page.name}: {m}" for m in re.findall(r"(?<![\w.,])\d+\.\d+(?![\d.])", prose + " " + math)]
+        bad += [f"{page.name}: {m}" for m in re.findall(r"(?<![\w.,])[1-9]\d{0,2}(?:,\d{3}){2,}(?!\d)", prose)]
+        bad += [f"{page.name}: {m}" for m in re.findall(r"\d\{,\}\d{3}\{,\}\d{3}", math)]
+    assert not bad, f"English number formats on Spanish pages: {bad[:10]}"
+
+
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number, stem, keys", [
+    (1, "fig1_separable", ("filtered",)),
+    (2, "fig2_variants", ("costs", "cost_ratio")),
+    (3, "fig3_inverted_residual", ("widths", "costs")),
+    (5, "fig5_convnext", ("widths", "calls", "costs")),
+    (6, "fig6_dilation", ("stack_rf", "context_module_rf", "plain_rf")),
+    (7, "fig7_transposed", ("x", "kernel", "y_scatter", "y_matrix")),
+    (10, "fig10_reparam", ("max_rel_diff", "costs")),
+])
+def test_spanish_site_shows_the_spanish_figures(site, tmp_path, number, stem, keys):
+    """Figures 1-3, 5-7 and 10 follow the page language: ``lang="es"`` draws the same numbers with Spanish
+    words into ``<stem>.es.png``, which the Spanish site serves in place of the English one."""
+    pytest.importorskip("matplotlib", reason="matplotlib is in the 'figures' extra")
+    import numpy as np
+
+    from convzoo.figures import make_figure
+
+    en = make_figure(number, tmp_path, formats=("png",))
+    es = make_figure(number, tmp_path, formats=("png",), lang="es")
+    assert [p.name for p in es.paths] == [f"{stem}.es.png"]
+    assert all(en.data[k] == es.data[k] if isinstance(en.data[k], dict) else np.array_equal(en.data[k], es.data[k])
+               for k in keys)
+    drawn = es.paths[0].read_bytes()
+    assert drawn != en.paths[0].read_bytes()
+    assert drawn == (REPO / "docs" / "img" / f"{stem}.es.png").read_bytes(), \
+        f"docs/img/{stem}.es.png is stale: redraw it with make_figure({number}, 'docs/img', lang='es')"
+    out, _ = site
+    assert (out / "es" / "img" / f"{stem}.png").read_bytes() == drawn
+    english = (REPO / "docs" / "img" / f"{stem}.png").read_bytes()
+    assert (out / "img" / f"{stem}.png").read_bytes() == english
+    with pytest.raises(ValueError, match="lang must be one of"):
+        make_figure(number, tmp_path, formats=("png",), lang="fr")
