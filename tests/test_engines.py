@@ -1,7 +1,7 @@
 """The engine registry: every engine × precision it declares builds a runner that equals the eager
 float32 model (the oracle) to its precision's tolerance (that `bench --engine all` runs exactly what
 the registry lists is asserted in tests/test_bench_cli.py); the export library refuses bad
-arguments in its own words; load_artifact labels files with their real precision."""
+arguments in its own words; convzoo.runs.load_source labels files with their real precision."""
 import os
 
 import pytest
@@ -103,15 +103,14 @@ def test_verify_onnx_bound_follows_fp32_error_and_checks_given_images(tmp_path):
 
 def test_load_source_labels_artifacts_with_real_precision(tmp_path):
     from convzoo.runs import load_source
-    load_artifact = lambda p: load_source(p).model   # noqa: E731
     from convzoo.export.openvino import default_precision, to_openvino
     m = _net()
     m.default_cfg = {"input_size": (3, 16, 16)}
     to_openvino(m, tmp_path / "ir")
-    r = load_artifact(tmp_path / "ir")
+    r = load_source(tmp_path / "ir").model
     assert r.engine == "openvino" and r.precision == default_precision() != "int8"
     onnx_path = to_onnx(m, tmp_path / "m.onnx", input_size=(3, 16, 16), dynamic_batch=False, batch=2)
-    r = load_artifact(onnx_path)
+    r = load_source(onnx_path).model
     assert (r.engine, r.precision, r.default_cfg["input_size"]) == ("onnxruntime", "fp32", (3, 16, 16))
     with torch.no_grad():
         x = torch.randn(3, 3, 16, 16)                      # 3 samples through a batch-2 graph: chunked
