@@ -153,3 +153,17 @@ def test_verdicts_carry_across_floating_point_paths(tmp_path):
     assert _verdicts(a) == _verdicts(b) and len(_verdicts(a)) == 3
     w = [load_file(tmp_path / d / "spatial@macs-0" / "model.safetensors") for d in "ab"]
     assert any(not torch.equal(w[0][k], w[1][k]) for k in w[0])
+
+
+def test_quick_budget_is_marked_as_a_preview(tmp_path, capsys):
+    from convzoo.compare import BUDGETS
+    def work(b):
+        return BUDGETS[b]["seeds"] * BUDGETS[b]["epochs"]
+    assert work("quick") < work("default") < work("full")
+    argv = ["compare", "--budget", "quick", "--variants", "conv", "--seeds", "2", "--epochs", "1", "--train-size", "32",
+            "--test-size", "32", "--match", "none", "--workers", "1", "--no-progress", "--out", str(tmp_path / "q")]
+    assert main(argv) == 0
+    cap = capsys.readouterr()
+    assert "a preview (2 seeds x 1 epochs)" in cap.err and "train_loss" not in cap.err    # no per-epoch lines
+    assert cap.out.startswith("Preview (--budget quick, 2 seeds x 1 epochs)")
+    assert (tmp_path / "q" / "compare.md").read_text().startswith("Preview (--budget quick")
