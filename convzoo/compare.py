@@ -8,7 +8,7 @@ standard conv's, so that "accuracy at equal cost" is a like-for-like comparison.
 
     plan jobs (variant x widths x seed) -> train them in ``workers`` processes (convzoo.train.fit, one
     run folder each; a job's result depends only on its own seed) -> time every net again, interleaved
-    -> statistics (t-intervals, Welch + Holm vs the standard conv) -> compare.md/.csv/.json + compare.png
+    -> statistics (t-intervals, paired tests vs the standard conv) -> compare.md/.csv/.json + compare.png
 """
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ from .train import TrainConfig, fit
 from .train.lock import run_lock
 
 BASE_WIDTHS = VariantSpec().widths
+# ``convzoo compare --budget``: seeds per row and epochs per run (the work; the time follows from the CPU).
+# quick is a preview (fewer seeds, shorter runs: wider intervals, fewer claims decided); default is what
+# ``make run`` runs; full is the longer study.
+MIN_TAIL_EPOCHS = 6      # warmup, a high-rate phase and a tail of at least 2 epochs
+# Measured 2026-12-07 (docs/cli.md): 4 seeds decide 2 of the 4 accuracy claims, so do 8; 4 keeps make run under
+# ~8 minutes on an idle 2-core machine (36 runs of 10 epochs, about 300 s of training, estimated).
+BUDGETS = {"quick": dict(seeds=3, epochs=6), "default": dict(seeds=4, epochs=10), "full": dict(seeds=8, epochs=10)}
 MATCH_TOL = 0.10          # a variant within 10% of the target cost counts as matched already
 DATASETS = ("cluttered_digits", "digits")
 # compare's task: cluttered_digits with one fragment of another digit and noise 0.1. The dataset's own
@@ -36,24 +43,52 @@ DATASETS = ("cluttered_digits", "digits")
 # (2026-12-06, 3 seeds): a table of half-trained nets; with 1 fragment they reach 82-91%.
 CLUTTER, NOISE = 1, 0.1
 
-__all__ = ["default_config", "eval_every", "run_compare", "plan_jobs", "matched_widths", "Job", "to_markdown", "to_csv"]
+__all__ = ["BUDGETS", "default_config", "eval_every", "tail_epochs", "run_compare", "plan_jobs", "matched_widths",
+           "Job", "to_markdown", "to_csv"]
 
 
-def default_config(epochs: int = 8, seed: int = 0, image_size: Optional[int] = None, **kw) -> TrainConfig:
+def default_config(epochs: int = 10, seed: int = 0, image_size: Optional[int] = None, schedule: str = "tail",
+                   **kw) -> TrainConfig:
     """The one recipe every variant gets: AdamW 3e-3 (ConvNeXt's optimizer family; weight decay 0.05),
-    cosine with 1 warmup epoch, batch 32, 8 epochs; evaluated about two thirds in and at the end (the
-    convergence check).
+    batch 32, one warmup epoch, deterministic kernels; ``schedule``:
+
+    - ``"tail"`` (the default): 3e-3, then a constant-rate tail at 3e-4 over the last :func:`tail_epochs`
+      epochs, evaluated one epoch into the tail and at the end (:func:`eval_every`). Both evaluations run
+      at the same learning rate, so their gain measures the net, not the schedule (the convergence check,
+      :func:`convzoo.compare_claims.convergence`). Under :data:`MIN_TAIL_EPOCHS` epochs (smoke runs) the
+      rate stays at 3e-3 after the warmup, and the last two epochs are evaluated.
+    - ``"cosine"``: the recipe up to 2026-12-06 (cosine to 0, evaluated two thirds in and at the end),
+      under which a converged net two thirds in is measured at a high learning rate.
 
     Batch 32, not 64: at the same 5 epochs (the same images seen, about the same CPU time) twice the
     steps lifted one seed of conv 54.5 -> 63.3%, dwsep 52.8 -> 56.7%, ConvNeXt 37.5 -> 47.4% on the
-    default task; a lower lr (1e-3) left ConvNeXt at 28.9%. 8 epochs, not 5: channels-last training
-    (see :func:`train_job`) made 8 epochs cost what 5 did (measured 195 vs 214 s of wall time for the
-    27 runs on 2 idle cores), and every row gains 1-12 points (2026-12-06, 3 seeds)."""
+    default task; a lower lr (1e-3) left ConvNeXt at 28.9%."""
     base = dict(epochs=epochs, batch_size=32, lr=3e-3, optimizer="adamw", weight_decay=0.05, warmup_epochs=1,
-                image_size=image_size, seed=seed, latency_runs=2, deterministic=True,
-                eval_every=eval_every(epochs))
+                image_size=image_size, seed=seed, latency_runs=2, deterministic=True)
+    if schedule == "tail" and epochs < MIN_TAIL_EPOCHS:
+        # too short for a high-rate phase and a tail (smoke tests): the whole run is the constant rate
+        base.update(schedule="constant", eval_every=max(1, epochs - 1))
+    elif schedule == "tail":
+        tail = tail_epochs(epochs)
+        # "step" decays x0.1 once, at the end of epoch epochs - tail (the period counts after the warmup);
+        # the second decay would come after the last epoch (tail < (epochs - 1) / 2)
+        base.update(schedule="step", step_decay=0.1, step_epochs=epochs - tail - 1,
+                    eval_every=epochs - tail + 2 if tail >= 3 else epochs - 1)
+    elif schedule == "cosine":
+        base.update(schedule="cosine", eval_every=eval_every(epochs))
+    else:
+        raise ValueError(f"schedule must be 'tail' or 'cosine', got {schedule!r}")
     base.update(kw)
     return TrainConfig(**base)
+
+
+def tail_epochs(epochs: int) -> int:
+    """Epochs at the tail's constant low rate: about 40% of the run, fewer than half of it after the
+    warmup (so that the step schedule decays once), at least 2."""
+    if epochs < MIN_TAIL_EPOCHS:
+        raise ValueError(f"a tail needs at least {MIN_TAIL_EPOCHS} epochs (warmup, high rate, 2+ at the low "
+                         f"rate), got {epochs}")
+    return max(2, min(round(0.4 * epochs), (epochs - 2) // 2))
 
 
 @dataclass(frozen=True)
@@ -131,7 +166,7 @@ def train_job(job: Job, cfg: dict, data: dict, out_dir: str, threads: int) -> di
     # backward passes run 1.2-2x faster on CPU (ConvNeXt's 7x7 twice), the same numbers on every run
     model = model.to(memory_format=torch.channels_last)
     t0 = time.process_time()
-    rep = fit(model, train_set, test_set, cfg, out_dir=out_dir, progress=False,
+    rep = fit(model, train_set, test_set, cfg, out_dir=out_dir, progress=False, epoch_lines=False,
               run_info={"model": f"variant_{job.variant}", "model_kwargs": {"widths": list(job.widths)},
                         # the task's options, so that eval / deploy / predict of this run rebuild its data
                         "dataset": data["name"], "data_kwargs": dict(data["options"])},
@@ -143,15 +178,15 @@ def train_job(job: Job, cfg: dict, data: dict, out_dir: str, threads: int) -> di
 
 
 def _curve(metrics: Path) -> list:
-    """``[[epoch, test accuracy], ...]`` of the epochs the run evaluated (its learning curve)."""
+    """``[[epoch, test accuracy, lr], ...]`` of the epochs the run evaluated (its learning curve; lr: the
+    rate of the epoch's last step)."""
     import json
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    return [[r["epoch"], r["test_accuracy"]] for r in rows if "test_accuracy" in r]
+    return [[r["epoch"], r["test_accuracy"], r.get("lr")] for r in rows if "test_accuracy" in r]
 
 
 def eval_every(epochs: int) -> int:
-    """Evaluate about two thirds in and at the end: the last third's gain is the convergence check
-    (convzoo.compare_claims.convergence), for one extra evaluation per run."""
+    """The cosine recipe's evaluations: about two thirds in and at the end."""
     return max(1, epochs - max(1, round(epochs / 3)))
 
 
@@ -224,10 +259,11 @@ def run_compare(out_dir, *, variants: Sequence[str] = DEFAULT_VARIANTS, cfg: Opt
                 seeds: Sequence[int] = (0, 1, 2), match: Optional[str] = "macs", dataset: str = "cluttered_digits",
                 train_size: Optional[int] = None, test_size: Optional[int] = None,
                 data_options: Optional[dict] = None, workers: int = 1, threads: int = 1,
-                progress: bool = True) -> dict:
+                progress: bool = True, budget: Optional[str] = None) -> dict:
     """Train every (variant, seed), measure, write the table and plot to ``out_dir``; return the result
     (``groups``: one summary per row of the table, ``runs``: one row per training run, ``meta``).
-    ``data_options`` go to the dataset (cluttered_digits: ``clutter``, ``noise``)."""
+    ``data_options`` go to the dataset (cluttered_digits: ``clutter``, ``noise``); ``budget`` names the
+    :data:`BUDGETS` entry the settings came from (``"quick"`` marks the report as a preview)."""
     if not variants:
         raise ValueError(f"variants must name at least one of {', '.join(VARIANTS)}, got none")
     unknown = [v for v in variants if v not in VARIANTS]
@@ -255,7 +291,8 @@ def run_compare(out_dir, *, variants: Sequence[str] = DEFAULT_VARIANTS, cfg: Opt
         lat = measure_latency(runs, size, train_set.num_classes, threads)
         meta = dict(dataset=dataset, data_options=data["options"], train_samples=len(train_set),
                     test_samples=len(test_set), input_size=list(size),
-                    seeds=list(seeds), match=match, threads=threads, workers=workers, config=cfg.to_dict(),
+                    seeds=list(seeds), match=match, budget=budget, threads=threads, workers=workers,
+                    config=cfg.to_dict(),
                     torch=torch.__version__, train_wall_s=round(wall, 1),
                     cpu_count=os.cpu_count(), load_avg=list(os.getloadavg()))
         result = summarize(runs, lat, meta)

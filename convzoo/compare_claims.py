@@ -2,46 +2,93 @@
 side, and a verdict on each of the lecture's claims from the numbers this run measured.
 
     groups (per-row statistics and learning curves, from compare_report.summarize)
-      -> convergence: the last evaluated stretch's gain vs the seeds' spread (still improving or not)
+      -> convergence: the gain between two evaluations under the same learning rate (the recipe's
+         constant-rate tail) vs the seeds' spread (still improving or not: the † of the table)
       -> headline: best vs worst among converged rows at matched cost (never across a cost gap)
       -> claims: (claim, evidence, verdict) with verdict "holds" / "does not hold at this budget" /
-         "not significant" / "not decided: still improving"
+         "not decided: ..." (the interval spans the margin, or the verdict changed over the tail);
+         the latency claims: "not significant" when the IQRs overlap
+
+An accuracy claim compares a row with the standard conv trained with the same seeds (the same data
+order and initialisation stream): the per-seed differences, a one-sided t bound at ALPHA / k for each
+of the k accuracy claims (Bonferroni, so that all k verdicts hold together at ALPHA), and the claim's
+own margin. "At least as accurate" is a non-inferiority claim: it holds when the lower bound is above
+-MARGIN and does not hold when the upper bound is below -MARGIN. "Less accurate" holds when the upper
+bound is below 0 and does not hold when the lower bound is above -MARGIN (within the margin of the
+conv, or better). Anything else is "not decided: the interval spans the margin".
+
+A claim's convergence check does not ask whether each row has stopped gaining (on this budget every
+block still gains a little at the low rate, and they gain together) but whether its verdict has: the
+same test on the evaluation at the start of the tail, at the same learning rate, must reach the same
+verdict, else "not decided: the verdict changed over the tail".
 
 A table of accuracies after a short budget ranks speed of convergence as much as the blocks; these
 decisions keep a still-improving row or a 4x-the-MACs row out of any sentence that reads as a lesson.
 """
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Optional, Sequence
 
+from .analysis.stats import paired_diff
+
 GAIN_FLOOR = 0.005     # a last-stretch gain under half a point counts as flat, whatever the spread
 COST_GAP = 1.25        # the headline sets side by side rows whose MACs are within 1.25x of the conv's
+MARGIN = 0.02          # non-inferiority margin of every accuracy claim: 2 points of test accuracy
+ALPHA = 0.05           # family-wise error of the accuracy claims of one run
+# no verdict from two seeds: on a small test set two per-seed differences can be equal (accuracies are
+# multiples of 1/n), a zero SD gives zero-width bounds, and such a "decision" flipped between two
+# floating-point paths of one smoke job (tests/test_compare.py)
+MIN_PAIRS = 3
 HOLDS, NOT_HELD, NOT_SIG, UNDECIDED = ("holds", "does not hold at this budget", "not significant",
-                                       "not decided: still improving")
+                                       "not decided: the verdict changed over the tail")
+WIDE = "not decided: the interval spans the margin"
+
+
+def _same_lr(a: Optional[float], b: Optional[float]) -> bool:
+    return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+
+
+def _stretch(curve: Sequence[Sequence[float]]) -> tuple[int, bool]:
+    """Index of the evaluation the last one is compared with: the first of the final learning rate
+    (a constant-rate tail) when there is one before the last, else the one just before it."""
+    lrs = [p[2] if len(p) > 2 else None for p in curve]
+    k = len(curve) - 1
+    while k > 0 and _same_lr(lrs[k - 1], lrs[-1]):
+        k -= 1
+    return (k, True) if k < len(curve) - 1 else (len(curve) - 2, False)
 
 
 def convergence(curves: Sequence[Sequence[Sequence[float]]]) -> dict:
-    """One row's learning curves, per seed ``[(epoch, test accuracy), ...]`` (at least the last two
-    evaluations): ``still_improving`` when the mean gain over the last evaluated stretch exceeds both
-    the seeds' spread (sample SD of the final accuracies) and :data:`GAIN_FLOOR`.
+    """One row's learning curves, per seed ``[(epoch, test accuracy, lr), ...]`` (at least two
+    evaluations): ``still_improving`` when the mean gain over the stretch exceeds both the seeds'
+    spread (sample SD of the final accuracies) and :data:`GAIN_FLOOR`.
 
+    The stretch runs from the first evaluation at the final learning rate to the last one, so that on
+    a constant-rate tail the gain measures the net, not the schedule (``same_lr`` True). Without the
+    learning rates, or where every evaluation had another rate (e.g. cosine), it is the last two
+    evaluations, and ``same_lr`` is False: that gain also measures the schedule.
     ``still_improving`` is None when a curve has fewer than two evaluations (nothing to compare).
+    ``start``: each curve's accuracy at the stretch's first evaluation (the claims decide there too).
     """
     if not curves or any(len(c) < 2 for c in curves):
-        return dict(still_improving=None, gain=None, spread=None, stretch=None)
-    gains = [c[-1][1] - c[-2][1] for c in curves]
+        return dict(still_improving=None, gain=None, spread=None, stretch=None, same_lr=None, start=None)
+    k, same_lr = _stretch(curves[0])
+    gains = [c[-1][1] - c[k][1] for c in curves]
     finals = [c[-1][1] for c in curves]
     spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
     gain = statistics.fmean(gains)
     return dict(still_improving=gain > max(spread, GAIN_FLOOR), gain=gain, spread=spread,
-                stretch=(int(curves[0][-2][0]), int(curves[0][-1][0])))
+                stretch=(int(curves[0][k][0]), int(curves[0][-1][0])), same_lr=same_lr,
+                start=[c[k][1] for c in curves])
 
 
 def improving_note(g: dict) -> str:
     """``still improving: epochs 6->9 gained +4.1 points, more than the seeds' spread 1.2``."""
     c = g["convergence"]
-    return (f"still improving: epochs {c['stretch'][0]}->{c['stretch'][1]} gained {c['gain'] * 100:+.1f} "
+    lr = "at the same lr" if c.get("same_lr") else "while the lr changed"
+    return (f"still improving: epochs {c['stretch'][0]}->{c['stretch'][1]} ({lr}) gained {c['gain'] * 100:+.1f} "
             f"points, more than the seeds' spread {c['spread'] * 100:.1f}")
 
 
@@ -75,22 +122,71 @@ def headline(groups: Sequence[dict]) -> Optional[dict]:
                 n=min(b["n"], w["n"]), excluded=excluded)
 
 
-def _acc_claim(groups, name: str, text: str, better_holds: bool = True) -> Optional[dict]:
-    """``name`` vs the standard conv, from the Welch + Holm test of the table. ``better_holds``: the
-    claim is that ``name`` is at least as accurate (else: that it is less accurate)."""
-    g, conv = _by(groups, name), _by(groups, "conv")
-    if g is None or conv is None or "p_holm" not in g:
+def paired_vs_conv(g: dict, conv: dict, alpha: float, key: str = "final") -> Optional[object]:
+    """The per-seed differences ``g - conv`` over the seeds both rows trained (None under two), of the
+    final accuracies or (``key="start"``) of those at the start of the convergence stretch."""
+    def acc(x):
+        return x["accuracies"] if key == "final" else (x.get("convergence") or {}).get("start")
+    if acc(g) is None or acc(conv) is None:
         return None
-    d, p = g["delta_vs_conv"], g["p_holm"]
-    evidence = f"{name} {d * 100:+.1f} points vs conv (Holm p={p:.3f}, {len(g['seeds'])} seeds)"
-    late = [x["name"] for x in (g, conv) if _improving(x)]
-    if late:
-        return dict(claim=text, evidence=evidence + f"; {', '.join(late)} still improving", verdict=UNDECIDED)
-    if not g["significant"]:
-        verdict = NOT_SIG
+    ref = dict(zip(conv["seeds"], acc(conv)))
+    pairs = [(a, ref[s]) for s, a in zip(g["seeds"], acc(g)) if s in ref]
+    if len(pairs) < 2:
+        return None
+    return paired_diff([a for a, _ in pairs], [b for _, b in pairs], alpha)
+
+
+def decide(d, kind: str, margin: float = MARGIN) -> tuple[str, str]:
+    """(verdict, the test that decided it) for a paired difference ``d`` (row - conv, with its one-sided
+    bounds ``d.lo``, ``d.hi``). ``kind``: "noninferior" (at least as accurate, within ``margin``) or
+    "inferior" (less accurate)."""
+    m = margin * 100
+    if kind not in ("noninferior", "inferior"):
+        raise ValueError(f"kind must be 'noninferior' or 'inferior', got {kind!r}")
+    if d.n < MIN_PAIRS:
+        return WIDE, f"{d.n} seeds: no verdict under {MIN_PAIRS}"
+    if kind == "noninferior":
+        if d.lo > -margin:
+            return HOLDS, f"lower bound {d.lo * 100:+.1f} > -{m:g}: non-inferior (p={d.p_greater(-margin):.4f})"
+        if d.hi < -margin:
+            return NOT_HELD, f"upper bound {d.hi * 100:+.1f} < -{m:g}: worse by more than the margin " \
+                             f"(p={d.p_less(-margin):.4f})"
+        return WIDE, f"the interval contains -{m:g}"
+    if d.hi < 0:
+        return HOLDS, f"upper bound {d.hi * 100:+.1f} < 0: less accurate (p={d.p_less(0.0):.4f})"
+    if d.lo > -margin:
+        return NOT_HELD, f"lower bound {d.lo * 100:+.1f} > -{m:g}: within the margin of the conv or better " \
+                         f"(p={d.p_greater(-margin):.4f})"
+    return WIDE, f"the interval contains 0 and -{m:g}"
+
+
+def _acc_claim(groups, name: str, text: str, kind: str, k: int) -> Optional[dict]:
+    """``name`` vs the standard conv, paired by seed, one-sided bounds at ALPHA / k (k claims)."""
+    g, conv = _by(groups, name), _by(groups, "conv")
+    if g is None or conv is None or "accuracies" not in g or "accuracies" not in conv:
+        return None
+    alpha = ALPHA / k
+    d = paired_vs_conv(g, conv, alpha)
+    if d is None:
+        return None
+    evidence = (f"{name} {d.mean * 100:+.1f} points vs conv, paired over {d.n} seeds, one-sided "
+                f"{100 * (1 - alpha):g}% bounds [{d.lo * 100:+.1f}, {d.hi * 100:+.1f}] (Bonferroni over "
+                f"{k} claims); margin {MARGIN * 100:g} points")
+    verdict, test = decide(d, kind)
+    out = dict(claim=text, evidence=f"{evidence}: {test}", verdict=verdict, diff=d.as_dict(), kind=kind)
+    early = paired_vs_conv(g, conv, alpha, key="start")
+    if early is None:
+        return out
+    # the convergence check of a claim: the same test one evaluation earlier, at the same learning rate
+    # (the constant-rate tail) must reach the same verdict, or the verdict depends on where training stopped
+    epoch, before = g["convergence"]["stretch"][0], decide(early, kind)[0]
+    if before != verdict:
+        out.update(verdict=UNDECIDED, evidence=f"{out['evidence']}; at epoch {epoch}: {early.mean * 100:+.1f} "
+                                                f"[{early.lo * 100:+.1f}, {early.hi * 100:+.1f}], {before}")
     else:
-        verdict = HOLDS if (d > 0) == better_holds else NOT_HELD
-    return dict(claim=text, evidence=evidence, verdict=verdict)
+        out["evidence"] += f"; the same at epoch {epoch} ({early.mean * 100:+.1f} [{early.lo * 100:+.1f}, " \
+                           f"{early.hi * 100:+.1f}])"
+    return out
 
 
 def _cost_claims(groups) -> list[dict]:
@@ -133,15 +229,17 @@ def _fused_claim(groups, match: str) -> Optional[dict]:
 def claims(groups: Sequence[dict], match: str = "macs") -> list[dict]:
     """The lecture's claims this run can test, each ``dict(claim, evidence, verdict)``."""
     out, key = _cost_claims(groups), {"macs": "MACs"}.get(match, match)
+    margin = f"within {MARGIN * 100:g} points"
     acc = [(f"dwsep@{match}", f"at equal {key}, depthwise separable (widened) is at least as accurate as a "
-                              f"standard conv", True),
+                              f"standard conv ({margin})", "noninferior"),
            (f"spatial@{match}", f"at equal {key}, spatially separable 3x1+1x3 (rank-limited filters) is less "
-                                f"accurate than a full 3x3", False),
-           ("mbconv", "the inverted residual (MBConv, arXiv:1801.04381) is at least as accurate as a standard "
-                      "conv at the same MACs", True),
-           ("convnext", "the ConvNeXt block (arXiv:2201.03545), a modernized residual block, is at least as "
-                        "accurate as a standard conv at the same MACs", True)]
-    out += [c for c in (_acc_claim(groups, n, t, b) for n, t, b in acc) if c]
+                                f"accurate than a full 3x3", "inferior"),
+           ("mbconv", f"the inverted residual (MBConv, arXiv:1801.04381) is at least as accurate as a standard "
+                      f"conv at the same MACs ({margin})", "noninferior"),
+           ("convnext", f"the ConvNeXt block (arXiv:2201.03545), a modernized residual block, is at least as "
+                        f"accurate as a standard conv at the same MACs ({margin})", "noninferior")]
+    k = sum(1 for n, _, _ in acc if _by(groups, n) is not None)
+    out += [c for c in (_acc_claim(groups, n, t, kind, k) for n, t, kind in acc) if c]
     fused = _fused_claim(groups, match)
     return out + ([fused] if fused else [])
 

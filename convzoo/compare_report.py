@@ -1,7 +1,8 @@
 """What ``convzoo compare`` reports: per-row statistics over seeds, the table, the lessons line, the plot.
 
     runs (one dict per training run) + latency per row -> summarize -> groups (mean accuracy with a
-    95% t-interval, Welch's test vs the standard conv, Holm-adjusted over all rows) -> markdown / CSV
+    95% t-interval, a paired t-test vs the standard conv over the seeds both trained, Holm-adjusted over
+    all rows) -> markdown / CSV
     -> compare.png (accuracy vs MACs, accuracy vs latency, latency vs MACs, with error bars)
 """
 from __future__ import annotations
@@ -11,8 +12,9 @@ import io
 from pathlib import Path
 from typing import Optional
 
-from .analysis.stats import holm, mean_ci, welch_p
-from .compare_claims import claim_lines, claims, convergence, headline, headline_lines, improving_note
+from .analysis.stats import holm, mean_ci
+from .compare_claims import (claim_lines, claims, convergence, headline, headline_lines, improving_note,
+                             paired_vs_conv)
 from .io import atomic_write
 from ._extras import require
 from .models.variants import LABELS
@@ -29,20 +31,20 @@ def summarize(runs: list[dict], latency: dict, meta: dict) -> dict:
     and the claims with their verdicts (convzoo.compare_claims)."""
     names = list(dict.fromkeys(r["name"] for r in runs))
     by = {n: [r for r in runs if r["name"] == n] for n in names}
-    ref = [r["accuracy"] for r in by.get("conv", [])]
     groups = []
     for n in names:
         rs, first = by[n], by[n][0]
         acc = [r["accuracy"] for r in rs]
-        g = dict(name=n, variant=first["variant"], block=LABELS[first["variant"]], widths=first["widths"],
-                 matched=("@" in n), seeds=[r["seed"] for r in rs], accuracy=mean_ci(acc).as_dict(),
-                 accuracies=acc, params=first["params"], macs=first["macs"],
-                 latency=latency.get(n), train_time=mean_ci([r["train_time_s"] for r in rs]).as_dict(),
-                 convergence=convergence([r.get("curve") or [] for r in rs]))
-        if n != "conv" and len(ref) >= 2 and len(acc) >= 2:
-            g["delta_vs_conv"] = g["accuracy"]["mean"] - sum(ref) / len(ref)
-            g["p"] = welch_p(acc, ref)
-        groups.append(g)
+        groups.append(dict(name=n, variant=first["variant"], block=LABELS[first["variant"]], widths=first["widths"],
+                           matched=("@" in n), seeds=[r["seed"] for r in rs], accuracy=mean_ci(acc).as_dict(),
+                           accuracies=acc, params=first["params"], macs=first["macs"],
+                           latency=latency.get(n), train_time=mean_ci([r["train_time_s"] for r in rs]).as_dict(),
+                           convergence=convergence([r.get("curve") or [] for r in rs])))
+    conv = _group(groups, "conv")
+    for g in groups:
+        d = paired_vs_conv(g, conv, ALPHA / 2) if conv is not None and g is not conv else None
+        if d is not None:      # the same seeds: paired t-test of the per-seed differences, two-sided
+            g["delta_vs_conv"], g["p"] = d.mean, min(1.0, 2 * min(d.p_greater(0.0), d.p_less(0.0)))
     tested = [g for g in groups if "p" in g]
     for g, p in zip(tested, holm([g["p"] for g in tested])):
         g["p_holm"], g["significant"] = p, p < ALPHA
@@ -112,7 +114,10 @@ def to_markdown(result: dict) -> str:
             "latency ms, median [IQR] | train time s (± 95%) |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
     same = [g for g in result["groups"] if not g["matched"]]
     matched = [g for g in result["groups"] if g["matched"]]
-    lines = ["Same depth and widths (only the block differs):", ""] + head + [_row(g) for g in same]
+    lines = [f"Preview (--budget quick, {len(result['meta']['seeds'])} seeds x {result['meta']['config']['epochs']} "
+             f"epochs): wider intervals, fewer claims decided; --budget default decides the lecture's claims.", ""] \
+        if result["meta"].get("budget") == "quick" else []
+    lines += ["Same depth and widths (only the block differs):", ""] + head + [_row(g) for g in same]
     if matched:
         lines += ["", f"Widened or narrowed to the standard conv's {_KEY[_match_key(matched)]} (matched cost):", ""]
         lines += head + [_row(_group(result["groups"], "conv"))] + [_row(g) for g in matched] \
@@ -123,7 +128,7 @@ def to_markdown(result: dict) -> str:
     name = f"{m['dataset']} ({opts})" if opts else m["dataset"]
     lines += ["", f"{name}: {m['train_samples']} train / {m['test_samples']} test images, input "
               f"{tuple(m['input_size'])}; {n} seed(s) per row ({', '.join(map(str, m['seeds']))}). "
-              f"95% CI: Student t over seeds. vs conv: Welch's t-test, Holm-adjusted over "
+              f"95% CI: Student t over seeds. vs conv: paired t-test over the shared seeds, Holm-adjusted over "
               f"{sum(1 for g in result['groups'] if 'p_holm' in g)} comparisons, * = p < {ALPHA}. Latency: batch 1, "
               f"CPU, {m['threads']} thread(s), interleaved rounds; MACs = multiply-adds of one forward."]
     late = [g for g in result["groups"] if g.get("convergence", {}).get("still_improving")]
@@ -264,7 +269,7 @@ def compare_figure(result: dict):
     groups = result["groups"]
     fig, axes = plt.subplots(2, 2, figsize=(13, 10.5))
     _ranking(axes[0, 0], groups)
-    axes[0, 0].set_title("accuracy (* = differs from conv, Welch + Holm, p < 0.05)", fontsize=10)
+    axes[0, 0].set_title("accuracy (* = differs from conv, paired t + Holm, p < 0.05)", fontsize=10)
     for ax, (xk, yk, xl, yl, title) in zip(
             (axes[0, 1], axes[1, 0], axes[1, 1]),
             (("macs", "acc", "MACs per image (millions, log)", "test accuracy (%)", "accuracy vs MACs"),

@@ -116,3 +116,54 @@ def test_compare_cli_rejects_unknown_variant(tmp_path, capsys):
     assert main(["compare", "--variants", "conv,mbconvv", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown variant(s) mbconvv" in err
+
+
+def _verdicts(result) -> dict:
+    """Each accuracy claim's verdict and each row's convergence flag: what must carry across CPUs (the
+    latency claims are measured on the machine at hand and left out)."""
+    acc = {c["claim"]: c["verdict"] for c in result["claims"] if "diff" in c}
+    return dict(acc, **{g["name"]: g["convergence"]["still_improving"] for g in result["groups"]})
+
+
+def _job(tmp_path, threads: int) -> dict:
+    """conv and spatial@macs, 3 seeds x 2 epochs on 128 images: the rows of one accuracy claim, summarized."""
+    from convzoo.compare import CLUTTER, Job, default_config, matched_widths, train_job
+    from convzoo.compare_report import summarize
+    data = dict(name="cluttered_digits", train_size=128, test_size=256, options=dict(clutter=CLUTTER, noise=NOISE))
+    target = profile(create_model("variant_conv"), (1, 16, 16)).macs
+    jobs = [Job("conv", "conv", (32, 64), s) for s in range(3)]
+    jobs += [Job("spatial@macs", "spatial", matched_widths("spatial", target, (1, 16, 16)), s) for s in range(3)]
+    cfg = default_config(epochs=2).to_dict()
+    runs = [train_job(j, cfg, data, str(tmp_path / f"{j.name}-{j.seed}"), threads) for j in jobs]
+    meta = dict(dataset="cluttered_digits", train_samples=128, test_samples=256, input_size=[1, 16, 16],
+                seeds=[0, 1, 2], match="macs", threads=threads)
+    return summarize(runs, {}, meta)
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")
+def test_verdicts_carry_across_floating_point_paths(tmp_path):
+    """The same job on another floating-point path, as another CPU takes one: oneDNN (mkldnn) off and
+    2 threads instead of 1. Its weights differ in the last bits (the test checks that the path did
+    change); the convergence flags and the claim's verdict must not. A smoke budget: the default
+    budget's bounds and how far each sits from its threshold are in docs/cli.md."""
+    from safetensors.torch import load_file
+    a = _job(tmp_path / "a", threads=1)
+    with torch.backends.mkldnn.flags(enabled=False):
+        b = _job(tmp_path / "b", threads=2)
+    assert _verdicts(a) == _verdicts(b) and len(_verdicts(a)) == 3
+    w = [load_file(tmp_path / d / "spatial@macs-0" / "model.safetensors") for d in "ab"]
+    assert any(not torch.equal(w[0][k], w[1][k]) for k in w[0])
+
+
+def test_quick_budget_is_marked_as_a_preview(tmp_path, capsys):
+    from convzoo.compare import BUDGETS
+    def work(b):
+        return BUDGETS[b]["seeds"] * BUDGETS[b]["epochs"]
+    assert work("quick") < work("default") < work("full")
+    argv = ["compare", "--budget", "quick", "--variants", "conv", "--seeds", "2", "--epochs", "1", "--train-size", "32",
+            "--test-size", "32", "--match", "none", "--workers", "1", "--no-progress", "--out", str(tmp_path / "q")]
+    assert main(argv) == 0
+    cap = capsys.readouterr()
+    assert "a preview (2 seeds x 1 epochs)" in cap.err and "train_loss" not in cap.err    # no per-epoch lines
+    assert cap.out.startswith("Preview (--budget quick, 2 seeds x 1 epochs)")
+    assert (tmp_path / "q" / "compare.md").read_text().startswith("Preview (--budget quick")

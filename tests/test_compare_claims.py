@@ -8,8 +8,9 @@ import io
 
 import pytest
 
-from convzoo.compare_claims import (GAIN_FLOOR, HOLDS, NOT_HELD, NOT_SIG, UNDECIDED, claims, convergence,
-                                    headline)
+from convzoo.analysis.stats import paired_diff
+from convzoo.compare_claims import (GAIN_FLOOR, HOLDS, NOT_HELD, UNDECIDED, WIDE, claims, convergence, decide,
+                                    headline, improving_note)
 from convzoo.compare_report import summarize, to_csv, to_markdown
 
 CONV_MACS, CONV_PARAMS = 10_690_000, 112_106
@@ -51,6 +52,24 @@ def test_convergence_compares_the_last_stretch_gain_with_the_seed_spread():
     assert convergence([[[5, 0.6]], [[5, 0.61]]])["still_improving"] is None    # one evaluation: unknown
 
 
+def test_convergence_is_measured_on_the_constant_rate_tail():
+    """Evaluations (epoch, accuracy, lr): the stretch starts at the first evaluation at the final rate,
+    so the jump a rate drop causes (epoch 6 -> 8 here) is not read as a net still improving."""
+    def tail(final, plateau_gain):
+        return [[6, final - 0.20, 3e-3], [8, final - plateau_gain, 3e-4], [10, final, 3e-4]]
+    flat = convergence([tail(f, 0.002) for f in (0.86, 0.87, 0.85)])
+    assert flat["stretch"] == (8, 10) and flat["same_lr"] is True and flat["still_improving"] is False
+    assert flat["gain"] == pytest.approx(0.002)
+    # hand-computed: gain 0.02 over the tail, finals' SD 0.01 -> still improving
+    rising = convergence([tail(f, 0.02) for f in (0.86, 0.87, 0.85)])
+    assert rising["still_improving"] is True and rising["spread"] == pytest.approx(0.01)
+    # every evaluation at another rate (cosine): the last two, flagged as measuring the schedule too
+    cos = convergence([[[6, 0.6, 1e-3], [8, 0.8, 2e-4]]] * 2)
+    assert cos["same_lr"] is False and cos["stretch"] == (6, 8) and cos["still_improving"] is True
+    g = dict(convergence=cos)
+    assert "(while the lr changed)" in improving_note(g)
+
+
 def test_still_improving_row_is_marked_and_kept_out_of_the_headline():
     res = _result([_runs("conv", [0.80, 0.81, 0.79]),
                    _runs("mbconv", [0.85, 0.86, 0.84]),
@@ -77,24 +96,81 @@ def test_headline_never_compares_across_a_cost_gap():
     assert h["best"] is None and dict(h["excluded"]) == {"fused": "4.0x the standard conv's MACs"}
 
 
-@pytest.mark.parametrize("accs, verdict", [
-    ([0.90, 0.91, 0.89], HOLDS),                 # clearly better than conv: the claim holds
-    ([0.60, 0.61, 0.59], NOT_HELD),              # clearly worse: does not hold at this budget
-    ([0.78, 0.83, 0.80], NOT_SIG),               # within the noise
+# per-seed differences (row - conv) and their one-sided 95% bounds, from scipy.stats.ttest_1samp(d, 0)
+# .confidence_interval(0.90): A (0.01, 0.02, -0.01, 0.02) -> [-0.0066, +0.0266]; B (-0.05, -0.04, -0.06, -0.05)
+# -> [-0.0596, -0.0404]; C (-0.03, 0.0, -0.02, 0.01) -> [-0.0315, +0.0115]. Margin 0.02.
+DIFFS = dict(A=[0.01, 0.02, -0.01, 0.02], B=[-0.05, -0.04, -0.06, -0.05], C=[-0.03, 0.0, -0.02, 0.01])
+
+
+@pytest.mark.parametrize("case, kind, verdict, p", [
+    ("A", "noninferior", HOLDS, 0.0119906),       # lower bound -0.66 > -2: at least as accurate
+    ("B", "noninferior", NOT_HELD, 0.0026039),    # upper bound -4.0 < -2: worse by more than the margin
+    ("C", "noninferior", WIDE, None),             # [-3.1, +1.1] contains -2
+    ("B", "inferior", HOLDS, 0.0005861),          # upper bound < 0: less accurate
+    ("A", "inferior", NOT_HELD, 0.0119906),       # lower bound > -2: within the margin of the conv
+    ("C", "inferior", WIDE, None),                # contains 0 and -2
 ])
-def test_accuracy_claim_verdicts_follow_the_holm_test(accs, verdict):
-    res = _result([_runs("conv", [0.80, 0.81, 0.79]), _runs("dwsep@macs", accs)])
-    c = next(c for c in res["claims"] if c["claim"].startswith("at equal MACs, depthwise separable"))
-    assert c["verdict"] == verdict and "points vs conv (Holm p=" in c["evidence"]
+def test_decide_against_scipy_bounds(case, kind, verdict, p):
+    conv = [0.80, 0.81, 0.79, 0.82]
+    d = paired_diff([c + x for c, x in zip(conv, DIFFS[case])], conv, alpha=0.05)
+    got, test = decide(d, kind, margin=0.02)
+    assert got == verdict
+    if p is not None:
+        assert f"(p={p:.4f})" in test
+
+
+def test_two_seeds_decide_nothing():
+    # equal per-seed differences (accuracies on a small test set are multiples of 1/n): zero-width bounds
+    d = paired_diff([0.85, 0.86], [0.80, 0.81], alpha=0.05)
+    assert d.lo == d.hi == pytest.approx(0.05)
+    assert decide(d, "noninferior") == (WIDE, "2 seeds: no verdict under 3")
+
+
+def test_accuracy_claims_are_paired_by_seed_with_bonferroni_bounds():
+    """Five seeds, four accuracy claims: one-sided bounds at 0.05 / 4 (scipy: ttest_rel(row, conv)
+    .confidence_interval(0.975)), each claim decided against its margin."""
+    conv = [0.80, 0.81, 0.79, 0.82, 0.78]
+    rows = {"dwsep@macs": [0.01, 0.0, 0.01, -0.01, 0.0],        # [-1.11, +1.51]: non-inferior
+            "spatial@macs": [-0.03, -0.02, -0.04, -0.03, -0.03],  # [-4.11, -1.89]: less accurate
+            "mbconv": [0.02, -0.03, 0.04, -0.05, 0.01],          # [-5.99, +5.59]: too noisy to decide
+            "convnext": [-0.06, -0.05, -0.07, -0.05, -0.06]}     # [-7.11, -4.49]: worse than the margin
+    res = _result([_runs("conv", conv)] + [_runs(n, [c + x for c, x in zip(conv, d)]) for n, d in rows.items()])
+    by = {c["claim"][:25]: c for c in res["claims"]}
+    dw, sp = by["at equal MACs, depthwise "], by["at equal MACs, spatially "]
+    mb, cn = by["the inverted residual (MB"], by["the ConvNeXt block (arXiv"]
+    assert (dw["verdict"], sp["verdict"], mb["verdict"], cn["verdict"]) == (HOLDS, HOLDS, WIDE, NOT_HELD)
+    def bounds(c):
+        return pytest.approx((c["diff"]["lo"], c["diff"]["hi"]), abs=1e-6)
+    assert bounds(dw) == (-0.0110786, 0.0150786) and bounds(sp) == (-0.0410534, -0.0189466)
+    assert bounds(mb) == (-0.0598593, 0.0558593) and bounds(cn) == (-0.0710786, -0.0449214)
+    assert "paired over 5 seeds, one-sided 98.75% bounds [-1.1, +1.5] (Bonferroni over 4 claims)" in dw["evidence"]
+    assert "(p=0.0021)" in dw["evidence"] and "(p=0.0003)" in sp["evidence"]      # scipy one-sided t-tests
     line = next(s for s in to_markdown(res).splitlines() if s.startswith("Claim: at equal MACs, depthwise"))
-    assert line.endswith(f"Verdict: {verdict}.")
+    assert line.endswith(f"Verdict: {HOLDS}.") and "(within 2 points)" in line
+    # the table's column is the two-sided paired test: dwsep@macs p = 2 * 0.3107 before Holm
+    g = next(g for g in res["groups"] if g["name"] == "dwsep@macs")
+    assert g["p"] == pytest.approx(2 * 0.3106541, abs=1e-6) and g["delta_vs_conv"] == pytest.approx(0.002)
 
 
-def test_claims_on_rows_still_improving_are_not_decided_and_reversed_claims_read_right():
-    res = _result([_runs("conv", [0.80, 0.81, 0.79]), _runs("convnext", [0.60, 0.61, 0.59], gain=0.1),
-                   _runs("spatial@macs", [0.70, 0.71, 0.69])])
-    got = {c["claim"].split(" (")[0][:30]: c["verdict"] for c in res["claims"]}
-    assert got["the ConvNeXt block"] == UNDECIDED
+def test_pairing_follows_the_seeds_not_the_order():
+    conv = _runs("conv", [0.80, 0.81, 0.79])
+    row = list(reversed(_runs("dwsep@macs", [0.81, 0.82, 0.80])))   # seeds 2, 1, 0
+    res = _result([conv, row])
+    c = next(c for c in res["claims"] if "depthwise" in c["claim"] and "equal" in c["claim"])
+    assert c["diff"]["sd"] == pytest.approx(0.0, abs=1e-12) and c["verdict"] == HOLDS
+
+
+def test_a_verdict_that_changed_over_the_tail_is_not_decided_and_reversed_claims_read_right():
+    # convnext ends level with conv (non-inferior) but was 10 points behind at the tail's first
+    # evaluation (worse by more than the margin): its verdict depends on where training stopped
+    res = _result([_runs("conv", [0.80, 0.81, 0.79]), _runs("convnext", [0.80, 0.81, 0.79], gain=0.1),
+                   _runs("mbconv", [0.85, 0.86, 0.84], gain=0.04), _runs("spatial@macs", [0.70, 0.71, 0.69])])
+    got = {c["claim"].split(" (")[0][:30]: c for c in res["claims"]}
+    cn = got["the ConvNeXt block"]
+    assert cn["verdict"] == UNDECIDED and "; at epoch 3: -10.0 [-10.0, -10.0], does not hold" in cn["evidence"]
+    # mbconv rose 4 points over the tail (a row still improving) but was non-inferior at both evaluations
+    mb = got["the inverted residual"]
+    assert mb["verdict"] == HOLDS and "the same at epoch 3 (+1.0 [+1.0, +1.0])" in mb["evidence"]
     # "spatially separable is less accurate" holds when it is significantly worse
     assert next(c for c in res["claims"] if "spatially separable" in c["claim"])["verdict"] == HOLDS
 

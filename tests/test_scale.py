@@ -9,7 +9,7 @@ from convzoo.cli import main
 from convzoo.models.efficientnet import EfficientNet
 from convzoo.analysis import count_macs
 from convzoo.scaling import law
-from convzoo.scaling.budget import BUDGETS, Budget, parse_budget
+from convzoo.scaling.budget import BUDGETS, CUT_SHORT, Budget, parse_budget
 from convzoo.scaling.study import plan, run_study
 
 
@@ -69,9 +69,13 @@ def test_coefficient_grid_satisfies_the_constraint():
 
 def test_budget_parsing():
     assert parse_budget("small") is BUDGETS["small"]
-    b = parse_budget("150")                  # the largest preset whose nominal time fits, capped
-    assert b.minutes == 150 and b.phis == BUDGETS["medium"].phis
+    assert all(b.limit_minutes is None for b in BUDGETS.values())      # a preset is work, never a time
+    b = parse_budget("150")                  # the largest preset whose idle time fits, limited to 150 min
+    assert b.limit_minutes == 150 and b.phis == BUDGETS["medium"].phis
     assert parse_budget("3").train_size == BUDGETS["tiny"].train_size
+    assert BUDGETS["tiny"].with_limit(2.5).limit_minutes == 2.5 and BUDGETS["tiny"].with_limit(None) == BUDGETS["tiny"]
+    with pytest.raises(ValueError, match="> 0"):
+        BUDGETS["tiny"].with_limit(0)
     with pytest.raises(ValueError, match="tiny, small, medium, large"):
         parse_budget("huge")
     with pytest.raises(ValueError, match="> 0"):
@@ -154,13 +158,54 @@ def test_a_run_that_would_not_fit_is_not_started(tmp_path):
     assert not runner.fits(variants[1], time.monotonic() - 1)
 
 
+class _SlowClock:
+    """``time`` for one module, whose monotonic clock jumps an hour per call: a very busy machine."""
+
+    def __init__(self):
+        import time
+        self._time, self.now = time, 0.0
+
+    def monotonic(self):
+        self.now += 3600.0
+        return self.now
+
+    def __getattr__(self, name):
+        return getattr(self._time, name)
+
+
+def test_a_busy_machine_trains_the_same_study(tmp_path, monkeypatch):
+    """The budget is work: however slow the machine, every planned run trains (no time limit)."""
+    monkeypatch.setattr("convzoo.scaling.study.time", _SlowClock())
+    res = run_study(tmp_path / "s", DET, progress=False, latency_runs=1, keep_train_folders=False)
+    assert [r["key"] for r in res["runs"]] == [v.key for v in plan(DET)] and res["skipped"] == []
+    assert res["time_limit"] is None
+
+
+def test_time_limit_is_opt_in_says_what_it_cut_and_exits_non_zero(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("convzoo.scaling.budget.BUDGETS", dict(BUDGETS, tiny=DET))
+    monkeypatch.setattr("convzoo.scaling.study.time", _SlowClock())   # every run "takes" an hour
+    out = tmp_path / "cut"
+    assert main(["scale", "--budget", "tiny", "--time-limit", "90", "--no-progress", "--out", str(out)]) == CUT_SHORT
+    cap = capsys.readouterr()
+    # the base run starts (nothing measured yet), then each next run would end after the 90 minutes
+    assert "the time limit of 90 min cut the study short: 4 of 5 runs not trained (compound-phi1, " in cap.err
+    assert "Not run (the time limit of 90 min cut them): compound-phi1, depth-phi1" in cap.out
+    assert [r["key"] for r in json.loads((out / "results.json").read_text())["runs"]] == ["base"]
+    # without the limit, the same command finishes the study (resuming the base run) and exits 0
+    assert main(["scale", "--budget", "tiny", "--no-progress", "--out", str(out)]) == 0
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 5
+
+
 def test_cli_defaults_out_and_tiny_budget(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("convzoo.scaling.budget.BUDGETS", dict(BUDGETS, tiny=DET))
     assert main(["scale", "--budget", "tiny", "--no-progress"]) == 0
     outs = list((tmp_path / "runs").glob("scale-*"))
     assert len(outs) == 1 and (outs[0] / "results.md").is_file()
-    assert "wrote" in capsys.readouterr().out
+    cap = capsys.readouterr()
+    assert "wrote" in cap.out
+    # --no-progress drops the bars, not the per-epoch lines: one per run here (1 epoch each, 5 runs)
+    assert cap.err.count("epoch 1/1  train_loss") == 5 and "it/s" not in cap.err
 
 
 def test_a_tie_prefers_no_coefficients(tmp_path):

@@ -148,3 +148,44 @@ def test_v2_mode_pareto_objective_latency_cost(tmp_path):
     assert math.isclose(a["reward"], efficientnetv2_reward(a["accuracy"], a["step_ms"], a["params"],
                                                            targets["step_ms"], targets["params"]))
     assert result["best"]["trial"] == 0 and len(result["pareto"]) == 1
+
+
+class _SlowClock:
+    """``time`` for one module, whose monotonic clock jumps an hour per call: a very busy machine."""
+
+    def __init__(self, clock: list):
+        import time
+        self._time, self.clock = time, clock
+
+    def monotonic(self):
+        self.clock[0] += 3600.0
+        return self.clock[0]
+
+    def __getattr__(self, name):
+        return getattr(self._time, name)
+
+
+def _busy(monkeypatch):
+    clock = [0.0]                      # one clock for the study and the trial driver
+    for mod in ("convzoo.search.study.time", "convzoo.scaling.workers.time"):
+        monkeypatch.setattr(mod, _SlowClock(clock))
+
+
+def test_a_busy_machine_runs_every_trial(tmp_path, monkeypatch):
+    """The budget is work: however slow the machine, the search runs its trials (no time limit)."""
+    _busy(monkeypatch)
+    result = run_search(tmp_path / "s", TINY, space=TINY_SPACE, progress=False)
+    assert result["trials"] == 3 and result["stopped"] == "done" and result["time_limit"] is None
+
+
+def test_time_limit_is_opt_in_says_what_it_cut_and_exits_non_zero(tmp_path, monkeypatch, capsys):
+    from convzoo.scaling.budget import BUDGETS, CUT_SHORT
+    monkeypatch.setattr("convzoo.scaling.budget.BUDGETS", dict(BUDGETS, tiny=TINY))
+    _busy(monkeypatch)                 # every trial "takes" hours: a 90-minute limit stops after the first
+    out = tmp_path / "cut"
+    assert main(["search", "--budget", "tiny", "--time-limit", "90", "--no-progress", "--out", str(out)]) == CUT_SHORT
+    err = capsys.readouterr().err
+    assert "the time limit of 90 min cut the study short: 1 of 3 trials finished; rerun" in err
+    assert json.loads((out / "search_result.json").read_text())["stopped"] == "time"
+    assert main(["search", "--budget", "tiny", "--no-progress", "--out", str(out)]) == 0   # no limit: done
+    assert json.loads((out / "search_result.json").read_text())["trials"] == 3

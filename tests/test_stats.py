@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from convzoo.analysis.stats import holm, mean_ci, welch_p
+from convzoo.analysis.stats import holm, mean_ci, paired_diff, welch_p
 
 
 def test_t_interval_matches_the_table_value():
@@ -37,3 +37,22 @@ def test_holm_step_down():
     # Holm 1979: sorted p (0.01, 0.02, 0.04) -> (0.03, 0.04, 0.04), returned in the given order
     assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_paired_difference_bounds_and_one_sided_p_values():
+    # d = (0.01, 0.02, -0.01, 0.02): mean 0.01, sd sqrt(0.0006 / 3) = 0.0141421, se = sd / 2;
+    # t_{0.95, 3} = 2.353363 (any t table): bounds 0.01 -+ 2.353363 * 0.0070711 = [-0.0066408, 0.0266408]
+    d = paired_diff([0.90, 0.92, 0.91, 0.93], [0.89, 0.90, 0.92, 0.91], alpha=0.05)
+    assert (d.mean, d.n) == (pytest.approx(0.01), 4) and d.sd == pytest.approx(math.sqrt(0.0002))
+    assert (d.lo, d.hi) == (pytest.approx(-0.0066408, abs=1e-7), pytest.approx(0.0266408, abs=1e-7))
+    # scipy.stats.ttest_1samp(d, -0.02, alternative="greater").pvalue = 0.0119906 (t = 4.2426, 3 df):
+    # non-inferior within 2 points, where the two-sided difference test (ttest_rel p = 0.2522) sees nothing
+    assert d.p_greater(-0.02) == pytest.approx(0.0119906, abs=1e-6)
+    assert 2 * d.p_greater(0.0) == pytest.approx(0.2522155, abs=1e-6)
+    assert d.p_less(0.0) == pytest.approx(0.8738923, abs=1e-6)
+    flat = paired_diff([0.5, 0.6], [0.4, 0.5])                       # no noise in the difference
+    assert flat.lo == flat.hi == pytest.approx(0.1) and flat.p_greater(0.05) == 0.0 and flat.p_less(0.05) == 1.0
+    with pytest.raises(ValueError, match="equal lengths"):
+        paired_diff([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match=">= 2 pairs"):
+        paired_diff([1], [1])

@@ -10,38 +10,55 @@ HELP = "train nets that differ only in their convolution, several seeds each, an
 EPILOG = """Trains standard conv, spatially separable, depthwise separable, MBConv, Fused-MBConv and
 ConvNeXt-block nets of equal depth and width on cluttered_digits (scikit-learn's digit scans shifted
 on a 16x16 canvas among fragments of other digits, with noise; no download; here 1 fragment and noise
-0.1 unless --clutter/--noise say otherwise), 3 seeds each, plus the
-variants whose MACs differ from the standard conv's by over 10% rebuilt at matched widths. Prints and
-writes the table (compare.md/.csv/.json; mean test accuracy with its 95% t-interval, Welch's test vs
-the standard conv with Holm's correction, params, MACs, batch-1 latency median and IQR, training
-time) and compare.png to the run folder. Training runs in --workers processes of --threads threads;
-the same seeds give the same accuracies whatever the worker count.
+0.1 unless --clutter/--noise say otherwise), 4 seeds each (--budget default), plus the variants whose
+MACs differ from the standard conv's by over 10% rebuilt at matched widths. Prints and writes the
+table (compare.md/.csv/.json; mean test accuracy with its 95% t-interval, a paired t-test vs the
+standard conv over the shared seeds with Holm's correction, params, MACs, batch-1 latency median and
+IQR, training time) and compare.png to the run folder. Training runs in --workers processes of
+--threads threads; the same seeds give the same accuracies whatever the worker count on one machine.
+Another CPU takes another floating-point path and prints other last digits: the verdicts, not the
+digits, are what carries across machines (docs/cli.md says why).
 
-One recipe for every block: AdamW 3e-3 (ConvNeXt's optimizer family), weight decay 0.05, one warmup
-epoch, cosine, batch 32, 8 epochs, the same images, channels-last. Each run is evaluated about two
-thirds in and at the end; a row that gained more than its seeds' spread in that last stretch is
-still improving: it is marked † and kept out of the headline, which only compares rows within 1.25x
-of the standard conv's MACs. Then each lecture claim the run can test is printed with its evidence
-and a verdict (holds / does not hold at this budget / not significant / not decided: still improving).
+One recipe for every block: AdamW (ConvNeXt's optimizer family), weight decay 0.05, one warmup epoch,
+batch 32, the same images and seeds (data order and initialisation stream), channels-last; 3e-3,
+then a constant-rate tail at 3e-4 over the last ~40% of the epochs (10 epochs: epochs 7-10),
+evaluated one epoch into the tail and at the end. A row whose mean gain between those two
+evaluations (at the same learning rate) exceeds its seeds' spread is still improving: marked † and
+kept out of the headline, which only compares rows within 1.25x of the standard conv's MACs. Each
+accuracy claim is tested on the per-seed differences from the standard conv, one-sided bounds at
+0.05 / (number of claims), against a 2-point margin ("at least as accurate": lower bound above -2;
+"less accurate": upper bound below 0), and must reach the same verdict at the tail's first
+evaluation. Verdicts: holds / does not hold at this budget / not decided: the interval spans the
+margin / not decided: the verdict changed over the tail; latency claims: not significant when the
+IQRs overlap. --budget quick is a preview (3 seeds x 6 epochs) that decides fewer claims.
 
 examples:
   convzoo compare
+  convzoo compare --budget quick          # a preview, about a third of the default's time
+  convzoo compare --budget full           # 8 seeds: narrower intervals, twice the time
   convzoo compare --seeds 5 --epochs 20 --variants conv,dwsep,mbconv --out runs/cmp
   convzoo compare --match params          # matched-cost rows at the standard conv's params"""
 
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type as t
-    from convzoo.compare import CLUTTER, DATASETS, NOISE
+    from convzoo.compare import BUDGETS, CLUTTER, DATASETS, NOISE
     from convzoo.models.variants import DEFAULT_VARIANTS, VARIANTS
     p = subparsers.add_parser("compare", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                    help=f"comma-separated subset of {','.join(VARIANTS)} (default: the first six)")
     p.add_argument("--dataset", choices=DATASETS, default="cluttered_digits")
-    p.add_argument("--seeds", type=t("seeds"), default=3, help="seeds per variant: --seed, --seed+1, ... (default 3)")
+    budgets = "; ".join(f"{k}: {v['seeds']} seeds x {v['epochs']} epochs" for k, v in BUDGETS.items())
+    p.add_argument("--budget", choices=tuple(BUDGETS), default="default",
+                   help=f"the work ({budgets}); quick is a preview that decides fewer claims")
+    p.add_argument("--seeds", type=t("seeds"), default=None,
+                   help="seeds per variant: --seed, --seed+1, ... (default: the budget's)")
     p.add_argument("--seed", type=t("seed"), default=0, help="first seed (default 0)")
-    p.add_argument("--epochs", type=t("epochs"), default=8, help="epochs per run (default 8)")
+    p.add_argument("--epochs", type=t("epochs"), default=None, help="epochs per run (default: the budget's)")
+    p.add_argument("--schedule", choices=("tail", "cosine"), default="tail",
+                   help="tail (default): 3e-3, then a constant 3e-4 over the last ~40%% of the epochs, "
+                        "evaluated twice in it; cosine: the recipe before 2026-12-07")
     p.add_argument("--match", choices=("macs", "params", "none"), default="macs",
                    help="matched-cost rows: widen/narrow each variant to the standard conv's MACs or params")
     p.add_argument("--train-size", type=t("train_size"), default=1200,
@@ -66,6 +83,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    import sys
     import time
 
     from convzoo.cli import CLIError
@@ -79,13 +97,21 @@ def run(args) -> int:
     out = Path(args.out) if args.out else default_out("compare")
     if out.exists() and any(out.iterdir()):
         raise CLIError(f"{out} already holds files; choose another --out")
-    cfg = default_config(epochs=args.epochs, image_size=args.image_size, lr=args.lr, batch_size=args.batch_size)
+    from convzoo.compare import BUDGETS
+    budget = BUDGETS[args.budget]
+    seeds, epochs = args.seeds or budget["seeds"], args.epochs or budget["epochs"]
+    cfg = default_config(epochs=epochs, image_size=args.image_size, lr=args.lr, batch_size=args.batch_size,
+                         schedule=args.schedule)
     sizes = (dict(train_size=args.train_size, test_size=args.test_size,
                   data_options=dict(clutter=args.clutter, noise=args.noise)) if args.dataset != "digits" else {})
     t0 = time.perf_counter()
-    result = run_compare(out, variants=variants, cfg=cfg, seeds=range(args.seed, args.seed + args.seeds),
+    if args.budget == "quick":
+        print(f"compare --budget quick: a preview ({seeds} seeds x {epochs} epochs): wider intervals, fewer "
+              f"claims decided; --budget default or full for the study", file=sys.stderr)
+    result = run_compare(out, variants=variants, cfg=cfg, seeds=range(args.seed, args.seed + seeds),
                          match=None if args.match == "none" else args.match, dataset=args.dataset,
-                         workers=args.workers, threads=args.threads, progress=not args.no_progress, **sizes)
+                         workers=args.workers, threads=args.threads, progress=not args.no_progress,
+                         budget=args.budget, **sizes)
     print(to_markdown(result))
     print(f"\n{len(result['runs'])} training runs in {time.perf_counter() - t0:.0f} s; table, plot and runs in "
           f"{out}/ (compare.md, compare.csv, compare.json, compare.png, runs/)")

@@ -8,7 +8,11 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from ..ranges import Range
+from ..scaling.budget import CUT_SHORT
 from ._common import default_out, flag_type as t, study_errors
+
+_minutes = Range(float, 0, None, lo_open=True).argtype()
 
 
 def register(subparsers) -> None:
@@ -25,8 +29,12 @@ def register(subparsers) -> None:
     p.add_argument("--out", default=None,
                    help="run folder (created; reused to resume; default runs/search-<time>)")
     p.add_argument("--budget", default="small",
-                   help="tiny (~3 min) | small (default) | medium | large | a number of minutes "
-                        "(bounds the time)")
+                   help="the work: tiny (4 trials x 3 epochs, ~2 min idle) | small (default: 8 trials x 4 epochs) "
+                        "| medium | large; a busy machine takes longer and runs the same trials. A number N of "
+                        "minutes: the largest preset that fits, with --time-limit N")
+    p.add_argument("--time-limit", type=_minutes, default=None, metavar="MINUTES",
+                   help="opt-in: start no trial that would end after MINUTES; says how many were cut and exits "
+                        f"{CUT_SHORT} (rerun to continue). Default: none, every trial runs")
     p.add_argument("--cost", choices=("macs", "latency"), default="macs",
                    help="COST(m) of the reward: MACs (default), or batch-1 latency measured here")
     p.add_argument("--mode", choices=("mnasnet", "v2"), default="mnasnet",
@@ -59,24 +67,35 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..scaling.budget import parse_budget
     from ..search.study import run_search
-    budget = parse_budget(args.budget)
-    if args.train_size:
-        budget = replace(budget, train_size=args.train_size)
     out = Path(args.out) if args.out else default_out("search")
     with study_errors():
+        budget = parse_budget(args.budget)
+        if args.train_size:
+            budget = replace(budget, train_size=args.train_size)
+        if args.time_limit is not None:
+            budget = budget.with_limit(args.time_limit)
         result = run_search(out, budget, cost=args.cost, mode=args.mode, constraint=args.constraint,
                             target=args.target, objective=args.objective, trials=args.trials,
                             epochs=args.epochs, seed=args.seed, progress=not args.no_progress,
                             storage=args.storage, sampler=args.sampler, heartbeat_s=args.heartbeat)
+    cut = result.get("stopped") == "time"
     if not result.get("best"):
         print("no trial finished yet; rerun to continue")
-        return 0
+        return _cut_note(result) if cut else 1
     print((out / "pareto.md").read_text())
     b = result["best"]
     print(f"best: trial {b['trial']}  top-1 {100 * b['accuracy']:.1f} %  MACs {b['macs'] / 1e6:.2f}M  "
           f"reward {b['reward']:.4f}")
     print(f"{result['trials']} trials complete in the study")
     print(f"wrote {out / 'best_spec.json'} (create_model('searched', spec=...)), pareto.png, trials.csv")
-    if result.get("stopped") == "time":
-        print("time limit reached before the requested trials finished: rerun to continue")
-    return 0
+    return _cut_note(result) if cut else 0
+
+
+def _cut_note(result: dict) -> int:
+    """Say what the time limit cut (on stderr) and return the exit code of a study cut short."""
+    import sys
+    limit, done = result.get("time_limit"), result.get("trials", 0)
+    print(f"convzoo search: the time limit{f' of {limit:g} min' if limit else ''} cut the study short: "
+          f"{done} of {result.get('requested', '?')} trials finished; rerun the same command to continue",
+          file=sys.stderr)
+    return CUT_SHORT

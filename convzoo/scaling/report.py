@@ -92,7 +92,10 @@ def write_reports(out: Path, results: dict[str, Any]) -> None:
     base = next((r for r in rows if r["curve"] == "base"), None)
     text = markdown_table(rows, base["macs"] if base else None)
     if results.get("skipped"):
-        text += f"\nNot run (time limit reached): {', '.join(results['skipped'])}\n"
+        limit = results.get("time_limit")
+        why = f"the time limit of {limit:g} min cut them" if limit is not None else "time limit reached"
+        text += (f"\nNot run ({why}): {', '.join(results['skipped'])}; rerun the same command to "
+                 f"continue.\n")
     atomic_write_text(out / "results.md", text)
     pref = results.get("preferred")
     tied = bool(pref and pref.get("tied"))      # a tie prefers nothing: no row is marked best

@@ -25,7 +25,7 @@ from ..models.searched import build_from_spec, save_spec
 from ..train.checkpoint import last_checkpoint
 from ..analysis.cost import count_macs
 from ..io import write_json
-from .budget import Budget, parse_budget
+from .budget import Budget, deadline, parse_budget
 from .law import PAPER_COEFFS, Multipliers, coefficient_grid, compound, scaled_spec, single
 
 CURVES = ("depth", "width", "resolution", "compound")
@@ -82,8 +82,9 @@ def run_study(out: str | Path, budget: str | Budget = "small", *, dataset_kwargs
     ``keep_train_folders=False`` trains without per-run checkpoints (faster; an interrupted run then
     restarts from scratch instead of from its last epoch). ``storage`` (an SQLAlchemy URL, see
     :mod:`convzoo.scaling.storage`) spreads the runs over every worker started with it, one run per
-    trial (:mod:`.shared`). No run starts that the time measured so far says would not fit in
-    ``budget.minutes``.
+    trial (:mod:`.shared`). The budget is work: every planned run is trained, however long it takes;
+    only under an opt-in time limit (``budget.limit_minutes``) does no run start that the time measured
+    so far says would not fit, and ``skipped`` lists the runs it cut (``time_limit`` says which limit).
     """
     from .report import write_reports
 
@@ -97,17 +98,18 @@ def run_study(out: str | Path, budget: str | Budget = "small", *, dataset_kwargs
     runner = Runner(out, budget, dataset_kwargs, progress, lr, seed, latency_runs, keep_train_folders, log)
     if storage is not None:
         from .shared import run_shared
-        rows, skipped = run_shared(storage, meta, plan(budget), runner, t0 + 60 * budget.minutes,
+        rows, skipped = run_shared(storage, meta, plan(budget), runner, deadline(budget, t0),
                                    heartbeat_s=heartbeat_s, grace_s=grace_s, poll_s=poll_s)
     else:
         _check_or_write_meta(out / "study.json", meta)
-        rows, skipped = _run_local(plan(budget), runner, t0 + 60 * budget.minutes, progress)
-    results = dict(meta, runs=rows, skipped=skipped, preferred=preferred_coefficients(rows))
+        rows, skipped = _run_local(plan(budget), runner, deadline(budget, t0), progress)
+    results = dict(meta, runs=rows, skipped=skipped, time_limit=budget.limit_minutes,
+                   preferred=preferred_coefficients(rows))
     write_reports(out, results)
     return results
 
 
-def _run_local(variants: list[Variant], runner: "Runner", deadline: float, progress: bool):
+def _run_local(variants: list[Variant], runner: "Runner", until: float, progress: bool):
     from tqdm.auto import tqdm
     rows, skipped = [], []
     bar = tqdm(variants, desc="scale", unit="run", disable=not progress, file=sys.stderr)
@@ -116,7 +118,7 @@ def _run_local(variants: list[Variant], runner: "Runner", deadline: float, progr
         if done.is_file():                      # finished before: resume skips it
             rows.append(json.loads(done.read_text()))
             continue
-        if not runner.fits(v, deadline):
+        if not runner.fits(v, until):
             skipped.append(v.key)
             continue
         bar.set_postfix_str(v.key)
@@ -147,17 +149,18 @@ class Runner:
         from ..data.shapes import ShapesDataset
         return scaled_spec(v.mult, ShapesDataset.num_classes, curve=v.curve, phi=v.phi)
 
-    def fits(self, v: Variant, deadline: float) -> bool:
-        """Whether ``v`` is expected to end before ``deadline`` (its MACs x the time per MAC so far)."""
+    def fits(self, v: Variant, until: float) -> bool:
+        """Whether ``v`` is expected to end before ``until`` (its MACs x the time per MAC so far);
+        always, without a time limit (``until`` = inf)."""
         now = time.monotonic()
-        if now >= deadline:
+        if now >= until:
             return False
-        if not self.seconds_per_mac:
+        if not self.seconds_per_mac or until == float("inf"):
             return True
         spec = self.spec(v)
         macs = count_macs(build_from_spec(spec), (3, spec["resolution"], spec["resolution"]))
         per = sorted(self.seconds_per_mac)[len(self.seconds_per_mac) // 2]
-        return now + per * macs <= deadline
+        return now + per * macs <= until
 
     def train(self, v: Variant) -> dict[str, Any]:
         import torch

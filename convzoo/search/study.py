@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 from ..analysis.cost import count_macs, measure_latency_ms, measure_train_step_ms
 from ..io import write_json
 from ..models.searched import build_from_spec
-from ..scaling.budget import Budget, parse_budget
+from ..scaling.budget import Budget, deadline, parse_budget
 from .reward import constraint_exponents, efficientnetv2_reward, mnasnet_reward
 from .sampler import SAMPLERS, number_seeded
 from .space import SHAPES_SPACE, SearchSpace
@@ -177,6 +177,8 @@ def run_search(out: str | Path, budget: str | Budget = "small", *, cost: str = "
     ``out/study.db``); ``trials`` is the study's total over all of them. ``heartbeat_s``/``grace_s``:
     a trial whose worker has not beaten for ``grace_s`` (default 3 heartbeats) is re-queued.
     ``on_trial_end(n_complete)`` is called after each finished trial (tests use it to crash a search).
+    The budget is work: ``trials`` trials of ``epochs`` epochs, however long they take; only under an
+    opt-in time limit (``budget.limit_minutes``) may it stop early, with ``stopped="time"``.
     """
     t0 = time.monotonic()
     budget = parse_budget(budget)
@@ -197,10 +199,10 @@ def run_search(out: str | Path, budget: str | Budget = "small", *, cost: str = "
     write_json(out / "search.json", meta)
     trial_fn = _Trials(settings, space, budget, targets, n_trials, latency_runs, progress,
                        data=_datasets(budget, space, dataset_kwargs))
-    status = _optimize(study, trial_fn, n_trials, t0 + 60 * budget.minutes, progress, poll_s,
+    status = _optimize(study, trial_fn, n_trials, deadline(budget, t0), progress, poll_s,
                        on_trial_end, log)
     result = summarize(out, study, meta, targets[cost], space, _num_classes())
-    result["stopped"] = status
+    result.update(stopped=status, requested=n_trials, time_limit=budget.limit_minutes)
     write_json(out / "search_result.json", result)
     if result.get("best"):
         log(f"{result['trials']} trials; best reward {result['best']['reward']:.4f} (trial "

@@ -115,7 +115,8 @@ def _seed_all(seed: int) -> None:
 # --------------------------------------------------------------------------------------------- fit
 def fit(model: nn.Module, train_set: Dataset, test_set: Optional[Dataset], cfg: Optional[TrainConfig] = None,
         out_dir: Optional[str | os.PathLike] = None, progress: bool = True, *, resume: bool = False,
-        run_info: Optional[dict[str, Any]] = None, dataset_name: str = "dataset") -> dict[str, Any]:
+        run_info: Optional[dict[str, Any]] = None, dataset_name: str = "dataset",
+        epoch_lines: Optional[bool] = None) -> dict[str, Any]:
     """Train ``model`` on ``train_set``, evaluate on ``test_set`` each epoch, return the report.
 
     ``out_dir`` (optional) receives ``config.json``, ``metrics.jsonl``, ``checkpoints/``,
@@ -126,7 +127,13 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Optional[Dataset], cfg: 
     (test set, EMA weights when ``ema_decay`` is set), ``params``, ``macs``, ``latency_ms``,
     ``epochs``, ``wall_time_s``. NaN/inf in the loss or the weights raises :class:`TrainingDiverged`
     and nothing non-finite is ever saved.
+
+    ``progress`` draws the per-step bars; ``epoch_lines`` prints one line per epoch on stderr (loss,
+    test accuracy), by default with the bars or whenever the run writes a folder, so that
+    ``convzoo train --no-progress`` still says where a long run is.
     """
+    if epoch_lines is None:
+        epoch_lines = progress or out_dir is not None
     cfg = cfg or TrainConfig()
     t_start = time.perf_counter()
     if cfg.freeze is not None:
@@ -147,7 +154,7 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Optional[Dataset], cfg: 
     try:
         with locked:
             return _fit(model, train_set, test_set, cfg, out, progress, resume, run_info or {},
-                        dataset_name, device, dist_info, t_start)
+                        dataset_name, device, dist_info, t_start, epoch_lines)
     finally:
         if torch.are_deterministic_algorithms_enabled() != was_deterministic:
             torch.use_deterministic_algorithms(was_deterministic)
@@ -176,7 +183,7 @@ def _check_settings(model, train_set, cfg, device, dist_info, dataset_name) -> N
 
 
 def _fit(model, train_set, test_set, cfg, out, progress, resume, run_info, dataset_name, device, dist_info,
-         t_start):
+         t_start, epoch_lines):
     _check_settings(model, train_set, cfg, device, dist_info, dataset_name)
     if cfg.limit_train:
         train_set = _limit(train_set, cfg.limit_train)
@@ -197,7 +204,7 @@ def _fit(model, train_set, test_set, cfg, out, progress, resume, run_info, datas
     wrap(run)
     for epoch in range(run.start_epoch, cfg.epochs):
         row = train_one_epoch(run, epoch, progress=progress, keep_msg=_keep_msg)
-        finish_epoch(run, epoch, row, progress=progress, keep_msg=_keep_msg)
+        finish_epoch(run, epoch, row, progress=epoch_lines, keep_msg=_keep_msg)
     return final_step(run, run_info, dataset_name, t_start)
 
 
