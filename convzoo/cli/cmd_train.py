@@ -87,7 +87,7 @@ _GROUPS: dict[str, list[tuple[str, dict]]] = {
         ("sync_bn", dict(help="SyncBatchNorm across processes (torchrun)")),
         ("limit_train", dict(help="use only the first N training samples")),
         ("limit_test", dict(help="use only the first N test samples")),
-        ("--no-progress", dict(action="store_true", help="no progress bars or per-epoch lines")),
+        ("--no-progress", dict(action="store_true", help="no progress bars (one line per epoch is still printed)")),
     ],
 }
 # TrainConfig field -> flag, where the flag is not --field-with-dashes
