@@ -89,8 +89,10 @@ def run(args) -> int:
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise CLIError(f"--device {args.device} requested but CUDA is not available")
-    if args.device.startswith("cuda") and args.engine == "onnxruntime":
-        raise CLIError("--engine onnxruntime runs on the CPU execution provider; use --device cpu")
+    from convzoo.export.engines import get_engine
+    engine = None if args.engine == "all" else get_engine(args.engine)
+    if args.device.startswith("cuda") and engine is not None and "cuda" not in engine.devices:
+        raise CLIError(f"--engine {args.engine} runs on the CPU ({engine.summary}); use --device cpu")
     size = parse_input_size(args.input_size) if args.input_size else None
     model, size, loaded = _model_or_artifact(args, size)
     if args.threads is not None:   # flag ranges (--batch, --runs, --threads ...) checked by argparse
@@ -109,7 +111,7 @@ def run(args) -> int:
     act = None if loaded.source.is_artifact else forward_activation_memory(model, x)
     from convzoo.analysis.timing import measurement_setup
     info = dict(model=args.model, device=args.device, **measurement_setup(),
-                channels_last=args.channels_last, fold_bn=args.fold_bn or args.engine == "onnxruntime",
+                channels_last=args.channels_last, fold_bn=args.fold_bn or get_engine(args.engine).folds_bn,
                 amp=args.amp, **res.as_dict(), activation_peak_bytes=act and act.peak_bytes,
                 activation_total_bytes=act and act.total_bytes, load_avg_1min=_load())
     if loaded.record.get("images_per_s"):

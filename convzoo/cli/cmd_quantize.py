@@ -116,11 +116,11 @@ def run(args) -> int:
         rows[k] = dict(accuracy=(preds[k] == labels).float().mean().item(),
                        agreement=(preds[k] == preds["fp32"]).float().mean().item(),
                        images_per_s=len(xb) / ms * 1e3)
-    report = dict(**desc, backend=args.backend, test_samples=len(labels), image_size=size,
+    report = dict(**desc, backend=args.backend, int8_ir=q.saveable, test_samples=len(labels), image_size=size,
                   bench_batch=len(xb), threads=args.threads or torch.get_num_threads(), int8=q.info,
                   results=rows, accuracy_drop_points=100 * (rows["fp32"]["accuracy"] - rows["int8"]["accuracy"]))
     with new_folder(args.out) as tmp:
-        if args.backend == "openvino":
+        if q.saveable:
             q.save(tmp)
             write_json(tmp / QUANTIZE_JSON, {**read_json(tmp / QUANTIZE_JSON), **desc, "image_size": size})
         write_json(tmp / "report.json", report)
@@ -138,4 +138,4 @@ def _print(report, args) -> None:
     for k, r in report["results"].items():
         print(f"  {k:10s} {100 * r['accuracy']:8.2f}% {100 * r['agreement']:9.2f}% {r['images_per_s']:9.1f}")
     print(f"  int8 vs fp32: {-report['accuracy_drop_points']:+.2f} points; wrote {args.out}/report.json"
-          + (f" and the int8 IR {args.out}/model.xml" if report["backend"] == "openvino" else ""))
+          + (f" and the int8 IR {args.out}/model.xml" if report["int8_ir"] else ""))

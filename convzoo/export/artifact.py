@@ -58,6 +58,20 @@ def load_ir(path: str | os.PathLike, *, threads: Optional[int] = None, precision
     return runner
 
 
+# the formats a deploy folder's chosen file can have, and how each becomes a runner: files read by an
+# engine's own runtime (their loaders speak in one line) ...
+_FILES = {
+    "openvino": lambda file, chosen, threads: load_ir(file, threads=threads, precision=chosen.get("hint")),
+    "onnx": lambda file, chosen, threads: load_onnx(file, threads=threads),
+}
+# ... and PyTorch programs (a damaged one raises zipfile's or pickle's errors, worded here)
+_PROGRAMS = {
+    "torchscript": lambda file, precision: load_onednn_graph(file, precision),
+    "torch.export+inductor": lambda file, precision: compile_program(torch.export.load(str(file)).module(), precision),
+    "torch.export": lambda file, precision: ModuleRunner(torch.export.load(str(file)).module(), precision, "eager"),
+}
+
+
 def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> Runner:
     """The runner ``convzoo deploy`` chose, from its folder. The result carries ``info`` (the
     ``deploy.json`` report) and ``default_cfg["input_size"]``. One line for a folder that is not a
@@ -77,19 +91,12 @@ def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> 
     if not file.is_file():
         raise FileNotFoundError(f"{path}: deploy.json names {name}, which is missing")
     runner: Runner
-    if fmt == "openvino":
-        runner = load_ir(file, threads=threads, precision=chosen.get("hint"))
-    elif fmt == "onnx":
-        runner = load_onnx(file, threads=threads)
-    elif fmt in ("torchscript", "torch.export+inductor", "torch.export"):
+    if fmt in _FILES:
+        runner = _FILES[fmt](file, chosen, threads)
+    elif fmt in _PROGRAMS:
+        quiet = _quiet("torch.export")   # it logs a damaged file's error before raising it
         try:
-            quiet = _quiet("torch.export")   # it logs a damaged file's error before raising it
-            if fmt == "torchscript":
-                runner = load_onednn_graph(file, precision)
-            elif fmt == "torch.export+inductor":
-                runner = compile_program(torch.export.load(str(file)).module(), precision)
-            else:
-                runner = ModuleRunner(torch.export.load(str(file)).module(), precision, "eager")
+            runner = _PROGRAMS[fmt](file, precision)
         except Exception as e:     # zipfile's BadZipFile, pickle's and TorchScript's errors of a damaged file
             raise artifact_error(file, f"{fmt} program", e) from None
         finally:

@@ -63,13 +63,18 @@ class QuantizedModel(Runner):
         with torch.no_grad():
             return self.runner(x).float()
 
+    @property
+    def saveable(self) -> bool:
+        """Whether :meth:`save` can write it (an OpenVINO IR; a PT2E program is compiled in-process)."""
+        return self.ov_model is not None
+
     def save(self, out_dir: str | os.PathLike) -> dict:
         """The int8 IR and ``quantize.json`` in ``out_dir``; returns the fields that reload it."""
         from ..io import write_json
         from .openvino import save_openvino
         # PT2E: not saved. Re-exporting the converted graph works, but the program compiled again from
         # the file gave NaN outputs (MobileNetV2, torch 2.14 / torchao, checked 2026-12-06)
-        if self.ov_model is None:
+        if not self.saveable:
             raise ValueError(f"only backend='openvino' int8 models can be saved (this one is {self.backend!r}); "
                              "the PT2E program is compiled in-process")
         path = save_openvino(self.ov_model, out_dir)

@@ -12,7 +12,8 @@ class Engine:
 
     ``precisions`` per device type (``{"cpu": ("fp32", "bf16"), "cuda": (...)}``); ``requires`` the
     module an optional engine imports (None: PyTorch itself) and ``extra`` the ``pip install
-    'convzoo[extra]'`` that brings it; ``saves`` whether its runners write an artifact."""
+    'convzoo[extra]'`` that brings it; ``saves`` whether its runners write an artifact; ``folds_bn``
+    whether it always runs the BN-folded graph (its export folds BN whatever the caller asks)."""
 
     name: str
     summary: str
@@ -21,6 +22,7 @@ class Engine:
     requires: Optional[str] = None
     extra: str = "deploy"
     saves: bool = True
+    folds_bn: bool = False
 
     @property
     def devices(self) -> tuple:
