@@ -136,3 +136,17 @@ def test_missing_extra_is_named():
     assert r.returncode != 0
     assert "convzoo[search]" in (r.stderr + r.stdout), r.stderr[-2000:]
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
+
+
+def test_no_source_file_is_git_ignored():
+    """What a clean clone lacks, CI lacks: no file of the package, the tests or the docs may match an
+    ignore pattern (an unanchored ``runs/`` once hid the whole ``convzoo/runs`` package)."""
+    repo = ROOT.parent
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [str(p.relative_to(repo)) for top in ("convzoo", "tests", "docs", "bench", "experiments")
+             for p in (repo / top).rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts]
+    res = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=repo, input="\n".join(files),
+                         capture_output=True, text=True)
+    assert res.stdout.strip() == "", f"git ignores these source files: {res.stdout.split()[:10]}"
