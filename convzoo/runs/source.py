@@ -123,7 +123,8 @@ def open_source(source: Union[str, os.PathLike, Source]) -> Source:
         raise ValueError(f"{name} is a file convzoo does not run (expected an .onnx file, an OpenVINO .xml, or "
                          f"a folder; a weights file goes with --weights)")
     if p.suffix in (".onnx", ".xml", ".safetensors", ".pth", ".pt") or os.sep in name:
-        raise FileNotFoundError(f"no such file or folder: {name}")
+        raise FileNotFoundError(f"{name} does not exist (expected a registered model name, a run folder, or an "
+                                f"artifact: a deploy or quantize folder, an OpenVINO IR or an .onnx file)")
     from convzoo.registry import model_entrypoint
     model_entrypoint(name.split(".", 1)[0])      # an unknown name: one line with the closest ones
     return Source("model", name)
