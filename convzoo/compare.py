@@ -22,6 +22,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from .compare_setup import BUDGETS, CLUTTER, DATASETS, NOISE
 from .compare_report import plot_compare, summarize, to_csv, to_markdown
 from .io import atomic_write_text, write_json
 from .models.variants import DEFAULT_VARIANTS, VARIANTS, VariantSpec
@@ -29,22 +30,11 @@ from .train import TrainConfig, fit
 from .train.lock import run_lock
 
 BASE_WIDTHS = VariantSpec().widths
-# ``convzoo compare --budget``: seeds per row and epochs per run (the work; the time follows from the CPU).
-# quick is a preview (fewer seeds, shorter runs: wider intervals, fewer claims decided); default is what
-# ``make run`` runs; full is the longer study.
 MIN_TAIL_EPOCHS = 6      # warmup, a high-rate phase and a tail of at least 2 epochs
-# Measured 2026-12-07 (docs/cli.md): 4 seeds decide 2 of the 4 accuracy claims, so do 8; 4 keeps make run under
-# ~8 minutes on an idle 2-core machine (36 runs of 10 epochs, about 300 s of training, estimated).
-BUDGETS = {"quick": dict(seeds=3, epochs=6), "default": dict(seeds=4, epochs=10), "full": dict(seeds=8, epochs=10)}
 MATCH_TOL = 0.10          # a variant within 10% of the target cost counts as matched already
-DATASETS = ("cluttered_digits", "digits")
-# compare's task: cluttered_digits with one fragment of another digit and noise 0.1. The dataset's own
-# default (3 fragments, noise 0.15) left every block at 45-70% after the budget make run can afford
-# (2026-12-06, 3 seeds): a table of half-trained nets; with 1 fragment they reach 82-91%.
-CLUTTER, NOISE = 1, 0.1
 
-__all__ = ["BUDGETS", "default_config", "eval_every", "tail_epochs", "run_compare", "plan_jobs", "matched_widths",
-           "Job", "to_markdown", "to_csv"]
+__all__ = ["BUDGETS", "DATASETS", "CLUTTER", "NOISE", "default_config", "eval_every", "tail_epochs", "run_compare",
+           "plan_jobs", "matched_widths", "Job", "to_markdown", "to_csv"]
 
 
 def default_config(epochs: int = 10, seed: int = 0, image_size: Optional[int] = None, schedule: str = "tail",

@@ -100,4 +100,10 @@ def check_all(table: dict[str, Range], values: dict[str, Any], prefix: str = "")
             rng.check(prefix + name, values[name])
 
 
-__all__ = ["ArgType", "Range", "check_all"]
+# ``to_onnx(opset=)`` and ``convzoo export --opset``: the TorchScript exporter writes opsets 7..20; below 13
+# our graphs lose ops they need (Squeeze with axes as an input, Resize modes), so that is the floor we test
+# and allow. Here, not in export/onnx.py, so that the CLI's parser reads it without loading torch.
+OPSET_RANGE = Range(int, 13, 20)
+
+
+__all__ = ["ArgType", "Range", "check_all", "OPSET_RANGE"]

@@ -62,7 +62,16 @@ def _quiet_dependencies(debug: bool):
                 log.setLevel(level)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def commands() -> list[str]:
+    """The subcommands: one ``cmd_<name>.py`` module each."""
+    import convzoo.cli as pkg
+    return sorted(i.name[4:] for i in pkgutil.iter_modules(pkg.__path__) if i.name.startswith("cmd_"))
+
+
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``only``, that command's parser in full and the others as their one-line
+    help (what ``convzoo --help`` lists): a command's ``register`` may load its library, and ``convzoo
+    --help``, ``--version`` and ``convzoo <cmd> --help`` should load only what they show."""
     parser = _Parser(
         prog="convzoo",
         description="Convolution variants and the networks built from them: compare, train, "
@@ -71,11 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     parser.add_argument("--version", action="version", version=f"convzoo {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    import convzoo.cli as pkg
-    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
-        if info.name.startswith("cmd_"):
-            importlib.import_module(f"{pkg.__name__}.{info.name}").register(sub)
+    for name in commands():
+        module = importlib.import_module(f"{__name__}.cmd_{name}")
+        if only is None or name == only:
+            module.register(sub)
+        else:
+            sub.add_parser(name, help=module.HELP)
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> Optional[str]:
+    """The subcommand ``argv`` names (its first word that is not an option), or "" when none."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in commands() else ""
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -87,7 +104,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _main(argv: Optional[Sequence[str]]) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:   # a bad flag (already printed as one line) is a return value, like any error

@@ -50,9 +50,9 @@ CLI_RANGES: dict[str, Range] = {
 
 
 def flag_range(name: str) -> Range:
+    from ..ranges import OPSET_RANGE
     from ..train.config import RANGES
     if name == "opset":
-        from ..export.onnx import OPSET_RANGE
         return OPSET_RANGE
     return CLI_RANGES.get(name) or RANGES[name]
 

@@ -42,8 +42,8 @@ examples:
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type as t
-    from convzoo.compare import BUDGETS, CLUTTER, DATASETS, NOISE
-    from convzoo.models.variants import DEFAULT_VARIANTS, VARIANTS
+    from convzoo.compare_setup import BUDGETS, CLUTTER, DATASETS, NOISE
+    from convzoo.variant_table import DEFAULT_VARIANTS, VARIANTS
     p = subparsers.add_parser("compare", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
@@ -88,7 +88,7 @@ def run(args) -> int:
 
     from convzoo.cli import CLIError
     from convzoo.compare import default_config, run_compare, to_markdown
-    from convzoo.models.variants import VARIANTS
+    from convzoo.variant_table import VARIANTS
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if not variants:
         raise CLIError(f"--variants expects a comma-separated subset of {','.join(VARIANTS)}, got "

@@ -11,9 +11,12 @@ from ._common import default_out, flag_type as t, study_errors
 _minutes = Range(float, 0, None, lo_open=True).argtype()
 
 
+HELP = "train width-, depth-, resolution- and compound-scaled nets; table + plot"
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "scale", help="train width-, depth-, resolution- and compound-scaled nets; table + plot",
+        "scale", help=HELP,
         description="Grow a small EfficientNet-style net by 2**phi MACs in depth, width, resolution "
                     "and all three (EfficientNet Fig. 3 / Table 3), then grid-search alpha, beta, gamma "
                     "at phi=1. Writes results.{json,csv,md}, grid.md and scaling.png to --out; "

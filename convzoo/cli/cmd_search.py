@@ -15,9 +15,12 @@ from ._common import default_out, flag_type as t, study_errors
 _minutes = Range(float, 0, None, lo_open=True).argtype()
 
 
+HELP = "architecture search over MBConv/Fused-MBConv stages; Pareto front + best spec"
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "search", help="architecture search over MBConv/Fused-MBConv stages; Pareto front + best spec",
+        "search", help=HELP,
         description="Optuna search over a per-stage space of MBConv and Fused-MBConv (kernel 3/5, "
                     "expansion 1/4/6, layers, SE, width), rewarded by ACC*(COST/T)^w (MnasNet) or "
                     "by accuracy, training step time and size (EfficientNetV2). The study lives in "

@@ -11,9 +11,12 @@ from . import CLIError
 from ._common import flag_type as t
 
 
+HELP = "write a dataset (an image folder or a built-in one) as tar shards"
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "shard", help="write a dataset (an image folder or a built-in one) as tar shards",
+        "shard", help=HELP,
         description="Write the train and test splits of a dataset as WebDataset tar shards "
                     "OUT/<split>-000000.tar ... plus OUT/<split>.json (sample counts, classes, "
                     "shape). Images exact to 1/255 are stored as PNG, other samples as .npy, so "

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..io import atomic_write, remove_stale_tmp
-from ..ranges import Range
+from ..ranges import OPSET_RANGE, Range
 from ._common import relative_error
 from ..layers.memory_efficient import has_custom_autograd, set_memory_efficient
 from .form import inference_form
@@ -30,9 +30,6 @@ from .runner import Runner
 from .._extras import require
 
 DEFAULT_OPSET = 17
-# The TorchScript exporter writes opsets 7..20; below 13 our graphs lose ops they need (Squeeze with
-# axes as an input, Resize modes), so that is the floor we test and allow.
-OPSET_RANGE = Range(int, 13, 20)
 
 
 def example_input_for(model: nn.Module, input_size: Optional[Sequence[int]] = None,

@@ -41,6 +41,8 @@ from ..layers import ConvNormAct, DepthwiseSeparableConv, SpatiallySeparableConv
 from ..registry import register_model
 from ._builder import build
 from ._specs import adapt_cfg
+# the table of names lives apart (torch-free, for the CLI); re-exported here, its first home
+from ..variant_table import DEFAULT_VARIANTS, LABELS, LAYER_NAMES, VARIANT_TABLE, VARIANTS, Variant  # noqa: F401
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -133,35 +135,6 @@ def _cfg(name: str) -> dict:
                 first_conv="stem.conv", classifier="head.fc", modality="image")
 
 
-@dataclass(frozen=True)
-class Variant:
-    """The names of one compare variant: ``name`` (model ``variant_<name>``, ``compare --variants``,
-    the key of :data:`BLOCKS`), ``title`` (its builder's docstring), ``label`` (compare's reports) and
-    ``layer`` (the single layer's name in figure 2, :mod:`convzoo.figures.variants`; None where the
-    block is not one layer)."""
-    name: str
-    title: str
-    label: str
-    layer: Optional[str] = None
-
-
-# The one table of variant names; everything that spells a variant reads it.
-VARIANT_TABLE = (
-    Variant("conv", "Standard 3x3 conv", "standard conv 3x3", "standard"),
-    Variant("spatial", "Spatially separable (3x1 then 1x3)", "spatially separable 3x1+1x3", "spatially_separable"),
-    Variant("dwsep", "Depthwise separable", "depthwise separable", "depthwise_separable"),
-    Variant("mbconv", "Inverted residual (MBConv)", "inverted residual (MBConv)"),
-    Variant("fused", "Fused-MBConv", "Fused-MBConv"),
-    Variant("convnext", "ConvNeXt block", "ConvNeXt block"),
-    Variant("uib", "Universal inverted bottleneck (ExtraDW)", "UIB (ExtraDW)"),
-    Variant("convnextv2", "ConvNeXt V2 block (GRN)", "ConvNeXt V2 block (GRN)"),
-)
-VARIANTS = tuple(v.name for v in VARIANT_TABLE)
-LABELS = {v.name: v.label for v in VARIANT_TABLE}
-LAYER_NAMES = {v.name: v.layer for v in VARIANT_TABLE if v.layer}   # "dwsep" -> "depthwise_separable"
-# What `convzoo compare` trains without --variants: the lecture's six (the documented results);
-# the successors (uib, convnextv2) are asked for by name
-DEFAULT_VARIANTS = VARIANTS[:6]
 # The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 default_cfgs = {f"variant_{b}": _cfg(f"variant_{b}") for b in VARIANTS}
 

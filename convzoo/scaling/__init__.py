@@ -7,11 +7,22 @@
 variants with :func:`convzoo.train.fit`; :mod:`.report` writes the tables and the plot;
 :mod:`convzoo.analysis.cost` measures MACs, latency and training step time; :mod:`.budget` parses ``--budget``.
 """
-from .budget import BUDGETS, Budget, parse_budget
-from .law import (PAPER_COEFFS, SHAPES_BASE, Multipliers, coefficient_grid, compound, scaled_spec,
-                  single)
-from .study import plan, preferred_coefficients, run_study
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 __all__ = ["run_study", "plan", "preferred_coefficients", "Budget", "BUDGETS", "parse_budget",
            "Multipliers", "compound", "single", "scaled_spec", "coefficient_grid", "PAPER_COEFFS",
            "SHAPES_BASE"]
+# loaded on first use: the CLI reads the budgets (budget.py) without loading torch
+__getattr__, __dir__ = lazy_exports(__name__, {
+    **dict.fromkeys(("BUDGETS", "Budget", "parse_budget"), ".budget"),
+    **dict.fromkeys(("PAPER_COEFFS", "SHAPES_BASE", "Multipliers", "coefficient_grid", "compound", "scaled_spec",
+                     "single"), ".law"),
+    **dict.fromkeys(("plan", "preferred_coefficients", "run_study"), ".study")})
+
+if TYPE_CHECKING:
+    from .budget import BUDGETS, Budget, parse_budget
+    from .law import (PAPER_COEFFS, SHAPES_BASE, Multipliers, coefficient_grid, compound, scaled_spec,
+                      single)
+    from .study import plan, preferred_coefficients, run_study

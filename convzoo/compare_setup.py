@@ -1,0 +1,18 @@
+"""What ``convzoo compare`` trains on and for how long: its datasets, the task's clutter and noise, and
+the budgets of work. Kept apart from :mod:`convzoo.compare` (which imports torch) so that
+``convzoo compare --help`` shows them without loading it."""
+from __future__ import annotations
+
+# ``convzoo compare --budget``: seeds per row and epochs per run (the work; the time follows from the CPU).
+# quick is a preview (fewer seeds, shorter runs: wider intervals, fewer claims decided); default is what
+# ``make run`` runs; full is the longer study.
+# Measured 2026-12-07 (docs/cli.md): 4 seeds decide 2 of the 4 accuracy claims, so do 8; 4 keeps make run under
+# ~8 minutes on an idle 2-core machine (36 runs of 10 epochs, about 300 s of training, estimated).
+BUDGETS = {"quick": dict(seeds=3, epochs=6), "default": dict(seeds=4, epochs=10), "full": dict(seeds=8, epochs=10)}
+DATASETS = ("cluttered_digits", "digits")
+# compare's task: cluttered_digits with one fragment of another digit and noise 0.1. The dataset's own
+# default (3 fragments, noise 0.15) left every block at 45-70% after the budget make run can afford
+# (2026-12-06, 3 seeds): a table of half-trained nets; with 1 fragment they reach 82-91%.
+CLUTTER, NOISE = 1, 0.1
+
+__all__ = ["BUDGETS", "DATASETS", "CLUTTER", "NOISE"]
