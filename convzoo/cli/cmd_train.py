@@ -153,7 +153,8 @@ def _run_info(args) -> dict:
     from convzoo.cli import CLIError
     from convzoo.runs import DEFAULT_MODEL, parse_kv
     dataset = args.dataset
-    pretrained = _pretrained_info(args) if getattr(args, "pretrained", None) else None
+    from convzoo.runs.training import pretrained_record
+    pretrained = pretrained_record(args.pretrained) if getattr(args, "pretrained", None) else None
     model_name = args.model or (pretrained or {}).get("architecture") or DEFAULT_MODEL.get(dataset)
     if model_name is None:
         raise CLIError(f"no default model for dataset {dataset!r}: pass --model (see convzoo list)")
@@ -172,41 +173,6 @@ def _run_info(args) -> dict:
     return info
 
 
-def _pretrained_info(args) -> dict:
-    """What the run records of its starting weights: where they came from and their sha256."""
-    from convzoo.hub import resolve_source, sha256
-    path, folder = resolve_source(args.pretrained)
-    return {"source": str(args.pretrained), "file": str(path.resolve()), "sha256": sha256(path),
-            "architecture": folder.architecture if folder is not None else None}
-
-
-def _load_pretrained(model, info: dict, train_set) -> None:
-    """Load the run's starting weights (checked against the recorded sha256) and say what changed."""
-    import logging
-    import sys
-    import warnings
-    from convzoo.cli import CLIError
-    from convzoo.hub import sha256
-    from convzoo.weights import load_weights
-    if sha256(info["file"]) != info["sha256"]:
-        raise CLIError(f"--pretrained {info['source']}: {info['file']} changed while the run was being set up")
-    quiet = logging.getLogger("convzoo.weights")
-    level = quiet.level
-    try:   # a new head is the point of fine-tuning: said below, once, not as a warning
-        quiet.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = load_weights(model, info["file"])
-    finally:
-        quiet.setLevel(level)
-    notes = [f"layout {res.layout}"]
-    if res.first_conv_adapted:
-        notes.append(f"first conv adapted to {getattr(model, 'in_chans', '?')} channels")
-    if res.head_reset:
-        notes.append(f"new classifier for {getattr(train_set, 'num_classes', '?')} classes")
-    print(f"pretrained: {info['source']} (sha256 {info['sha256'][:12]}; {', '.join(notes)})", file=sys.stderr)
-
-
 def run(args) -> int:
     from convzoo.cli import CLIError
     from convzoo.runs import default_out_dir
@@ -220,56 +186,16 @@ def run(args) -> int:
     cfg = _config_from_args(args)
     run_info = _run_info(args)
     out = Path(args.out) if args.out else default_out_dir(run_info["model"], run_info["dataset"])
-    _refuse_used_folder(out)
+    from convzoo.runs.training import refuse_used_folder
+    refuse_used_folder(out)
     return _train(args, cfg, run_info, out, resume=False)
 
 
-def _holds_files(out: Path) -> bool:
-    from convzoo.train.lock import is_lock_file
-    return out.is_dir() and any(not is_lock_file(p) for p in out.iterdir())
-
-
-def _refuse_used_folder(out: Path) -> None:
-    from convzoo.cli import CLIError
-    from convzoo.train import lock
-    if _holds_files(out):
-        if (out / lock.LOCK_NAME).exists():
-            with lock.run_lock(out):   # a live writer is named (RunLockedError) rather than "holds files"
-                pass
-        raise CLIError(f"{out} already holds files; continue it with --resume {out} or choose another --out")
-
-
 def _train(args, cfg, run_info: dict, out: Path, resume: bool, restart: bool = False) -> int:
-    """Build data and model, then train under the folder's lock (checked again once held)."""
-    from convzoo.registry import model_entrypoint
-    from convzoo.train import fit, lock
-    from convzoo.train.distributed import env_info
-    from convzoo.runs import build_data, build_run_model
-    model_entrypoint(run_info["model"])            # unknown model -> suggestions, before loading data
-    train_set, test_set = build_data(run_info["dataset"], run_info.get("data_root"), run_info.get("data_kwargs"))
-    model = build_run_model(run_info["model"], train_set, run_info.get("model_kwargs"), seed=cfg.seed, task=cfg.task)
-    if getattr(train_set, "classes", None) is not None:
-        run_info["class_names"] = [str(c) for c in train_set.classes]
-    from convzoo.train.augment import eval_image_size
-    from convzoo.runs import preprocess_info
-    run_info["preprocess"] = preprocess_info(train_set, eval_image_size(cfg))
-    if run_info.get("pretrained") and not resume:   # a resumed run's checkpoint carries the weights
-        _load_pretrained(model, run_info["pretrained"], train_set)
-    main = env_info().is_main
-    created = not out.exists()
-    if main:
-        lock.acquire(out)
-    try:
-        if main and not resume and not restart:
-            _refuse_used_folder(out)
-        report = fit(model, train_set, test_set, cfg, out_dir=out, progress=not args.no_progress,
-                     resume=resume, run_info=run_info, dataset_name=run_info["dataset"])
-    finally:
-        if main:
-            lock.release(out)
-            if created and out.is_dir() and not any(out.iterdir()):
-                out.rmdir()                          # refused before writing: leave nothing behind
-    if main:
+    """:func:`convzoo.runs.training.train_run`, then the report (on the main process)."""
+    from convzoo.runs.training import train_run
+    report = train_run(run_info, cfg, out, resume=resume, restart=restart, progress=not args.no_progress)
+    if report is not None:
         print(format_report(report, out))
     return 0
 
@@ -329,7 +255,8 @@ def _resume(args) -> int:
         run_info["model_kwargs"] = run_info["model_kwargs"] or {}
         run_info["data_kwargs"] = run_info["data_kwargs"] or {}
         if info is None:
-            _check_restartable(out)
+            from convzoo.runs.training import check_restartable
+            check_restartable(out)
             print(f"{out} has no checkpoint yet (stopped before its first epoch ended): starting it again",
                   file=sys.stderr)
             return _train(args, cfg, run_info, out, resume=False, restart=True)
@@ -337,25 +264,6 @@ def _resume(args) -> int:
             from convzoo.runs import write_run_config
             write_run_config(out, {k: v for k, v in run_cfg.items() if k != "train"}, cfg.to_dict())
         return _train(args, cfg, run_info, out, resume=True)
-
-
-def _check_restartable(out: Path) -> None:
-    """``--resume`` of a run with no checkpoint starts it again, rewriting its config and metrics: only
-    when the folder holds nothing else (a finished model, a report, a compress output, anyone's
-    files are never touched: refused, naming them)."""
-    from convzoo.cli import CLIError
-    from convzoo.runs import RUN_CONFIG
-    from convzoo.train.lock import is_lock_file
-    unfinished = {RUN_CONFIG, "metrics.jsonl", "checkpoints"}    # and temp files, the lock
-    others = sorted(p.name for p in out.iterdir()
-                    if p.name not in unfinished and not is_lock_file(p) and not p.name.endswith(".tmp"))
-    ckpt = out / "checkpoints"
-    if ckpt.is_dir():
-        others += [f"checkpoints/{p.name}" for p in ckpt.iterdir() if not p.name.endswith(".tmp")]
-    if others:
-        raise CLIError(f"{out} has no checkpoint to resume from but holds {', '.join(others[:4])}"
-                       f"{' ...' if len(others) > 4 else ''}: it is not an unfinished run (nothing was changed; "
-                       f"train a new run with --out)")
 
 
 def _same(a, b) -> bool:

@@ -7,6 +7,7 @@ evaluated and written. Every command that reads what another wrote goes through 
     evaluate(x)     -> accuracy on the recorded test split, checked against the producer's record
     predict(x, images) -> top-k labels (or masks) per image
     new_folder / write_run -> a new folder, complete or none
+    train_run(run_info, cfg, out) -> a run folder trained (what convzoo train does)
 """
 from .data import DEFAULT_MODEL, DataSpec, build_data, parse_kv, preprocess_info
 from .evaluation import evaluate
@@ -15,6 +16,7 @@ from .manifest import (DEPLOY_JSON, EXPORT_JSON, QUANTIZE_JSON, REPORT_JSON, RUN
 from .prediction import image_list, predict
 from .run import Run, build_run_model, default_out_dir, load_run, run_test_inputs
 from .source import Source, open_source
+from .training import train_run
 from .use import Loaded, check_feeds, load_source
 from .write import check_new_folder, new_folder, write_run
 
@@ -22,4 +24,4 @@ __all__ = ["DEFAULT_MODEL", "DataSpec", "build_data", "parse_kv", "preprocess_in
            "EXPORT_JSON", "QUANTIZE_JSON", "REPORT_JSON", "RUN_CONFIG", "inside", "is_run_dir", "read_json",
            "read_report", "read_run_config", "write_run_config", "image_list", "predict", "Run", "build_run_model",
            "default_out_dir", "load_run", "run_test_inputs", "Source", "open_source", "Loaded", "check_feeds",
-           "load_source", "check_new_folder", "new_folder", "write_run"]
+           "load_source", "check_new_folder", "new_folder", "write_run", "train_run"]
