@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,8 @@ def test_every_menu_label_has_a_spanish_translation():
     assert not missing, f"menu labels without a Spanish translation: {missing}"
 
 
-_NOT_PROSE = re.compile(r"```.*?```|`[^`\n]*`|<[^>\n]+>|\]\([^)\n]*\)|arXiv[: ]\s*\d{4}\.\d{4,5}"
+# the generated command reference of cli.es.md is the parsers' English help, identical to cli.md's (test_cli_docs)
+_NOT_PROSE = re.compile(r"<!-- BEGIN GENERATED.*?<!-- END GENERATED -->|```.*?```|`[^`\n]*`|<[^>\n]+>|\]\([^)\n]*\)|arXiv[: ]\s*\d{4}\.\d{4,5}"
                         r"|\b\d{4}\.\d{5}\b|\b(?:Sec|Eq|Ec|Fig|Table|Tabla)\.? \d+\.\d+", re.S)   # section numbers
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 
@@ -99,6 +101,33 @@ def test_spanish_pages_write_numbers_the_spanish_way():
     assert not bad, f"English number formats on Spanish pages: {bad[:10]}"
 
 
+
+
+def test_every_page_has_its_spanish_twin():
+    """Spanish complete: every English page (28) and every notebook (10) has a Spanish twin, so no page of
+    the Spanish site falls back to English (``fallback_to_default`` would hide a missing one)."""
+    docs = REPO / "docs"
+    pages = sorted(p for p in docs.rglob("*.md") if not p.name.endswith(".es.md") and "_hooks" not in p.parts)
+    notebooks = sorted(p for p in docs.rglob("*.ipynb") if not p.name.endswith(".es.ipynb"))
+    missing = [p.relative_to(docs).as_posix() for p in pages + notebooks
+               if not p.with_name(p.name.replace(p.suffix, ".es" + p.suffix)).is_file()]
+    assert not missing, f"pages without a Spanish twin: {missing}"
+    assert (len(pages), len(notebooks)) == (28, 10), "a page was added or removed: update this count"
+
+
+def test_spanish_pages_are_built_as_spanish(site):
+    """Each Spanish page is built under /es/ from its .es.md (not the English fallback)."""
+    out, _ = site
+    docs = REPO / "docs"
+    for es in sorted(docs.rglob("*.es.md")):
+        rel = es.relative_to(docs).as_posix().removesuffix(".es.md")
+        page = out / "es" / ("" if rel == "index" else rel) / "index.html"
+        html = page.read_text()
+        assert 'lang="es"' in html, f"{page} is not built as Spanish"
+        title = re.sub(r"[`*]", "", re.search(r"^# (.+)$", es.read_text(), flags=re.M).group(1))
+        h1 = re.search(r"<h1[^>]*>(.*?)</h1>", html, flags=re.S)
+        assert h1 and title[:30] in unescape(re.sub(r"<[^>]+>", "", h1.group(1))), \
+            f"{page} does not show its Spanish title {title!r} (built from the English page?)"
 
 
 @pytest.mark.slow
