@@ -84,7 +84,8 @@ def test_every_menu_label_has_a_spanish_translation():
 
 
 # the generated command reference of cli.es.md is the parsers' English help, identical to cli.md's (test_cli_docs)
-_NOT_PROSE = re.compile(r"<!-- BEGIN GENERATED.*?<!-- END GENERATED -->|```.*?```|`[^`\n]*`|<[^>\n]+>|\]\([^)\n]*\)|arXiv[: ]\s*\d{4}\.\d{4,5}"
+_NOT_PROSE = re.compile(r"<!-- BEGIN GENERATED.*?<!-- END GENERATED -->"
+                        r"|```.*?```|`[^`\n]*`|<[^>\n]+>|\]\([^)\n]*\)|arXiv[: ]\s*\d{4}\.\d{4,5}"
                         r"|\b\d{4}\.\d{5}\b|\b(?:Sec|Eq|Ec|Fig|Table|Tabla)\.? \d+\.\d+", re.S)   # section numbers
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, decimal_ticks, decimals, new_figure, save_figure, stem_for, words_for
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, decimal_ticks, decimals, new_figure, save_figure, \
+    stem_for, words_for
 
 VARIANTS = [f"b{i}" for i in range(8)]
 
@@ -155,7 +156,8 @@ def _panel_multipliers(ax, mults: dict, phis, law, words: dict, lang: str) -> No
     """(d) multipliers of the released models vs Eq. 3."""
     idx = np.arange(len(VARIANTS))
     for key, col, law_i in (("depth", PALETTE[0], 0), ("width", PALETTE[1], 1), ("resolution", PALETTE[2], 2)):
-        ax.plot(idx, [mults[v][key] for v in VARIANTS], "o-", color=col, label=words["released"].format(dim=words["dims"][key]))
+        ax.plot(idx, [mults[v][key] for v in VARIANTS], "o-", color=col,
+                label=words["released"].format(dim=words["dims"][key]))
         ax.plot(phis, [l[law_i] for l in law], ":", color=col, lw=1)
     ax.set_xticks(idx, [v.upper() for v in VARIANTS])
     ax.set_ylabel(words["multiplier"])
@@ -194,7 +196,8 @@ def _panel_study(ax, study, words: dict, lang: str) -> dict:
         ax.set_ylabel(words["top1"])
         decimal_ticks(lang, ax.xaxis, ax.yaxis)
         ax.legend(fontsize=7, frameon=False)
-        where = ", ".join(f"{words['settings'][k]} {study[k]}" for k in ("dataset", "budget", "train_size") if k in study)
+        where = ", ".join(f"{words['settings'][k]} {study[k]}" for k in ("dataset", "budget", "train_size")
+                          if k in study)
         ax.set_title(words["study"].format(where=where), fontsize=9)
     else:
         ax.axis("off")

@@ -38,7 +38,8 @@ LABELS = {
                spectrogram="su espectrograma (como referencia)", peak="#{ch}, pico {hz} Hz",
                taps="ms (80 coeficientes = 10 ms)", responses="respuesta en frecuencia de algunos filtros",
                sorted="filtro (por frecuencia de pico)", all="los {n} filtros de la primera capa, |rfft| (dB)",
-               run="carpeta de ejecución", accuracy="precisión de prueba {acc}", here=" tras un entrenamiento breve aquí",
+               run="carpeta de ejecución", accuracy="precisión de prueba {acc}",
+               here=" tras un entrenamiento breve aquí",
                from_run=", carpeta de ejecución",
                title="Figura 8. Convolución 1D sobre audio crudo: la primera capa de M5 es un banco de filtros "
                      "aprendido ({acc})"),
