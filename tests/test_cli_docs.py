@@ -1,10 +1,13 @@
-"""docs/cli.md's command reference is the parsers' own: it fails as soon as a command or option changes."""
+"""docs/cli.md's command reference (and its Spanish twin's) is the parsers' own: it fails as soon as a
+command or option changes."""
 from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from convzoo.cli import build_parser
-from convzoo.cli._docs import BEGIN, DOC, END, REGENERATE, updated
+from convzoo.cli._docs import BEGIN, DOC, DOCS, END, REGENERATE, updated
 
 
 def _subparsers():
@@ -12,10 +15,11 @@ def _subparsers():
     return next(a for a in root._actions if isinstance(a, argparse._SubParsersAction)).choices
 
 
-def test_docs_cli_md_is_generated_from_the_parsers():
-    text = DOC.read_text()
-    assert BEGIN in text and END in text, f"docs/cli.md lost its generated part; regenerate: {REGENERATE}"
-    assert updated(text) == text, f"docs/cli.md drifted from the CLI's parsers; regenerate: {REGENERATE}"
+@pytest.mark.parametrize("page", DOCS, ids=[d.name for d in DOCS])
+def test_docs_cli_md_is_generated_from_the_parsers(page):
+    text = page.read_text()
+    assert BEGIN in text and END in text, f"docs/{page.name} lost its generated part; regenerate: {REGENERATE}"
+    assert updated(text) == text, f"docs/{page.name} drifted from the CLI's parsers; regenerate: {REGENERATE}"
 
 
 def test_the_reference_names_every_command_and_every_option_help_prints():

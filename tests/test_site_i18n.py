@@ -3,12 +3,15 @@ language, notebook pages that link their notebook and say how to run it, and the
 the page language."""
 from __future__ import annotations
 
+import inspect
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import pytest
 from _site import built_site
+from _tools import tool_missing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,7 +83,9 @@ def test_every_menu_label_has_a_spanish_translation():
     assert not missing, f"menu labels without a Spanish translation: {missing}"
 
 
-_NOT_PROSE = re.compile(r"```.*?```|`[^`\n]*`|<[^>\n]+>|\]\([^)\n]*\)|arXiv[: ]\s*\d{4}\.\d{4,5}"
+# the generated command reference of cli.es.md is the parsers' English help, identical to cli.md's (test_cli_docs)
+_NOT_PROSE = re.compile(r"<!-- BEGIN GENERATED.*?<!-- END GENERATED -->"
+                        r"|```.*?```|`[^`\n]*`|<[^>\n]+>|\]\([^)\n]*\)|arXiv[: ]\s*\d{4}\.\d{4,5}"
                         r"|\b\d{4}\.\d{5}\b|\b(?:Sec|Eq|Ec|Fig|Table|Tabla)\.? \d+\.\d+", re.S)   # section numbers
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.S)
 
@@ -101,26 +106,76 @@ def test_spanish_pages_write_numbers_the_spanish_way():
 
 
 
+# figure 4's curves: the scaling study the English figure was drawn from (see its results.json's note)
+SCALING_STUDY = REPO / "experiments" / "results" / "scale_small"
+
+
+def test_every_page_has_its_spanish_twin():
+    """Spanish complete: every English page (28) and every notebook (10) has a Spanish twin, so no page of
+    the Spanish site falls back to English (``fallback_to_default`` would hide a missing one)."""
+    docs = REPO / "docs"
+    pages = sorted(p for p in docs.rglob("*.md") if not p.name.endswith(".es.md") and "_hooks" not in p.parts)
+    notebooks = sorted(p for p in docs.rglob("*.ipynb") if not p.name.endswith(".es.ipynb"))
+    missing = [p.relative_to(docs).as_posix() for p in pages + notebooks
+               if not p.with_name(p.name.replace(p.suffix, ".es" + p.suffix)).is_file()]
+    assert not missing, f"pages without a Spanish twin: {missing}"
+    assert (len(pages), len(notebooks)) == (28, 10), "a page was added or removed: update this count"
+
+
+def test_spanish_pages_are_built_as_spanish(site):
+    """Each Spanish page is built under /es/ from its .es.md (not the English fallback)."""
+    out, _ = site
+    docs = REPO / "docs"
+    for es in sorted(docs.rglob("*.es.md")):
+        rel = es.relative_to(docs).as_posix().removesuffix(".es.md")
+        page = out / "es" / ("" if rel == "index" else rel) / "index.html"
+        html = page.read_text()
+        assert 'lang="es"' in html, f"{page} is not built as Spanish"
+        title = re.sub(r"[`*]", "", re.search(r"^# (.+)$", es.read_text(), flags=re.M).group(1))
+        h1 = re.search(r"<h1[^>]*>(.*?)</h1>", html, flags=re.S)
+        assert h1 and title[:30] in unescape(re.sub(r"<[^>]+>", "", h1.group(1))), \
+            f"{page} does not show its Spanish title {title!r} (built from the English page?)"
+
+
+def test_every_figure_has_its_spanish_twin(site):
+    """10 of 10: every figure function takes the page language and every figure has a committed
+    ``<stem>.es.png`` that the Spanish site serves in place of the English one."""
+    from convzoo.figures import FIGURES
+
+    out, _ = site
+    assert len(FIGURES) == 10
+    for spec in FIGURES.values():
+        es, en = REPO / "docs" / "img" / f"{spec.stem}.es.png", REPO / "docs" / "img" / f"{spec.stem}.png"
+        assert es.is_file(), f"docs/img/{spec.stem}.es.png missing: figure {spec.number} has no Spanish twin"
+        assert es.read_bytes() != en.read_bytes()
+        assert (out / "es" / "img" / f"{spec.stem}.png").read_bytes() == es.read_bytes()
+        assert (out / "img" / f"{spec.stem}.png").read_bytes() == en.read_bytes()
+        assert "lang" in inspect.signature(spec.load()).parameters, f"figure {spec.number} takes no lang"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("number, stem, keys", [
     (1, "fig1_separable", ("filtered",)),
     (2, "fig2_variants", ("costs", "cost_ratio")),
     (3, "fig3_inverted_residual", ("widths", "costs")),
+    (4, "fig4_scaling", ("models", "multipliers", "study_curves")),
     (5, "fig5_convnext", ("widths", "calls", "costs")),
     (6, "fig6_dilation", ("stack_rf", "context_module_rf", "plain_rf")),
     (7, "fig7_transposed", ("x", "kernel", "y_scatter", "y_matrix")),
     (10, "fig10_reparam", ("max_rel_diff", "costs")),
 ])
 def test_spanish_site_shows_the_spanish_figures(site, tmp_path, number, stem, keys):
-    """Figures 1-3, 5-7 and 10 follow the page language: ``lang="es"`` draws the same numbers with Spanish
-    words into ``<stem>.es.png``, which the Spanish site serves in place of the English one."""
+    """Figures 1-7 and 10 follow the page language: ``lang="es"`` draws the same numbers with Spanish
+    words into ``<stem>.es.png``, which the Spanish site serves in place of the English one; both
+    committed PNGs are what the code draws (figure 4 from the scaling study it shows)."""
     pytest.importorskip("matplotlib", reason="matplotlib is in the 'figures' extra")
     import numpy as np
 
     from convzoo.figures import make_figure
 
-    en = make_figure(number, tmp_path, formats=("png",))
-    es = make_figure(number, tmp_path, formats=("png",), lang="es")
+    options = {"run_dir": SCALING_STUDY} if number == 4 else {}
+    en = make_figure(number, tmp_path, formats=("png",), **options)
+    es = make_figure(number, tmp_path, formats=("png",), lang="es", **options)
     assert [p.name for p in es.paths] == [f"{stem}.es.png"]
     assert all(en.data[k] == es.data[k] if isinstance(en.data[k], dict) else np.array_equal(en.data[k], es.data[k])
                for k in keys)
@@ -132,5 +187,38 @@ def test_spanish_site_shows_the_spanish_figures(site, tmp_path, number, stem, ke
     assert (out / "es" / "img" / f"{stem}.png").read_bytes() == drawn
     english = (REPO / "docs" / "img" / f"{stem}.png").read_bytes()
     assert (out / "img" / f"{stem}.png").read_bytes() == english
+    if number == 4:
+        assert en.paths[0].read_bytes() == english, "docs/img/fig4_scaling.png is not drawn from SCALING_STUDY"
     with pytest.raises(ValueError, match="lang must be one of"):
         make_figure(number, tmp_path, formats=("png",), lang="fr")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number, stem, keys", [
+    (8, "fig8_waveform", ("label", "word", "sample_rate", "waveform")),
+    (9, "fig9_video", ("label", "direction", "frames", "clip")),
+])
+def test_figures_drawn_from_training_take_the_page_language(tmp_path, number, stem, keys):
+    """Figures 8 and 9 train small nets (or read trained runs), so their committed PNGs cannot be
+    redrawn here; in fast mode ``lang="es"`` writes ``<stem>.es.png`` from the same data with other
+    words, and an unknown language fails before any training."""
+    pytest.importorskip("matplotlib", reason="matplotlib is in the 'figures' extra")
+    import numpy as np
+
+    from convzoo.figures import make_figure
+
+    if number == 8:
+        from convzoo.data.spoken_digits import find_espeak
+        try:
+            find_espeak(None)
+        except Exception as e:                    # the Debian package espeak-ng (installed by .ci/run)
+            tool_missing(f"espeak-ng not available: {e}")
+    with pytest.raises(ValueError, match="lang must be one of"):
+        make_figure(number, tmp_path, formats=("png",), fast=True, lang="fr")
+    en = make_figure(number, tmp_path, formats=("png",), fast=True)
+    es = make_figure(number, tmp_path, formats=("png",), fast=True, lang="es")
+    assert [p.name for p in es.paths] == [f"{stem}.es.png"]
+    for k in keys:
+        assert (np.array_equal(en.data[k], es.data[k]) if isinstance(en.data[k], np.ndarray)
+                else en.data[k] == es.data[k]), k
+    assert es.paths[0].read_bytes() != en.paths[0].read_bytes()

@@ -7,8 +7,9 @@ files it wrote *and* the numbers it drew (:class:`FigureResult`), so tests check
     [3, 5, 9, 17, 33, 65, 67, 67]
 
 Every figure function has the signature ``fn(out_dir, *, formats=("png", "svg"), fast=False,
-run_dir=None, seed=0)``. ``fast`` shrinks the figures that train a network (8, 9) to a few seconds;
-``run_dir`` lets them read a trained model instead of training one.
+run_dir=None, seed=0, lang="en")``. ``fast`` shrinks the figures that train a network (8, 9) to a few seconds;
+``run_dir`` lets them read a trained model instead of training one; ``lang="es"`` draws the same numbers
+with Spanish words into ``<stem>.es.<fmt>`` (the Spanish site's copy).
 """
 from __future__ import annotations
 

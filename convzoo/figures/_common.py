@@ -192,6 +192,21 @@ def decimals(text: str, lang: str) -> str:
     return re.sub(r"(?<=\d)\.(?=\d)", ",", text) if lang == "es" else text
 
 
+def decimal_ticks(lang: str, *axes) -> None:
+    """Tick labels of linear ``axes`` (matplotlib Axis objects) with the page language's decimal mark; English
+    keeps matplotlib's own formatter (its output unchanged)."""
+    if lang == "en":
+        return
+    from matplotlib.ticker import ScalarFormatter
+
+    class _Localized(ScalarFormatter):
+        def __call__(self, x, pos=None):
+            return decimals(super().__call__(x, pos), lang)
+
+    for axis in axes:
+        axis.set_major_formatter(_Localized())
+
+
 def stem_for(stem: str, lang: str) -> str:
     """``fig1_separable`` in English; ``fig1_separable.es`` for the Spanish site's copy (mkdocs-static-i18n)."""
     return stem if lang == "en" else f"{stem}.{lang}"

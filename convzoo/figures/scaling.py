@@ -13,9 +13,45 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, decimal_ticks, decimals, new_figure, save_figure, \
+    stem_for, words_for
 
 VARIANTS = [f"b{i}" for i in range(8)]
+
+# The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
+LABELS = {
+    "en": dict(title="Figure 4. EfficientNet compound scaling: width, depth and resolution grow together",
+               columns=["Stage", "Operator", "Resolution", "#Channels", "#Layers"],
+               table="EfficientNet-B0 (Table 1), read from create_model('efficientnet_b0')",
+               stage="stage", channels="channels (round_filters)", width="width per stage",
+               layers="layers (ceil(n x depth))", depth_title="depth per stage",
+               dims={"depth": "depth", "width": "width", "resolution": "resolution", "compound": "compound"},
+               released="{dim} (released)", multiplier="multiplier vs B0",
+               law="released multipliers (solid) vs alpha^phi, beta^phi, gamma^phi\n"
+                   "(dotted, 1.2 / 1.1 / 1.15, phi = model index)",
+               bar="{res}\n{depth} layers\n{params}M", input="default input resolution (px)",
+               bars="resolution, total layers, params", macs="MACs (M)", top1="top-1 (%)",
+               study="scaling study (convzoo scale: {where})\naccuracy vs MACs",
+               settings={"dataset": "dataset", "budget": "budget", "train_size": "train_size"},
+               no_study="accuracy curves of the scaling study:\nrun `convzoo scale --out DIR`, then\n"
+                        "`convzoo figures OUT --only 4 --scaling-run DIR`"),
+    "es": dict(title="Figura 4. Escalado compuesto de EfficientNet: anchura, profundidad y resolución crecen juntas",
+               columns=["Etapa", "Operador", "Resolución", "#Canales", "#Capas"],
+               table="EfficientNet-B0 (Tabla 1), leída de create_model('efficientnet_b0')",
+               stage="etapa", channels="canales (round_filters)", width="anchura por etapa",
+               layers="capas (ceil(n x profundidad))", depth_title="profundidad por etapa",
+               dims={"depth": "profundidad", "width": "anchura", "resolution": "resolución",
+                     "compound": "compuesto"},
+               released="{dim} (publicado)", multiplier="multiplicador frente a B0",
+               law="multiplicadores publicados (continuo) frente a alpha^phi, beta^phi, gamma^phi\n"
+                   "(punteado, 1,2 / 1,1 / 1,15, phi = índice del modelo)",
+               bar="{res}\n{depth} capas\n{params}M", input="resolución de entrada por defecto (px)",
+               bars="resolución, capas totales, parámetros", macs="MACs (M)", top1="top-1 (%)",
+               study="estudio de escalado (convzoo scale), precisión frente a MACs\n{where}",
+               settings={"dataset": "datos", "budget": "presupuesto", "train_size": "entrenamiento"},
+               no_study="curvas de precisión del estudio de escalado:\nejecuta `convzoo scale --out DIR` y luego\n"
+                        "`convzoo figures OUT --only 4 --scaling-run DIR`"),
+}
 
 
 def describe_efficientnet(name: str) -> dict:
@@ -56,8 +92,11 @@ def load_scaling_results(run_dir) -> dict:
 
 
 def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
-                   seed: int = 0) -> FigureResult:
+                   seed: int = 0, lang: str = "en") -> FigureResult:
+    """``lang="es"`` draws the Spanish labels into ``fig4_scaling.es.*`` (the Spanish site's copy)."""
     from ..models.efficientnet import EFFICIENTNET_SCALING, compound_scaling
+
+    words = words_for(LABELS, lang)
 
     study = load_scaling_results(run_dir) if run_dir is not None else None    # fail early on a bad folder
     nets = {v: describe_efficientnet(f"efficientnet_{v}") for v in VARIANTS}
@@ -69,34 +108,33 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
 
     fig = new_figure(15, 7.6)
     grid = fig.add_gridspec(2, 3, width_ratios=[1.35, 1, 1])
-    _panel_table(fig.add_subplot(grid[0, 0]), nets["b0"]["stages"])
-    _panel_stages(fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[0, 2]), nets)
-    _panel_multipliers(fig.add_subplot(grid[1, 0]), mults, phis, law)
-    _panel_resolution(fig.add_subplot(grid[1, 1]), nets)
-    curves = _panel_study(fig.add_subplot(grid[1, 2]), study)
-    fig.suptitle("Figure 4. EfficientNet compound scaling: width, depth and resolution grow together",
-                 fontsize=11)
+    _panel_table(fig.add_subplot(grid[0, 0]), nets["b0"]["stages"], words)
+    _panel_stages(fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[0, 2]), nets, words)
+    _panel_multipliers(fig.add_subplot(grid[1, 0]), mults, phis, law, words, lang)
+    _panel_resolution(fig.add_subplot(grid[1, 1]), nets, words, lang)
+    curves = _panel_study(fig.add_subplot(grid[1, 2]), study, words, lang)
+    fig.suptitle(words["title"], fontsize=11)
     data = {"models": nets, "multipliers": mults,
             "compound_scaling_phi1": tuple(float(v) for v in compound_scaling(1.0)), "study_curves": curves}
-    paths = save_figure(fig, out_dir, "fig4_scaling", formats)
+    paths = save_figure(fig, out_dir, stem_for("fig4_scaling", lang), formats)
     return FigureResult(4, "scaling", "EfficientNet compound scaling", paths, data)
 
 
-def _panel_table(ax, b0: list) -> None:
+def _panel_table(ax, b0: list, words: dict) -> None:
     """(a) the B0 table, as Table 1 prints it."""
     ax.axis("off")
     cells = [[r["stage"], r["operator"], f"{r['resolution']}x{r['resolution']}", r["channels"], r["layers"]]
              for r in b0]
-    tab = ax.table(cellText=cells, colLabels=["Stage", "Operator", "Resolution", "#Channels", "#Layers"],
+    tab = ax.table(cellText=cells, colLabels=words["columns"],
                    loc="center", cellLoc="center")
     tab.auto_set_font_size(False)
     tab.set_fontsize(8)
     tab.auto_set_column_width(list(range(5)))
     tab.scale(1, 1.15)
-    ax.set_title("EfficientNet-B0 (Table 1), read from create_model('efficientnet_b0')", fontsize=9)
+    ax.set_title(words["table"], fontsize=9)
 
 
-def _panel_stages(ax_w, ax_d, nets: dict) -> None:
+def _panel_stages(ax_w, ax_d, nets: dict, words: dict) -> None:
     """(b) per-stage widths and (c) per-stage layers, B0..B7."""
     cmap = [tuple(c) for c in np.linspace([0.2, 0.4, 0.8], [0.8, 0.25, 0.2], len(VARIANTS))]
     stages = np.arange(1, len(nets["b0"]["stages"]) + 1)
@@ -105,42 +143,44 @@ def _panel_stages(ax_w, ax_d, nets: dict) -> None:
         ax_w.plot(stages, [r["channels"] for r in st], "o-", color=c, ms=3, lw=1, label=v.upper())
         ax_d.plot(stages, [r["layers"] for r in st], "o-", color=c, ms=3, lw=1, label=v.upper())
     ax_w.set_yscale("log")
-    ax_w.set_xlabel("stage")
-    ax_w.set_ylabel("channels (round_filters)")
-    ax_w.set_title("width per stage", fontsize=9)
+    ax_w.set_xlabel(words["stage"])
+    ax_w.set_ylabel(words["channels"])
+    ax_w.set_title(words["width"], fontsize=9)
     ax_w.legend(fontsize=7, ncol=2, frameon=False)
-    ax_d.set_xlabel("stage")
-    ax_d.set_ylabel("layers (ceil(n x depth))")
-    ax_d.set_title("depth per stage", fontsize=9)
+    ax_d.set_xlabel(words["stage"])
+    ax_d.set_ylabel(words["layers"])
+    ax_d.set_title(words["depth_title"], fontsize=9)
 
 
-def _panel_multipliers(ax, mults: dict, phis, law) -> None:
+def _panel_multipliers(ax, mults: dict, phis, law, words: dict, lang: str) -> None:
     """(d) multipliers of the released models vs Eq. 3."""
     idx = np.arange(len(VARIANTS))
     for key, col, law_i in (("depth", PALETTE[0], 0), ("width", PALETTE[1], 1), ("resolution", PALETTE[2], 2)):
-        ax.plot(idx, [mults[v][key] for v in VARIANTS], "o-", color=col, label=f"{key} (released)")
+        ax.plot(idx, [mults[v][key] for v in VARIANTS], "o-", color=col,
+                label=words["released"].format(dim=words["dims"][key]))
         ax.plot(phis, [l[law_i] for l in law], ":", color=col, lw=1)
     ax.set_xticks(idx, [v.upper() for v in VARIANTS])
-    ax.set_ylabel("multiplier vs B0")
-    ax.set_title("released multipliers (solid) vs alpha^phi, beta^phi, gamma^phi\n"
-                 "(dotted, 1.2 / 1.1 / 1.15, phi = model index)", fontsize=9)
+    ax.set_ylabel(words["multiplier"])
+    decimal_ticks(lang, ax.yaxis)
+    ax.set_title(words["law"], fontsize=9)
     ax.legend(fontsize=7, frameon=False)
 
 
-def _panel_resolution(ax, nets: dict) -> None:
+def _panel_resolution(ax, nets: dict, words: dict, lang: str) -> None:
     """(e) resolution and total depth per model."""
     idx = np.arange(len(VARIANTS))
     ax.bar(idx, [nets[v]["resolution"] for v in VARIANTS], color=PALETTE[2], alpha=0.8)
     for i, v in enumerate(VARIANTS):
-        ax.text(i, nets[v]["resolution"] + 8, f"{nets[v]['resolution']}\n{nets[v]['depth']} layers\n"
-                f"{nets[v]['params'] / 1e6:.1f}M", ha="center", fontsize=6.5)
+        label = words["bar"].format(res=nets[v]["resolution"], depth=nets[v]["depth"],
+                                    params=decimals(f"{nets[v]['params'] / 1e6:.1f}", lang))
+        ax.text(i, nets[v]["resolution"] + 8, label, ha="center", fontsize=6.5)
     ax.set_xticks(idx, [v.upper() for v in VARIANTS])
-    ax.set_ylabel("default input resolution (px)")
+    ax.set_ylabel(words["input"])
     ax.set_ylim(0, 760)
-    ax.set_title("resolution, total layers, params", fontsize=9)
+    ax.set_title(words["bars"], fontsize=9)
 
 
-def _panel_study(ax, study) -> dict:
+def _panel_study(ax, study, words: dict, lang: str) -> dict:
     """(f) the scaling study, when a run folder is given; returns the curves drawn."""
     curves = {}
     if study:
@@ -151,15 +191,16 @@ def _panel_study(ax, study) -> dict:
             if len(pts) > len(base):
                 curves[key] = [(r["macs"], r["accuracy"]) for r in pts]
                 ax.plot([m / 1e6 for m, _ in curves[key]], [100 * a for _, a in curves[key]], "o-",
-                        color=col, label=key, ms=4)
-        ax.set_xlabel("MACs (M)")
-        ax.set_ylabel("top-1 (%)")
+                        color=col, label=words["dims"][key], ms=4)
+        ax.set_xlabel(words["macs"])
+        ax.set_ylabel(words["top1"])
+        decimal_ticks(lang, ax.xaxis, ax.yaxis)
         ax.legend(fontsize=7, frameon=False)
-        where = ", ".join(f"{k} {study[k]}" for k in ("dataset", "budget", "train_size") if k in study)
-        ax.set_title(f"scaling study (convzoo scale: {where})\naccuracy vs MACs", fontsize=9)
+        where = ", ".join(f"{words['settings'][k]} {study[k]}" for k in ("dataset", "budget", "train_size")
+                          if k in study)
+        ax.set_title(words["study"].format(where=where), fontsize=9)
     else:
         ax.axis("off")
-        ax.text(0.5, 0.5, "accuracy curves of the scaling study:\nrun `convzoo scale --out DIR`, then\n"
-                "`convzoo figures OUT --only 4 --scaling-run DIR`", ha="center", va="center", fontsize=9,
+        ax.text(0.5, 0.5, words["no_study"], ha="center", va="center", fontsize=9,
                 color="0.35")
     return curves

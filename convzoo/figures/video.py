@@ -18,9 +18,13 @@ from ._common import (
     DEFAULT_FORMATS,
     PALETTE,
     FigureResult,
+    decimal_ticks,
+    decimals,
     new_figure,
     save_figure,
+    stem_for,
     strip_ticks,
+    words_for,
 )
 from ._training import example_split, load_figure_run, train_small
 
@@ -28,6 +32,26 @@ NETS = {"2d": "frame2d_small", "3d": "c3d_small"}
 SHOW_FRAMES = 8
 # experiments/video_2d_vs_3d.py's summary (all four nets, several seeds), drawn when present
 EXPERIMENT = Path(__file__).resolve().parents[2] / "experiments" / "results" / "video_2d_vs_3d.json"
+
+# The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
+LABELS = {
+    "en": dict(clip="clip", conv2d="2D conv", conv3d="3D conv", chance="chance",
+               accuracy="test accuracy (mean, 95% CI)",
+               experiment="{dataset} (which digit came first?),\n{seeds} seeds per net, dots = seeds",
+               percent="{v}%", directions={},
+               title="Figure 9. A clip moving {direction}: first-layer responses per frame; a 2D filter sees each "
+                     "frame alone, a 3D filter sees motion",
+               brief_accuracy="test accuracy", motion="motion sensitivity (best channel)",
+               brief_title="label = direction of motion"),
+    "es": dict(clip="clip", conv2d="conv. 2D", conv3d="conv. 3D", chance="azar",
+               accuracy="precisión de prueba (media, IC del 95 %)",
+               experiment="{dataset} (¿qué dígito salió primero?),\n{seeds} semillas por red, puntos = semillas",
+               percent="{v} %", directions={"W": "O", "NW": "NO", "SW": "SO"},
+               title="Figura 9. Un clip que se mueve hacia el {direction}: respuestas de la primera capa por "
+                     "fotograma; un filtro 2D ve cada fotograma por separado, uno 3D ve el movimiento",
+               brief_accuracy="precisión de prueba", motion="sensibilidad al movimiento (mejor canal)",
+               brief_title="etiqueta = dirección del movimiento"),
+}
 
 
 def load_experiment(path=EXPERIMENT):
@@ -40,7 +64,7 @@ def load_experiment(path=EXPERIMENT):
     return result if result.get("summary") else None
 
 
-def _experiment_panel(ax, result: dict) -> None:
+def _experiment_panel(ax, result: dict, words: dict, lang: str) -> None:
     """Mean test accuracy of each net with its 95% interval over seeds, chance marked."""
     rows = result["summary"]
     x = np.arange(len(rows))
@@ -50,16 +74,17 @@ def _experiment_panel(ax, result: dict) -> None:
     ax.bar(x, means, 0.6, yerr=err, capsize=4, color=[PALETTE[i % len(PALETTE)] for i in range(len(rows))])
     for xi, r in zip(x, rows):
         ax.plot([xi] * len(r["accuracies"]), r["accuracies"], "k.", ms=4)
-        ax.text(xi, min(1.0, r["accuracy"]["hi"]) + 0.02, f"{r['accuracy']['mean'] * 100:.1f}%", ha="center",
+        ax.text(xi, min(1.0, r["accuracy"]["hi"]) + 0.02,
+                words["percent"].format(v=decimals(f"{r['accuracy']['mean'] * 100:.1f}", lang)), ha="center",
                 fontsize=8)
     chance = 1 / result.get("num_classes", 2)
     ax.axhline(chance, color="0.4", ls=":", lw=1)
-    ax.text(-0.45, chance + 0.01, "chance", fontsize=8, va="bottom", color="0.4")
+    ax.text(-0.45, chance + 0.01, words["chance"], fontsize=8, va="bottom", color="0.4")
     ax.set_xticks(x, [r["model"].replace("_small", "") for r in rows], fontsize=8)
     ax.set_ylim(0, 1.12)
-    ax.set_ylabel("test accuracy (mean, 95% CI)", fontsize=8)
-    ax.set_title(f"{result['dataset']} (which digit came first?),\n{result['seeds']} seeds per net, dots = seeds",
-                 fontsize=8)
+    ax.set_ylabel(words["accuracy"], fontsize=8)
+    decimal_ticks(lang, ax.yaxis)
+    ax.set_title(words["experiment"].format(dataset=result["dataset"], seeds=result["seeds"]), fontsize=8)
 
 
 def first_layer_response(model, clip: torch.Tensor, kind: str) -> torch.Tensor:
@@ -90,9 +115,11 @@ def motion_sensitivity(model, clip: torch.Tensor, kind: str) -> np.ndarray:
 
 
 def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
-                 seed: int = 0) -> FigureResult:
+                 seed: int = 0, lang: str = "en") -> FigureResult:
     """``run_dir``: a folder holding two ``convzoo train`` run folders named ``frame2d_small`` and
-    ``c3d_small`` (trained on moving_digits); otherwise both are trained here."""
+    ``c3d_small`` (trained on moving_digits); otherwise both are trained here. ``lang="es"`` draws the
+    Spanish labels into ``fig9_video.es.*`` (the Spanish site's copy)."""
+    words = words_for(LABELS, lang)
     models, reports = {}, {}
     for kind, name in NETS.items():
         if run_dir is not None:
@@ -117,7 +144,8 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
 
     fig = new_figure(13, 5.2)
     grid = fig.add_gridspec(3, SHOW_FRAMES + 2, width_ratios=[1] * SHOW_FRAMES + [0.25, 3.2])
-    rows = [("clip", clip[0, 0].numpy(), "gray"), ("2D conv", resp["2d"], "magma"), ("3D conv", resp["3d"], "magma")]
+    rows = [(words["clip"], clip[0, 0].numpy(), "gray"), (words["conv2d"], resp["2d"], "magma"),
+            (words["conv3d"], resp["3d"], "magma")]
     for r, (name, arr, cmap) in enumerate(rows):
         vmax = float(arr.max()) or 1.0
         for c, f in enumerate(frames):
@@ -131,32 +159,33 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
     ax = fig.add_subplot(grid[:, SHOW_FRAMES + 1])
     experiment = load_experiment()
     if experiment is not None:
-        _experiment_panel(ax, experiment)
+        _experiment_panel(ax, experiment, words, lang)
     else:
-        _brief_panel(ax, acc, sens)
-    fig.suptitle(f"Figure 9. A clip moving {DIRECTIONS[label]}: first-layer responses per frame; a 2D filter "
-                 "sees each frame alone, a 3D filter sees motion", fontsize=10)
+        _brief_panel(ax, acc, sens, words, lang)
+    direction = words["directions"].get(DIRECTIONS[label], DIRECTIONS[label])
+    fig.suptitle(words["title"].format(direction=direction), fontsize=10)
 
     data = {"label": int(label), "direction": DIRECTIONS[label], "frames": frames, "channel": channel,
             "responses": resp, "motion_sensitivity": {k: v.tolist() for k, v in sens.items()},
             "accuracy": acc, "models": dict(NETS), "trained_here": run_dir is None,
             "clip": clip.numpy(), "nets": models, "experiment": experiment}
-    paths = save_figure(fig, out_dir, "fig9_video", formats)
+    paths = save_figure(fig, out_dir, stem_for("fig9_video", lang), formats)
     return FigureResult(9, "video", "2D vs 3D convolution over video frames", paths, data)
 
 
-def _brief_panel(ax, acc: dict, sens: dict) -> None:
+def _brief_panel(ax, acc: dict, sens: dict, words: dict, lang: str) -> None:
     """Without the experiment's result: the two briefly trained nets' accuracy and motion sensitivity."""
     names = ["2D (frame2d_small)", "3D (c3d_small)"]
     x = np.arange(2)
-    ax.bar(x - 0.2, [acc["2d"], acc["3d"]], 0.38, color=PALETTE[0], label="test accuracy")
+    ax.bar(x - 0.2, [acc["2d"], acc["3d"]], 0.38, color=PALETTE[0], label=words["brief_accuracy"])
     ax.bar(x + 0.2, [float(sens["2d"].max()), float(sens["3d"].max())], 0.38, color=PALETTE[3],
-           label="motion sensitivity (best channel)")
+           label=words["motion"])
     ax.axhline(1 / 8, color="0.4", ls=":", lw=1)
-    ax.text(-0.55, 1 / 8 + 0.01, "chance", fontsize=8, va="bottom", ha="left", color="0.4")
+    ax.text(-0.55, 1 / 8 + 0.01, words["chance"], fontsize=8, va="bottom", ha="left", color="0.4")
     for xi, v in zip(np.r_[x - 0.2, x + 0.2], [acc["2d"], acc["3d"], sens["2d"].max(), sens["3d"].max()]):
-        ax.text(xi, v + 0.02, f"{v:.2f}", ha="center", fontsize=8)
+        ax.text(xi, v + 0.02, decimals(f"{v:.2f}", lang), ha="center", fontsize=8)
     ax.set_xticks(x, names, fontsize=8)
     ax.set_ylim(0, 1.1)
+    decimal_ticks(lang, ax.yaxis)
     ax.legend(fontsize=8, frameon=False, loc="upper left")
-    ax.set_title("label = direction of motion", fontsize=9)
+    ax.set_title(words["brief_title"], fontsize=9)

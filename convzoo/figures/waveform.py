@@ -13,12 +13,37 @@ import numpy as np
 import torch
 
 from .._extras import require
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
+from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, decimal_ticks, decimals, new_figure, save_figure, \
+    stem_for, words_for
 from ._training import load_figure_run, example_split, train_small
 
 MODEL = "waveform_m5"
 NFFT = 512
 SHOW_FILTERS = 8
+
+# The figure's words in each page language (``lang``): the Spanish uses the lecture's terms. The digit
+# words stay as spoken (SpokenDigits' classes are English words).
+LABELS = {
+    "en": dict(time="time (s)", amplitude="amplitude (standardised)",
+               clip='spoken digit "{word}" (SpokenDigits test split, unseen voice), {sr} Hz; M5 predicts "{pred}"',
+               spectrogram="its spectrogram (for reference)", peak="#{ch}, peak {hz} Hz",
+               taps="ms (80 taps = 10 ms)", responses="frequency responses of some filters",
+               sorted="filter (sorted by peak frequency)", all="all {n} first-layer filters, |rfft| (dB)",
+               run="run folder", accuracy="test accuracy {acc}", here=" after a short run here",
+               from_run=", run folder",
+               title="Figure 8. 1D convolution on raw audio: M5's first layer is a learned filterbank ({acc})"),
+    "es": dict(time="tiempo (s)", amplitude="amplitud (estandarizada)",
+               clip='dígito hablado "{word}" (partición de prueba de SpokenDigits, voz no vista), {sr} Hz; '
+                    'M5 predice "{pred}"',
+               spectrogram="su espectrograma (como referencia)", peak="#{ch}, pico {hz} Hz",
+               taps="ms (80 coeficientes = 10 ms)", responses="respuesta en frecuencia de algunos filtros",
+               sorted="filtro (por frecuencia de pico)", all="los {n} filtros de la primera capa, |rfft| (dB)",
+               run="carpeta de ejecución", accuracy="precisión de prueba {acc}",
+               here=" tras un entrenamiento breve aquí",
+               from_run=", carpeta de ejecución",
+               title="Figura 8. Convolución 1D sobre audio crudo: la primera capa de M5 es un banco de filtros "
+                     "aprendido ({acc})"),
+}
 
 
 def first_layer_filters(model) -> np.ndarray:
@@ -35,8 +60,10 @@ def frequency_responses(filters: np.ndarray, sample_rate: int, nfft: int = NFFT)
 
 
 def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
-                    seed: int = 0) -> FigureResult:
-    """``run_dir``: a ``convzoo train`` run of ``waveform_m5`` on spoken_digits (else trained here)."""
+                    seed: int = 0, lang: str = "en") -> FigureResult:
+    """``run_dir``: a ``convzoo train`` run of ``waveform_m5`` on spoken_digits (else trained here).
+    ``lang="es"`` draws the Spanish labels into ``fig8_waveform.es.*`` (the Spanish site's copy)."""
+    words_ = words_for(LABELS, lang)
     if run_dir is not None:
         model, report = load_figure_run(run_dir, expected_model=MODEL)
     else:
@@ -63,16 +90,17 @@ def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     ax = fig.add_subplot(grid[0, :2])
     t = np.arange(len(wave)) / sr
     ax.plot(t, wave, color=PALETTE[0], lw=0.5)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("amplitude (standardised)")
-    ax.set_title(f'spoken digit "{words[label]}" (SpokenDigits test split, unseen voice), {sr} Hz; '
-                 f'M5 predicts "{words[pred]}"', fontsize=9)
+    ax.set_xlabel(words_["time"])
+    ax.set_ylabel(words_["amplitude"])
+    decimal_ticks(lang, ax.xaxis, ax.yaxis)
+    ax.set_title(words_["clip"].format(word=words[label], sr=sr, pred=words[pred]), fontsize=9)
     ax = fig.add_subplot(grid[0, 2])
     f, tt, S = _spectrogram(wave, sr)
     ax.pcolormesh(tt, f, 10 * np.log10(S + 1e-10), shading="auto", cmap="magma")
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(words_["time"])
     ax.set_ylabel("Hz")
-    ax.set_title("its spectrogram (for reference)", fontsize=9)
+    decimal_ticks(lang, ax.xaxis)
+    ax.set_title(words_["spectrogram"], fontsize=9)
     sub = grid[1, 0].subgridspec(SHOW_FILTERS // 2, 2)
     taps = np.arange(filters.shape[1]) / sr * 1000
     for i, ch in enumerate(shown):
@@ -80,11 +108,13 @@ def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
         axf.plot(taps, filters[ch], color=PALETTE[1], lw=0.8)
         axf.set_yticks([])
         axf.tick_params(labelsize=6)
-        axf.text(0.98, 0.85, f"#{ch}, peak {peak[ch]:.0f} Hz", transform=axf.transAxes, ha="right", fontsize=6)
+        axf.text(0.98, 0.85, words_["peak"].format(ch=ch, hz=f"{peak[ch]:.0f}"), transform=axf.transAxes, ha="right",
+                 fontsize=6)
+        decimal_ticks(lang, axf.xaxis)
         if i % (SHOW_FILTERS // 2) != SHOW_FILTERS // 2 - 1:
             axf.set_xticks([])
         else:
-            axf.set_xlabel("ms (80 taps = 10 ms)", fontsize=7)
+            axf.set_xlabel(words_["taps"], fontsize=7)
     ax = fig.add_subplot(grid[1, 1])
     for i, ch in enumerate(shown[::2]):
         ax.plot(freqs, 20 * np.log10(mag[ch] / mag[ch].max() + 1e-6), lw=0.8, label=f"#{ch}")
@@ -92,26 +122,26 @@ def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     ax.set_xlabel("Hz")
     ax.set_ylabel("dB")
     ax.legend(fontsize=6, frameon=False, ncol=2)
-    ax.set_title("frequency responses of some filters", fontsize=9)
+    ax.set_title(words_["responses"], fontsize=9)
     ax = fig.add_subplot(grid[1, 2])
     norm = mag[order] / mag[order].max(axis=1, keepdims=True)
     ax.imshow(20 * np.log10(norm + 1e-6), aspect="auto", origin="lower", cmap="viridis", vmin=-30, vmax=0,
               extent=[freqs[0], freqs[-1], 0, len(order)])
     ax.set_xlabel("Hz")
-    ax.set_ylabel("filter (sorted by peak frequency)")
-    ax.set_title(f"all {len(order)} first-layer filters, |rfft| (dB)", fontsize=9)
+    ax.set_ylabel(words_["sorted"])
+    ax.set_title(words_["all"].format(n=len(order)), fontsize=9)
     acc = report.get("accuracy")
     if acc is None:
-        acc_text = "run folder"
+        acc_text = words_["run"]
     else:
-        acc_text = f"test accuracy {acc:.2f}" + (" after a short run here" if run_dir is None else ", run folder")
-    fig.suptitle(f"Figure 8. 1D convolution on raw audio: M5's first layer is a learned filterbank "
-                 f"({acc_text})", fontsize=10)
+        acc_text = words_["accuracy"].format(acc=decimals(f"{acc:.2f}", lang)) + (
+            words_["here"] if run_dir is None else words_["from_run"])
+    fig.suptitle(words_["title"].format(acc=acc_text), fontsize=10)
 
     data = {"label": int(label), "word": words[label], "prediction": pred, "sample_rate": sr,
             "waveform": wave, "filters": filters, "freqs": freqs, "magnitude": mag, "peak_hz": peak,
             "shown_filters": shown.tolist(), "accuracy": acc, "model": MODEL, "trained_here": run_dir is None}
-    paths = save_figure(fig, out_dir, "fig8_waveform", formats)
+    paths = save_figure(fig, out_dir, stem_for("fig8_waveform", lang), formats)
     return FigureResult(8, "waveform", "1D convolution on raw audio (M5)", paths, data)
 
 
