@@ -53,11 +53,35 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
+def smallest_font_pt(fig: Figure) -> float:
+    """The smallest font size (points) of any visible, non-empty text drawn in ``fig``."""
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()          # tick labels get their text at draw time
+    hidden = set()                        # the axis texts of axes drawn with axis("off")
+    for ax in fig.get_axes():
+        if not ax.axison or not ax.get_visible():
+            hidden.update(id(t) for a in (ax.xaxis, ax.yaxis) for t in a.findobj(Text))
+    sizes = [t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and id(t) not in hidden]
+    return float(min(sizes)) if sizes else 0.0
+
+
+# What each file records about its text, so the site can check the size a reader sees:
+# the smallest font in the file's own pixels (PNG: pixels at PNG_DPI; SVG: CSS px, 1 pt = 4/3 px).
+FONT_KEY = "convzoo-min-font-px"
+
+
 def save_figure(fig: Figure, out_dir: os.PathLike | str, stem: str,
                 formats: Sequence[str] = DEFAULT_FORMATS) -> list[Path]:
-    """Write ``fig`` as ``out_dir/stem.<fmt>`` for each format, each write atomic (temp + replace)."""
+    """Write ``fig`` as ``out_dir/stem.<fmt>`` for each format, each write atomic (temp + replace).
+
+    Each PNG and SVG records its smallest label font in its own pixels (:data:`FONT_KEY`), read back
+    by :func:`recorded_font_px`: the site test turns it into the size on screen.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    font_pt = smallest_font_pt(fig)
     paths = []
     for fmt in check_formats(formats):
         # Fixed metadata and SVG hash salt keep the files byte-stable between runs.
@@ -67,19 +91,44 @@ def save_figure(fig: Figure, out_dir: os.PathLike | str, stem: str,
             with matplotlib.rc_context({"svg.hashsalt": "convzoo", "svg.fonttype": "path"}):
                 fig.savefig(tmp, format=fmt, dpi=PNG_DPI, metadata=meta)
             if fmt == "png":
-                _compact_png(tmp)
+                _compact_png(tmp, font_pt * PNG_DPI / 72)
+            elif fmt == "svg":
+                _mark_svg(tmp, font_pt * 4 / 3)
         paths.append(atomic_write(out / f"{stem}.{fmt}", write))
     return paths
 
 
-def _compact_png(path: str) -> None:
+def _compact_png(path: str, font_px: float) -> None:
     """Re-save a PNG with a 256-colour palette: ~3x smaller, visually the same for these plots (they
-    use few colours; photos in figure 1 lose nothing visible at this size)."""
-    from PIL import Image
+    use few colours; photos in figure 1 lose nothing visible at this size); records ``font_px``."""
+    from PIL import Image, PngImagePlugin
 
     with Image.open(path) as im:
         q = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    q.save(path, format="PNG", optimize=True)
+    info = PngImagePlugin.PngInfo()
+    info.add_text(FONT_KEY, f"{font_px:.2f}")
+    q.save(path, format="PNG", optimize=True, pnginfo=info, dpi=(PNG_DPI, PNG_DPI))
+
+
+def _mark_svg(path: str, font_px: float) -> None:
+    text = Path(path).read_text(encoding="utf-8")
+    text = text.replace("<svg ", f'<svg data-{FONT_KEY}="{font_px:.2f}" ', 1)
+    Path(path).write_text(text, encoding="utf-8")
+
+
+def recorded_font_px(path: os.PathLike | str) -> float | None:
+    """The smallest label font a figure file records, in its own pixels; None if it records none."""
+    path = Path(path)
+    if path.suffix == ".svg":
+        m = re.search(rf'<svg [^>]*data-{FONT_KEY}="([\d.]+)"', path.read_text(encoding="utf-8")[:4000])
+        return float(m.group(1)) if m else None
+    if path.suffix == ".png":
+        from PIL import Image
+
+        with Image.open(path) as im:
+            value = im.info.get(FONT_KEY)
+        return float(value) if value else None
+    return None
 
 
 def annotate_matrix(ax, values, fmt: str = "{:g}", fontsize: float = 8.0, color_threshold=None) -> None:

@@ -1,0 +1,49 @@
+"""MkDocs hook for the convzoo figures on the pages (``img/figN_slug.png`` in the Markdown, both languages):
+
+* the SVG is shown where the figure has one (``img/<stem>.svg``; on the Spanish site
+  ``img/<stem>.es.svg``, never the English SVG in place of a Spanish PNG);
+* each figure sits in a ``.cz-figure`` link to its file (click to enlarge: assets/javascripts/figures.js
+  opens it full-window; without JavaScript the link opens the file);
+* a figure whose file records its label font (``convzoo.figures._common.save_figure``) is drawn for the
+  column: it is shown at its natural size (``cz-figure--drawn``: labels at the size they were drawn for,
+  >= 14 px) and, on a screen narrower than the figure, scrolls sideways inside its own box.
+"""
+import re
+import sys
+from pathlib import Path
+
+_IMG = re.compile(r'<img (?P<pre>[^>]*?)src="(?P<dir>[^"]*?img/)(?P<stem>fig\d+_[a-z_]+)\.png"(?P<post>[^>]*)>')
+
+
+def _recorded(path: Path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    try:
+        from convzoo.figures._common import recorded_font_px
+    except ImportError:        # the docs build without the package's figures extra: no record read
+        return None
+    finally:
+        sys.path.pop(0)
+    return recorded_font_px(path)
+
+
+def _source(img_dir: Path, stem: str, lang: str) -> Path:
+    """The file this language's site shows for ``stem``: its SVG when there is one for the language."""
+    if lang != "en" and (img_dir / f"{stem}.{lang}.png").is_file():
+        svg = img_dir / f"{stem}.{lang}.svg"
+        return svg if svg.is_file() else img_dir / f"{stem}.{lang}.png"
+    svg = img_dir / f"{stem}.svg"
+    return svg if svg.is_file() else img_dir / f"{stem}.png"
+
+
+def on_page_content(content: str, page, config, files) -> str:
+    img_dir = Path(config["docs_dir"]) / "img"
+    lang = "es" if page.url.startswith("es/") else "en"
+
+    def figure(m: re.Match) -> str:
+        source = _source(img_dir, m["stem"], lang)
+        src = f'{m["dir"]}{m["stem"]}{source.suffix}'
+        drawn = " cz-figure--drawn" if _recorded(source) else ""
+        return (f'<a class="cz-figure{drawn}" href="{src}">'
+                f'<img {m["pre"]}src="{src}"{m["post"]}></a>')
+
+    return _IMG.sub(figure, content)
