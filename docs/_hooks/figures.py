@@ -1,4 +1,4 @@
-"""MkDocs hook for the convzoo figures on the pages (``img/figN_slug.png`` in the Markdown, both languages):
+"""MkDocs hook for the figures on the pages (``img/<stem>.png`` in the Markdown, both languages):
 
 * the SVG is shown where the figure has one (``img/<stem>.svg``; on the Spanish site
   ``img/<stem>.es.svg``, never the English SVG in place of a Spanish PNG);
@@ -9,21 +9,31 @@
   >= 14 px) and, on a screen narrower than the figure, scrolls sideways inside its own box.
 """
 import re
-import sys
+import struct
 from pathlib import Path
 
-_IMG = re.compile(r'<img (?P<pre>[^>]*?)src="(?P<dir>[^"]*?img/)(?P<stem>fig\d+_[a-z_]+)\.png"(?P<post>[^>]*)>')
+_KEY = "convzoo-min-font-px"       # convzoo.figures._common.FONT_KEY
+
+_IMG = re.compile(r'<img (?P<pre>[^>]*?)src="(?P<dir>[^"]*?img/)(?P<stem>[\w-]+)\.png"(?P<post>[^>]*)>')
 
 
-def _recorded(path: Path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    try:
-        from convzoo.figures._common import recorded_font_px
-    except ImportError:        # the docs build without the package's figures extra: no record read
-        return None
-    finally:
-        sys.path.pop(0)
-    return recorded_font_px(path)
+def _recorded(path: Path) -> bool:
+    """Whether the file records its smallest label font (what ``convzoo.figures._common.save_figure``
+    writes: an ``svg`` attribute, or a PNG ``tEXt`` chunk), read without importing convzoo."""
+    if not path.is_file():
+        return False
+    data = path.read_bytes()
+    if path.suffix == ".svg":
+        return bytes(f"data-{_KEY}=", "ascii") in data[:4000]
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"tEXt" and data[pos + 8:pos + 8 + length].split(b"\0", 1)[0] == _KEY.encode():
+            return True
+        if kind == b"IDAT":
+            return False
+        pos += 12 + length
+    return False
 
 
 def _source(img_dir: Path, stem: str, lang: str) -> Path:
