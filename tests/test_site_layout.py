@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import re
 import threading
 from pathlib import Path
 
@@ -115,7 +114,8 @@ const out = {overflow: [], mathScroll: [], stickyMissing: [], raw: null, katexEr
              pageWidth: document.documentElement.scrollWidth, viewport: window.innerWidth};
 const describe = e => {
   const cls = typeof e.className === "string" && e.className ? "." + e.className.trim().split(/\s+/).join(".") : "";
-  return (e.tagName.toLowerCase() + cls).slice(0, 60) + " '" + (e.textContent || "").trim().replace(/\s+/g, " ").slice(0, 50) + "'";
+  const text = (e.textContent || "").trim().replace(/\s+/g, " ").slice(0, 50);
+  return (e.tagName.toLowerCase() + cls).slice(0, 60) + " '" + text + "'";
 };
 const container = e => {
   for (let p = e.parentElement; p; p = p.parentElement) {
@@ -145,7 +145,8 @@ for (const e of root.querySelectorAll("*")) {
   // the container's box: its border box less the borders (its padding is its own to paint in)
   const left = cr.left + px(cs.borderLeftWidth), right = cr.right - px(cs.borderRightWidth);
   if (r.left < left - 1 || r.right > right + 1)
-    out.overflow.push(`${describe(e)}: ${Math.round(r.width)} px at [${Math.round(r.left)}, ${Math.round(r.right)}] in ${describe(c).split(" ")[0]} [${Math.round(left)}, ${Math.round(right)}]`);
+    out.overflow.push(`${describe(e)}: ${Math.round(r.width)} px at [${Math.round(r.left)}, ${Math.round(r.right)}]` +
+                      ` in ${describe(c).split(" ")[0]} [${Math.round(left)}, ${Math.round(right)}]`);
 }
 const col = root.getBoundingClientRect();
 for (const m of root.querySelectorAll(".katex-display")) {
@@ -165,12 +166,16 @@ for (const t of root.querySelectorAll("table")) {
   if (!w || w.scrollWidth <= w.clientWidth + 1) continue;
   const first = t.querySelector("tbody tr > :first-child");
   if (first && getComputedStyle(first).position !== "sticky")
-    out.stickyMissing.push(`${w.scrollWidth} px table in ${w.clientWidth} px: '${t.querySelector("th, td").textContent.trim().slice(0, 40)}'`);
+    out.stickyMissing.push(`${w.scrollWidth} px table in ${w.clientWidth} px: ` +
+                           `'${t.querySelector("th, td").textContent.trim().slice(0, 40)}'`);
 }
 const clone = root.cloneNode(true);
-clone.querySelectorAll("pre, code, script, style, .katex, .highlight, .jp-CodeCell, .jp-OutputArea, .jp-InputArea, textarea")
-     .forEach(e => e.remove());
-const raw = clone.textContent.match(/\$\$|\$[^\s$][^$\n]{0,80}\$|\\\(|\\\)|\\\[|\\\]|\\(?:frac|sqrt|text|mathrm|mathbf|cdot|times|left|right|begin|end|sum|prod|alpha|beta|gamma|lfloor|rfloor|lceil|rceil|le|ge|approx|operatorname)\b/);
+clone.querySelectorAll("pre, code, script, style, textarea, .katex, .highlight, " +
+                       ".jp-CodeCell, .jp-OutputArea, .jp-InputArea").forEach(e => e.remove());
+const TEX = "frac|sqrt|text|mathrm|mathbf|cdot|times|left|right|begin|end|sum|prod|alpha|beta|gamma|" +
+            "lfloor|rfloor|lceil|rceil|le|ge|approx|operatorname";
+const raw = clone.textContent.match(new RegExp(
+  "\\$\\$|\\$[^\\s$][^$\\n]{0,80}\\$|\\\\[()\\[\\]]|\\\\(?:" + TEX + ")\\b"));
 out.raw = raw && raw[0];
 out.katexErrors = root.querySelectorAll(".katex-error").length;
 for (const i of root.querySelectorAll("img")) {
@@ -257,3 +262,29 @@ def test_every_page_fits_its_column_at_1280_and_390_px(server, browser):
     problems, numbers = check_site(browser, base, out, pages)
     assert numbers["smallest_label"] is not None, "no figure was measured"
     assert not problems, f"{len(problems)} problems on {numbers['loads']} page loads:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("lang", ["", "es/"])
+def test_figures_are_svg_drawn_for_the_page_and_open_enlarged(server, browser, lang):
+    """A variant page shows its figure as SVG, at its natural size (labels >= 14 px) in its own box;
+    a click opens it enlarged over the page and Escape closes it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, out = server
+    set_width(browser, 1280)
+    browser.get(f"{base}/{lang}variants/dilated/")
+    link = browser.find_element(By.CSS_SELECTOR, "a.cz-figure--drawn")
+    img = link.find_element(By.TAG_NAME, "img")
+    assert img.get_attribute("src").endswith("img/fig6_dilation.svg")
+    if lang:        # the Spanish site's copy is the Spanish drawing (fig6_dilation.es.svg), not the English one
+        assert (out / "es/img/fig6_dilation.svg").read_bytes() != (out / "img/fig6_dilation.svg").read_bytes()
+    shown, natural = browser.execute_script(
+        "const i = arguments[0]; return [i.getBoundingClientRect().width, i.naturalWidth]", img)
+    assert abs(shown - natural) <= 1, (shown, natural)
+    link.click()
+    boxes = browser.find_elements(By.CSS_SELECTOR, ".cz-lightbox img")
+    assert len(boxes) == 1 and boxes[0].get_attribute("src").endswith("fig6_dilation.svg")
+    assert browser.execute_script("return arguments[0].getBoundingClientRect().width", boxes[0]) > shown
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    assert not browser.find_elements(By.CSS_SELECTOR, ".cz-lightbox")

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._common import LABEL_PT, PAGE_WIDTH_IN, STYLE, TITLE_PT, matplotlib, DEFAULT_FORMATS, FigureResult, new_figure, save_figure
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, STYLE, TITLE_PT, matplotlib, DEFAULT_FORMATS, FigureResult,
+                      new_figure, save_figure)
 
 SIZE = 12
 TITLE = "Checkerboard artifacts: stride-2 transposed conv vs resize-conv"

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._common import LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, count_calls, cost, decimals, draw_width_flow, human, \
-    new_figure, save_figure, stem_for, trace_widths, words_for
+from ._common import (PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, count_calls, cost, decimals,
+                      draw_width_flow, human, new_figure, save_figure, stem_for, trace_widths, words_for)
 
 CONVNEXT_C = 96            # ConvNeXt-T stage 1 (Sec. 3 table: C = (96, 192, 384, 768))
 RESNET_IN, RESNET_MID = 256, 64   # ResNet-50 conv2_x

@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._common import LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, cost, decimals, draw_width_flow, human, new_figure, \
-    save_figure, stem_for, trace_widths, words_for
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, cost, decimals,
+                      draw_width_flow, human, new_figure, save_figure, stem_for, trace_widths, words_for)
 
 # The block drawn: MobileNetV2's 56x56 stage (Table 2, row "56^2 x 24, bottleneck, t=6, c=32"):
 # k = 24 channels in and out, expansion t = 6 -> 144 hidden channels.

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._common import LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, decimals, new_figure, save_figure, stem_for, words_for
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, decimals,
+                      new_figure, save_figure, stem_for, words_for)
 
 CHANNELS = 4
 CHANNEL = 1        # the output channel drawn (input channel CHANNEL too: where the identity sits)

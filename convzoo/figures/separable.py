@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from .._extras import require
-from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, annotate_matrix, decimals, new_figure, save_figure,
-                      stem_for, strip_ticks, words_for)
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, annotate_matrix,
+                      decimals, new_figure, save_figure, stem_for, strip_ticks, words_for)
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.float64)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, FigureResult, annotate_matrix, new_figure, save_figure
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, FigureResult, annotate_matrix, new_figure,
+                      save_figure)
 
 # The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
 LABELS = {

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from ..models.variants import LAYER_NAMES
-from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, cost, decimals, human, new_figure, save_figure,
-                      stem_for, words_for)
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, cost, decimals,
+                      human, new_figure, save_figure, stem_for, words_for)
 
 TOY_M, TOY_N, K = 3, 4, 3
 TABLE3 = dict(k=3, m=512, n=512, size=14)      # MobileNetV1 Table 3
