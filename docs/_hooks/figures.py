@@ -4,27 +4,35 @@
   ``img/<stem>.es.svg``, never the English SVG in place of a Spanish PNG);
 * each figure sits in a ``.cz-figure`` link to its file (click to enlarge: assets/javascripts/figures.js
   opens it full-window; without JavaScript the link opens the file);
-* a figure whose file records its label font (``convzoo.figures._common.save_figure``) is drawn for the
-  column: it is shown at its natural size (``cz-figure--drawn``: labels at the size they were drawn for,
-  >= 14 px) and, on a screen narrower than the figure, scrolls sideways inside its own box.
+* a figure whose file records its label font (``convzoo.figures._common.save_figure``) and is at most
+  7 in wide is drawn for the column: it is shown at its natural size (``cz-figure--drawn``: labels at
+  the size they were drawn for, >= 14 px) and, on a screen narrower than the figure, scrolls sideways
+  inside its own box. Any other image fits the column, as before.
 """
 import re
 import struct
 from pathlib import Path
 
 _KEY = "convzoo-min-font-px"       # convzoo.figures._common.FONT_KEY
+_PAGE_WIDTH_IN, _PNG_DPI = 7.0, 100  # convzoo.figures._common.PAGE_WIDTH_IN, PNG_DPI
 
 _IMG = re.compile(r'<img (?P<pre>[^>]*?)src="(?P<dir>[^"]*?img/)(?P<stem>[\w-]+)\.png"(?P<post>[^>]*)>')
 
 
-def _recorded(path: Path) -> bool:
+def _drawn_for_the_page(path: Path) -> bool:
     """Whether the file records its smallest label font (what ``convzoo.figures._common.save_figure``
-    writes: an ``svg`` attribute, or a PNG ``tEXt`` chunk), read without importing convzoo."""
+    writes: an ``svg`` attribute, or a PNG ``tEXt`` chunk) and is at most the column's width
+    (``PAGE_WIDTH_IN``), read without importing convzoo. A figure still drawn 13 in wide is shrunk to
+    the column as before, not shown at a natural size wider than the page."""
     if not path.is_file():
         return False
     data = path.read_bytes()
     if path.suffix == ".svg":
-        return bytes(f"data-{_KEY}=", "ascii") in data[:4000]
+        head = data[:4000].decode("utf-8", "replace")
+        width = re.search(r'<svg [^>]*width="([\d.]+)pt"', head)
+        return f"data-{_KEY}=" in head and width is not None and float(width[1]) / 72 <= _PAGE_WIDTH_IN + 0.05
+    if int.from_bytes(data[16:20], "big") > (_PAGE_WIDTH_IN + 0.05) * _PNG_DPI:     # IHDR width
+        return False
     pos = 8
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos:pos + 8])
@@ -52,7 +60,7 @@ def on_page_content(content: str, page, config, files) -> str:
     def figure(m: re.Match) -> str:
         source = _source(img_dir, m["stem"], lang)
         src = f'{m["dir"]}{m["stem"]}{source.suffix}'
-        drawn = " cz-figure--drawn" if _recorded(source) else ""
+        drawn = " cz-figure--drawn" if _drawn_for_the_page(source) else ""
         return (f'<a class="cz-figure{drawn}" href="{src}">'
                 f'<img {m["pre"]}src="{src}"{m["post"]}></a>')
 
