@@ -35,7 +35,7 @@ def test_site_builds_strict_without_warnings(site):
         assert page.is_file(), f"{md.name} was not built"
         # every variant page shows its figure, states a cost, and has a runnable snippet
         html = page.read_text()
-        assert re.search(r'<img[^>]+src="[^"]*img/fig\d+_[a-z_]+\.png"', html), md.name
+        assert re.search(r'<img[^>]+src="[^"]*img/fig\d+_[a-z_]+\.(?:png|svg)"', html), md.name   # SVG where drawn
         text = md.read_text()
         assert "## Cost" in text and "## Run it" in text and "```python" in text, md.name
 

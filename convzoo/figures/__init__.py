@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
 from .._extras import require
-from ._common import DEFAULT_FORMATS, FigureResult, check_formats
+from ._common import DEFAULT_FORMATS, STYLE, FigureResult, check_formats, matplotlib
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ def make_figure(number: int, out_dir, *, formats: Sequence[str] = DEFAULT_FORMAT
         raise ValueError(f"figure number must be in 1..{max(FIGURES)}; got {number!r}")
     spec = FIGURES[number]
     t0 = time.perf_counter()
-    result = spec.load()(Path(out_dir), formats=check_formats(formats), **options)
+    with matplotlib.rc_context(STYLE):          # the house style: labels at the page's text size
+        result = spec.load()(Path(out_dir), formats=check_formats(formats), **options)
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._common import DEFAULT_FORMATS, FigureResult, new_figure, save_figure
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, STYLE, TITLE_PT, matplotlib, DEFAULT_FORMATS, FigureResult,
+                      new_figure, save_figure)
 
 SIZE = 12
 TITLE = "Checkerboard artifacts: stride-2 transposed conv vs resize-conv"
@@ -57,7 +58,12 @@ def interior_spread(y: np.ndarray, border: int = 2) -> float:
 def figure_checkerboard(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
                         seed: int = 0) -> FigureResult:
     outs = checkerboard_outputs(seed)
-    fig = new_figure(8.4, 5.4)
+    with matplotlib.rc_context(STYLE):
+        return _draw(outs, out_dir, formats)
+
+
+def _draw(outs, out_dir, formats) -> FigureResult:
+    fig = new_figure(PAGE_WIDTH_IN, 6.4)
     axes = fig.subplots(2, 3)
     spreads: dict[str, dict[str, float]] = {}
     for r, (weights, row) in enumerate(outs.items()):
@@ -67,9 +73,9 @@ def figure_checkerboard(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = 
             ax.imshow(y, cmap="magma", interpolation="nearest", vmin=0, vmax=y.max())
             spreads[weights][name] = interior_spread(y)
             ax.set_title(f"{name}\n{'all-ones' if weights == 'ones' else 'random'} kernel: "
-                         f"interior spread {spreads[weights][name]:.2f}", fontsize=8)
+                         f"interior spread {spreads[weights][name]:.2f}", fontsize=LABEL_PT)
             ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle(f"{TITLE} (flat {SIZE}x{SIZE} input -> {2 * SIZE}x{2 * SIZE})", fontsize=10)
+    fig.suptitle(f"{TITLE} (flat {SIZE}x{SIZE} input -> {2 * SIZE}x{2 * SIZE})", fontsize=TITLE_PT)
     paths = save_figure(fig, out_dir, "checkerboard", formats)
     return FigureResult(10, "checkerboard", TITLE, paths,
                         data={"outputs": outs, "interior_spread": spreads})

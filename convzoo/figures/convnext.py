@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, count_calls, cost, decimals, draw_width_flow, human, \
-    new_figure, save_figure, stem_for, trace_widths, words_for
+from ._common import (PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, count_calls, cost, decimals,
+                      draw_width_flow, human, new_figure, save_figure, stem_for, trace_widths, words_for)
 
 CONVNEXT_C = 96            # ConvNeXt-T stage 1 (Sec. 3 table: C = (96, 192, 384, 768))
 RESNET_IN, RESNET_MID = 256, 64   # ResNet-50 conv2_x
@@ -61,8 +61,8 @@ def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     costs = {k: cost(m, tuple(x.shape[1:])) for k, (m, x) in blocks.items()}
     kernels = {k: [l.kernel for l in v] for k, v in layers.items()}
 
-    fig = new_figure(14, 4.4)
-    grid = fig.add_gridspec(1, 3)
+    fig = new_figure(PAGE_WIDTH_IN, 10.5)
+    grid = fig.add_gridspec(3, 1)
     scale = max(max(w) for w in widths.values())
     ck, cb = layers["convnext"], layers["bottleneck"]
     k0 = "x".join(map(str, ck[0].kernel))
@@ -74,7 +74,7 @@ def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
         ("convnextv2", PALETTE[3], words["v2"], [f"{k0} {words['dw']}", "1x1 (Linear), GELU, GRN", words["no_scale"]]),
     ]
     for i, (key, color, title, ops) in enumerate(panels):
-        ax = fig.add_subplot(grid[0, i])
+        ax = fig.add_subplot(grid[i, 0])
         c, n = costs[key], calls[key]
         norms = n["LayerNorm"] + n["BatchNorm2d"] + n["GlobalResponseNorm"]
         acts = n["GELU"] + n["ReLU"]
@@ -82,7 +82,7 @@ def figure_convnext(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
                         title=words["cost"].format(title=title, params=decimals(human(c["params"]), lang),
                                                    macs=decimals(human(c["macs"]), lang), size=SIZE, norms=norms,
                                                    acts=acts))
-    fig.suptitle(words["title"], fontsize=10)
+    fig.suptitle(words["title"], fontsize=TITLE_PT)
     data = {"widths": widths, "calls": calls, "costs": costs, "kernels": kernels}
     paths = save_figure(fig, out_dir, stem_for("fig5_convnext", lang), formats)
     return FigureResult(5, "convnext", "ConvNeXt block beside a ResNet bottleneck", paths, data)

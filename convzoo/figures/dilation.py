@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
+from ._common import LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, new_figure, save_figure
 
 DILATIONS = (1, 2, 4)
 GRID = 19   # odd, larger than the 15x15 field of the 1-2-4 stack
@@ -83,10 +83,12 @@ def figure_dilation(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     context_rf = [l.receptive_field for l in receptive_field(CONTEXT_MODULE)]
     plain_rf = [l.receptive_field for l in receptive_field([(k, 1, 1) for k, _, _ in CONTEXT_MODULE])]
 
-    fig = new_figure(13, 3.6)
-    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1.1, 1.7])
+    fig = new_figure(PAGE_WIDTH_IN, 7.6)
+    outer = fig.add_gridspec(2, 1, height_ratios=[1, 1.45])
+    top = outer[0].subgridspec(1, 3)
+    grid = outer[1].subgridspec(1, 2, width_ratios=[1, 1.25])
     for i, d in enumerate(DILATIONS):
-        ax = fig.add_subplot(grid[0, i])
+        ax = fig.add_subplot(top[0, i])
         img = np.zeros((GRID, GRID))
         for di, dj in taps[d]:
             img[c + di, c + dj] = 1
@@ -96,23 +98,24 @@ def figure_dilation(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
         ax.grid(which="minor", color="0.85", lw=0.4)
         ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
         span = 2 * d + 1
-        ax.set_title(words["tap"].format(d=d, s=span), fontsize=9)
-    ax = fig.add_subplot(grid[0, 3])
+        ax.set_title(words["tap"].format(d=d, s=span), fontsize=LABEL_PT)
+    ax = fig.add_subplot(grid[0, 0])
     ax.imshow(np.ma.masked_equal(stack_grad, 0), cmap="viridis_r")   # unread pixels stay white
     ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
-    ax.set_title(words["stack"] + " -> ".join(str(v) for v in stack_measured) + words["paths"], fontsize=9)
-    ax = fig.add_subplot(grid[0, 4])
+    ax.set_title(words["stack"] + " -> ".join(str(v) for v in stack_measured) + words["paths"], fontsize=LABEL_PT)
+    ax = fig.add_subplot(grid[0, 1])
     layers = np.arange(1, len(CONTEXT_MODULE) + 1)
     ax.plot(layers, context_rf, "o-", color=PALETTE[3], label=words["context"])
     ax.plot(layers, plain_rf, "s--", color=PALETTE[0], label=words["plain"])
     for x, v in zip(layers, context_rf):
-        ax.annotate(str(v), (x, v), textcoords="offset points", xytext=(-4, 6), fontsize=8, ha="right")
+        ax.annotate(str(v), (x, v), textcoords="offset points", xytext=(-4, 6), fontsize=LABEL_PT, ha="right")
     ax.set_xlabel(words["xlabel"])
     ax.set_ylabel(words["ylabel"])
     ax.set_xticks(layers)
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
-    ax.set_title(words["rf"], fontsize=9)
-    fig.suptitle(words["title"], fontsize=11)
+    ax.set_ylim(0, 1.3 * max(context_rf))            # the legend sits above the curves
+    ax.legend(fontsize=LABEL_PT, frameon=False, loc="upper left")
+    ax.set_title(words["rf"], fontsize=LABEL_PT)
+    fig.suptitle(words["title"], fontsize=TITLE_PT)
 
     data = {"taps": taps, "stack_dilations": list(DILATIONS), "stack_rf_measured": stack_measured,
             "stack_rf": stack_rf, "context_module": CONTEXT_MODULE, "context_module_rf": context_rf,

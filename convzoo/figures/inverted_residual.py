@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, cost, decimals, draw_width_flow, human, new_figure, \
-    save_figure, stem_for, trace_widths, words_for
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, cost, decimals,
+                      draw_width_flow, human, new_figure, save_figure, stem_for, trace_widths, words_for)
 
 # The block drawn: MobileNetV2's 56x56 stage (Table 2, row "56^2 x 24, bottleneck, t=6, c=32"):
 # k = 24 channels in and out, expansion t = 6 -> 144 hidden channels.
@@ -102,31 +102,31 @@ def figure_inverted_residual(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bo
              "uib_extradw": cost(uib, (K_IN, SIZE, SIZE))}
     network = _mobilenet_v2_hidden_widths()
 
-    fig = new_figure(15, 5.0 if network else 4.2)
-    grid = fig.add_gridspec(1, 5 if network else 4, width_ratios=[1, 1, 1, 1.1, 1.6][: 5 if network else 4])
+    fig = new_figure(PAGE_WIDTH_IN, 13.0 if network else 9.0)
+    grid = fig.add_gridspec(3 if network else 2, 2, height_ratios=[1, 1, 0.8][: 3 if network else 2])
     scale = max(max(w) for w in widths.values()) * 1.0
     specs = [("bottleneck", words["bottleneck"], PALETTE[0], ["ReLU", "ReLU", words["after"]]),
              ("mbconv", words["mbconv"].format(t=T_EXPAND), PALETTE[1], ["ReLU6", "ReLU6", ""]),
              ("fused_mbconv", words["fused"].format(t=T_EXPAND), PALETTE[2], ["ReLU6", ""]),
              ("uib_extradw", words["uib"].format(t=T_EXPAND), PALETTE[3], ["", "ReLU6", "ReLU6", ""])]
     for i, (key, title, color, acts) in enumerate(specs):
-        ax = fig.add_subplot(grid[0, i])
+        ax = fig.add_subplot(grid[i // 2, i % 2])
         ops = [_op_label(l, a, words["linear"]) for l, a in zip(layers[key], acts)]
         c = costs[key]
         draw_width_flow(ax, widths[key], ops, scale=scale, color=color, residual=True,
                         title=words["cost"].format(title=title, params=decimals(human(c["params"]), lang),
                                                    macs=decimals(human(c["macs"]), lang), size=SIZE))
     if network:
-        ax = fig.add_subplot(grid[0, 4])
+        ax = fig.add_subplot(grid[2, :])
         idx = range(1, len(network) + 1)
         ax.bar(idx, [r["hidden"] for r in network], color=PALETTE[1], alpha=0.5, label=words["hidden"])
         ax.bar(idx, [r["out"] for r in network], color=PALETTE[1], label=words["output"])
         ax.set_xlabel(words["xlabel"])
         ax.set_xticks(list(idx)[::2])
         ax.set_ylabel(words["ylabel"])
-        ax.set_title(words["network"], fontsize=10)
-        ax.legend(fontsize=8, frameon=False)
-    fig.suptitle(words["title"], fontsize=11)
+        ax.set_title(words["network"], fontsize=LABEL_PT)
+        ax.legend(fontsize=LABEL_PT, frameon=False)
+    fig.suptitle(words["title"], fontsize=TITLE_PT)
 
     data = {"widths": widths, "costs": costs, "mobilenet_v2_blocks": network,
             "layers": {k: [(l.name, l.kind, l.in_width, l.out_width, l.kernel) for l in v]

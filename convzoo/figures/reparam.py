@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, decimals, new_figure, save_figure, stem_for, words_for
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, decimals,
+                      new_figure, save_figure, stem_for, words_for)
 
 CHANNELS = 4
 CHANNEL = 1        # the output channel drawn (input channel CHANNEL too: where the identity sits)
@@ -82,20 +83,21 @@ def figure_reparam(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
     words = words_for(LABELS, lang)
     kernels = _block_kernels(seed)
     costs = _costs()
-    fig = new_figure(13, 3.4)
-    grid = fig.add_gridspec(1, 6, width_ratios=[1, 1, 1, 1, 0.1, 2.2])
+    fig = new_figure(PAGE_WIDTH_IN, 6.4)
+    outer = fig.add_gridspec(2, 1, height_ratios=[1, 1.3])
+    grid = outer[0].subgridspec(1, 4)
     panels = ["3x3", "1x1 padded", "identity", "fused"]
     vmax = max(float(np.abs(kernels[p]).max()) for p in panels)
     for i, name in enumerate(panels):
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(kernels[name], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
         for (r, c), v in np.ndenumerate(kernels[name]):
-            ax.text(c, r, decimals(f"{v:.2f}", lang), ha="center", va="center", fontsize=7)
+            ax.text(c, r, decimals(f"{v:.2f}", lang), ha="center", va="center", fontsize=LABEL_PT)
         ax.tick_params(length=0, labelbottom=False, labelleft=False)
         op = {"3x3": "", "1x1 padded": "+ ", "identity": "+ ", "fused": "= "}[name]
         ax.set_title(op + words["panels"][name] + (words["fused_note"] if name == "fused" else words["folded_note"]),
-                     fontsize=9)
-    ax = fig.add_subplot(grid[0, 5])
+                     fontsize=LABEL_PT)
+    ax = fig.add_subplot(outer[1])
     labels, width = list(costs), 0.35
     xs = np.arange(len(labels))
     for j, form in enumerate(("trained", "fused")):
@@ -104,13 +106,14 @@ def figure_reparam(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
         for b, n in zip(bars, labels):
             ax.annotate(decimals(f"{costs[n][form][0] / 1e6:.1f}M", lang),
                         (b.get_x() + b.get_width() / 2, b.get_height()),
-                        textcoords="offset points", xytext=(0, 2), ha="center", fontsize=7)
+                        textcoords="offset points", xytext=(0, 2), ha="center", fontsize=LABEL_PT)
     ax.set_xticks(xs, labels)
     ax.set_ylabel(words["ylabel"])
     ax.yaxis.set_major_formatter(lambda v, _: decimals(f"{v:.1f}", lang))
-    ax.legend(fontsize=8, frameon=False)
-    ax.set_title(words["saves"], fontsize=9)
-    fig.suptitle(words["title"].format(d=f"{kernels['max_rel_diff']:.0e}"), fontsize=11)
+    ax.set_ylim(0, 1.3 * max(costs[n]["trained"][1] / 1e9 for n in labels))    # room for the legend
+    ax.legend(fontsize=LABEL_PT, frameon=False, loc="upper left")
+    ax.set_title(words["saves"], fontsize=LABEL_PT)
+    fig.suptitle(words["title"].format(d=f"{kernels['max_rel_diff']:.0e}"), fontsize=TITLE_PT)
     data = {"kernels": {k: kernels[k] for k in panels}, "max_rel_diff": kernels["max_rel_diff"],
             "costs": costs}
     paths = save_figure(fig, out_dir, stem_for("fig10_reparam", lang), formats)

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from .._extras import require
-from ._common import (DEFAULT_FORMATS, PALETTE, FigureResult, annotate_matrix, decimals, new_figure, save_figure,
-                      stem_for, strip_ticks, words_for)
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, annotate_matrix,
+                      decimals, new_figure, save_figure, stem_for, strip_ticks, words_for)
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.float64)
@@ -101,12 +101,14 @@ def figure_separable(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fal
                         "max_abs_diff": float(np.max(np.abs(full - sep))),
                         "max_abs_response": float(np.max(np.abs(full)))}
 
-    fig = new_figure(14, 6.4)
-    outer = fig.add_gridspec(2, 1, height_ratios=[1, 1.1])
-    top = outer[0].subgridspec(1, 9, width_ratios=[0.28, 0.85, 0.85, 0.15, 0.4, 1.3, 1.3, 0.15, 2.6])
-    bottom = outer[1].subgridspec(1, 5, width_ratios=[1, 1.5, 1.5, 1.5, 1.5])
+    fig = new_figure(PAGE_WIDTH_IN, 11.5)
+    outer = fig.add_gridspec(3, 1, height_ratios=[1, 1.3, 1.6])
+    # a narrow spacer first: the Sobel column's title needs room left of its thin axes
+    top = outer[0].subgridspec(1, 8, width_ratios=[0.2, 0.28, 0.85, 0.85, 0.12, 0.4, 1.3, 1.3])
+    middle = outer[1].subgridspec(1, 2, width_ratios=[2, 1])
+    bottom = outer[2].subgridspec(2, 2)
     # Top: Sobel and Gaussian as column x row = kernel; then the singular-value spectra.
-    for c0, name, title, mult in ((0, "sobel_x", "Sobel x", 1), (4, "gaussian_5x5", words["gaussian"], 256)):
+    for c0, name, title, mult in ((1, "sobel_x", "Sobel x", 1), (5, "gaussian_5x5", words["gaussian"], 256)):
         d = data[name]
         parts = [(d["column_display"][:, None], words["column"], 1),
                  (d["row_display"][None, :], words["row"] + (f" (x{mult})" if mult != 1 else "") + "  =", mult),
@@ -115,38 +117,38 @@ def figure_separable(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fal
             ax = fig.add_subplot(top[0, c0 + j])
             v = float(np.abs(arr).max())
             ax.imshow(arr, cmap="coolwarm", vmin=-v, vmax=v)
-            annotate_matrix(ax, arr * m + 0.0, "{:.3g}", fontsize=7)
+            annotate_matrix(ax, arr * m + 0.0, "{:.3g}", fontsize=LABEL_PT)
             strip_ticks(ax)
-            ax.set_title(label, fontsize=8)
-    ax = fig.add_subplot(top[0, 8])
+            ax.set_title(label, fontsize=LABEL_PT)
+    ax = fig.add_subplot(middle[0, 0])
     idx = np.arange(1, len(fd.singular_values) + 1)
     ax.bar(idx, fd.singular_values / fd.singular_values[0], color=PALETTE[3], label=words["disk"])
     for name, colour, marker in (("sobel_x", PALETTE[0], "o"), ("gaussian_5x5", PALETTE[2], "s")):
         sv = data[name]["singular_values"]
         ax.plot(np.arange(1, len(sv) + 1), sv / sv[0], marker + "-", color=colour, label=name, ms=4)
     ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_xlabel(words["index"], fontsize=8)
-    ax.set_ylabel("s_r / s_1", fontsize=8)
+    ax.set_xlabel(words["index"], fontsize=LABEL_PT)
+    ax.set_ylabel("s_r / s_1", fontsize=LABEL_PT)
     errs = ("; " if lang == "es" else ", ").join(decimals(f"{e:.2f}", lang) for e in fd.relative_errors[1:fd.rank + 1])
-    ax.legend(fontsize=7, frameon=False, loc="upper right")
-    ax.set_title(words["spectrum"].format(r=fd.rank, errs=errs), fontsize=8)
+    ax.legend(fontsize=LABEL_PT, frameon=False, loc="upper right")
+    ax.set_title(words["spectrum"].format(r=fd.rank, errs=errs), fontsize=LABEL_PT)
     # Bottom: the disk kernel, then an image filtered both ways and the difference.
-    ax = fig.add_subplot(bottom[0, 0])
+    ax = fig.add_subplot(middle[0, 1])
     ax.imshow(disk, cmap="viridis")
     strip_ticks(ax)
-    ax.set_title(words["nonsep"], fontsize=8)
+    ax.set_title(words["nonsep"], fontsize=LABEL_PT)
     panels = [(image, words["photo"], "gray", None),
               (full, words["full"], "RdBu_r", np.abs(full).max()),
               (sep, words["sep"], "RdBu_r", np.abs(full).max()),
               (full - sep, words["diff"].format(d=decimals(f"{data['filtered']['max_abs_diff']:.1e}", lang)),
                "RdBu_r", None)]
     for i, (arr, title, cmap, v) in enumerate(panels):
-        ax = fig.add_subplot(bottom[0, i + 1])
+        ax = fig.add_subplot(bottom[i // 2, i % 2])
         if v is None and cmap != "gray":
             v = max(float(np.abs(arr).max()), 1e-12)
         ax.imshow(arr, cmap=cmap, vmin=None if v is None else -v, vmax=v)
         strip_ticks(ax)
-        ax.set_title(title, fontsize=8)
-    fig.suptitle(words["title"], fontsize=11)
+        ax.set_title(title, fontsize=LABEL_PT)
+    fig.suptitle(words["title"], fontsize=TITLE_PT)
     paths = save_figure(fig, out_dir, stem_for("fig1_separable", lang), formats)
     return FigureResult(1, "separable", "Separable filters: outer products and the SVD", paths, data)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._common import DEFAULT_FORMATS, FigureResult, annotate_matrix, new_figure, save_figure
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, FigureResult, annotate_matrix, new_figure,
+                      save_figure)
 
 # The figure's words in each page language (``lang``): the Spanish uses the lecture's terms.
 LABELS = {
@@ -34,7 +35,7 @@ KERNEL = np.array([[0.0, 1.0], [2.0, 3.0]])
 def _grid(ax, arr, title, highlight=None, cmap="Blues", vmax=None):
     arr = np.asarray(arr, dtype=float)
     ax.imshow(arr, cmap=cmap, vmin=0, vmax=vmax if vmax is not None else max(arr.max(), 1))
-    annotate_matrix(ax, arr, "{:g}", fontsize=9)
+    annotate_matrix(ax, arr, "{:g}", fontsize=LABEL_PT)
     ax.set_xticks(np.arange(-0.5, arr.shape[1], 1), minor=True)
     ax.set_yticks(np.arange(-0.5, arr.shape[0], 1), minor=True)
     ax.grid(which="minor", color="0.6", lw=0.6)
@@ -43,7 +44,7 @@ def _grid(ax, arr, title, highlight=None, cmap="Blues", vmax=None):
         from matplotlib.patches import Rectangle
         (i, j), (h, w) = highlight
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), w, h, fill=False, ec="#C44E52", lw=2))
-    ax.set_title(title, fontsize=8)
+    ax.set_title(title, fontsize=LABEL_PT)
 
 
 def figure_transposed(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, run_dir=None,
@@ -68,17 +69,18 @@ def figure_transposed(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fa
     C = conv_matrix((1, *out_hw), w4.transpose(1, 0, 2, 3))
     y_matrix = (C.T @ X.ravel()).reshape(out_hw)
 
-    fig = new_figure(13, 6.4)
-    outer = fig.add_gridspec(2, 1, height_ratios=[1, 1.35])
-    top = outer[0].subgridspec(1, 7, width_ratios=[0.8, 0.8, 1, 1, 1, 1, 1.1])
+    fig = new_figure(PAGE_WIDTH_IN, 10.5)
+    outer = fig.add_gridspec(3, 1, height_ratios=[1, 1.1, 1.6])
+    top = outer[0].subgridspec(1, 3, width_ratios=[0.8, 0.8, 1])
     _grid(fig.add_subplot(top[0, 0]), X, words["input"], cmap="Greens", vmax=4)
     _grid(fig.add_subplot(top[0, 1]), KERNEL, words["kernel"], cmap="Oranges", vmax=4)
+    _grid(fig.add_subplot(top[0, 2]), y_scatter, words["output"], cmap="Purples", vmax=12)
+    middle = outer[1].subgridspec(1, 4)
     for n, ((i, j), part) in enumerate(partials.items()):
         sign = "" if n == 0 else "+ "
-        _grid(fig.add_subplot(top[0, 2 + n]), part, f"{sign}x[{i},{j}] = {X[i, j]:g}  {words['times']}",
+        _grid(fig.add_subplot(middle[0, n]), part, f"{sign}x[{i},{j}] = {X[i, j]:g}\n{words['times']}",
               highlight=((i, j), KERNEL.shape), vmax=12)
-    _grid(fig.add_subplot(top[0, 6]), y_scatter, words["output"], cmap="Purples", vmax=12)
-    bottom = outer[1].subgridspec(1, 4, width_ratios=[2.2, 0.6, 0.35, 1])
+    bottom = outer[2].subgridspec(1, 4, width_ratios=[2.2, 0.6, 0.35, 1])
     ax = fig.add_subplot(bottom[0, 0])
     _grid(ax, C.T, words["ct"], cmap="Oranges", vmax=4)
     ax = fig.add_subplot(bottom[0, 1])
@@ -87,7 +89,7 @@ def figure_transposed(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fa
     ax.axis("off")
     ax.text(0.5, 0.5, "=", fontsize=18, ha="center", va="center")
     _grid(fig.add_subplot(bottom[0, 3]), y_matrix, words["same"], cmap="Purples", vmax=12)
-    fig.suptitle(words["title"], fontsize=10)
+    fig.suptitle(words["title"], fontsize=TITLE_PT)
 
     data = {"x": X, "kernel": KERNEL, "partials": partials, "y_scatter": y_scatter,
             "y_matrix": y_matrix, "y_matrix_method": y_matrix_fn, "conv_matrix": C}

@@ -8,6 +8,8 @@ k = 3, M = N = 512 at 14x14 (Howard et al. 2017, arXiv:1704.04861) -- from ``con
 """
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +17,8 @@ import torch
 from torch import nn
 
 from ..models.variants import LAYER_NAMES
-from ._common import (DEFAULT_FORMATS, PALETTE, FigureResult, cost, decimals, human, new_figure, save_figure,
-                      stem_for, words_for)
+from ._common import (LABEL_PT, PAGE_WIDTH_IN, TITLE_PT, DEFAULT_FORMATS, PALETTE, FigureResult, cost, decimals,
+                      human, new_figure, save_figure, stem_for, words_for)
 
 TOY_M, TOY_N, K = 3, 4, 3
 TABLE3 = dict(k=3, m=512, n=512, size=14)      # MobileNetV1 Table 3
@@ -94,12 +96,12 @@ def _draw_graph(ax, stages: list[dict], title: str) -> None:
         for o, i in zip(*np.nonzero(st["mask"])):
             ax.plot([xs[s], xs[s + 1]], [ys[s][i], ys[s + 1][o]], color=cols[s][i], lw=1.1, alpha=0.7)
         ax.text((xs[s] + xs[s + 1]) / 2, 0.0, "x".join(map(str, st["kernel"]))
-                + (f"\ng={st['groups']}" if st["groups"] > 1 else ""), ha="center", va="top", fontsize=8)
+                + (f"\ng={st['groups']}" if st["groups"] > 1 else ""), ha="center", va="top", fontsize=LABEL_PT)
     for x, y, c in zip(xs, ys, cols):
         ax.scatter(np.full(len(y), x), y, s=140, c=np.clip(c, 0, 1), edgecolors="0.2", zorder=3)
     ax.set_xlim(-0.12, 1.12)
     ax.set_ylim(-0.2, 1.02)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=LABEL_PT)
     ax.axis("off")
 
 
@@ -117,23 +119,24 @@ def figure_variants(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     costs = {v: cost(build_variant(v, m, n, k), (m, size, size)) for v in VARIANTS}
     ratio = separable_cost_ratio(k, n)
 
-    fig = new_figure(13, 6.2)
-    grid = fig.add_gridspec(2, len(VARIANTS), height_ratios=[1.0, 1.1])
+    fig = new_figure(PAGE_WIDTH_IN, 10.0)
+    outer = fig.add_gridspec(3, 1, height_ratios=[1.0, 1.0, 1.3])
+    rows = (outer[0].subgridspec(1, 3), outer[1].subgridspec(1, 3))
     for i, v in enumerate(VARIANTS):
-        _draw_graph(fig.add_subplot(grid[0, i]), graphs[v], titles[v])
-    ax = fig.add_subplot(grid[1, :])
+        _draw_graph(fig.add_subplot(rows[i // 3][0, i % 3]), graphs[v], titles[v])
+    ax = fig.add_subplot(outer[2])
     x = np.arange(len(VARIANTS))
     for off, key, colour in ((-0.2, "macs", PALETTE[0]), (0.2, "params", PALETTE[1])):
         vals = [costs[v][key] for v in VARIANTS]
         ax.bar(x + off, vals, width=0.38, color=colour, label=words["params"] if key == "params" else "MACs")
         for xi, val in zip(x + off, vals):
-            ax.text(xi, val * 1.15, decimals(human(val), lang), ha="center", fontsize=8)
+            ax.text(xi, val * 1.15, decimals(human(val), lang), ha="center", fontsize=LABEL_PT)
     ax.set_yscale("log")
     ax.set_ylim(1e3, 2e9)
-    ax.set_xticks(x, [titles[v].replace("\n", " ") for v in VARIANTS], fontsize=8)
-    ax.legend(frameon=False, fontsize=8, loc="upper right")
-    ax.set_title(words["layer"].format(k=k, m=m, size=size, ratio=decimals(f"{ratio:.3f}", lang)), fontsize=9)
-    fig.suptitle(words["title"], fontsize=11)
+    ax.set_xticks(x, [textwrap.fill(titles[v].split("\n")[0], 11) for v in VARIANTS], fontsize=LABEL_PT)
+    ax.legend(frameon=False, fontsize=LABEL_PT, loc="upper right")
+    ax.set_title(words["layer"].format(k=k, m=m, size=size, ratio=decimals(f"{ratio:.3f}", lang)), fontsize=LABEL_PT)
+    fig.suptitle(words["title"], fontsize=TITLE_PT)
 
     data = {"variants": list(VARIANTS), "costs": costs, "cost_ratio": ratio, "layer": dict(TABLE3),
             "graphs": {v: [{kk: (vv.tolist() if isinstance(vv, np.ndarray) else vv) for kk, vv in st.items()}
