@@ -23,4 +23,5 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
 
 
 ENGINE = Engine("executorch", "ExecuTorch runtime, XNNPACK delegate; int8 by PT2E (XNNPACK quantizer)",
-                {"cpu": ("fp32", "int8")}, build, requires="executorch", extra="edge", folds_bn=True)
+                {"cpu": ("fp32", "int8")}, build, requires="executorch", extra="edge", folds_bn=True,
+                native_precision=False)
