@@ -21,6 +21,7 @@ Shape: (B, C, *S) float32 -> the model's output, float32.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sys
@@ -30,13 +31,26 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from .._extras import require
+from .._extras import require as _require
 from ..io import atomic_write
 from .form import inference_form
 from .runner import Runner
 
 RECORD_METHOD = "convzoo_record"
 PRECISIONS = ("fp32", "int8")
+
+
+def require(module: str, extra: str, purpose: str):
+    """:func:`convzoo._extras.require`, with torch's pytree logger muted during the import: torchao
+    registers an Enum as a pytree constant, which torch 2.14 logs as a deprecation on every import."""
+    import logging
+    log = logging.getLogger("torch.utils._pytree")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return _require(module, extra, purpose)
+    finally:
+        log.setLevel(level)
 
 
 def _lowering_modules():
@@ -103,30 +117,39 @@ def _record_tensor(record: dict) -> torch.Tensor:
 
 @contextlib.contextmanager
 def _native_stderr_muted():
-    """The runtime's C++ log lines (cpuinfo probing, a damaged file's loader errors) go to file
-    descriptor 2, past Python; muted while a program loads: what fails is raised, in one line."""
+    """The runtime's log lines (cpuinfo probing, a damaged file's loader errors: written to
+    ``sys.stderr`` and, from C++, to file descriptor 2) are muted while a program loads; the Python
+    ones are kept in the yielded buffer, so a failure can say the loader's own words in one line."""
+    kept = io.StringIO()
     try:
         sys.stderr.flush()
         saved = os.dup(2)
-    except (OSError, ValueError):          # no real descriptor 2 (an embedding host): nothing to mute
-        yield
-        return
+    except (OSError, ValueError, AttributeError):     # no real descriptor 2 (an embedding host)
+        saved = None
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 2)
-        yield
+        if saved is not None:
+            os.dup2(devnull, 2)
+        with contextlib.redirect_stderr(kept):
+            yield kept
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
         os.close(devnull)
 
 
 def load_program(data: bytes):
     """``data`` as an ``executorch.runtime`` Program (internal-consistency verification: a damaged file
-    is refused, not run), the native log muted."""
+    is refused, not run), the runtime's log muted; ``RuntimeError`` with the loader's last log line
+    (e.g. "File size is too small ...") when it refuses."""
     rt = runtime()
-    with _native_stderr_muted():
-        return rt.Runtime.get().load_program(data, verification=rt.Verification.InternalConsistency)
+    with _native_stderr_muted() as log:
+        try:
+            return rt.Runtime.get().load_program(data, verification=rt.Verification.InternalConsistency)
+        except Exception as e:
+            said = [line.split("] ", 1)[-1] for line in log.getvalue().splitlines() if line.strip()]
+            raise RuntimeError(f"{said[-1]} ({e})" if said else str(e)) from e
 
 
 def runtime():
