@@ -2,7 +2,8 @@
 
     python bench/edge.py [--model mobilenet_v2] [--size 224] [--runs 24] [--lite0]
 
-model (random init, or EfficientNet-Lite0 from its ImageNet file with --lite0) -> .pte fp32 and int8
+model (random init: latency and sizes only, its logits are ~1e-9 and int8 rounds them to 0; or
+EfficientNet-Lite0 from its ImageNet file with --lite0: parity too) -> .pte fp32 and int8
 (PT2E, XNNPACK quantizer, calibrated on --calibration random inputs or, --lite0, on scikit-image's
 photos) -> parity with eager (fp32: max abs diff of the output scale; int8: top-1 agreement, and the
 photos' top-1 with --lite0) -> interleaved timings (quartiles) of eager fp32, ONNX Runtime fp32 and
@@ -16,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import convzoo
@@ -34,7 +36,7 @@ def _photos(size: int) -> tuple[torch.Tensor, list[str]]:
         img = Image.open(f)
         if img.mode != "RGB" or min(img.size) < 64:
             continue
-        t = torch.from_numpy(__import__("numpy").asarray(img.resize((size, size)), dtype="float32") / 255)
+        t = torch.from_numpy(np.asarray(img.resize((size, size)), dtype=np.float32) / 255)
         xs.append(((t - mean) / std).permute(2, 0, 1))
         names.append(f.name)
     return torch.stack(xs), names

@@ -20,7 +20,7 @@ def _calibration(args, loaded, size):
     if args.calibration_data:
         from convzoo.runs import build_data
         (train,) = build_data(args.calibration_data, args.data_root, splits=("train",))
-        side = (size or getattr(loaded.model, "default_cfg", {}).get("input_size", (None,)))[-1]
+        side = (size or (getattr(loaded.model, "default_cfg", None) or {}).get("input_size", (None,)))[-1]
     elif loaded.source.kind == "run" and loaded.data is not None:
         (train,) = loaded.data.build(("train",))
         side = loaded.data.image_size
