@@ -103,3 +103,22 @@ def test_a_candidate_that_cannot_be_written_falls_back_to_the_next(tmp_path, mon
     chosen = deploy_mod._save_fastest(runners, rows, tmp_path, torch.randn(1, 1, 4, 4))
     assert chosen["engine"] == "slow" and chosen["file"] == "model.bin"
     assert rows[0]["rejected"] == "cannot save: exporter says no" and rows[1]["rejected"] is None
+
+
+def test_deploy_lists_executorch_fp32_and_int8_with_speed_and_accuracy(tmp_path):
+    """XNNPACK's int8 needs no VNNI: both precisions are built, checked, timed; the folder reloads."""
+    pytest.importorskip("executorch")
+    torch.manual_seed(0)
+    m = convzoo.create_model("variant_conv", num_classes=10, widths=(8, 16), depth=1).eval()
+    xs, ys = torch.randn(48, 1, 16, 16), torch.randint(0, 10, (48,))
+    rep = deploy(m, tmp_path / "d", input_size=(1, 16, 16), data=(xs, ys), calibration_data=xs,
+                 engines=["executorch"], max_drop=100, runs=4, rounds=2, progress=False)
+    rows = {c["precision"]: c for c in rep["candidates"]}
+    assert set(rows) == {"fp32", "int8"}
+    for c in rows.values():
+        assert c["rejected"] is None and c["images_per_s"] > 0 and c["accuracy"] is not None, c
+    assert rows["fp32"]["agreement"] == 100.0
+    _check_report(rep)
+    assert rep["chosen"]["file"] == "model.pte" and rep["chosen"]["format"] == "executorch"
+    r = load_deployed(tmp_path / "d")
+    assert (r.engine, r.precision) == ("executorch", rep["chosen"]["precision"])

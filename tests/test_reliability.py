@@ -206,3 +206,43 @@ def test_deploy_prints_no_dependency_warnings_unless_debug(run, tmp_path):
     err = deploy(out=tmp_path / "d")
     assert "Warning" not in err and "No CUDA runtime" not in err, err
     assert "FutureWarning" in deploy("--debug", out=tmp_path / "e")     # torch.jit.trace's, shown with --debug
+
+
+@pytest.fixture(scope="module")
+def pte_file(run) -> Path:
+    pytest.importorskip("executorch")
+    path = run.parent / "m.pte"
+    if not path.exists():
+        ok("export", run, "--executorch", path)
+    return path
+
+
+def test_damaged_pte_files_are_one_line_naming_the_file(pte_file, tmp_path):
+    from PIL import Image
+    cut = tmp_path / "cut.pte"
+    cut.write_bytes(pte_file.read_bytes()[:400])
+    refused(cli("bench", cut), r"cut.pte: not a readable ExecuTorch program \(truncated, or another format\?\)")
+    text = tmp_path / "text.pte"
+    text.write_text("not a program")
+    refused(cli("eval", text, "--dataset", "digits"), r"text.pte: not a readable ExecuTorch program")
+    dep = tmp_path / "dep"
+    ok("deploy", pte_file.parent / "run", "--out", dep, "--engines", "executorch", "--precisions", "fp32",
+       "--runs", "2")
+    (dep / "model.pte").write_bytes(cut.read_bytes())
+    Image.new("L", (8, 8)).save(tmp_path / "a.png")
+    refused(cli("predict", tmp_path / "a.png", "--artifact", dep), r"model.pte: not a readable ExecuTorch program")
+    refused(cli("eval", pte_file, "--image-size", "12"), r"m.pte fixes its input to 1x8x8; the data gives 1x12x12")
+
+
+def test_pte_export_refusals_are_one_line(run, pte_file, tmp_path):
+    refused(cli("export", run, "--executorch", pte_file), r"--executorch .*m.pte already exists")
+    refused(cli("export", run, "--onnx", tmp_path / "a.onnx", "--precision", "int8"),
+            r"--precision int8 applies to --executorch")
+    refused(cli("export", "variant_conv", "--executorch", tmp_path / "q.pte", "--precision", "int8"),
+            r"--precision int8 calibrates on images: give a run folder .* or --calibration-data")
+    assert not (tmp_path / "q.pte").exists()
+
+
+def test_a_missing_executorch_runtime_is_one_line(pte_file, monkeypatch):
+    monkeypatch.setitem(sys.modules, "executorch.runtime", None)      # as if the edge extra were absent
+    refused(cli("bench", pte_file), r"'executorch.runtime' is needed for running .pte files .*convzoo\[edge\]")

@@ -38,7 +38,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 # the libraries convzoo drives: their deprecation notes and start-up chatter are not the command's output
-_DEPENDENCIES = ("torch", "torchvision", "onnx", "onnxruntime", "openvino", "nncf", "timm", "torchao", "tensorly")
+_DEPENDENCIES = ("torch", "torchvision", "onnx", "onnxruntime", "openvino", "nncf", "timm", "torchao", "tensorly",
+                "executorch")
 
 
 @contextlib.contextmanager

@@ -1,10 +1,11 @@
-"""``convzoo export MODEL --onnx PATH``: the inference graph as ONNX, checked with ONNX Runtime."""
+"""``convzoo export MODEL --onnx PATH``: the inference graph as ONNX, checked with ONNX Runtime (and
+``--openvino DIR``, ``--executorch FILE.pte``, each checked in its own runtime)."""
 from __future__ import annotations
 
 import argparse
 import json
 
-HELP = "export a model to ONNX (BN folded, static TF padding), verified against ONNX Runtime"
+HELP = "export a model to ONNX, OpenVINO IR or ExecuTorch (BN folded, static TF padding), verified in its runtime"
 
 EPILOG = """The exported graph is the inference form of the model: BatchNorm folded into the convs,
 TensorFlow "SAME" padding frozen for the export's input size, no custom autograd. The batch axis
@@ -12,11 +13,17 @@ is dynamic unless --static-batch; spatial sizes are fixed by --input-size. After
 (atomically), ONNX Runtime runs a random batch and its output is compared with eager PyTorch
 (max abs difference relative to the output scale; fails above 1e-4) unless --no-verify; a file that
 fails the check is renamed to NAME.failed-check, so nothing unchecked is left under the name asked for.
+--executorch writes an ExecuTorch program lowered to the XNNPACK delegate (every axis fixed, the batch
+to --static-batch or 1), fp32 or --precision int8 (PT2E with the XNNPACK quantizer, calibrated on a
+run's train images or --calibration-data's), checked in the ExecuTorch runtime: fp32 against eager
+within the bound above, int8 by top-1 agreement with eager on the run's test images. A run's data
+spec is stored inside the .pte, so eval/predict/bench of the file need no data flags.
 
 examples:
   convzoo export efficientnet_b0 --onnx b0.onnx
   convzoo export mobilenet_v2 --onnx m.onnx --weights runs/x/model.safetensors --num-classes 10
-  convzoo export convnext_tiny --onnx c.onnx --input-size 3 160 160 --static-batch"""
+  convzoo export convnext_tiny --onnx c.onnx --input-size 3 160 160 --static-batch
+  convzoo export runs/x --executorch m.pte --precision int8"""
 
 
 def register(subparsers) -> None:
@@ -28,6 +35,13 @@ def register(subparsers) -> None:
     p.add_argument("--onnx", metavar="PATH", help="where to write the .onnx file")
     p.add_argument("--openvino", metavar="DIR", help="write OpenVINO IR files (DIR/model.xml + .bin, "
                    "float32 weights, dynamic batch) via openvino.convert_model, checked against eager")
+    p.add_argument("--executorch", metavar="PATH", help="write an ExecuTorch .pte program (XNNPACK delegate), "
+                   "checked in the ExecuTorch runtime (pip install 'convzoo[edge]')")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="--executorch only: fp32 (default) or int8 (PT2E, XNNPACK quantizer)")
+    p.add_argument("--calibration-data", metavar="DATASET", help="--precision int8: dataset (name, or a "
+                   "folder with --data-root) whose train split calibrates; a run's own by default")
+    p.add_argument("--data-root", help="folder of an on-disk dataset (--calibration-data)")
     p.add_argument("--weights", metavar="FILE", help="weights to load first: a .safetensors or weights_only "
                    "torch file in convzoo, timm or torchvision layout (e.g. a run folder's "
                    "model.safetensors); default: random init")
@@ -52,14 +66,17 @@ def run(args) -> int:
     from convzoo.export import to_onnx, verify_onnx
     from convzoo.export.onnx import example_input_for
 
-    if not (args.onnx or args.openvino):
-        raise CLIError("give --onnx PATH and/or --openvino DIR")
+    if not (args.onnx or args.openvino or args.executorch):
+        raise CLIError("give --onnx PATH, --openvino DIR and/or --executorch PATH")
+    if args.precision != "fp32" and not args.executorch:
+        raise CLIError(f"--precision {args.precision} applies to --executorch; --onnx and --openvino write fp32")
     from pathlib import Path
 
     from convzoo.runs import check_new_folder
-    if args.onnx and Path(args.onnx).exists():     # a file this command did not write is never replaced
-        raise CLIError(f"--onnx {args.onnx} already exists; convzoo does not write over it (remove it or "
-                       f"choose another path)")
+    for flag, path in (("--onnx", args.onnx), ("--executorch", args.executorch)):
+        if path and Path(path).exists():     # a file this command did not write is never replaced
+            raise CLIError(f"{flag} {path} already exists; convzoo does not write over it (remove it or "
+                           f"choose another path)")
     if args.openvino:
         check_new_folder(args.openvino, "--openvino")
     size = parse_input_size(args.input_size) if args.input_size else None
@@ -72,10 +89,13 @@ def run(args) -> int:
         model = model.logits_only()
     images = _run_images(loaded, size)
     record = _record(loaded, size)
+    if args.executorch:
+        from convzoo.cli.export_pte import export_executorch
+        export_executorch(model, args, loaded, size, images, record)
     if args.openvino:
         _export_openvino(model, args, size, images, record)
-        if not args.onnx:
-            return 0
+    if not args.onnx:
+        return 0
     batch = args.static_batch or 1
     path = to_onnx(model, args.onnx, input_size=size, dynamic_batch=args.static_batch is None,
                    batch=batch, opset=args.opset, fold_bn=not args.no_fold_bn,

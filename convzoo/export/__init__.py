@@ -1,6 +1,6 @@
 """Inference and export: BatchNorm folding, channels_last, torch.compile, ONNX (+ ONNX Runtime
-parity), the engine registry (:mod:`.engines`), deploy, benchmarking, and the memory-efficient
-training switches.
+parity), ExecuTorch (.pte, XNNPACK), the engine registry (:mod:`.engines`), deploy, benchmarking,
+and the memory-efficient training switches.
 
 >>> from convzoo.export import deploy, get_engine, load_deployed, optimize, to_onnx
 >>> runner = get_engine("openvino").build(model, x, "bf16")     # any engine x precision: a Runner
@@ -9,10 +9,12 @@ training switches.
 >>> fast = optimize(model, compile=True)                # folded + channels_last + compiled
 >>> graph = optimize(model, compile="onednn", example_input=x)   # oneDNN Graph fuser
 >>> to_onnx(model, "model.onnx", verify=True)            # checked against ONNX Runtime
+>>> to_executorch(model, "m.pte", precision="int8", calibration_data=xs)   # checked in ExecuTorch
 """
 from ._common import relative_error
-from .artifact import ArtifactError, load_deployed, load_ir, load_onnx
+from .artifact import ArtifactError, load_deployed, load_ir, load_onnx, load_pte
 from .benchmark import ENGINES, BenchResult, benchmark, make_runner
+from .executorch import ExecuTorchRunner, to_executorch, verify_pte
 from .engines import REGISTRY, Engine, candidates, get_engine, list_engines
 from .deploy import deploy
 from .form import inference_form, reparameterize
@@ -37,4 +39,5 @@ __all__ = [
     "PRECISIONS", "check_precision", "cpu_precision_support", "quantize", "QuantizedModel", "load_quantized",
     "Runner", "ModuleRunner", "Engine", "REGISTRY", "get_engine", "list_engines", "candidates",
     "inference_form", "reparameterize", "deploy", "load_deployed", "load_onnx", "load_ir", "ArtifactError",
+    "load_pte", "to_executorch", "verify_pte", "ExecuTorchRunner",
 ]

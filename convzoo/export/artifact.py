@@ -4,7 +4,8 @@ failing in one line that names the file (the engine's own words after ``--debug`
 Which loader a path needs is decided by :func:`convzoo.runs.open_source`; here each kind is read:
 a deploy folder (``deploy.json`` naming the chosen engine's file inside the folder: ``model.xml`` +
 ``model.bin`` for OpenVINO, ``model.onnx``, ``model.ts`` for the oneDNN Graph fuser, ``model.pt2``
-for a ``torch.export`` program), an ``.onnx`` file and an OpenVINO IR (folder or ``.xml``).
+for a ``torch.export`` program, ``model.pte`` for ExecuTorch), an ``.onnx`` file, an OpenVINO IR
+(folder or ``.xml``) and an ExecuTorch ``.pte`` program.
 """
 from __future__ import annotations
 
@@ -58,11 +59,27 @@ def load_ir(path: str | os.PathLike, *, threads: Optional[int] = None, precision
     return runner
 
 
+def load_pte(path: str | os.PathLike, *, precision: Optional[str] = None) -> Runner:
+    """A ``.pte`` file as an ExecuTorch runner labelled with the precision it records (``precision``
+    overrides); ``default_cfg["input_size"]`` is the (C, *S) the program fixes. One line for a missing,
+    truncated or foreign file, or a missing runtime (the ``edge`` extra)."""
+    from .executorch import ExecuTorchRunner, runtime
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no .pte file at {path}")
+    runtime()                              # a missing runtime: its own line, not "not a readable file"
+    try:
+        return ExecuTorchRunner(p.read_bytes(), precision)
+    except Exception as e:                 # the runtime's "Failed to load program" / InvalidProgram
+        raise artifact_error(p, "ExecuTorch program", e) from None
+
+
 # the formats a deploy folder's chosen file can have, and how each becomes a runner: files read by an
 # engine's own runtime (their loaders speak in one line) ...
 _FILES = {
     "openvino": lambda file, chosen, threads: load_ir(file, threads=threads, precision=chosen.get("hint")),
     "onnx": lambda file, chosen, threads: load_onnx(file, threads=threads),
+    "executorch": lambda file, chosen, threads: load_pte(file, precision=chosen.get("precision")),
 }
 # ... and PyTorch programs (a damaged one raises zipfile's or pickle's errors, worded here)
 _PROGRAMS = {
@@ -108,4 +125,4 @@ def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> 
     return runner
 
 
-__all__ = ["load_deployed", "load_onnx", "load_ir", "ArtifactError", "DEPLOY_JSON"]
+__all__ = ["load_deployed", "load_onnx", "load_ir", "load_pte", "ArtifactError", "DEPLOY_JSON"]

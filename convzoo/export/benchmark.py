@@ -110,7 +110,8 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
         ok = [n for n in ENGINES if get_engine(n).supports(dev, precision)]
         raise ValueError(f"the {engine} engine runs {', '.join(eng.precisions.get(dev, ())) or 'nothing'} on "
                          f"{dev}; for {precision} use {' or '.join(ok) or 'another device'}")
-    check_precision(precision, dev)
+    if eng.native_precision:
+        check_precision(precision, dev)
     if amp and engine not in ("eager", "compile"):
         raise ValueError(f"--amp applies to the PyTorch engines eager and compile; the {engine} engine "
                          "runs on the CPU, without --amp (use --precision bf16)")

@@ -86,7 +86,8 @@ def _why_not(name: str, precision: str, calibration_data) -> Optional[str]:
     if not eng.saves:
         return "this engine has no file format: no self-contained artifact to write"
     try:
-        check_precision(precision, "cpu")
+        if eng.native_precision:
+            check_precision(precision, "cpu")
     except ValueError as e:
         return str(e)
     if precision == "int8" and calibration_data is None:

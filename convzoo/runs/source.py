@@ -10,6 +10,8 @@
     quantize  an int8 folder of ``convzoo quantize``             quantize.json
     ir        an OpenVINO IR (folder or ``.xml``)                convzoo.json beside it, when exported from a run
     onnx      an ``.onnx`` file                                  its ``convzoo`` metadata, when exported from a run
+    pte       an ExecuTorch ``.pte`` program                     its ``convzoo_record`` method (model, source,
+                                                                 data, precision), when written by convzoo
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ from typing import Any, Optional, Union
 
 from .manifest import DEPLOY_JSON, EXPORT_JSON, QUANTIZE_JSON, RUN_CONFIG, is_run_dir, read_json, read_run_config
 
-ARTIFACTS = ("deploy", "quantize", "ir", "onnx")
+ARTIFACTS = ("deploy", "quantize", "ir", "onnx", "pte")
 _LABELS = {"model": "model name", "hub": "model folder", "run": "run folder", "deploy": "deploy folder",
-           "quantize": "quantize folder", "ir": "OpenVINO IR", "onnx": "ONNX file"}
+           "quantize": "quantize folder", "ir": "OpenVINO IR", "onnx": "ONNX file",
+           "pte": "ExecuTorch program"}
 
 
 @dataclass
@@ -75,6 +78,15 @@ def _onnx_record(path: Path) -> dict[str, Any]:
         return {}
 
 
+def _pte_record(path: Path) -> dict[str, Any]:
+    """The record convzoo stored inside a ``.pte`` ({} when none, or no runtime here: its loader says why)."""
+    try:
+        from convzoo.export.executorch import read_record
+    except ImportError:
+        return {}
+    return read_record(path)
+
+
 def _export_record(folder: Path) -> dict[str, Any]:
     p = folder / EXPORT_JSON
     return read_json(p, "export record") if p.is_file() else {}
@@ -120,11 +132,13 @@ def open_source(source: Union[str, os.PathLike, Source]) -> Source:
             return Source("onnx", name, p, _onnx_record(p))
         if p.suffix == ".xml":
             return Source("ir", name, p, _export_record(p.parent))
-        raise ValueError(f"{name} is a file convzoo does not run (expected an .onnx file, an OpenVINO .xml, or "
-                         f"a folder; a weights file goes with --weights)")
-    if p.suffix in (".onnx", ".xml", ".safetensors", ".pth", ".pt") or os.sep in name:
+        if p.suffix == ".pte":
+            return Source("pte", name, p, _pte_record(p))
+        raise ValueError(f"{name} is a file convzoo does not run (expected an .onnx file, an OpenVINO .xml, an "
+                         f"ExecuTorch .pte, or a folder; a weights file goes with --weights)")
+    if p.suffix in (".onnx", ".xml", ".pte", ".safetensors", ".pth", ".pt") or os.sep in name:
         raise FileNotFoundError(f"{name} does not exist (expected a registered model name, a run folder, or an "
-                                f"artifact: a deploy or quantize folder, an OpenVINO IR or an .onnx file)")
+                                f"artifact: a deploy or quantize folder, an OpenVINO IR, an .onnx or a .pte file)")
     from convzoo.registry import model_entrypoint
     model_entrypoint(name.split(".", 1)[0])      # an unknown name: one line with the closest ones
     return Source("model", name)

@@ -4,7 +4,7 @@
                    --> run folder               --> load_run                        engine eager, fp32
                    --> deploy folder            --> load_deployed  (deploy's choice, its engine and precision)
                    --> quantize folder          --> load_quantized (OpenVINO int8)
-                   --> IR / .onnx               --> load_ir / load_onnx (the precision the file really runs)
+                   --> IR / .onnx / .pte        --> load_ir / load_onnx / load_pte (the precision the file runs)
 
 Flags that do not apply to a source (weights or a head width for an artifact, a head width for a run)
 are refused in one line, never ignored.
@@ -121,7 +121,7 @@ def load_source(source: Union[str, os.PathLike, Source], *, weights: Optional[st
 
 
 def _artifact(src: Source, threads: Optional[int]) -> Loaded:
-    from convzoo.export.artifact import load_deployed, load_ir, load_onnx
+    from convzoo.export.artifact import load_deployed, load_ir, load_onnx, load_pte
     data = src.data
     if src.kind == "deploy":
         runner = load_deployed(src.path, threads=threads)
@@ -133,7 +133,10 @@ def _artifact(src: Source, threads: Optional[int]) -> Loaded:
         q = load_quantized(src.path, threads=threads)
         return Loaded(src, q, data, "openvino", "int8", _quantize_record(read_report(src.path)),
                       _fixed(q.runner))
-    runner = load_onnx(src.path, threads=threads) if src.kind == "onnx" else load_ir(src.path, threads=threads)
+    if src.kind == "pte":
+        runner = load_pte(src.path)
+    else:
+        runner = load_onnx(src.path, threads=threads) if src.kind == "onnx" else load_ir(src.path, threads=threads)
     return Loaded(src, runner, data, runner.engine, runner.precision, {}, _fixed(runner))
 
 

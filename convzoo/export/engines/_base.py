@@ -13,7 +13,9 @@ class Engine:
     ``precisions`` per device type (``{"cpu": ("fp32", "bf16"), "cuda": (...)}``); ``requires`` the
     module an optional engine imports (None: PyTorch itself) and ``extra`` the ``pip install
     'convzoo[extra]'`` that brings it; ``saves`` whether its runners write an artifact; ``folds_bn``
-    whether it always runs the BN-folded graph (its export folds BN whatever the caller asks)."""
+    whether it always runs the BN-folded graph (its export folds BN whatever the caller asks);
+    ``native_precision`` whether its bf16 / int8 need this CPU's native instructions (AMX, VNNI,
+    AVX512-BF16: :func:`~convzoo.export.check_precision`); XNNPACK's int8 kernels run on plain AVX2."""
 
     name: str
     summary: str
@@ -23,6 +25,7 @@ class Engine:
     extra: str = "deploy"
     saves: bool = True
     folds_bn: bool = False
+    native_precision: bool = True
 
     @property
     def devices(self) -> tuple:

@@ -1,0 +1,64 @@
+"""``convzoo export ... --executorch PATH [--precision int8]``: the ExecuTorch half of ``convzoo export``.
+
+model -> [int8: calibration inputs, a run's train split or --calibration-data's] ->
+:func:`convzoo.export.to_executorch` (lowered, written, run in the ExecuTorch runtime against eager: a
+run's test images when there are, random inputs otherwise; a file that fails is renamed
+``PATH.failed-check``) -> one line saying what was written and how it was checked.
+"""
+from __future__ import annotations
+
+
+def _calibration(args, loaded, size):
+    """int8 calibration inputs: --calibration-data's train split, else a run's own; None for fp32.
+    One line when int8 has neither."""
+    from convzoo.cli import CLIError
+    from convzoo.train.batches import prepared_batches
+    if args.precision != "int8":
+        if args.calibration_data:
+            raise CLIError("--calibration-data applies to --precision int8")
+        return None
+    if args.calibration_data:
+        from convzoo.runs import build_data
+        (train,) = build_data(args.calibration_data, args.data_root, splits=("train",))
+        side = (size or (getattr(loaded.model, "default_cfg", None) or {}).get("input_size", (None,)))[-1]
+    elif loaded.source.kind == "run" and loaded.data is not None:
+        (train,) = loaded.data.build(("train",))
+        side = loaded.data.image_size
+    else:
+        raise CLIError(f"--precision int8 calibrates on images: give a run folder (its train split) or "
+                       f"--calibration-data DATASET; {loaded.source.describe()} has none")
+    return [x for x, _ in prepared_batches(train, side, 300)]
+
+
+def export_executorch(model, args, loaded, size, images, record) -> None:
+    """Write and check ``args.executorch`` (see the module docstring); ``CLIError`` (exit 1) for a
+    file that fails its check, exit 2 for what cannot be lowered."""
+    import os
+
+    import torch
+
+    from convzoo.cli import CLIError
+    from convzoo.export import load_pte, to_executorch, verify_pte
+    from convzoo.export.onnx import example_input_for
+    calib = _calibration(args, loaded, size)
+    path = to_executorch(model, args.executorch, input_size=size, precision=args.precision,
+                         calibration_data=calib, batch=args.static_batch or 1, verify=False, record=record)
+    runner = load_pte(path)
+    print(f"wrote {path} ({args.model}, ExecuTorch XNNPACK {args.precision}, input "
+          f"{'x'.join(map(str, runner.input_shape))})")
+    if args.no_verify:
+        return
+    x, on = images, f"{0 if images is None else len(images)} of the run's test images"
+    if x is None and calib is not None:
+        x, on = torch.cat(calib)[:64], "64 calibration inputs"
+    elif x is None:
+        x, on = example_input_for(model, size, 2), "random inputs"
+    try:
+        got = verify_pte(model, runner, x, rtol=None if images is not None else 1e-4)
+    except (RuntimeError, ValueError) as e:     # nothing left under the name asked for
+        os.replace(path, f"{path}.failed-check")
+        raise CLIError(f"{e}; the file is kept as {path}.failed-check; --no-verify skips this check",
+                       code=1) from None
+    what = (f"top-1 agrees with eager on {100 * got:.1f} %" if args.precision == "int8"
+            else f"max abs diff {got:.1e} of the output scale, same top-1")
+    print(f"verified in the ExecuTorch runtime on {on}: {what}")

@@ -1,0 +1,112 @@
+"""The ExecuTorch engine (XNNPACK delegate): a ``.pte`` written by ``to_executorch`` / the engine runs
+in the ExecuTorch runtime equal to eager (fp32 to 1e-4 of the output scale, int8 by top-1 agreement),
+reloads as a source of its own kind with what it recorded, and every bad input is one line: a wrong
+shape, a truncated or foreign file, a missing runtime. (The CLI's cells are in tests/test_seams.py.)"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from convzoo.export import ExecuTorchRunner, get_engine, load_pte, relative_error, to_executorch
+from convzoo.export.artifact import ArtifactError
+
+pytest.importorskip("executorch")
+
+
+def _net():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                      nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU6(), nn.AdaptiveAvgPool2d(1),
+                      nn.Flatten(), nn.Linear(8, 5))
+    with torch.no_grad():
+        m[1].running_mean.uniform_(-1, 1)
+        m[1].running_var.uniform_(0.5, 2)
+    m.default_cfg = {"input_size": (3, 16, 16)}
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def fp32_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pte") / "m.pte"
+    return to_executorch(_net(), path, batch=2, record={"model": "tiny"})
+
+
+def test_the_engine_builds_runners_equal_to_eager():
+    m, x = _net(), torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        ref = m(x)
+    r = get_engine("executorch").build(m, x, "fp32")
+    assert isinstance(r, ExecuTorchRunner) and (r.engine, r.precision) == ("executorch", "fp32")
+    with torch.inference_mode():
+        assert relative_error(r(x), ref) <= 1e-4
+        assert relative_error(r(torch.cat([x, x[:1]])), torch.cat([ref, ref[:1]])) <= 1e-4   # chunked
+    assert r.bind(x)() is not None
+
+
+def test_a_file_reloads_with_its_record_shape_and_precision(fp32_file, tmp_path):
+    from convzoo.runs import load_source, open_source
+    src = open_source(fp32_file)
+    assert src.kind == "pte" and src.is_artifact and src.model_name == "tiny"
+    loaded = load_source(fp32_file)
+    assert (loaded.engine, loaded.precision, loaded.fixed_input) == ("executorch", "fp32", (3, 16, 16))
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        assert relative_error(loaded.model(x), _net()(x)) <= 1e-4
+    files = loaded.model.save(tmp_path / "dep")
+    assert files == {"file": "model.pte", "format": "executorch"}
+    assert (tmp_path / "dep" / "model.pte").read_bytes() == open(fp32_file, "rb").read()
+
+
+def test_int8_file_records_its_precision_and_agrees_with_eager(tmp_path):
+    m, calib = _net(), torch.randn(64, 3, 16, 16)
+    path = to_executorch(m, tmp_path / "q.pte", precision="int8", calibration_data=calib)
+    r = load_pte(path)
+    assert (r.engine, r.precision, r.input_shape) == ("executorch", "int8", (1, 3, 16, 16))
+    with torch.inference_mode():
+        agree = float((r(calib).argmax(1) == m(calib).argmax(1)).float().mean())
+    assert agree >= 0.9, agree
+
+
+def test_bad_inputs_are_one_line(fp32_file, tmp_path):
+    r = load_pte(fp32_file)
+    with pytest.raises(ValueError, match=r"the .pte program takes input Nx3x16x16, got 2x3x20x20"):
+        r(torch.randn(2, 3, 20, 20))
+    cut = tmp_path / "cut.pte"
+    cut.write_bytes(open(fp32_file, "rb").read()[:300])
+    foreign = tmp_path / "foreign.pte"
+    foreign.write_text("not a program at all")
+    for bad in (cut, foreign):
+        with pytest.raises(ArtifactError, match=rf"{bad.name}: not a readable ExecuTorch program") as e:
+            load_pte(bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(FileNotFoundError, match="no .pte file at"):
+        load_pte(tmp_path / "missing.pte")
+    with pytest.raises(ValueError, match="executorch engine runs fp32 or int8, got 'bf16'"):
+        to_executorch(_net(), tmp_path / "b.pte", precision="bf16")
+    with pytest.raises(ValueError, match="int8 quantization needs calibration_data"):
+        to_executorch(_net(), tmp_path / "c.pte", precision="int8")
+    with pytest.raises(ValueError, match="is an existing directory"):
+        to_executorch(_net(), tmp_path)
+
+
+def test_a_missing_runtime_is_one_line_naming_the_extra(fp32_file, monkeypatch):
+    import sys
+    from convzoo._extras import MissingExtraError
+    monkeypatch.setitem(sys.modules, "executorch.runtime", None)    # import fails as if not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'convzoo\[edge\]'"):
+        load_pte(fp32_file)
+
+
+def test_a_failed_check_leaves_no_file_under_the_name(tmp_path):
+    class Drifts(nn.Module):           # the lowered program differs from eager: verification must fail
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(12, 3)
+            self.default_cfg = {"input_size": (3, 2, 2)}
+
+        def forward(self, x):
+            return self.fc(x.flatten(1)) + (0.0 if torch.compiler.is_compiling() else 10.0)
+    with pytest.raises(RuntimeError, match=r"differs from eager.*failed-check.*no-verify"):
+        to_executorch(Drifts().eval(), tmp_path / "d.pte")
+    assert not (tmp_path / "d.pte").exists() and (tmp_path / "d.pte.failed-check").exists()
