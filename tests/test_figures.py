@@ -30,9 +30,9 @@ def _draw(number, tmp_path, **kw):
     return res.data
 
 
-# Figures still drawn 13 in wide with 6-9 pt labels: redrawn for the page by the change that gives
-# them Spanish labels (issue #40); each leaves this set when it is.
-NOT_YET_DRAWN_FOR_THE_PAGE = {4, 8, 9}
+# Figures still drawn wider than the page with labels under 11 pt (issue #40); each leaves this set when it
+# is redrawn for the page. All ten are now (4, 8 and 9 were the last).
+NOT_YET_DRAWN_FOR_THE_PAGE: set[int] = set()
 
 
 def _drawn_for_the_page(number, png):

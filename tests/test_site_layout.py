@@ -42,22 +42,16 @@ UNMEASURED_IMAGES = {
     "search-pareto-small.png": "convzoo search's Pareto plot",
     "shapes-samples.png": "a sample sheet of the shapes data set (no labels to read)",
 }
-# Figures still drawn 13 in wide with 6-9 pt labels (shrunk to the column, labels 4-8 px on screen):
-# their modules are being changed by the work that gives them Spanish labels (issue #40), and they
-# need run folders to redraw. Not measured until redrawn for the page (7 in, >= 11 pt, as figures
-# 1-3, 5-7, 10); remove each name then (and from test_figures' NOT_YET_DRAWN_FOR_THE_PAGE).
-PENDING_REDRAW = {"fig4_scaling", "fig8_waveform", "fig9_video"}
+# Figures still drawn wider than the page with labels under 11 pt (shrunk to the column, labels under 14 px
+# on screen), not measured until redrawn for the page (7 in, >= 11 pt); remove each name then (and from
+# test_figures' NOT_YET_DRAWN_FOR_THE_PAGE). None now: figures 4, 8 and 9 were the last.
+PENDING_REDRAW: set[str] = set()
 
 
-# Display formulas found only on a Spanish page (no English twin to rewrite with it): those pages are
-# another change's (issue #40's Spanish translation), which this one may edit only where a formula is
-# shared with the English page. Each is 5-60% wider than a phone's column at 390 px (fine at 1280 px);
-# break it with `aligned` like the others and drop its line here.
-SPANISH_ONLY_FORMULAS = {
-    ("es/variants/conv1d-audio/index.html", 390, r"\text{out}[c_{out}, t] ="),
-    ("es/variants/reparameterization/index.html", 390, r"K = \sum W'_{3\times 3}"),
-    ("es/variants/separable-filters/index.html", 390, r"(K \star I)[y, x] ="),
-}
+# Display formulas found only on a Spanish page that are allowed to be wider than the column (formula, page,
+# width): none now; the three that were (conv1d-audio, reparameterization, separable-filters at 390 px) are
+# broken with `aligned` like the others.
+SPANISH_ONLY_FORMULAS: set[tuple[str, int, str]] = set()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

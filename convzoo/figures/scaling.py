@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, decimal_ticks, decimals, new_figure, save_figure, \
+from ._common import DEFAULT_FORMATS, LABEL_PT, PAGE_WIDTH_IN, PALETTE, TITLE_PT, FigureResult, decimal_ticks, decimals, new_figure, save_figure, \
     stem_for, words_for
 
 VARIANTS = [f"b{i}" for i in range(8)]
@@ -106,14 +106,16 @@ def figure_scaling(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False
     phis = np.linspace(0, 7, 29)
     law = [compound_scaling(float(p)) for p in phis]
 
-    fig = new_figure(15, 7.6)
-    grid = fig.add_gridspec(2, 3, width_ratios=[1.35, 1, 1])
-    _panel_table(fig.add_subplot(grid[0, 0]), nets["b0"]["stages"], words)
-    _panel_stages(fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[0, 2]), nets, words)
-    _panel_multipliers(fig.add_subplot(grid[1, 0]), mults, phis, law, words, lang)
-    _panel_resolution(fig.add_subplot(grid[1, 1]), nets, words, lang)
-    curves = _panel_study(fig.add_subplot(grid[1, 2]), study, words, lang)
-    fig.suptitle(words["title"], fontsize=11)
+    # Drawn for the page (PAGE_WIDTH_IN wide, labels >= LABEL_PT), in rows: the B0 table; widths and
+    # depths per stage; the multipliers and the study; resolution, layers and params per model.
+    fig = new_figure(PAGE_WIDTH_IN, 14.5)
+    grid = fig.add_gridspec(4, 2, height_ratios=[0.8, 1, 1, 1])
+    _panel_table(fig.add_subplot(grid[0, :]), nets["b0"]["stages"], words)
+    _panel_stages(fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1]), nets, words)
+    _panel_multipliers(fig.add_subplot(grid[2, 0]), mults, phis, law, words, lang)
+    curves = _panel_study(fig.add_subplot(grid[2, 1]), study, words, lang)
+    _panel_resolution(fig.add_subplot(grid[3, :]), nets, words, lang)
+    fig.suptitle(words["title"], fontsize=TITLE_PT)
     data = {"models": nets, "multipliers": mults,
             "compound_scaling_phi1": tuple(float(v) for v in compound_scaling(1.0)), "study_curves": curves}
     paths = save_figure(fig, out_dir, stem_for("fig4_scaling", lang), formats)
@@ -128,10 +130,10 @@ def _panel_table(ax, b0: list, words: dict) -> None:
     tab = ax.table(cellText=cells, colLabels=words["columns"],
                    loc="center", cellLoc="center")
     tab.auto_set_font_size(False)
-    tab.set_fontsize(8)
+    tab.set_fontsize(LABEL_PT)
     tab.auto_set_column_width(list(range(5)))
     tab.scale(1, 1.15)
-    ax.set_title(words["table"], fontsize=9)
+    ax.set_title(words["table"], fontsize=LABEL_PT)
 
 
 def _panel_stages(ax_w, ax_d, nets: dict, words: dict) -> None:
@@ -145,11 +147,11 @@ def _panel_stages(ax_w, ax_d, nets: dict, words: dict) -> None:
     ax_w.set_yscale("log")
     ax_w.set_xlabel(words["stage"])
     ax_w.set_ylabel(words["channels"])
-    ax_w.set_title(words["width"], fontsize=9)
-    ax_w.legend(fontsize=7, ncol=2, frameon=False)
+    ax_w.set_title(words["width"], fontsize=LABEL_PT)
+    ax_w.legend(fontsize=LABEL_PT, ncol=2, frameon=False)
     ax_d.set_xlabel(words["stage"])
     ax_d.set_ylabel(words["layers"])
-    ax_d.set_title(words["depth_title"], fontsize=9)
+    ax_d.set_title(words["depth_title"], fontsize=LABEL_PT)
 
 
 def _panel_multipliers(ax, mults: dict, phis, law, words: dict, lang: str) -> None:
@@ -162,8 +164,8 @@ def _panel_multipliers(ax, mults: dict, phis, law, words: dict, lang: str) -> No
     ax.set_xticks(idx, [v.upper() for v in VARIANTS])
     ax.set_ylabel(words["multiplier"])
     decimal_ticks(lang, ax.yaxis)
-    ax.set_title(words["law"], fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
+    ax.set_title(words["law"], fontsize=LABEL_PT)
+    ax.legend(fontsize=LABEL_PT, frameon=False)
 
 
 def _panel_resolution(ax, nets: dict, words: dict, lang: str) -> None:
@@ -173,11 +175,11 @@ def _panel_resolution(ax, nets: dict, words: dict, lang: str) -> None:
     for i, v in enumerate(VARIANTS):
         label = words["bar"].format(res=nets[v]["resolution"], depth=nets[v]["depth"],
                                     params=decimals(f"{nets[v]['params'] / 1e6:.1f}", lang))
-        ax.text(i, nets[v]["resolution"] + 8, label, ha="center", fontsize=6.5)
+        ax.text(i, nets[v]["resolution"] + 8, label, ha="center", fontsize=LABEL_PT)
     ax.set_xticks(idx, [v.upper() for v in VARIANTS])
     ax.set_ylabel(words["input"])
     ax.set_ylim(0, 760)
-    ax.set_title(words["bars"], fontsize=9)
+    ax.set_title(words["bars"], fontsize=LABEL_PT)
 
 
 def _panel_study(ax, study, words: dict, lang: str) -> dict:
@@ -195,12 +197,12 @@ def _panel_study(ax, study, words: dict, lang: str) -> dict:
         ax.set_xlabel(words["macs"])
         ax.set_ylabel(words["top1"])
         decimal_ticks(lang, ax.xaxis, ax.yaxis)
-        ax.legend(fontsize=7, frameon=False)
+        ax.legend(fontsize=LABEL_PT, frameon=False)
         where = ", ".join(f"{words['settings'][k]} {study[k]}" for k in ("dataset", "budget", "train_size")
                           if k in study)
-        ax.set_title(words["study"].format(where=where), fontsize=9)
+        ax.set_title(words["study"].format(where=where), fontsize=LABEL_PT)
     else:
         ax.axis("off")
-        ax.text(0.5, 0.5, words["no_study"], ha="center", va="center", fontsize=9,
+        ax.text(0.5, 0.5, words["no_study"], ha="center", va="center", fontsize=LABEL_PT,
                 color="0.35")
     return curves

@@ -16,7 +16,10 @@ import torch
 
 from ._common import (
     DEFAULT_FORMATS,
+    LABEL_PT,
+    PAGE_WIDTH_IN,
     PALETTE,
+    TITLE_PT,
     FigureResult,
     decimal_ticks,
     decimals,
@@ -76,15 +79,15 @@ def _experiment_panel(ax, result: dict, words: dict, lang: str) -> None:
         ax.plot([xi] * len(r["accuracies"]), r["accuracies"], "k.", ms=4)
         ax.text(xi, min(1.0, r["accuracy"]["hi"]) + 0.02,
                 words["percent"].format(v=decimals(f"{r['accuracy']['mean'] * 100:.1f}", lang)), ha="center",
-                fontsize=8)
+                fontsize=LABEL_PT)
     chance = 1 / result.get("num_classes", 2)
     ax.axhline(chance, color="0.4", ls=":", lw=1)
-    ax.text(-0.45, chance + 0.01, words["chance"], fontsize=8, va="bottom", color="0.4")
-    ax.set_xticks(x, [r["model"].replace("_small", "") for r in rows], fontsize=8)
+    ax.text(-0.45, chance + 0.01, words["chance"], fontsize=LABEL_PT, va="bottom", color="0.4")
+    ax.set_xticks(x, [r["model"].replace("_small", "") for r in rows], fontsize=LABEL_PT)
     ax.set_ylim(0, 1.12)
-    ax.set_ylabel(words["accuracy"], fontsize=8)
+    ax.set_ylabel(words["accuracy"], fontsize=LABEL_PT)
     decimal_ticks(lang, ax.yaxis)
-    ax.set_title(words["experiment"].format(dataset=result["dataset"], seeds=result["seeds"]), fontsize=8)
+    ax.set_title(words["experiment"].format(dataset=result["dataset"], seeds=result["seeds"]), fontsize=LABEL_PT)
 
 
 def first_layer_response(model, clip: torch.Tensor, kind: str) -> torch.Tensor:
@@ -142,8 +145,11 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
     acc = {k: float(r.get("accuracy", float("nan"))) for k, r in reports.items()}
     from ..data.moving_digits import DIRECTIONS
 
-    fig = new_figure(13, 5.2)
-    grid = fig.add_gridspec(3, SHOW_FRAMES + 2, width_ratios=[1] * SHOW_FRAMES + [0.25, 3.2])
+    # Drawn for the page (PAGE_WIDTH_IN wide, labels >= LABEL_PT): the frames in three rows across the
+    # width, the accuracy panel below them.
+    fig = new_figure(PAGE_WIDTH_IN, 7.8)
+    outer = fig.add_gridspec(2, 1, height_ratios=[1, 1.1])
+    grid = outer[0].subgridspec(3, SHOW_FRAMES)
     rows = [(words["clip"], clip[0, 0].numpy(), "gray"), (words["conv2d"], resp["2d"], "magma"),
             (words["conv3d"], resp["3d"], "magma")]
     for r, (name, arr, cmap) in enumerate(rows):
@@ -153,17 +159,17 @@ def figure_video(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = False, 
             ax.imshow(arr[f], cmap=cmap, vmin=0, vmax=vmax)
             strip_ticks(ax)
             if r == 0:
-                ax.set_title(f"t={f}", fontsize=8)
+                ax.set_title(f"t={f}", fontsize=LABEL_PT)
             if c == 0:
-                ax.set_ylabel(name, fontsize=9)
-    ax = fig.add_subplot(grid[:, SHOW_FRAMES + 1])
+                ax.set_ylabel(name, fontsize=LABEL_PT)
+    ax = fig.add_subplot(outer[1].subgridspec(1, 3, width_ratios=[0.12, 1, 0.12])[0, 1])
     experiment = load_experiment()
     if experiment is not None:
         _experiment_panel(ax, experiment, words, lang)
     else:
         _brief_panel(ax, acc, sens, words, lang)
     direction = words["directions"].get(DIRECTIONS[label], DIRECTIONS[label])
-    fig.suptitle(words["title"].format(direction=direction), fontsize=10)
+    fig.suptitle(words["title"].format(direction=direction), fontsize=TITLE_PT)
 
     data = {"label": int(label), "direction": DIRECTIONS[label], "frames": frames, "channel": channel,
             "responses": resp, "motion_sensitivity": {k: v.tolist() for k, v in sens.items()},
@@ -181,11 +187,11 @@ def _brief_panel(ax, acc: dict, sens: dict, words: dict, lang: str) -> None:
     ax.bar(x + 0.2, [float(sens["2d"].max()), float(sens["3d"].max())], 0.38, color=PALETTE[3],
            label=words["motion"])
     ax.axhline(1 / 8, color="0.4", ls=":", lw=1)
-    ax.text(-0.55, 1 / 8 + 0.01, words["chance"], fontsize=8, va="bottom", ha="left", color="0.4")
+    ax.text(-0.55, 1 / 8 + 0.01, words["chance"], fontsize=LABEL_PT, va="bottom", ha="left", color="0.4")
     for xi, v in zip(np.r_[x - 0.2, x + 0.2], [acc["2d"], acc["3d"], sens["2d"].max(), sens["3d"].max()]):
-        ax.text(xi, v + 0.02, decimals(f"{v:.2f}", lang), ha="center", fontsize=8)
-    ax.set_xticks(x, names, fontsize=8)
+        ax.text(xi, v + 0.02, decimals(f"{v:.2f}", lang), ha="center", fontsize=LABEL_PT)
+    ax.set_xticks(x, names, fontsize=LABEL_PT)
     ax.set_ylim(0, 1.1)
     decimal_ticks(lang, ax.yaxis)
-    ax.legend(fontsize=8, frameon=False, loc="upper left")
-    ax.set_title(words["brief_title"], fontsize=9)
+    ax.legend(fontsize=LABEL_PT, frameon=False, loc="upper left")
+    ax.set_title(words["brief_title"], fontsize=LABEL_PT)

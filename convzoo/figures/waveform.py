@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .._extras import require
-from ._common import DEFAULT_FORMATS, PALETTE, FigureResult, decimal_ticks, decimals, new_figure, save_figure, \
+from ._common import DEFAULT_FORMATS, LABEL_PT, PAGE_WIDTH_IN, PALETTE, TITLE_PT, FigureResult, decimal_ticks, decimals, new_figure, save_figure, \
     stem_for, words_for
 from ._training import load_figure_run, example_split, train_small
 
@@ -85,58 +85,63 @@ def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     shown = order[np.linspace(0, len(order) - 1, SHOW_FILTERS).round().astype(int)]
     words = getattr(test, "classes", [str(i) for i in range(10)])
 
-    fig = new_figure(13, 6.4)
-    grid = fig.add_gridspec(2, 3, width_ratios=[1.6, 1, 1.3], height_ratios=[1, 1.25])
-    ax = fig.add_subplot(grid[0, :2])
+    # Drawn for the page (PAGE_WIDTH_IN wide, labels >= LABEL_PT), in rows: the clip and its spectrogram;
+    # eight filters; their responses and all filters' responses.
+    fig = new_figure(PAGE_WIDTH_IN, 11.0)
+    outer = fig.add_gridspec(3, 1, height_ratios=[1, 1.25, 1.3])
+    top = outer[0].subgridspec(1, 2, width_ratios=[1.7, 1])
+    ax = fig.add_subplot(top[0, 0])
     t = np.arange(len(wave)) / sr
     ax.plot(t, wave, color=PALETTE[0], lw=0.5)
     ax.set_xlabel(words_["time"])
     ax.set_ylabel(words_["amplitude"])
     decimal_ticks(lang, ax.xaxis, ax.yaxis)
-    ax.set_title(words_["clip"].format(word=words[label], sr=sr, pred=words[pred]), fontsize=9)
-    ax = fig.add_subplot(grid[0, 2])
+    ax.set_title(words_["clip"].format(word=words[label], sr=sr, pred=words[pred]), fontsize=LABEL_PT)
+    ax = fig.add_subplot(top[0, 1])
     f, tt, S = _spectrogram(wave, sr)
     ax.pcolormesh(tt, f, 10 * np.log10(S + 1e-10), shading="auto", cmap="magma")
     ax.set_xlabel(words_["time"])
     ax.set_ylabel("Hz")
     decimal_ticks(lang, ax.xaxis)
-    ax.set_title(words_["spectrogram"], fontsize=9)
-    sub = grid[1, 0].subgridspec(SHOW_FILTERS // 2, 2)
+    ax.set_title(words_["spectrogram"], fontsize=LABEL_PT)
+    cols = SHOW_FILTERS // 2
+    sub = outer[1].subgridspec(2, cols)
     taps = np.arange(filters.shape[1]) / sr * 1000
     for i, ch in enumerate(shown):
-        axf = fig.add_subplot(sub[i % (SHOW_FILTERS // 2), i // (SHOW_FILTERS // 2)])
+        axf = fig.add_subplot(sub[i // cols, i % cols])
         axf.plot(taps, filters[ch], color=PALETTE[1], lw=0.8)
         axf.set_yticks([])
-        axf.tick_params(labelsize=6)
-        axf.text(0.98, 0.85, words_["peak"].format(ch=ch, hz=f"{peak[ch]:.0f}"), transform=axf.transAxes, ha="right",
-                 fontsize=6)
+        axf.set_title(words_["peak"].format(ch=ch, hz=f"{peak[ch]:.0f}"), fontsize=LABEL_PT)
         decimal_ticks(lang, axf.xaxis)
-        if i % (SHOW_FILTERS // 2) != SHOW_FILTERS // 2 - 1:
+        if i // cols == 0:
             axf.set_xticks([])
-        else:
-            axf.set_xlabel(words_["taps"], fontsize=7)
-    ax = fig.add_subplot(grid[1, 1])
+    axf_label = fig.add_subplot(sub[:, :], frameon=False)
+    axf_label.set_xticks([])
+    axf_label.set_yticks([])
+    axf_label.set_xlabel(words_["taps"], fontsize=LABEL_PT, labelpad=22)
+    bottom = outer[2].subgridspec(1, 2)
+    ax = fig.add_subplot(bottom[0, 0])
     for i, ch in enumerate(shown[::2]):
         ax.plot(freqs, 20 * np.log10(mag[ch] / mag[ch].max() + 1e-6), lw=0.8, label=f"#{ch}")
-    ax.set_ylim(-40, 3)
+    ax.set_ylim(-40, 15)                              # the legend sits above the curves
     ax.set_xlabel("Hz")
     ax.set_ylabel("dB")
-    ax.legend(fontsize=6, frameon=False, ncol=2)
-    ax.set_title(words_["responses"], fontsize=9)
-    ax = fig.add_subplot(grid[1, 2])
+    ax.legend(fontsize=LABEL_PT, frameon=False, ncol=2, loc="upper center")
+    ax.set_title(words_["responses"], fontsize=LABEL_PT)
+    ax = fig.add_subplot(bottom[0, 1])
     norm = mag[order] / mag[order].max(axis=1, keepdims=True)
     ax.imshow(20 * np.log10(norm + 1e-6), aspect="auto", origin="lower", cmap="viridis", vmin=-30, vmax=0,
               extent=[freqs[0], freqs[-1], 0, len(order)])
     ax.set_xlabel("Hz")
     ax.set_ylabel(words_["sorted"])
-    ax.set_title(words_["all"].format(n=len(order)), fontsize=9)
+    ax.set_title(words_["all"].format(n=len(order)), fontsize=LABEL_PT)
     acc = report.get("accuracy")
     if acc is None:
         acc_text = words_["run"]
     else:
         acc_text = words_["accuracy"].format(acc=decimals(f"{acc:.2f}", lang)) + (
             words_["here"] if run_dir is None else words_["from_run"])
-    fig.suptitle(words_["title"].format(acc=acc_text), fontsize=10)
+    fig.suptitle(words_["title"].format(acc=acc_text), fontsize=TITLE_PT)
 
     data = {"label": int(label), "word": words[label], "prediction": pred, "sample_rate": sr,
             "waveform": wave, "filters": filters, "freqs": freqs, "magnitude": mag, "peak_hz": peak,
