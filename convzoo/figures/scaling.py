@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._common import DEFAULT_FORMATS, LABEL_PT, PAGE_WIDTH_IN, PALETTE, TITLE_PT, FigureResult, decimal_ticks, decimals, new_figure, save_figure, \
-    stem_for, words_for
+from ._common import (DEFAULT_FORMATS, LABEL_PT, PAGE_WIDTH_IN, PALETTE, TITLE_PT, FigureResult, decimal_ticks,
+                      decimals, new_figure, save_figure, stem_for, words_for)
 
 VARIANTS = [f"b{i}" for i in range(8)]
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from .._extras import require
-from ._common import DEFAULT_FORMATS, LABEL_PT, PAGE_WIDTH_IN, PALETTE, TITLE_PT, FigureResult, decimal_ticks, decimals, new_figure, save_figure, \
-    stem_for, words_for
+from ._common import (DEFAULT_FORMATS, LABEL_PT, PAGE_WIDTH_IN, PALETTE, TITLE_PT, FigureResult, decimal_ticks,
+                      decimals, new_figure, save_figure, stem_for, words_for)
 from ._training import load_figure_run, example_split, train_small
 
 MODEL = "waveform_m5"
