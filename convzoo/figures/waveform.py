@@ -104,21 +104,7 @@ def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     ax.set_ylabel("Hz")
     decimal_ticks(lang, ax.xaxis)
     ax.set_title(words_["spectrogram"], fontsize=LABEL_PT)
-    cols = SHOW_FILTERS // 2
-    sub = outer[1].subgridspec(2, cols)
-    taps = np.arange(filters.shape[1]) / sr * 1000
-    for i, ch in enumerate(shown):
-        axf = fig.add_subplot(sub[i // cols, i % cols])
-        axf.plot(taps, filters[ch], color=PALETTE[1], lw=0.8)
-        axf.set_yticks([])
-        axf.set_title(words_["peak"].format(ch=ch, hz=f"{peak[ch]:.0f}"), fontsize=LABEL_PT)
-        decimal_ticks(lang, axf.xaxis)
-        if i // cols == 0:
-            axf.set_xticks([])
-    axf_label = fig.add_subplot(sub[:, :], frameon=False)
-    axf_label.set_xticks([])
-    axf_label.set_yticks([])
-    axf_label.set_xlabel(words_["taps"], fontsize=LABEL_PT, labelpad=22)
+    _draw_filters(fig, outer[1], filters, shown, peak, sr, words_, lang)
     bottom = outer[2].subgridspec(1, 2)
     ax = fig.add_subplot(bottom[0, 0])
     for i, ch in enumerate(shown[::2]):
@@ -149,6 +135,25 @@ def figure_waveform(out_dir: Path, *, formats=DEFAULT_FORMATS, fast: bool = Fals
     paths = save_figure(fig, out_dir, stem_for("fig8_waveform", lang), formats)
     return FigureResult(8, "waveform", "1D convolution on raw audio (M5)", paths, data)
 
+
+
+def _draw_filters(fig, cell, filters, shown, peak, sr: int, words_: dict, lang: str) -> None:
+    """The shown first-layer filters in two rows, each titled with its peak frequency, one shared x label."""
+    cols = SHOW_FILTERS // 2
+    sub = cell.subgridspec(2, cols)
+    taps = np.arange(filters.shape[1]) / sr * 1000
+    for i, ch in enumerate(shown):
+        axf = fig.add_subplot(sub[i // cols, i % cols])
+        axf.plot(taps, filters[ch], color=PALETTE[1], lw=0.8)
+        axf.set_yticks([])
+        axf.set_title(words_["peak"].format(ch=ch, hz=f"{peak[ch]:.0f}"), fontsize=LABEL_PT)
+        decimal_ticks(lang, axf.xaxis)
+        if i // cols == 0:
+            axf.set_xticks([])
+    axf_label = fig.add_subplot(sub[:, :], frameon=False)
+    axf_label.set_xticks([])
+    axf_label.set_yticks([])
+    axf_label.set_xlabel(words_["taps"], fontsize=LABEL_PT, labelpad=22)
 
 def _spectrogram(wave: np.ndarray, sr: int):
     spectrogram = require("scipy.signal", "figures", "the spectrogram").spectrogram
