@@ -115,7 +115,7 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     if amp and engine not in ("eager", "compile"):
         raise ValueError(f"--amp applies to the PyTorch engines eager and compile; the {engine} engine "
                          "runs on the CPU, without --amp (use --precision bf16)")
-    if onnx_path is not None and engine == "onnxruntime" and os.path.exists(onnx_path):
+    if onnx_path is not None and eng.reads_onnx and os.path.exists(onnx_path):
         sess = ort_session(onnx_path, threads=ort_threads)
         feed = {sess.get_inputs()[0].name: x.cpu().numpy().astype(np.float32)}
         return lambda: sess.run(None, feed)

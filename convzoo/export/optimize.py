@@ -56,9 +56,11 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
         raise ValueError(f'compile must be False, True/"inductor" or "onednn", got {compile!r}')
     p = next(iter(model.parameters()), None)
     check_precision(precision, p.device if p is not None else "cpu")
-    if precision == "fp16" and compile == "onednn":
-        raise ValueError("compile='onednn' runs fp32 or bf16 on the CPU, not fp16")
     engine = get_engine(_COMPILE[compile])
+    dev = p.device.type if p is not None else "cpu"
+    if not engine.supports(dev, precision):      # the engine record says what it runs where
+        raise ValueError(f"compile={compile!r} runs {' or '.join(engine.precisions.get(dev, ())) or 'nothing'} on "
+                         f"the {dev.upper()}, not {precision}")
     if engine.name == "compile":
         opts = dict(compile_mode=compile_mode, compile_options=compile_options,
                     compile_backend=compile_backend, freeze=freeze)

@@ -54,7 +54,7 @@ class QuantizedModel(Runner):
     def __init__(self, runner: nn.Module, backend: str, ov_model=None, info: Optional[dict] = None):
         super().__init__()
         self.runner, self.backend, self.ov_model, self.info = runner, backend, ov_model, dict(info or {})
-        self.engine = "openvino" if backend == "openvino" else "compile"
+        self.engine = runner.engine          # the engine that runs it labels it (OpenVINO, or compile for PT2E)
 
     def bind(self, x: torch.Tensor):
         return self.runner.bind(x) if isinstance(self.runner, Runner) else super().bind(x)
@@ -146,10 +146,9 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", m
         model_type = "transformer" if _has_layernorm(model) else "cnn"
     info = dict(model_type=model_type, preset=preset, calibration_samples=sum(len(b) for b in batches),
                 input_size=list(batches[0].shape[1:]))
-    if backend == "openvino":
-        info["overflow_fix"] = overflow_fix
     if backend == "pt2e":
         return QuantizedModel(_pt2e(model, batches), "pt2e", info=info)
+    info["overflow_fix"] = overflow_fix
     ov_model = _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correction, overflow_fix)
     from .openvino import OpenVINOModule
     return QuantizedModel(OpenVINOModule(ov_model, threads=threads), "openvino", ov_model, info)

@@ -15,7 +15,8 @@ class Engine:
     'convzoo[extra]'`` that brings it; ``saves`` whether its runners write an artifact; ``folds_bn``
     whether it always runs the BN-folded graph (its export folds BN whatever the caller asks);
     ``native_precision`` whether its bf16 / int8 need this CPU's native instructions (AMX, VNNI,
-    AVX512-BF16: :func:`~convzoo.export.check_precision`); XNNPACK's int8 kernels run on plain AVX2."""
+    AVX512-BF16: :func:`~convzoo.export.check_precision`); XNNPACK's int8 kernels run on plain AVX2;
+    ``reads_onnx`` whether it can run an exported ``.onnx`` file as it is (``make_runner(onnx_path=)``)."""
 
     name: str
     summary: str
@@ -26,6 +27,7 @@ class Engine:
     saves: bool = True
     folds_bn: bool = False
     native_precision: bool = True
+    reads_onnx: bool = False
 
     @property
     def devices(self) -> tuple:
