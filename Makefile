@@ -28,12 +28,12 @@ lint: setup
 # The default tier (< 15 min on an idle 2-core machine). Tests marked `slow` (the registry's other
 # widths and depths, whole pipelines, the heavy export tier) run in `make test-slow`; CI runs both.
 test: setup lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rs -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rfEs -m "not slow" $(PYTEST_ARGS)
 	# the two-process torchrun shard test brings down a pytest-xdist worker, so it runs on its own
-	$(if $(PYTEST_ARGS),,$(BIN)/python -m pytest -p no:xdist -q -rs tests/test_webdataset.py -k two_process)
+	$(if $(PYTEST_ARGS),,$(BIN)/python -m pytest -p no:xdist -q -rfEs tests/test_webdataset.py -k two_process)
 
 test-slow: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rs -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rfEs -m slow $(PYTEST_ARGS)
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
