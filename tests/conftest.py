@@ -36,14 +36,10 @@ def _seed():
 # The CLI in-process and a socket that refuses to connect (the checkpoint tests)
 @pytest.fixture
 def run_cli(capsys):
-    """``convzoo ARGV`` in this process -> (exit code, stdout, stderr)."""
-    from convzoo.cli import main
+    """``convzoo ARGV`` in this process -> (exit code, stdout, stderr): _helpers.run_cli taking a list."""
+    from _helpers import run_cli as run
 
-    def go(argv):
-        code = main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        return code, out, err
-    return go
+    return lambda argv: run(capsys, *argv)
 
 
 @pytest.fixture

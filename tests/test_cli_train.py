@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import json
 import pickle
-import re
 
 import pytest
 
 from convzoo.cli import main
 
+from _helpers import assert_one_line_error, run_cli
+
 TINY = ["--model", "variant_conv", "--model-arg", "widths=(8,16)", "--model-arg", "depth=1",
         "--batch-size", "32", "--no-progress"]
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(code, err, pattern, exit_code=2):
-    assert code == exit_code, err
-    lines = [l for l in err.strip().splitlines() if l.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert re.search(pattern, lines[0]), lines[0]
 
 
 def test_report_agrees_with_eval_of_saved_weights(tmp_path, capsys):

@@ -202,16 +202,19 @@ def test_cli_speedup_is_measured_refused_or_written(tmp_path, capsys, monkeypatc
 
 
 def test_cli_default_recipe_is_the_studys():
+    """The CLI leaves the recipe to the library (None), which fills in the study's: 30 epochs, distilled."""
     from convzoo.cli import build_parser
-    from convzoo.cli.cmd_compress import FINETUNE_EPOCHS, FINETUNE_LR_SCALE, _check_args
-    args = build_parser().parse_args(["compress", "r", "--method", "channel", "--macs-ratio", "4",
-                                      "--out", "/nonexistent/x"])
-    _check_args(args)
-    assert args.distill is True and args.finetune_epochs == FINETUNE_EPOCHS == 30 and FINETUNE_LR_SCALE == 0.3
+    from convzoo.compress.recipe import FINETUNE_EPOCHS, FINETUNE_LR_SCALE
+    from convzoo.runs.compression import recipe
+    args = build_parser().parse_args(["compress", "r", "--method", "channel", "--macs-ratio", "4", "--out", "x"])
+    assert args.finetune_epochs is None and args.distill is None
+    assert recipe(args.finetune_epochs, args.distill) == (FINETUNE_EPOCHS, True)
+    assert FINETUNE_EPOCHS == 30 and FINETUNE_LR_SCALE == 0.3
     args = build_parser().parse_args(["compress", "r", "--method", "channel", "--macs-ratio", "4", "--no-distill",
-                                      "--finetune-epochs", "0", "--out", "/nonexistent/x"])
-    _check_args(args)
-    assert args.distill is False and args.finetune_epochs == 0
+                                      "--finetune-epochs", "0", "--out", "x"])
+    assert recipe(args.finetune_epochs, args.distill) == (0, False)
+    with pytest.raises(ValueError, match="--distill needs --finetune-epochs >= 1"):
+        recipe(0, True)
 
 
 def test_the_default_engine_falls_back_to_eager_and_says_so(monkeypatch):

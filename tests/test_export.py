@@ -17,7 +17,8 @@ from convzoo.blocks import ConvNeXtBlock, FusedMBConv, MBConv
 from convzoo.layers import Conv2Plus1d, ConvNormAct, DepthwiseSeparableConv
 from convzoo.models.base import ClassifierHead, ConvNet
 
-from _export_checks import RUN_HEAVY, TOL, n_bn, randomize_bn, rel_err
+from _export_checks import RUN_HEAVY, TOL, n_bn
+from _helpers import randomize_bn, rel_err
 
 
 # --------------------------------------------------------------------------- single conv + BN pairs

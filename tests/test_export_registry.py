@@ -13,7 +13,8 @@ from convzoo.export import (fold_batchnorm, optimize, to_onnx, verify_onnx)
 from convzoo.blocks import reparameterize_model
 from convzoo.layers import SqueezeExcite
 
-from _export_checks import RUN_HEAVY, TOL, randomize_bn, rel_err
+from _export_checks import RUN_HEAVY, TOL
+from _helpers import randomize_bn, rel_err
 
 
 # --------------------------------------------------------------------------- every registered model

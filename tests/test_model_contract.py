@@ -18,6 +18,7 @@ from torch import nn
 import convzoo
 from convzoo.registry import get_pretrained_cfg
 from convzoo.weights import convert_state_dict
+from _helpers import randomize_bn
 from _tiers import tiered
 
 NAMES = [n for n in convzoo.list_models() if n != "searched"]   # searched needs a spec file
@@ -240,14 +241,6 @@ def test_register_model_holds_the_cfg_once():
         reg._CFGS.pop("_test_cfg_net", None)
 
 
-def _randomize_bn_(model: nn.Module) -> nn.Module:
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-    return model
-
 
 # (ours, our kwargs, library, their name, their kwargs, input shape): each pair with its defaults;
 # dropout is given to timm because timm's create_model defaults it to 0 (ours: the paper's, as
@@ -276,7 +269,7 @@ def test_one_training_step_equals_the_twin(name, kw, lib, ref_name, ref_kw, shap
         ref = timm.create_model(ref_name, **ref_kw)
     else:
         ref = torchvision.models.get_model(ref_name, **ref_kw)
-    _randomize_bn_(ref)
+    randomize_bn(ref)
     ours = convzoo.create_model(name, **kw)
     convzoo.load_weights(ours, ref.state_dict())
     x = torch.randn(shape)

@@ -23,22 +23,12 @@ from torch import nn
 import convzoo
 from convzoo.cli import build_parser, main
 
+from _helpers import assert_one_line_error, run_cli
+
 TINY = ["--model", "variant_conv", "--model-arg", "widths=(4,8)", "--model-arg", "depth=1",
         "--batch-size", "32", "--no-progress", "--limit-test", "32"]
 
 
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line(code, err, pattern, exit_code=2):
-    assert code == exit_code, err
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert re.search(pattern, lines[0]), lines[0]
 
 
 # ------------------------------------------------------------------------------ the run lock
@@ -58,9 +48,9 @@ def test_second_trainer_on_a_folder_is_refused_and_the_first_is_unharmed(tmp_pat
         assert time.time() < deadline
         time.sleep(0.05)
     code, _, err = run_cli(capsys, *args, "--out", shared)
-    one_line(code, err, rf"{re.escape(str(shared))} is in use by PID {proc.pid}")
+    assert_one_line_error(code, err, rf"{re.escape(str(shared))} is in use by PID {proc.pid}")
     code, _, err = run_cli(capsys, "train", "--resume", shared, "--no-progress")
-    one_line(code, err, rf"in use by PID {proc.pid}")
+    assert_one_line_error(code, err, rf"in use by PID {proc.pid}")
     assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()
     assert not lock.exists()
 
@@ -91,11 +81,11 @@ def test_resume_refuses_contradictions_applies_epochs_and_keeps_a_finished_run(t
     assert code == 0, err
     report = (run / "report.json").read_bytes()
     code, _, err = run_cli(capsys, "train", "--resume", "")
-    one_line(code, err, r"--resume expects a run folder, got ''")
+    assert_one_line_error(code, err, r"--resume expects a run folder, got ''")
     code, _, err = run_cli(capsys, "train", "--resume", run, "--lr", "0.5", "--epochs", 5)
-    one_line(code, err, r"--lr 0.5 contradicts the run's lr = 0.001")
+    assert_one_line_error(code, err, r"--lr 0.5 contradicts the run's lr = 0.001")
     code, _, err = run_cli(capsys, "train", "--resume", run, "--model", "variant_dwsep")
-    one_line(code, err, r"--model cannot change on --resume")
+    assert_one_line_error(code, err, r"--model cannot change on --resume")
     code, _, err = run_cli(capsys, "train", "--resume", run, "--no-progress")
     assert code == 0 and "already finished (1 of 1 epochs); nothing to do" in err
     assert (run / "report.json").read_bytes() == report
@@ -151,7 +141,7 @@ def test_every_numeric_flag_refuses_out_of_range(cmd, flag, capsys, tmp_path, mo
             value = f"{value}:{value}" if value not in ("", "0") else value or ":"
         code = main([cmd, *POSITIONAL[cmd], flag, value])
         err = capsys.readouterr().err
-        one_line(code, err, r"error: .*(expected|got)")
+        assert_one_line_error(code, err, r"error: .*(expected|got)")
     assert not list(tmp_path.iterdir())           # nothing written
 
 
@@ -238,8 +228,8 @@ def test_export_refuses_a_classifier_it_cannot_load(tmp_path, capsys):
     base = ["export", "variant_conv", "--onnx", tmp_path / "m.onnx", "--weights", tmp_path / "w.safetensors",
             "--num-classes", 3, "--in-chans", 1, "--no-verify"]
     code, _, err = run_cli(capsys, *base)
-    one_line(code, err, r"checkpoint classifier has 10 outputs, the model has 3: head.fc cannot be loaded; "
-                        r"pass --num-classes to match it, or --allow-new-head")
+    assert_one_line_error(code, err, r"checkpoint classifier has 10 outputs, the model has 3: head.fc cannot be "
+                                     r"loaded; pass --num-classes to match it, or --allow-new-head")
     assert not (tmp_path / "m.onnx").exists()
     with pytest.warns(UserWarning, match="left at its fresh initialisation"):
         code, _, err = run_cli(capsys, *base, "--allow-new-head")

@@ -28,15 +28,13 @@ from convzoo.blocks import MobileOneBlock, RepVggBlock, reparameterize_model
 from convzoo.blocks.reparam import Reparameterizable, identity_kernel, pad_kernel
 from convzoo.models.repvgg import convert_timm_byobnet
 from convzoo.registry import model_entrypoint
-from _export_checks import RUN_HEAVY, randomize_bn
+from _export_checks import RUN_HEAVY
+from _helpers import randomize_bn, rel_err
 from test_image_models_reference import _meta, _real, hook_macs, randomize_
 from test_models import _build
 
 TOL = 1e-5
 
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.double() - b.double()).abs().max() / b.double().abs().max().clamp_min(1e-12))
 
 
 # ------------------------------------------------------------------------- the kernel arithmetic
@@ -55,9 +53,6 @@ def test_padded_1x1_and_identity_kernels_are_the_convs_they_replace(stride, grou
 
 
 # --------------------------------------------------------------------------------- the blocks
-def _random_bn_(module: nn.Module, seed: int = 0) -> nn.Module:
-    return randomize_bn(module, seed)   # random running stats and affine; also puts it in eval mode
-
 
 BLOCKS = [   # (ours, timm's, args, kwargs)
     (RepVggBlock, TimmRepVgg, (8, 8), dict(stride=1)),
@@ -81,24 +76,24 @@ def _timm_kwargs(kw: dict) -> dict:
 @pytest.mark.parametrize("ours,theirs,args,kw", BLOCKS,
                          ids=[f"{b[0].__name__}-{b[1]}-{b[3]}" for b in BLOCKS])
 def test_block_fuses_exactly_and_as_timm_does(ours, theirs, args, kw):
-    block = _random_bn_(ours(*args, **kw))
+    block = randomize_bn(ours(*args, **kw))
     ref = theirs(*args, **_timm_kwargs(kw)).eval()
     ref.load_state_dict(convert_back(block.state_dict()))
     x = torch.randn(2, args[0], 11, 11)
     with torch.no_grad():
         trained = block(x)
-        assert _rel(trained, ref(x)) <= TOL
+        assert rel_err(trained, ref(x)) <= TOL
         block.reparameterize()
         ref.reparameterize()
         fused = block(x)
     assert block.reparameterized and isinstance(block.reparam_conv, nn.Conv2d)
     assert {n for n, _ in block.named_children()} <= {"reparam_conv", "drop_path", "attn", "act"}
-    assert _rel(fused, trained) <= TOL
-    assert _rel(block.reparam_conv.weight, ref.reparam_conv.weight) <= TOL
-    assert _rel(block.reparam_conv.bias, ref.reparam_conv.bias) <= TOL
+    assert rel_err(fused, trained) <= TOL
+    assert rel_err(block.reparam_conv.weight, ref.reparam_conv.weight) <= TOL
+    assert rel_err(block.reparam_conv.bias, ref.reparam_conv.bias) <= TOL
     # the fused block still scripts and traces (the branches are None, the forward takes the other arm)
-    assert _rel(torch.jit.script(block)(x), fused) <= TOL
-    assert _rel(torch.fx.symbolic_trace(block)(x), fused) <= TOL
+    assert rel_err(torch.jit.script(block)(x), fused) <= TOL
+    assert rel_err(torch.fx.symbolic_trace(block)(x), fused) <= TOL
 
 
 def convert_back(sd: dict) -> dict:
@@ -215,17 +210,17 @@ def test_outputs_and_intermediates_equal_timm_after_loading_its_weights(name, si
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         expect, got = ref(x), ours(x)
-        assert _rel(got, expect) <= TOL
+        assert rel_err(got, expect) <= TOL
         (_, theirs), (_, mine) = ref.forward_intermediates(x), ours.forward_intermediates(x)
         assert [t.shape for t in mine] == [t.shape for t in theirs]
-        assert all(_rel(a, b) <= TOL for a, b in zip(mine, theirs))
+        assert all(rel_err(a, b) <= TOL for a, b in zip(mine, theirs))
         # timm's re-parameterized weights load into our fused model (the same keys); fusion's own
         # exactness is checked with sane statistics below (randomize_ makes S4 ill-conditioned:
         # its float32 output is 8e-4 from float64 in either form)
         ref_fused = timm.utils.reparameterize_model(ref)
         blank = reparameterize_model(_meta(convzoo.create_model, name)).to_empty(device="cpu").eval()
         convzoo.load_weights(blank, ref_fused.state_dict())
-        assert _rel(blank(x), ref_fused(x)) <= TOL
+        assert rel_err(blank(x), ref_fused(x)) <= TOL
 
 
 def test_features_only_levels_equal_timm():
@@ -269,7 +264,7 @@ def test_registry_reparameterize_model_equals_the_trained_form(name):
         out = fused(x)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
     assert all(m.reparameterized for m in fused.modules() if hasattr(m, "reparameterize"))
-    assert _rel(out, ref) <= TOL, f"{name}: fused differs by {_rel(out, ref):.1e}"
+    assert rel_err(out, ref) <= TOL, f"{name}: fused differs by {rel_err(out, ref):.1e}"
 
 
 def test_fused_repvgg_exports_to_onnx_with_ort_parity(tmp_path):
@@ -296,7 +291,7 @@ def test_training_forward_with_stochastic_depth_equals_timm(name):
     # no drop path: the same training-mode function to rounding
     plain_ref, plain = timm.create_model(name, num_classes=5), convzoo.create_model(name, num_classes=5)
     convzoo.load_weights(plain, plain_ref.state_dict())
-    assert _rel(plain.train()(x), plain_ref.train()(x)) <= 1e-6
+    assert rel_err(plain.train()(x), plain_ref.train()(x)) <= 1e-6
     convzoo.load_weights(ours, ref.state_dict())
     outs = []
     for model in (ref, ours):
@@ -304,4 +299,4 @@ def test_training_forward_with_stochastic_depth_equals_timm(name):
         out = model.train()(x)
         out.logsumexp(1).mean().backward()    # and every parameter gets a gradient through it
         outs.append(out.detach())
-    assert _rel(outs[1], outs[0]) <= 1e-3
+    assert rel_err(outs[1], outs[0]) <= 1e-3

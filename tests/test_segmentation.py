@@ -15,16 +15,10 @@ from convzoo.models.convnext import ConvNeXt
 from convzoo.models.segmentation import create_segmenter
 from convzoo.weights import load_weights
 
+from _helpers import randomize_bn
+
 SMALL = dict(width_mult=0.35)          # mobilenet_v2 x0.35: the cheap backbone of these tests
 
-
-def _random_bn(model):
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-    return model
 
 
 # one model of each family: (ours, timm's)
@@ -35,7 +29,7 @@ MB_TWINS = [("mobilenet_v2", "mobilenetv2_100"), ("mobilenetv3_large_100", "mobi
 
 @pytest.mark.parametrize("ours,theirs", MB_TWINS)
 def test_output_stride_equals_timm_mb(ours, theirs):
-    sd = _random_bn(timm.create_model(theirs)).state_dict()
+    sd = randomize_bn(timm.create_model(theirs)).state_dict()
     x = torch.randn(1, 3, 37, 43)
     for os_ in (8, 16):
         t = timm.create_model(theirs, output_stride=os_, features_only=True).eval()
@@ -68,7 +62,7 @@ def test_output_stride_equals_timm_convnext():
 
 
 def test_dilated_mobilenet_v3_equals_torchvision():
-    tv = _random_bn(torchvision.models.mobilenet_v3_large(dilated=True)).eval()
+    tv = randomize_bn(torchvision.models.mobilenet_v3_large(dilated=True)).eval()
     ours = convzoo.create_model("mobilenet_v3_large", dilated=True).eval()
     load_weights(ours, tv.state_dict(), layout="torchvision")
     x = torch.randn(1, 3, 45, 51)
@@ -93,7 +87,7 @@ def test_bad_output_stride_is_one_line(name, kwargs, msg):
 @pytest.mark.parametrize("name,params", [("deeplabv3_mobilenet_v3_large", 11_025_477),
                                          ("lraspp_mobilenet_v3_large", 3_221_538)])
 def test_torchvision_segmenters_are_twins(name, params):
-    tv = _random_bn(getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)).eval()
+    tv = randomize_bn(getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)).eval()
     ours = convzoo.create_model(name).eval()
     n = sum(p.numel() for p in ours.parameters())
     assert n == sum(p.numel() for p in tv.parameters()) == params
@@ -167,7 +161,7 @@ SLOW = pytest.mark.slow
     pytest.param("lraspp_twin", ("export",), marks=SLOW),
 ])
 def test_segmenters_trace(case, tools):
-    seg = _random_bn(CASES[case]()).eval()
+    seg = randomize_bn(CASES[case]()).eval()
     x = torch.randn(1, 3, 37, 45)
     with torch.no_grad():
         ref = seg(x)["out"]
@@ -180,7 +174,7 @@ def test_segmenters_trace(case, tools):
 def test_segmenter_onnx_parity(case, tmp_path):
     pytest.importorskip("onnxruntime")
     from convzoo.export import to_onnx, verify_onnx
-    seg = _random_bn(CASES[case]()).eval()
+    seg = randomize_bn(CASES[case]()).eval()
     path = to_onnx(seg.logits_only(), tmp_path / "seg.onnx", input_size=(3, 37, 45), verify=True)
     assert verify_onnx(seg.logits_only(), path, torch.randn(2, 3, 37, 45)) <= 1e-4
 

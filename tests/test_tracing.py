@@ -23,6 +23,7 @@ from torch import nn
 
 import convzoo
 from convzoo.search.space import SHAPES_SPACE
+from _helpers import rel_err
 from _tiers import tiered
 from test_models import _build, _small_size
 
@@ -53,9 +54,6 @@ def _case(name: str):
     return model, x, ref
 
 
-def _rel(y: torch.Tensor, ref: torch.Tensor) -> float:
-    return float((y.double() - ref.double()).abs().max() / ref.double().abs().max().clamp_min(1e-12))
-
 
 def _fx(model, x):
     return torch.fx.symbolic_trace(model)(x)
@@ -75,7 +73,7 @@ def _feature_extractor(model, x):
     finally:
         handle.remove()
     out = create_feature_extractor(model, {nodes[-1]: "out", middle: "mid"})(x)
-    assert out["mid"].shape == seen["mid"].shape and _rel(out["mid"], seen["mid"]) <= TOL, middle
+    assert out["mid"].shape == seen["mid"].shape and rel_err(out["mid"], seen["mid"]) <= TOL, middle
     return out["out"]
 
 
@@ -126,4 +124,4 @@ def test_tool_reproduces_eager(name, tool):
     model, x, ref = _case(name)
     with torch.no_grad():
         y = TOOLS[tool](model, x)
-    assert _rel(y, ref) <= TOL, f"{name} through {tool}: relative error {_rel(y, ref):.2e}"
+    assert rel_err(y, ref) <= TOL, f"{name} through {tool}: relative error {rel_err(y, ref):.2e}"

@@ -3,10 +3,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision.models.video as tvv
-from torch import nn
 
 import convzoo
 from convzoo.layers import midplanes
+
+from _helpers import randomize_bn
 
 VIDEO_MODELS = ["c3d", "r3d_18", "r2plus1d_18", "c3d_small", "r2plus1d_small", "frame2d_small",
                 "stack2d_small"]
@@ -15,15 +16,6 @@ VIDEO_MODELS = ["c3d", "r3d_18", "r2plus1d_18", "c3d_small", "r2plus1d_small", "
 def n_params(m):
     return sum(p.numel() for p in m.parameters())
 
-
-def _randomize_bn(model):
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm3d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(m.num_features, generator=g) - 0.5)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +49,7 @@ def test_param_count_equals_torchvision(name, built):
 @pytest.mark.parametrize("name", ["r3d_18", "r2plus1d_18"])
 def test_outputs_equal_torchvision_after_loading(name, built):
     ref = built("tv_" + name).eval()
-    _randomize_bn(ref)
+    randomize_bn(ref)
     ours = built(name).eval()
     result = convzoo.load_weights(ours, ref.state_dict(), layout="torchvision")
     assert result.layout == "torchvision"

@@ -3,16 +3,10 @@ new run folder that ``convzoo eval`` (and ``quantize``, ``train --resume``) rebu
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from convzoo.compress.recipe import FINETUNE_EPOCHS, FINETUNE_LR_SCALE
 
 HELP = "factor a trained run's convolutions (spatial, channel, tucker2, cp, dwsep, separable_dw) and fine-tune"
-
-# The default recipe is the compress study's (docs/compress.md, experiments/compress.py, 2026-12-06, three
-# seeds): at 4x MACs, fine-tuned at 0.3x the training's rate, distilled from the dense net, ResNet-18
-# needed 10 epochs, M11 20 and C3D-small 30 to land within a point of the dense net; 0.1x the rate left
-# C3D -2.6 points after 20 epochs (one seed). The longest of the three is the default.
-FINETUNE_EPOCHS = 30
-FINETUNE_LR_SCALE = 0.3
 
 EPILOG = """examples:
   convzoo compress runs/r18 --method spatial --speedup 2 --out runs/r18-sp     # 2x measured on ONNX Runtime
@@ -68,62 +62,19 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _check_args(args) -> None:
-    """Everything that can be refused before anything is read or written."""
-    from convzoo.cli import CLIError
-    from convzoo.compress.api import get_method
-    from convzoo.compress.latency import check_engine
-    from convzoo.compress.ranks import check_target
-    get_method(args.method)
-    check_target(args.rank, args.energy, args.macs_ratio, args.speedup)
-    check_engine(args.engine)
-    if args.finetune_epochs is None:
-        args.finetune_epochs = FINETUNE_EPOCHS
-    if args.distill and args.finetune_epochs == 0:
-        raise CLIError("--distill needs --finetune-epochs >= 1")
-    args.distill = args.finetune_epochs > 0 if args.distill is None else args.distill
-    from convzoo.runs import check_new_folder
-    check_new_folder(args.out)
-
-
-def _load(args):
-    """(run config, train set, test set, model with its trained weights) of the run to compress."""
-    from convzoo.cli import CLIError
-    from convzoo.runs import load_run, open_source
-    src = open_source(args.run_dir)
-    if src.kind != "run":
-        raise CLIError(f"compress takes a run folder (convzoo train); {src.describe()} is not one")
-    if "compression" in (src.manifest.get("model_kwargs") or {}):
-        raise CLIError(f"{args.run_dir} is already a compressed run; compress its source run instead")
-    run = load_run(src.path)
-    if run.task != "classification":
-        raise CLIError(f"compress fine-tunes and scores classifiers; {args.run_dir} is a {run.task} run")
-    train_set, test_set = run.splits("train", "test")
-    return run.config, train_set, test_set, run.model
-
-
-def _finetune_config(args, run_cfg):
-    from convzoo.train import TrainConfig
-    d = dict(run_cfg["train"])
-    d.update(epochs=max(args.finetune_epochs, 1), lr=args.lr or d["lr"] * FINETUNE_LR_SCALE, warmup_epochs=0.0,
-             min_lr=0.0, progressive_stages=0, size_range=None, randaug_range=None, mixup_range=None,
-             dropout_range=None, ema_decay=None,
-             device=args.device, limit_train=args.limit_train or d.get("limit_train"))
-    if args.batch_size:
-        d["batch_size"] = args.batch_size
-    return TrainConfig.from_dict(d)
-
-
-def _compress(args, model, x):
-    """The library call; a refusal is one line (with --verbose, one more per layer first)."""
+def run(args) -> int:
+    """:func:`convzoo.runs.compress_run`, then its one summary line."""
     import sys
 
     from convzoo.cli import CLIError
-    from convzoo.compress import NothingToCompress, SpeedupNotReached, compress
+    from convzoo.compress import NothingToCompress, SpeedupNotReached
+    from convzoo.runs import compress_run
     try:
-        return compress(model, args.method, rank=args.rank, energy=args.energy, macs_ratio=args.macs_ratio,
-                        speedup=args.speedup, example_input=x, engine=args.engine, threads=args.threads,
-                        progress=not args.no_progress)
+        rep = compress_run(args.run_dir, args.method, out=args.out, rank=args.rank, energy=args.energy,
+                           macs_ratio=args.macs_ratio, speedup=args.speedup, engine=args.engine, threads=args.threads,
+                           finetune_epochs=args.finetune_epochs, distill=args.distill, lr=args.lr,
+                           batch_size=args.batch_size, limit_train=args.limit_train, device=args.device,
+                           progress=not args.no_progress)
     except NothingToCompress as e:
         if args.verbose:
             for r in e.layers:
@@ -138,23 +89,13 @@ def _compress(args, model, x):
                 print(f"  {r['name']}: dense {r['dense_ms']:.3f} ms, factorised {r['factorized_ms']:.3f} ms "
                       f"({r['speedup']:.2f}x)", file=sys.stderr)
         raise CLIError(str(e).replace("macs_ratio= targets", "--macs-ratio targets")) from None
+    print(_line(args, rep))
+    return 0
 
 
-def _measured(args, rep, model, new, x) -> dict:
-    """The report's latency: the speed-up search's own measurement, or one now on the named engine."""
-    from convzoo.compress.latency import compare_stats, resolve_engine
-    from convzoo.compress.report import latency_summary
-    if "latency" in rep:
-        return {k: rep[k] for k in ("engine", "latency_ms_before", "latency_ms_after", "latency")}
-    engine, note = resolve_engine(args.engine)
-    st = compare_stats({"before": model.cpu(), "after": new.cpu()}, x, engine, threads=args.threads)
-    lat = latency_summary(st, engine, args.threads, note, [])
-    return {k: lat[k] for k in ("engine", "latency_ms_before", "latency_ms_after", "latency")}
-
-
-def _line(run_cfg, args, rep, lat, acc) -> str:
+def _line(args, rep: dict) -> str:
     """The one summary line: MACs, measured latency with its spread, what that says against the target."""
-    L = lat["latency"]
+    L = rep["latency"]
     b, a, s = L["before"], L["after"], L["speedup"]
     if args.speedup:
         verdict = f"target {args.speedup:g}x measured: reached"
@@ -163,78 +104,11 @@ def _line(run_cfg, args, rep, lat, acc) -> str:
                                                                           else ": less than the MACs say"))
     else:
         verdict = f"measured {s:.2f}x"
-    return (f"{run_cfg['model']} {args.method}: MACs {rep['macs_before']:,} -> {rep['macs_after']:,} "
+    return (f"{rep['model']} {args.method}: MACs {rep['macs_before']:,} -> {rep['macs_after']:,} "
             f"({rep['macs_before'] / max(rep['macs_after'], 1):.2f}x), latency on {L['engine']} (batch 1, "
             f"{L['threads']} thread(s), interleaved) {b['median_ms']:.3f} ms [IQR {b['q1_ms']:.3f}-{b['q3_ms']:.3f}]"
             f" -> "
             f"{a['median_ms']:.3f} ms [IQR {a['q1_ms']:.3f}-{a['q3_ms']:.3f}] ({verdict}), accuracy "
-            f"{acc['accuracy_original']:.4f} -> {acc['accuracy_before']:.4f} (compressed) -> "
-            f"{acc['accuracy_after']:.4f} (fine-tuned{', distilled' if args.distill else ''}, "
-            f"{args.finetune_epochs} epochs); wrote {args.out}")
-
-
-def run(args) -> int:
-    import torch
-
-    from convzoo.train import evaluate
-    from convzoo.train.augment import eval_image_size
-    from convzoo.train.batches import sample_input_size
-    _check_args(args)
-    run_cfg, train_set, test_set, model = _load(args)
-    src = _finetune_config(args, run_cfg)
-    size = eval_image_size(src)
-    x = torch.zeros(1, *sample_input_size(test_set, size))
-    new, rep = _compress(args, model, x)
-    device = torch.device(args.device)
-    acc = {"accuracy_original": evaluate(model, test_set, image_size=size, device=device)["accuracy"],
-           "accuracy_before": evaluate(new, test_set, image_size=size, device=device)["accuracy"]}
-    # everything the source run recorded (data, class names, preprocessing, pretrained source) carries
-    # over, so that eval / predict / export read the new folder as they read the old one
-    run_info = {**{k: v for k, v in run_cfg.items() if k != "train"}, "data_kwargs": run_cfg.get("data_kwargs") or {},
-                "model_kwargs": {**(run_cfg.get("model_kwargs") or {}), "compression": rep["spec"]},
-                "compressed_from": str(args.run_dir)}
-    fit_report = _finetune(args, new, model, train_set, test_set, src, run_info, size)
-    new.eval()
-    acc["accuracy_after"] = evaluate(new, test_set, image_size=size, device=device)["accuracy"]
-    lat = _measured(args, rep, model, new, x)
-    report = {**fit_report, **{k: v for k, v in rep.items() if k not in lat}, **lat,
-              "latency_engine": f"{lat['engine']}, batch 1, {args.threads} thread(s)",
-              "accuracy": acc["accuracy_after"], **acc, "finetune_epochs": args.finetune_epochs,
-              "finetune_lr": src.lr, "distill": args.distill, "compressed_from": str(args.run_dir)}
-    _write(Path(args.out), new, run_info, src, report)
-    print(_line(run_cfg, args, rep, lat, acc))
-    return 0
-
-
-def _finetune(args, new, teacher, train_set, test_set, cfg, run_info, size) -> dict:
-    """Fine-tune ``new`` in place: the trainer (labels), or the distillation loop (teacher's logits)."""
-    if args.finetune_epochs == 0:
-        return {}
-    if args.distill:
-        import torch
-
-        from convzoo.compress.distill import distill
-        from convzoo.train.engine import _limit
-        data = _limit(train_set, cfg.limit_train) if cfg.limit_train else train_set
-        losses = distill(new, teacher, data, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
-                         image_size=size, device=torch.device(args.device), seed=cfg.seed)
-        return {"distill_loss": losses}
-    from convzoo.train import fit
-    return fit(new, train_set, test_set, cfg, out_dir=args.out, progress=not args.no_progress,
-               run_info=run_info, dataset_name=run_info["dataset"])
-
-
-def _write(out: Path, model, run_info: dict, cfg, report: dict) -> None:
-    """config.json (with the compression spec), model.safetensors, report.json: a new run folder in one
-    step (:func:`convzoo.runs.write_run`), or, after the trainer fine-tuned into ``out`` in this
-    invocation, the compressed run's files over the trainer's."""
-    from convzoo.io import write_json
-    from convzoo.runs import write_run, write_run_config
-    from convzoo.weights import save_weights
-    meta = {"model": run_info["model"], "compressed": report["method"]}
-    if not out.exists() or not any(out.iterdir()):
-        write_run(out, model, run_info, cfg.to_dict(), report, metadata=meta)
-        return
-    write_run_config(out, run_info, cfg.to_dict())
-    save_weights(model, out / "model.safetensors", meta)
-    write_json(out / "report.json", report)
+            f"{rep['accuracy_original']:.4f} -> {rep['accuracy_before']:.4f} (compressed) -> "
+            f"{rep['accuracy_after']:.4f} (fine-tuned{', distilled' if rep['distill'] else ''}, "
+            f"{rep['finetune_epochs']} epochs); wrote {args.out}")

@@ -11,10 +11,12 @@ See docs/compress.md for which method when, and where a factorised form is slowe
 import sys
 import types
 
-from .api import METHODS, apply_spec, compress
+from .._lazy import lazy_exports
 from .errors import NothingToCompress, SpeedupNotReached
 
 __all__ = ["compress", "apply_spec", "METHODS", "NothingToCompress", "SpeedupNotReached"]
+# loaded on first use: `convzoo compress --help` reads the default recipe (.recipe) without loading torch
+__getattr__, __dir__ = lazy_exports(__name__, {"compress": ".api", "apply_spec": ".api", "METHODS": ".api"})
 
 
 class _CallableModule(types.ModuleType):
@@ -22,6 +24,7 @@ class _CallableModule(types.ModuleType):
     is this package rather than the function (Python binds a subpackage over the lazy attribute)."""
 
     def __call__(self, *args, **kwargs):
+        from .api import compress
         return compress(*args, **kwargs)
 
 

@@ -8,7 +8,9 @@ evaluated and written. Every command that reads what another wrote goes through 
     predict(x, images) -> top-k labels (or masks) per image
     new_folder / write_run -> a new folder, complete or none
     train_run(run_info, cfg, out) -> a run folder trained (what convzoo train does)
+    compress_run(run, method, out=) -> a run folder compressed and fine-tuned (what convzoo compress does)
 """
+from .compression import compress_run
 from .data import DEFAULT_MODEL, DataSpec, build_data, parse_kv, preprocess_info
 from .evaluation import evaluate
 from .manifest import (DEPLOY_JSON, EXPORT_JSON, QUANTIZE_JSON, REPORT_JSON, RUN_CONFIG, inside, is_run_dir,
@@ -24,4 +26,4 @@ __all__ = ["DEFAULT_MODEL", "DataSpec", "build_data", "parse_kv", "preprocess_in
            "EXPORT_JSON", "QUANTIZE_JSON", "REPORT_JSON", "RUN_CONFIG", "inside", "is_run_dir", "read_json",
            "read_report", "read_run_config", "write_run_config", "image_list", "predict", "Run", "build_run_model",
            "default_out_dir", "load_run", "run_test_inputs", "Source", "open_source", "Loaded", "check_feeds",
-           "load_source", "check_new_folder", "new_folder", "write_run", "train_run"]
+           "load_source", "check_new_folder", "new_folder", "write_run", "train_run", "compress_run"]

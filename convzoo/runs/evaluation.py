@@ -16,9 +16,9 @@ from .use import check_feeds, load_source
 
 
 def _test_split(data: DataSpec, limit: Optional[int]):
-    from convzoo.train.engine import _limit
+    from convzoo.train import first_n
     (test_set,) = data.build(("test",))
-    return _limit(test_set, limit) if limit else test_set
+    return first_n(test_set, limit) if limit else test_set
 
 
 def _agreement(res: dict, record: dict) -> dict[str, Any]:

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports
 
-__all__ = ["TrainConfig", "fit", "evaluate", "check_fits", "ModelEma", "lr_at", "save_weights", "load_weights",
-           "save_checkpoint", "load_checkpoint", "CheckpointError", "DataMismatchError", "TrainingDiverged"]
+__all__ = ["TrainConfig", "fit", "evaluate", "check_fits", "first_n", "ModelEma", "lr_at", "save_weights",
+           "load_weights", "save_checkpoint", "load_checkpoint", "CheckpointError", "DataMismatchError",
+           "TrainingDiverged"]
 # loaded on first use: `convzoo train --help` reads TrainConfig's ranges without loading torch
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "TrainConfig": ".config", "fit": ".engine", "evaluate": ".engine", "check_fits": ".engine",
+    "TrainConfig": ".config", "fit": ".engine", "evaluate": ".engine", "check_fits": ".engine", "first_n": ".engine",
     "DataMismatchError": ".engine", "TrainingDiverged": ".engine", "ModelEma": ".ema", "lr_at": ".schedule",
     "save_weights": "..weights", "load_weights": "..weights", "save_checkpoint": ".checkpoint",
     "load_checkpoint": ".checkpoint", "CheckpointError": ".checkpoint"})

@@ -186,9 +186,9 @@ def _fit(model, train_set, test_set, cfg, out, progress, resume, run_info, datas
          t_start, epoch_lines):
     _check_settings(model, train_set, cfg, device, dist_info, dataset_name)
     if cfg.limit_train:
-        train_set = _limit(train_set, cfg.limit_train)
+        train_set = first_n(train_set, cfg.limit_train)
     if test_set is not None and cfg.limit_test:
-        test_set = _limit(test_set, cfg.limit_test)
+        test_set = first_n(test_set, cfg.limit_test)
     run = build_run(model, train_set, test_set, cfg, out, device, dist_info, build_optimizer)
     if out is not None and dist_info.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -221,7 +221,9 @@ def _keep_msg(out: Optional[Path]) -> str:
     return f"last good checkpoint kept: epoch {info['epoch']} in {out / 'checkpoints'}"
 
 
-def _limit(ds: Dataset, n: int) -> Dataset:
+def first_n(ds: Dataset, n: int) -> Dataset:
+    """The first ``n`` items of ``ds`` (``ds`` itself when it has no more), keeping its data-set facts
+    (classes, input size, normalisation) so the trainer and the evaluators read the subset as the set."""
     if n >= len(ds):
         return ds
     sub = Subset(ds, range(n))
