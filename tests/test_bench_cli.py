@@ -40,10 +40,11 @@ def test_bench_cli_all_engines_names_the_fastest(capsys):
     assert rc == 0
     info = json.loads(capsys.readouterr().out)
     rows = {r["engine"]: r for r in info["engines"]}
-    assert set(rows) == {"eager", "compile", "onednn", "onnxruntime", "openvino"}
-    # one place decides: --engine all runs exactly what the engine registry lists for the device
+    # one place decides: --engine all runs exactly what the engine registry lists for the device (the
+    # ExecuTorch engine, added later, came in without this test or bench changing)
     from convzoo.export import list_engines
     assert [r["engine"] for r in info["engines"]] == list_engines("cpu")
+    assert {"eager", "compile", "onednn", "onnxruntime", "openvino"} <= set(rows)
     assert info["threads"] == 1 and info["omp_wait_policy"]
     ok = {e: r for e, r in rows.items() if "error" not in r}
     assert {"eager", "onnxruntime"} <= set(ok) and all(r["runs"] == 2 for r in ok.values())
