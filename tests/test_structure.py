@@ -150,3 +150,39 @@ def test_no_source_file_is_git_ignored():
     res = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=repo, input="\n".join(files),
                          capture_output=True, text=True)
     assert res.stdout.strip() == "", f"git ignores these source files: {res.stdout.split()[:10]}"
+
+
+def _imported_modules(tree: ast.AST, package: str) -> set[str]:
+    """Every module an AST imports (function-level imports included), relative imports resolved."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            names.add(base)
+            names.update(f"{base}.{a.name}" for a in node.names)
+    return names
+
+
+def test_the_cli_only_parses_calls_and_prints():
+    """No command imports another command (their shared work is in the library), and nothing outside
+    convzoo/cli/ drives the command line (``cli.main``, ``argparse.Namespace``): scripts, benchmarks and
+    experiments call the library as a user would."""
+    problems = []
+    for path in sorted((ROOT / "cli").glob("cmd_*.py")):
+        mods = _imported_modules(ast.parse(path.read_text()), "convzoo.cli")
+        problems += [f"{path.name} imports {m}" for m in sorted(mods)
+                     if m.startswith("convzoo.cli.cmd_") and m != f"convzoo.cli.{path.stem}"]
+    repo = ROOT.parent
+    for path in sorted([*ROOT.rglob("*.py"), *(repo / "experiments").rglob("*.py"), *(repo / "bench").rglob("*.py")]):
+        if (ROOT / "cli") in path.parents or path.name == "__main__.py":
+            continue
+        src = path.read_text()
+        mods = _imported_modules(ast.parse(src), "convzoo")
+        if "convzoo.cli" in mods or any(m.startswith("convzoo.cli.") for m in mods) or "argparse.Namespace(" in src:
+            problems.append(f"{path.relative_to(repo)} drives the CLI (imports convzoo.cli or builds a Namespace)")
+    assert not problems, "\n".join(problems)
