@@ -186,3 +186,70 @@ def test_the_cli_only_parses_calls_and_prints():
         if "convzoo.cli" in mods or any(m.startswith("convzoo.cli.") for m in mods) or "argparse.Namespace(" in src:
             problems.append(f"{path.relative_to(repo)} drives the CLI (imports convzoo.cli or builds a Namespace)")
     assert not problems, "\n".join(problems)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """convzoo's modules -> the convzoo modules each imports, at any level of the file (a function-level
+    import is still a dependency); a package's imports of its own submodules (its re-exports) left out."""
+    files = {}
+    for path in ROOT.rglob("*.py"):
+        parts = path.relative_to(ROOT.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        files[name] = (path, name if parts[-1] == "__init__" else name.rsplit(".", 1)[0])
+    graph = {}
+    for name, (path, package) in files.items():
+        found = set()
+        for m in _imported_modules(ast.parse(path.read_text()), package):
+            while m and m not in files:          # "convzoo.x.name" -> the module convzoo.x
+                m = m.rpartition(".")[0]
+            if m and m != name and not m.startswith(name + "."):
+                found.add(m)
+        graph[name] = found
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index, low, on, stack, out, counter = {}, {}, set(), [], [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = counter[0]
+                    counter[0] += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def test_the_import_graph_has_no_circle():
+    """No two modules import each other, directly or round a longer loop, even through function-level
+    imports (which import-linter's layers see, but a circle inside one layer would hide)."""
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]   # the detector
+    assert not _circles(_import_graph()), _circles(_import_graph())
