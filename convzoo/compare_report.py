@@ -15,8 +15,6 @@ from typing import Optional
 from .analysis.stats import holm, mean_ci
 from .compare_claims import (claim_lines, claims, convergence, headline, headline_lines, improving_note,
                              paired_vs_conv)
-from .io import atomic_write
-from ._extras import require
 from .models.variants import LABELS
 
 CSV_COLUMNS = ("name", "variant", "block", "widths", "seeds", "acc_mean", "acc_lo", "acc_hi", "delta_vs_conv",
@@ -181,7 +179,7 @@ def _val(g: dict, key: str):
 def _panel(ax, groups, xkey: str, ykey: str) -> None:
     """One scatter with error bars and a name at each point; hollow squares for the matched-cost nets,
     an arrow from each variant to its matched version."""
-    ScalarFormatter = require("matplotlib.ticker", "figures", "the compare plot").ScalarFormatter
+    from matplotlib.ticker import ScalarFormatter
     pts = {}
     for g in groups:
         if g["macs"] is None or g["latency"] is None:
@@ -191,46 +189,16 @@ def _panel(ax, groups, xkey: str, ykey: str) -> None:
         c = COLOURS.get(g["variant"], "grey")
         ax.errorbar(x, y, xerr=[[xl], [xh]], yerr=[[yl], [yh]], fmt="s" if g["matched"] else "o", ms=7,
                     color=c, mfc="white" if g["matched"] else c, capsize=3, lw=1.2)
-        ax.annotate(g["name"], (x, y), textcoords="offset points", xytext=(6, 5), fontsize=8, color=c)
+        ax.annotate(g["name"], (x, y), textcoords="offset points", xytext=(6, 5), color=c,
+                    arrowprops=dict(arrowstyle="-", color=c, lw=0.5, shrinkA=1, shrinkB=4))
     for name, (x, y) in pts.items():
         base = name.split("@")[0]
         if "@" in name and base in pts:
             ax.annotate("", (x, y), pts[base], arrowprops=dict(arrowstyle="->", color="grey", lw=0.8))
     ax.set_xscale("log")
-    for axis in (ax.xaxis,):
-        axis.set_major_formatter(ScalarFormatter())
-        axis.set_minor_formatter(ScalarFormatter())
-    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(ScalarFormatter())
     ax.grid(alpha=0.3, which="both")
-
-
-# label offsets (points) tried in turn: beside the point first, then further above and below, then left
-_OFFSETS = [(dx, dy) for dy in (5, -11, 15, -21, 25, -31, 35, -41, 45, -51) for dx in (6, -6)]
-
-
-def place_labels(fig) -> None:
-    """Move each point's name to the first offset where its box overlaps no name placed before it (and
-    no tick label): the names of close points (around 10M MACs) otherwise print over each other."""
-    renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        placed = [t.get_window_extent(renderer) for t in ax.get_xticklabels() + ax.get_yticklabels()
-                  if t.get_visible() and t.get_text()]
-        names = sorted((t for t in ax.texts if t.get_text()), key=lambda t: tuple(t.xy))
-        for t in names:
-            best = None
-            for dx, dy in _OFFSETS:
-                t.set_position((dx, dy))
-                t.set_horizontalalignment("left" if dx > 0 else "right")
-                box = t.get_window_extent(renderer)
-                hits = sum(box.overlaps(b) for b in placed)
-                if best is None or hits < best[0]:
-                    best = (hits, dx, dy)
-                if hits == 0:
-                    break
-            _, dx, dy = best
-            t.set_position((dx, dy))
-            t.set_horizontalalignment("left" if dx > 0 else "right")
-            placed.append(t.get_window_extent(renderer))
 
 
 def _ranking(ax, groups) -> None:
@@ -244,55 +212,52 @@ def _ranking(ax, groups) -> None:
     ref = _group(groups, "conv")
     if ref is not None:
         ax.axvline(ref["accuracy"]["mean"] * 100, color="#222222", ls=":", lw=1)
-    labels = [f"{g['name']}  ({g['macs'] / 1e6:.1f}M MACs){'  *' if g.get('significant') else ''}"
-              if g["macs"] else g["name"] for g in order]
-    ax.set_yticks(range(len(order)), labels, fontsize=9)
+    labels = [g["name"] + ("  *" if g.get("significant") else "")
+              + (f"\n{g['macs'] / 1e6:.1f}M MACs" if g["macs"] else "") for g in order]
+    ax.set_yticks(range(len(order)), labels)
     ax.set_xlabel("test accuracy (%), mean and 95% CI over seeds")
     ax.grid(alpha=0.3, axis="x")
 
 
-def plot_compare(result: dict, path: Path) -> None:
+def plot_compare(result: dict, path: Path) -> Path:
     """compare.png: the accuracy ranking with intervals, accuracy vs MACs, accuracy vs latency, latency vs
-    MACs; the lessons as the caption."""
-    import matplotlib.pyplot as plt
-    fig = compare_figure(result)
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    MACs; the lessons under the title. Saved as :mod:`convzoo.plotting` saves every picture."""
+    from .plotting import save_figure
+    path = Path(path)
+    return save_figure(compare_figure(result), path.parent, path.stem, formats=("png",))[0]
+
+
+_PANELS = (("macs", "acc", "MACs per image (millions, log)", "test accuracy (%)", "accuracy vs MACs"),
+           ("lat", "acc", "CPU latency, batch 1 (ms, log; bars: IQR)", "test accuracy (%)",
+            "accuracy vs measured latency"),
+           ("macs", "lat", "MACs per image (millions, log)", "CPU latency, batch 1 (ms)", "MACs are not latency"))
 
 
 def compare_figure(result: dict):
-    """The matplotlib figure of :func:`plot_compare`, laid out, names placed apart."""
-    matplotlib = require("matplotlib", "figures", "the compare plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """The matplotlib figure of :func:`plot_compare`, drawn for the docs page (:mod:`convzoo.plotting`:
+    7 in wide, labels at 11 pt, the four panels one above the other), laid out, names placed apart."""
     from matplotlib.lines import Line2D
+
+    from .plotting import PAGE_WIDTH_IN, new_figure, page_style, place_labels
     groups = result["groups"]
-    fig, axes = plt.subplots(2, 2, figsize=(13, 10.5))
-    _ranking(axes[0, 0], groups)
-    axes[0, 0].set_title("accuracy (* = differs from conv, paired t + Holm, p < 0.05)", fontsize=10)
-    for ax, (xk, yk, xl, yl, title) in zip(
-            (axes[0, 1], axes[1, 0], axes[1, 1]),
-            (("macs", "acc", "MACs per image (millions, log)", "test accuracy (%)", "accuracy vs MACs"),
-             ("lat", "acc", "CPU latency, batch 1 (ms, log; bars: IQR)", "test accuracy (%)",
-              "accuracy vs measured latency"),
-             ("macs", "lat", "MACs per image (millions, log)", "CPU latency, batch 1 (ms)",
-              "MACs are not latency"))):
-        _panel(ax, groups, xk, yk)
-        ax.set(xlabel=xl, ylabel=yl)
-        ax.set_title(title, fontsize=10)
-    handles = [Line2D([], [], marker="o", ls="", color=COLOURS[v], label=LABELS[v])
-               for v in LABELS if any(g["variant"] == v for g in groups)]
-    if any(g["matched"] for g in groups):
-        handles.append(Line2D([], [], marker="s", ls="", color="grey", mfc="white",
-                              label=f"widened/narrowed to conv's {_KEY[_match_key(groups)]} "
-                                    f"(name@{_match_key(groups)})"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), fontsize=9, frameon=False)
-    m = result["meta"]
-    fig.suptitle(f"Convolution blocks on {m['dataset']}: {len(m['seeds'])} seeds per net", fontsize=13)
-    text = "\n".join(result.get("lessons", []))
-    if text:
-        fig.text(0.5, 0.955, text, ha="center", va="top", fontsize=9.5)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.91 if text else 0.96))
-    fig.set_dpi(100)                 # the saved resolution: the boxes measured are the pixels written
-    place_labels(fig)
+    with page_style():
+        rank_h = 1.0 + 0.5 * len(groups)
+        fig = new_figure(PAGE_WIDTH_IN, rank_h + 3 * 4.2 + 3.0)
+        axes = fig.subplots(4, 1, height_ratios=(rank_h, 4.2, 4.2, 4.2))
+        _ranking(axes[0], groups)
+        axes[0].set_title("accuracy (* = differs from conv, paired t + Holm, p < 0.05)")
+        for ax, (xk, yk, xl, yl, title) in zip(axes[1:], _PANELS):
+            _panel(ax, groups, xk, yk)
+            ax.set(xlabel=xl, ylabel=yl, title=title)
+        handles = [Line2D([], [], marker="o", ls="", color=COLOURS[v], label=LABELS[v])
+                   for v in LABELS if any(g["variant"] == v for g in groups)]
+        if any(g["matched"] for g in groups):
+            key = _match_key(groups)
+            handles.append(Line2D([], [], marker="s", ls="", color="grey", mfc="white",
+                                  label=f"widened/narrowed to conv's {_KEY[key]} (name@{key})"))
+        fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
+        m = result["meta"]
+        fig.suptitle("\n".join([f"Convolution blocks on {m['dataset']}: {len(m['seeds'])} seeds per net",
+                                *result.get("lessons", [])]))
+        place_labels(fig)
     return fig

@@ -265,41 +265,42 @@ def markdown(summary: dict) -> str:
             + "\n\nShort fine-tuning at a tenth of the learning rate, no control:\n\n" + "\n".join(tables[False]))
 
 
-def pareto_plot(summary: dict) -> None:
-    """One panel per net: the change in points (fine-tuned against the dense reference) against the
-    measured ONNX Runtime speed-up, mean over seeds with the seeds' range as bars; the goal region
-    (>= 2x, >= -1 point) shaded. Rows with the dense control are filled, the short runs hollow."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def pareto_plot(summary: dict, out_dir: Path = RESULTS) -> Path | None:
+    """One panel per net, one above the other: the change in points (fine-tuned against the dense
+    reference) against the measured ONNX Runtime speed-up, mean over seeds with the seeds' range as bars;
+    the goal region (>= 2x, >= -1 point) shaded. Rows with the dense control are filled, the short runs
+    hollow. Drawn for the docs page and saved as every convzoo picture (convzoo.plotting): the PNG's path.
+    docs/img/compress_pareto.png is a copy of results/compress_pareto.png."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    from convzoo.plotting import PAGE_WIDTH_IN, new_figure, page_style, place_labels, save_figure
     nets = sorted({r["net"] for r in summary["rows"]})
     if not nets:
-        return
-    cols = min(2, len(nets))
-    rows_ = -(-len(nets) // cols)
-    fig, axes = plt.subplots(rows_, cols, figsize=(6 * cols, 4.6 * rows_), squeeze=False)
-    for ax in axes.flat[len(nets):]:
-        ax.set_visible(False)
-    for ax, net in zip(axes.flat, nets):
-        rows = [r for r in summary["rows"] if r["net"] == net]
-        ax.fill_between([2.0, 4.5], -1.0, 1.5, color="C2", alpha=0.12, label="goal: >= 2x at >= -1 point")
-        ax.axhline(0, color="k", lw=0.6)
-        for r in rows:
-            x, y = r["ort_speedup"], r["loss"]
-            err = [[(y["mean"] - y["min"]) * 100], [(y["max"] - y["mean"]) * 100]]
-            face = None if r.get("controlled") else "none"
-            c = "C3" if r.get("controlled") else "C0"
-            ax.errorbar([x["mean"]], [y["mean"] * 100], yerr=err, xerr=[[x["mean"] - x["min"]], [x["max"] - x["mean"]]],
-                        fmt="o", color=c, mfc=face, ms=5, lw=0.8, capsize=2)
-            ax.annotate(f"{r['method']} {r['target']:g}x", (x["mean"], y["mean"] * 100), fontsize=6,
-                        xytext=(3, 3), textcoords="offset points")
-        ax.set(xlabel="measured ONNX Runtime speed-up (batch 1, 1 thread)", ylabel="change after fine-tuning (points)",
-               title=net, xlim=(0.4, 4.5), ylim=(max(-30, ax.get_ylim()[0]), 1.5))
-        ax.plot([], [], "o", color="C3", label="with the dense control (longer fine-tuning)")
-        ax.plot([], [], "o", color="C0", mfc="none", label="short fine-tuning, no control")
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(RESULTS / "compress_pareto.png", dpi=110)
+        return None
+    with page_style():
+        fig = new_figure(PAGE_WIDTH_IN, 4.6 * len(nets) + 1.2)
+        for ax, net in zip(fig.subplots(len(nets), 1, squeeze=False)[:, 0], nets):
+            ax.fill_between([2.0, 4.5], -1.0, 1.5, color="C2", alpha=0.12)
+            ax.axhline(0, color="k", lw=0.6)
+            for r in (r for r in summary["rows"] if r["net"] == net):
+                x, y = r["ort_speedup"], r["loss"]
+                c = "C3" if r.get("controlled") else "C0"
+                ax.errorbar([x["mean"]], [y["mean"] * 100],
+                            yerr=[[(y["mean"] - y["min"]) * 100], [(y["max"] - y["mean"]) * 100]],
+                            xerr=[[x["mean"] - x["min"]], [x["max"] - x["mean"]]], fmt="o", color=c,
+                            mfc=None if r.get("controlled") else "none", ms=6, lw=0.8, capsize=2)
+                ax.annotate(f"{r['method']} {r['target']:g}x", (x["mean"], y["mean"] * 100), color=c,
+                            xytext=(6, 5), textcoords="offset points",
+                            arrowprops=dict(arrowstyle="-", color=c, lw=0.5, shrinkA=1, shrinkB=4))
+            ax.set(xlabel="measured ONNX Runtime speed-up (batch 1, 1 thread)", ylabel="change (points)",
+                   title=net, xlim=(0.4, 4.5), ylim=(max(-30, ax.get_ylim()[0]), 1.5))
+        handles = [Patch(color="C2", alpha=0.12, label="goal: >= 2x at >= -1 point"),
+                   Line2D([], [], marker="o", ls="", color="C3", label="with the dense control (longer fine-tuning)"),
+                   Line2D([], [], marker="o", ls="", color="C0", mfc="none", label="short fine-tuning, no control")]
+        fig.legend(handles=handles, loc="outside upper center", ncol=1, frameon=False)
+        place_labels(fig)
+        return save_figure(fig, out_dir, "compress_pareto", formats=("png",))[0]
 
 
 def method_times(methods) -> list:

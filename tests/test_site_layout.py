@@ -31,16 +31,15 @@ CHROMEDRIVER = "/usr/bin/chromedriver"       # Debian's chromium-driver; never S
 WIDTHS = (1280, 390)
 MIN_LABEL_PX = 14.0
 
-# Images that are not convzoo figures: drawn by scripts under experiments/ (and the README tour) that
-# record no font size, so (c) cannot measure them. Named one by one, each with where it comes from;
-# any other image without a font record fails.
+# Images drawn before their plot was saved through convzoo.plotting.save_figure (which records the font), whose
+# data is not in the repository, so they cannot be redrawn without rerunning what made them; any other image
+# without a font record fails. Each leaves this table when its command is rerun and the image replaced (the
+# code draws it for the page now: 7 in wide, labels >= 11 pt).
 UNMEASURED_IMAGES = {
-    "compare.png": "experiments/ (convzoo compare's plot of a results folder)",
-    "compress_pareto.png": "experiments/compress study",
-    "predict-photos.png": "experiments/predict_photos.py",
-    "scaling-small.png": "convzoo scale's plot of the small study",
-    "search-pareto-small.png": "convzoo search's Pareto plot",
-    "shapes-samples.png": "a sample sheet of the shapes data set (no labels to read)",
+    "compare.png": "README's `convzoo compare` run (compare-20261207-014340, 8 min 7 s on the idle 2-core "
+                   "AMD EPYC): its compare.json is not committed, and the README tables only the unmatched rows",
+    "search-pareto-small.png": "docs/scaling-search.md's `convzoo search --budget 25` run (runs/search-small, "
+                               "about 25 min): only its Pareto front is tabled, not the other 5 trials drawn",
 }
 # Figures still drawn wider than the page with labels under 11 pt (shrunk to the column, labels under 14 px
 # on screen), not measured until redrawn for the page (7 in, >= 11 pt); remove each name then (and from

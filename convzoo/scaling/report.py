@@ -6,9 +6,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from ..train.checkpoint import atomic_write, atomic_write_text
+from ..train.checkpoint import atomic_write_text
 from ..io import write_json
-from .._extras import require
 
 COLUMNS = ("key", "curve", "phi", "depth_mult", "width_mult", "resolution_mult", "resolution", "layers",
            "params", "macs", "predicted_macs_ratio", "accuracy", "latency_ms", "train_time_s")
@@ -43,42 +42,45 @@ def grid_table(rows: list[dict], preferred: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict], path: Path, title: str = "") -> None:
-    """Accuracy vs MACs and vs latency, one curve per scaling dimension (EfficientNet Fig. 3 style)."""
-    matplotlib = require("matplotlib", "figures", "the scaling plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _sparse_tick(v: float, _=None) -> str:
+    """A log axis's minor tick written only at 2, 3 and 5 times a power of ten (labels at the page's size
+    do not fit at every one)."""
+    import math
+
+    return f"{v:g}" if v > 0 and round(v / 10 ** math.floor(math.log10(v)), 6) in (2, 3, 5) else ""
+
+
+def plot(rows: list[dict], path: Path, title: str = "") -> Path:
+    """Accuracy vs MACs and vs latency, one curve per scaling dimension (EfficientNet Fig. 3 style), drawn
+    for the docs page and saved as :mod:`convzoo.plotting` saves every picture (``path``: its PNG)."""
+    from .. import plotting as P                  # matplotlib only when a plot is drawn
     from matplotlib.ticker import FuncFormatter
 
     base = [r for r in rows if r["curve"] == "base"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, x_key, x_label, scale in ((axes[0], "macs", "MACs (M)", 1e6),
-                                      (axes[1], "latency_ms", "latency, batch 1, this CPU (ms)", 1)):
-        for curve, (color, marker) in CURVE_STYLE.items():
-            pts = sorted(base + [r for r in rows if r["curve"] == curve], key=lambda r: r["phi"])
-            if len(pts) < 1:
-                continue
-            ax.plot([r[x_key] / scale for r in pts], [100 * r["accuracy"] for r in pts], marker=marker,
-                    color=color, label=curve)
-            for r in pts[1:]:
-                ax.annotate(f"phi={r['phi']:g}", (r[x_key] / scale, 100 * r["accuracy"]), fontsize=7,
-                            textcoords="offset points", xytext=(3, 3))
-        ax.set_xscale("log")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")     # 3, 4, 5 rather than 3x10^0
-        ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(plain)
-        ax.tick_params(axis="x", which="minor", labelsize=7)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel("top-1 accuracy (%)")
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(title or "Scaling the base net (EfficientNet Fig. 3 analogue)")
-    fig.tight_layout()
-
-    def write(tmp: str) -> None:
-        fig.savefig(tmp, dpi=90, format="png")
-    atomic_write(Path(path), write)
-    plt.close(fig)
+    path = Path(path)
+    with P.page_style():
+        fig = P.new_figure(P.PAGE_WIDTH_IN, 7.6)
+        axes = fig.subplots(2, 1)
+        for ax, x_key, x_label, scale in ((axes[0], "macs", "MACs (M, log)", 1e6),
+                                          (axes[1], "latency_ms", "latency, batch 1, this CPU (ms, log)", 1)):
+            for curve, (color, marker) in CURVE_STYLE.items():
+                pts = sorted(base + [r for r in rows if r["curve"] == curve], key=lambda r: r["phi"])
+                ax.plot([r[x_key] / scale for r in pts], [100 * r["accuracy"] for r in pts], marker=marker,
+                        color=color, label=curve)
+                for r in pts[1:]:
+                    ax.annotate(f"phi={r['phi']:g}", (r[x_key] / scale, 100 * r["accuracy"]),
+                                textcoords="offset points", xytext=(6, 5), color=color)
+            ax.set_xscale("log")
+            ax.margins(x=0.1)                                # room for the names at the ends
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))   # 3, not 3x10^0
+            ax.xaxis.set_minor_formatter(FuncFormatter(_sparse_tick))
+            ax.set_xlabel(x_label)
+            ax.set_ylabel("top-1 accuracy (%)")
+            ax.grid(alpha=0.3, which="both")
+        axes[0].legend(loc="upper left")
+        fig.suptitle(title or "Scaling the base net (EfficientNet Fig. 3 analogue)")
+        P.place_labels(fig)
+        return P.save_figure(fig, path.parent, path.stem, formats=("png",))[0]
 
 
 def write_reports(out: Path, results: dict[str, Any]) -> None:

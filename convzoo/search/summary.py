@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write, atomic_write_text, write_json
+from ..io import atomic_write_text, write_json
 from ..models.searched import save_spec
 from .space import SearchSpace
-from .._extras import require
 
 
 def pareto_front(points: list[dict], acc_key: str = "accuracy", cost_key: str = "cost") -> list[dict]:
@@ -83,26 +82,23 @@ def _write_pareto_md(path: Path, front: list[dict], best: dict, cost: str) -> No
 
 
 def _plot(path: Path, rows: list[dict], front: list[dict], best: dict, cost: str, target: float) -> None:
-    matplotlib = require("matplotlib", "figures", "the search plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """pareto.png: every trial, the front, the best reward and T, drawn for the docs page and saved as
+    :mod:`convzoo.plotting` saves every picture."""
+    from .. import plotting as P                  # matplotlib only when a plot is drawn
 
     scale, label = (1e6, "MACs (M)") if cost == "macs" else (1.0, "latency, batch 1, this CPU (ms)")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.scatter([r["cost"] / scale for r in rows], [100 * r["accuracy"] for r in rows], s=14,
-               color="0.6", label="trials")
-    ax.plot([r["cost"] / scale for r in front], [100 * r["accuracy"] for r in front], "o-",
-            color="tab:red", label="Pareto front")
-    ax.scatter([best["cost"] / scale], [100 * best["accuracy"]], marker="*", s=160, color="tab:blue",
-               zorder=5, label=f"best reward (trial {best['trial']})")
-    ax.axvline(target / scale, color="0.4", ls="--", lw=1, label="target T")
-    ax.set_xlabel(label)
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-
-    def write(tmp: str) -> None:
-        fig.savefig(tmp, dpi=90, format="png")
-    atomic_write(path, write)
-    plt.close(fig)
+    with P.page_style():
+        fig = P.new_figure(P.PAGE_WIDTH_IN, 4.6)
+        ax = fig.subplots()
+        ax.scatter([r["cost"] / scale for r in rows], [100 * r["accuracy"] for r in rows], s=20,
+                   color="0.6", label="trials")
+        ax.plot([r["cost"] / scale for r in front], [100 * r["accuracy"] for r in front], "o-",
+                color="tab:red", label="Pareto front")
+        ax.scatter([best["cost"] / scale], [100 * best["accuracy"]], marker="*", s=200, color="tab:blue",
+                   zorder=5, label=f"best reward (trial {best['trial']})")
+        ax.axvline(target / scale, color="0.4", ls="--", lw=1, label="target T")
+        ax.set_xlabel(label)
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+        P.save_figure(fig, path.parent, path.stem, formats=("png",))

@@ -11,8 +11,8 @@ from torch import nn
 
 from . import distributed as D
 from ..analysis.cost import count_macs, count_params, measure_latency_ms
-from ..io import atomic_write, read_jsonl, write_json
-from .._extras import MissingExtraError, require
+from ..io import read_jsonl, write_json
+from .._extras import MissingExtraError
 
 
 def _macs_or_none(model: nn.Module, input_size) -> Optional[int]:
@@ -86,26 +86,23 @@ def final_step(run, run_info: dict, dataset_name: str, t_start: float) -> dict[s
 
 
 def plot_curves(rows: list[dict], path: Path, title: str = "") -> None:
-    """Loss and accuracy per epoch (train and test) to ``path`` (matplotlib, Agg backend)."""
-    matplotlib = require("matplotlib", "figures", "training curves")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Loss and accuracy per epoch (train and test) to ``path``, drawn and saved as every convzoo picture
+    (:mod:`convzoo.plotting`: the page's width, labels at its text size, byte-stable)."""
+    from .. import plotting as P                  # matplotlib only when a plot is drawn
     if not rows:
         return
     ep = [r["epoch"] for r in rows]
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    a1.plot(ep, [r["train_loss"] for r in rows], label="train")
-    if any("test_loss" in r for r in rows):
-        a1.plot([r["epoch"] for r in rows if "test_loss" in r],
-                [r["test_loss"] for r in rows if "test_loss" in r], label="test")
-    a1.set_xlabel("epoch"), a1.set_ylabel("loss"), a1.legend()
-    a2.plot(ep, [r["train_accuracy"] for r in rows], label="train")
-    if any("test_accuracy" in r for r in rows):
-        a2.plot([r["epoch"] for r in rows if "test_accuracy" in r],
-                [r["test_accuracy"] for r in rows if "test_accuracy" in r], label="test")
-    a2.set_xlabel("epoch"), a2.set_ylabel("accuracy"), a2.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
+    path = Path(path)
+    with P.page_style():
+        fig = P.new_figure(P.PAGE_WIDTH_IN, 3.4)
+        a1, a2 = fig.subplots(1, 2)
+        for ax, key in ((a1, "loss"), (a2, "accuracy")):
+            ax.plot(ep, [r[f"train_{key}"] for r in rows], label="train")
+            if any(f"test_{key}" in r for r in rows):
+                ax.plot([r["epoch"] for r in rows if f"test_{key}" in r],
+                        [r[f"test_{key}"] for r in rows if f"test_{key}" in r], label="test")
+            ax.set(xlabel="epoch", ylabel=key)
+            ax.legend()
+        if title:
+            fig.suptitle(title)
+        P.save_figure(fig, path.parent, path.stem, formats=("png",))

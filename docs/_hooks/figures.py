@@ -4,7 +4,7 @@
   ``img/<stem>.es.svg``, never the English SVG in place of a Spanish PNG);
 * each figure sits in a ``.cz-figure`` link to its file (click to enlarge: assets/javascripts/figures.js
   opens it full-window; without JavaScript the link opens the file);
-* a figure whose file records its label font (``convzoo.figures._common.save_figure``) and is at most
+* a figure whose file records its label font (``convzoo.plotting.save_figure``) and is at most
   7 in wide is drawn for the column: it is shown at its natural size (``cz-figure--drawn``: labels at
   the size they were drawn for, >= 14 px) and, on a screen narrower than the figure, scrolls sideways
   inside its own box. Any other image fits the column, as before.
@@ -13,14 +13,14 @@ import re
 import struct
 from pathlib import Path
 
-_KEY = "convzoo-min-font-px"       # convzoo.figures._common.FONT_KEY
-_PAGE_WIDTH_IN, _PNG_DPI = 7.0, 100  # convzoo.figures._common.PAGE_WIDTH_IN, PNG_DPI
+_KEY = "convzoo-min-font-px"       # convzoo.plotting.FONT_KEY
+_PAGE_WIDTH_IN, _PNG_DPI = 7.0, 100  # convzoo.plotting.PAGE_WIDTH_IN, PNG_DPI
 
 _IMG = re.compile(r'<img (?P<pre>[^>]*?)src="(?P<dir>[^"]*?img/)(?P<stem>[\w-]+)\.png"(?P<post>[^>]*)>')
 
 
 def _drawn_for_the_page(path: Path) -> bool:
-    """Whether the file records its smallest label font (what ``convzoo.figures._common.save_figure``
+    """Whether the file records its smallest label font (what ``convzoo.plotting.save_figure``
     writes: an ``svg`` attribute, or a PNG ``tEXt`` chunk) and is at most the column's width
     (``PAGE_WIDTH_IN``), read without importing convzoo. A figure still drawn 13 in wide is shrunk to
     the column as before, not shown at a natural size wider than the page."""
