@@ -20,7 +20,7 @@ from ..blocks.mobileone_block import MobileOneBlock
 from ..layers import drop_path_rates
 from ..registry import register_model
 from ._builder import build
-from ._specs import adapt_cfg, image_cfg
+from ._specs import Twin, adapt_cfg, image_cfg, twin_cfg
 from .base import ClassifierHead, ConvNet
 from .repvgg import convert_timm_byobnet, init_byobnet_
 
@@ -127,6 +127,10 @@ default_cfgs = {f"mobileone_{v}": image_cfg(f"mobileone_{v}", 224, interpolation
                                             crop_pct=0.875 if v == "s0" else 0.9,
                                             first_conv="stem.conv_kxk.0.conv")
                 for v in MOBILEONE}
+# Twins: timm's mobileone_s* (the same parameters, tests/test_reparam.py); S1-S3 are S0's code at
+# other widths (S4 adds squeeze-excite).
+default_cfgs = {n: twin_cfg(cfg, Twin(n), same_code="mobileone_s0" if n[-1] in "123" else "")
+                for n, cfg in default_cfgs.items()}
 
 
 def _mobileone(variant: str, **kwargs) -> MobileOne:

@@ -20,7 +20,7 @@ from ..blocks.repvgg_block import RepVggBlock
 from ..layers import drop_path_rates
 from ..registry import register_model
 from ._builder import build
-from ._specs import adapt_cfg, image_cfg
+from ._specs import Twin, adapt_cfg, image_cfg, twin_cfg
 from .base import ClassifierHead, ConvNet
 
 __all__ = ["RepVGG", "RepVGGSpec", "REPVGG", "convert_timm_byobnet"]
@@ -144,6 +144,11 @@ def convert_timm_byobnet(state_dict: dict[str, torch.Tensor]) -> dict[str, torch
 default_cfgs = {f"repvgg_{v}": image_cfg(f"repvgg_{v}", 224, interpolation="bilinear",
                                          first_conv="stem.conv_kxk.conv")
                 for v in REPVGG}
+# Twins: timm's repvgg_* (the same parameters, tests/test_reparam.py). The plain variants are A0's
+# code at other widths and depths, the grouped ones (g4) B1g4's.
+default_cfgs = {n: twin_cfg(cfg, Twin(n), same_code="" if n in ("repvgg_a0", "repvgg_b1g4") else
+                            "repvgg_b1g4" if n.endswith("g4") else "repvgg_a0")
+                for n, cfg in default_cfgs.items()}
 
 
 def _repvgg(variant: str, **kwargs) -> RepVGG:

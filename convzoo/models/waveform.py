@@ -27,7 +27,7 @@ from torch import nn
 from ..layers import ConvNormAct, DepthwiseSeparableConv
 from ..registry import register_model
 from ._builder import build
-from ._specs import adapt_cfg
+from ._specs import adapt_cfg, twin_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -189,9 +189,11 @@ def _cfg(name: str) -> dict:
 
 # The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table); the
 # instance adds pool_size (the last map's length at 32000 samples) and the min input its stem needs.
-default_cfgs = {name: _cfg(name) for name in (
-    "waveform_m3", "waveform_m5", "waveform_m11", "waveform_m18", "waveform_m34_res",
-    "waveform_m11_dws", "waveform_m18_dws")}
+# No library has these nets; M18 is M11's code at another depth (each in its separable form too).
+default_cfgs = {name: twin_cfg(_cfg(name), same_code={"waveform_m18": "waveform_m11",
+                                                      "waveform_m18_dws": "waveform_m11_dws"}.get(name, ""))
+                for name in ("waveform_m3", "waveform_m5", "waveform_m11", "waveform_m18", "waveform_m34_res",
+                             "waveform_m11_dws", "waveform_m18_dws")}
 
 
 def _build(name: str, spec: WaveSpec, separable: bool = False, stem_kernel: Optional[int] = None,
