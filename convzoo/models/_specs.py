@@ -66,8 +66,9 @@ class Twin:
 
     ``timm`` / ``torchvision``: the model of that name in each library has this one's architecture
     and parameter count, and its weights load into this one (the layout detected), giving the same
-    outputs (tests/test_image_models_reference.py and the family's tests compare them); None: that
-    library has no such model. ``num_params``: their count written out (as torchvision's weights'
+    outputs (tests/test_image_models_reference.py and the family's tests compare them; where one
+    setting differs, e.g. BN eps, the family's comment names it); None: that library has no such
+    model. ``num_params``: their count written out (as torchvision's weights'
     ``meta["num_params"]``), so a bug shared by both sides cannot hide; ``gmacs`` and ``mparams``:
     the paper's figures as printed, G multiply-adds at the default resolution and M parameters.
     """
