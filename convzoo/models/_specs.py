@@ -81,12 +81,13 @@ class Twin:
 
 
 def twin_cfg(cfg: dict, twin: Optional[Twin] = None, *, paper: str = "", same_code: str = "",
-             **layouts: str) -> dict:
+             fused: bool = False, **layouts: str) -> dict:
     """``cfg`` with the twin facts the registry holds for tests, ``hub`` and ``load_weights``' readers:
 
     ``twins``: {library or weight layout: the name of the model this one equals there}, from
     ``twin`` and ``layouts`` (other layouts, e.g. ``efficientnet_pytorch="efficientnet-b0"``);
-    ``num_params``; ``paper``: {"gmacs", "mparams": the paper's figures or None, "source": the citation};
+    ``num_params``; ``paper``: {"gmacs", "mparams": the paper's figures or None, "source": the citation,
+    and ``"fused": True`` where the paper counts the inference-time form (``reparameterize_model``)};
     ``same_code``: the registered model whose code this one runs at other widths or depths (its
     representative in the default test tier). Keys without a fact are left out.
     """
@@ -99,7 +100,7 @@ def twin_cfg(cfg: dict, twin: Optional[Twin] = None, *, paper: str = "", same_co
         out["num_params"] = twin.num_params
     if paper:
         out["paper"] = {"gmacs": twin.gmacs if twin else None, "mparams": twin.mparams if twin else None,
-                        "source": paper}
+                        "source": paper, **({"fused": True} if fused else {})}
     if same_code:
         out["same_code"] = same_code
     return out
