@@ -27,13 +27,13 @@ from convzoo.registry import get_pretrained_cfg
 from _twins import TWIN, twin
 
 # ours -> (timm twin or None, torchvision twin or None, the paper's GMACs, its M parameters (None: not
-# printed)), for every model whose registered cfg cites a paper that counts the trained form (the
-# fused RepVGG / MobileOne figures: tests/test_reparam.py); the citations are in the family modules
-# (cfg["paper"]["source"]).
+# printed)), for every image model whose registered cfg cites a paper that counts the trained form
+# (the fused RepVGG / MobileOne figures: tests/test_reparam.py; the waveform nets':
+# tests/test_waveform_models.py); the citations are in the family modules (cfg["paper"]["source"]).
 REFERENCE = {n: (cfg.get("twins", {}).get("timm"), cfg.get("twins", {}).get("torchvision"), cfg["paper"]["gmacs"],
                  cfg["paper"]["mparams"])
              for n, cfg in ((n, get_pretrained_cfg(n)) for n in convzoo.list_models())
-             if "paper" in cfg and not cfg["paper"].get("fused")}
+             if "paper" in cfg and not cfg["paper"].get("fused") and cfg.get("modality") == "image"}
 
 # timm's / torchvision's counts, written out in the family modules (cfg["num_params"]) so a bug
 # shared by both sides cannot hide.
