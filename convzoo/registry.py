@@ -64,9 +64,10 @@ def register_model(fn: Optional[Callable[..., nn.Module]] = None, *, cfg: Option
 
 
 def registered_cfg(name: str) -> Optional[dict[str, Any]]:
-    """A copy of the metadata ``name`` was registered with (None if none); imports nothing."""
+    """A copy of the metadata ``name`` was registered with (None if none; its ``twins`` and ``paper``
+    copied too); imports nothing."""
     cfg = _CFGS.get(name)
-    return None if cfg is None else dict(cfg)
+    return None if cfg is None else {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.items()}
 
 
 def twin_names(library: str) -> dict[str, str]:

@@ -62,6 +62,11 @@ def test_registered_model_matches_its_cfg(name):
             assert _count(ref) == n, f"{name}: {n:,} parameters, {library} {twins[library]}: {_count(ref):,}"
 
 
+def test_a_cfg_copy_leaves_the_registry_as_it_was():
+    get_pretrained_cfg("mobilenet_v2")["twins"]["timm"] = "edited"
+    assert get_pretrained_cfg("mobilenet_v2")["twins"]["timm"] == "mobilenetv2_100"
+
+
 def test_twin_names_are_unique_and_hub_reads_them():
     for library in LIBRARIES:
         theirs = list(twin_names(library).values())
