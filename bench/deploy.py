@@ -54,8 +54,8 @@ import torch  # noqa: E402
 warnings.filterwarnings("ignore")
 
 PYTORCH_PATHS = ("convzoo optimized", "convzoo oneDNN Graph")
-TIMM_NAMES = {"efficientnet_b0": "efficientnet_b0", "mobilenet_v2": "mobilenetv2_100",
-              "convnext_tiny": "convnext_tiny"}
+# each against its timm twin (the registered cfg's twins["timm"], convzoo.hub.timm_name)
+MODELS = ("efficientnet_b0", "mobilenet_v2", "convnext_tiny")
 
 
 def quartiles(values):
@@ -80,7 +80,7 @@ def _infer(model, x):
 
 def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=list(TIMM_NAMES))
+    ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=60, help="timed calls per engine, over all rounds")
@@ -200,7 +200,7 @@ def main(argv=None) -> int:
     rows = []
     for name in args.models:
         cz = convzoo.create_model(name).eval()
-        tm = timm.create_model(TIMM_NAMES[name], pretrained=False).eval()
+        tm = timm.create_model(convzoo.hub.timm_name(name), pretrained=False).eval()
         rows += [_cell(name, cz, tm, b, args, tmp, spin) for b in args.batches]
     _summary(rows)
     shutil.rmtree(tmp, ignore_errors=True)     # the ONNX files: ~0.6 GB for the three models

@@ -17,8 +17,8 @@ import statistics
 
 import torch
 
-TIMM_NAMES = {"efficientnet_b0": "efficientnet_b0", "mobilenet_v2": "mobilenetv2_100",
-              "convnext_tiny": "convnext_tiny"}
+# each against its timm twin (the registered cfg's twins["timm"], convzoo.hub.timm_name)
+MODELS = ("efficientnet_b0", "mobilenet_v2", "convnext_tiny")
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -30,7 +30,7 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=list(TIMM_NAMES), choices=list(TIMM_NAMES))
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=60)
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     rows = []
     for name in args.models:
-        theirs = timm.create_model(TIMM_NAMES[name], pretrained=False).eval()
+        theirs = timm.create_model(convzoo.hub.timm_name(name), pretrained=False).eval()
         ours = convzoo.create_model(name).eval()
         convzoo.load_weights(ours, theirs.state_dict())
         for batch in args.batches:

@@ -44,7 +44,7 @@ if "--passive" in sys.argv:
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from deploy import TIMM_NAMES, export_timm, quartiles  # noqa: E402
+from deploy import MODELS, export_timm, quartiles  # noqa: E402
 
 warnings.filterwarnings("ignore")
 REF = "timm OV default"
@@ -100,7 +100,7 @@ def _bench_cell(name, b, args, tmp):
     import openvino as ov
 
     cz = convzoo.create_model(name).eval()
-    tm = timm.create_model(TIMM_NAMES[name], pretrained=False).eval()
+    tm = timm.create_model(convzoo.hub.timm_name(name), pretrained=False).eval()
     x = torch.randn(b, 3, args.size, args.size)
     xn = x.numpy()
     fns = {"timm eager": lambda: _infer(tm, x)}
@@ -134,7 +134,7 @@ def _bench_cell(name, b, args, tmp):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=list(TIMM_NAMES))
+    ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=24, help="timed calls per engine, over all rounds")

@@ -27,16 +27,32 @@ import torch
 from torch import nn
 
 __all__ = ["save_pretrained", "read_folder", "hf_hub_folder", "find_cached_weights", "resolve_source", "sha256",
-           "HubFolder", "PREPROCESS_KEYS"]
+           "HubFolder", "PREPROCESS_KEYS", "timm_names", "timm_name"]
 
-# convzoo names whose timm twin has another name (the same architecture and weights layout); a
-# folder written for timm names timm's, and a timm folder or repo of that name opens as ours.
-TIMM_NAMES = {"mobilenet_v1": "mobilenetv1_100", "mobilenet_v2": "mobilenetv2_100",
-              "tf_efficientnet_v2_s": "tf_efficientnetv2_s", "tf_efficientnet_v2_m": "tf_efficientnetv2_m",
-              "tf_efficientnet_v2_l": "tf_efficientnetv2_l"}
-FROM_TIMM = {v: k for k, v in TIMM_NAMES.items()}
 PREPROCESS_KEYS = ("input_size", "mean", "std", "crop_pct", "crop_mode", "interpolation")
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def timm_names() -> dict[str, str]:
+    """{convzoo name: its timm twin's name} where the two differ (the same architecture and weights
+    layout), read off the registered cfgs' ``twins``: a folder written for timm names timm's, and a
+    timm folder or repo of that name opens as ours. Also ``hub.TIMM_NAMES`` (and ``hub.FROM_TIMM``,
+    the other way round)."""
+    from .registry import twin_names
+    return {ours: theirs for ours, theirs in twin_names("timm").items() if theirs != ours}
+
+
+def timm_name(arch: str) -> str:
+    """The name timm gives ``arch``'s twin (``arch`` itself where the names agree or none is known)."""
+    return timm_names().get(arch, arch)
+
+
+def __getattr__(name: str) -> dict[str, str]:   # the derived tables, under their former names
+    if name == "TIMM_NAMES":
+        return timm_names()
+    if name == "FROM_TIMM":
+        return {theirs: ours for ours, theirs in timm_names().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class HubFolder(dict):
@@ -48,7 +64,8 @@ class HubFolder(dict):
     @property
     def architecture(self) -> str:
         """The convzoo model name (a timm name with another convzoo name is translated)."""
-        return FROM_TIMM.get(self["architecture"], self["architecture"])
+        from_timm = {theirs: ours for ours, theirs in timm_names().items()}
+        return from_timm.get(self["architecture"], self["architecture"])
 
 
 # ----------------------------------------------------------------------------------- saving
@@ -77,8 +94,8 @@ def save_pretrained(model: nn.Module, out_dir: Union[str, os.PathLike], *,
     bad = nonfinite_tensor(model.state_dict())
     if bad is not None:
         raise ValueError(f"refusing to save: tensor {bad} holds NaN/inf (expected finite weights)")
-    tensors, layout, timm_cfg = _timm_layout(model, TIMM_NAMES.get(arch, arch), num_classes)
-    config = _config(model, TIMM_NAMES.get(arch, arch) if layout == "timm" else arch, num_classes, cfg, timm_cfg,
+    tensors, layout, timm_cfg = _timm_layout(model, timm_name(arch), num_classes)
+    config = _config(model, timm_name(arch) if layout == "timm" else arch, num_classes, cfg, timm_cfg,
                      labels, layout)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -220,7 +237,7 @@ def find_cached_weights(arch: str) -> tuple[Optional[Path], list[str]]:
             return Path(spec.origin).parent / rel, looked
     try:
         from huggingface_hub import constants
-        cache, timm_arch = Path(constants.HF_HUB_CACHE), TIMM_NAMES.get(arch, arch)
+        cache, timm_arch = Path(constants.HF_HUB_CACHE), timm_name(arch)
         looked.append(f"{cache}/models--timm--{timm_arch}.*")
         repos = sorted(cache.glob(f"models--timm--{timm_arch}.*")) + sorted(cache.glob(f"models--timm--{timm_arch}"))
         for repo in repos:

@@ -5,7 +5,13 @@ function name is the model name. Its metadata (input size, mean/std, modality, .
 registry with it, ``@register_model(cfg=...)`` (as ``register_dataset`` takes a dataset's), and held
 here once: a model can be listed and described without building it, and the builder's model gets it
 as its ``default_cfg`` (:func:`convzoo.models._builder.build`). Modules under :mod:`convzoo.models`
-are imported on first use.
+are imported on first use; listing names and reading cfgs builds no model.
+
+A cfg also holds the model's twin facts, once (:func:`convzoo.models._specs.twin_cfg`): ``twins``
+({library or weight layout: the name of the model it equals there}), ``num_params``, ``paper``
+({"gmacs", "mparams", "source"}) and ``same_code`` (the model whose code it runs at other widths or depths).
+``hub``'s name table (:func:`twin_names`) and the tests' twin tables are read off them; a built
+model's ``default_cfg`` leaves them out.
 """
 from __future__ import annotations
 
@@ -47,6 +53,9 @@ def register_model(fn: Optional[Callable[..., nn.Module]] = None, *, cfg: Option
         if cfg is not None and cfg.get("architecture", name) != name:
             raise ValueError(f"register_model: builder {name!r} was given the cfg of "
                              f"{cfg['architecture']!r}")
+        if cfg is not None and cfg.get("same_code") == name:
+            raise ValueError(f"register_model: {name!r} names itself as same_code (leave it out: a model "
+                             "is its own representative by default)")
         _MODELS[name] = f
         if cfg is not None:
             _CFGS[name] = dict(cfg)
@@ -55,9 +64,17 @@ def register_model(fn: Optional[Callable[..., nn.Module]] = None, *, cfg: Option
 
 
 def registered_cfg(name: str) -> Optional[dict[str, Any]]:
-    """A copy of the metadata ``name`` was registered with (None if none); imports nothing."""
+    """A copy of the metadata ``name`` was registered with (None if none; its ``twins`` and ``paper``
+    copied too); imports nothing."""
     cfg = _CFGS.get(name)
-    return None if cfg is None else dict(cfg)
+    return None if cfg is None else {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.items()}
+
+
+def twin_names(library: str) -> dict[str, str]:
+    """{registered name: the name of the model it equals in ``library``} ("timm", "torchvision", or
+    another weight layout), from the cfgs' ``twins``; imports the model modules, builds nothing."""
+    _import_models()
+    return {n: cfg["twins"][library] for n, cfg in sorted(_CFGS.items()) if library in cfg.get("twins", {})}
 
 
 def _import_models() -> None:

@@ -3,41 +3,24 @@
 Every registered model runs every registry-wide test; the question is only in which tier. A model
 whose code is another member's at other widths or depths (EfficientNet-B1..B7 are B0's code, the
 larger ConvNeXts are ConvNeXt-T's, ...) runs in the slow tier (``make test-slow``, which CI runs
-too), its representative in the default tier (``make test``). A model not listed here is its own
+too), its representative in the default tier (``make test``). The representative is the registered
+cfg's ``same_code`` (written once, in the family's module); a model without one is its own
 representative, so a new family is tested in the default tier the moment it is registered.
 """
 from __future__ import annotations
 
-import re
-
 import pytest
 
-# (pattern of the members, the representative that covers their code in the default tier)
-SAME_CODE = (
-    (r"efficientnet_b[1-7]", "efficientnet_b0"),
-    (r"tf_efficientnet_b[1-7]", "tf_efficientnet_b0"),
-    (r"efficientnet_lite[1-4]", "efficientnet_lite0"),
-    (r"tf_efficientnet_lite[1-4]", "tf_efficientnet_lite0"),
-    (r"efficientnet_v2_[ml]", "efficientnet_v2_s"),
-    (r"tf_efficientnet_v2_[ml]", "tf_efficientnet_v2_s"),
-    (r"convnext_(small|base|large|xlarge)", "convnext_tiny"),
-    (r"convnextv2_(femto|pico|nano)", "convnextv2_atto"),
-    (r"convnextv2_(base|large|huge)", "convnextv2_tiny"),
-    (r"mobilenetv3_small_0(50|75)|mobilenet_v3_small", "mobilenetv3_small_100"),
-    (r"mobilenetv4_conv_large", "mobilenetv4_conv_medium"),
-    (r"repvgg_(a1|a2|b0|b1|b2|b3)", "repvgg_a0"),
-    (r"repvgg_b[23]g4", "repvgg_b1g4"),
-    (r"mobileone_s[123]", "mobileone_s0"),     # s4 (squeeze-excite) is its own
-    (r"waveform_m18", "waveform_m11"),
-    (r"waveform_m18_dws", "waveform_m11_dws"),
-)
+import convzoo
+from convzoo.registry import get_pretrained_cfg
+
+# {member: the representative that covers its code in the default tier}, read off the registry
+SAME_CODE = {n: get_pretrained_cfg(n)["same_code"] for n in convzoo.list_models(task=None)
+             if "same_code" in get_pretrained_cfg(n)}
 
 
 def representative(name: str) -> str:
-    for pattern, rep in SAME_CODE:
-        if re.fullmatch(pattern, name):
-            return rep
-    return name
+    return SAME_CODE.get(name, name)
 
 
 def tiered(names, group: bool = False) -> list:

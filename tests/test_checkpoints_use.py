@@ -17,9 +17,6 @@ from convzoo.hub import save_pretrained
 timm = pytest.importorskip("timm")
 
 LITES = [f"{tf}efficientnet_lite{v}" for tf in ("", "tf_") for v in range(5)]
-# timm's counts (written out, so a bug shared by both sides cannot hide)
-LITE_PARAMS = [4_652_008, 5_416_680, 6_092_072, 8_197_096, 13_006_568]
-
 
 
 # ----------------------------------------------------------------- preprocessing vs timm

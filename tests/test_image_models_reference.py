@@ -6,7 +6,10 @@
   gives the same outputs in eval mode (max abs diff <= 1e-4) at the default and at an odd resolution
   (large models at reduced resolution to keep the suite fast);
 * ``profile()`` MACs equal an independent forward-hook count on the reference (within 0.5 %) and the
-  papers' tables (within 5 %).
+  papers' tables (within 5 %), as do the parameter counts the papers print.
+
+The twins, their counts and the papers' figures are the registered cfgs' (``cfg["twins"]``,
+``cfg["num_params"]``, ``cfg["paper"]``), written once in each family's module.
 
 Models are built on the ``meta`` device where only shapes matter, so the big ones cost little.
 """
@@ -20,59 +23,22 @@ from torch import nn
 
 import convzoo
 from convzoo.analysis import profile
+from convzoo.registry import get_pretrained_cfg
+from _twins import TWIN, twin
 
-# ours -> (timm name, torchvision name or None, paper MACs (G) at the default resolution)
-# Papers: MobileNetV1 Table 8 (569M), MobileNetV2 Table 4 (300M), EfficientNet Table 2,
-# EfficientNetV2 official README (released checkpoints), ConvNeXt Table 1 (XL: 22K table).
-REFERENCE = {
-    "mobilenet_v1": ("mobilenetv1_100", None, 0.569),
-    "mobilenet_v2": ("mobilenetv2_100", "mobilenet_v2", 0.300),
-    "efficientnet_b0": ("efficientnet_b0", "efficientnet_b0", 0.39),
-    "efficientnet_b1": ("efficientnet_b1", "efficientnet_b1", 0.70),
-    "efficientnet_b2": ("efficientnet_b2", "efficientnet_b2", 1.0),
-    "efficientnet_b3": ("efficientnet_b3", "efficientnet_b3", 1.8),
-    "efficientnet_b4": ("efficientnet_b4", "efficientnet_b4", 4.2),
-    "efficientnet_b5": ("efficientnet_b5", "efficientnet_b5", 9.9),
-    "efficientnet_b6": ("efficientnet_b6", "efficientnet_b6", 19.0),
-    "efficientnet_b7": ("efficientnet_b7", "efficientnet_b7", 37.0),
-    "efficientnet_v2_s": ("tf_efficientnetv2_s", "efficientnet_v2_s", 8.4),
-    "efficientnet_v2_m": ("tf_efficientnetv2_m", "efficientnet_v2_m", 24.7),
-    "efficientnet_v2_l": ("tf_efficientnetv2_l", "efficientnet_v2_l", 56.3),
-    "convnext_tiny": ("convnext_tiny", "convnext_tiny", 4.5),
-    "convnext_small": ("convnext_small", "convnext_small", 8.7),
-    "convnext_base": ("convnext_base", "convnext_base", 15.4),
-    "convnext_large": ("convnext_large", "convnext_large", 34.4),
-    "convnext_xlarge": ("convnext_xlarge", None, 60.9),
-    # MobileNetV3 Table 3 (Small 1.0: 56M, 0.75: 44M; the paper gives no 0.5 figure)
-    "mobilenet_v3_small": ("mobilenetv3_small_100", "mobilenet_v3_small", 0.056),
-    "mobilenetv3_small_075": ("mobilenetv3_small_075", None, 0.044),
-    "mobilenetv3_small_050": ("mobilenetv3_small_050", None, None),
-    # MobileNetV4's ImageNet table (S at 224, M at 256, L at 384 px)
-    "mobilenetv4_conv_small": ("mobilenetv4_conv_small", None, 0.2),
-    "mobilenetv4_conv_medium": ("mobilenetv4_conv_medium", None, 1.0),
-    "mobilenetv4_conv_large": ("mobilenetv4_conv_large", None, 5.9),
-    # ConvNeXt V2 official README (ImageNet-1K table at 224 px; Huge at 384 px from its 22K table)
-    "convnextv2_atto": ("convnextv2_atto", None, 0.55), "convnextv2_femto": ("convnextv2_femto", None, 0.78),
-    "convnextv2_pico": ("convnextv2_pico", None, 1.37), "convnextv2_nano": ("convnextv2_nano", None, 2.45),
-    "convnextv2_tiny": ("convnextv2_tiny", None, 4.47), "convnextv2_base": ("convnextv2_base", None, 15.4),
-    "convnextv2_large": ("convnextv2_large", None, 34.4), "convnextv2_huge": ("convnextv2_huge", None, 337.9),
-}
+# ours -> (timm twin or None, torchvision twin or None, the paper's GMACs, its M parameters (None: not
+# printed)), for every image model whose registered cfg cites a paper that counts the trained form
+# (the fused RepVGG / MobileOne figures: tests/test_reparam.py; the waveform nets':
+# tests/test_waveform_models.py); the citations are in the family modules (cfg["paper"]["source"]).
+REFERENCE = {n: (cfg.get("twins", {}).get("timm"), cfg.get("twins", {}).get("torchvision"), cfg["paper"]["gmacs"],
+                 cfg["paper"]["mparams"])
+             for n, cfg in ((n, get_pretrained_cfg(n)) for n in convzoo.list_models())
+             if "paper" in cfg and not cfg["paper"].get("fused") and cfg.get("modality") == "image"}
 
-# The issue's numbers (torchvision's num_params / timm), written out so a shared bug cannot hide.
-EXPECTED_PARAMS = {
-    "mobilenet_v1": 4_231_976, "mobilenet_v2": 3_504_872,
-    "efficientnet_b0": 5_288_548, "efficientnet_b1": 7_794_184, "efficientnet_b2": 9_109_994,
-    "efficientnet_b3": 12_233_232, "efficientnet_b4": 19_341_616, "efficientnet_b5": 30_389_784,
-    "efficientnet_b6": 43_040_704, "efficientnet_b7": 66_347_960,
-    "efficientnet_v2_s": 21_458_488, "efficientnet_v2_m": 54_139_356, "efficientnet_v2_l": 118_515_272,
-    "convnext_tiny": 28_589_128, "convnext_small": 50_223_688, "convnext_base": 88_591_464,
-    "convnext_large": 197_767_336, "convnext_xlarge": 350_196_968,
-    "mobilenet_v3_small": 2_542_856, "mobilenetv3_small_075": 2_041_872, "mobilenetv3_small_050": 1_593_224,
-    "mobilenetv4_conv_small": 3_774_024, "mobilenetv4_conv_medium": 9_715_512, "mobilenetv4_conv_large": 32_590_864,
-    "convnextv2_atto": 3_708_400, "convnextv2_femto": 5_233_240, "convnextv2_pico": 9_066_280,
-    "convnextv2_nano": 15_623_800, "convnextv2_tiny": 28_635_496, "convnextv2_base": 88_717_800,
-    "convnextv2_large": 197_956_840, "convnextv2_huge": 660_289_640,
-}
+# timm's / torchvision's counts, written out in the family modules (cfg["num_params"]) so a bug
+# shared by both sides cannot hide.
+EXPECTED_PARAMS = {n: get_pretrained_cfg(n)["num_params"] for n in convzoo.list_models(task=None)
+                   if "num_params" in get_pretrained_cfg(n)}
 
 # The paper's B4/B5 figures sit below any direct count of the released architecture (timm,
 # torchvision and ours agree to the MAC; torchvision's own metadata says 4.4 / 10.3 GFLOPS).
@@ -82,6 +48,7 @@ EXPECTED_PARAMS = {
 # says (9.2M / 1.0G, 31M / 5.9G); S rounds 0.186G to 0.2. Outside 5 %: asserted exactly instead.
 PAPER_GAP = {"efficientnet_b4": 0.046, "efficientnet_b5": 0.037, "mobilenetv4_conv_small": -0.070,
              "mobilenetv4_conv_medium": 0.080, "mobilenetv4_conv_large": 0.081}
+PAPER_PARAMS_GAP = {"mobilenetv4_conv_medium": 0.056, "mobilenetv4_conv_large": 0.051}
 
 
 def _num_params(m: nn.Module) -> int:
@@ -167,54 +134,55 @@ def test_tf_variants_have_the_same_parameters(name):
 
 
 # --------------------------------------------------------------------------------- outputs
-# (ours, create_model kwargs, reference builder, reference name, expected layout, resolutions)
+# (ours, create_model kwargs, library (the expected layout), reference name, resolutions); TWIN: the
+# model's registered twin in that library (cfg["twins"]), a name: another width or setting's model
 SMALL, ODD = "default", 97
 # torchvision's B5-B7 (ported from TF weights) use BN eps 1e-3, momentum 0.01; its B0-B4 and timm's
 # efficientnet_b* use PyTorch's 1e-5 (our default).
 TV_TF_BN = {"bn_eps": 1e-3}
 OUTPUT_CASES = [
-    ("mobilenet_v1", {}, "timm", "mobilenetv1_100", (SMALL, ODD)),
-    ("mobilenet_v2", {}, "timm", "mobilenetv2_100", (SMALL, ODD)),
-    ("mobilenet_v2", {}, "torchvision", "mobilenet_v2", (SMALL, ODD)),
+    ("mobilenet_v1", {}, "timm", TWIN, (SMALL, ODD)),
+    ("mobilenet_v2", {}, "timm", TWIN, (SMALL, ODD)),
+    ("mobilenet_v2", {}, "torchvision", TWIN, (SMALL, ODD)),
     ("mobilenet_v1", {"width_mult": 1.25}, "timm", "mobilenetv1_125", (ODD,)),
     ("mobilenet_v2", {"width_mult": 0.5}, "timm", "mobilenetv2_050", (ODD,)),
     ("mobilenet_v2", {"width_mult": 1.4}, "timm", "mobilenetv2_140", (ODD,)),
-    ("efficientnet_b0", {}, "timm", "efficientnet_b0", (SMALL, ODD)),
-    ("efficientnet_b0", {}, "torchvision", "efficientnet_b0", (SMALL, ODD)),
-    ("tf_efficientnet_b0", {}, "timm", "tf_efficientnet_b0", (SMALL, ODD)),
-    ("efficientnet_b1", {}, "torchvision", "efficientnet_b1", (SMALL, 113)),
-    ("efficientnet_b2", {}, "timm", "efficientnet_b2", (SMALL, 113)),
-    ("efficientnet_b3", {}, "torchvision", "efficientnet_b3", (129,)),
-    ("tf_efficientnet_b3", {}, "timm", "tf_efficientnet_b3", (131,)),
-    ("efficientnet_b4", {}, "timm", "efficientnet_b4", (ODD,)),
-    ("efficientnet_b5", TV_TF_BN, "torchvision", "efficientnet_b5", (ODD,)),
-    ("efficientnet_b6", {}, "timm", "efficientnet_b6", (35,)),
-    ("efficientnet_b7", TV_TF_BN, "torchvision", "efficientnet_b7", (35,)),
-    ("tf_efficientnet_b7", {}, "timm", "tf_efficientnet_b7", (37,)),
-    ("efficientnet_v2_s", {}, "torchvision", "efficientnet_v2_s", (ODD,)),
+    ("efficientnet_b0", {}, "timm", TWIN, (SMALL, ODD)),
+    ("efficientnet_b0", {}, "torchvision", TWIN, (SMALL, ODD)),
+    ("tf_efficientnet_b0", {}, "timm", TWIN, (SMALL, ODD)),
+    ("efficientnet_b1", {}, "torchvision", TWIN, (SMALL, 113)),
+    ("efficientnet_b2", {}, "timm", TWIN, (SMALL, 113)),
+    ("efficientnet_b3", {}, "torchvision", TWIN, (129,)),
+    ("tf_efficientnet_b3", {}, "timm", TWIN, (131,)),
+    ("efficientnet_b4", {}, "timm", TWIN, (ODD,)),
+    ("efficientnet_b5", TV_TF_BN, "torchvision", TWIN, (ODD,)),
+    ("efficientnet_b6", {}, "timm", TWIN, (35,)),
+    ("efficientnet_b7", TV_TF_BN, "torchvision", TWIN, (35,)),
+    ("tf_efficientnet_b7", {}, "timm", TWIN, (37,)),
+    ("efficientnet_v2_s", {}, "torchvision", TWIN, (ODD,)),
     ("efficientnet_v2_s", {"bn_eps": 1e-5}, "timm", "efficientnetv2_s", (ODD,)),
-    ("tf_efficientnet_v2_s", {}, "timm", "tf_efficientnetv2_s", (SMALL, ODD)),
-    ("efficientnet_v2_m", {}, "torchvision", "efficientnet_v2_m", (35,)),
-    ("tf_efficientnet_v2_m", {}, "timm", "tf_efficientnetv2_m", (37,)),
-    ("efficientnet_v2_l", {}, "torchvision", "efficientnet_v2_l", (35,)),
-    ("tf_efficientnet_v2_l", {}, "timm", "tf_efficientnetv2_l", (37,)),
-    ("convnext_tiny", {}, "timm", "convnext_tiny", (SMALL, ODD)),
-    ("convnext_tiny", {}, "torchvision", "convnext_tiny", (SMALL, ODD)),
-    ("convnext_small", {}, "torchvision", "convnext_small", (ODD,)),
-    ("convnext_base", {}, "timm", "convnext_base", (ODD,)),
-    ("convnext_large", {}, "torchvision", "convnext_large", (35,)),
-    ("convnext_xlarge", {}, "timm", "convnext_xlarge", (35,)),
-    ("mobilenetv3_small_100", {}, "timm", "mobilenetv3_small_100", (SMALL, ODD)),
-    ("mobilenet_v3_small", {}, "torchvision", "mobilenet_v3_small", (SMALL, ODD)),
-    ("mobilenetv3_small_050", {}, "timm", "mobilenetv3_small_050", (ODD,)),
-    ("mobilenetv3_small_075", {}, "timm", "mobilenetv3_small_075", (ODD,)),
-    ("mobilenetv4_conv_small", {}, "timm", "mobilenetv4_conv_small", (SMALL, ODD)),
-    ("mobilenetv4_conv_medium", {}, "timm", "mobilenetv4_conv_medium", (ODD,)),
-    ("mobilenetv4_conv_large", {}, "timm", "mobilenetv4_conv_large", (ODD,)),
+    ("tf_efficientnet_v2_s", {}, "timm", TWIN, (SMALL, ODD)),
+    ("efficientnet_v2_m", {}, "torchvision", TWIN, (35,)),
+    ("tf_efficientnet_v2_m", {}, "timm", TWIN, (37,)),
+    ("efficientnet_v2_l", {}, "torchvision", TWIN, (35,)),
+    ("tf_efficientnet_v2_l", {}, "timm", TWIN, (37,)),
+    ("convnext_tiny", {}, "timm", TWIN, (SMALL, ODD)),
+    ("convnext_tiny", {}, "torchvision", TWIN, (SMALL, ODD)),
+    ("convnext_small", {}, "torchvision", TWIN, (ODD,)),
+    ("convnext_base", {}, "timm", TWIN, (ODD,)),
+    ("convnext_large", {}, "torchvision", TWIN, (35,)),
+    ("convnext_xlarge", {}, "timm", TWIN, (35,)),
+    ("mobilenetv3_small_100", {}, "timm", TWIN, (SMALL, ODD)),
+    ("mobilenet_v3_small", {}, "torchvision", TWIN, (SMALL, ODD)),
+    ("mobilenetv3_small_050", {}, "timm", TWIN, (ODD,)),
+    ("mobilenetv3_small_075", {}, "timm", TWIN, (ODD,)),
+    ("mobilenetv4_conv_small", {}, "timm", TWIN, (SMALL, ODD)),
+    ("mobilenetv4_conv_medium", {}, "timm", TWIN, (ODD,)),
+    ("mobilenetv4_conv_large", {}, "timm", TWIN, (ODD,)),
     # atto/femto/pico/nano: timm holds the MLP as 1x1 convs (conv_mlp=True), converted on loading
-    ("convnextv2_atto", {}, "timm", "convnextv2_atto", (SMALL, ODD)),
-    ("convnextv2_nano", {}, "timm", "convnextv2_nano", (ODD,)),
-    ("convnextv2_tiny", {}, "timm", "convnextv2_tiny", (ODD,)),
+    ("convnextv2_atto", {}, "timm", TWIN, (SMALL, ODD)),
+    ("convnextv2_nano", {}, "timm", TWIN, (ODD,)),
+    ("convnextv2_tiny", {}, "timm", TWIN, (ODD,)),
     # femto/pico are atto/nano's code at other widths, base/large/huge tiny's (huge: 660M parameters,
     # 2.6 GB a copy): checked on meta (params, MACs) to keep the suite's time
 ]
@@ -224,6 +192,7 @@ OUTPUT_CASES = [
                          ids=[f"{c[0]}{'-' + '-'.join(f'{k}={v}' for k, v in c[1].items()) if c[1] else ''}"
                               f"-vs-{c[2]}" for c in OUTPUT_CASES])
 def test_outputs_equal_reference_after_loading_its_weights(name, kwargs, lib, ref_name, resolutions):
+    ref_name = twin(name, lib, ref_name)
     ref = randomize_(_real(_timm if lib == "timm" else _tv, ref_name)).eval()
     ours = _real(convzoo.create_model, name, **kwargs).eval()
     result = convzoo.load_weights(ours, ref.state_dict())      # layout detected
@@ -253,11 +222,12 @@ def test_bn_eps_mismatch_is_caught_by_the_output_check():
 # ------------------------------------------------------------------------------------ MACs
 @pytest.mark.parametrize("name", sorted(REFERENCE))
 def test_params_and_macs_match_references_and_paper(name):
-    """Params equal timm/torchvision exactly; MACs within 0.5 % of a hook count on them and 5 % of
-    the paper, at the model's default resolution (everything on the meta device)."""
-    timm_name, tv_name, paper = REFERENCE[name]
+    """Params equal timm/torchvision exactly and the paper's within 5 %; MACs within 0.5 % of a hook
+    count on them and 5 % of the paper, at the model's default resolution (all on the meta device)."""
+    timm_name, tv_name, paper, paper_mparams = REFERENCE[name]
     model = _meta(convzoo.create_model, name)
-    refs = [_meta(_timm, timm_name)] + ([_meta(_tv, tv_name)] if tv_name else [])
+    refs = ([_meta(_timm, timm_name)] if timm_name else []) + ([_meta(_tv, tv_name)] if tv_name else [])
+    assert refs, f"{name}: a paper figure but no twin to count against"
     assert _num_params(model) == EXPECTED_PARAMS[name]
     for ref in refs:
         assert _num_params(ref) == EXPECTED_PARAMS[name], type(ref).__module__
@@ -267,6 +237,12 @@ def test_params_and_macs_match_references_and_paper(name):
     for ref in refs:
         ref_macs = hook_macs(ref, x)
         assert abs(macs / ref_macs - 1) <= 0.005, (name, macs, ref_macs)
+    if paper_mparams is not None:   # printed rounded: 5 %, as the MACs
+        rel = _num_params(model) / (paper_mparams * 1e6) - 1
+        if name in PAPER_PARAMS_GAP:
+            assert rel == pytest.approx(PAPER_PARAMS_GAP[name], abs=0.001), f"{name}: {rel:+.2%}"
+        else:
+            assert abs(rel) <= 0.05, f"{name}: {_num_params(model):,} parameters vs paper {paper_mparams}M"
     if paper is None:       # no paper figure (MobileNetV3-Small 0.5): the references' count only
         return
     rel = macs / (paper * 1e9) - 1

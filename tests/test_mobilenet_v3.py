@@ -8,11 +8,11 @@ multiply-adds as a hook count on the reference and within 5 % of the paper's Tab
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import pytest
 import timm
 import torch
-import torchvision
 from timm.layers import make_divisible as timm_make_divisible
 from torchvision.models._utils import _make_divisible as tv_make_divisible
 
@@ -22,12 +22,17 @@ from convzoo.blocks.se_width import se_channels
 from convzoo.models._blocks import block_type
 from convzoo.models.mobilenet_v3 import MOBILENET_V3_LARGE, MobileNetV3
 from convzoo.models.searched import stage_to_dict
+from convzoo.registry import get_pretrained_cfg
 from test_image_models_reference import hook_macs, randomize_
+from _twins import build_twin, twin
 
-PARAMS = 5_483_032                 # timm mobilenetv3_large_100 = torchvision mobilenet_v3_large
-PAPER_MACS, PAPER_PARAMS = 219e6, 5.4e6     # Table 3, Large 1.0 at 224 px
-CASES = [("mobilenetv3_large_100", "timm", lambda: timm.create_model("mobilenetv3_large_100")),
-         ("mobilenet_v3_large", "torchvision", lambda: torchvision.models.mobilenet_v3_large())]
+# timm's mobilenetv3_large_100 = torchvision's mobilenet_v3_large, and the paper's Table 3 (Large 1.0
+# at 224 px): the registered cfgs' twin facts
+PARAMS = get_pretrained_cfg("mobilenetv3_large_100")["num_params"]
+PAPER = get_pretrained_cfg("mobilenetv3_large_100")["paper"]
+PAPER_MACS, PAPER_PARAMS = PAPER["gmacs"] * 1e9, PAPER["mparams"] * 1e6
+CASES = [(name, lib, functools.partial(build_twin, lib, twin(name, lib)))
+         for name, lib in (("mobilenetv3_large_100", "timm"), ("mobilenet_v3_large", "torchvision"))]
 
 
 def _real(fn):

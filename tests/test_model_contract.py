@@ -20,6 +20,7 @@ from convzoo.registry import get_pretrained_cfg
 from convzoo.weights import convert_state_dict
 from _helpers import randomize_bn
 from _tiers import tiered
+from _twins import twin
 
 NAMES = [n for n in convzoo.list_models() if n != "searched"]   # searched needs a spec file
 TIMM_KEYS = ("architecture", "input_size", "pool_size", "mean", "std", "interpolation", "crop_pct",
@@ -196,10 +197,9 @@ def test_torchvision_builder_arguments():
 
 
 def test_default_cfg_matches_the_checkpoints_the_model_loads():
-    for ours, theirs in (("mobilenet_v1", "mobilenetv1_100"), ("tf_efficientnet_v2_s", "tf_efficientnetv2_s"),
-                         ("tf_efficientnet_v2_l", "tf_efficientnetv2_l"), ("tf_efficientnet_b0", "tf_efficientnet_b0"),
-                         ("efficientnet_b0", "efficientnet_b0")):
-        cfg, ref = get_pretrained_cfg(ours), timm.models.get_pretrained_cfg(theirs).to_dict()
+    for ours in ("mobilenet_v1", "tf_efficientnet_v2_s", "tf_efficientnet_v2_l", "tf_efficientnet_b0",
+                 "efficientnet_b0"):
+        cfg, ref = get_pretrained_cfg(ours), timm.models.get_pretrained_cfg(twin(ours, "timm")).to_dict()
         for key in ("mean", "std", "interpolation"):
             assert cfg[key] == ref[key], (ours, key)
 
@@ -242,29 +242,31 @@ def test_register_model_holds_the_cfg_once():
 
 
 
-# (ours, our kwargs, library, their name, their kwargs, input shape): each pair with its defaults;
-# dropout is given to timm because timm's create_model defaults it to 0 (ours: the paper's, as
-# torchvision). Stochastic depth draws the same masks in the same order in both nets.
+# (ours, our kwargs, library, their kwargs, input shape): each pair with its defaults, the twin the
+# model's registered cfg names (cfg["twins"]). Dropout is given to timm because timm's create_model
+# defaults it to 0 (ours: the paper's, as torchvision). Stochastic depth draws the same masks in the
+# same order in both nets.
 TWINS = [
-    ("efficientnet_b0", {}, "timm", "efficientnet_b0", {"drop_rate": 0.2}, (4, 3, 64, 64)),
-    ("efficientnet_b0", {"stochastic_depth_prob": 0.2}, "tv", "efficientnet_b0", {}, (4, 3, 64, 64)),
-    ("tf_efficientnet_b0", {}, "timm", "tf_efficientnet_b0", {"drop_rate": 0.2}, (4, 3, 65, 65)),
-    ("efficientnet_v2_s", {}, "tv", "efficientnet_v2_s", {}, (4, 3, 64, 64)),
-    ("tf_efficientnet_v2_s", {}, "timm", "tf_efficientnetv2_s", {"drop_rate": 0.2}, (4, 3, 65, 65)),
-    ("mobilenet_v2", {}, "tv", "mobilenet_v2", {}, (4, 3, 64, 64)),
-    ("mobilenet_v1", {}, "timm", "mobilenetv1_100", {}, (4, 3, 64, 64)),
-    ("convnext_tiny", {}, "timm", "convnext_tiny", {}, (4, 3, 64, 64)),
-    ("convnext_tiny", {"stochastic_depth_prob": 0.1}, "tv", "convnext_tiny", {}, (4, 3, 64, 64)),
-    ("r3d_18", {}, "tv", "r3d_18", {}, (2, 3, 4, 32, 32)),
-    ("mobilenet_v3_small", {}, "tv", "mobilenet_v3_small", {}, (4, 3, 64, 64)),
-    ("mobilenetv4_conv_small", {}, "timm", "mobilenetv4_conv_small", {}, (4, 3, 64, 64)),
-    ("convnextv2_atto", {"drop_path_rate": 0.1}, "timm", "convnextv2_atto", {"drop_path_rate": 0.1}, (4, 3, 64, 64)),
+    ("efficientnet_b0", {}, "timm", {"drop_rate": 0.2}, (4, 3, 64, 64)),
+    ("efficientnet_b0", {"stochastic_depth_prob": 0.2}, "tv", {}, (4, 3, 64, 64)),
+    ("tf_efficientnet_b0", {}, "timm", {"drop_rate": 0.2}, (4, 3, 65, 65)),
+    ("efficientnet_v2_s", {}, "tv", {}, (4, 3, 64, 64)),
+    ("tf_efficientnet_v2_s", {}, "timm", {"drop_rate": 0.2}, (4, 3, 65, 65)),
+    ("mobilenet_v2", {}, "tv", {}, (4, 3, 64, 64)),
+    ("mobilenet_v1", {}, "timm", {}, (4, 3, 64, 64)),
+    ("convnext_tiny", {}, "timm", {}, (4, 3, 64, 64)),
+    ("convnext_tiny", {"stochastic_depth_prob": 0.1}, "tv", {}, (4, 3, 64, 64)),
+    ("r3d_18", {}, "tv", {}, (2, 3, 4, 32, 32)),
+    ("mobilenet_v3_small", {}, "tv", {}, (4, 3, 64, 64)),
+    ("mobilenetv4_conv_small", {}, "timm", {}, (4, 3, 64, 64)),
+    ("convnextv2_atto", {"drop_path_rate": 0.1}, "timm", {"drop_path_rate": 0.1}, (4, 3, 64, 64)),
 ]
 
 
-@pytest.mark.parametrize("name,kw,lib,ref_name,ref_kw,shape", TWINS,
+@pytest.mark.parametrize("name,kw,lib,ref_kw,shape", TWINS,
                          ids=[f"{t[0]}-vs-{t[2]}" for t in TWINS])
-def test_one_training_step_equals_the_twin(name, kw, lib, ref_name, ref_kw, shape):
+def test_one_training_step_equals_the_twin(name, kw, lib, ref_kw, shape):
+    ref_name = twin(name, lib)
     if lib == "timm":
         ref = timm.create_model(ref_name, **ref_kw)
     else:

@@ -27,11 +27,12 @@ from convzoo.analysis import profile
 from convzoo.blocks import MobileOneBlock, RepVggBlock, reparameterize_model
 from convzoo.blocks.reparam import Reparameterizable, identity_kernel, pad_kernel
 from convzoo.models.repvgg import convert_timm_byobnet
-from convzoo.registry import model_entrypoint
+from convzoo.registry import get_pretrained_cfg, model_entrypoint
 from _export_checks import RUN_HEAVY
 from _helpers import randomize_bn, rel_err
 from test_image_models_reference import _meta, _real, hook_macs, randomize_
 from test_models import _build
+from _twins import twin
 
 TOL = 1e-5
 
@@ -145,16 +146,11 @@ def test_reparameterize_model_copies_refuses_training_and_leaves_other_models_al
 
 
 # ------------------------------------------------------------------------------- the families
-# Inference-time (fused) parameters (M) and MACs (G) at 224 px, as the papers count them:
-# RepVGG Table 4 (arXiv:2101.03697) and MobileOne Table 8 (arXiv:2206.04040).
-PAPER = {
-    "repvgg_a0": (8.30, 1.52), "repvgg_a1": (12.78, 2.37), "repvgg_a2": (25.49, 5.12),
-    "repvgg_b0": (14.33, 3.06), "repvgg_b1": (51.82, 11.82), "repvgg_b1g4": (36.12, 7.31),
-    "repvgg_b2": (80.31, 18.38), "repvgg_b2g4": (55.77, 11.34), "repvgg_b3": (110.96, 26.21),
-    "repvgg_b3g4": (75.62, 16.07),
-    "mobileone_s0": (2.1, 0.275), "mobileone_s1": (4.8, 0.825), "mobileone_s2": (7.8, 1.299),
-    "mobileone_s3": (10.1, 1.896), "mobileone_s4": (14.8, 2.978),
-}
+# Inference-time (fused) parameters (M) and MACs (G) at 224 px, as the papers count them (RepVGG
+# Table 4, MobileOne Table 8): the registered cfgs' paper figures, cited in the family modules.
+PAPER = {n: (cfg["paper"]["mparams"], cfg["paper"]["gmacs"])
+         for n, cfg in ((n, get_pretrained_cfg(n)) for n in convzoo.list_models(["repvgg_*", "mobileone_*"]))
+         if cfg.get("paper", {}).get("fused")}
 # RepVGG-A0's 1.52 GFLOPs is the *training-time* count (ours 1.513 G, branches included); the fused
 # A0 has 1.361 G (mmpretrain's table says 1.36), while every other row is the fused count.
 PAPER_GAP = {"repvgg_a0": -0.104}
@@ -180,7 +176,7 @@ def test_the_registry_has_every_variant_timm_has():
 def test_params_cfg_and_macs_equal_timm_and_the_paper(name):
     """Trained form: parameters equal timm's, MACs a hook count on timm's (0.5 %); fused form:
     parameters and MACs the paper's table (2 % / 5 %, A0's MACs: the documented gap)."""
-    ours, ref = _meta(convzoo.create_model, name), _meta(timm.create_model, name)
+    ours, ref = _meta(convzoo.create_model, name), _meta(timm.create_model, twin(name, "timm"))
     assert _n(ours) == _n(ref)
     if name in OUTPUT_NAMES:   # equal parameters already pin the rest; the branchy graphs cost seconds
         x = torch.empty(1, 3, 224, 224, device="meta")
@@ -204,7 +200,7 @@ def test_params_cfg_and_macs_equal_timm_and_the_paper(name):
 
 @pytest.mark.parametrize("name,size", OUTPUT_CASES)
 def test_outputs_and_intermediates_equal_timm_after_loading_its_weights(name, size):
-    ref = randomize_(_real(timm.create_model, name)).eval()
+    ref = randomize_(_real(timm.create_model, twin(name, "timm"))).eval()
     ours = _real(convzoo.create_model, name).eval()
     assert convzoo.load_weights(ours, ref.state_dict()).layout == "timm"
     x = torch.randn(2, 3, size, size)

@@ -13,22 +13,23 @@ import convzoo
 from convzoo.models._specs import ConvNeXtSpec
 from convzoo.models.convnext import ConvNeXt
 from convzoo.models.segmentation import create_segmenter
+from convzoo.registry import get_pretrained_cfg
 from convzoo.weights import load_weights
-
 from _helpers import randomize_bn
+from _twins import build_twin, twin
 
 SMALL = dict(width_mult=0.35)          # mobilenet_v2 x0.35: the cheap backbone of these tests
 
 
 
-# one model of each family: (ours, timm's)
-MB_TWINS = [("mobilenet_v2", "mobilenetv2_100"), ("mobilenetv3_large_100", "mobilenetv3_large_100"),
-            ("efficientnet_b0", "efficientnet_b0"),
-            pytest.param("tf_efficientnet_v2_s", "tf_efficientnetv2_s", marks=pytest.mark.slow)]
+# one model of each family, against its registered timm twin
+MB_TWINS = ["mobilenet_v2", "mobilenetv3_large_100", "efficientnet_b0",
+            pytest.param("tf_efficientnet_v2_s", marks=pytest.mark.slow)]
 
 
-@pytest.mark.parametrize("ours,theirs", MB_TWINS)
-def test_output_stride_equals_timm_mb(ours, theirs):
+@pytest.mark.parametrize("ours", MB_TWINS)
+def test_output_stride_equals_timm_mb(ours):
+    theirs = twin(ours, "timm")
     sd = randomize_bn(timm.create_model(theirs)).state_dict()
     x = torch.randn(1, 3, 37, 43)
     for os_ in (8, 16):
@@ -84,10 +85,10 @@ def test_bad_output_stride_is_one_line(name, kwargs, msg):
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("name,params", [("deeplabv3_mobilenet_v3_large", 11_025_477),
-                                         ("lraspp_mobilenet_v3_large", 3_221_538)])
-def test_torchvision_segmenters_are_twins(name, params):
-    tv = randomize_bn(getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)).eval()
+@pytest.mark.parametrize("name", ["deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"])
+def test_torchvision_segmenters_are_twins(name):
+    params = get_pretrained_cfg(name)["num_params"]
+    tv = randomize_bn(build_twin("torchvision", twin(name, "torchvision"))).eval()
     ours = convzoo.create_model(name).eval()
     n = sum(p.numel() for p in ours.parameters())
     assert n == sum(p.numel() for p in tv.parameters()) == params

@@ -24,7 +24,7 @@ from torch import nn
 import convzoo
 from convzoo.search.space import SHAPES_SPACE
 from _helpers import rel_err
-from _tiers import tiered
+from _tiers import SAME_CODE, tiered
 from test_models import _build, _small_size
 
 TOL = 1e-5
@@ -101,14 +101,10 @@ def _compile(model, x):
     return torch.compile(model, backend="aot_eager", fullgraph=True)(x)
 
 
-# Family members that are another member's code at other widths and depths: the two slow tools
-# (export, dynamo + AOT compile: 10-100 s a model under load) run on the member named, the cheap ones
-# (FX, feature extraction, TorchScript, FX + TorchScript) on every model. All of them passed every
-# tool once (docs/models.md).
-SAME_CODE = {**{f"convnextv2_{v}": "convnextv2_atto" for v in ("femto", "pico", "nano")},
-             **{f"convnextv2_{v}": "convnextv2_tiny" for v in ("base", "large", "huge")},
-             "mobilenetv3_small_050": "mobilenetv3_small_100", "mobilenetv3_small_075": "mobilenetv3_small_100",
-             "mobilenet_v3_small": "mobilenetv3_small_100", "mobilenetv4_conv_large": "mobilenetv4_conv_medium"}
+# Family members that are another member's code at other widths and depths (the registered cfg's
+# same_code, tests/_tiers.py): the two slow tools (export, dynamo + AOT compile: 10-100 s a model
+# under load) run on the representative, the cheap ones (FX, feature extraction, TorchScript, FX +
+# TorchScript) on every model. All of them passed every tool once (docs/models.md).
 SLOW_TOOLS = ("export", "compile_fullgraph")
 
 TOOLS = {"fx": _fx, "feature_extractor": _feature_extractor, "torchscript": _script,

@@ -5,6 +5,7 @@ from torch import nn
 
 import convzoo
 from convzoo.models.waveform import WaveResBlock
+from convzoo.registry import get_pretrained_cfg
 
 AUDIO_MODELS = ["waveform_m3", "waveform_m5", "waveform_m11", "waveform_m18", "waveform_m34_res",
                 "waveform_m11_dws", "waveform_m18_dws"]
@@ -17,8 +18,8 @@ TABLE_1 = {
     "waveform_m18": (64, [(64, 4), (128, 4), (256, 4), (512, 4)]),
     "waveform_m34_res": (48, [(48, 6), (96, 8), (192, 12), (384, 6)]),   # 2 convs per residual block
 }
-PAPER_M = {"waveform_m3": 0.2, "waveform_m5": 0.5, "waveform_m11": 1.8, "waveform_m18": 3.7,
-           "waveform_m34_res": 4.0}
+# Table 1's parameter counts as printed (M): the registered cfgs' paper figures
+PAPER_M = {n: get_pretrained_cfg(n)["paper"]["mparams"] for n in TABLE_1}
 # Trainable-parameter counts of the Keras reimplementation (philipperemy), paper_tables.md Sec. 7.
 KERAS = {"waveform_m3": 221_194, "waveform_m5": 559_114, "waveform_m11": 1_786_442,
          "waveform_m18": 3_683_786, "waveform_m34_res": 3_984_154}

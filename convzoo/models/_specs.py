@@ -60,6 +60,52 @@ class ConvNeXtSpec:
     channels: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class Twin:
+    """One row of a family's twin table: the models a registered name equals, and what pins it.
+
+    ``timm`` / ``torchvision``: the model of that name in each library has this one's architecture
+    and parameter count, and its weights load into this one (the layout detected), giving the same
+    outputs (tests/test_image_models_reference.py and the family's tests compare them; where one
+    setting differs, e.g. BN eps, the family's comment names it); None: that library has no such
+    model. ``num_params``: their count written out (as torchvision's weights'
+    ``meta["num_params"]``), so a bug shared by both sides cannot hide; ``gmacs`` and ``mparams``:
+    the paper's figures as printed, G multiply-adds at the default resolution and M parameters.
+    """
+
+    timm: Optional[str]
+    torchvision: Optional[str] = None
+    num_params: Optional[int] = None
+    gmacs: Optional[float] = None
+    mparams: Optional[float] = None
+
+
+def twin_cfg(cfg: dict, twin: Optional[Twin] = None, *, paper: str = "", same_code: str = "",
+             fused: bool = False, **layouts: str) -> dict:
+    """``cfg`` with the twin facts the registry holds for tests, ``hub`` and ``load_weights``' readers:
+
+    ``twins``: {library or weight layout: the name of the model this one equals there}, from
+    ``twin`` and ``layouts`` (other layouts, e.g. ``efficientnet_pytorch="efficientnet-b0"``);
+    ``num_params``; ``paper``: {"gmacs", "mparams": the paper's figures or None, "source": the citation,
+    and ``"fused": True`` where the paper counts the inference-time form (``reparameterize_model``)};
+    ``same_code``: the registered model whose code this one runs at other widths or depths (its
+    representative in the default test tier). Keys without a fact are left out.
+    """
+    out = dict(cfg)
+    names = {"timm": twin.timm, "torchvision": twin.torchvision} if twin else {}
+    twins = {k: v for k, v in {**names, **layouts}.items() if v}
+    if twins:
+        out["twins"] = twins
+    if twin is not None and twin.num_params is not None:
+        out["num_params"] = twin.num_params
+    if paper:
+        out["paper"] = {"gmacs": twin.gmacs if twin else None, "mparams": twin.mparams if twin else None,
+                        "source": paper, **({"fused": True} if fused else {})}
+    if same_code:
+        out["same_code"] = same_code
+    return out
+
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TF_INCEPTION_MEAN = TF_INCEPTION_STD = (0.5, 0.5, 0.5)   # the [-1, 1] input of timm's TF ports
@@ -84,13 +130,23 @@ def image_cfg(architecture: str, resolution: int, *, in_chans: int = 3, num_clas
         in_chans=in_chans, num_classes=num_classes)
 
 
+TWIN_KEYS = ("twins", "num_params", "paper", "same_code")
+
+
+def instance_cfg(cfg: dict) -> dict:
+    """A registered cfg less its twin facts (:func:`twin_cfg`): the ``default_cfg`` a model carries
+    holds timm's keys and convzoo's own (``modality``, ``task``), as before twins were registered."""
+    return {k: v for k, v in cfg.items() if k not in TWIN_KEYS}
+
+
 def adapt_cfg(cfg: dict, *, in_chans: int, num_classes: int, **overrides) -> dict:
-    """A table entry made an instance's ``default_cfg``: channels, classes and ``overrides`` applied.
+    """A table entry made an instance's ``default_cfg``: twin facts dropped, channels, classes and
+    ``overrides`` applied.
 
     With ``in_chans`` other than the table's, ``mean``/``std`` become the table's average repeated
     (timm's rule for adapted first convs).
     """
-    cfg = dict(cfg, num_classes=num_classes, **overrides)
+    cfg = dict(instance_cfg(cfg), num_classes=num_classes, **overrides)
     for key in ("input_size", "min_input_size"):
         if cfg.get(key) is not None:
             cfg[key] = (in_chans, *tuple(cfg[key])[1:])

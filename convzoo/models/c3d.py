@@ -16,7 +16,7 @@ from torch import nn
 from ..layers import ConvNormAct
 from ..registry import register_model
 from ._builder import build
-from ._specs import adapt_cfg
+from ._specs import Twin, adapt_cfg, twin_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -52,6 +52,8 @@ default_cfgs = {"c3d": dict(
     mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), interpolation="bilinear", crop_pct=112 / 128,
     crop_mode="center", num_classes=487, first_conv="stem.conv1.conv", classifier="head.fc",
     modality="video")}
+# Twin: the port's C3D (DavideA/c3d-pytorch, its checkpoint's layout), 79,991,015 parameters at 487 classes.
+default_cfgs = {"c3d": twin_cfg(default_cfgs["c3d"], Twin(None, None, 79_991_015), **{"c3d-pytorch": "C3D"})}
 
 
 

@@ -17,7 +17,7 @@ from ..layers.conv import make_conv
 from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._remap import remap_modules
-from ._specs import ConvNeXtSpec, adapt_cfg, image_cfg
+from ._specs import ConvNeXtSpec, Twin, adapt_cfg, image_cfg, twin_cfg
 from .base import ClassifierHead, ConvNet, StrideToDilation
 
 __all__ = ["ConvNeXt", "ConvNeXtStage", "CONVNEXT"]
@@ -153,6 +153,20 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
 default_cfgs = {f"convnext_{v}": image_cfg(f"convnext_{v}", 224, min_input_size=32, floor=True,
                                            first_conv="stem.conv")
                 for v in CONVNEXT}
+
+# Twins: timm's and torchvision's convnext_* (torchvision has no XL), their parameter count, and
+# Table 1's FLOPs (multiply-adds) at 224 px and parameters (XL: the ImageNet-22K table; T: the paper
+# prints 29M, the README 28M).
+CONVNEXT_PAPER = "Liu et al. 2022, arXiv:2201.03545, Table 1"
+#                variant   timm              torchvision       params       paper: GMACs  M params
+CONVNEXT_TWINS = {"tiny":   Twin("convnext_tiny",   "convnext_tiny",   28_589_128,         4.5,  29),
+                  "small":  Twin("convnext_small",  "convnext_small",  50_223_688,         8.7,  50),
+                  "base":   Twin("convnext_base",   "convnext_base",   88_591_464,         15.4, 89),
+                  "large":  Twin("convnext_large",  "convnext_large",  197_767_336,        34.4, 198),
+                  "xlarge": Twin("convnext_xlarge", None,              350_196_968,        60.9, 350)}
+default_cfgs = {n: twin_cfg(cfg, CONVNEXT_TWINS[n[len("convnext_"):]], paper=CONVNEXT_PAPER,
+                            same_code="" if n == "convnext_tiny" else "convnext_tiny")
+                for n, cfg in default_cfgs.items()}
 
 
 def _convnext(variant: str, **kwargs) -> ConvNeXt:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..registry import register_model
 from ._builder import build
-from ._specs import ConvNeXtSpec, image_cfg
+from ._specs import ConvNeXtSpec, Twin, image_cfg, twin_cfg
 from .convnext import ConvNeXt
 
 __all__ = ["CONVNEXT_V2"]
@@ -41,7 +41,22 @@ def _cfg(variant: str) -> dict:
 
 
 # The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
-default_cfgs = {f"convnextv2_{v}": _cfg(v) for v in CONVNEXT_V2}
+# Twins: timm's convnextv2_* (the official code's models), their parameter count, and the official
+# README's FLOPs (multiply-adds) at the default size and parameters (Huge: 384 px, from its
+# ImageNet-22K table).
+CONVNEXT_V2_PAPER = "Woo et al. 2023, arXiv:2301.00808; facebookresearch/ConvNeXt-V2 README"
+#                   variant  params       paper: GMACs  M params  same code as
+CONVNEXT_V2_TWINS = {"atto":  (3_708_400,          0.55,  3.7,      ""),
+                     "femto": (5_233_240,          0.78,  5.2,      "atto"),
+                     "pico":  (9_066_280,          1.37,  9.1,      "atto"),
+                     "nano":  (15_623_800,         2.45,  15.6,     "atto"),
+                     "tiny":  (28_635_496,         4.47,  28.6,     ""),
+                     "base":  (88_717_800,         15.4,  89,       "tiny"),
+                     "large": (197_956_840,        34.4,  198,      "tiny"),
+                     "huge":  (660_289_640,        337.9, 660,      "tiny")}
+default_cfgs = {f"convnextv2_{v}": twin_cfg(_cfg(v), Twin(f"convnextv2_{v}", None, params, gmacs, mparams),
+                                            paper=CONVNEXT_V2_PAPER, same_code=same and f"convnextv2_{same}")
+                for v, (params, gmacs, mparams, same) in CONVNEXT_V2_TWINS.items()}
 
 
 def _convnextv2(variant: str, **kwargs) -> ConvNeXt:

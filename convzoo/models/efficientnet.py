@@ -26,7 +26,7 @@ from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._mbnet import MBNet, scale_stages
 from ._remap import remap_modules
-from ._specs import MBStage, Scaling, image_cfg
+from ._specs import MBStage, Scaling, Twin, image_cfg, twin_cfg
 
 __all__ = ["EfficientNet", "EFFICIENTNET_B0", "EFFICIENTNET_SCALING", "compound_scaling",
            "CompoundScaling", "scale_stages"]
@@ -156,6 +156,32 @@ def _crop(resolution: int) -> float:
 default_cfgs = {f"{tf}efficientnet_{v}": image_cfg(f"{tf}efficientnet_{v}", s.resolution,
                                                    crop_pct=_crop(s.resolution))
                 for tf in ("", "tf_") for v, s in EFFICIENTNET_SCALING.items()}
+
+# Twins: timm's and torchvision's efficientnet_b* (torchvision's B5-B7, TF ports, use BN eps 1e-3:
+# bn_eps=1e-3 gives their outputs), their parameter count, and Table 2's FLOPS (multiply-adds) and
+# parameters.
+# The tf_ names are timm's tf_efficientnet_b* and efficientnet_pytorch's efficientnet-b* (SAME
+# padding, eps 1e-3), with the same parameters.
+EFFICIENTNET_PAPER = "Tan & Le 2019, arXiv:1905.11946, Table 2"
+#      variant   params      paper: GMACs  M params
+EFFICIENTNET_TWINS = {
+    "b0": (5_288_548,         0.39,  5.3),
+    "b1": (7_794_184,         0.70,  7.8),
+    "b2": (9_109_994,         1.0,   9.2),
+    "b3": (12_233_232,        1.8,   12),
+    "b4": (19_341_616,        4.2,   19),
+    "b5": (30_389_784,        9.9,   30),
+    "b6": (43_040_704,        19,    43),
+    "b7": (66_347_960,        37,    66),
+}
+default_cfgs.update({f"efficientnet_{v}": twin_cfg(
+    default_cfgs[f"efficientnet_{v}"], Twin(f"efficientnet_{v}", f"efficientnet_{v}", params, *paper),
+    paper=EFFICIENTNET_PAPER, same_code="" if v == "b0" else "efficientnet_b0")
+    for v, (params, *paper) in EFFICIENTNET_TWINS.items()})
+default_cfgs.update({f"tf_efficientnet_{v}": twin_cfg(
+    default_cfgs[f"tf_efficientnet_{v}"], Twin(f"tf_efficientnet_{v}", None, params),
+    same_code="" if v == "b0" else "tf_efficientnet_b0", efficientnet_pytorch=f"efficientnet-{v}")
+    for v, (params, *_) in EFFICIENTNET_TWINS.items()})
 
 
 def _efficientnet(variant: str, tf: bool = False, **kwargs) -> EfficientNet:

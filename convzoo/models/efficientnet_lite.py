@@ -22,7 +22,7 @@ from torch import nn
 from ..registry import register_model
 from ._builder import build
 from ._mbnet import scale_stages
-from ._specs import MBStage, Scaling, TF_INCEPTION_MEAN, TF_INCEPTION_STD, image_cfg
+from ._specs import MBStage, Scaling, TF_INCEPTION_MEAN, TF_INCEPTION_STD, Twin, image_cfg, twin_cfg
 from .efficientnet import EfficientNet
 from ..blocks import MBConv
 
@@ -81,7 +81,17 @@ def _cfg(name: str, variant: str, tf: bool) -> dict:
 
 
 # The metadata of every registered name (handed to register_model with each builder).
-default_cfgs = {f"{tf}efficientnet_{v}": _cfg(f"{tf}efficientnet_{v}", v, bool(tf))
+# Twins: timm's efficientnet_lite* and tf_efficientnet_lite*, with these parameters (the same for the
+# tf_ ports); Lite1-4 are Lite0's code at other widths and depths.
+#                variant   params
+LITE_PARAMS = {"lite0": 4_652_008,
+               "lite1": 5_416_680,
+               "lite2": 6_092_072,
+               "lite3": 8_197_096,
+               "lite4": 13_006_568}
+default_cfgs = {f"{tf}efficientnet_{v}": twin_cfg(_cfg(f"{tf}efficientnet_{v}", v, bool(tf)),
+                                                  Twin(f"{tf}efficientnet_{v}", None, LITE_PARAMS[v]),
+                                                  same_code="" if v == "lite0" else f"{tf}efficientnet_lite0")
                 for tf in ("", "tf_") for v in EFFICIENTNET_LITE_SCALING}
 
 

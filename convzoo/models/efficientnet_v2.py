@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..blocks import FusedMBConv, MBConv
 from ..registry import register_model
 from ._builder import build, torchvision_args
-from ._specs import TF_INCEPTION_MEAN, TF_INCEPTION_STD, MBStage, image_cfg
+from ._specs import TF_INCEPTION_MEAN, TF_INCEPTION_STD, MBStage, Twin, image_cfg, twin_cfg
 from .efficientnet import EfficientNet
 
 __all__ = ["EFFICIENTNET_V2_S", "EFFICIENTNET_V2_M", "EFFICIENTNET_V2_L"]
@@ -68,6 +68,24 @@ default_cfgs = {
                                             mean=TF_INCEPTION_MEAN, std=TF_INCEPTION_STD)
        for v, (_, _, res, _) in _V2.items()},
 }
+
+# Twins: torchvision's efficientnet_v2_* and timm's tf_efficientnetv2_* (timm's efficientnetv2_* have
+# BN eps 1e-5: bn_eps=1e-5 gives their outputs), both with these parameters, and the official
+# README's FLOPs (multiply-adds) and parameters of the released checkpoints at the eval size (Table 7
+# of the paper gives the v1 PDF's 24M / 8.8B, 55M / 24B, 121M / 53B for other checkpoints).
+V2_PAPER = "Tan & Le 2021, arXiv:2104.00298; google/automl efficientnetv2 README (released checkpoints)"
+#     variant    params       paper: GMACs  M params
+V2_TWINS = {
+    "s": (21_458_488,         8.4,   21.5),
+    "m": (54_139_356,         24.7,  54.1),
+    "l": (118_515_272,        56.3,  119.5),
+}
+default_cfgs.update({f"efficientnet_v2_{v}": twin_cfg(
+    default_cfgs[f"efficientnet_v2_{v}"], Twin(None, f"efficientnet_v2_{v}", params, *paper), paper=V2_PAPER,
+    same_code="" if v == "s" else "efficientnet_v2_s") for v, (params, *paper) in V2_TWINS.items()})
+default_cfgs.update({f"tf_efficientnet_v2_{v}": twin_cfg(
+    default_cfgs[f"tf_efficientnet_v2_{v}"], Twin(f"tf_efficientnetv2_{v}", None, params),
+    same_code="" if v == "s" else "tf_efficientnet_v2_s") for v, (params, *_) in V2_TWINS.items()})
 
 
 def _efficientnet_v2(variant: str, tf: bool = False, **kwargs) -> EfficientNet:

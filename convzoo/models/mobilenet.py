@@ -22,7 +22,8 @@ from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._remap import prefixed, remap_modules
 from ._mbnet import MBNet, scale_stages
-from ._specs import TF_INCEPTION_MEAN, TF_INCEPTION_STD, DSStage, MBStage, adapt_cfg, image_cfg
+from ._specs import (TF_INCEPTION_MEAN, TF_INCEPTION_STD, DSStage, MBStage, Twin, adapt_cfg, image_cfg,
+                     twin_cfg)
 from .base import ClassifierHead, ConvNet
 
 __all__ = ["MobileNetV1", "MobileNetV2", "MOBILENET_V1", "MOBILENET_V2"]
@@ -179,11 +180,19 @@ def _check_width(width_mult) -> float:
 # The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
 # mobilenet_v1 loads timm's mobilenetv1_100 (trained with mean = std = 0.5, bicubic); mobilenet_v2
 # torchvision's weights (bilinear resize 256, crop 224, ImageNet mean/std).
+# Twins: timm's and torchvision's models of the same architecture and weights, their parameter count,
+# and the paper's multiply-adds at 224 px and parameters (V1: Table 8; V2: Table 4).
+#                           timm               torchvision     params     paper: GMACs  M params
+TWINS = {"mobilenet_v1": Twin("mobilenetv1_100", None,          4_231_976,        0.569, 4.2),
+         "mobilenet_v2": Twin("mobilenetv2_100", "mobilenet_v2", 3_504_872,        0.300, 3.4)}
+PAPERS = {"mobilenet_v1": "Howard et al. 2017, arXiv:1704.04861, Table 8",
+          "mobilenet_v2": "Sandler et al. 2018, arXiv:1801.04381, Table 4"}
 default_cfgs = {
     "mobilenet_v1": image_cfg("mobilenet_v1", 224, mean=TF_INCEPTION_MEAN, std=TF_INCEPTION_STD,
                               interpolation="bicubic"),
     "mobilenet_v2": image_cfg("mobilenet_v2", 224, interpolation="bilinear"),
 }
+default_cfgs = {n: twin_cfg(cfg, TWINS[n], paper=PAPERS[n]) for n, cfg in default_cfgs.items()}
 
 
 @register_model(cfg=default_cfgs["mobilenet_v1"])

@@ -24,7 +24,7 @@ from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._mbnet import MBNet
 from ._remap import remap_modules
-from ._specs import MBStage, image_cfg
+from ._specs import MBStage, Twin, image_cfg, twin_cfg
 from .base import ClassifierHead
 
 __all__ = ["MobileNetV3", "MobileNetV3Head", "MOBILENET_V3_LARGE", "MOBILENET_V3_SMALL"]
@@ -201,6 +201,22 @@ default_cfgs = {
        for w in ("050", "075", "100")},
     "mobilenet_v3_small": image_cfg("mobilenet_v3_small", 224, interpolation="bilinear"),
 }
+
+# Twins: timm's names carry timm's settings (BN eps 1e-5), torchvision's its own (eps 1e-3, momentum
+# 0.01); their parameter counts, and Table 3's multiply-adds at 224 px and parameters (Large 1.0:
+# 219M, 5.4M; Small 1.0 and 0.75: 56M, 44M; no Small-0.5 row).
+V3_PAPER = "Howard et al. 2019, arXiv:1905.02244, Table 3"
+#                               timm                    torchvision           params     paper: GMACs  M params
+V3_TWINS = {"mobilenetv3_large_100": Twin("mobilenetv3_large_100", None,                 5_483_032,        0.219, 5.4),
+            "mobilenet_v3_large":    Twin(None,                    "mobilenet_v3_large", 5_483_032,        0.219, 5.4),
+            "mobilenetv3_small_050": Twin("mobilenetv3_small_050", None,                 1_593_224),
+            "mobilenetv3_small_075": Twin("mobilenetv3_small_075", None,                 2_041_872,        0.044),
+            "mobilenetv3_small_100": Twin("mobilenetv3_small_100", None,                 2_542_856),
+            "mobilenet_v3_small":    Twin(None,                    "mobilenet_v3_small", 2_542_856,        0.056)}
+V3_SMALL = ("mobilenetv3_small_050", "mobilenetv3_small_075", "mobilenet_v3_small")   # Small 1.0's code
+default_cfgs = {n: twin_cfg(cfg, V3_TWINS[n], paper=V3_PAPER if n != "mobilenetv3_small_100" else "",
+                            same_code="mobilenetv3_small_100" if n in V3_SMALL else "")
+                for n, cfg in default_cfgs.items()}
 
 
 def _small(name: str, width_mult: float, kwargs: dict) -> MobileNetV3:

@@ -20,7 +20,7 @@ from ..layers import ConvNormAct, make_act
 from ..registry import register_model
 from ._builder import build
 from ._remap import remap_modules
-from ._specs import adapt_cfg, image_cfg
+from ._specs import Twin, adapt_cfg, image_cfg, twin_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 __all__ = ["MobileNetV4", "MobileNetV4Head", "MNV4Row", "MNV4_CONV"]
@@ -224,6 +224,17 @@ default_cfgs = {
     "mobilenetv4_conv_large": dict(image_cfg("mobilenetv4_conv_large", 384, crop_pct=0.95),
                                    test_input_size=(3, 448, 448)),
 }
+
+# Twins: timm's mobilenetv4_conv_* (the TF reference's models), their parameter count, and the
+# paper's ImageNet table's MACs at the default size and parameters (the released M and L are larger
+# than the table says, 9.7M / 1.08G and 32.6M / 6.4G: docs/models.md).
+MNV4_PAPER = "Qin et al. 2024, arXiv:2404.10518, ImageNet classification table"
+#                                  params     paper: GMACs  M params  same code as
+MNV4_TWINS = {"mobilenetv4_conv_small":  (3_774_024,         0.2,   None,     ""),
+              "mobilenetv4_conv_medium": (9_715_512,         1.0,   9.2,      ""),
+              "mobilenetv4_conv_large":  (32_590_864,        5.9,   31,       "mobilenetv4_conv_medium")}
+default_cfgs = {n: twin_cfg(cfg, Twin(n, None, *MNV4_TWINS[n][:3]), paper=MNV4_PAPER, same_code=MNV4_TWINS[n][3])
+                for n, cfg in default_cfgs.items()}
 
 
 def _mnv4(variant: str, **kwargs) -> MobileNetV4:

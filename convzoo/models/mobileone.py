@@ -20,7 +20,7 @@ from ..blocks.mobileone_block import MobileOneBlock
 from ..layers import drop_path_rates
 from ..registry import register_model
 from ._builder import build
-from ._specs import adapt_cfg, image_cfg
+from ._specs import Twin, adapt_cfg, image_cfg, twin_cfg
 from .base import ClassifierHead, ConvNet
 from .repvgg import convert_timm_byobnet, init_byobnet_
 
@@ -127,6 +127,20 @@ default_cfgs = {f"mobileone_{v}": image_cfg(f"mobileone_{v}", 224, interpolation
                                             crop_pct=0.875 if v == "s0" else 0.9,
                                             first_conv="stem.conv_kxk.0.conv")
                 for v in MOBILEONE}
+# Twins: timm's mobileone_s* (the same parameters), and Table 8's inference-time (fused) parameters
+# and multiply-adds at 224 px. S1-S3 are S0's code at other widths (S4 adds squeeze-excite).
+MOBILEONE_PAPER = "Vasu et al. 2023, arXiv:2206.04040, Table 8 (fused)"
+#                   variant  paper: M params  GMACs
+MOBILEONE_PAPER_ROWS = {"s0": (2.1,           0.275),
+                        "s1": (4.8,           0.825),
+                        "s2": (7.8,           1.299),
+                        "s3": (10.1,          1.896),
+                        "s4": (14.8,          2.978)}
+default_cfgs = {f"mobileone_{v}": twin_cfg(default_cfgs[f"mobileone_{v}"],
+                                           Twin(f"mobileone_{v}", gmacs=gmacs, mparams=mparams),
+                                           paper=MOBILEONE_PAPER, fused=True,
+                                           same_code="mobileone_s0" if v in ("s1", "s2", "s3") else "")
+                for v, (mparams, gmacs) in MOBILEONE_PAPER_ROWS.items()}
 
 
 def _mobileone(variant: str, **kwargs) -> MobileOne:

@@ -20,7 +20,7 @@ from ..blocks.repvgg_block import RepVggBlock
 from ..layers import drop_path_rates
 from ..registry import register_model
 from ._builder import build
-from ._specs import adapt_cfg, image_cfg
+from ._specs import Twin, adapt_cfg, image_cfg, twin_cfg
 from .base import ClassifierHead, ConvNet
 
 __all__ = ["RepVGG", "RepVGGSpec", "REPVGG", "convert_timm_byobnet"]
@@ -144,6 +144,27 @@ def convert_timm_byobnet(state_dict: dict[str, torch.Tensor]) -> dict[str, torch
 default_cfgs = {f"repvgg_{v}": image_cfg(f"repvgg_{v}", 224, interpolation="bilinear",
                                          first_conv="stem.conv_kxk.conv")
                 for v in REPVGG}
+# Twins: timm's repvgg_* (the same parameters), and Table 4's inference-time (fused) parameters and
+# FLOPs (multiply-adds) at 224 px; A0's 1.52G is the training-time count (the fused A0 has 1.36G,
+# tests/test_reparam.py). The plain variants are A0's code at other widths and depths, the grouped
+# ones (g4) B1g4's.
+REPVGG_PAPER = "Ding et al. 2021, arXiv:2101.03697, Table 4 (fused)"
+#                variant  paper: M params  GMACs
+REPVGG_PAPER_ROWS = {"a0":   (8.30,          1.52),
+                     "a1":   (12.78,         2.37),
+                     "a2":   (25.49,         5.12),
+                     "b0":   (14.33,         3.06),
+                     "b1":   (51.82,         11.82),
+                     "b1g4": (36.12,         7.31),
+                     "b2":   (80.31,         18.38),
+                     "b2g4": (55.77,         11.34),
+                     "b3":   (110.96,        26.21),
+                     "b3g4": (75.62,         16.07)}
+default_cfgs = {f"repvgg_{v}": twin_cfg(default_cfgs[f"repvgg_{v}"], Twin(f"repvgg_{v}", gmacs=gmacs, mparams=mparams),
+                                        paper=REPVGG_PAPER, fused=True,
+                                        same_code="" if v in ("a0", "b1g4") else "repvgg_b1g4" if v.endswith("g4")
+                                        else "repvgg_a0")
+                for v, (mparams, gmacs) in REPVGG_PAPER_ROWS.items()}
 
 
 def _repvgg(variant: str, **kwargs) -> RepVGG:

@@ -17,7 +17,7 @@ from ..layers import Conv2Plus1d, ConvNormAct, midplanes
 from ..registry import register_model
 from ._builder import build, torchvision_args
 from ._remap import prefixed, remap_modules
-from ._specs import adapt_cfg
+from ._specs import Twin, adapt_cfg, twin_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -51,8 +51,10 @@ def _cfg(name: str, first_conv: str) -> dict:
 
 
 # The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table).
-default_cfgs = {"r3d_18": _cfg("r3d_18", "stem.conv"),
-                "r2plus1d_18": _cfg("r2plus1d_18", "stem.spatial.conv")}
+# Twins: torchvision's video models of the same names (R(2+1)D-18: 31,505,325 parameters).
+default_cfgs = {"r3d_18": twin_cfg(_cfg("r3d_18", "stem.conv"), Twin(None, "r3d_18")),
+                "r2plus1d_18": twin_cfg(_cfg("r2plus1d_18", "stem.spatial.conv"),
+                                        Twin(None, "r2plus1d_18", 31_505_325))}
 
 
 

@@ -27,7 +27,7 @@ from torch import nn
 from ..layers import ConvNormAct, DepthwiseSeparableConv
 from ..registry import register_model
 from ._builder import build
-from ._specs import adapt_cfg
+from ._specs import Twin, adapt_cfg, twin_cfg
 from .base import ClassifierHead, ConvNet, FeatureInfo
 
 
@@ -189,9 +189,20 @@ def _cfg(name: str) -> dict:
 
 # The metadata of every registered name, handed to register_model with each builder (timm's default_cfgs table); the
 # instance adds pool_size (the last map's length at 32000 samples) and the min input its stem needs.
-default_cfgs = {name: _cfg(name) for name in (
-    "waveform_m3", "waveform_m5", "waveform_m11", "waveform_m18", "waveform_m34_res",
-    "waveform_m11_dws", "waveform_m18_dws")}
+# No library has these nets; Table 1's parameter counts (M, as printed: some rounded, some truncated;
+# the separable forms are ours). M18 is M11's code at another depth (each in its separable form too).
+WAVEFORM_PAPER = "Dai et al. 2017, arXiv:1610.00087, Table 1"
+#                                paper: M params  same code as
+WAVEFORM_PAPER_ROWS = {"waveform_m3":      (0.2,  ""),
+                       "waveform_m5":      (0.5,  ""),
+                       "waveform_m11":     (1.8,  ""),
+                       "waveform_m18":     (3.7,  "waveform_m11"),
+                       "waveform_m34_res": (4.0,  ""),
+                       "waveform_m11_dws": (None, ""),
+                       "waveform_m18_dws": (None, "waveform_m11_dws")}
+default_cfgs = {name: twin_cfg(_cfg(name), Twin(None, mparams=mparams) if mparams else None,
+                               paper=WAVEFORM_PAPER if mparams else "", same_code=same)
+                for name, (mparams, same) in WAVEFORM_PAPER_ROWS.items()}
 
 
 def _build(name: str, spec: WaveSpec, separable: bool = False, stem_kernel: Optional[int] = None,

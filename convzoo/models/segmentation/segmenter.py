@@ -14,6 +14,7 @@ from torch import nn
 from ...layers.checks import InputChecked, check_input, eager
 from ...registry import create_model, get_pretrained_cfg
 from ..base import ConvNet
+from .._specs import instance_cfg
 from .heads import DeepLabHead, LRASPPHead
 from .unet import UPSAMPLE_MODES, UNetDecoder
 
@@ -89,7 +90,7 @@ class Segmenter(InputChecked):
         self.backbone = backbone
         self.head = head
         self.num_classes, self.in_chans = num_classes, in_chans
-        self.default_cfg = dict(default_cfg, num_classes=num_classes, task="segmentation")
+        self.default_cfg = dict(instance_cfg(default_cfg), num_classes=num_classes, task="segmentation")
         self.min_input_size = tuple(self.default_cfg.get("min_input_size") or (in_chans, 1, 1))[1:]
 
     @property

@@ -22,7 +22,7 @@ from torch import nn
 
 from ...registry import get_pretrained_cfg, register_model
 from .._remap import remap_modules
-from .._specs import image_cfg
+from .._specs import Twin, image_cfg, twin_cfg
 from ..mobilenet_v3 import mobilenet_v3_large
 from .heads import DeepLabHead, LRASPPHead
 from .segmenter import Segmenter, Trunk
@@ -61,10 +61,12 @@ _LRASPP_KEYS = {"cbr.conv": "cbr.0", "cbr.norm": "cbr.1", "scale.1": "scale.1",
 # The metadata of every registered name, handed to register_model with each builder (timm's
 # default_cfgs table). torchvision evaluates these at 520 px (resize 520), ImageNet mean/std, 21 VOC
 # classes.
-default_cfgs = {name: dict(image_cfg(name, 520, num_classes=21, interpolation="bilinear",
-                                     classifier="head", first_conv="backbone.stem.conv"),
-                           task="segmentation", pool_size=None)
-                for name in ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")}
+# Twins: torchvision's segmentation models of the same names, their parameter count at 21 classes.
+SEGMENTER_PARAMS = {"deeplabv3_mobilenet_v3_large": 11_025_477, "lraspp_mobilenet_v3_large": 3_221_538}
+default_cfgs = {name: twin_cfg(dict(image_cfg(name, 520, num_classes=21, interpolation="bilinear",
+                                              classifier="head", first_conv="backbone.stem.conv"),
+                                    task="segmentation", pool_size=None), Twin(None, name, params))
+                for name, params in SEGMENTER_PARAMS.items()}
 
 
 def _tv_args(name: str, kwargs: dict) -> dict:
