@@ -18,7 +18,7 @@ from torch import nn
 import convzoo
 from convzoo.registry import get_pretrained_cfg
 from convzoo.weights import convert_state_dict
-from _helpers import randomize_bn
+from _helpers import randomize_bn, rel_err
 from _tiers import tiered
 from _twins import twin
 
@@ -284,10 +284,11 @@ def test_one_training_step_equals_the_twin(name, kw, lib, ref_kw, shape):
         out.logsumexp(1).mean().backward()
         opt.step()
         outs.append(out.detach())
-    assert torch.allclose(outs[1], outs[0], rtol=1e-4, atol=1e-5)
+    # relative to the output's scale (random BN statistics amplify rounding; an element near 0 is no test)
+    assert rel_err(outs[1], outs[0]) <= 1e-5
     theirs = convert_state_dict(ours, ref.state_dict(), lib if lib == "timm" else "torchvision")
     for key, value in ours.state_dict().items():
         other = theirs[key].reshape(value.shape)
         assert torch.allclose(value.float(), other.float(), rtol=1e-4, atol=1e-5), key
     with torch.no_grad():
-        assert torch.allclose(ours.eval()(x), ref.eval()(x), rtol=1e-4, atol=1e-5)
+        assert rel_err(ours.eval()(x), ref.eval()(x)) <= 1e-5
