@@ -1,7 +1,9 @@
 """Latency, throughput and peak memory of a model under an engine (eager, compile, onnxruntime).
 
-Timing: ``warmup`` untimed calls, then ``runs`` timed calls; latency is the *median* call time (robust
-to the other processes on a shared machine), throughput = batch / median latency.
+Timing: ``warmup`` untimed calls, then ``runs`` timed calls through the one timing routine,
+:func:`convzoo.analysis.timing.stable_times` (outliers re-measured, more calls pooled while the spread is
+wide); latency is the *median* call time (robust to the other processes on a shared machine),
+throughput = batch / median latency.
 
 Peak memory, honestly defined per device:
 * CUDA: ``torch.cuda.max_memory_allocated`` during the timed runs, minus what was allocated before.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import statistics
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..analysis.timing import STABLE_SPREAD, drop_outliers, time_calls
+from ..analysis.timing import stable_times
 from .engines import get_engine, list_engines
 from .precision import check_precision
 from .runner import Runner
@@ -67,10 +68,12 @@ def _reset_peak_rss() -> bool:
 
 def _time_with_peak_memory(fn: Callable[[], object], *, warmup: int, runs: int,
                            sync: Callable[[], None] = lambda: None,
-                           device: str = "cpu") -> tuple[list[float], Optional[float]]:
-    """Call ``fn`` ``warmup`` times, then time ``runs`` calls (:func:`convzoo.analysis.timing.time_calls`)
-    and measure the peak memory they add. Returns (seconds per call, peak MB). The warm-up stays
-    here, not in ``time_calls``: the memory baseline must be taken between warm-up and timing."""
+                           device: str = "cpu") -> tuple[dict, Optional[float]]:
+    """Call ``fn`` ``warmup`` times, then time it with :func:`convzoo.analysis.timing.stable_times`
+    (``runs`` calls in one round; outliers re-measured; up to two more sets while the spread is above
+    :data:`~convzoo.analysis.timing.STABLE_SPREAD`) and measure the peak memory those calls add.
+    Returns (``stable_times``' stats of ``fn`` with its ``times``, peak MB). The warm-up stays here:
+    the memory baseline must be taken between warm-up and timing."""
     for _ in range(warmup):
         fn()
     sync()
@@ -81,12 +84,17 @@ def _time_with_peak_memory(fn: Callable[[], object], *, warmup: int, runs: int,
     else:
         ok = _reset_peak_rss()
         base = _status_kb("VmRSS") if ok else None
-    times = time_calls(fn, warmup=0, runs=runs, sync=sync)
+
+    def call():                      # each timed call runs to completion on an asynchronous device
+        fn()
+        sync()
+    stats = stable_times({"fn": call}, warmup=0, runs=runs, rounds=1, max_repeats=3, settle_s=0.0,
+                         keep_times=True)["fn"]
     if cuda:
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
         peak = (_status_kb("VmHWM") - base) / 1024 if base is not None else None
-    return times, peak
+    return stats, peak
 
 
 def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, channels_last: bool = False,
@@ -147,33 +155,12 @@ def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmu
     fn = make_runner(model, x, engine, **runner_kw)
     dev = x.device.type
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-    times, peak = _time_with_peak_memory(fn, warmup=max(warmup, 1 if engine == "compile" else 0),
-                                         runs=runs, sync=sync, device=dev)
-    times, outliers, stable = _settle(fn, times, sync)
-    med = statistics.median(times)
-    p90 = float(np.percentile(times, 90))
-    q1, q3 = (float(v) * 1e3 for v in np.percentile(times, [25, 75]))
+    st, peak = _time_with_peak_memory(fn, warmup=max(warmup, 1 if engine == "compile" else 0), runs=runs,
+                                      sync=sync, device=dev)
+    med, q1, q3 = st["median_s"], st["q1_s"] * 1e3, st["q3_s"] * 1e3
+    p90 = float(np.percentile(st["times"], 90))
+    stable, outliers = st["stable"], st["outliers"]
     return BenchResult(engine, int(x.shape[0]), tuple(x.shape[1:]), med * 1e3, p90 * 1e3,
                        x.shape[0] / med, None if peak is None else round(peak, 1), runs, q1, q3,
                        getattr(model, "precision", None) if isinstance(model, Runner) else
                        runner_kw.get("precision", "fp32"), stable, outliers)
-
-
-def _settle(fn, times: list, sync, repeats: int = 2) -> tuple[list, int, bool]:
-    """Outliers dropped and each replaced by a fresh call; while the spread is above
-    :data:`~convzoo.analysis.timing.STABLE_SPREAD`, up to ``repeats`` more sets of calls pooled in.
-    Returns (times, outliers dropped, stable)."""
-    dropped, n = 0, len(times)
-    for rep in range(repeats + 1):
-        for _ in range(3):
-            times, k = drop_outliers(times)
-            dropped += k
-            if not k:
-                break
-            times += time_calls(fn, warmup=0, runs=k, sync=sync)
-        q1, med, q3 = (float(v) for v in np.percentile(times, [25, 50, 75]))
-        stable = (q3 - q1) <= STABLE_SPREAD * med
-        if stable or rep == repeats:
-            return times, dropped, stable
-        times += time_calls(fn, warmup=0, runs=n, sync=sync)
-    return times, dropped, False
