@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..analysis.timing import stable_times
-from .engines import get_engine, list_engines
+from .engines import DEFAULT, REGISTRY, get_engine, is_reference, list_engines
 from .precision import check_precision
 from .runner import Runner
 
@@ -97,7 +97,7 @@ def _time_with_peak_memory(fn: Callable[[], object], *, warmup: int, runs: int,
     return stats, peak
 
 
-def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, channels_last: bool = False,
+def make_runner(model: nn.Module, x: torch.Tensor, engine: str = DEFAULT, *, channels_last: bool = False,
                 fold_bn: bool = False, amp: bool = False, ort_threads: int = 0,
                 onnx_path: Optional[str] = None, precision: str = "fp32",
                 calibration_data=None) -> Callable[[], object]:
@@ -111,17 +111,19 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     reference form); every other engine runs the folded form."""
     from .onnx import ort_session
     if isinstance(model, Runner):
-        return model.bind(x.cpu() if model.engine in ("openvino", "onnxruntime") else x)
+        host = model.engine in REGISTRY and REGISTRY[model.engine].host
+        return model.bind(x.cpu() if host else x)
     eng = get_engine(engine)
     dev = x.device.type
     if not eng.supports(dev, precision):     # what the engine can do first, then what this CPU can
-        ok = [n for n in ENGINES if get_engine(n).supports(dev, precision)]
+        ok = [n for n, e in REGISTRY.items() if e.supports(dev, precision)]
         raise ValueError(f"the {engine} engine runs {', '.join(eng.precisions.get(dev, ())) or 'nothing'} on "
                          f"{dev}; for {precision} use {' or '.join(ok) or 'another device'}")
     if eng.native_precision:
         check_precision(precision, dev)
-    if amp and engine not in ("eager", "compile"):
-        raise ValueError(f"--amp applies to the PyTorch engines eager and compile; the {engine} engine "
+    if amp and not eng.autocast:
+        amp_engines = " and ".join(n for n, e in REGISTRY.items() if e.autocast)
+        raise ValueError(f"--amp applies to the PyTorch engines {amp_engines}; the {engine} engine "
                          "runs on the CPU, without --amp (use --precision bf16)")
     if onnx_path is not None and eng.reads_onnx and os.path.exists(onnx_path):
         sess = ort_session(onnx_path, threads=ort_threads)
@@ -131,12 +133,12 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     if precision == "int8":
         calib = calibration_data if calibration_data is not None else torch.randn(32, *x.shape[1:])
         opts = dict(calibration_data=calib, subset_size=32)
-    if engine in ("onnxruntime", "openvino"):
+    if eng.threads:
         opts["threads"] = ort_threads or None
-    fold = fold_bn or precision != "fp32" or engine != "eager"
+    fold = fold_bn or precision != "fp32" or not is_reference(engine)
     runner = eng.build(model, x, precision, fold_bn=fold,
                        channels_last=channels_last, **opts)
-    if engine in ("onnxruntime", "openvino") or precision == "int8":
+    if eng.host or precision == "int8":
         return runner.bind(x)
     autocast = (torch.autocast(dev, dtype=torch.bfloat16 if dev == "cpu" else torch.float16)
                 if amp else nullcontext())
@@ -147,7 +149,7 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     return run
 
 
-def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmup: int = 5, runs: int = 20,
+def benchmark(model: nn.Module, x: torch.Tensor, engine: str = DEFAULT, *, warmup: int = 5, runs: int = 20,
               **runner_kw) -> BenchResult:
     """Measure ``model`` on batch ``x`` with ``engine``; see the module docstring for definitions."""
     if runs < 1 or warmup < 0:
@@ -155,8 +157,8 @@ def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmu
     fn = make_runner(model, x, engine, **runner_kw)
     dev = x.device.type
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-    st, peak = _time_with_peak_memory(fn, warmup=max(warmup, 1 if engine == "compile" else 0), runs=runs,
-                                      sync=sync, device=dev)
+    least = REGISTRY[engine].warmup if engine in REGISTRY else 0     # compile: the first call compiles
+    st, peak = _time_with_peak_memory(fn, warmup=max(warmup, least), runs=runs, sync=sync, device=dev)
     med, q1, q3 = st["median_s"], st["q1_s"] * 1e3, st["q3_s"] * 1e3
     p90 = float(np.percentile(st["times"], 90))
     stable, outliers = st["stable"], st["outliers"]
