@@ -40,7 +40,7 @@ def test_bench_cli_all_engines_names_the_fastest(capsys):
     assert rc == 0
     info = json.loads(capsys.readouterr().out)
     rows = {r["engine"]: r for r in info["engines"]}
-    assert set(rows) == {"eager", "compile", "onednn", "onnxruntime", "openvino"}
+    assert {"eager", "compile", "onednn", "onnxruntime", "openvino"} <= set(rows)      # and any engine added since
     # one place decides: --engine all runs exactly what the engine registry lists for the device
     from convzoo.export import list_engines
     assert [r["engine"] for r in info["engines"]] == list_engines("cpu")
