@@ -194,3 +194,18 @@ def test_a_new_engine_is_one_module_that_deploy_builds_writes_and_reloads(fake_e
     x = torch.randn(1, 1, 8, 8)
     with torch.no_grad():
         assert relative_error(r(x), m(x)) <= 1e-4
+
+
+@pytest.mark.parametrize("argv,bad,choices", [
+    (["compress", "r", "--method", "spatial", "--speedup", "2", "--out", "o", "--engine"], "compile",
+     "'onnxruntime', 'eager'"),
+    (["quantize", "r", "--out", "o", "--backend"], "foo", "'openvino', 'pt2e'")])
+def test_flags_read_from_the_library_at_parse_time_keep_argparses_words(argv, bad, choices, capsys):
+    """compress --engine and quantize --backend are checked when parsed (their --help loads no torch, so
+    the parser cannot hold the registry's names): a good value parses, a bad one is argparse's own line."""
+    from convzoo.cli import build_parser
+    good = choices.split(", ")[-1].strip("'")
+    assert getattr(build_parser(argv[0]).parse_args(argv + [good]), argv[-1][2:]) == good
+    with pytest.raises(SystemExit):
+        build_parser(argv[0]).parse_args(argv + [bad])
+    assert f"{argv[-1]}: invalid choice: {bad!r} (choose from {choices})" in capsys.readouterr().err

@@ -48,11 +48,10 @@ def register(subparsers) -> None:
 
 def _backend(value: str) -> str:
     """A ``quantize(backend=)`` name (:data:`convzoo.export.quantize.BACKENDS`, read when the flag is
-    parsed: ``--help`` loads no torch)."""
+    parsed, not when the parser is built: ``--help`` loads no torch); a bad one in argparse's words."""
+    from convzoo.cli._common import choice
     from convzoo.export.quantize import BACKENDS
-    if value not in BACKENDS:
-        raise argparse.ArgumentTypeError(f"backend must be one of {', '.join(BACKENDS)}, got {value!r}")
-    return value
+    return choice(value, BACKENDS)
 
 
 def _load(args):
