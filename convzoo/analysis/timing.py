@@ -1,5 +1,7 @@
 """Wall-clock timing of calls: the one loop behind every latency and throughput convzoo reports
-(training reports, ``convzoo compare``, ``convzoo bench``, the scaling study, bench/deploy.py).
+(training reports, ``convzoo compare``, ``convzoo bench``, the scaling study, bench/deploy.py);
+:func:`stable_times` is the one settle loop (outliers re-measured, repeats while the spread is wide)
+behind ``bench`` and ``deploy``.
 
 Medians, not means: on a shared machine a few calls hit by other processes would drag a mean; the
 median of many calls does not move with them. When several engines or models are compared,
@@ -153,12 +155,14 @@ def drop_outliers(times: list) -> tuple[list, int]:
 
 
 def stable_times(fns: dict, *, warmup: int = 3, runs: int = 24, rounds: int = 6,
-                 max_repeats: int = 3, spread: float = STABLE_SPREAD, settle_s: float = 0.05) -> dict:
+                 max_repeats: int = 3, spread: float = STABLE_SPREAD, settle_s: float = 0.05,
+                 keep_times: bool = False) -> dict:
     """Interleaved timings (:func:`interleaved_times`) repeated until each callable's spread is
     stable, with outliers flagged and re-measured. Returns, per name: ``median_s``, ``q1_s``,
     ``q3_s``, ``spread`` (IQR / median), ``outliers`` (calls dropped and re-measured),
     ``repeats`` and ``stable`` (False: still above ``spread`` after ``max_repeats`` measurements;
-    callers print the timing with a mark and keep it out of rewards).
+    callers print the timing with a mark and keep it out of rewards); with ``keep_times``, also
+    ``times``: the pooled seconds of every call the statistics are taken over.
 
     Each repeat adds a full set of interleaved rounds to the pool; outliers are dropped from the pool
     and each replaced by a fresh call of the same callable."""
@@ -181,6 +185,8 @@ def stable_times(fns: dict, *, warmup: int = 3, runs: int = 24, rounds: int = 6,
             stats[k] = dict(median_s=med, q1_s=q1, q3_s=q3, spread=(q3 - q1) / med if med > 0 else 0.0,
                             outliers=dropped[k], repeats=rep, calls=len(v))
             stats[k]["stable"] = stats[k]["spread"] <= spread
+            if keep_times:
+                stats[k]["times"] = list(v)
         if all(s["stable"] for s in stats.values()):
             break
     return stats

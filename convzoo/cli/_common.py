@@ -62,6 +62,15 @@ def flag_type(name: str):
     return flag_range(name).argtype()
 
 
+def choice(value: str, choices) -> str:
+    """``value`` if it is one of ``choices``, else argparse's own "invalid choice" line: for a ``type=``
+    that reads its choices when the flag is parsed (from a library that loads torch), so that building
+    the parser, and ``--help``, load nothing."""
+    if value not in choices:
+        raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(map(repr, choices))})")
+    return value
+
+
 def _explicit_call(self, parser, namespace, values, option_string=None):
     super(type(self), self).__call__(parser, namespace, values, option_string)
     namespace.__dict__.setdefault("explicit_flags", set()).add(self.dest)

@@ -38,14 +38,14 @@ examples:
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type as t
-    from convzoo.export.engines import list_engines
+    from convzoo.export.engines import DEFAULT, list_engines
     ENGINES = tuple(list_engines())
     p = subparsers.add_parser("bench", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a registered model name (see convzoo list), a run folder (convzoo train "
                    "or compress), a folder written by convzoo deploy or convzoo quantize, an OpenVINO IR "
                    "folder or an .onnx file (each run with its own engine and labelled with its real precision)")
-    p.add_argument("--engine", choices=ENGINES + ("all",), default="eager",
+    p.add_argument("--engine", choices=ENGINES + ("all",), default=DEFAULT,
                    help='default: eager; "all" measures every engine that applies, one after the '
                         'other, each with its fast settings, and names the fastest')
     p.add_argument("--batch", type=t("bench_batch"), default=None,
@@ -174,8 +174,11 @@ def _warn_if_busy(threads: int) -> None:
               f"cores, so times may be several times too high", file=sys.stderr)
 
 
-_ENGINE_FLAGS = (("--engine", "engine", "eager"), ("--precision", "precision", "fp32"),
-                 ("--channels-last", "channels_last", False), ("--fold-bn", "fold_bn", False), ("--amp", "amp", False))
+def _engine_flags() -> tuple:
+    """(flag, dest, default) of the flags that choose how a model runs (refused for an artifact)."""
+    from convzoo.export.engines import DEFAULT
+    return (("--engine", "engine", DEFAULT), ("--precision", "precision", "fp32"),
+            ("--channels-last", "channels_last", False), ("--fold-bn", "fold_bn", False), ("--amp", "amp", False))
 
 
 def _model_or_artifact(args, size):
@@ -195,7 +198,8 @@ def _model_or_artifact(args, size):
         return (model.logits_only() if getattr(model, "task", "") == "segmentation" else model), \
             size or loaded.input_size, loaded
     from convzoo.cli._common import explicit
-    given = [flag for flag, dest, default in _ENGINE_FLAGS if dest in explicit(args) or getattr(args, dest) != default]
+    given = [flag for flag, dest, default in _engine_flags()
+             if dest in explicit(args) or getattr(args, dest) != default]
     if given:
         raise CLIError(f"{', '.join(given)} do(es) not apply to {loaded.source.describe()}: it runs on its own "
                        f"engine ({loaded.engine} {loaded.precision})")
@@ -216,19 +220,19 @@ def _run_all(args, model, x) -> int:
     import torch
 
     from convzoo.export import benchmark
-    from convzoo.export.engines import get_engine, list_engines
+    from convzoo.export.engines import DEFAULT, get_engine, is_reference, list_engines
 
     device = "cuda" if args.device.startswith("cuda") else "cpu"
     rows = []
     for engine in list_engines(device):          # the registry decides what "all" runs
-        fast = engine != "eager"
+        fast = not is_reference(engine)
         missing = get_engine(engine).missing()
         if missing:
             rows.append(dict(engine=engine, error=missing))
             continue
         try:
             res = benchmark(model, x, engine, warmup=args.warmup, runs=args.runs, channels_last=fast,
-                            fold_bn=fast, amp=args.amp and engine in ("eager", "compile"),
+                            fold_bn=fast, amp=args.amp and get_engine(engine).autocast,
                             ort_threads=args.threads or torch.get_num_threads(), precision=args.precision)
             rows.append(res.as_dict())
         except (RuntimeError, ValueError) as e:
@@ -245,12 +249,12 @@ def _run_all(args, model, x) -> int:
     shape = "x".join(map(str, x.shape[1:]))
     print(f"{args.model} | every engine, {args.precision} | batch {x.shape[0]} x {shape} | {args.device}, "
           f"{torch.get_num_threads()} threads | median of {args.runs} runs each [quartiles]; ~ unstable")
-    eager = next((r["throughput"] for r in done if r["engine"] == "eager"), None)
+    ref = next((r["throughput"] for r in done if is_reference(r["engine"])), None)
     for r in sorted(rows, key=lambda r: -r.get("throughput", -1)):
         if "error" in r:
             print(f"  {r['engine']:12s} cannot run this model: {r['error']}")
             continue
-        vs = f"  {r['throughput'] / eager:5.2f}x eager" if eager else ""
+        vs = f"  {r['throughput'] / ref:5.2f}x {DEFAULT}" if ref else ""
         mark = "  <- fastest" if r is best else ""
         tilde = "~" if r.get("stable") is False else " "
         q = f"[{r['latency_q1_ms']:.2f}-{r['latency_q3_ms']:.2f}]"

@@ -41,9 +41,9 @@ def register(subparsers) -> None:
     g.add_argument("--macs-ratio", type=t("speedup"), help="target ratio of MACs, dense over compressed, > 1")
     g.add_argument("--energy", type=t("energy"), help="kept singular-value energy in (0, 1]")
     g.add_argument("--rank", type=t("rank"), help="one rank for every layer (capped at each layer's full rank)")
-    p.add_argument("--engine", choices=["onnxruntime", "eager"],
-                   help="where --speedup and the report's latency are measured (default onnxruntime; eager when "
-                        "onnxruntime is not installed)")
+    p.add_argument("--engine", type=_engine,
+                   help="where --speedup and the report's latency are measured: onnxruntime or eager (default "
+                        "onnxruntime; eager when onnxruntime is not installed)")
     p.add_argument("--threads", type=t("threads"), default=1, help="intra-op threads while timing (default 1)")
     p.add_argument("--finetune-epochs", type=t("finetune_epochs"),
                    help=f"epochs of fine-tuning (0: none; default {FINETUNE_EPOCHS}, the study's: ResNet-18 needed 10, "
@@ -60,6 +60,14 @@ def register(subparsers) -> None:
     p.add_argument("--verbose", action="store_true", help="on a refusal, list why per layer")
     p.add_argument("--out", required=True, help="the new run folder (must not hold files)")
     p.set_defaults(func=run)
+
+
+def _engine(value: str) -> str:
+    """An engine compress can time on (:func:`convzoo.compress.latency.engines`, read when the flag is
+    parsed, not when the parser is built: ``--help`` loads no torch); a bad one in argparse's words."""
+    from convzoo.cli._common import choice
+    from convzoo.compress.latency import engines
+    return choice(value, engines())
 
 
 def run(args) -> int:

@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     p.add_argument("--data-root", help="folder of an on-disk dataset")
     p.add_argument("--image-size", type=t("image_size"), help="resize images to this side (default: the run's)")
     p.add_argument("--out", required=True, help="folder for the int8 IR and report.json")
-    p.add_argument("--backend", choices=("openvino", "pt2e"), default="openvino")
+    p.add_argument("--backend", type=_backend, default=None,
+                   help="openvino (NNCF, the default: saved as an IR) or pt2e (PyTorch PT2E: measured, not saved)")
     p.add_argument("--model-type", choices=("auto", "cnn", "transformer"), default="auto",
                    help="NNCF model type (auto: transformer for nets with LayerNorm)")
     p.add_argument("--preset", choices=("performance", "mixed"), default="performance")
@@ -43,6 +44,14 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=t("threads"), default=None, help="inference threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
+
+
+def _backend(value: str) -> str:
+    """A ``quantize(backend=)`` name (:data:`convzoo.export.quantize.BACKENDS`, read when the flag is
+    parsed, not when the parser is built: ``--help`` loads no torch); a bad one in argparse's words."""
+    from convzoo.cli._common import choice
+    from convzoo.export.quantize import BACKENDS
+    return choice(value, BACKENDS)
 
 
 def _load(args):
@@ -86,7 +95,9 @@ def run(args) -> int:
     import torch
 
     from convzoo.analysis.timing import median_ms
-    from convzoo.export import get_engine, quantize
+    from convzoo.export import quantize
+    from convzoo.export.engines import by_role
+    from convzoo.export.quantize import NNCF_BACKEND
     from convzoo.export.openvino import default_precision
     from convzoo.train.batches import prepared_batches
     from convzoo.io import write_json
@@ -95,6 +106,7 @@ def run(args) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     check_new_folder(args.out)                  # refused before anything is computed
+    args.backend = args.backend or NNCF_BACKEND
     model, train, test, size, desc = _load(args)
     calib = [x for x, _ in prepared_batches(train, size, args.calibration)]
     q = quantize(model, calib, backend=args.backend, model_type=args.model_type, preset=args.preset,
@@ -103,10 +115,11 @@ def run(args) -> int:
     test_batches = list(prepared_batches(test, size))
     labels = torch.cat([y for _, y in test_batches])
     x1 = test_batches[0][0][:1]
-    # the columns are registry lookups: eager bf16, and OpenVINO at its default precision on this CPU
-    engines = {"fp32": model, "bf16": get_engine("eager").build(model, x1, "bf16"),
-               "openvino": get_engine("openvino").build(model, x1, default_precision(), threads=args.threads),
-               "int8": q}
+    # the columns are registry lookups: the reference engine (eager) in bf16, and the engine that runs
+    # NNCF's int8 (OpenVINO) at its default precision on this CPU
+    ref, ov = by_role("reference"), by_role("quantize")
+    engines = {"fp32": model, "bf16": ref.build(model, x1, "bf16"),
+               ov.name: ov.build(model, x1, default_precision(), threads=args.threads), "int8": q}
     preds = {k: _predict(fn, test_batches) for k, fn in engines.items()}
     xb = torch.cat([x for x, _ in test_batches])[: args.bench_batch]
     rows = {}

@@ -1,18 +1,19 @@
 """Measured latency on an engine: the timings ``compress(..., speedup=S)`` searches with, the per-layer
 dense-vs-factorised table and the whole-model times with their spread that the report gives.
 
-Engines: ``"onnxruntime"`` (the default: the module exported with :func:`convzoo.export.to_onnx` and run
-by :func:`convzoo.export.ort_session`) and ``"eager"`` (PyTorch, no_grad, eval); batch 1 and one intra-op
-thread unless told otherwise (``threads=``). ``deploy`` picks its engine by measuring every one, which
-is too slow inside a rank search, so the default is fixed and named in every report. Times come from
-interleaved rounds (:func:`convzoo.analysis.timing.interleaved_times`), so a burst of load on a shared
-machine hits the dense and the factorised form alike; the median and quartiles pool every call.
+Engines (:func:`engines`, from the registry): those that run an exported ``.onnx`` file as it is
+(``"onnxruntime"``, the default: the module exported with :func:`convzoo.export.to_onnx` and run by
+:func:`convzoo.export.ort_session`), then the reference engine ``"eager"`` (PyTorch, no_grad, eval);
+batch 1 and one intra-op thread unless told otherwise (``threads=``). ``deploy`` picks its engine by
+measuring every one, which is too slow inside a rank search, so the default is fixed and named in every
+report. Times come from interleaved rounds (:func:`convzoo.analysis.timing.interleaved_times`), so a
+burst of load on a shared machine hits the dense and the factorised form alike; the median and
+quartiles pool every call.
 Shape: every runner takes the fixed input it was made with, (1, C, *S).
 """
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import statistics
 import tempfile
@@ -23,8 +24,6 @@ from torch import nn
 
 from ..analysis.timing import interleaved_medians, interleaved_times, round_ratios
 
-ENGINES = ("onnxruntime", "eager")
-DEFAULT_ENGINE = "onnxruntime"
 DEFAULT_THREADS = 1
 RUNS, ROUNDS = 60, 6                      # calls per module, in this many interleaved rounds
 
@@ -33,21 +32,35 @@ RUNS, ROUNDS = 60, 6                      # calls per module, in this many inter
 Timer = Callable[[dict, torch.Tensor], dict]
 
 
+def engines() -> tuple:
+    """The engines compress times on, the default first: each registered engine that runs an exported
+    ``.onnx`` file as it is (ONNX Runtime), then the reference engine (eager PyTorch)."""
+    from ..export.engines import DEFAULT, REGISTRY
+    return tuple(n for n, e in REGISTRY.items() if e.reads_onnx) + (DEFAULT,)
+
+
+def default_engine() -> str:
+    return engines()[0]
+
+
 def check_engine(engine) -> None:
-    if engine is not None and engine not in ENGINES:
-        raise ValueError(f"engine must be None (the default, {DEFAULT_ENGINE}) or one of {', '.join(ENGINES)}, "
+    names = engines()
+    if engine is not None and engine not in names:
+        raise ValueError(f"engine must be None (the default, {names[0]}) or one of {', '.join(names)}, "
                          f"got {engine!r}")
 
 
 def resolve_engine(engine: Optional[str]) -> tuple[str, Optional[str]]:
     """(the engine to measure on, a note when the default had to fall back): ONNX Runtime unless it is
     not installed, then eager PyTorch."""
+    from ..export.engines import DEFAULT, get_engine
     check_engine(engine)
     if engine is not None:
         return engine, None
-    if importlib.util.find_spec("onnxruntime") is None:
-        return "eager", "onnxruntime is not installed (pip install 'convzoo[export]'): measured on eager PyTorch"
-    return DEFAULT_ENGINE, None
+    missing = get_engine(default_engine()).missing()
+    if missing:
+        return DEFAULT, f"{missing}: measured on {DEFAULT} PyTorch"
+    return default_engine(), None
 
 
 @contextlib.contextmanager
@@ -64,8 +77,9 @@ def _threads(n: Optional[int]):
 def runner(module: nn.Module, x: torch.Tensor, engine: str, workdir: str) -> Callable[[], object]:
     """A no-argument callable running ``module`` on ``x`` with ``engine`` (ONNX Runtime with as many
     intra-op threads as PyTorch has at the call)."""
+    from ..export.engines import get_engine
     module = module.eval()
-    if engine == "eager":
+    if not get_engine(engine).reads_onnx:         # the reference engine: PyTorch as it is
         def run():
             with torch.no_grad():
                 return module(x)
@@ -87,11 +101,13 @@ def compare_ms(modules: dict, x: torch.Tensor, engine: str, *, runs: int = 24, r
     return {k: v * 1e3 for k, v in med.items()}
 
 
-def compare_stats(modules: dict, x: torch.Tensor, engine: str = DEFAULT_ENGINE, *, runs: int = RUNS,
+def compare_stats(modules: dict, x: torch.Tensor, engine: Optional[str] = None, *, runs: int = RUNS,
                   rounds: int = ROUNDS, threads: Optional[int] = DEFAULT_THREADS) -> dict:
     """Per module: ``median_ms``, ``q1_ms``, ``q3_ms`` over all interleaved calls; with two modules also
     ``"ratio"``: the first's time over the second's, per round (median and quartiles over the rounds:
-    how far background load moved the speed-up within this measurement)."""
+    how far background load moved the speed-up within this measurement). ``engine``: default
+    :func:`default_engine`."""
+    engine = engine or default_engine()
     with _threads(threads), tempfile.TemporaryDirectory() as d:
         fns = {k: runner(m, x, engine, d) for k, m in modules.items()}
         times = interleaved_times(fns, warmup=3, runs=runs, rounds=rounds, settle_s=0.0)

@@ -5,7 +5,8 @@ Which loader a path needs is decided by :func:`convzoo.runs.open_source`; here e
 a deploy folder (``deploy.json`` naming the chosen engine's file inside the folder: ``model.xml`` +
 ``model.bin`` for OpenVINO, ``model.onnx``, ``model.ts`` for the oneDNN Graph fuser, ``model.pt2``
 for a ``torch.export`` program, ``model.pte`` for ExecuTorch), an ``.onnx`` file, an OpenVINO IR
-(folder or ``.xml``) and an ExecuTorch ``.pte`` program.
+(folder or ``.xml``) and an ExecuTorch ``.pte`` program. A deploy folder's format is read by the engine
+that writes it (its record's ``format`` and ``load``: :func:`convzoo.export.engines.by_format`).
 """
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ import os
 from pathlib import Path
 from typing import Optional
 
-import torch
 
 from ..runs.manifest import DEPLOY_JSON, inside, read_json
 from ._common import ArtifactError, artifact_error
-from .compiled import compile_program
-from .onednn_graph import load_onednn_graph
-from .onnx import OrtRunner
-from .openvino import OpenVINOModule, load_openvino
-from .runner import ModuleRunner, Runner
+from .engines import by_format
+from .executorch import load_pte
+from .onnx import load_onnx
+from .openvino import load_ir
+from .runner import Runner
 
 
 def _quiet(name: str):
@@ -31,62 +31,6 @@ def _quiet(name: str):
     level = log.level
     log.setLevel(logging.CRITICAL)
     return lambda: log.setLevel(level)
-
-
-def load_onnx(path: str | os.PathLike, *, threads: Optional[int] = None) -> OrtRunner:
-    """An ``.onnx`` file as an ONNX Runtime runner; ``default_cfg["input_size"]`` when the file fixes it."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no ONNX file at {path}")
-    try:
-        runner = OrtRunner(p.read_bytes(), threads=threads or 0)
-    except Exception as e:                 # onnxruntime's InvalidProtobuf / Fail / InvalidGraph
-        raise artifact_error(p, "ONNX file", e) from None
-    dims = runner.session.get_inputs()[0].shape[1:]
-    if all(isinstance(d, int) for d in dims):
-        runner.default_cfg = {"input_size": tuple(dims)}
-    return runner
-
-
-def load_ir(path: str | os.PathLike, *, threads: Optional[int] = None, precision: Optional[str] = None) -> Runner:
-    """An OpenVINO IR as a runner labelled with its real precision (an IR with quantize nodes is int8;
-    a float one runs at ``precision``, default OpenVINO's here)."""
-    ov_model = load_openvino(path)
-    runner = OpenVINOModule(ov_model, threads=threads, precision=precision)
-    shape = ov_model.inputs[0].get_partial_shape()
-    if shape.rank.is_static and all(d.is_static for d in list(shape)[1:]):
-        runner.default_cfg = {"input_size": tuple(int(d.get_length()) for d in list(shape)[1:])}
-    return runner
-
-
-def load_pte(path: str | os.PathLike, *, precision: Optional[str] = None) -> Runner:
-    """A ``.pte`` file as an ExecuTorch runner labelled with the precision it records (``precision``
-    overrides); ``default_cfg["input_size"]`` is the (C, *S) the program fixes. One line for a missing,
-    truncated or foreign file, or a missing runtime (the ``edge`` extra)."""
-    from .executorch import ExecuTorchRunner, runtime
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no .pte file at {path}")
-    runtime()                              # a missing runtime: its own line, not "not a readable file"
-    try:
-        return ExecuTorchRunner(p.read_bytes(), precision)
-    except Exception as e:                 # the runtime's "Failed to load program" / InvalidProgram
-        raise artifact_error(p, "ExecuTorch program", e) from None
-
-
-# the formats a deploy folder's chosen file can have, and how each becomes a runner: files read by an
-# engine's own runtime (their loaders speak in one line) ...
-_FILES = {
-    "openvino": lambda file, chosen, threads: load_ir(file, threads=threads, precision=chosen.get("hint")),
-    "onnx": lambda file, chosen, threads: load_onnx(file, threads=threads),
-    "executorch": lambda file, chosen, threads: load_pte(file, precision=chosen.get("precision")),
-}
-# ... and PyTorch programs (a damaged one raises zipfile's or pickle's errors, worded here)
-_PROGRAMS = {
-    "torchscript": lambda file, precision: load_onednn_graph(file, precision),
-    "torch.export+inductor": lambda file, precision: compile_program(torch.export.load(str(file)).module(), precision),
-    "torch.export": lambda file, precision: ModuleRunner(torch.export.load(str(file)).module(), precision, "eager"),
-}
 
 
 def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> Runner:
@@ -100,26 +44,27 @@ def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> 
     info = read_json(meta, "deploy report")
     try:
         chosen = info["chosen"]
-        fmt, name, precision = chosen["format"], chosen["file"], chosen["precision"]
+        fmt, name, _ = chosen["format"], chosen["file"], chosen["precision"]
         size = tuple(int(s) for s in info["input_size"])
     except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"{meta} is not a deploy report (missing or bad field: {e})") from None
     file = inside(p, name)
     if not file.is_file():
         raise FileNotFoundError(f"{path}: deploy.json names {name}, which is missing")
+    engine = by_format(fmt)                # the engine whose runners write this format reads it back
+    if engine is None:
+        raise ValueError(f"{meta}: unknown artifact format {fmt!r}")
     runner: Runner
-    if fmt in _FILES:
-        runner = _FILES[fmt](file, chosen, threads)
-    elif fmt in _PROGRAMS:
-        quiet = _quiet("torch.export")   # it logs a damaged file's error before raising it
+    if engine.requires is not None:        # a file read by an engine's own runtime: its loader speaks in one line
+        runner = engine.load(file, chosen, threads)
+    else:                                  # a PyTorch program: a damaged one raises zipfile's or pickle's errors
+        quiet = _quiet("torch.export")     # it logs a damaged file's error before raising it
         try:
-            runner = _PROGRAMS[fmt](file, precision)
+            runner = engine.load(file, chosen, threads)
         except Exception as e:     # zipfile's BadZipFile, pickle's and TorchScript's errors of a damaged file
             raise artifact_error(file, f"{fmt} program", e) from None
         finally:
             quiet()
-    else:
-        raise ValueError(f"{meta}: unknown artifact format {fmt!r}")
     runner.info = info
     runner.default_cfg = {"input_size": size}
     return runner

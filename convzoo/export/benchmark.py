@@ -1,7 +1,9 @@
 """Latency, throughput and peak memory of a model under an engine (eager, compile, onnxruntime).
 
-Timing: ``warmup`` untimed calls, then ``runs`` timed calls; latency is the *median* call time (robust
-to the other processes on a shared machine), throughput = batch / median latency.
+Timing: ``warmup`` untimed calls, then ``runs`` timed calls through the one timing routine,
+:func:`convzoo.analysis.timing.stable_times` (outliers re-measured, more calls pooled while the spread is
+wide); latency is the *median* call time (robust to the other processes on a shared machine),
+throughput = batch / median latency.
 
 Peak memory, honestly defined per device:
 * CUDA: ``torch.cuda.max_memory_allocated`` during the timed runs, minus what was allocated before.
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import statistics
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
@@ -23,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..analysis.timing import STABLE_SPREAD, drop_outliers, time_calls
-from .engines import get_engine, list_engines
+from ..analysis.timing import stable_times
+from .engines import DEFAULT, REGISTRY, get_engine, is_reference, list_engines
 from .precision import check_precision
 from .runner import Runner
 
@@ -67,10 +68,12 @@ def _reset_peak_rss() -> bool:
 
 def _time_with_peak_memory(fn: Callable[[], object], *, warmup: int, runs: int,
                            sync: Callable[[], None] = lambda: None,
-                           device: str = "cpu") -> tuple[list[float], Optional[float]]:
-    """Call ``fn`` ``warmup`` times, then time ``runs`` calls (:func:`convzoo.analysis.timing.time_calls`)
-    and measure the peak memory they add. Returns (seconds per call, peak MB). The warm-up stays
-    here, not in ``time_calls``: the memory baseline must be taken between warm-up and timing."""
+                           device: str = "cpu") -> tuple[dict, Optional[float]]:
+    """Call ``fn`` ``warmup`` times, then time it with :func:`convzoo.analysis.timing.stable_times`
+    (``runs`` calls in one round; outliers re-measured; up to two more sets while the spread is above
+    :data:`~convzoo.analysis.timing.STABLE_SPREAD`) and measure the peak memory those calls add.
+    Returns (``stable_times``' stats of ``fn`` with its ``times``, peak MB). The warm-up stays here:
+    the memory baseline must be taken between warm-up and timing."""
     for _ in range(warmup):
         fn()
     sync()
@@ -81,15 +84,20 @@ def _time_with_peak_memory(fn: Callable[[], object], *, warmup: int, runs: int,
     else:
         ok = _reset_peak_rss()
         base = _status_kb("VmRSS") if ok else None
-    times = time_calls(fn, warmup=0, runs=runs, sync=sync)
+
+    def call():                      # each timed call runs to completion on an asynchronous device
+        fn()
+        sync()
+    stats = stable_times({"fn": call}, warmup=0, runs=runs, rounds=1, max_repeats=3, settle_s=0.0,
+                         keep_times=True)["fn"]
     if cuda:
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
         peak = (_status_kb("VmHWM") - base) / 1024 if base is not None else None
-    return times, peak
+    return stats, peak
 
 
-def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, channels_last: bool = False,
+def make_runner(model: nn.Module, x: torch.Tensor, engine: str = DEFAULT, *, channels_last: bool = False,
                 fold_bn: bool = False, amp: bool = False, ort_threads: int = 0,
                 onnx_path: Optional[str] = None, precision: str = "fp32",
                 calibration_data=None) -> Callable[[], object]:
@@ -103,17 +111,19 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     reference form); every other engine runs the folded form."""
     from .onnx import ort_session
     if isinstance(model, Runner):
-        return model.bind(x.cpu() if model.engine in ("openvino", "onnxruntime") else x)
+        host = model.engine in REGISTRY and REGISTRY[model.engine].host
+        return model.bind(x.cpu() if host else x)
     eng = get_engine(engine)
     dev = x.device.type
     if not eng.supports(dev, precision):     # what the engine can do first, then what this CPU can
-        ok = [n for n in ENGINES if get_engine(n).supports(dev, precision)]
+        ok = [n for n, e in REGISTRY.items() if e.supports(dev, precision)]
         raise ValueError(f"the {engine} engine runs {', '.join(eng.precisions.get(dev, ())) or 'nothing'} on "
                          f"{dev}; for {precision} use {' or '.join(ok) or 'another device'}")
     if eng.native_precision:
         check_precision(precision, dev)
-    if amp and engine not in ("eager", "compile"):
-        raise ValueError(f"--amp applies to the PyTorch engines eager and compile; the {engine} engine "
+    if amp and not eng.autocast:
+        amp_engines = " and ".join(n for n, e in REGISTRY.items() if e.autocast)
+        raise ValueError(f"--amp applies to the PyTorch engines {amp_engines}; the {engine} engine "
                          "runs on the CPU, without --amp (use --precision bf16)")
     if onnx_path is not None and eng.reads_onnx and os.path.exists(onnx_path):
         sess = ort_session(onnx_path, threads=ort_threads)
@@ -123,12 +133,12 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     if precision == "int8":
         calib = calibration_data if calibration_data is not None else torch.randn(32, *x.shape[1:])
         opts = dict(calibration_data=calib, subset_size=32)
-    if engine in ("onnxruntime", "openvino"):
+    if eng.threads:
         opts["threads"] = ort_threads or None
-    fold = fold_bn or precision != "fp32" or engine != "eager"
+    fold = fold_bn or precision != "fp32" or not is_reference(engine)
     runner = eng.build(model, x, precision, fold_bn=fold,
                        channels_last=channels_last, **opts)
-    if engine in ("onnxruntime", "openvino") or precision == "int8":
+    if eng.host or precision == "int8":
         return runner.bind(x)
     autocast = (torch.autocast(dev, dtype=torch.bfloat16 if dev == "cpu" else torch.float16)
                 if amp else nullcontext())
@@ -139,7 +149,7 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     return run
 
 
-def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmup: int = 5, runs: int = 20,
+def benchmark(model: nn.Module, x: torch.Tensor, engine: str = DEFAULT, *, warmup: int = 5, runs: int = 20,
               **runner_kw) -> BenchResult:
     """Measure ``model`` on batch ``x`` with ``engine``; see the module docstring for definitions."""
     if runs < 1 or warmup < 0:
@@ -147,33 +157,12 @@ def benchmark(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, warmu
     fn = make_runner(model, x, engine, **runner_kw)
     dev = x.device.type
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-    times, peak = _time_with_peak_memory(fn, warmup=max(warmup, 1 if engine == "compile" else 0),
-                                         runs=runs, sync=sync, device=dev)
-    times, outliers, stable = _settle(fn, times, sync)
-    med = statistics.median(times)
-    p90 = float(np.percentile(times, 90))
-    q1, q3 = (float(v) * 1e3 for v in np.percentile(times, [25, 75]))
+    least = REGISTRY[engine].warmup if engine in REGISTRY else 0     # compile: the first call compiles
+    st, peak = _time_with_peak_memory(fn, warmup=max(warmup, least), runs=runs, sync=sync, device=dev)
+    med, q1, q3 = st["median_s"], st["q1_s"] * 1e3, st["q3_s"] * 1e3
+    p90 = float(np.percentile(st["times"], 90))
+    stable, outliers = st["stable"], st["outliers"]
     return BenchResult(engine, int(x.shape[0]), tuple(x.shape[1:]), med * 1e3, p90 * 1e3,
                        x.shape[0] / med, None if peak is None else round(peak, 1), runs, q1, q3,
                        getattr(model, "precision", None) if isinstance(model, Runner) else
                        runner_kw.get("precision", "fp32"), stable, outliers)
-
-
-def _settle(fn, times: list, sync, repeats: int = 2) -> tuple[list, int, bool]:
-    """Outliers dropped and each replaced by a fresh call; while the spread is above
-    :data:`~convzoo.analysis.timing.STABLE_SPREAD`, up to ``repeats`` more sets of calls pooled in.
-    Returns (times, outliers dropped, stable)."""
-    dropped, n = 0, len(times)
-    for rep in range(repeats + 1):
-        for _ in range(3):
-            times, k = drop_outliers(times)
-            dropped += k
-            if not k:
-                break
-            times += time_calls(fn, warmup=0, runs=k, sync=sync)
-        q1, med, q3 = (float(v) for v in np.percentile(times, [25, 50, 75]))
-        stable = (q3 - q1) <= STABLE_SPREAD * med
-        if stable or rep == repeats:
-            return times, dropped, stable
-        times += time_calls(fn, warmup=0, runs=n, sync=sync)
-    return times, dropped, False

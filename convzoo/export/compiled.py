@@ -25,8 +25,6 @@ class CompiledInference(Runner):
     MobileNetV2 call; this costs ~1 us when nothing needs changing.
     """
 
-    engine = "compile"
-
     def __init__(self, model: nn.Module, compiled, freeze: bool, precision: str = "fp32",
                  exportable: Optional[nn.Module] = None, example_input: Optional[torch.Tensor] = None):
         super().__init__()
@@ -42,7 +40,7 @@ class CompiledInference(Runner):
         if self._exportable is None or self._example is None:
             return super().save(out_dir)
         save_program(self._exportable, self._example, out_dir)
-        return {"file": "model.pt2", "format": "torch.export+inductor"}
+        return {"file": "model.pt2", "format": self.artifact_format}
 
     def forward(self, *args, **kwargs):
         import torch._inductor.config as inductor_config

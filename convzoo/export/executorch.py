@@ -34,6 +34,7 @@ from torch import nn
 from .._extras import require as _require
 from ..io import atomic_write
 from .form import inference_form
+from ._common import artifact_error
 from .runner import Runner
 
 RECORD_METHOD = "convzoo_record"
@@ -162,8 +163,6 @@ class ExecuTorchRunner(Runner):
     saves itself as ``model.pte``); ``input_shape`` is the (B, C, *S) the program fixes; ``record`` the
     facts stored in the file ({} for a file written elsewhere)."""
 
-    engine = "executorch"
-
     def __init__(self, program: bytes, precision: Optional[str] = None):
         super().__init__()
         self.program = bytes(program)
@@ -212,7 +211,7 @@ class ExecuTorchRunner(Runner):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(out / "model.pte", lambda tmp: Path(tmp).write_bytes(self.program))
-        return {"file": "model.pte", "format": "executorch"}
+        return {"file": "model.pte", "format": self.artifact_format}
 
 
 def _read_record(program) -> dict:
@@ -314,5 +313,19 @@ def to_executorch(model: nn.Module, path: str | os.PathLike, *, input_size: Opti
     return p
 
 
+def load_pte(path: str | os.PathLike, *, precision: Optional[str] = None) -> ExecuTorchRunner:
+    """A ``.pte`` file as an ExecuTorch runner labelled with the precision it records (``precision``
+    overrides); ``default_cfg["input_size"]`` is the (C, *S) the program fixes. One line for a missing,
+    truncated or foreign file, or a missing runtime (the ``edge`` extra)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no .pte file at {path}")
+    runtime()                              # a missing runtime: its own line, not "not a readable file"
+    try:
+        return ExecuTorchRunner(p.read_bytes(), precision)
+    except Exception as e:                 # the runtime's "Failed to load program" / InvalidProgram
+        raise artifact_error(p, "ExecuTorch program", e) from None
+
+
 __all__ = ["ExecuTorchRunner", "to_executorch", "verify_pte", "lower", "load_program", "read_record", "runtime",
-           "RECORD_METHOD", "PRECISIONS"]
+           "RECORD_METHOD", "PRECISIONS", "load_pte"]

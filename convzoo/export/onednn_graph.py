@@ -60,8 +60,6 @@ class OneDNNGraphInference(Runner):
     traced outputs against eager at build time.
     """
 
-    engine = "onednn"
-
     def __init__(self, model: Optional[nn.Module], traced: torch.jit.ScriptModule,
                  dtype: torch.dtype = torch.float32):
         super().__init__()
@@ -75,7 +73,7 @@ class OneDNNGraphInference(Runner):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         torch.jit.save(self._traced, str(out / "model.ts"))
-        return {"file": "model.ts", "format": "torchscript"}
+        return {"file": "model.ts", "format": self.artifact_format}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # the fuser switch itself, not torch.jit.fuser("fuser3"): that also toggles the removed

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..io import atomic_write, remove_stale_tmp
 from ..ranges import OPSET_RANGE, Range
-from ._common import relative_error
+from ._common import artifact_error, relative_error
 from ..layers.memory_efficient import has_custom_autograd, set_memory_efficient
 from .form import inference_form
 from .ort_rewrites import rewrite_for_blocked_layout
@@ -270,8 +270,6 @@ class OrtRunner(Runner):
     """An ONNX Runtime session as a runner (CPU, float32). ``graph`` holds the ONNX file's bytes, so
     the runner saves itself without a temporary file left behind."""
 
-    engine = "onnxruntime"
-
     def __init__(self, graph: bytes, *, threads: int = 0):
         super().__init__()
         self.graph = graph
@@ -308,4 +306,19 @@ class OrtRunner(Runner):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write(str(out / "model.onnx"), lambda tmp: Path(tmp).write_bytes(self.graph))
-        return {"file": "model.onnx", "format": "onnx"}
+        return {"file": "model.onnx", "format": self.artifact_format}
+
+
+def load_onnx(path: str | os.PathLike, *, threads: Optional[int] = None) -> OrtRunner:
+    """An ``.onnx`` file as an ONNX Runtime runner; ``default_cfg["input_size"]`` when the file fixes it."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no ONNX file at {path}")
+    try:
+        runner = OrtRunner(p.read_bytes(), threads=threads or 0)
+    except Exception as e:                 # onnxruntime's InvalidProtobuf / Fail / InvalidGraph
+        raise artifact_error(p, "ONNX file", e) from None
+    dims = runner.session.get_inputs()[0].shape[1:]
+    if all(isinstance(d, int) for d in dims):
+        runner.default_cfg = {"input_size": tuple(dims)}
+    return runner

@@ -132,8 +132,6 @@ class OpenVINOModule(Runner):
     shape. For :func:`convzoo.train.evaluate` and the benchmark; no parameters, no autograd.
     ``precision`` is the execution hint (None: OpenVINO's default); ``.precision`` the real one."""
 
-    engine = "openvino"
-
     def __init__(self, ov_model, *, threads: Optional[int] = None, precision: Optional[str] = None):
         super().__init__()
         self.ov_model, self.threads, self.hint = ov_model, threads, precision
@@ -146,7 +144,7 @@ class OpenVINOModule(Runner):
 
     def save(self, out_dir) -> dict:
         save_openvino(self.ov_model, out_dir)
-        return {"file": IR_NAME, "format": "openvino", "hint": self.hint}
+        return {"file": IR_NAME, "format": self.artifact_format, "hint": self.hint}
 
     def compiled_for(self, shape: tuple):
         shape = tuple(shape)
@@ -160,5 +158,17 @@ class OpenVINOModule(Runner):
         return torch.from_numpy(np.asarray(out[0]).copy())
 
 
-__all__ = ["to_openvino", "to_openvino_model", "save_openvino", "load_openvino", "compile_openvino",
+def load_ir(path: str | os.PathLike, *, threads: Optional[int] = None,
+            precision: Optional[str] = None) -> OpenVINOModule:
+    """An OpenVINO IR as a runner labelled with its real precision (an IR with quantize nodes is int8;
+    a float one runs at ``precision``, default OpenVINO's here)."""
+    ov_model = load_openvino(path)
+    runner = OpenVINOModule(ov_model, threads=threads, precision=precision)
+    shape = ov_model.inputs[0].get_partial_shape()
+    if shape.rank.is_static and all(d.is_static for d in list(shape)[1:]):
+        runner.default_cfg = {"input_size": tuple(int(d.get_length()) for d in list(shape)[1:])}
+    return runner
+
+
+__all__ = ["load_ir", "to_openvino", "to_openvino_model", "save_openvino", "load_openvino", "compile_openvino",
            "OpenVINOModule", "IR_NAME", "default_precision", "ir_precision"]

@@ -8,11 +8,9 @@ import torch
 from torch import nn
 
 from .compiled import CompiledInference
-from .engines import get_engine
+from .engines import REGISTRY
 from .precision import check_precision
-
-# optimize's compile= values -> registry engine names
-_COMPILE = {False: "eager", True: "compile", "inductor": "compile", "onednn": "onednn"}
+from .runner import ModuleRunner
 
 
 def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = True,
@@ -52,22 +50,22 @@ def optimize(model: nn.Module, *, fold_bn: bool = True, channels_last: bool = Tr
     if quantize_kw or calibration_data is not None:
         raise ValueError(f"calibration_data and quantize options apply to precision='int8', "
                          f"not {precision!r}")
-    if not isinstance(compile, (bool, str)) or compile not in _COMPILE:
+    # optimize's compile= values -> the engine that declares it (its record's ``optimize``)
+    engine = next((e for e in REGISTRY.values() for v in e.optimize if type(v) is type(compile) and v == compile),
+                  None)
+    if engine is None:
         raise ValueError(f'compile must be False, True/"inductor" or "onednn", got {compile!r}')
     p = next(iter(model.parameters()), None)
     check_precision(precision, p.device if p is not None else "cpu")
-    engine = get_engine(_COMPILE[compile])
     dev = p.device.type if p is not None else "cpu"
     if not engine.supports(dev, precision):      # the engine record says what it runs where
         raise ValueError(f"compile={compile!r} runs {' or '.join(engine.precisions.get(dev, ())) or 'nothing'} on "
                          f"the {dev.upper()}, not {precision}")
-    if engine.name == "compile":
-        opts = dict(compile_mode=compile_mode, compile_options=compile_options,
-                    compile_backend=compile_backend, freeze=freeze)
-        return engine.build(model, example_input, precision, fold_bn=fold_bn, channels_last=channels_last,
-                            **opts)
-    runner = engine.build(model, example_input, precision, fold_bn=fold_bn, channels_last=channels_last)
-    return runner.module if engine.name == "eager" else runner
+    given = dict(compile_mode=compile_mode, compile_options=compile_options, compile_backend=compile_backend,
+                 freeze=freeze)
+    opts = {k: v for k, v in given.items() if k in engine.options}     # the compile engine's
+    runner = engine.build(model, example_input, precision, fold_bn=fold_bn, channels_last=channels_last, **opts)
+    return runner.module if type(runner) is ModuleRunner else runner    # compile=False: the module itself
 
 
 __all__ = ["optimize", "CompiledInference"]

@@ -40,7 +40,12 @@ from .precision import check_precision
 from .runner import Runner
 from ..runs.manifest import QUANTIZE_JSON, read_json
 
-BACKENDS = ("openvino", "pt2e")
+# quantize(backend=) names, also written in quantize.json. NNCF's (the default) is named after the engine
+# that runs its int8 (OpenVINO): the one engine name spelled outside convzoo/export/engines/, because this
+# module sits below the registry (.importlinter: engines -> quantize) and the name is this API's and its
+# files' (tests/test_engine_record.py allows exactly this constant; the engine declares quantize_backend).
+NNCF_BACKEND = "openvino"
+BACKENDS = (NNCF_BACKEND, "pt2e")
 MODEL_TYPES = ("auto", "cnn", "transformer")
 
 
@@ -79,7 +84,7 @@ class QuantizedModel(Runner):
                              "the PT2E program is compiled in-process")
         path = save_openvino(self.ov_model, out_dir)
         write_json(Path(out_dir) / QUANTIZE_JSON, {"backend": self.backend, "precision": "int8", **self.info})
-        return {"file": path.name, "format": "openvino", "hint": None}
+        return {"file": path.name, "format": self.runner.artifact_format, "hint": None}
 
 
 def calibration_batches(data, limit: int = 300) -> list[torch.Tensor]:
@@ -117,7 +122,7 @@ def _has_layernorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.LayerNorm) or "LayerNorm" in type(m).__name__ for m in model.modules())
 
 
-def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", model_type: str = "auto",
+def quantize(model: nn.Module, calibration_data, *, backend: str = NNCF_BACKEND, model_type: str = "auto",
              preset: str = "performance", ignored_scope: Optional[Sequence[str]] = None,
              subset_size: int = 300, fast_bias_correction: bool = True, overflow_fix: bool = False,
              threads: Optional[int] = None) -> QuantizedModel:
@@ -132,9 +137,9 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", m
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if model_type not in MODEL_TYPES:
         raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
-    if ignored_scope and backend != "openvino":
+    if ignored_scope and backend != NNCF_BACKEND:
         raise ValueError(f"ignored_scope applies to backend='openvino' (NNCF), not {backend!r}")
-    if overflow_fix and backend != "openvino":
+    if overflow_fix and backend != NNCF_BACKEND:
         raise ValueError("overflow_fix applies to backend='openvino' (NNCF), not " + repr(backend))
     if preset not in ("performance", "mixed"):
         raise ValueError(f"preset must be performance or mixed, got {preset!r}")
@@ -151,7 +156,7 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = "openvino", m
     info["overflow_fix"] = overflow_fix
     ov_model = _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correction, overflow_fix)
     from .openvino import OpenVINOModule
-    return QuantizedModel(OpenVINOModule(ov_model, threads=threads), "openvino", ov_model, info)
+    return QuantizedModel(OpenVINOModule(ov_model, threads=threads), NNCF_BACKEND, ov_model, info)
 
 
 def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correction, overflow_fix):
@@ -212,7 +217,7 @@ def load_quantized(path: str | os.PathLike, *, threads: Optional[int] = None) ->
     p = Path(path)
     info = read_json(p / QUANTIZE_JSON, "quantize record") if (p / QUANTIZE_JSON).is_file() else {}
     ov_model = load_openvino(p)
-    return QuantizedModel(OpenVINOModule(ov_model, threads=threads), "openvino", ov_model, info)
+    return QuantizedModel(OpenVINOModule(ov_model, threads=threads), NNCF_BACKEND, ov_model, info)
 
 
 __all__ = ["quantize", "QuantizedModel", "load_quantized", "calibration_batches", "check_quantizable",

@@ -23,7 +23,10 @@ class Runner(nn.Module):
     """Base of every engine's result. ``engine`` and ``precision`` name what runs; ``model`` (when
     there is one) is the folded eager float32 model the engine was built from."""
 
-    engine: str = "eager"
+    # each engine's runner class is labelled by the registry (:func:`convzoo.export.engines.register`):
+    # its engine's name, and the artifact format :meth:`save` writes (read back by that engine's ``load``)
+    engine: str = ""
+    artifact_format: str = ""
     precision: str = "fp32"
 
     def train(self, mode: bool = True) -> "Runner":
@@ -50,16 +53,18 @@ class Runner(nn.Module):
 
 
 class ModuleRunner(Runner):
-    """An eager PyTorch module as a runner (``engine="eager"``): ``module`` is the inference form,
+    """An eager PyTorch module as a runner (the eager engine's): ``module`` is the inference form,
     possibly wrapped for bf16 (:class:`~convzoo.export.precision.CastInput`).
 
     Saved as a ``torch.export`` program (``model.pt2``): the graph and its weights, no Python class
     needed to load it (:func:`convzoo.export.load_deployed`)."""
 
-    def __init__(self, module: nn.Module, precision: str = "fp32", engine: str = "eager",
+    def __init__(self, module: nn.Module, precision: str = "fp32", engine: Optional[str] = None,
                  example_input: Optional[torch.Tensor] = None):
         super().__init__()
-        self.module, self.precision, self.engine = module, precision, engine
+        self.module, self.precision = module, precision
+        if engine is not None:                       # else the class's label: the eager engine
+            self.engine = engine
         self._example = batch_of_two(example_input)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,7 +74,7 @@ class ModuleRunner(Runner):
         if self._example is None:
             return super().save(out_dir)
         save_program(self.module, self._example, out_dir)
-        return {"file": "model.pt2", "format": "torch.export"}
+        return {"file": "model.pt2", "format": self.artifact_format}
 
 
 def batch_of_two(example_input: Optional[torch.Tensor]) -> Optional[torch.Tensor]:

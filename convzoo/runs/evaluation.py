@@ -107,7 +107,8 @@ def _evaluate_model(src: Source, dataset, data_root, data_kwargs, image_size, we
     check_fits(model, test_set, dataset)
     dev = resolve_device(device)
     res = run_eval(model.to(dev), test_set, batch_size=batch_size, image_size=image_size, device=dev)
-    out = {"source": src.kind, "model": src.model_name, "engine": "eager", "precision": "fp32", "dataset": dataset,
+    from convzoo.export.engines import DEFAULT
+    out = {"source": src.kind, "model": src.model_name, "engine": DEFAULT, "precision": "fp32", "dataset": dataset,
            **res}
     if "iou" in res:
         out["class_names"] = [str(c) for c in getattr(test_set, "classes", None) or []] or None

@@ -22,6 +22,12 @@ from .manifest import read_report
 from .source import Source, open_source
 
 
+def _reference_engine() -> str:
+    """The engine a plain PyTorch model runs on: the registry's reference (eager)."""
+    from convzoo.export.engines import DEFAULT
+    return DEFAULT
+
+
 @dataclass
 class Loaded:
     """A source ready to run. ``model``: a module (eager) or an engine's runner; ``data``: the
@@ -31,7 +37,7 @@ class Loaded:
     source: Source
     model: nn.Module
     data: Optional[DataSpec] = None
-    engine: str = "eager"
+    engine: str = field(default_factory=_reference_engine)
     precision: str = "fp32"
     record: dict[str, Any] = field(default_factory=dict)
     fixed_input: Optional[tuple] = None
@@ -131,7 +137,7 @@ def _artifact(src: Source, threads: Optional[int]) -> Loaded:
     if src.kind == "quantize":
         from convzoo.export.quantize import load_quantized
         q = load_quantized(src.path, threads=threads)
-        return Loaded(src, q, data, "openvino", "int8", _quantize_record(read_report(src.path)),
+        return Loaded(src, q, data, q.engine, q.precision, _quantize_record(read_report(src.path)),
                       _fixed(q.runner))
     if src.kind == "pte":
         runner = load_pte(src.path)

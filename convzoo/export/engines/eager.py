@@ -22,8 +22,15 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
         module = form
         if cl:
             module.register_forward_pre_hook(input_to_channels_last)
-    return ModuleRunner(module, precision, "eager", example_input)
+    return ModuleRunner(module, precision, example_input=example_input)
+
+
+def load(file, chosen: dict, threads=None) -> ModuleRunner:
+    """A saved ``torch.export`` program (``model.pt2``) as an eager runner."""
+    import torch
+    return ModuleRunner(torch.export.load(str(file)).module(), chosen["precision"])
 
 
 ENGINE = Engine("eager", "PyTorch eager, BN folded, channels_last",
-                {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "bf16", "fp16")}, build)
+                {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "bf16", "fp16")}, build, autocast=True,
+                optimize=(False,), roles=("reference",), runner=ModuleRunner, format="torch.export", load=load)

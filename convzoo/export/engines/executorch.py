@@ -3,7 +3,7 @@ with the XNNPACK quantizer; the runner runs the ``.pte`` program in the ExecuTor
 it as ``model.pte``."""
 from __future__ import annotations
 
-from ..executorch import ExecuTorchRunner, lower
+from ..executorch import ExecuTorchRunner, load_pte, lower
 from ._base import Engine
 
 
@@ -22,6 +22,11 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
     return ExecuTorchRunner(program, precision)
 
 
+def load(file, chosen: dict, threads=None) -> ExecuTorchRunner:
+    """A saved ``.pte`` program (:func:`~convzoo.export.load_pte`) labelled with its recorded precision."""
+    return load_pte(file, precision=chosen.get("precision"))
+
+
 ENGINE = Engine("executorch", "ExecuTorch runtime, XNNPACK delegate; int8 by PT2E (XNNPACK quantizer)",
                 {"cpu": ("fp32", "int8")}, build, requires="executorch", extra="edge", folds_bn=True,
-                native_precision=False)
+                native_precision=False, runner=ExecuTorchRunner, format="executorch", load=load)

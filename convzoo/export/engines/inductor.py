@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 
-from ..compiled import CompiledInference, torch_compile
+from ..compiled import CompiledInference, compile_program, torch_compile
 from ..form import inference_form, uses_channels_last
 from ..layout import FormatInput
 from ..precision import to_reduced
@@ -39,7 +39,7 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
     calibrated on ``calibration_data`` (``options`` go to :func:`~convzoo.export.quantize`)."""
     if precision == "int8":
         from ..quantize import quantize
-        return quantize(model, calibration_data, backend="pt2e", **options)
+        return quantize(model, calibration_data, backend=ENGINE.quantize_backend, **options)
     if calibration_data is not None:
         raise ValueError(f"calibration_data applies to precision='int8', not {precision!r}")
     form = inference_form(model, None if example_input is None else example_input[:1], fold_bn=fold_bn,
@@ -48,5 +48,14 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
                         **options)
 
 
+def load(file, chosen: dict, threads=None) -> CompiledInference:
+    """A saved ``torch.export`` program (``model.pt2``) compiled as :func:`compile_form` does."""
+    import torch
+    return compile_program(torch.export.load(str(file)).module(), chosen["precision"])
+
+
 ENGINE = Engine("compile", "torch.compile (inductor, freezing); int8 by PT2E",
-                {"cpu": ("fp32", "bf16", "int8"), "cuda": ("fp32", "bf16", "fp16")}, build)
+                {"cpu": ("fp32", "bf16", "int8"), "cuda": ("fp32", "bf16", "fp16")}, build, autocast=True,
+                warmup=1, options=("compile_mode", "compile_options", "compile_backend", "freeze"),
+                optimize=(True, "inductor"), quantize_backend="pt2e", runner=CompiledInference,
+                format="torch.export+inductor", load=load)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..form import inference_form, uses_channels_last
-from ..onednn_graph import onednn_graph
+from ..onednn_graph import OneDNNGraphInference, load_onednn_graph, onednn_graph
 from ._base import Engine
 
 
@@ -18,4 +18,10 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
     return onednn_graph(form, uses_channels_last(form, channels_last), example_input, precision)
 
 
-ENGINE = Engine("onednn", "TorchScript + oneDNN Graph fuser", {"cpu": ("fp32", "bf16")}, build)
+def load(file, chosen: dict, threads=None) -> OneDNNGraphInference:
+    """A saved TorchScript graph (``model.ts``) run through the fuser."""
+    return load_onednn_graph(file, chosen["precision"])
+
+
+ENGINE = Engine("onednn", "TorchScript + oneDNN Graph fuser", {"cpu": ("fp32", "bf16")}, build,
+                optimize=("onednn",), runner=OneDNNGraphInference, format="torchscript", load=load)

@@ -6,7 +6,7 @@ import os
 import shutil
 import tempfile
 
-from ..onnx import OrtRunner, to_onnx
+from ..onnx import OrtRunner, load_onnx, to_onnx
 from ._base import Engine
 
 
@@ -30,5 +30,11 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
     return OrtRunner(graph, threads=threads or 0)
 
 
+def load(file, chosen: dict, threads=None) -> OrtRunner:
+    """A saved ``.onnx`` file (:func:`~convzoo.export.load_onnx`)."""
+    return load_onnx(file, threads=threads)
+
+
 ENGINE = Engine("onnxruntime", "ONNX Runtime, CPU execution provider", {"cpu": ("fp32",)}, build,
-                requires="onnxruntime", extra="export", folds_bn=True, reads_onnx=True)
+                requires="onnxruntime", extra="export", folds_bn=True, reads_onnx=True, threads=True,
+                host=True, runner=OrtRunner, format="onnx", load=load)
