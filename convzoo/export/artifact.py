@@ -4,8 +4,9 @@ failing in one line that names the file (the engine's own words after ``--debug`
 Which loader a path needs is decided by :func:`convzoo.runs.open_source`; here each kind is read:
 a deploy folder (``deploy.json`` naming the chosen engine's file inside the folder: ``model.xml`` +
 ``model.bin`` for OpenVINO, ``model.onnx``, ``model.ts`` for the oneDNN Graph fuser, ``model.pt2``
-for a ``torch.export`` program, ``model.pte`` for ExecuTorch), an ``.onnx`` file, an OpenVINO IR
-(folder or ``.xml``) and an ExecuTorch ``.pte`` program.
+for a ``torch.export`` program, ``model.pte`` for ExecuTorch, ``model.tflite`` for LiteRT), an
+``.onnx`` file, an OpenVINO IR (folder or ``.xml``), an ExecuTorch ``.pte`` program and a LiteRT
+``.tflite`` model.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 from ..runs.manifest import DEPLOY_JSON, inside, read_json
 from ._common import ArtifactError, artifact_error
 from .compiled import compile_program
+from .engines.litert import ENGINE as LITERT
 from .onednn_graph import load_onednn_graph
 from .onnx import OrtRunner
 from .openvino import OpenVINOModule, load_openvino
@@ -74,12 +76,30 @@ def load_pte(path: str | os.PathLike, *, precision: Optional[str] = None) -> Run
         raise artifact_error(p, "ExecuTorch program", e) from None
 
 
+def load_tflite(path: str | os.PathLike, *, threads: Optional[int] = None, precision: Optional[str] = None) -> Runner:
+    """A ``.tflite`` file as a LiteRT runner on ``threads`` threads (default PyTorch's), labelled with the
+    precision it records (``precision`` overrides); ``default_cfg["input_size"]`` is the (C, *S) the file
+    fixes. One line for a missing, truncated or foreign file, or a missing interpreter (the ``edge``
+    extra)."""
+    from .engines.litert import LiteRTRunner
+    from .litert import interpreter_module
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no .tflite file at {path}")
+    interpreter_module()                   # a missing interpreter: its own line
+    try:
+        return LiteRTRunner(p.read_bytes(), precision, threads=threads)
+    except Exception as e:                 # the interpreter's "Could not open model" / bad flatbuffer
+        raise artifact_error(p, "LiteRT model", e) from None
+
+
 # the formats a deploy folder's chosen file can have, and how each becomes a runner: files read by an
 # engine's own runtime (their loaders speak in one line) ...
 _FILES = {
     "openvino": lambda file, chosen, threads: load_ir(file, threads=threads, precision=chosen.get("hint")),
     "onnx": lambda file, chosen, threads: load_onnx(file, threads=threads),
     "executorch": lambda file, chosen, threads: load_pte(file, precision=chosen.get("precision")),
+    LITERT.name: lambda file, chosen, threads: load_tflite(file, threads=threads, precision=chosen.get("precision")),
 }
 # ... and PyTorch programs (a damaged one raises zipfile's or pickle's errors, worded here)
 _PROGRAMS = {
@@ -125,4 +145,4 @@ def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> 
     return runner
 
 
-__all__ = ["load_deployed", "load_onnx", "load_ir", "load_pte", "ArtifactError", "DEPLOY_JSON"]
+__all__ = ["load_deployed", "load_onnx", "load_ir", "load_pte", "load_tflite", "ArtifactError", "DEPLOY_JSON"]

@@ -123,12 +123,12 @@ def make_runner(model: nn.Module, x: torch.Tensor, engine: str = "eager", *, cha
     if precision == "int8":
         calib = calibration_data if calibration_data is not None else torch.randn(32, *x.shape[1:])
         opts = dict(calibration_data=calib, subset_size=32)
-    if engine in ("onnxruntime", "openvino"):
+    if eng.takes_threads:
         opts["threads"] = ort_threads or None
     fold = fold_bn or precision != "fp32" or engine != "eager"
     runner = eng.build(model, x, precision, fold_bn=fold,
                        channels_last=channels_last, **opts)
-    if engine in ("onnxruntime", "openvino") or precision == "int8":
+    if eng.takes_threads or precision == "int8":
         return runner.bind(x)
     autocast = (torch.autocast(dev, dtype=torch.bfloat16 if dev == "cpu" else torch.float16)
                 if amp else nullcontext())

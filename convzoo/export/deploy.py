@@ -122,7 +122,7 @@ def _build_all(model, x, pairs, cands, calibration_data, threads, max_drop, prog
         if row["rejected"] is None:
             t0 = time.perf_counter()
             try:
-                opts = {"threads": threads} if name in ("openvino", "onnxruntime") else {}
+                opts = {"threads": threads} if REGISTRY[name].takes_threads else {}
                 if precision == "int8":
                     opts["calibration_data"] = calibration_data
                 runner = REGISTRY[name].build(model, x, precision, **opts)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Optional
 
 from ._base import Engine
-from . import eager, executorch, inductor, onednn, onnxruntime, openvino
+from . import eager, executorch, inductor, litert, onednn, onnxruntime, openvino
 
-_MODULES = (eager, inductor, onednn, onnxruntime, openvino, executorch)
+_MODULES = (eager, inductor, onednn, onnxruntime, openvino, executorch, litert)
 REGISTRY: dict[str, Engine] = {m.ENGINE.name: m.ENGINE for m in _MODULES}
 
 

@@ -16,7 +16,9 @@ class Engine:
     whether it always runs the BN-folded graph (its export folds BN whatever the caller asks);
     ``native_precision`` whether its bf16 / int8 need this CPU's native instructions (AMX, VNNI,
     AVX512-BF16: :func:`~convzoo.export.check_precision`); XNNPACK's int8 kernels run on plain AVX2;
-    ``reads_onnx`` whether it can run an exported ``.onnx`` file as it is (``make_runner(onnx_path=)``)."""
+    ``reads_onnx`` whether it can run an exported ``.onnx`` file as it is (``make_runner(onnx_path=)``);
+    ``takes_threads`` whether ``build`` takes ``threads``: the engine runs on a thread pool of its own,
+    outside PyTorch's, sized by the caller (and is timed through its runner's ``bind``)."""
 
     name: str
     summary: str
@@ -28,6 +30,7 @@ class Engine:
     folds_bn: bool = False
     native_precision: bool = True
     reads_onnx: bool = False
+    takes_threads: bool = False
 
     @property
     def devices(self) -> tuple:

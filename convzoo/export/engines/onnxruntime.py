@@ -31,4 +31,4 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
 
 
 ENGINE = Engine("onnxruntime", "ONNX Runtime, CPU execution provider", {"cpu": ("fp32",)}, build,
-                requires="onnxruntime", extra="export", folds_bn=True, reads_onnx=True)
+                requires="onnxruntime", extra="export", folds_bn=True, reads_onnx=True, takes_threads=True)

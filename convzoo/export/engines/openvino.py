@@ -19,4 +19,4 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
 
 
 ENGINE = Engine("openvino", "OpenVINO CPU plugin; int8 by NNCF", {"cpu": ("fp32", "bf16", "int8")}, build,
-                requires="openvino")
+                requires="openvino", takes_threads=True)
