@@ -206,12 +206,14 @@ class TFLiteProgram:
             a = np.clip(np.round(a / scale) + zero, info.min, info.max)
         return np.ascontiguousarray(a, dtype=dtype)
 
-    def invoke(self, a: np.ndarray) -> None:
+    def invoke(self, a: np.ndarray) -> np.ndarray:
+        """Run the input array ``a`` (:meth:`feed`); the raw output array (int8 for an int8 file)."""
         self._it.set_tensor(self._in["index"], a)
         self._it.invoke()
+        return self._it.get_tensor(self._out["index"])
 
-    def output(self) -> torch.Tensor:
-        o = self._it.get_tensor(self._out["index"])
+    def output(self, o: np.ndarray) -> torch.Tensor:
+        """A raw output array as float32 (dequantized with the file's scale)."""
         if np.dtype(self._out["dtype"]).kind in "iu":
             scale, zero = self._out["quantization"]
             o = (o.astype(np.float32) - zero) * scale
@@ -225,8 +227,7 @@ class TFLiteProgram:
             k = len(chunk)
             if k < n:
                 chunk = torch.cat([chunk, chunk[:1].expand(n - k, *chunk.shape[1:])])
-            self.invoke(self.feed(chunk))
-            outs.append(self.output()[:k])
+            outs.append(self.output(self.invoke(self.feed(chunk)))[:k])
         return torch.cat(outs)
 
 
