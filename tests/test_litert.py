@@ -178,3 +178,19 @@ def test_the_cli_exports_a_run_and_every_command_takes_the_file(tmp_path):
     out = ok("export", run, "--litert", tmp_path / "q.tflite", "--precision", "int8")
     assert "top-1 agrees with eager on" in out and load_tflite(tmp_path / "q.tflite").precision == "int8"
     refused(cli("eval", path, "--image-size", "12"), r"m.tflite fixes its input to 1x8x8; the data gives 1x12x12")
+
+
+def test_the_cli_says_a_bad_file_or_a_missing_interpreter_in_one_line(fp32_file, tmp_path, monkeypatch):
+    import sys
+
+    from _cli import cli, refused
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes(open(fp32_file, "rb").read()[:400])
+    refused(cli("bench", cut), r"cut.tflite: not a readable LiteRT model \(truncated, or another format\?\)")
+    refused(cli("bench", tmp_path / "none.tflite"), r"none.tflite does not exist")
+    other = tmp_path / "m.tfl"
+    other.write_bytes(b"x")
+    refused(cli("bench", other), r"expected an .onnx file, an OpenVINO .xml, an ExecuTorch .pte, a LiteRT .tflite")
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)    # as if the edge extra were absent
+    refused(cli("bench", fp32_file), r"'ai_edge_litert.interpreter' is needed for running .tflite files "
+                                     r".*convzoo\[edge\]")
