@@ -194,3 +194,23 @@ def test_the_cli_says_a_bad_file_or_a_missing_interpreter_in_one_line(fp32_file,
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)    # as if the edge extra were absent
     refused(cli("bench", fp32_file), r"'ai_edge_litert.interpreter' is needed for running .tflite files "
                                      r".*convzoo\[edge\]")
+
+
+@pytest.mark.slow
+def test_deploy_lists_litert_fp32_and_int8_with_speed_and_accuracy(tmp_path):
+    """Both precisions built, checked and timed as deploy candidates; the folder reloads as LiteRT."""
+    import convzoo
+    from convzoo.export import deploy, load_deployed
+    torch.manual_seed(0)
+    m = convzoo.create_model("variant_conv", num_classes=10, widths=(8, 16), depth=1).eval()
+    xs, ys = torch.randn(48, 1, 16, 16), torch.randint(0, 10, (48,))
+    rep = deploy(m, tmp_path / "d", input_size=(1, 16, 16), data=(xs, ys), calibration_data=xs, threads=1,
+                 engines=["litert"], max_drop=100, runs=4, rounds=2, progress=False)
+    rows = {c["precision"]: c for c in rep["candidates"]}
+    assert set(rows) == {"fp32", "int8"}
+    for c in rows.values():
+        assert c["rejected"] is None and c["images_per_s"] > 0 and c["accuracy"] is not None, c
+    assert rows["fp32"]["agreement"] == 100.0
+    assert rep["chosen"]["file"] == "model.tflite" and rep["chosen"]["format"] == "litert"
+    r = load_deployed(tmp_path / "d", threads=1)
+    assert (r.engine, r.precision, r.program.threads) == ("litert", rep["chosen"]["precision"], 1)
