@@ -96,13 +96,17 @@ def test_bad_inputs_are_one_line(fp32_file, tmp_path):
         to_litert(_net(), tmp_path)
 
 
-def test_a_missing_interpreter_is_one_line_naming_the_extra(fp32_file, monkeypatch):
+def test_a_missing_interpreter_is_one_line_naming_the_extra(fp32_file, tmp_path, monkeypatch):
     import sys
     from convzoo._extras import MissingExtraError
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)   # as if not installed
     with pytest.raises(MissingExtraError, match=r"pip install 'convzoo\[edge\]'") as e:
         load_tflite(fp32_file)
     assert "\n" not in str(e.value)
+    monkeypatch.setitem(sys.modules, "litert_torch", None)               # and no converter
+    with pytest.raises(MissingExtraError, match=r"'litert_torch' is needed for LiteRT export .*convzoo\[edge\]"):
+        to_litert(_net(), tmp_path / "never.tflite")
+    assert not (tmp_path / "never.tflite").exists()
 
 
 def test_the_engine_is_in_the_registry_with_its_own_thread_pool():
