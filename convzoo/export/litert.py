@@ -136,9 +136,28 @@ def with_record(data: bytes, record: dict) -> bytes:
     model.buffers = buffers
     kept = [m for m in (model.metadata or []) if m.name not in (RECORD_NAME, RECORD_NAME.encode())]
     model.metadata = kept + [s.MetadataT(name=RECORD_NAME, buffer=len(buffers) - 1)]
-    builder = flatbuffers.Builder(len(data) + 4096)
+    builder = _aligned_builder(flatbuffers, len(data) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=_TFLITE_ID)
     return bytes(builder.Output())
+
+
+def _aligned_builder(flatbuffers, size: int):
+    """flatbuffers' Builder with byte arrays 16-byte aligned: the TFLite schema asks it of buffer data
+    (``force_align: 16``, so the runtime can read weights in place), and the generated Python's numpy
+    path applies only the element's own alignment."""
+    class Builder(flatbuffers.Builder):
+        _bytes = False
+
+        def CreateNumpyVector(self, x):
+            self._bytes = x.dtype == np.uint8
+            try:
+                return super().CreateNumpyVector(x)
+            finally:
+                self._bytes = False
+
+        def StartVector(self, elemSize, numElems, alignment):
+            return super().StartVector(elemSize, numElems, 16 if self._bytes else alignment)
+    return Builder(size)
 
 
 def _record_of(data: bytes) -> dict:
