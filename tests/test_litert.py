@@ -3,9 +3,10 @@ interpreter equal to eager (fp32 to 1e-4 of the output scale, int8 by top-1 agre
 source of its own kind with the record stored in its metadata, and every bad input is one line: a
 wrong shape, a truncated or foreign file, a missing interpreter.
 
-A conversion takes ~20 s here (litert-torch's import and MLIR lowering), more on a busy machine: the
-fp32 file of the module fixture is the normal tier's one conversion (plus the engine's cell in
-tests/test_engines.py); int8, the engine's build, the failed check and the CLI's path are ``slow``."""
+A conversion of the tiny net takes ~5 s on a quiet machine and 20-70 s at load 7 (litert-torch's
+import and MLIR lowering): the fp32 file of the module fixture is the normal tier's one conversion
+(plus the engine's cell in tests/test_engines.py); int8, the engine's build, the failed check, deploy
+and the CLI's path are ``slow``."""
 from __future__ import annotations
 
 import json
