@@ -40,10 +40,10 @@ def test_bench_cli_all_engines_names_the_fastest(capsys):
     assert rc == 0
     info = json.loads(capsys.readouterr().out)
     rows = {r["engine"]: r for r in info["engines"]}
-    assert set(rows) == {"eager", "compile", "onednn", "onnxruntime", "openvino"}
     # one place decides: --engine all runs exactly what the engine registry lists for the device
     from convzoo.export import list_engines
     assert [r["engine"] for r in info["engines"]] == list_engines("cpu")
+    assert {"eager", "compile", "onednn", "onnxruntime", "openvino", "executorch", "litert"} == set(rows)
     assert info["threads"] == 1 and info["omp_wait_policy"]
     ok = {e: r for e, r in rows.items() if "error" not in r}
     assert {"eager", "onnxruntime"} <= set(ok) and all(r["runs"] == 2 for r in ok.values())
