@@ -12,6 +12,11 @@ $(BIN)/python:
 # constraints.txt pins the torch/torchvision this project is tested with; pyproject asks for ranges
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[all,test,docs]"
+	# LiteRT second (pyproject's litert extra says why), then typing-extensions back to what the rest asks
+	# (pip reports xdsl's typing-extensions bound as a conflict; the last line checks that both sides import)
+	$(BIN)/pip install -q -c constraints.txt -e ".[litert]"
+	$(BIN)/pip install -q -c constraints.txt "typing-extensions>=4.15"
+	$(BIN)/python -c "import litert_torch, ai_edge_litert.interpreter, jupyter_client, selenium, pydantic"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -30,7 +30,7 @@ def _net():
 
 
 def test_registry_declares_each_engine_once_with_devices_and_precisions():
-    assert list_engines() == ["eager", "compile", "onednn", "onnxruntime", "openvino", "executorch"]
+    assert list_engines() == ["eager", "compile", "onednn", "onnxruntime", "openvino", "executorch", "litert"]
     for name, eng in REGISTRY.items():
         assert eng.name == name and "cpu" in eng.devices and "fp32" in eng.precisions["cpu"]
         assert eng.missing() is None             # every optional dependency is installed in the suite

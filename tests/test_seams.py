@@ -1,6 +1,6 @@
 """The seam matrix: every producer (train a classifier, train a segmenter, compress, quantize, export
-ONNX, export IR, export ExecuTorch, deploy) x every consumer (eval, predict, bench, deploy, compress, quantize,
-``train --resume``) either works -- and eval reproduces the accuracy its producer recorded, to the
+ONNX, export IR, export ExecuTorch, export LiteRT, deploy) x every consumer (eval, predict, bench, deploy,
+compress, quantize, ``train --resume``) either works -- and eval reproduces the accuracy its producer recorded, to the
 sample -- or refuses in one line naming why. No consumer changes a file of the folder it reads.
 (The producer fine-tuned from a real checkpoint is in tests/test_seams_real.py, slow tier.)"""
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 
 from _cli import CLS, INT8, NO_INT8, SEG, cli, ok, refused
 
-PRODUCERS = ("run", "compress", "quantize", "onnx", "ir", "pte", "deploy", "segrun", "seg_onnx")
+PRODUCERS = ("run", "compress", "quantize", "onnx", "ir", "pte", "tflite", "deploy", "segrun", "seg_onnx")
 CONSUMERS = ("eval", "predict", "bench", "deploy", "compress", "quantize", "resume")
-ARTIFACTS = ("quantize", "onnx", "ir", "pte", "deploy", "seg_onnx")
+ARTIFACTS = ("quantize", "onnx", "ir", "pte", "tflite", "deploy", "seg_onnx")
 
 # what a consumer does with a producer's output: "ok", or the one-line refusal it must print
 REFUSE = {
@@ -45,6 +45,8 @@ def made(tmp_path_factory) -> dict:
     ok("export", run, "--onnx", root / "m.onnx", "--openvino", root / "ir")
     if _has("executorch"):
         ok("export", run, "--executorch", root / "m.pte")
+    if _has("litert_torch"):
+        ok("export", run, "--litert", root / "m.tflite")
     ok("deploy", run, "--out", root / "deploy", "--engines", "eager", "onnxruntime", "--precisions", "fp32",
        "--runs", "2", "--check-samples", "500")
     ok("train", *SEG, "--out", seg)
@@ -55,7 +57,8 @@ def made(tmp_path_factory) -> dict:
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (20, 24), dtype=np.uint8)).save(images / f"{i}.png")
     return {"run": run, "compress": root / "compress", "quantize": root / "quantize", "onnx": root / "m.onnx",
-            "ir": root / "ir", "pte": root / "m.pte", "deploy": root / "deploy", "segrun": seg,
+            "ir": root / "ir", "pte": root / "m.pte", "tflite": root / "m.tflite", "deploy": root / "deploy",
+            "segrun": seg,
             "seg_onnx": root / "seg.onnx", "images": images, "root": root}
 
 
@@ -89,7 +92,7 @@ def _consume(consumer: str, src: Path, made: dict, out: Path, producer: str):
 
 def _recorded_accuracy(producer: str, made: dict) -> float:
     """What the producer measured; an export records no accuracy: its run's."""
-    folder = {"onnx": "run", "ir": "run", "pte": "run", "seg_onnx": "segrun"}.get(producer, producer)
+    folder = {"onnx": "run", "ir": "run", "pte": "run", "tflite": "run", "seg_onnx": "segrun"}.get(producer, producer)
     if producer == "deploy":
         rep = json.loads((made["deploy"] / "deploy.json").read_text())
         row = next(r for r in rep["candidates"] if r["engine"] == rep["chosen"]["engine"])
@@ -107,6 +110,8 @@ def test_seam(producer, consumer, made, tmp_path):
         pytest.skip(f"{NO_INT8}: no int8 folder to consume (the quantize consumer cells check the refusal)")
     if producer == "pte":
         pytest.importorskip("executorch")
+    if producer == "tflite":
+        pytest.importorskip("litert_torch")
     before = _state(src)
     code, out, err = _consume(consumer, src, made, tmp_path / "out", producer)
     assert _state(src) == before, "a consumer changed its source"
@@ -121,15 +126,15 @@ def test_seam(producer, consumer, made, tmp_path):
     if consumer == "eval":
         res = json.loads(out)
         want = _recorded_accuracy(producer, made)
-        if producer in ("onnx", "ir", "pte", "seg_onnx"):   # no record of its own: the run's, same test set
+        if producer in ("onnx", "ir", "pte", "tflite", "seg_onnx"):   # no record of its own: the run's, same test set
             assert res["samples"] * abs(res["accuracy"] - want) <= 1 + 1e-9, (res, want)
         else:
             assert res["agrees_with_report"] is True, res
             assert round(res["samples"] * res["accuracy"]) == round(res["samples"] * want)   # to the sample
-    if consumer == "bench" and producer in ("quantize", "deploy", "onnx", "ir", "pte"):
+    if consumer == "bench" and producer in ("quantize", "deploy", "onnx", "ir", "pte", "tflite"):
         res = json.loads(out)
         assert res["engine"] == {"quantize": "openvino", "onnx": "onnxruntime", "ir": "openvino",
-                                 "pte": "executorch"}.get(
+                                 "pte": "executorch", "tflite": "litert"}.get(
             producer, json.loads((src / "deploy.json").read_text())["chosen"]["engine"] if producer == "deploy"
             else None)
 
@@ -140,7 +145,8 @@ def test_fp32_artifacts_predict_what_their_run_predicts(made):
     def top1(flag, src):
         return [r["top"][0]["label"] for r in json.loads(ok("predict", made["images"], flag, src, "--json"))]
     want = top1("--run", made["run"])
-    for name in ("onnx", "ir", "deploy") + (("pte",) if _has("executorch") else ()):
+    for name in ("onnx", "ir", "deploy") + (("pte",) if _has("executorch") else ()) + \
+            (("tflite",) if _has("litert_torch") else ()):
         assert top1("--artifact", made[name]) == want, name
 
 

@@ -39,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 # the libraries convzoo drives: their deprecation notes and start-up chatter are not the command's output
 _DEPENDENCIES = ("torch", "torchvision", "onnx", "onnxruntime", "openvino", "nncf", "timm", "torchao", "tensorly",
-                "executorch")
+                "executorch", "litert_torch", "ai_edge_litert", "jax", "absl")
 
 
 @contextlib.contextmanager

@@ -1,11 +1,12 @@
 """``convzoo export MODEL --onnx PATH``: the inference graph as ONNX, checked with ONNX Runtime (and
-``--openvino DIR``, ``--executorch FILE.pte``, each checked in its own runtime)."""
+``--openvino DIR``, ``--executorch FILE.pte``, ``--litert FILE.tflite``, each checked in its own runtime)."""
 from __future__ import annotations
 
 import argparse
 import json
 
-HELP = "export a model to ONNX, OpenVINO IR or ExecuTorch (BN folded, static TF padding), verified in its runtime"
+HELP = ("export a model to ONNX, OpenVINO IR, ExecuTorch or LiteRT (BN folded, static TF padding), verified in "
+        "its runtime")
 
 EPILOG = """The exported graph is the inference form of the model: BatchNorm folded into the convs,
 TensorFlow "SAME" padding frozen for the export's input size, no custom autograd. The batch axis
@@ -18,12 +19,16 @@ to --static-batch or 1), fp32 or --precision int8 (PT2E with the XNNPACK quantiz
 run's train images or --calibration-data's), checked in the ExecuTorch runtime: fp32 against eager
 within the bound above, int8 by top-1 agreement with eager on the run's test images. A run's data
 spec is stored inside the .pte, so eval/predict/bench of the file need no data flags.
+--litert writes a LiteRT (TFLite) model converted by litert-torch, the same way: every axis fixed,
+fp32 or --precision int8 (PT2E with litert-torch's quantizer; int8 input and output, scales in the
+file), checked in the ai-edge-litert interpreter, the run's data spec stored as the file's metadata.
 
 examples:
   convzoo export efficientnet_b0 --onnx b0.onnx
   convzoo export mobilenet_v2 --onnx m.onnx --weights runs/x/model.safetensors --num-classes 10
   convzoo export convnext_tiny --onnx c.onnx --input-size 3 160 160 --static-batch
-  convzoo export runs/x --executorch m.pte --precision int8"""
+  convzoo export runs/x --executorch m.pte --precision int8
+  convzoo export runs/x --litert m.tflite --precision int8"""
 
 
 def register(subparsers) -> None:
@@ -37,8 +42,11 @@ def register(subparsers) -> None:
                    "float32 weights, dynamic batch) via openvino.convert_model, checked against eager")
     p.add_argument("--executorch", metavar="PATH", help="write an ExecuTorch .pte program (XNNPACK delegate), "
                    "checked in the ExecuTorch runtime (pip install 'convzoo[edge]')")
+    p.add_argument("--litert", metavar="PATH", help="write a LiteRT .tflite model (litert-torch converter), "
+                   "checked in the LiteRT interpreter (pip install 'convzoo[edge]')")
     p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
-                   help="--executorch only: fp32 (default) or int8 (PT2E, XNNPACK quantizer)")
+                   help="--executorch and --litert only: fp32 (default) or int8 (PT2E; XNNPACK's or "
+                        "litert-torch's quantizer)")
     p.add_argument("--calibration-data", metavar="DATASET", help="--precision int8: dataset (name, or a "
                    "folder with --data-root) whose train split calibrates; a run's own by default")
     p.add_argument("--data-root", help="folder of an on-disk dataset (--calibration-data)")
@@ -66,14 +74,15 @@ def run(args) -> int:
     from convzoo.export import to_onnx, verify_onnx
     from convzoo.export.onnx import example_input_for
 
-    if not (args.onnx or args.openvino or args.executorch):
-        raise CLIError("give --onnx PATH, --openvino DIR and/or --executorch PATH")
-    if args.precision != "fp32" and not args.executorch:
-        raise CLIError(f"--precision {args.precision} applies to --executorch; --onnx and --openvino write fp32")
+    if not (args.onnx or args.openvino or args.executorch or args.litert):
+        raise CLIError("give --onnx PATH, --openvino DIR, --executorch PATH and/or --litert PATH")
+    if args.precision != "fp32" and not (args.executorch or args.litert):
+        raise CLIError(f"--precision {args.precision} applies to --executorch and --litert; --onnx and "
+                       f"--openvino write fp32")
     from pathlib import Path
 
     from convzoo.runs import check_new_folder
-    for flag, path in (("--onnx", args.onnx), ("--executorch", args.executorch)):
+    for flag, path in (("--onnx", args.onnx), ("--executorch", args.executorch), ("--litert", args.litert)):
         if path and Path(path).exists():     # a file this command did not write is never replaced
             raise CLIError(f"{flag} {path} already exists; convzoo does not write over it (remove it or "
                            f"choose another path)")
@@ -92,6 +101,9 @@ def run(args) -> int:
     if args.executorch:
         from convzoo.cli.export_pte import export_executorch
         export_executorch(model, args, loaded, size, images, record)
+    if args.litert:
+        from convzoo.cli.export_tflite import export_litert
+        export_litert(model, args, loaded, size, images, record)
     if args.openvino:
         _export_openvino(model, args, size, images, record)
     if not args.onnx:

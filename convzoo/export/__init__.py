@@ -1,5 +1,5 @@
 """Inference and export: BatchNorm folding, channels_last, torch.compile, ONNX (+ ONNX Runtime
-parity), ExecuTorch (.pte, XNNPACK), the engine registry (:mod:`.engines`), deploy, benchmarking,
+parity), ExecuTorch (.pte, XNNPACK), LiteRT (.tflite), the engine registry (:mod:`.engines`), deploy, benchmarking,
 and the memory-efficient training switches.
 
 >>> from convzoo.export import deploy, get_engine, load_deployed, optimize, to_onnx
@@ -10,12 +10,14 @@ and the memory-efficient training switches.
 >>> graph = optimize(model, compile="onednn", example_input=x)   # oneDNN Graph fuser
 >>> to_onnx(model, "model.onnx", verify=True)            # checked against ONNX Runtime
 >>> to_executorch(model, "m.pte", precision="int8", calibration_data=xs)   # checked in ExecuTorch
+>>> to_litert(model, "m.tflite")                          # checked in the LiteRT interpreter
 """
 from ._common import relative_error
-from .artifact import ArtifactError, load_deployed, load_ir, load_onnx, load_pte
+from .artifact import ArtifactError, load_deployed, load_ir, load_onnx, load_pte, load_tflite
 from .benchmark import ENGINES, BenchResult, benchmark, make_runner
 from .executorch import ExecuTorchRunner, to_executorch, verify_pte
 from .engines import REGISTRY, Engine, candidates, get_engine, list_engines
+from .litert import LiteRTRunner, to_litert, verify_tflite
 from .deploy import deploy
 from .form import inference_form, reparameterize
 from .runner import ModuleRunner, Runner
@@ -40,4 +42,5 @@ __all__ = [
     "Runner", "ModuleRunner", "Engine", "REGISTRY", "get_engine", "list_engines", "candidates",
     "inference_form", "reparameterize", "deploy", "load_deployed", "load_onnx", "load_ir", "ArtifactError",
     "load_pte", "to_executorch", "verify_pte", "ExecuTorchRunner",
+    "load_tflite", "to_litert", "verify_tflite", "LiteRTRunner",
 ]

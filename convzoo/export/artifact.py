@@ -4,8 +4,9 @@ failing in one line that names the file (the engine's own words after ``--debug`
 Which loader a path needs is decided by :func:`convzoo.runs.open_source`; here each kind is read:
 a deploy folder (``deploy.json`` naming the chosen engine's file inside the folder: ``model.xml`` +
 ``model.bin`` for OpenVINO, ``model.onnx``, ``model.ts`` for the oneDNN Graph fuser, ``model.pt2``
-for a ``torch.export`` program, ``model.pte`` for ExecuTorch), an ``.onnx`` file, an OpenVINO IR
-(folder or ``.xml``) and an ExecuTorch ``.pte`` program. A deploy folder's format is read by the engine
+for a ``torch.export`` program, ``model.pte`` for ExecuTorch, ``model.tflite`` for LiteRT), an
+``.onnx`` file, an OpenVINO IR (folder or ``.xml``), an ExecuTorch ``.pte`` program and a LiteRT
+``.tflite`` model. A deploy folder's format is read by the engine
 that writes it (its record's ``format`` and ``load``: :func:`convzoo.export.engines.by_format`).
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..runs.manifest import DEPLOY_JSON, inside, read_json
 from ._common import ArtifactError, artifact_error
 from .engines import by_format
 from .executorch import load_pte
+from .litert import load_tflite
 from .onnx import load_onnx
 from .openvino import load_ir
 from .runner import Runner
@@ -70,4 +72,4 @@ def load_deployed(path: str | os.PathLike, *, threads: Optional[int] = None) -> 
     return runner
 
 
-__all__ = ["load_deployed", "load_onnx", "load_ir", "load_pte", "ArtifactError", "DEPLOY_JSON"]
+__all__ = ["load_deployed", "load_onnx", "load_ir", "load_pte", "load_tflite", "ArtifactError", "DEPLOY_JSON"]

@@ -12,6 +12,8 @@
     onnx      an ``.onnx`` file                                  its ``convzoo`` metadata, when exported from a run
     pte       an ExecuTorch ``.pte`` program                     its ``convzoo_record`` method (model, source,
                                                                  data, precision), when written by convzoo
+    tflite    a LiteRT ``.tflite`` model                          its ``convzoo_record`` metadata (the same
+                                                                 facts), when written by convzoo
 """
 from __future__ import annotations
 
@@ -23,10 +25,10 @@ from typing import Any, Optional, Union
 
 from .manifest import DEPLOY_JSON, EXPORT_JSON, QUANTIZE_JSON, RUN_CONFIG, is_run_dir, read_json, read_run_config
 
-ARTIFACTS = ("deploy", "quantize", "ir", "onnx", "pte")
+ARTIFACTS = ("deploy", "quantize", "ir", "onnx", "pte", "tflite")
 _LABELS = {"model": "model name", "hub": "model folder", "run": "run folder", "deploy": "deploy folder",
            "quantize": "quantize folder", "ir": "OpenVINO IR", "onnx": "ONNX file",
-           "pte": "ExecuTorch program"}
+           "pte": "ExecuTorch program", "tflite": "LiteRT model"}
 
 
 @dataclass
@@ -87,6 +89,16 @@ def _pte_record(path: Path) -> dict[str, Any]:
     return read_record(path)
 
 
+def _tflite_record(path: Path) -> dict[str, Any]:
+    """The record convzoo stored inside a ``.tflite`` ({} when none, or no interpreter here: its loader
+    says why)."""
+    try:
+        from convzoo.export.litert import read_record
+    except ImportError:
+        return {}
+    return read_record(path)
+
+
 def _export_record(folder: Path) -> dict[str, Any]:
     p = folder / EXPORT_JSON
     return read_json(p, "export record") if p.is_file() else {}
@@ -134,11 +146,14 @@ def open_source(source: Union[str, os.PathLike, Source]) -> Source:
             return Source("ir", name, p, _export_record(p.parent))
         if p.suffix == ".pte":
             return Source("pte", name, p, _pte_record(p))
+        if p.suffix == ".tflite":
+            return Source("tflite", name, p, _tflite_record(p))
         raise ValueError(f"{name} is a file convzoo does not run (expected an .onnx file, an OpenVINO .xml, an "
-                         f"ExecuTorch .pte, or a folder; a weights file goes with --weights)")
-    if p.suffix in (".onnx", ".xml", ".pte", ".safetensors", ".pth", ".pt") or os.sep in name:
+                         f"ExecuTorch .pte, a LiteRT .tflite, or a folder; a weights file goes with --weights)")
+    if p.suffix in (".onnx", ".xml", ".pte", ".tflite", ".safetensors", ".pth", ".pt") or os.sep in name:
         raise FileNotFoundError(f"{name} does not exist (expected a registered model name, a run folder, or an "
-                                f"artifact: a deploy or quantize folder, an OpenVINO IR, an .onnx or a .pte file)")
+                                f"artifact: a deploy or quantize folder, an OpenVINO IR, an .onnx, .pte or .tflite "
+                                f"file)")
     from convzoo.registry import model_entrypoint
     model_entrypoint(name.split(".", 1)[0])      # an unknown name: one line with the closest ones
     return Source("model", name)

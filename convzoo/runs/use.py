@@ -4,7 +4,8 @@
                    --> run folder               --> load_run                        engine eager, fp32
                    --> deploy folder            --> load_deployed  (deploy's choice, its engine and precision)
                    --> quantize folder          --> load_quantized (OpenVINO int8)
-                   --> IR / .onnx / .pte        --> load_ir / load_onnx / load_pte (the precision the file runs)
+                   --> IR / .onnx / .pte / .tflite --> load_ir / load_onnx / load_pte / load_tflite
+                                                    (the precision the file runs)
 
 Flags that do not apply to a source (weights or a head width for an artifact, a head width for a run)
 are refused in one line, never ignored.
@@ -127,7 +128,7 @@ def load_source(source: Union[str, os.PathLike, Source], *, weights: Optional[st
 
 
 def _artifact(src: Source, threads: Optional[int]) -> Loaded:
-    from convzoo.export.artifact import load_deployed, load_ir, load_onnx, load_pte
+    from convzoo.export.artifact import load_deployed, load_ir, load_onnx, load_pte, load_tflite
     data = src.data
     if src.kind == "deploy":
         runner = load_deployed(src.path, threads=threads)
@@ -141,6 +142,8 @@ def _artifact(src: Source, threads: Optional[int]) -> Loaded:
                       _fixed(q.runner))
     if src.kind == "pte":
         runner = load_pte(src.path)
+    elif src.kind == "tflite":
+        runner = load_tflite(src.path, threads=threads)
     else:
         runner = load_onnx(src.path, threads=threads) if src.kind == "onnx" else load_ir(src.path, threads=threads)
     return Loaded(src, runner, data, runner.engine, runner.precision, {}, _fixed(runner))

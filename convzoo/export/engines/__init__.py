@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ._base import Engine
-from . import eager, executorch, inductor, onednn, onnxruntime, openvino
+from . import eager, executorch, inductor, litert, onednn, onnxruntime, openvino
 
 REGISTRY: dict[str, Engine] = {}
 
@@ -30,7 +30,7 @@ def register(module) -> Engine:
     return engine
 
 
-_MODULES = (eager, inductor, onednn, onnxruntime, openvino, executorch)
+_MODULES = (eager, inductor, onednn, onnxruntime, openvino, executorch, litert)
 for _m in _MODULES:
     register(_m)
 
