@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1] / "convzoo"
 # Strings equal to an engine's name that are not engine names, each with its reason:
 # - the first argument of require / find_spec / import_module: a Python package to import (the
 #   package "onnxruntime", which the mechanism module below the registry imports), not an engine;
+# - the second argument of require: the pip extra that brings it (`convzoo[litert]`), not an engine;
 # - convzoo/cli/__init__.py's _DEPENDENCIES: the libraries whose warnings the CLI hushes, named
 #   without importing anything (convzoo --help loads no torch: tests/test_cli_startup.py);
 # - convzoo/export/quantize.py's NNCF_BACKEND: quantize(backend=)'s default name, also written in
@@ -50,6 +51,8 @@ def _allowed(tree, rel: str) -> set:
             name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
             if name in PACKAGE_CALLS:
                 out.add(id(node.args[0]))
+            if name in ("require", "_require") and len(node.args) > 1:
+                out.add(id(node.args[1]))
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and (rel, t.id) in NAMED_CONSTANTS
                                                 for t in node.targets):
             out.update(id(c) for c in ast.walk(node.value) if isinstance(c, ast.Constant))

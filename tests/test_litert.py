@@ -198,7 +198,7 @@ def test_the_cli_says_a_bad_file_or_a_missing_interpreter_in_one_line(fp32_file,
     refused(cli("bench", other), r"expected an .onnx file, an OpenVINO .xml, an ExecuTorch .pte, a LiteRT .tflite")
     monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)    # as if the litert extra were absent
     refused(cli("bench", fp32_file), r"'ai_edge_litert.interpreter' is needed for running .tflite files "
-                                     r".*convzoo\[edge\]")
+                                     r".*convzoo\[litert\]")
 
 
 @pytest.mark.slow
