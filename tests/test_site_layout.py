@@ -38,8 +38,6 @@ MIN_LABEL_PX = 14.0
 UNMEASURED_IMAGES = {
     "compare.png": "README's `convzoo compare` run (compare-20261207-014340, 8 min 7 s on the idle 2-core "
                    "AMD EPYC): its compare.json is not committed, and the README tables only the unmatched rows",
-    "search-pareto-small.png": "docs/scaling-search.md's `convzoo search --budget 25` run (runs/search-small, "
-                               "about 25 min): only its Pareto front is tabled, not the other 5 trials drawn",
 }
 # Figures still drawn wider than the page with labels under 11 pt (shrunk to the column, labels under 14 px
 # on screen), not measured until redrawn for the page (7 in, >= 11 pt); remove each name then (and from
