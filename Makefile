@@ -32,13 +32,17 @@ lint: setup
 
 # The default tier (< 15 min on an idle 2-core machine). Tests marked `slow` (the registry's other
 # widths and depths, whole pipelines, the heavy export tier) run in `make test-slow`; CI runs both.
+# --max-worker-restart 0: a crashed worker ends the run naming its test (pytest-xdist 3.8 can wait
+# forever after replacing a crashed worker under --dist loadgroup: pytest-dev/pytest-xdist#1378);
+# the 15 slowest tests are listed so a slow CI run shows where its time went
+XDIST := -n 2 --dist loadgroup --max-worker-restart 0 --durations 15
 test: setup lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rfEs -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -q -rfEs -m "not slow" $(PYTEST_ARGS)
 	# the two-process torchrun shard test brings down a pytest-xdist worker, so it runs on its own
 	$(if $(PYTEST_ARGS),,$(BIN)/python -m pytest -p no:xdist -q -rfEs tests/test_webdataset.py -k two_process)
 
 test-slow: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -rfEs -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -q -rfEs -m slow $(PYTEST_ARGS)
 
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -10,6 +10,7 @@ import types
 import pytest
 
 from convzoo.cli import build_parser, main
+from convzoo.cli._common import LazyChoice
 from convzoo.ranges import ArgType, Range
 
 # typed flags that are not single numbers: the MIN:MAX pairs of progressive learning
@@ -54,7 +55,23 @@ def test_the_fuzz_sees_the_numeric_flags():
 def test_every_numeric_flag_is_a_range_type(cmd, action):
     flag = max(action.option_strings, key=len)
     assert not _raw(action.type), f"{cmd} {flag}: type={action.type!r}; use flag_type(NAME) from cli/_common.py"
+    if isinstance(action.type, LazyChoice):     # a name read from the library (an engine, a backend)
+        return
     assert isinstance(action.type, ArgType) or (cmd, flag) in NOT_A_NUMBER, (cmd, flag, action.type)
+
+
+@pytest.mark.parametrize("cmd,action", [p for p in OPTIONS if isinstance(p.values[1].type, LazyChoice)])
+def test_a_name_outside_the_library_choices_is_one_line(cmd, action, capsys):
+    """The choices come from the library when the flag is parsed; a wrong name is argparse's one line
+    listing them, exit 2, and every listed name is accepted."""
+    flag = max(action.option_strings, key=len)
+    names = action.type.read()
+    assert names and all(action.type(n) == n for n in names)
+    code = main([cmd, flag, "no-such-name"])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and len(lines) == 1, err
+    assert "invalid choice: 'no-such-name'" in lines[0] and repr(names[0]) in lines[0], lines[0]
 
 
 @pytest.mark.parametrize("cmd,action", [p for p in OPTIONS if isinstance(p.values[1].type, ArgType)])

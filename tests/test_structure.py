@@ -26,31 +26,25 @@ def _modules() -> list[str]:
     return sorted(names)
 
 
-def _import_alone(name: str, conn) -> None:
-    # runs in a forked child that has torch loaded but no convzoo module yet
-    for mod in [m for m in sys.modules if m == "convzoo" or m.startswith("convzoo.")]:
-        del sys.modules[mod]
-    try:
-        __import__(name)
-        conn.send("")
-    except BaseException as e:  # noqa: BLE001 - report whatever broke the import
-        conn.send(f"{type(e).__name__}: {e}")
-
-
 def test_every_module_imports_alone():
     """Each module imported first in an interpreter that has imported no convzoo module: an import
-    cycle hides when something else happens to be imported first. The interpreter is a fork of one
-    that loaded torch (a fresh ``python -c`` per module costs ~2 s each)."""
-    ctx = mp.get_context("fork")
+    cycle hides when something else happens to be imported first. The interpreters are forks of a
+    forkserver that preloaded torch (a fresh ``python -c`` per module costs ~2 s each), never of this
+    worker: it may hold the threads of JAX, OpenVINO or ONNX Runtime from earlier tests, and a fork
+    of a threaded process can deadlock or crash."""
+    from _import_alone import import_alone
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["torch", "numpy", "_import_alone"])
     failures = {}
-    code = f"import sys; sys.path.insert(0, {str(ROOT.parent)!r}); import torch, numpy"
-    exec(code)  # torch/numpy are loaded before forking, so children pay nothing for them
     for name in _modules():
         parent, child = ctx.Pipe()
-        p = ctx.Process(target=_import_alone, args=(name, child))
+        p = ctx.Process(target=import_alone, args=(name, child))
         p.start()
         p.join(60)
         err = parent.recv() if parent.poll() else f"exit code {p.exitcode}"
+        if p.is_alive():                  # stuck: named as a failure, never left behind
+            p.kill()
+            p.join()
         if err:
             failures[name] = err
     assert not failures, failures

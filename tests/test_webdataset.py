@@ -98,9 +98,11 @@ def test_two_ranks_read_disjoint_shards_each_once_per_epoch(tmp_path):
         ds.set_epoch(e)
         orders.append([p.name for p in ds.shards_for()])
     assert len({tuple(o) for o in orders}) > 1
-    # two DataLoader workers split a rank's shards too
+    # two DataLoader workers split a rank's shards too (spawned: this pytest worker may hold JAX's or
+    # OpenVINO's threads from earlier tests, and a fork of a threaded process can deadlock or crash)
     ds = ShardDataset(pattern)
-    n = sum(1 for _ in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2))
+    n = sum(1 for _ in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2,
+                                                   multiprocessing_context="spawn"))
     assert n == 10
 
 

@@ -62,13 +62,29 @@ def flag_type(name: str):
     return flag_range(name).argtype()
 
 
-def choice(value: str, choices) -> str:
-    """``value`` if it is one of ``choices``, else argparse's own "invalid choice" line: for a ``type=``
-    that reads its choices when the flag is parsed (from a library that loads torch), so that building
-    the parser, and ``--help``, load nothing."""
-    if value not in choices:
-        raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(map(repr, choices))})")
-    return value
+class LazyChoice:
+    """argparse ``type=`` for a flag whose choices a library holds (an engine, a backend): they are read
+    when the flag is parsed, not when the parser is built, so that building the parser, and ``--help``,
+    load nothing; a name outside them is argparse's own "invalid choice" line. ``choices`` is a
+    ``"module:attribute"`` path to a sequence, or to a function that returns one."""
+
+    def __init__(self, choices: str):
+        self.choices = choices
+
+    def read(self) -> list:
+        import importlib
+        module, attr = self.choices.split(":")
+        found = getattr(importlib.import_module(module), attr)
+        return list(found() if callable(found) else found)
+
+    def __call__(self, value: str) -> str:
+        names = self.read()
+        if value not in names:
+            raise argparse.ArgumentTypeError(f"invalid choice: {value!r} (choose from {', '.join(map(repr, names))})")
+        return value
+
+    def __repr__(self) -> str:
+        return f"LazyChoice({self.choices!r})"
 
 
 def _explicit_call(self, parser, namespace, values, option_string=None):
