@@ -214,29 +214,14 @@ def _model_or_artifact(args, size):
 
 
 def _run_all(args, model, x) -> int:
-    """Every engine that applies to the device, one after the other, eager as it comes and the others
-    with BN folded and channels_last (their fast form); an engine that cannot run the model is listed
-    with its one-line reason."""
+    """:func:`convzoo.export.benchmark_all`, then its table (the fastest marked) or JSON."""
     import torch
 
-    from convzoo.export import benchmark
-    from convzoo.export.engines import DEFAULT, get_engine, is_reference, list_engines
+    from convzoo.export import benchmark_all
+    from convzoo.export.engines import DEFAULT, is_reference
 
-    device = "cuda" if args.device.startswith("cuda") else "cpu"
-    rows = []
-    for engine in list_engines(device):          # the registry decides what "all" runs
-        fast = not is_reference(engine)
-        missing = get_engine(engine).missing()
-        if missing:
-            rows.append(dict(engine=engine, error=missing))
-            continue
-        try:
-            res = benchmark(model, x, engine, warmup=args.warmup, runs=args.runs, channels_last=fast,
-                            fold_bn=fast, amp=args.amp and get_engine(engine).autocast,
-                            ort_threads=args.threads or torch.get_num_threads(), precision=args.precision)
-            rows.append(res.as_dict())
-        except (RuntimeError, ValueError) as e:
-            rows.append(dict(engine=engine, error=str(e).splitlines()[0]))
+    rows = benchmark_all(model, x, device="cuda" if args.device.startswith("cuda") else "cpu", warmup=args.warmup,
+                         runs=args.runs, amp=args.amp, threads=args.threads, precision=args.precision)
     _warn_if_busy(torch.get_num_threads())
     done = [r for r in rows if "error" not in r]
     best = max(done, key=lambda r: r["throughput"]) if done else None

@@ -14,7 +14,7 @@ and the memory-efficient training switches.
 """
 from ._common import relative_error
 from .artifact import ArtifactError, load_deployed, load_ir, load_onnx, load_pte, load_tflite
-from .benchmark import ENGINES, BenchResult, benchmark, make_runner
+from .benchmark import ENGINES, BenchResult, benchmark, benchmark_all, make_runner
 from .executorch import ExecuTorchRunner, to_executorch, verify_pte
 from .engines import REGISTRY, Engine, candidates, get_engine, list_engines
 from .litert import LiteRTRunner, to_litert, verify_tflite
@@ -37,7 +37,7 @@ __all__ = [
     "memory_format_for", "to_onnx", "verify_onnx", "relative_error",
     "ort_session", "prepare_for_export", "example_input_for", "freeze_tf_same_padding", "StaticPad",
     "MemoryEfficientSiLU", "memory_efficient_silu", "set_memory_efficient", "has_custom_autograd",
-    "benchmark", "make_runner", "BenchResult", "ENGINES",
+    "benchmark", "benchmark_all", "make_runner", "BenchResult", "ENGINES",
     "PRECISIONS", "check_precision", "cpu_precision_support", "quantize", "QuantizedModel", "load_quantized",
     "Runner", "ModuleRunner", "Engine", "REGISTRY", "get_engine", "list_engines", "candidates",
     "inference_form", "reparameterize", "deploy", "load_deployed", "load_onnx", "load_ir", "ArtifactError",

@@ -166,3 +166,27 @@ def benchmark(model: nn.Module, x: torch.Tensor, engine: str = DEFAULT, *, warmu
                        x.shape[0] / med, None if peak is None else round(peak, 1), runs, q1, q3,
                        getattr(model, "precision", None) if isinstance(model, Runner) else
                        runner_kw.get("precision", "fp32"), stable, outliers)
+
+
+def benchmark_all(model: nn.Module, x: torch.Tensor, *, device: str = "cpu", warmup: int = 5, runs: int = 20,
+                  amp: bool = False, threads: Optional[int] = None, precision: str = "fp32") -> list[dict]:
+    """``convzoo bench --engine all``: every engine the registry lists for ``device``, one after the
+    other, the reference engine as it comes and the others with BN folded and channels_last (their fast
+    form). One dict per engine (:meth:`BenchResult.as_dict`), or ``{"engine", "error"}`` with the one-line
+    reason an engine cannot run the model (not installed, a precision it lacks, an op it cannot take)."""
+    rows: list[dict] = []
+    for engine in list_engines(device):          # the registry decides what "all" runs
+        eng, fast = get_engine(engine), not is_reference(engine)
+        missing = eng.missing()
+        if missing:
+            rows.append(dict(engine=engine, error=missing))
+            continue
+        try:
+            res = benchmark(model, x, engine, warmup=warmup, runs=runs, channels_last=fast, fold_bn=fast,
+                            amp=amp and eng.autocast, ort_threads=threads or torch.get_num_threads(),
+                            precision=precision)
+            rows.append(res.as_dict())
+        except (RuntimeError, ValueError) as e:
+            rows.append(dict(engine=engine, error=str(e).splitlines()[0]))
+    return rows
+

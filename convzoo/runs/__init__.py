@@ -9,6 +9,7 @@ evaluated and written. Every command that reads what another wrote goes through 
     new_folder / write_run -> a new folder, complete or none
     train_run(run_info, cfg, out) -> a run folder trained (what convzoo train does)
     compress_run(run, method, out=) -> a run folder compressed and fine-tuned (what convzoo compress does)
+    quantize_run(run, out) -> an int8 IR and its accuracy/speed report (what convzoo quantize does)
 """
 from .compression import compress_run
 from .data import DEFAULT_MODEL, DataSpec, build_data, parse_kv, preprocess_info
@@ -16,6 +17,7 @@ from .evaluation import evaluate
 from .manifest import (DEPLOY_JSON, EXPORT_JSON, QUANTIZE_JSON, REPORT_JSON, RUN_CONFIG, inside, is_run_dir,
                        read_json, read_report, read_run_config, write_run_config)
 from .prediction import image_list, predict
+from .quantization import quantize_run
 from .run import Run, build_run_model, default_out_dir, load_run, run_test_inputs
 from .source import Source, open_source
 from .training import train_run
@@ -26,4 +28,5 @@ __all__ = ["DEFAULT_MODEL", "DataSpec", "build_data", "parse_kv", "preprocess_in
            "EXPORT_JSON", "QUANTIZE_JSON", "REPORT_JSON", "RUN_CONFIG", "inside", "is_run_dir", "read_json",
            "read_report", "read_run_config", "write_run_config", "image_list", "predict", "Run", "build_run_model",
            "default_out_dir", "load_run", "run_test_inputs", "Source", "open_source", "Loaded", "check_feeds",
-           "load_source", "check_new_folder", "new_folder", "write_run", "train_run", "compress_run"]
+           "load_source", "check_new_folder", "new_folder", "write_run", "train_run", "compress_run",
+           "quantize_run"]
