@@ -35,10 +35,7 @@ MIN_LABEL_PX = 14.0
 # data is not in the repository, so they cannot be redrawn without rerunning what made them; any other image
 # without a font record fails. Each leaves this table when its command is rerun and the image replaced (the
 # code draws it for the page now: 7 in wide, labels >= 11 pt).
-UNMEASURED_IMAGES = {
-    "compare.png": "README's `convzoo compare` run (compare-20261207-014340, 8 min 7 s on the idle 2-core "
-                   "AMD EPYC): its compare.json is not committed, and the README tables only the unmatched rows",
-}
+UNMEASURED_IMAGES: dict[str, str] = {}
 # Figures still drawn wider than the page with labels under 11 pt (shrunk to the column, labels under 14 px
 # on screen), not measured until redrawn for the page (7 in, >= 11 pt); remove each name then (and from
 # test_figures' NOT_YET_DRAWN_FOR_THE_PAGE). None now: figures 4, 8 and 9 were the last.
