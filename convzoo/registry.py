@@ -77,6 +77,11 @@ def twin_names(library: str) -> dict[str, str]:
     return {n: cfg["twins"][library] for n, cfg in sorted(_CFGS.items()) if library in cfg.get("twins", {})}
 
 
+def _from_timm() -> dict[str, str]:
+    """{timm name: convzoo name}: a folder written for timm names timm's model, and opens as ours."""
+    return {theirs: ours for ours, theirs in twin_names("timm").items() if theirs != ours}
+
+
 def _import_models() -> None:
     global _IMPORTED
     if _IMPORTED:
@@ -170,8 +175,9 @@ def _pretrained_file(name: str, pretrained_cfg: Any, overlay: Optional[dict], ch
     source = checkpoint_path or cfg.get("file") or cfg.get("state_dict")
     if source:
         return source
-    from .hub import find_cached_weights
-    found, looked = find_cached_weights(name.split(".", 1)[0])
+    from .model_folder import find_cached_weights
+    arch = name.split(".", 1)[0]
+    found, looked = find_cached_weights(arch, twin_names("timm").get(arch))
     if found is None:
         raise FileNotFoundError(
             f"create_model({name!r}, pretrained=True): no local weights (convzoo downloads nothing); looked in "
@@ -183,9 +189,9 @@ def _pretrained_file(name: str, pretrained_cfg: Any, overlay: Optional[dict], ch
 
 def _open_source(spec: str) -> tuple[str, Any]:
     """``local-dir:DIR`` / ``hf-hub:ORG/NAME`` -> (architecture, HubFolder)."""
-    from .hub import hf_hub_folder, read_folder
+    from .model_folder import hf_hub_folder, read_folder
     kind, _, where = spec.partition(":")
-    folder = read_folder(where if kind == "local-dir" else hf_hub_folder(where))
+    folder = read_folder(where if kind == "local-dir" else hf_hub_folder(where), _from_timm())
     if not is_model(folder.architecture):
         raise UnknownModelError(f"{spec}: its config.json names architecture {folder.architecture!r}, which "
                                 f"convzoo does not have (convzoo.list_models() lists all)")
@@ -194,7 +200,7 @@ def _open_source(spec: str) -> tuple[str, Any]:
 
 def _apply_folder_cfg(model: nn.Module, folder: Any) -> None:
     """A folder's preprocessing keys and label names become the model's default_cfg."""
-    from .hub import PREPROCESS_KEYS
+    from .model_folder import PREPROCESS_KEYS
     cfg = getattr(model, "default_cfg", None)
     if not isinstance(cfg, dict):
         return
@@ -208,8 +214,8 @@ def _apply_folder_cfg(model: nn.Module, folder: Any) -> None:
 
 
 def _folder_for(name: str, path) -> Any:
-    from .hub import read_folder
-    folder = read_folder(path)
+    from .model_folder import read_folder
+    folder = read_folder(path, _from_timm())
     if folder.architecture != name.split(".", 1)[0]:
         raise ValueError(f"{path} holds {folder.architecture!r} (its config.json), not {name!r}: build "
                          f"create_model('local-dir:{path}') or the model it names")

