@@ -30,7 +30,7 @@ accuracy_before (right after compression, before fine-tuning), accuracy_after (a
 
 
 def register(subparsers) -> None:
-    from convzoo.cli._common import flag_type as t
+    from convzoo.cli._common import LazyChoice, flag_type as t
     p = subparsers.add_parser("compress", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", help="a run folder written by convzoo train")
@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     g.add_argument("--macs-ratio", type=t("speedup"), help="target ratio of MACs, dense over compressed, > 1")
     g.add_argument("--energy", type=t("energy"), help="kept singular-value energy in (0, 1]")
     g.add_argument("--rank", type=t("rank"), help="one rank for every layer (capped at each layer's full rank)")
-    p.add_argument("--engine", type=_engine,
+    p.add_argument("--engine", type=LazyChoice("convzoo.compress.latency:engines"),
                    help="where --speedup and the report's latency are measured: onnxruntime or eager (default "
                         "onnxruntime; eager when onnxruntime is not installed)")
     p.add_argument("--threads", type=t("threads"), default=1, help="intra-op threads while timing (default 1)")
@@ -60,14 +60,6 @@ def register(subparsers) -> None:
     p.add_argument("--verbose", action="store_true", help="on a refusal, list why per layer")
     p.add_argument("--out", required=True, help="the new run folder (must not hold files)")
     p.set_defaults(func=run)
-
-
-def _engine(value: str) -> str:
-    """An engine compress can time on (:func:`convzoo.compress.latency.engines`, read when the flag is
-    parsed, not when the parser is built: ``--help`` loads no torch); a bad one in argparse's words."""
-    from convzoo.cli._common import choice
-    from convzoo.compress.latency import engines
-    return choice(value, engines())
 
 
 def run(args) -> int:
