@@ -18,3 +18,32 @@ RUN_HEAVY = os.environ.get("CONVZOO_TEST_HEAVY", "1") != "0"
 
 def n_bn(model: nn.Module) -> int:
     return sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def assert_edge_file_refusals(load, to_file, net, fp32_file, tmp_path, *, suffix: str, words: str, engine: str):
+    """The one-line refusals of a one-file edge format (``.pte``, ``.tflite``): a wrong input shape, a
+    truncated or foreign file (``words``: "ExecuTorch program", "LiteRT model"), a missing file, a
+    precision the engine lacks, int8 without calibration data, a directory as the path."""
+    import pytest
+    import torch
+
+    from convzoo.export.artifact import ArtifactError
+    r = load(fp32_file)
+    noun = words.split()[-1]
+    with pytest.raises(ValueError, match=rf"the {suffix} {noun} takes input Nx3x16x16, got 2x3x20x20"):
+        r(torch.randn(2, 3, 20, 20))
+    cut, foreign = tmp_path / f"cut{suffix}", tmp_path / f"foreign{suffix}"
+    cut.write_bytes(open(fp32_file, "rb").read()[:300])
+    foreign.write_text("not a model at all")
+    for bad in (cut, foreign):
+        with pytest.raises(ArtifactError, match=rf"{bad.name}: not a readable {words}") as e:
+            load(bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(FileNotFoundError, match=f"no {suffix} file at"):
+        load(tmp_path / f"missing{suffix}")
+    with pytest.raises(ValueError, match=f"{engine} engine runs fp32 or int8, got 'bf16'"):
+        to_file(net(), tmp_path / f"b{suffix}", precision="bf16")
+    with pytest.raises(ValueError, match="int8 quantization needs calibration_data"):
+        to_file(net(), tmp_path / f"c{suffix}", precision="int8")
+    with pytest.raises(ValueError, match="is an existing directory"):
+        to_file(net(), tmp_path)

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 
 from convzoo.export import ExecuTorchRunner, get_engine, load_pte, relative_error, to_executorch
-from convzoo.export.artifact import ArtifactError
 
 pytest.importorskip("executorch")
 
@@ -69,25 +68,9 @@ def test_int8_file_records_its_precision_and_agrees_with_eager(tmp_path):
 
 
 def test_bad_inputs_are_one_line(fp32_file, tmp_path):
-    r = load_pte(fp32_file)
-    with pytest.raises(ValueError, match=r"the .pte program takes input Nx3x16x16, got 2x3x20x20"):
-        r(torch.randn(2, 3, 20, 20))
-    cut = tmp_path / "cut.pte"
-    cut.write_bytes(open(fp32_file, "rb").read()[:300])
-    foreign = tmp_path / "foreign.pte"
-    foreign.write_text("not a program at all")
-    for bad in (cut, foreign):
-        with pytest.raises(ArtifactError, match=rf"{bad.name}: not a readable ExecuTorch program") as e:
-            load_pte(bad)
-        assert "\n" not in str(e.value)
-    with pytest.raises(FileNotFoundError, match="no .pte file at"):
-        load_pte(tmp_path / "missing.pte")
-    with pytest.raises(ValueError, match="executorch engine runs fp32 or int8, got 'bf16'"):
-        to_executorch(_net(), tmp_path / "b.pte", precision="bf16")
-    with pytest.raises(ValueError, match="int8 quantization needs calibration_data"):
-        to_executorch(_net(), tmp_path / "c.pte", precision="int8")
-    with pytest.raises(ValueError, match="is an existing directory"):
-        to_executorch(_net(), tmp_path)
+    from _export_checks import assert_edge_file_refusals
+    assert_edge_file_refusals(load_pte, to_executorch, _net, fp32_file, tmp_path, suffix=".pte",
+                              words="ExecuTorch program", engine="executorch")
 
 
 def test_a_missing_runtime_is_one_line_naming_the_extra(fp32_file, monkeypatch):

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from convzoo.export import LiteRTRunner, get_engine, load_tflite, relative_error, to_litert
-from convzoo.export.artifact import ArtifactError
 
 pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
@@ -76,25 +75,9 @@ def test_the_record_is_tflite_metadata_a_file_without_one_still_runs(fp32_file, 
 
 
 def test_bad_inputs_are_one_line(fp32_file, tmp_path):
-    r = load_tflite(fp32_file)
-    with pytest.raises(ValueError, match=r"the .tflite model takes input Nx3x16x16, got 2x3x20x20"):
-        r(torch.randn(2, 3, 20, 20))
-    cut = tmp_path / "cut.tflite"
-    cut.write_bytes(open(fp32_file, "rb").read()[:300])
-    foreign = tmp_path / "foreign.tflite"
-    foreign.write_text("not a model at all")
-    for bad in (cut, foreign):
-        with pytest.raises(ArtifactError, match=rf"{bad.name}: not a readable LiteRT model") as e:
-            load_tflite(bad)
-        assert "\n" not in str(e.value)
-    with pytest.raises(FileNotFoundError, match="no .tflite file at"):
-        load_tflite(tmp_path / "missing.tflite")
-    with pytest.raises(ValueError, match="LiteRT engine runs fp32 or int8, got 'bf16'"):
-        to_litert(_net(), tmp_path / "b.tflite", precision="bf16")
-    with pytest.raises(ValueError, match="int8 quantization needs calibration_data"):
-        to_litert(_net(), tmp_path / "c.tflite", precision="int8")
-    with pytest.raises(ValueError, match="is an existing directory"):
-        to_litert(_net(), tmp_path)
+    from _export_checks import assert_edge_file_refusals
+    assert_edge_file_refusals(load_tflite, to_litert, _net, fp32_file, tmp_path, suffix=".tflite", words="LiteRT model",
+                              engine="LiteRT")
 
 
 def test_a_missing_interpreter_is_one_line_naming_the_extra(fp32_file, tmp_path, monkeypatch):

@@ -98,12 +98,15 @@ def run(args) -> int:
         model = model.logits_only()
     images = _run_images(loaded, size)
     record = _record(loaded, size)
+    if args.executorch or args.litert:
+        from convzoo.cli.export_edge import export_edge_file
+        from convzoo.export import load_pte, load_tflite, to_executorch, to_litert, verify_pte, verify_tflite
     if args.executorch:
-        from convzoo.cli.export_pte import export_executorch
-        export_executorch(model, args, loaded, size, images, record)
+        export_edge_file(model, args, loaded, size, images, record, path=args.executorch, to_file=to_executorch,
+                         load=load_pte, verify=verify_pte, label="ExecuTorch XNNPACK", runtime="the ExecuTorch runtime")
     if args.litert:
-        from convzoo.cli.export_tflite import export_litert
-        export_litert(model, args, loaded, size, images, record)
+        export_edge_file(model, args, loaded, size, images, record, path=args.litert, to_file=to_litert,
+                         load=load_tflite, verify=verify_tflite, label="LiteRT", runtime="the LiteRT interpreter")
     if args.openvino:
         _export_openvino(model, args, size, images, record)
     if not args.onnx:

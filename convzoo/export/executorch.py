@@ -35,6 +35,7 @@ from .._extras import require as _require
 from ..io import atomic_write
 from .form import inference_form
 from ._common import artifact_error
+from .edge_file import check_against_eager, write_checked
 from .runner import Runner
 
 RECORD_METHOD = "convzoo_record"
@@ -235,17 +236,6 @@ def read_record(path: str | os.PathLike) -> dict:
         return {}
 
 
-def _check_int8(got: torch.Tensor, ref: torch.Tensor, min_agreement: float) -> float:
-    """Top-1 agreement of ``got`` with eager's ``ref``; ``RuntimeError`` below ``min_agreement``."""
-    if ref.dim() != 2 or ref.shape[1] < 2:       # not logits (a segmenter): the per-pixel top-1
-        got, ref = got.movedim(1, -1).flatten(0, -2), ref.movedim(1, -1).flatten(0, -2)
-    agree = float((got.argmax(1) == ref.argmax(1)).float().mean())
-    if agree < min_agreement:
-        raise RuntimeError(f"the int8 .pte agrees with eager fp32 on the top-1 of {100 * agree:.1f} % of the "
-                           f"inputs (needed {100 * min_agreement:.0f} %)")
-    return agree
-
-
 @torch.no_grad()
 def verify_pte(model: nn.Module, runner: "ExecuTorchRunner", x: torch.Tensor, *, rtol: Optional[float] = 1e-4,
                min_agreement: float = 0.9) -> float:
@@ -254,24 +244,7 @@ def verify_pte(model: nn.Module, runner: "ExecuTorchRunner", x: torch.Tensor, *,
     on this net, :func:`~convzoo.export.onnx.fp32_error_bound`) with the same top-1 (near-ties
     forgiven), returned; int8: the top-1 must agree
     on at least ``min_agreement`` of the inputs, the agreement returned. ``RuntimeError`` otherwise."""
-    from ._common import relative_error
-    from .onnx import _agreement, fp32_error_bound
-    was_training = model.training
-    ref = model.eval()(x).float()
-    model.train(was_training)
-    got = runner(x).float()
-    if got.shape != ref.shape:
-        raise RuntimeError(f"the .pte output shape {tuple(got.shape)} differs from eager {tuple(ref.shape)}")
-    if runner.precision == "int8":
-        return _check_int8(got, ref, min_agreement)
-    err = relative_error(got, ref)
-    bound = fp32_error_bound(model, x) if rtol is None else rtol
-    if not err <= bound:
-        raise RuntimeError(f"the .pte output differs from eager PyTorch: max abs diff is {err:.2e} of the "
-                           f"output scale (allowed {bound:.0e})")
-    if _agreement(got.numpy(), ref.numpy(), bound) < 1.0:
-        raise RuntimeError("the .pte's top-1 differs from eager PyTorch on an input that is not a near-tie")
-    return err
+    return check_against_eager(model, runner, x, ".pte", rtol=rtol, min_agreement=min_agreement)
 
 
 def to_executorch(model: nn.Module, path: str | os.PathLike, *, input_size: Optional[Sequence[int]] = None,
@@ -287,30 +260,11 @@ def to_executorch(model: nn.Module, path: str | os.PathLike, *, input_size: Opti
     A file that fails is renamed ``<path>.failed-check`` and the error says so; ``verify=False`` skips
     the check. ``record``: JSON-ready facts stored in the file (``convzoo export`` stores the run's
     data spec there)."""
-    from .onnx import example_input_for
-    p = os.fspath(path)
-    if os.path.isdir(p):
-        raise ValueError(f"to_executorch writes a file: {p} is an existing directory (give a path ending in .pte)")
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
-    x = example_input_for(model, input_size, batch)
-    program = lower(model, x, precision, calibration_data=calibration_data, record=record)
-    atomic_write(p, lambda tmp: Path(tmp).write_bytes(program))
-    if verify:
-        check = inputs
-        if check is None and precision == "int8":
-            from .quantize import calibration_batches
-            check = torch.cat(calibration_batches(calibration_data, 64))
-        try:
-            verify_pte(model, ExecuTorchRunner(program), check if check is not None else
-                       example_input_for(model, input_size, 2), rtol=None if inputs is not None else 1e-4,
-                       min_agreement=min_agreement)
-        except (RuntimeError, ValueError) as e:
-            kept = p + ".failed-check"
-            os.replace(p, kept)
-            raise type(e)(f"{e}; the file is kept as {kept}; verify=False (convzoo export --no-verify) "
-                          f"skips this check") from None
-    return p
+    def make(x):
+        return lower(model, x, precision, calibration_data=calibration_data, record=record)
+    return write_checked(model, path, ".pte", make, ExecuTorchRunner, input_size=input_size, precision=precision,
+                         calibration_data=calibration_data, batch=batch, verify=verify, inputs=inputs,
+                         min_agreement=min_agreement)
 
 
 def load_pte(path: str | os.PathLike, *, precision: Optional[str] = None) -> ExecuTorchRunner:

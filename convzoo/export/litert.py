@@ -37,6 +37,7 @@ from ..io import atomic_write
 from ._common import artifact_error
 from .executorch import _native_stderr_muted, require
 from .form import inference_form
+from .edge_file import check_against_eager, write_checked
 from .runner import Runner
 
 RECORD_NAME = "convzoo_record"
@@ -252,17 +253,6 @@ class TFLiteProgram:
         return torch.cat(outs)
 
 
-def _check_int8(got: torch.Tensor, ref: torch.Tensor, min_agreement: float) -> float:
-    """Top-1 agreement of ``got`` with eager's ``ref``; ``RuntimeError`` below ``min_agreement``."""
-    if ref.dim() != 2 or ref.shape[1] < 2:       # not logits (a segmenter): the per-pixel top-1
-        got, ref = got.movedim(1, -1).flatten(0, -2), ref.movedim(1, -1).flatten(0, -2)
-    agree = float((got.argmax(1) == ref.argmax(1)).float().mean())
-    if agree < min_agreement:
-        raise RuntimeError(f"the int8 .tflite agrees with eager fp32 on the top-1 of {100 * agree:.1f} % of "
-                           f"the inputs (needed {100 * min_agreement:.0f} %)")
-    return agree
-
-
 @torch.no_grad()
 def verify_tflite(model: nn.Module, program, x: torch.Tensor, *, rtol: Optional[float] = 1e-4,
                   min_agreement: float = 0.9) -> float:
@@ -271,24 +261,7 @@ def verify_tflite(model: nn.Module, program, x: torch.Tensor, *, rtol: Optional[
     output scale (None: the bound from fp32's own error on this net) with the same top-1 (near-ties
     forgiven), the error returned; int8 by top-1 agreement (at least ``min_agreement``), returned.
     ``RuntimeError`` otherwise."""
-    from ._common import relative_error
-    from .onnx import _agreement, fp32_error_bound
-    was_training = model.training
-    ref = model.eval()(x).float()
-    model.train(was_training)
-    got = program(x).float()
-    if got.shape != ref.shape:
-        raise RuntimeError(f"the .tflite output shape {tuple(got.shape)} differs from eager {tuple(ref.shape)}")
-    if program.precision == "int8":
-        return _check_int8(got, ref, min_agreement)
-    err = relative_error(got, ref)
-    bound = fp32_error_bound(model, x) if rtol is None else rtol
-    if not err <= bound:
-        raise RuntimeError(f"the .tflite output differs from eager PyTorch: max abs diff is {err:.2e} of the "
-                           f"output scale (allowed {bound:.0e})")
-    if _agreement(got.numpy(), ref.numpy(), bound) < 1.0:
-        raise RuntimeError("the .tflite's top-1 differs from eager PyTorch on an input that is not a near-tie")
-    return err
+    return check_against_eager(model, program, x, ".tflite", rtol=rtol, min_agreement=min_agreement)
 
 
 def to_litert(model: nn.Module, path: str | os.PathLike, *, input_size: Optional[Sequence[int]] = None,
@@ -302,30 +275,11 @@ def to_litert(model: nn.Module, path: str | os.PathLike, *, input_size: Optional
     bound from fp32's own error on this net) or on random inputs (fp32 within 1e-4; int8 on the
     calibration inputs). A file that fails is renamed ``<path>.failed-check`` and the error says so;
     ``record``: JSON-ready facts stored in the file."""
-    from .onnx import example_input_for
-    p = os.fspath(path)
-    if os.path.isdir(p):
-        raise ValueError(f"to_litert writes a file: {p} is an existing directory (give a path ending in .tflite)")
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
-    x = example_input_for(model, input_size, batch)
-    data = convert(model, x, precision, calibration_data=calibration_data, record=record)
-    atomic_write(p, lambda tmp: Path(tmp).write_bytes(data))
-    if verify:
-        check = inputs
-        if check is None and precision == "int8":
-            from .quantize import calibration_batches
-            check = torch.cat(calibration_batches(calibration_data, 64))
-        try:
-            verify_tflite(model, TFLiteProgram(data), check if check is not None else
-                          example_input_for(model, input_size, 2), rtol=None if inputs is not None else 1e-4,
-                          min_agreement=min_agreement)
-        except (RuntimeError, ValueError) as e:
-            kept = p + ".failed-check"
-            os.replace(p, kept)
-            raise type(e)(f"{e}; the file is kept as {kept}; verify=False (convzoo export --no-verify) "
-                          f"skips this check") from None
-    return p
+    def make(x):
+        return convert(model, x, precision, calibration_data=calibration_data, record=record)
+    return write_checked(model, path, ".tflite", make, TFLiteProgram, input_size=input_size, precision=precision,
+                         calibration_data=calibration_data, batch=batch, verify=verify, inputs=inputs,
+                         min_agreement=min_agreement)
 
 
 class LiteRTRunner(Runner):

@@ -1,9 +1,11 @@
-"""``convzoo export ... --executorch PATH [--precision int8]``: the ExecuTorch half of ``convzoo export``.
+"""``convzoo export ... --executorch PATH | --litert PATH [--precision int8]``: the edge half of
+``convzoo export``, one routine for both one-file formats.
 
 model -> [int8: calibration inputs, a run's train split or --calibration-data's] ->
-:func:`convzoo.export.to_executorch` (lowered, written, run in the ExecuTorch runtime against eager: a
-run's test images when there are, random inputs otherwise; a file that fails is renamed
-``PATH.failed-check``) -> one line saying what was written and how it was checked.
+:func:`convzoo.export.to_executorch` / :func:`~convzoo.export.to_litert` (written unchecked) -> the file
+reloaded and run in its runtime against eager (a run's test images when there are, the calibration
+inputs for int8, random inputs otherwise; a file that fails is renamed ``PATH.failed-check``) -> one
+line saying what was written and one how it was checked.
 """
 from __future__ import annotations
 
@@ -30,22 +32,24 @@ def _calibration(args, loaded, size):
     return [x for x, _ in prepared_batches(train, side, 300)]
 
 
-def export_executorch(model, args, loaded, size, images, record) -> None:
-    """Write and check ``args.executorch`` (see the module docstring); ``CLIError`` (exit 1) for a
-    file that fails its check, exit 2 for what cannot be lowered."""
+def export_edge_file(model, args, loaded, size, images, record, *, path: str, to_file, load, verify,
+                     label: str, runtime: str) -> None:
+    """Write ``path`` with ``to_file`` (``to_executorch`` or ``to_litert``), reload it with ``load`` and
+    check it with ``verify`` (see the module docstring); ``label`` names the format in the first line,
+    ``runtime`` where it was checked in the second. ``CLIError`` (exit 1) for a file that fails its
+    check, exit 2 for what cannot be converted."""
     import os
 
     import torch
 
     from convzoo.cli import CLIError
-    from convzoo.export import load_pte, to_executorch, verify_pte
     from convzoo.export.onnx import example_input_for
     calib = _calibration(args, loaded, size)
-    path = to_executorch(model, args.executorch, input_size=size, precision=args.precision,
-                         calibration_data=calib, batch=args.static_batch or 1, verify=False, record=record)
-    runner = load_pte(path)
-    print(f"wrote {path} ({args.model}, ExecuTorch XNNPACK {args.precision}, input "
-          f"{'x'.join(map(str, runner.input_shape))})")
+    path = to_file(model, path, input_size=size, precision=args.precision, calibration_data=calib,
+                   batch=args.static_batch or 1, verify=False, record=record)
+    runner = load(path)
+    print(f"wrote {path} ({args.model}, {label} {args.precision}, input "
+          f"{'x'.join(map(str, runner.input_shape))}, {os.path.getsize(path) / 1e6:.1f} MB)")
     if args.no_verify:
         return
     x, on = images, f"{0 if images is None else len(images)} of the run's test images"
@@ -54,11 +58,11 @@ def export_executorch(model, args, loaded, size, images, record) -> None:
     elif x is None:
         x, on = example_input_for(model, size, 2), "random inputs"
     try:
-        got = verify_pte(model, runner, x, rtol=None if images is not None else 1e-4)
+        got = verify(model, runner, x, rtol=None if images is not None else 1e-4)
     except (RuntimeError, ValueError) as e:     # nothing left under the name asked for
         os.replace(path, f"{path}.failed-check")
         raise CLIError(f"{e}; the file is kept as {path}.failed-check; --no-verify skips this check",
                        code=1) from None
     what = (f"top-1 agrees with eager on {100 * got:.1f} %" if args.precision == "int8"
             else f"max abs diff {got:.1e} of the output scale, same top-1")
-    print(f"verified in the ExecuTorch runtime on {on}: {what}")
+    print(f"verified in {runtime} on {on}: {what}")

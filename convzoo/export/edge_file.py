@@ -1,0 +1,95 @@
+"""A one-file edge artifact (ExecuTorch's ``.pte``, LiteRT's ``.tflite``): checked against eager
+PyTorch, written atomically, and kept aside under another name when the check fails.
+
+    model --the backend's bytes (lower / convert)--> atomic write at PATH
+          --the file in its runtime vs eager on the check inputs-->
+             fp32: max |diff| / max |eager| within the bound, the same top-1 (near-ties forgiven)
+             int8: top-1 agreement with eager fp32 of at least ``min_agreement``
+          --failed--> PATH renamed PATH.failed-check, the error saying so
+
+The two backends differ only in how they make the bytes and run them; the checks and the file
+protocol are the same, so they live here once.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import nn
+
+from ..io import atomic_write
+
+
+def _check_int8(got: torch.Tensor, ref: torch.Tensor, min_agreement: float, kind: str) -> float:
+    """Top-1 agreement of ``got`` with eager's ``ref``; ``RuntimeError`` below ``min_agreement``."""
+    if ref.dim() != 2 or ref.shape[1] < 2:       # not logits (a segmenter): the per-pixel top-1
+        got, ref = got.movedim(1, -1).flatten(0, -2), ref.movedim(1, -1).flatten(0, -2)
+    agree = float((got.argmax(1) == ref.argmax(1)).float().mean())
+    if agree < min_agreement:
+        raise RuntimeError(f"the int8 {kind} agrees with eager fp32 on the top-1 of {100 * agree:.1f} % of the "
+                           f"inputs (needed {100 * min_agreement:.0f} %)")
+    return agree
+
+
+@torch.no_grad()
+def check_against_eager(model: nn.Module, program: Callable, x: torch.Tensor, kind: str, *,
+                        rtol: Optional[float] = 1e-4, min_agreement: float = 0.9) -> float:
+    """``program`` (a callable with ``precision``: the file in its runtime) against eager ``model`` on
+    ``x``. fp32: the max abs difference relative to max |eager| within ``rtol`` (None: the bound from
+    fp32's own error on this net, :func:`~convzoo.export.onnx.fp32_error_bound`) with the same top-1
+    (near-ties forgiven), the error returned; int8: top-1 agreement of at least ``min_agreement``,
+    returned. ``RuntimeError`` naming ``kind`` (".pte", ".tflite") otherwise."""
+    from ._common import relative_error
+    from .onnx import _agreement, fp32_error_bound
+    was_training = model.training
+    ref = model.eval()(x).float()
+    model.train(was_training)
+    got = program(x).float()
+    if got.shape != ref.shape:
+        raise RuntimeError(f"the {kind} output shape {tuple(got.shape)} differs from eager {tuple(ref.shape)}")
+    if program.precision == "int8":
+        return _check_int8(got, ref, min_agreement, kind)
+    err = relative_error(got, ref)
+    bound = fp32_error_bound(model, x) if rtol is None else rtol
+    if not err <= bound:
+        raise RuntimeError(f"the {kind} output differs from eager PyTorch: max abs diff is {err:.2e} of the "
+                           f"output scale (allowed {bound:.0e})")
+    if _agreement(got.numpy(), ref.numpy(), bound) < 1.0:
+        raise RuntimeError(f"the {kind}'s top-1 differs from eager PyTorch on an input that is not a near-tie")
+    return err
+
+
+def write_checked(model: nn.Module, path: str | os.PathLike, kind: str, make: Callable[[torch.Tensor], bytes],
+                  run: Callable[[bytes], Callable], *, input_size: Optional[Sequence[int]], precision: str,
+                  calibration_data, batch: int, verify: bool, inputs: Optional[torch.Tensor],
+                  min_agreement: float) -> str:
+    """``make(x)``'s bytes written atomically at ``path`` (``x`` the (batch, C, *S) example input), then,
+    with ``verify``, ``run(bytes)`` checked against eager (:func:`check_against_eager`) on ``inputs``
+    (real images: fp32 within the bound from fp32's own error), else on the calibration inputs (int8:
+    random inputs tell nothing of top-1) or on random inputs (fp32 within 1e-4). A file that fails is
+    renamed ``<path>.failed-check`` and the error says so. Returns the path."""
+    from .onnx import example_input_for
+    p = os.fspath(path)
+    if os.path.isdir(p):
+        raise ValueError(f"a {kind} file is written: {p} is an existing directory (give a path ending in {kind})")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    data = make(example_input_for(model, input_size, batch))
+    atomic_write(p, lambda tmp: Path(tmp).write_bytes(data))
+    if not verify:
+        return p
+    check = inputs
+    if check is None and precision == "int8":
+        from .quantize import calibration_batches
+        check = torch.cat(calibration_batches(calibration_data, 64))
+    try:
+        check_against_eager(model, run(data), check if check is not None else example_input_for(model, input_size, 2),
+                            kind, rtol=None if inputs is not None else 1e-4, min_agreement=min_agreement)
+    except (RuntimeError, ValueError) as e:
+        kept = p + ".failed-check"
+        os.replace(p, kept)
+        raise type(e)(f"{e}; the file is kept as {kept}; verify=False (convzoo export --no-verify) "
+                      f"skips this check") from None
+    return p
