@@ -47,3 +47,19 @@ def assert_edge_file_refusals(load, to_file, net, fp32_file, tmp_path, *, suffix
         to_file(net(), tmp_path / f"c{suffix}", precision="int8")
     with pytest.raises(ValueError, match="is an existing directory"):
         to_file(net(), tmp_path)
+
+
+def tiny_edge_net():
+    """conv + BN (random statistics) + depthwise conv + ReLU6 + pool + linear at 3x16x16, 5 classes: the
+    edge formats' test net, small enough to convert in seconds."""
+    import torch
+    from torch import nn
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                      nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU6(), nn.AdaptiveAvgPool2d(1),
+                      nn.Flatten(), nn.Linear(8, 5))
+    with torch.no_grad():
+        m[1].running_mean.uniform_(-1, 1)
+        m[1].running_var.uniform_(0.5, 2)
+    m.default_cfg = {"input_size": (3, 16, 16)}
+    return m.eval()

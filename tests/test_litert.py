@@ -22,16 +22,7 @@ pytest.importorskip("litert_torch")
 pytest.importorskip("ai_edge_litert")
 
 
-def _net():
-    torch.manual_seed(0)
-    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                      nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU6(), nn.AdaptiveAvgPool2d(1),
-                      nn.Flatten(), nn.Linear(8, 5))
-    with torch.no_grad():
-        m[1].running_mean.uniform_(-1, 1)
-        m[1].running_var.uniform_(0.5, 2)
-    m.default_cfg = {"input_size": (3, 16, 16)}
-    return m.eval()
+from _export_checks import tiny_edge_net as _net  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,18 @@ from torch import nn
 from ..io import atomic_write
 
 
+@torch.no_grad()
+def calibrate_in_fixed_batches(prepared: Callable, calibration: Sequence[torch.Tensor], n: int) -> None:
+    """Feed each calibration batch to a PT2E-prepared graph exported at batch ``n``, in chunks of ``n``
+    (the last padded with copies of its first sample: the graph takes no other shape)."""
+    for b in calibration:
+        for i in range(0, len(b), n):
+            chunk = b[i:i + n]
+            if len(chunk) < n:
+                chunk = torch.cat([chunk, chunk[:1].expand(n - len(chunk), *chunk.shape[1:])])
+            prepared(chunk)
+
+
 def _check_int8(got: torch.Tensor, ref: torch.Tensor, min_agreement: float, kind: str) -> float:
     """Top-1 agreement of ``got`` with eager's ``ref``; ``RuntimeError`` below ``min_agreement``."""
     if ref.dim() != 2 or ref.shape[1] < 2:       # not logits (a segmenter): the per-pixel top-1

@@ -35,7 +35,7 @@ from .._extras import require as _require
 from ..io import atomic_write
 from .form import inference_form
 from ._common import artifact_error
-from .edge_file import check_against_eager, write_checked
+from .edge_file import calibrate_in_fixed_batches, check_against_eager, write_checked
 from .runner import Runner
 
 RECORD_METHOD = "convzoo_record"
@@ -71,14 +71,7 @@ def _quantized_graph(form: nn.Module, x: torch.Tensor, calibration: Sequence[tor
     quantizer.set_global(xq.get_symmetric_quantization_config(is_per_channel=True))
     graph = torch.export.export(form, (x,)).module()
     prepared = pt2e.prepare_pt2e(graph, quantizer)
-    n = len(x)
-    with torch.no_grad():
-        for b in calibration:
-            for i in range(0, len(b), n):
-                chunk = b[i:i + n]
-                if len(chunk) < n:
-                    chunk = torch.cat([chunk, chunk[:1].expand(n - len(chunk), *chunk.shape[1:])])
-                prepared(chunk)
+    calibrate_in_fixed_batches(prepared, calibration, len(x))
     return pt2e.convert_pt2e(prepared)
 
 

@@ -37,7 +37,7 @@ from ..io import atomic_write
 from ._common import artifact_error
 from .executorch import _native_stderr_muted, require
 from .form import inference_form
-from .edge_file import check_against_eager, write_checked
+from .edge_file import calibrate_in_fixed_batches, check_against_eager, write_checked
 from .runner import Runner
 
 RECORD_NAME = "convzoo_record"
@@ -80,14 +80,7 @@ def _quantized(form: nn.Module, x: torch.Tensor, calibration: Sequence[torch.Ten
     qc = require("litert_torch.quantize.quant_config", "litert", "LiteRT int8")
     quantizer = pq.PT2EQuantizer().set_global(pq.get_symmetric_quantization_config(is_per_channel=True))
     prepared = qpt2e.prepare_pt2e(torch.export.export(form, (x,)).module(), quantizer)
-    n = len(x)
-    with torch.no_grad():
-        for b in calibration:
-            for i in range(0, len(b), n):
-                chunk = b[i:i + n]
-                if len(chunk) < n:
-                    chunk = torch.cat([chunk, chunk[:1].expand(n - len(chunk), *chunk.shape[1:])])
-                prepared(chunk)
+    calibrate_in_fixed_batches(prepared, calibration, len(x))
     graph = pt2e.move_exported_model_to_eval(qpt2e.convert_pt2e(prepared, fold_quantize=False))
     return graph, qc.QuantConfig(pt2e_quantizer=quantizer)
 
