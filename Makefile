@@ -38,8 +38,9 @@ lint: setup
 XDIST := -n 2 --dist loadgroup --max-worker-restart 0 --durations 15
 test: setup lint
 	$(BIN)/python -m pytest $(XDIST) -q -rfEs -m "not slow" $(PYTEST_ARGS)
-	# the two-process torchrun shard test brings down a pytest-xdist worker, so it runs on its own
-	$(if $(PYTEST_ARGS),,$(BIN)/python -m pytest -p no:xdist -q -rfEs tests/test_webdataset.py -k two_process)
+	# the two-process torchrun shard test and the DataLoader-workers one bring down a pytest-xdist
+	# worker, so they run on their own
+	$(if $(PYTEST_ARGS),,$(BIN)/python -m pytest -p no:xdist -q -rfEs tests/test_webdataset.py -k "two_process or loader_workers")
 
 test-slow: setup
 	$(BIN)/python -m pytest $(XDIST) -q -rfEs -m slow $(PYTEST_ARGS)

@@ -98,11 +98,18 @@ def test_two_ranks_read_disjoint_shards_each_once_per_epoch(tmp_path):
         ds.set_epoch(e)
         orders.append([p.name for p in ds.shards_for()])
     assert len({tuple(o) for o in orders}) > 1
-    # two DataLoader workers split a rank's shards too (spawned: this pytest worker may hold JAX's or
-    # OpenVINO's threads from earlier tests, and a fork of a threaded process can deadlock or crash)
-    ds = ShardDataset(pattern)
-    n = sum(1 for _ in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2,
-                                                   multiprocessing_context="spawn"))
+
+
+# In the parallel suite, DataLoader worker processes brought down the pytest-xdist worker that had run
+# the export tests before (seen twice on fresh clones, fork and spawn alike; never alone, never outside
+# pytest-xdist), so like the torchrun test below this runs in `make test`'s own pass afterwards.
+@pytest.mark.skipif(bool(os.environ.get("PYTEST_XDIST_WORKER")),
+                    reason="DataLoader workers brought down the pytest-xdist worker in the parallel suite; "
+                           "`make test` runs it on its own afterwards (`pytest -p no:xdist tests/test_webdataset.py`)")
+def test_two_loader_workers_split_a_ranks_shards(tmp_path):
+    write_shards(Waves(), tmp_path, "train", per_shard=2)          # 5 shards of 2
+    ds = ShardDataset(str(tmp_path / "train-{000000..000004}.tar"))
+    n = sum(1 for _ in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2))
     assert n == 10
 
 
