@@ -20,10 +20,8 @@ except SystemExit:
     pass
 print("torch loaded" if "torch" in sys.modules else "no torch", file=sys.stderr)
 """
-# bench lists the engine registry's names, which sit inside convzoo.export: that package imports its
-# mechanisms (and torch) when imported, and four of its names (benchmark, deploy, optimize, quantize) are
-# both a module and a function, so it cannot simply load them on first use.
-LOADS_TORCH = {"bench"}
+# commands whose --help still loads torch: none (bench reads the engine names when --engine is parsed)
+LOADS_TORCH: set[str] = set()
 
 
 def _torch_loaded(*argv: str) -> bool:

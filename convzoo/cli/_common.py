@@ -68,14 +68,15 @@ class LazyChoice:
     load nothing; a name outside them is argparse's own "invalid choice" line. ``choices`` is a
     ``"module:attribute"`` path to a sequence, or to a function that returns one."""
 
-    def __init__(self, choices: str):
-        self.choices = choices
+    def __init__(self, choices: str, extra: tuple = ()):
+        self.choices, self.extra = choices, tuple(extra)
 
     def read(self) -> list:
+        """The library's choices, then ``extra`` (names the command adds, e.g. bench's "all")."""
         import importlib
         module, attr = self.choices.split(":")
         found = getattr(importlib.import_module(module), attr)
-        return list(found() if callable(found) else found)
+        return list(found() if callable(found) else found) + list(self.extra)
 
     def __call__(self, value: str) -> str:
         names = self.read()

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
-HELP = "measure inference latency, throughput and peak memory (eager, compile, onednn or onnxruntime)"
+HELP = ("measure inference latency, throughput and peak memory under any engine of the registry (PyTorch "
+        "eager, compile, onednn; onnxruntime, openvino, executorch, litert)")
 
 EPILOG = """Latency is the median of --runs timed calls after --warmup untimed ones, with the quartiles
 of those calls as its spread; throughput = batch / median latency. A warning is printed when the
@@ -15,10 +16,13 @@ same model whatever --engine). Process memory: on CUDA, torch.cuda.max_memory_al
 runs; on CPU, the rise of the process's resident-set high-water mark (Linux VmHWM) over the runs,
 which counts everything the engine touched (PyTorch or ONNX Runtime buffers, allocator slack) and is
 often near 0 once the warm-up has sized the allocator.
-Engines: eager (PyTorch), compile (torch.compile, inductor with freezing; the first call compiles
-and is part of the warm-up), onednn (TorchScript + PyTorch's oneDNN Graph fuser, CPU fp32 or bf16:
-the fastest PyTorch path for the mobile nets, with --precision bf16; not for ConvNeXt), onnxruntime (the model
-exported with BN folded, CPU execution provider).
+Engines (convzoo.export.list_engines(); a wrong name lists them): eager (PyTorch), compile
+(torch.compile, inductor with freezing; the first call compiles and is part of the warm-up), onednn
+(TorchScript + PyTorch's oneDNN Graph fuser, CPU fp32 or bf16: the fastest PyTorch path for the mobile
+nets, with --precision bf16; not for ConvNeXt), onnxruntime (the model exported with BN folded, CPU
+execution provider), openvino (OpenVINO's CPU plugin, fp32/bf16 or NNCF int8), executorch (a .pte
+lowered to XNNPACK, fp32 or int8), litert (a .tflite in the LiteRT interpreter, fp32 or int8); the
+last three need the deploy, edge and litert extras.
 The command restarts itself once with OMP_WAIT_POLICY=PASSIVE unless the environment names a policy
 (OMP_WAIT_POLICY=ACTIVE keeps spinning workers): on a machine shared with other jobs, spinning OpenMP
 threads that lose their core made PyTorch with 2 threads tens of times slower. The thread count and
@@ -37,17 +41,18 @@ examples:
 
 
 def register(subparsers) -> None:
-    from convzoo.cli._common import flag_type as t
-    from convzoo.export.engines import DEFAULT, list_engines
-    ENGINES = tuple(list_engines())
+    # the engine names are read when --engine is parsed (LazyChoice): building the parser, and
+    # --help, load no torch
+    from convzoo.cli._common import LazyChoice, flag_type as t
     p = subparsers.add_parser("bench", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="a registered model name (see convzoo list), a run folder (convzoo train "
                    "or compress), a folder written by convzoo deploy or convzoo quantize, an OpenVINO IR "
                    "folder or an .onnx file (each run with its own engine and labelled with its real precision)")
-    p.add_argument("--engine", choices=ENGINES + ("all",), default=DEFAULT,
-                   help='default: eager; "all" measures every engine that applies, one after the '
-                        'other, each with its fast settings, and names the fastest')
+    p.add_argument("--engine", type=LazyChoice("convzoo.export.engines:list_engines", extra=("all",)),
+                   metavar="ENGINE", help='an engine of the registry (see below; default: the reference '
+                   'engine, eager); "all" measures every engine that applies, one after the other, each '
+                   'with its fast settings, and names the fastest')
     p.add_argument("--batch", type=t("bench_batch"), default=None,
                    help="batch size (default 1; a deploy folder's: the batch it was built and timed at)")
     p.add_argument("--input-size", nargs="+", metavar="N",
@@ -89,12 +94,14 @@ def run(args) -> int:
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise CLIError(f"--device {args.device} requested but CUDA is not available")
-    from convzoo.export.engines import get_engine
-    engine = None if args.engine == "all" else get_engine(args.engine)
+    from convzoo.export.engines import DEFAULT, get_engine
+    name = args.engine or DEFAULT
+    engine = None if name == "all" else get_engine(name)
     if args.device.startswith("cuda") and engine is not None and "cuda" not in engine.devices:
-        raise CLIError(f"--engine {args.engine} runs on the CPU ({engine.summary}); use --device cpu")
+        raise CLIError(f"--engine {name} runs on the CPU ({engine.summary}); use --device cpu")
     size = parse_input_size(args.input_size) if args.input_size else None
-    model, size, loaded = _model_or_artifact(args, size)
+    model, size, loaded = _model_or_artifact(args, size)     # an artifact sets its own engine
+    args.engine = args.engine or DEFAULT
     if args.threads is not None:   # flag ranges (--batch, --runs, --threads ...) checked by argparse
         torch.set_num_threads(args.threads)
     model = model.to(args.device)
@@ -176,8 +183,7 @@ def _warn_if_busy(threads: int) -> None:
 
 def _engine_flags() -> tuple:
     """(flag, dest, default) of the flags that choose how a model runs (refused for an artifact)."""
-    from convzoo.export.engines import DEFAULT
-    return (("--engine", "engine", DEFAULT), ("--precision", "precision", "fp32"),
+    return (("--engine", "engine", None), ("--precision", "precision", "fp32"),
             ("--channels-last", "channels_last", False), ("--fold-bn", "fold_bn", False), ("--amp", "amp", False))
 
 
