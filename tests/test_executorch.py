@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from convzoo.export import ExecuTorchRunner, get_engine, load_pte, relative_error, to_executorch
+from convzoo.export.artifact import ArtifactError
 
 pytest.importorskip("executorch")
 
@@ -84,3 +85,15 @@ def test_a_failed_check_leaves_no_file_under_the_name(tmp_path):
     with pytest.raises(RuntimeError, match=r"differs from eager.*failed-check.*no-verify"):
         to_executorch(Drifts().eval(), tmp_path / "d.pte")
     assert not (tmp_path / "d.pte").exists() and (tmp_path / "d.pte.failed-check").exists()
+
+
+def test_an_operator_the_runtime_lacks_is_named_in_one_line(tmp_path):
+    """3D max pooling stays outside the XNNPACK delegate and the runtime has no kernel for it: the file
+    is written (verify=False), and loading it names the operator instead of calling it unreadable."""
+    m = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool3d(2), nn.Flatten(),
+                      nn.Linear(4 * 2 * 4 * 4, 3)).eval()
+    m.default_cfg = {"input_size": (1, 4, 8, 8)}
+    path = to_executorch(m, tmp_path / "m.pte", verify=False)
+    with pytest.raises(ArtifactError, match=r"m.pte: the program needs operator\(s\) .*max_pool3d") as e:
+        load_pte(path)
+    assert "\n" not in str(e.value) and "not a readable" not in str(e.value)

@@ -34,7 +34,7 @@ from torch import nn
 from .._extras import require as _require
 from ..io import atomic_write
 from .form import inference_form
-from ._common import artifact_error
+from ._common import ArtifactError, artifact_error
 from .edge_file import calibrate_in_fixed_batches, check_against_eager, write_checked
 from .runner import Runner
 
@@ -152,6 +152,11 @@ def runtime():
     return require("executorch.runtime", "edge", "running .pte files")
 
 
+class MissingOperatorError(RuntimeError):
+    """A well-formed ``.pte`` whose graph uses an operator that neither the XNNPACK delegate took nor
+    this runtime has a kernel for (ExecuTorch's ``OperatorMissing``, 0x14)."""
+
+
 class ExecuTorchRunner(Runner):
     """A ``.pte`` program in the ExecuTorch runtime. ``program`` holds the file's bytes (the runner
     saves itself as ``model.pte``); ``input_shape`` is the (B, C, *S) the program fixes; ``record`` the
@@ -161,8 +166,17 @@ class ExecuTorchRunner(Runner):
         super().__init__()
         self.program = bytes(program)
         self._program = load_program(self.program)
-        with _native_stderr_muted():
-            self._method = self._program.load_method("forward")
+        with _native_stderr_muted() as log:
+            try:
+                self._method = self._program.load_method("forward")
+            except Exception as e:
+                missing = [ln.split("Missing operator:", 1)[1].strip() for ln in log.getvalue().splitlines()
+                           if "Missing operator:" in ln]
+                if not missing:
+                    raise
+                raise MissingOperatorError(
+                    f"the program needs operator(s) this ExecuTorch runtime has no kernel for: "
+                    f"{', '.join(missing)} (left outside the XNNPACK delegate)") from e
         meta = self._method.metadata.input_tensor_meta(0)
         self.input_shape = tuple(int(s) for s in meta.sizes())
         self.record = _read_record(self._program)
@@ -270,6 +284,8 @@ def load_pte(path: str | os.PathLike, *, precision: Optional[str] = None) -> Exe
     runtime()                              # a missing runtime: its own line, not "not a readable file"
     try:
         return ExecuTorchRunner(p.read_bytes(), precision)
+    except MissingOperatorError as e:      # a well-formed program this runtime cannot run
+        raise ArtifactError(f"{p}: {e}") from None
     except Exception as e:                 # the runtime's "Failed to load program" / InvalidProgram
         raise artifact_error(p, "ExecuTorch program", e) from None
 
