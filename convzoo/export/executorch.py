@@ -170,8 +170,8 @@ class ExecuTorchRunner(Runner):
             try:
                 self._method = self._program.load_method("forward")
             except Exception as e:
-                missing = [ln.split("Missing operator:", 1)[1].strip() for ln in log.getvalue().splitlines()
-                           if "Missing operator:" in ln]
+                missing = list(dict.fromkeys(ln.split("Missing operator:", 1)[1].split("]", 1)[-1].strip()
+                                             for ln in log.getvalue().splitlines() if "Missing operator:" in ln))
                 if not missing:
                     raise
                 raise MissingOperatorError(

@@ -115,7 +115,7 @@ def check_quantizable(model: nn.Module) -> None:
     dims = getattr(model, "dims", 2)
     if dims != 2:
         raise ValueError(f"int8 quantization supports 2D image models; {type(model).__name__} is a "
-                         f"{dims}D model (use precision='bf16' for it)")
+                         f"{dims}D model (fp32 runs it on every engine, bf16 on the PyTorch and OpenVINO ones)")
 
 
 def _has_layernorm(model: nn.Module) -> bool:
