@@ -28,12 +28,14 @@ _LAZY = {
     "evaluate": "convzoo.runs",          # any run, artifact or weights file on its recorded test split
     "open_source": "convzoo.runs",
     "predict": "convzoo.runs",           # classify (or segment) image files with any source
+    "model_cost": "convzoo.catalog",     # params and MACs of a registered model, built on meta (convzoo list)
 }
 
 __all__ = ["__version__", *_LAZY]
 
 
-_SUBPACKAGES = {"data", "hub", "weights", "analysis", "export", "train", "layers", "blocks", "models", "runs"}
+_SUBPACKAGES = {"data", "hub", "weights", "analysis", "export", "train", "layers", "blocks", "models", "runs",
+                "catalog"}
 
 
 def __getattr__(name: str):

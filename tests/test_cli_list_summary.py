@@ -44,7 +44,7 @@ def _own_cache(tmp_path, monkeypatch):
 
 
 def test_list_caches_counts_for_this_code(tmp_path, capsys, monkeypatch):
-    from convzoo.cli import _catalog as catalog
+    from convzoo import catalog
     argv = ["list", "--pattern", "mobilenet_v[12]", "--json", "--no-progress"]
     first = _run(argv, capsys)[1]
     (path,) = (tmp_path / "cache" / "model-costs").glob("costs-*.json")

@@ -70,7 +70,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     import convzoo
-    from convzoo.cli._catalog import CostCache, model_cost
+    from convzoo.catalog import CostCache, model_cost
     from convzoo.cli import CLIError
 
     names = convzoo.list_models(args.pattern, modality=args.modality)

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from convzoo.cli._common import parse_input_size
-    from convzoo.cli._catalog import profile_model
+    from convzoo.catalog import profile_model
     from convzoo.registry import model_entrypoint
 
     model_entrypoint(args.model)          # unknown name -> one-line error with close names

@@ -1,4 +1,5 @@
-"""Costs of registered models without allocating their weights (``convzoo list`` / ``summary``).
+"""Costs of registered models without allocating their weights: the table ``convzoo list`` prints and
+``convzoo summary``'s profile, as library calls (``convzoo.model_cost(name)``, :class:`CostCache`).
 
 A model built under ``torch.device("meta")`` has parameters with shapes but no storage, and a
 forward pass on meta tensors computes shapes only. So params and MACs of EfficientNet-B7 or
@@ -18,7 +19,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..analysis.profile import Profile, profile
+from .analysis.profile import Profile, profile
 
 
 @dataclass
@@ -57,7 +58,7 @@ class _SkipInitOnMeta(torch.overrides.TorchFunctionMode):
 
 def catalog_model(name: str, meta: bool = True, **kwargs) -> tuple[nn.Module, bool]:
     """``create_model(name, **kwargs)``, on the meta device when it works; returns (model, on_meta)."""
-    from ..registry import create_model
+    from .registry import create_model
     if meta:
         try:
             with torch.device("meta"), _SkipInitOnMeta():
@@ -110,7 +111,7 @@ def profile_model(name: str, input_size: Optional[tuple] = None, batch_size: int
 
 def model_cost(name: str, macs: bool = True) -> ModelCost:
     """Params (and MACs at the default input size) of a registered model; errors are recorded."""
-    from ..registry import get_pretrained_cfg
+    from .registry import get_pretrained_cfg
     modality = get_pretrained_cfg(name).get("modality", "image")
     try:
         model, on_meta = catalog_model(name)
@@ -152,7 +153,7 @@ class CostCache:
     """
 
     def __init__(self, root: Optional[str] = None):
-        from ..io import cache_dir
+        from .io import cache_dir
         self.path = cache_dir(root) / "model-costs" / f"costs-{code_fingerprint()}.json"
         try:
             self.rows = json.loads(self.path.read_text())
@@ -171,7 +172,7 @@ class CostCache:
             return None
 
     def put(self, cost: ModelCost) -> None:
-        from ..registry import model_entrypoint
+        from .registry import model_entrypoint
         if cost.error or cost.macs is None:
             return
         if not getattr(model_entrypoint(cost.name), "__module__", "").startswith("convzoo."):
@@ -182,7 +183,7 @@ class CostCache:
     def save(self) -> None:
         if not self.dirty:
             return
-        from ..io import atomic_write_text
+        from .io import atomic_write_text
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.path, json.dumps(self.rows, indent=1, sort_keys=True))
