@@ -169,6 +169,19 @@ def _fresh_draw(number: int, out: Path, lang: str, options: dict) -> bytes:
     return Path(p.stdout.strip().splitlines()[-1]).read_bytes()
 
 
+def _same_picture(a: bytes, b: bytes, tolerance: float = 1e-5) -> bool:
+    """Two PNGs show the same picture: the same size, and at most ``tolerance`` of the pixels apart.
+    Figure 4 drawn in six fresh processes came out in three byte-different files, 0, 1 or 2 pixels of
+    its 1,015,000 apart (matplotlib's layout, steady under a fixed PYTHONHASHSEED), so "what the code
+    draws" is compared as pictures; a stale figure moves thousands of pixels."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    x, y = (np.asarray(Image.open(io.BytesIO(d)).convert("RGB")).astype(int) for d in (a, b))
+    return x.shape == y.shape and int((np.abs(x - y).max(-1) > 0).sum()) <= tolerance * x.shape[0] * x.shape[1]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("number, stem, keys", [
     (1, "fig1_separable", ("filtered",)),
@@ -197,14 +210,15 @@ def test_spanish_site_shows_the_spanish_figures(site, tmp_path, number, stem, ke
                for k in keys)
     assert es.paths[0].read_bytes() != en.paths[0].read_bytes()
     drawn = _fresh_draw(number, tmp_path / "fresh", "es", options)
-    assert drawn == (REPO / "docs" / "img" / f"{stem}.es.png").read_bytes(), \
+    spanish = (REPO / "docs" / "img" / f"{stem}.es.png").read_bytes()
+    assert _same_picture(drawn, spanish), \
         f"docs/img/{stem}.es.png is stale: redraw it with make_figure({number}, 'docs/img', lang='es')"
     out, _ = site
-    assert (out / "es" / "img" / f"{stem}.png").read_bytes() == drawn
+    assert (out / "es" / "img" / f"{stem}.png").read_bytes() == spanish
     english = (REPO / "docs" / "img" / f"{stem}.png").read_bytes()
     assert (out / "img" / f"{stem}.png").read_bytes() == english
     if number == 4:
-        assert _fresh_draw(number, tmp_path / "fresh", "en", options) == english, \
+        assert _same_picture(_fresh_draw(number, tmp_path / "fresh", "en", options), english), \
             "docs/img/fig4_scaling.png is not drawn from SCALING_STUDY"
     with pytest.raises(ValueError, match="lang must be one of"):
         make_figure(number, tmp_path, formats=("png",), lang="fr")
