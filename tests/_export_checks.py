@@ -63,3 +63,20 @@ def tiny_edge_net():
         m[1].running_var.uniform_(0.5, 2)
     m.default_cfg = {"input_size": (3, 16, 16)}
     return m.eval()
+
+
+def drifting_net():
+    """A net whose traced graph differs from eager (eager adds 10 outside ``torch.compile``/export): a
+    converter's file of it must fail its check against eager."""
+    import torch
+    from torch import nn
+
+    class Drifts(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(12, 3)
+            self.default_cfg = {"input_size": (3, 2, 2)}
+
+        def forward(self, x):
+            return self.fc(x.flatten(1)) + (0.0 if torch.compiler.is_compiling() else 10.0)
+    return Drifts().eval()

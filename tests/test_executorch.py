@@ -74,16 +74,9 @@ def test_a_missing_runtime_is_one_line_naming_the_extra(fp32_file, monkeypatch):
 
 
 def test_a_failed_check_leaves_no_file_under_the_name(tmp_path):
-    class Drifts(nn.Module):           # the lowered program differs from eager: verification must fail
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(12, 3)
-            self.default_cfg = {"input_size": (3, 2, 2)}
-
-        def forward(self, x):
-            return self.fc(x.flatten(1)) + (0.0 if torch.compiler.is_compiling() else 10.0)
+    from _export_checks import drifting_net
     with pytest.raises(RuntimeError, match=r"differs from eager.*failed-check.*no-verify"):
-        to_executorch(Drifts().eval(), tmp_path / "d.pte")
+        to_executorch(drifting_net(), tmp_path / "d.pte")
     assert not (tmp_path / "d.pte").exists() and (tmp_path / "d.pte.failed-check").exists()
 
 

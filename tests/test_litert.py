@@ -14,7 +14,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from convzoo.export import LiteRTRunner, get_engine, load_tflite, relative_error, to_litert
 
@@ -118,16 +117,9 @@ def test_int8_file_records_its_precision_and_agrees_with_eager(tmp_path):
 
 @pytest.mark.slow
 def test_a_failed_check_leaves_no_file_under_the_name(tmp_path):
-    class Drifts(nn.Module):           # the converted graph differs from eager: verification must fail
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(12, 3)
-            self.default_cfg = {"input_size": (3, 2, 2)}
-
-        def forward(self, x):
-            return self.fc(x.flatten(1)) + (0.0 if torch.compiler.is_compiling() else 10.0)
+    from _export_checks import drifting_net
     with pytest.raises(RuntimeError, match=r"differs from eager.*failed-check.*no-verify"):
-        to_litert(Drifts().eval(), tmp_path / "d.tflite")
+        to_litert(drifting_net(), tmp_path / "d.tflite")
     assert not (tmp_path / "d.tflite").exists() and (tmp_path / "d.tflite.failed-check").exists()
 
 
