@@ -125,10 +125,8 @@ def run(args) -> int:
             # random inputs and the fixed 1e-4 otherwise
             err = verify_onnx(model, path, x, inputs=images, rtol=None if images is not None else 1e-4)
         except (RuntimeError, ValueError) as e:     # nothing left under the name asked for
-            import os
-            os.replace(path, f"{path}.failed-check")
-            raise CLIError(f"{e}; the file is kept as {path}.failed-check; --no-verify skips this check",
-                           code=1) from None
+            from convzoo.export._common import set_aside
+            raise CLIError(str(set_aside(path, e, "--no-verify skips this check")), code=1) from None
         on = f"{len(images)} of the run's test images" if images is not None else "random inputs"
         print(f"verified with ONNX Runtime on {on}: max abs diff {err:.1e} of the output scale, same top-1")
     return 0

@@ -60,9 +60,8 @@ def export_edge_file(model, args, loaded, size, images, record, *, path: str, to
     try:
         got = verify(model, runner, x, rtol=None if images is not None else 1e-4)
     except (RuntimeError, ValueError) as e:     # nothing left under the name asked for
-        os.replace(path, f"{path}.failed-check")
-        raise CLIError(f"{e}; the file is kept as {path}.failed-check; --no-verify skips this check",
-                       code=1) from None
+        from convzoo.export._common import set_aside
+        raise CLIError(str(set_aside(path, e, "--no-verify skips this check")), code=1) from None
     what = (f"top-1 agrees with eager on {100 * got:.1f} %" if args.precision == "int8"
             else f"max abs diff {got:.1e} of the output scale, same top-1")
     print(f"verified in {runtime} on {on}: {what}")

@@ -44,3 +44,13 @@ def artifact_error(path, what: str, e: BaseException) -> ArtifactError:
     err = ArtifactError(f"{path}: not a readable {what} (truncated, or another format?): {first}")
     err.__cause__ = e
     return err
+
+
+def set_aside(path, e: Exception, hint: str = "verify=False (convzoo export --no-verify) skips this check"):
+    """Rename a file that failed its check to ``<path>.failed-check`` (nothing unchecked is left under
+    the name asked for) and return the error to raise: ``e``'s type and words, saying where the file
+    went and ``hint``."""
+    import os
+    kept = f"{path}.failed-check"
+    os.replace(path, kept)
+    return type(e)(f"{e}; the file is kept as {kept}; {hint}")

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..io import atomic_write
+from ._common import set_aside
 
 
 @torch.no_grad()
@@ -100,8 +101,5 @@ def write_checked(model: nn.Module, path: str | os.PathLike, kind: str, make: Ca
         check_against_eager(model, run(data), check if check is not None else example_input_for(model, input_size, 2),
                             kind, rtol=None if inputs is not None else 1e-4, min_agreement=min_agreement)
     except (RuntimeError, ValueError) as e:
-        kept = p + ".failed-check"
-        os.replace(p, kept)
-        raise type(e)(f"{e}; the file is kept as {kept}; verify=False (convzoo export --no-verify) "
-                      f"skips this check") from None
+        raise set_aside(p, e) from None
     return p

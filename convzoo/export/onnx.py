@@ -22,7 +22,7 @@ from torch import nn
 
 from ..io import atomic_write, remove_stale_tmp
 from ..ranges import OPSET_RANGE, Range
-from ._common import artifact_error, relative_error
+from ._common import artifact_error, relative_error, set_aside
 from ..layers.memory_efficient import has_custom_autograd, set_memory_efficient
 from .form import inference_form
 from .ort_rewrites import rewrite_for_blocked_layout
@@ -144,10 +144,7 @@ def to_onnx(model: nn.Module, path: str | os.PathLike, *, dynamic_batch: bool = 
         try:
             verify_onnx(model, path, rand, rtol=rtol, inputs=inputs)
         except (RuntimeError, ValueError) as e:
-            kept = path + ".failed-check"
-            os.replace(path, kept)
-            raise type(e)(f"{e}; the file is kept as {kept}; verify=False (convzoo export --no-verify) "
-                          f"skips this check") from None
+            raise set_aside(path, e) from None
     return path
 
 
