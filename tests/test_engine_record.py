@@ -114,38 +114,41 @@ def test_every_runner_class_is_labelled_by_its_engine():
 
 
 FAKE = '''\
-"""A test's engine, in one module: eager PyTorch under another name, saved as a pickled module."""
+"""A test's engine, in one module: eager PyTorch under another name, saved as a torch.export program
+under a file name of its own (no pickle: loaded back with torch.export.load)."""
 import copy
 
 import torch
 
 from convzoo.export.engines import Engine
-from convzoo.export.runner import Runner
+from convzoo.export.runner import Runner, batch_of_two
 
 
 class FakeRunner(Runner):
-    def __init__(self, module, precision="fp32"):
+    def __init__(self, module, precision="fp32", example_input=None):
         super().__init__()
-        self.module, self.precision = module, precision
+        self.module, self.precision, self.example = module, precision, batch_of_two(example_input)
 
     def forward(self, x):
         return self.module(x)
 
     def save(self, out_dir):
-        torch.save(self.module, f"{out_dir}/model.fake")
+        with torch.no_grad():
+            prog = torch.export.export(self.module, (self.example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+        torch.export.save(prog, f"{out_dir}/model.fake")
         return {"file": "model.fake", "format": self.artifact_format}
 
 
 def build(model, example_input, precision="fp32", *, fold_bn=True, channels_last=True, **options):
-    return FakeRunner(copy.deepcopy(model).eval(), precision)
+    return FakeRunner(copy.deepcopy(model).eval(), precision, example_input)
 
 
 def load(file, chosen, threads=None):
-    return FakeRunner(torch.load(file, weights_only=False), chosen["precision"])
+    return FakeRunner(torch.export.load(str(file)).module(), chosen["precision"])
 
 
 ENGINE = Engine("fake", "a test's engine", {"cpu": ("fp32",)}, build, runner=FakeRunner,
-                format="fake-pickle", load=load)
+                format="fake-export", load=load)
 '''
 
 
@@ -193,7 +196,7 @@ def test_a_new_engine_is_one_module_that_deploy_builds_writes_and_reloads(fake_e
     rep = deploy(m, tmp_path / "d", input_size=(1, 8, 8), engines=["fake"], runs=4, rounds=2, progress=False)
     (row,) = rep["candidates"]
     assert (row["engine"], row["precision"], row["rejected"]) == ("fake", "fp32", None) and row["images_per_s"] > 0
-    assert (rep["chosen"]["engine"], rep["chosen"]["format"], rep["chosen"]["file"]) == ("fake", "fake-pickle",
+    assert (rep["chosen"]["engine"], rep["chosen"]["format"], rep["chosen"]["file"]) == ("fake", "fake-export",
                                                                                           "model.fake")
     r = load_deployed(tmp_path / "d")                 # read back by the engine's own load
     assert type(r).__name__ == "FakeRunner" and (r.engine, r.precision) == ("fake", "fp32")
