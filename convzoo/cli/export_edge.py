@@ -40,10 +40,8 @@ def export_edge_file(model, args, loaded, size, images, record, *, path: str, to
     check, exit 2 for what cannot be converted."""
     import os
 
-    import torch
-
     from convzoo.cli import CLIError
-    from convzoo.export.onnx import example_input_for
+    from convzoo.export.edge_file import check_inputs
     calib = _calibration(args, loaded, size)
     path = to_file(model, path, input_size=size, precision=args.precision, calibration_data=calib,
                    batch=args.static_batch or 1, verify=False, record=record)
@@ -52,13 +50,11 @@ def export_edge_file(model, args, loaded, size, images, record, *, path: str, to
           f"{'x'.join(map(str, runner.input_shape))}, {os.path.getsize(path) / 1e6:.1f} MB)")
     if args.no_verify:
         return
-    x, on = images, f"{0 if images is None else len(images)} of the run's test images"
-    if x is None and calib is not None:
-        x, on = torch.cat(calib)[:64], "64 calibration inputs"
-    elif x is None:
-        x, on = example_input_for(model, size, 2), "random inputs"
+    x, rtol, kind = check_inputs(model, size, calib, images)
+    on = {"inputs": f"{len(x)} of the run's test images", "calibration": f"{len(x)} calibration inputs",
+          "random": "random inputs"}[kind]
     try:
-        got = verify(model, runner, x, rtol=None if images is not None else 1e-4)
+        got = verify(model, runner, x, rtol=rtol)
     except (RuntimeError, ValueError) as e:     # nothing left under the name asked for
         from convzoo.export._common import set_aside
         raise CLIError(str(set_aside(path, e, "--no-verify skips this check")), code=1) from None

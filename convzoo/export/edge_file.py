@@ -93,13 +93,24 @@ def write_checked(model: nn.Module, path: str | os.PathLike, kind: str, make: Ca
     atomic_write(p, lambda tmp: Path(tmp).write_bytes(data))
     if not verify:
         return p
-    check = inputs
-    if check is None and precision == "int8":
-        from .quantize import calibration_batches
-        check = torch.cat(calibration_batches(calibration_data, 64))
+    x, rtol, _ = check_inputs(model, input_size, calibration_data if precision == "int8" else None, inputs)
     try:
-        check_against_eager(model, run(data), check if check is not None else example_input_for(model, input_size, 2),
-                            kind, rtol=None if inputs is not None else 1e-4, min_agreement=min_agreement)
+        check_against_eager(model, run(data), x, kind, rtol=rtol, min_agreement=min_agreement)
     except (RuntimeError, ValueError) as e:
         raise set_aside(p, e) from None
     return p
+
+
+def check_inputs(model: nn.Module, input_size: Optional[Sequence[int]], calibration_data=None,
+                 inputs: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, Optional[float], str]:
+    """What a file is checked on, with its fp32 bound and what it is: real ``inputs`` (the bound from
+    fp32's own error on this net: None), else up to 64 of the int8 ``calibration_data`` (random inputs
+    tell nothing of top-1), else 2 random inputs (1e-4). The third item is "inputs", "calibration" or
+    "random"."""
+    from .onnx import example_input_for
+    if inputs is not None:
+        return inputs, None, "inputs"
+    if calibration_data is not None:
+        from .quantize import calibration_batches
+        return torch.cat(calibration_batches(calibration_data, 64)), 1e-4, "calibration"
+    return example_input_for(model, input_size, 2), 1e-4, "random"
