@@ -49,7 +49,8 @@ def timm_name(arch: str) -> str:
 
 def from_timm() -> dict[str, str]:
     """{timm name: convzoo name} where the two differ (:func:`timm_names` the other way round)."""
-    return {theirs: ours for ours, theirs in timm_names().items()}
+    from .registry import from_timm as registered
+    return registered()
 
 
 # reading, with timm's names translated (convzoo.model_folder reads; it knows no registry)

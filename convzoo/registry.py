@@ -77,8 +77,9 @@ def twin_names(library: str) -> dict[str, str]:
     return {n: cfg["twins"][library] for n, cfg in sorted(_CFGS.items()) if library in cfg.get("twins", {})}
 
 
-def _from_timm() -> dict[str, str]:
-    """{timm name: convzoo name}: a folder written for timm names timm's model, and opens as ours."""
+def from_timm() -> dict[str, str]:
+    """{timm name: convzoo name} where the two differ, from the cfgs' ``twins``: a folder written for
+    timm names timm's model, and opens as ours (``hub.FROM_TIMM``)."""
     return {theirs: ours for ours, theirs in twin_names("timm").items() if theirs != ours}
 
 
@@ -191,7 +192,7 @@ def _open_source(spec: str) -> tuple[str, Any]:
     """``local-dir:DIR`` / ``hf-hub:ORG/NAME`` -> (architecture, HubFolder)."""
     from .model_folder import hf_hub_folder, read_folder
     kind, _, where = spec.partition(":")
-    folder = read_folder(where if kind == "local-dir" else hf_hub_folder(where), _from_timm())
+    folder = read_folder(where if kind == "local-dir" else hf_hub_folder(where), from_timm())
     if not is_model(folder.architecture):
         raise UnknownModelError(f"{spec}: its config.json names architecture {folder.architecture!r}, which "
                                 f"convzoo does not have (convzoo.list_models() lists all)")
@@ -215,7 +216,7 @@ def _apply_folder_cfg(model: nn.Module, folder: Any) -> None:
 
 def _folder_for(name: str, path) -> Any:
     from .model_folder import read_folder
-    folder = read_folder(path, _from_timm())
+    folder = read_folder(path, from_timm())
     if folder.architecture != name.split(".", 1)[0]:
         raise ValueError(f"{path} holds {folder.architecture!r} (its config.json), not {name!r}: build "
                          f"create_model('local-dir:{path}') or the model it names")
