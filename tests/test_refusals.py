@@ -96,6 +96,28 @@ def test_resume_refuses_contradictions_applies_epochs_and_keeps_a_finished_run(t
     assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 2
 
 
+def test_resume_run_is_the_library_call_behind_resume(tmp_path, capsys):
+    """``convzoo.runs.resume_run``: the same refusals as typed values (key, given, recorded), nothing
+    written when refused, the finished run's own report returned, more epochs trained on."""
+    from convzoo.runs import ResumeConflict, read_report, resume_run
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", *TINY, "--limit-train", 64, "--epochs", 1, "--out", run)
+    assert code == 0, err
+    config = (run / "config.json").read_bytes()
+    with pytest.raises(ResumeConflict) as e:
+        resume_run(run, {"lr": 0.5, "epochs": 2})
+    assert (e.value.key, e.value.given, e.value.recorded, e.value.run_key) == ("lr", 0.5, 0.001, False)
+    with pytest.raises(ResumeConflict, match=r"model cannot change on resume \(the run's model is variant_conv\)"):
+        resume_run(run, run={"model": "variant_dwsep"})
+    with pytest.raises(ValueError, match="run key 'lr' is not one of model"):
+        resume_run(run, run={"lr": 0.1})
+    assert (run / "config.json").read_bytes() == config
+    assert resume_run(run, {"lr": 0.001}, run={"model": "variant_conv"}, progress=False) == read_report(run)
+    report = resume_run(run, {"epochs": 2}, progress=False)
+    assert report["epochs"] == 2 and report == read_report(run)
+    assert "resume: epochs 1 -> 2" in capsys.readouterr().err
+
+
 def test_resume_without_checkpoint_restarts(tmp_path, capsys):
     run = tmp_path / "run"
     code, _, err = run_cli(capsys, "train", *TINY, "--limit-train", 64, "--epochs", 1, "--out", run)

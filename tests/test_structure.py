@@ -134,13 +134,14 @@ def test_missing_extra_is_named():
 
 def test_no_source_file_is_git_ignored():
     """What a clean clone lacks, CI lacks: no file of the package, the tests or the docs may match an
-    ignore pattern (an unanchored ``runs/`` once hid the whole ``convzoo/runs`` package)."""
+    ignore pattern (an unanchored ``runs/`` once hid the whole ``convzoo/runs`` package). The
+    experiments' ``.cache`` folders hold what a script trained, kept out of git on purpose."""
     repo = ROOT.parent
     if not (repo / ".git").exists():
         pytest.skip("not a git checkout")
     files = [str(p.relative_to(repo)) for top in ("convzoo", "tests", "docs", "bench", "experiments")
              for p in (repo / top).rglob("*")
-             if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts]
+             if p.is_file() and not {"__pycache__", ".ipynb_checkpoints", ".cache"} & set(p.parts)]
     res = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], cwd=repo, input="\n".join(files),
                          capture_output=True, text=True)
     assert res.stdout.strip() == "", f"git ignores these source files: {res.stdout.split()[:10]}"

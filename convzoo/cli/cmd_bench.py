@@ -83,172 +83,95 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    """:func:`convzoo.runs.bench` with the flags, then its result as lines (or JSON)."""
     from convzoo.analysis.timing import passive_wait_policy
     passive_wait_policy()        # restarts once with OMP_WAIT_POLICY=PASSIVE unless one is set
-    import torch
-
-    from convzoo.cli import CLIError
-    from convzoo.cli._common import parse_input_size
-    from convzoo.export import benchmark
-    from convzoo.export.onnx import example_input_for
-
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise CLIError(f"--device {args.device} requested but CUDA is not available")
-    from convzoo.export.engines import DEFAULT, get_engine
-    name = args.engine or DEFAULT
-    engine = None if name == "all" else get_engine(name)
-    if args.device.startswith("cuda") and engine is not None and "cuda" not in engine.devices:
-        raise CLIError(f"--engine {name} runs on the CPU ({engine.summary}); use --device cpu")
-    size = parse_input_size(args.input_size) if args.input_size else None
-    model, size, loaded = _model_or_artifact(args, size)     # an artifact sets its own engine
-    args.engine = args.engine or DEFAULT
-    if args.threads is not None:   # flag ranges (--batch, --runs, --threads ...) checked by argparse
-        torch.set_num_threads(args.threads)
-    model = model.to(args.device)
-    x = example_input_for(model, size, args.batch).to(args.device)
-    model.check_input(x) if hasattr(model, "check_input") else None
-    if args.engine == "all":
-        return _run_all(args, model, x)
-    res = benchmark(model, x, args.engine, warmup=args.warmup, runs=args.runs,
-                    channels_last=args.channels_last, fold_bn=args.fold_bn, amp=args.amp,
-                    ort_threads=args.threads or torch.get_num_threads(), precision=args.precision)
-    _warn_if_busy(torch.get_num_threads())
-    from convzoo.analysis.memory import forward_activation_memory, human_bytes
-    # activations are PyTorch's allocations: an engine's own runtime allocates outside them
-    act = None if loaded.source.is_artifact else forward_activation_memory(model, x)
-    from convzoo.analysis.timing import measurement_setup
-    info = dict(model=args.model, device=args.device, **measurement_setup(),
-                channels_last=args.channels_last, fold_bn=args.fold_bn or get_engine(args.engine).folds_bn,
-                amp=args.amp, **res.as_dict(), activation_peak_bytes=act and act.peak_bytes,
-                activation_total_bytes=act and act.total_bytes, load_avg_1min=_load())
-    if loaded.record.get("images_per_s"):
-        info["recorded"] = {k: loaded.record.get(k) for k in ("by", "images_per_s", "batch", "threads")}
-    if args.device.startswith("cuda"):
-        info["gpu"] = torch.cuda.get_device_name(torch.device(args.device))
+    from convzoo.cli._common import explicit, parse_input_size
+    from convzoo.runs.benching import bench
+    given = explicit(args)       # an engine flag given for an artifact is refused, even at its default
+    info = bench(args.model, engine=args.engine, batch=args.batch,
+                 input_size=parse_input_size(args.input_size) if args.input_size else None, threads=args.threads,
+                 device=args.device, warmup=args.warmup, runs=args.runs, weights=args.weights,
+                 num_classes=args.num_classes, in_chans=args.in_chans,
+                 **{dest: getattr(args, dest) if dest in given or getattr(args, dest) != default else None
+                    for dest, default in (("precision", "fp32"), ("channels_last", False), ("fold_bn", False),
+                                          ("amp", False))})
+    _warn_if_busy(info["threads"])
     if args.json:
         print(json.dumps(info, indent=2))
-        return 0
-    shape = "x".join(map(str, res.input_size))
-    opts = ", ".join(o for o, on in (("channels_last", args.channels_last), ("BN folded", info["fold_bn"]),
-                                     ("AMP", args.amp)) if on) or "plain"
-    where = info.get("gpu", f"{info['threads']} CPU threads, OMP_WAIT_POLICY {info['omp_wait_policy']}")
-    print(f"{args.model} | engine {args.engine}, {res.precision} ({opts}) | batch {res.batch} x {shape} | "
-          f"{args.device}, {where}")
-    print(f"  latency     {res.latency_ms:9.2f} ms{'~' if res.stable is False else ''} (median of {res.runs} runs "
-          f"after {args.warmup} warm-up; quartiles {res.latency_q1_ms:.2f}-{res.latency_q3_ms:.2f} ms, p90 "
-          f"{res.latency_p90_ms:.2f} ms{_stability(res)})")
-    print(f"  throughput  {res.throughput:9.1f} samples/s")
-    if act is None:
-        print(f"  activations       n/a  ({res.engine} allocates outside PyTorch)")
+    elif "engines" in info:
+        _print_all(info, args.runs)
     else:
-        per = human_bytes(act.peak_bytes / res.batch)
-        print(f"  activations {human_bytes(act.peak_bytes):>9}  peak allocated by one forward of batch {res.batch} "
-              f"({per} per sample; {human_bytes(act.total_bytes)} allocated in all)")
-    if "recorded" in info:
-        r = info["recorded"]
-        print(f"  {r['by']} measured {r['images_per_s']:.1f} samples/s at batch {r['batch']}, {r['threads']} threads")
-    mem = "n/a (cannot reset the RSS high-water mark here)" if res.peak_memory_mb is None else \
-        f"{res.peak_memory_mb:9.1f} MB  (" + ("max_memory_allocated" if args.device.startswith("cuda")
-                                             else "rise of the process's peak RSS") + " during the runs)"
-    print(f"  process peak memory {mem}")
+        _print_one(info, args.warmup)
     return 0
 
 
-def _stability(res) -> str:
+def _print_one(info: dict, warmup: int) -> None:
+    from convzoo.analysis.memory import human_bytes
+    shape = "x".join(map(str, info["input_size"]))
+    opts = ", ".join(o for o, on in (("channels_last", info["channels_last"]), ("BN folded", info["fold_bn"]),
+                                     ("AMP", info["amp"])) if on) or "plain"
+    where = info.get("gpu", f"{info['threads']} CPU threads, OMP_WAIT_POLICY {info['omp_wait_policy']}")
+    print(f"{info['model']} | engine {info['engine']}, {info['precision']} ({opts}) | batch {info['batch']} x {shape} | "
+          f"{info['device']}, {where}")
+    print(f"  latency     {info['latency_ms']:9.2f} ms{'~' if info['stable'] is False else ''} (median of "
+          f"{info['runs']} runs after {warmup} warm-up; quartiles {info['latency_q1_ms']:.2f}-"
+          f"{info['latency_q3_ms']:.2f} ms, p90 {info['latency_p90_ms']:.2f} ms{_stability(info)})")
+    print(f"  throughput  {info['throughput']:9.1f} samples/s")
+    peak = info["activation_peak_bytes"]
+    if peak is None:
+        print(f"  activations       n/a  ({info['engine']} allocates outside PyTorch)")
+    else:
+        per = human_bytes(peak / info["batch"])
+        print(f"  activations {human_bytes(peak):>9}  peak allocated by one forward of batch {info['batch']} "
+              f"({per} per sample; {human_bytes(info['activation_total_bytes'])} allocated in all)")
+    if "recorded" in info:
+        r = info["recorded"]
+        print(f"  {r['by']} measured {r['images_per_s']:.1f} samples/s at batch {r['batch']}, {r['threads']} threads")
+    mb = info["peak_memory_mb"]
+    mem = "n/a (cannot reset the RSS high-water mark here)" if mb is None else \
+        f"{mb:9.1f} MB  (" + ("max_memory_allocated" if info["device"].startswith("cuda")
+                              else "rise of the process's peak RSS") + " during the runs)"
+    print(f"  process peak memory {mem}")
+
+
+def _stability(info: dict) -> str:
     """The timing's marks: outliers re-measured, and "~ unstable" when the spread stayed wide."""
-    parts = [f"{res.outliers} outlier(s) re-measured"] if res.outliers else []
-    if res.stable is False:
+    parts = [f"{info['outliers']} outlier(s) re-measured"] if info["outliers"] else []
+    if info["stable"] is False:
         parts.append("~ unstable: quartiles wider than 10 % of the median after repeats")
     return "; " + "; ".join(parts) if parts else ""
-
-
-def _load() -> float | None:
-    import os
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (OSError, AttributeError):          # not on every platform
-        return None
 
 
 def _warn_if_busy(threads: int) -> None:
     """One line on stderr when other work competes for the cores this benchmark uses."""
     import os
     import sys
-    load = _load()
+
+    from convzoo.runs.benching import load_average
+    load = load_average()
     if load is not None and load > threads:
         print(f"convzoo bench: warning: load average {load:.1f} over the last minute is above the {threads} "
               f"thread(s) this benchmark uses ({os.cpu_count()} CPUs): other processes compete for the "
               f"cores, so times may be several times too high", file=sys.stderr)
 
 
-def _engine_flags() -> tuple:
-    """(flag, dest, default) of the flags that choose how a model runs (refused for an artifact)."""
-    return (("--engine", "engine", None), ("--precision", "precision", "fp32"),
-            ("--channels-last", "channels_last", False), ("--fold-bn", "fold_bn", False), ("--amp", "amp", False))
-
-
-def _model_or_artifact(args, size):
-    """The model to measure, its input size and what its producer measured: a deploy / quantize / IR
-    folder or an .onnx file runs as a runner of its own engine and real precision (engine flags do
-    not apply to it and are refused), at its recorded batch and threads unless given."""
-    from convzoo.cli import CLIError
-    from convzoo.cli._common import load_from_args
-    from convzoo.runs import check_feeds, open_source
-    src = open_source(args.model)
-    if src.kind == "deploy" and args.threads is None:    # timed as deploy timed it
-        args.threads = (src.manifest.get("timing") or {}).get("threads")
-    loaded = load_from_args(args)
-    if not loaded.source.is_artifact:
-        model = loaded.model
-        args.batch = args.batch or 1
-        return (model.logits_only() if getattr(model, "task", "") == "segmentation" else model), \
-            size or loaded.input_size, loaded
-    from convzoo.cli._common import explicit
-    given = [flag for flag, dest, default in _engine_flags()
-             if dest in explicit(args) or getattr(args, dest) != default]
-    if given:
-        raise CLIError(f"{', '.join(given)} do(es) not apply to {loaded.source.describe()}: it runs on its own "
-                       f"engine ({loaded.engine} {loaded.precision})")
-    check_feeds(loaded, size, "--input-size")
-    args.engine, args.precision = loaded.engine, loaded.precision
-    args.batch = args.batch or loaded.record.get("batch") or 1
-    shape = size or loaded.input_size
-    if shape is None:
-        raise ValueError(f"{args.model} does not fix its input size; pass --input-size")
-    loaded.model.default_cfg = {"input_size": tuple(shape)}
-    return loaded.model, shape, loaded
-
-
-def _run_all(args, model, x) -> int:
-    """:func:`convzoo.export.benchmark_all`, then its table (the fastest marked) or JSON."""
-    import torch
-
-    from convzoo.export import benchmark_all
+def _print_all(info: dict, runs: int) -> None:
+    """:func:`convzoo.export.benchmark_all`'s rows as a table, the fastest marked."""
     from convzoo.export.engines import DEFAULT, is_reference
-
-    rows = benchmark_all(model, x, device="cuda" if args.device.startswith("cuda") else "cpu", warmup=args.warmup,
-                         runs=args.runs, amp=args.amp, threads=args.threads, precision=args.precision)
-    _warn_if_busy(torch.get_num_threads())
+    rows = info["engines"]
     done = [r for r in rows if "error" not in r]
-    best = max(done, key=lambda r: r["throughput"]) if done else None
-    if args.json:
-        from convzoo.analysis.timing import measurement_setup
-        print(json.dumps(dict(model=args.model, device=args.device, precision=args.precision,
-                              **measurement_setup(),
-                              fastest=best and best["engine"], engines=rows), indent=2))
-        return 0
-    shape = "x".join(map(str, x.shape[1:]))
-    print(f"{args.model} | every engine, {args.precision} | batch {x.shape[0]} x {shape} | {args.device}, "
-          f"{torch.get_num_threads()} threads | median of {args.runs} runs each [quartiles]; ~ unstable")
+    shape = "x".join(map(str, info["input_size"]))
+    print(f"{info['model']} | every engine, {info['precision']} | batch {info['batch']} x {shape} | {info['device']}, "
+          f"{info['threads']} threads | median of {runs} runs each [quartiles]; ~ unstable")
     ref = next((r["throughput"] for r in done if is_reference(r["engine"])), None)
     for r in sorted(rows, key=lambda r: -r.get("throughput", -1)):
         if "error" in r:
             print(f"  {r['engine']:12s} cannot run this model: {r['error']}")
             continue
         vs = f"  {r['throughput'] / ref:5.2f}x {DEFAULT}" if ref else ""
-        mark = "  <- fastest" if r is best else ""
+        mark = "  <- fastest" if r["engine"] == info["fastest"] else ""
         tilde = "~" if r.get("stable") is False else " "
         q = f"[{r['latency_q1_ms']:.2f}-{r['latency_q3_ms']:.2f}]"
         print(f"  {r['engine']:12s} {r['latency_ms']:9.2f} ms{tilde}{q}  "
               f"{r['throughput']:9.1f} samples/s{vs}{mark}")
-    return 0

@@ -101,8 +101,6 @@ def _flag(field: str) -> str:
 
 # flag dest -> TrainConfig field, for every flag that is one
 _FIELD = {_flag(n)[2:].replace("-", "_"): n for rows in _GROUPS.values() for n, _ in rows if not n.startswith("--")}
-# what a resumed run may change: more epochs, how often it evaluates, how it loads data
-_MAY_CHANGE = {"epochs", "num_workers", "eval_every", "device"}
 # flags that say what the run is (model, data): on --resume they must agree with its config.json
 _RUN_FLAGS = {"model", "dataset", "data_root", "model_arg", "data_arg", "drop_rate", "drop_path_rate"}
 
@@ -201,82 +199,37 @@ def _train(args, cfg, run_info: dict, out: Path, resume: bool, restart: bool = F
 
 
 def _resume(args) -> int:
-    """``--resume RUN``: refuse flags that contradict the run, apply the ones that may change."""
-    import sys
+    """``--resume RUN``: :func:`convzoo.runs.resume.resume_run` with the flags given, its refusals in
+    the flags' names."""
     from convzoo.cli import CLIError
     from convzoo.cli._common import explicit
-    from convzoo.train import TrainConfig, lock
-    from convzoo.train.checkpoint import last_checkpoint
-    from convzoo.runs import read_run_config
+    from convzoo.runs.resume import ResumeConflict, resume_run, show
     if not str(args.resume).strip():
         raise CLIError("--resume expects a run folder, got ''")
     out = Path(args.resume)
     if args.out is not None and Path(args.out).resolve() != out.resolve():
         raise CLIError(f"--out {args.out} contradicts --resume {out} (a resumed run stays in its folder)")
-    run_cfg = read_run_config(out)
-    saved = TrainConfig.from_dict(run_cfg["train"])
     given = _config_from_args(args).to_dict()
-    changes = {}
-    for dest in sorted((explicit(args) & _FIELD.keys()) - _RUN_FLAGS):
-        name = _FIELD[dest]
-        old, new = getattr(saved, name), given[name]
-        if _same(old, new):
-            continue
-        if name not in _MAY_CHANGE:
-            flag = "--" + dest.replace("_", "-")
-            raise CLIError(f"{flag} {_show(new)} contradicts the run's {name} = {_show(old)} in {out}/config.json "
-                           f"(on --resume only --epochs, --workers, --device may change)")
-        changes[name] = (old, new)
+    changes = {_FIELD[dest]: given[_FIELD[dest]] for dest in (explicit(args) & _FIELD.keys()) - _RUN_FLAGS}
     run_flags = explicit(args) & _RUN_FLAGS
-    given_info = _run_info(args) if run_flags else {}
-    for dest in sorted(run_flags):
-        key = {"model_arg": "model_kwargs", "data_arg": "data_kwargs", "drop_rate": "model_kwargs",
-               "drop_path_rate": "model_kwargs"}.get(dest, dest)
-        if _same(given_info.get(key) or None, run_cfg.get(key) or None):
-            continue   # the run's own value, given again
-        raise CLIError(f"--{dest.replace('_', '-')} cannot change on --resume (the run's {key} is "
-                       f"{_show(run_cfg.get(key))})")
-    with lock.run_lock(out):
-        info = last_checkpoint(out)
-        done = int(info["epoch"]) if info else 0
-        epochs = changes.get("epochs", (None, saved.epochs))[1]
-        if epochs < done:
-            raise CLIError(f"--epochs {epochs} is below the {done} epochs {out} has already trained")
-        if info is not None and done >= epochs and (out / "report.json").is_file():
-            print(f"{out} already finished ({done} of {saved.epochs} epochs); nothing to do, report.json kept "
-                  f"(pass --epochs N > {done} to train on)", file=sys.stderr)
-            return 0
-        cfg = TrainConfig.from_dict({**saved.to_dict(), **{k: v[1] for k, v in changes.items()}})
-        for k, (old, new) in changes.items():
-            print(f"resume: {k} {_show(old)} -> {_show(new)}", file=sys.stderr)
-        run_info = {k: run_cfg.get(k) for k in ("model", "model_kwargs", "dataset", "data_root", "data_kwargs",
-                                                "pretrained", "class_names", "preprocess") if k in run_cfg or k in
-                    ("model", "model_kwargs", "dataset", "data_root", "data_kwargs")}
-        run_info["model_kwargs"] = run_info["model_kwargs"] or {}
-        run_info["data_kwargs"] = run_info["data_kwargs"] or {}
-        if info is None:
-            from convzoo.runs.training import check_restartable
-            check_restartable(out)
-            print(f"{out} has no checkpoint yet (stopped before its first epoch ended): starting it again",
-                  file=sys.stderr)
-            return _train(args, cfg, run_info, out, resume=False, restart=True)
-        if changes:
-            from convzoo.runs import write_run_config
-            write_run_config(out, {k: v for k, v in run_cfg.items() if k != "train"}, cfg.to_dict())
-        return _train(args, cfg, run_info, out, resume=True)
+    info = _run_info(args) if run_flags else {}
+    run = {key: info.get(key) for key in {_RUN_KEY.get(dest, dest) for dest in run_flags}}
+    try:
+        report = resume_run(out, changes, run=run, progress=not args.no_progress)
+    except ResumeConflict as e:
+        if e.run_key:
+            flags = " / ".join(f"--{d.replace('_', '-')}" for d in sorted(run_flags) if _RUN_KEY.get(d, d) == e.key)
+            raise CLIError(f"{flags} cannot change on --resume (the run's {e.key} is {show(e.recorded)})") from None
+        raise CLIError(f"{_flag(e.key)} {show(e.given)} contradicts the run's {e.key} = {show(e.recorded)} in "
+                       f"{out}/config.json (on --resume only --epochs, --workers, --device may change)") from None
+    if report is not None:
+        print(format_report(report, out))
+    return 0
 
 
-def _same(a, b) -> bool:
-    """Equal as config.json stores them (tuples read back as lists)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def _show(v) -> str:
-    return "none" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+# a flag that says what the run is -> the config.json key it is checked against
+_RUN_KEY = {"model_arg": "model_kwargs", "data_arg": "data_kwargs", "drop_rate": "model_kwargs",
+            "drop_path_rate": "model_kwargs"}
 
 
 def format_report(r: dict, out) -> str:

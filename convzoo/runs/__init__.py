@@ -6,11 +6,14 @@ evaluated and written. Every command that reads what another wrote goes through 
     load_source(x)  -> Loaded (model or runner, DataSpec, engine, precision, the producer's record)
     evaluate(x)     -> accuracy on the recorded test split, checked against the producer's record
     predict(x, images) -> top-k labels (or masks) per image
+    bench(x, engine=)  -> latency, throughput and memory on an engine, or on every engine ("all")
     new_folder / write_run -> a new folder, complete or none
     train_run(run_info, cfg, out) -> a run folder trained (what convzoo train does)
+    resume_run(dir, changes) -> that run continued from its last checkpoint (convzoo train --resume)
     compress_run(run, method, out=) -> a run folder compressed and fine-tuned (what convzoo compress does)
     quantize_run(run, out) -> an int8 IR and its accuracy/speed report (what convzoo quantize does)
 """
+from .benching import bench
 from .compression import compress_run
 from .data import DEFAULT_MODEL, DataSpec, build_data, parse_kv, preprocess_info
 from .evaluation import evaluate
@@ -20,6 +23,7 @@ from .prediction import image_list, predict
 from .quantization import quantize_run
 from .run import Run, build_run_model, default_out_dir, load_run, run_test_inputs
 from .source import Source, open_source
+from .resume import ResumeConflict, resume_run
 from .training import train_run
 from .use import Loaded, check_feeds, load_source
 from .write import check_new_folder, new_folder, write_run
@@ -29,4 +33,4 @@ __all__ = ["DEFAULT_MODEL", "DataSpec", "build_data", "parse_kv", "preprocess_in
            "read_report", "read_run_config", "write_run_config", "image_list", "predict", "Run", "build_run_model",
            "default_out_dir", "load_run", "run_test_inputs", "Source", "open_source", "Loaded", "check_feeds",
            "load_source", "check_new_folder", "new_folder", "write_run", "train_run", "compress_run",
-           "quantize_run"]
+           "quantize_run", "bench", "resume_run", "ResumeConflict"]
