@@ -149,3 +149,21 @@ def test_benchmark_helper_counts_runs_and_rejects_bad_engine():
         benchmark(model, x, "tensorrt")
     with pytest.raises(ValueError, match="runs >= 1"):
         benchmark(model, x, runs=0)
+
+
+def test_bench_and_export_are_library_calls(tmp_path):
+    """``convzoo.runs.bench`` and ``convzoo.runs.export_source``, the calls behind the commands: the
+    file export writes is what bench then times on its own engine (an engine option for it refused),
+    and the export row's check is ONNX Runtime's own error, below its bound."""
+    from convzoo.runs import ExportCheckError, bench, export_source
+    rows = export_source(MODEL, {"onnx": tmp_path / "m.onnx"}, input_size=(1, 2000))
+    assert [(r["format"], r["input"], r["checked_on"]) for r in rows] == [("onnx", [1, 2000], "random inputs")]
+    assert 0 <= rows[0]["max_abs_diff"] <= 1e-4 and issubclass(ExportCheckError, ValueError)
+    info = bench(tmp_path / "m.onnx", batch=2, runs=2, warmup=1, threads=1)
+    assert (info["engine"], info["batch"], info["input_size"], info["threads"]) == ("onnxruntime", 2, (1, 2000), 1)
+    with pytest.raises(ValueError, match=r"--engine do\(es\) not apply to .*m.onnx \(ONNX file\)"):
+        bench(tmp_path / "m.onnx", engine="eager")
+    with pytest.raises(ValueError, match=r"--onnx .*m.onnx already exists"):
+        export_source(MODEL, {"onnx": tmp_path / "m.onnx"})
+    with pytest.raises(ValueError, match=r"export writes onnx, openvino, executorch, litert; got pdf"):
+        export_source(MODEL, {"pdf": tmp_path / "m.pdf"})

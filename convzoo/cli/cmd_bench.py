@@ -112,8 +112,8 @@ def _print_one(info: dict, warmup: int) -> None:
     opts = ", ".join(o for o, on in (("channels_last", info["channels_last"]), ("BN folded", info["fold_bn"]),
                                      ("AMP", info["amp"])) if on) or "plain"
     where = info.get("gpu", f"{info['threads']} CPU threads, OMP_WAIT_POLICY {info['omp_wait_policy']}")
-    print(f"{info['model']} | engine {info['engine']}, {info['precision']} ({opts}) | batch {info['batch']} x {shape} | "
-          f"{info['device']}, {where}")
+    print(f"{info['model']} | engine {info['engine']}, {info['precision']} ({opts}) | batch {info['batch']} x "
+          f"{shape} | {info['device']}, {where}")
     print(f"  latency     {info['latency_ms']:9.2f} ms{'~' if info['stable'] is False else ''} (median of "
           f"{info['runs']} runs after {warmup} warm-up; quartiles {info['latency_q1_ms']:.2f}-"
           f"{info['latency_q3_ms']:.2f} ms, p90 {info['latency_p90_ms']:.2f} ms{_stability(info)})")

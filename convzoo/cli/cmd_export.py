@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 HELP = ("export a model to ONNX, OpenVINO IR, ExecuTorch or LiteRT (BN folded, static TF padding), verified in "
         "its runtime")
@@ -69,119 +68,42 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from convzoo.cli import CLIError
-    from convzoo.cli._common import load_from_args, parse_input_size
-    from convzoo.export import to_onnx, verify_onnx
-    from convzoo.export.onnx import example_input_for
-
-    if not (args.onnx or args.openvino or args.executorch or args.litert):
-        raise CLIError("give --onnx PATH, --openvino DIR, --executorch PATH and/or --litert PATH")
-    if args.precision != "fp32" and not (args.executorch or args.litert):
-        raise CLIError(f"--precision {args.precision} applies to --executorch and --litert; --onnx and "
-                       f"--openvino write fp32")
-    from pathlib import Path
-
-    from convzoo.runs import check_new_folder
-    for flag, path in (("--onnx", args.onnx), ("--executorch", args.executorch), ("--litert", args.litert)):
-        if path and Path(path).exists():     # a file this command did not write is never replaced
-            raise CLIError(f"{flag} {path} already exists; convzoo does not write over it (remove it or "
-                           f"choose another path)")
-    if args.openvino:
-        check_new_folder(args.openvino, "--openvino")
-    size = parse_input_size(args.input_size) if args.input_size else None
-    loaded = load_from_args(args)
-    if loaded.source.is_artifact:
-        raise CLIError(f"export takes a model name, a model folder or a run folder; {loaded.source.describe()} "
-                       f"is already an artifact")
-    model = loaded.model
-    if getattr(model, "task", "") == "segmentation":   # the graph returns the logits, not {"out": ...}
-        model = model.logits_only()
-    images = _run_images(loaded, size)
-    record = _record(loaded, size)
-    if args.executorch or args.litert:
-        from convzoo.cli.export_edge import export_edge_file
-        from convzoo.export import load_pte, load_tflite, to_executorch, to_litert, verify_pte, verify_tflite
-    if args.executorch:
-        export_edge_file(model, args, loaded, size, images, record, path=args.executorch, to_file=to_executorch,
-                         load=load_pte, verify=verify_pte, label="ExecuTorch XNNPACK", runtime="the ExecuTorch runtime")
-    if args.litert:
-        export_edge_file(model, args, loaded, size, images, record, path=args.litert, to_file=to_litert,
-                         load=load_tflite, verify=verify_tflite, label="LiteRT", runtime="the LiteRT interpreter")
-    if args.openvino:
-        _export_openvino(model, args, size, images, record)
-    if not args.onnx:
-        return 0
-    batch = args.static_batch or 1
-    path = to_onnx(model, args.onnx, input_size=size, dynamic_batch=args.static_batch is None,
-                   batch=batch, opset=args.opset, fold_bn=not args.no_fold_bn,
-                   metadata={"convzoo": json.dumps(record)} if record else None)
-    x = example_input_for(model, size, args.static_batch or 2)
-    shape = "x".join(map(str, x.shape[1:]))
-    axis = f"batch {args.static_batch}" if args.static_batch else "dynamic batch"
-    print(f"wrote {path} ({args.model}, input {axis} x {shape}, opset {args.opset})")
-    if not args.no_verify:
-        try:
-            # a run's own test images, with the bound derived from fp32's error on this net;
-            # random inputs and the fixed 1e-4 otherwise
-            err = verify_onnx(model, path, x, inputs=images, rtol=None if images is not None else 1e-4)
-        except (RuntimeError, ValueError) as e:     # nothing left under the name asked for
-            from convzoo.export._common import set_aside
-            raise CLIError(str(set_aside(path, e, "--no-verify skips this check")), code=1) from None
-        on = f"{len(images)} of the run's test images" if images is not None else "random inputs"
-        print(f"verified with ONNX Runtime on {on}: max abs diff {err:.1e} of the output scale, same top-1")
+    """:func:`convzoo.runs.exporting.export_source` with the flags; two lines per file as it is done."""
+    from convzoo.cli._common import parse_input_size
+    from convzoo.runs.exporting import export_source
+    export_source(args.model, {f: getattr(args, f) for f in ("onnx", "openvino", "executorch", "litert")},
+                  precision=args.precision, input_size=parse_input_size(args.input_size) if args.input_size else None,
+                  static_batch=args.static_batch, opset=args.opset, fold_bn=not args.no_fold_bn,
+                  verify=not args.no_verify, calibration_data=args.calibration_data, data_root=args.data_root,
+                  weights=args.weights, num_classes=args.num_classes, in_chans=args.in_chans,
+                  allow_new_head=args.allow_new_head, on_file=lambda row: _print(row, args.model))
     return 0
 
 
-def _record(loaded, size) -> dict:
-    """What the artifact remembers of its source: the model and, for a run at its own input size, the
-    data spec (so eval/predict/bench of the file need no data flags)."""
-    rec: dict = {"model": loaded.source.model_name or loaded.source.name, "source": loaded.source.name}
-    if loaded.data is not None and (size is None or tuple(size) == tuple(loaded.data.model_input_size() or ())):
-        rec["data"] = loaded.data.to_dict()
-    return rec
+# format -> (where it was checked, how the first line names it)
+_LABEL = {"onnx": ("ONNX Runtime", ""), "openvino": ("OpenVINO (f32)", ""),
+          "executorch": ("the ExecuTorch runtime", "ExecuTorch XNNPACK"),
+          "litert": ("the LiteRT interpreter", "LiteRT")}
 
 
-def _run_images(loaded, size):
-    """A run folder's first test images at the export's input size, or None (no run, no data, other size)."""
-    from convzoo.runs import run_test_inputs
-    if loaded.source.kind != "run" or loaded.data is None:
-        return None
-    if size is not None and tuple(size) != tuple(loaded.data.model_input_size() or ()):
-        return None
-    return run_test_inputs(loaded.data)
-
-
-def _export_openvino(model, args, size, images=None, record=None) -> None:
-    """IR files via openvino.convert_model, then OpenVINO (f32 execution) against eager PyTorch: on a
-    run's test images with the bound from fp32's own error and the same top-1, else on random inputs
-    within 1e-4."""
-    import torch
-
-    from convzoo.export import relative_error
-    from convzoo.export.onnx import example_input_for, fp32_error_bound
-    from convzoo.export.openvino import OpenVINOModule, load_openvino, to_openvino
-    path = to_openvino(model, args.openvino, input_size=size, fold_bn=not args.no_fold_bn)
-    if record:
-        from convzoo.io import write_json
-        from convzoo.runs import EXPORT_JSON
-        write_json(path.parent / EXPORT_JSON, record)
-    x = images if images is not None else example_input_for(model, size, 2)
-    print(f"wrote {path} ({args.model}, input dynamic batch x {'x'.join(map(str, x.shape[1:]))})")
-    if not args.no_verify:
-        with torch.no_grad():
-            got, ref = OpenVINOModule(load_openvino(path), precision="fp32")(x), model(x)
-        err = relative_error(got, ref)
-        bound = fp32_error_bound(model, x) if images is not None else 1e-4
-        top2 = ref.flatten(1).topk(2, dim=1).values if ref.dim() == 2 else None
-        clear = (top2[:, 0] - top2[:, 1]) > 2 * err * ref.abs().max() if top2 is not None else None
-        same = images is None or clear is None or bool((got.argmax(1) == ref.argmax(1))[clear].all())
-        if err > bound or not same:
-            from convzoo.cli import CLIError
-            for name in ("model.xml", "model.bin"):          # nothing left under the names asked for
-                (path.parent / name).replace(path.parent / f"{name}.failed-check")
-            what = f"differs from eager by {err:.1e} of the output scale (limit {bound:.0e})" if err > bound \
-                else "changes the top-1 class of a test image"
-            raise CLIError(f"OpenVINO output {what}; the IR is kept as {path.parent}/model.xml.failed-check; "
-                           f"--no-verify skips this check", code=1)
-        on = f"{len(x)} of the run's test images" if images is not None else "random inputs"
-        print(f"verified with OpenVINO (f32) on {on}: max abs diff {err:.1e} of the output scale (limit {bound:.0e})")
+def _print(row: dict, model: str) -> None:
+    """What was written (and how it was checked), as the command has always said it."""
+    shape = "x".join(map(str, row["input"]))
+    runtime, label = _LABEL[row["format"]]
+    if row["format"] == "onnx":
+        axis = f"batch {row['static_batch']}" if row["static_batch"] else "dynamic batch"
+        print(f"wrote {row['path']} ({model}, input {axis} x {shape}, opset {row['opset']})")
+    elif row["format"] == "openvino":
+        print(f"wrote {row['path']} ({model}, input dynamic batch x {shape})")
+    else:
+        print(f"wrote {row['path']} ({model}, {label} {row['precision']}, input {shape}, {row['size_mb']:.1f} MB)")
+    if "checked_on" not in row:
+        return
+    if "top1_agreement" in row:
+        what = f"top-1 agrees with eager on {100 * row['top1_agreement']:.1f} %"
+    elif "bound" in row:
+        what = f"max abs diff {row['max_abs_diff']:.1e} of the output scale (limit {row['bound']:.0e})"
+    else:
+        what = f"max abs diff {row['max_abs_diff']:.1e} of the output scale, same top-1"
+    print(f"verified {'with' if row['format'] in ('onnx', 'openvino') else 'in'} {runtime} on {row['checked_on']}: "
+          f"{what}")

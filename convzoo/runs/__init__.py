@@ -7,6 +7,7 @@ evaluated and written. Every command that reads what another wrote goes through 
     evaluate(x)     -> accuracy on the recorded test split, checked against the producer's record
     predict(x, images) -> top-k labels (or masks) per image
     bench(x, engine=)  -> latency, throughput and memory on an engine, or on every engine ("all")
+    export_source(x, {"onnx": path, ...}) -> files written with the run's record, each checked in its runtime
     new_folder / write_run -> a new folder, complete or none
     train_run(run_info, cfg, out) -> a run folder trained (what convzoo train does)
     resume_run(dir, changes) -> that run continued from its last checkpoint (convzoo train --resume)
@@ -17,6 +18,7 @@ from .benching import bench
 from .compression import compress_run
 from .data import DEFAULT_MODEL, DataSpec, build_data, parse_kv, preprocess_info
 from .evaluation import evaluate
+from .exporting import ExportCheckError, export_source
 from .manifest import (DEPLOY_JSON, EXPORT_JSON, QUANTIZE_JSON, REPORT_JSON, RUN_CONFIG, inside, is_run_dir,
                        read_json, read_report, read_run_config, write_run_config)
 from .prediction import image_list, predict
@@ -33,4 +35,5 @@ __all__ = ["DEFAULT_MODEL", "DataSpec", "build_data", "parse_kv", "preprocess_in
            "read_report", "read_run_config", "write_run_config", "image_list", "predict", "Run", "build_run_model",
            "default_out_dir", "load_run", "run_test_inputs", "Source", "open_source", "Loaded", "check_feeds",
            "load_source", "check_new_folder", "new_folder", "write_run", "train_run", "compress_run",
-           "quantize_run", "bench", "resume_run", "ResumeConflict"]
+           "quantize_run", "bench", "resume_run", "ResumeConflict",
+           "export_source", "ExportCheckError"]
