@@ -183,6 +183,9 @@ OUTPUT_CASES = [
     ("convnextv2_atto", {}, "timm", TWIN, (SMALL, ODD)),
     ("convnextv2_nano", {}, "timm", TWIN, (ODD,)),
     ("convnextv2_tiny", {}, "timm", TWIN, (ODD,)),
+    # ResNet: timm's resnet18/34/50 hold torchvision's keys, so either checkpoint is detected as "torchvision"
+    ("resnet18", {}, "torchvision", TWIN, (SMALL, ODD)),
+    ("resnet50", {}, "torchvision", TWIN, (ODD,)),
     # femto/pico are atto/nano's code at other widths, base/large/huge tiny's (huge: 660M parameters,
     # 2.6 GB a copy): checked on meta (params, MACs) to keep the suite's time
 ]
