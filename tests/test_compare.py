@@ -36,7 +36,7 @@ def test_variants_share_everything_but_the_block(variant):
 def test_variant_names_come_from_one_table():
     # the models, compare's report labels and figure 2's layer names all read VARIANT_TABLE
     from convzoo import list_models
-    from convzoo.compare_report import LABELS
+    from convzoo.compare.report import LABELS
     from convzoo.figures.variants import VARIANTS as LAYERS
     from convzoo.models.variants import BLOCKS, LAYER_NAMES, VARIANT_TABLE
     assert VARIANTS == tuple(BLOCKS) == tuple(v.name for v in VARIANT_TABLE)
@@ -128,7 +128,7 @@ def _verdicts(result) -> dict:
 def _job(tmp_path, threads: int) -> dict:
     """conv and spatial@macs, 3 seeds x 2 epochs on 128 images: the rows of one accuracy claim, summarized."""
     from convzoo.compare import CLUTTER, Job, default_config, matched_widths, train_job
-    from convzoo.compare_report import summarize
+    from convzoo.compare.report import summarize
     data = dict(name="cluttered_digits", train_size=128, test_size=256, options=dict(clutter=CLUTTER, noise=NOISE))
     target = profile(create_model("variant_conv"), (1, 16, 16)).macs
     jobs = [Job("conv", "conv", (32, 64), s) for s in range(3)]

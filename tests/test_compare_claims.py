@@ -9,9 +9,9 @@ import io
 import pytest
 
 from convzoo.analysis.stats import paired_diff
-from convzoo.compare_claims import (GAIN_FLOOR, HOLDS, NOT_HELD, UNDECIDED, WIDE, claims, convergence, decide,
+from convzoo.compare.claims import (GAIN_FLOOR, HOLDS, NOT_HELD, UNDECIDED, WIDE, claims, convergence, decide,
                                     headline, improving_note)
-from convzoo.compare_report import summarize, to_csv, to_markdown
+from convzoo.compare.report import summarize, to_csv, to_markdown
 
 CONV_MACS, CONV_PARAMS = 10_690_000, 112_106
 
@@ -204,7 +204,7 @@ def test_compare_plot_names_never_overlap():
     panel intersect, where the fixed offset used before printed them over each other."""
     import matplotlib.pyplot as plt
 
-    from convzoo.compare_report import compare_figure
+    from convzoo.compare.report import compare_figure
     from convzoo.plotting import name_box
     fig = compare_figure(_readme_like_result())
     r = fig._get_renderer()          # the renderer place_labels measured with

@@ -42,7 +42,7 @@ examples:
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type as t
-    from convzoo.compare_setup import BUDGETS, CLUTTER, DATASETS, NOISE
+    from convzoo.compare.setup import BUDGETS, CLUTTER, DATASETS, NOISE
     from convzoo.variant_table import DEFAULT_VARIANTS, VARIANTS
     p = subparsers.add_parser("compare", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)

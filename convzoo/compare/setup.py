@@ -1,5 +1,5 @@
 """What ``convzoo compare`` trains on and for how long: its datasets, the task's clutter and noise, and
-the budgets of work. Kept apart from :mod:`convzoo.compare` (which imports torch) so that
+the budgets of work. Kept apart from :mod:`convzoo.compare.study` (which imports torch) so that
 ``convzoo compare --help`` shows them without loading it."""
 from __future__ import annotations
 

@@ -12,10 +12,10 @@ import io
 from pathlib import Path
 from typing import Optional
 
-from .analysis.stats import holm, mean_ci
-from .compare_claims import (claim_lines, claims, convergence, headline, headline_lines, improving_note,
+from ..analysis.stats import holm, mean_ci
+from .claims import (claim_lines, claims, convergence, headline, headline_lines, improving_note,
                              paired_vs_conv)
-from .models.variants import LABELS
+from ..models.variants import LABELS
 
 CSV_COLUMNS = ("name", "variant", "block", "widths", "seeds", "acc_mean", "acc_lo", "acc_hi", "delta_vs_conv",
                "p_holm", "significant", "still_improving", "last_gain", "params", "macs", "latency_ms",
@@ -26,7 +26,7 @@ _KEY = {"macs": "MACs", "params": "params"}
 
 def summarize(runs: list[dict], latency: dict, meta: dict) -> dict:
     """Group the runs by row name; add intervals, tests against ``conv``, the lessons, the headline
-    and the claims with their verdicts (convzoo.compare_claims)."""
+    and the claims with their verdicts (convzoo.compare.claims)."""
     names = list(dict.fromkeys(r["name"] for r in runs))
     by = {n: [r for r in runs if r["name"] == n] for n in names}
     groups = []
@@ -222,7 +222,7 @@ def _ranking(ax, groups) -> None:
 def plot_compare(result: dict, path: Path) -> Path:
     """compare.png: the accuracy ranking with intervals, accuracy vs MACs, accuracy vs latency, latency vs
     MACs; the lessons under the title. Saved as :mod:`convzoo.plotting` saves every picture."""
-    from .plotting import save_figure
+    from ..plotting import save_figure
     path = Path(path)
     return save_figure(compare_figure(result), path.parent, path.stem, formats=("png",))[0]
 
@@ -238,7 +238,7 @@ def compare_figure(result: dict):
     7 in wide, labels at 11 pt, the four panels one above the other), laid out, names placed apart."""
     from matplotlib.lines import Line2D
 
-    from .plotting import PAGE_WIDTH_IN, new_figure, page_style, place_labels
+    from ..plotting import PAGE_WIDTH_IN, new_figure, page_style, place_labels
     groups = result["groups"]
     with page_style():
         rank_h = 1.0 + 0.5 * len(groups)

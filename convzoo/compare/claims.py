@@ -1,7 +1,7 @@
 """What ``convzoo compare`` may claim: which rows converged, which pairs the headline may set side by
 side, and a verdict on each of the lecture's claims from the numbers this run measured.
 
-    groups (per-row statistics and learning curves, from compare_report.summarize)
+    groups (per-row statistics and learning curves, from report.summarize)
       -> convergence: the gain between two evaluations under the same learning rate (the recipe's
          constant-rate tail) vs the seeds' spread (still improving or not: the † of the table)
       -> headline: best vs worst among converged rows at matched cost (never across a cost gap)
@@ -31,7 +31,7 @@ import math
 import statistics
 from typing import Optional, Sequence
 
-from .analysis.stats import paired_diff
+from ..analysis.stats import paired_diff
 
 GAIN_FLOOR = 0.005     # a last-stretch gain under half a point counts as flat, whatever the spread
 COST_GAP = 1.25        # the headline sets side by side rows whose MACs are within 1.25x of the conv's

@@ -22,12 +22,12 @@ from typing import Optional, Sequence
 
 import torch
 
-from .compare_setup import BUDGETS, CLUTTER, DATASETS, NOISE
-from .compare_report import plot_compare, summarize, to_csv, to_markdown
-from .io import atomic_write_text, write_json
-from .models.variants import DEFAULT_VARIANTS, VARIANTS, VariantSpec
-from .train import TrainConfig, fit
-from .train.lock import run_lock
+from .setup import BUDGETS, CLUTTER, DATASETS, NOISE
+from .report import plot_compare, summarize, to_csv, to_markdown
+from ..io import atomic_write_text, write_json
+from ..models.variants import DEFAULT_VARIANTS, VARIANTS, VariantSpec
+from ..train import TrainConfig, fit
+from ..train.lock import run_lock
 
 BASE_WIDTHS = VariantSpec().widths
 MIN_TAIL_EPOCHS = 6      # warmup, a high-rate phase and a tail of at least 2 epochs
@@ -45,7 +45,7 @@ def default_config(epochs: int = 10, seed: int = 0, image_size: Optional[int] = 
     - ``"tail"`` (the default): 3e-3, then a constant-rate tail at 3e-4 over the last :func:`tail_epochs`
       epochs, evaluated one epoch into the tail and at the end (:func:`eval_every`). Both evaluations run
       at the same learning rate, so their gain measures the net, not the schedule (the convergence check,
-      :func:`convzoo.compare_claims.convergence`). Under :data:`MIN_TAIL_EPOCHS` epochs (smoke runs) the
+      :func:`convzoo.compare.claims.convergence`). Under :data:`MIN_TAIL_EPOCHS` epochs (smoke runs) the
       rate stays at 3e-3 after the warmup, and the last two epochs are evaluated.
     - ``"cosine"``: the recipe up to 2026-12-06 (cosine to 0, evaluated two thirds in and at the end),
       under which a converged net two thirds in is measured at a high learning rate.
@@ -91,12 +91,12 @@ class Job:
 
 
 def _net(variant: str, widths, in_chans: int, num_classes: int):
-    from .registry import create_model
+    from ..registry import create_model
     return create_model(f"variant_{variant}", num_classes=num_classes, in_chans=in_chans, widths=tuple(widths))
 
 
 def _cost(variant: str, widths, input_size, key: str, num_classes: int = 10) -> int:
-    from .analysis.cost import count_macs, count_params
+    from ..analysis.cost import count_macs, count_params
     net = _net(variant, widths, input_size[0], num_classes)
     return count_macs(net, tuple(input_size)) if key == "macs" else count_params(net)
 
@@ -135,7 +135,7 @@ _DATA: dict = {}
 
 def _datasets(spec: dict):
     """Train/test sets of ``spec`` (name, sizes), built once per process."""
-    from .data import get_dataset
+    from ..data import get_dataset
     key = repr(sorted(spec.items()))
     if key not in _DATA:
         kw = {} if spec["name"] == "digits" else dict(seed=spec.get("data_seed", 0), **spec["options"])
@@ -223,7 +223,7 @@ def measure_latency(rows: list[dict], input_size, num_classes: int, threads: int
 
     from safetensors.torch import load_file
 
-    from .analysis.timing import interleaved_times
+    from ..analysis.timing import interleaved_times
     torch.set_num_threads(threads)
     first = {}
     for r in rows:
