@@ -19,7 +19,7 @@ from torchvision.models._utils import _make_divisible as tv_make_divisible
 import convzoo
 from convzoo.analysis import profile
 from convzoo.blocks.se_width import se_channels
-from convzoo.models._blocks import block_type
+from convzoo.models._block_types import block_type
 from convzoo.models.mobilenet_v3 import MOBILENET_V3_LARGE, MobileNetV3
 from convzoo.models.searched import stage_to_dict
 from convzoo.registry import get_pretrained_cfg

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..layers import ConvNormAct, make_divisible
 from ..layers.conv import PaddingSpec
-from ._blocks import block_type
+from ._block_types import block_type
 from ._remap import prefixed, remap_modules
 from ._specs import MBStage, adapt_cfg, first_conv_name
 from .base import ClassifierHead, ConvNet, FeatureInfo, StrideToDilation

@@ -19,7 +19,7 @@ class MBStage:
     MobileNetV3 Table 1 (torchvision's ``InvertedResidualConfig`` holds the same columns).
 
     The input channels are left out: they are the previous row's output (or the stem's). ``block``
-    is a block type of :mod:`convzoo.models._blocks` (its name there is what spec files write).
+    is a block type of :mod:`convzoo.models._block_types` (its name there is what spec files write).
     """
 
     block: type[nn.Module]   # MBConv or FusedMBConv

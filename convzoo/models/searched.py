@@ -26,7 +26,7 @@ from torch import nn
 from ..io import atomic_write_text
 from ..layers.conv import PaddingSpec
 from ..registry import register_model
-from ._blocks import BLOCK_TYPES, block_type
+from ._block_types import BLOCK_TYPES, block_type
 from ._builder import build
 from ._mbnet import MBNet
 from ._specs import MBStage, image_cfg
