@@ -46,6 +46,9 @@ CLI_RANGES: dict[str, Range] = {
     "energy": Range(float, 0, 1, lo_open=True),
     "rank": Range(int, 1, 1 << 20),
     "finetune_epochs": Range(int, 0, 100_000),
+    # quantize: quantization-aware training
+    "qat_epochs": Range(int, 0, 100_000),
+    "qat_lr": Range(float, 0, 1, lo_open=True),
 }
 
 
@@ -141,17 +144,8 @@ def parse_input_size(values) -> tuple[int, ...]:
 
 def load_from_args(args, source_attr: str = "model"):
     """:func:`convzoo.runs.load_source` of ``args.<source_attr>`` with the flags that go with it
-    (``--weights``, ``--num-classes``, ``--in-chans``, ``--allow-new-head``, ``--threads``); a
-    classifier of another width is one line naming the flag that fixes it."""
-    import convzoo.weights
+    (``--weights``, ``--num-classes``, ``--in-chans``, ``--threads``)."""
     from convzoo.runs import load_source
-    try:
-        return load_source(getattr(args, source_attr), weights=getattr(args, "weights", None),
-                           num_classes=getattr(args, "num_classes", None), in_chans=getattr(args, "in_chans", None),
-                           allow_new_head=bool(getattr(args, "allow_new_head", False)),
-                           threads=getattr(args, "threads", None))
-    except convzoo.weights.WeightsMismatchError as e:
-        if "classifier" not in str(e).splitlines()[0] or not hasattr(args, "allow_new_head"):
-            raise
-        raise CLIError(f"{str(e).splitlines()[0].split(' (build')[0]}; pass --num-classes to match it, "
-                       f"or --allow-new-head to export an untrained classifier") from None
+    return load_source(getattr(args, source_attr), weights=getattr(args, "weights", None),
+                       num_classes=getattr(args, "num_classes", None), in_chans=getattr(args, "in_chans", None),
+                       threads=getattr(args, "threads", None))

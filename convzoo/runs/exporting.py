@@ -40,12 +40,10 @@ def export_source(source, files: dict[str, Any], *, precision: str = "fp32",
     formats. ``on_file(row)`` is called as each file is done (long int8 exports: progress). Returns
     the rows: ``format``, ``path``, ``input``, ``precision``, and how it was checked (``checked_on``,
     ``max_abs_diff`` and ``bound``, or ``top1_agreement``)."""
-    from .use import load_source
     files = {k: v for k, v in files.items() if v}
     _check_request(files, precision, calibration_data)
     size = tuple(input_size) if input_size else None
-    loaded = load_source(source, weights=weights, num_classes=num_classes, in_chans=in_chans,
-                         allow_new_head=allow_new_head)
+    loaded = _load(source, weights, num_classes, in_chans, allow_new_head)
     if loaded.source.is_artifact:
         raise ValueError(f"export takes a model name, a model folder or a run folder; {loaded.source.describe()} "
                          f"is already an artifact")
@@ -68,6 +66,22 @@ def export_source(source, files: dict[str, Any], *, precision: str = "fp32",
         if on_file is not None:
             on_file(row)
     return rows
+
+
+def _load(source, weights, num_classes, in_chans, allow_new_head):
+    """:func:`load_source`; a checkpoint whose classifier has another width is one line naming the two
+    ways out (the head's width, or a fresh head)."""
+    from convzoo.weights import WeightsMismatchError
+    from .use import load_source
+    try:
+        return load_source(source, weights=weights, num_classes=num_classes, in_chans=in_chans,
+                           allow_new_head=allow_new_head)
+    except WeightsMismatchError as e:
+        first = str(e).splitlines()[0]
+        if "classifier" not in first:
+            raise
+        raise WeightsMismatchError(f"{first.split(' (build')[0]}; pass --num-classes to match it, or "
+                                   f"--allow-new-head to export an untrained classifier") from None
 
 
 def _check_request(files: dict, precision: str, calibration_data) -> None:
