@@ -86,8 +86,12 @@ def _deploy_pick(cz, x, args, tmp):
                  progress=False)
     c = rep["chosen"]
     print(f"  deploy picked {c['engine']} {c['precision']} in {time.perf_counter() - t0:.0f} s "
-          f"(checked on {rep['checked_on']})", flush=True)
-    return {f"convzoo deploy pick ({c['engine']} {c['precision']})": load_deployed(out, threads=args.threads).bind(x)}
+          f"(checked on {rep['checked_on']}; file {c['file']}, {c.get('package') or c['format']})", flush=True)
+    t0 = time.perf_counter()
+    fn = load_deployed(out, threads=args.threads).bind(x)
+    fn()                      # a torch.export program compiles here; an AOTInductor package does not
+    print(f"  reloaded the pick and ran it once in {time.perf_counter() - t0:.1f} s", flush=True)
+    return {f"convzoo deploy pick ({c['engine']} {c['precision']})": fn}
 
 
 def _bench_cell(name, b, args, tmp):

@@ -122,3 +122,30 @@ def test_deploy_lists_executorch_fp32_and_int8_with_speed_and_accuracy(tmp_path)
     assert rep["chosen"]["file"] == "model.pte" and rep["chosen"]["format"] == "executorch"
     r = load_deployed(tmp_path / "d")
     assert (r.engine, r.precision) == ("executorch", rep["chosen"]["precision"])
+
+
+@pytest.mark.skipif(prec.cpu_precision_support()["int8"] is None, reason="CPU without int8 instructions")
+def test_deploy_writes_pt2e_int8_as_a_package_that_reloads_without_compiling(tmp_path):
+    """compile int8 (PT2E) is written as its AOTInductor package; load_deployed runs it with no Dynamo or
+    inductor compile, within the int8 bar of the fp32 eager model (the oracle) and agreeing on top-1."""
+    import sys
+    from pathlib import Path
+
+    from torch._dynamo.utils import counters
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _helpers import randomize_bn
+    torch.manual_seed(0)
+    m = randomize_bn(convzoo.create_model("variant_conv", num_classes=10, widths=(8, 16), depth=1))
+    xs = torch.randn(32, 1, 16, 16)
+    rep = deploy(m, tmp_path / "d", input_size=(1, 16, 16), batch=4, data=xs, calibration_data=xs,
+                 engines=["compile"], precisions=["int8"], max_drop=100, runs=4, rounds=2, progress=False)
+    c = rep["chosen"]
+    assert (c["engine"], c["precision"], c["file"], c["package"]) == ("compile", "int8", "model.pt2", "aotinductor")
+    counters.clear()
+    r = load_deployed(tmp_path / "d")
+    x = torch.randn(6, 1, 16, 16)                  # not deploy's batch: a static package pads / chunks
+    with torch.no_grad():
+        out, ref = r(x), m(x)
+    assert not {k: v for k, v in counters.items() if v}
+    assert (r.engine, r.precision) == ("compile", "int8")
+    assert relative_error(out, ref) <= 0.05 and bool((out.argmax(1) == ref.argmax(1)).all())

@@ -116,3 +116,24 @@ def test_load_source_labels_artifacts_with_real_precision(tmp_path):
         x = torch.randn(3, 3, 16, 16)                      # 3 samples through a batch-2 graph: chunked
         assert relative_error(r(x), m(x)) <= 1e-4
     assert not os.path.exists(tmp_path / "m.onnx.failed-check")
+
+
+def test_compile_engine_reads_a_package_by_deploy_json_and_refuses_a_damaged_one_in_one_line(tmp_path):
+    """deploy.json's ``"package": "aotinductor"`` sends the compile engine's model.pt2 to the AOTInductor
+    loader (no torch.export load, no compile); a damaged or missing file is one line naming it."""
+    import json
+
+    from convzoo.export import load_deployed
+    engine = get_engine("compile")
+    chosen = dict(engine="compile", precision="int8", file="model.pt2", format=engine.format, package="aotinductor",
+                  package_batch=None)
+    (tmp_path / "deploy.json").write_text(json.dumps({"chosen": chosen, "input_size": [3, 16, 16]}))
+    (tmp_path / "model.pt2").write_bytes(b"PK\x03\x04 not a package")
+    with pytest.raises(ValueError, match=r"model\.pt2: not a readable torch\.export\+inductor program") as e:
+        load_deployed(tmp_path)
+    assert "\n" not in str(e.value)
+    with pytest.raises(FileNotFoundError, match=r"the AOTInductor package is missing"):
+        engine.load(tmp_path / "gone.pt2", chosen)
+    (tmp_path / "model.pt2").unlink()
+    with pytest.raises(FileNotFoundError, match="names model.pt2, which is missing"):
+        load_deployed(tmp_path)

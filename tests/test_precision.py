@@ -128,3 +128,78 @@ def test_cli_errors(tmp_path, capsys):
     assert "runs fp32" in capsys.readouterr().err
     assert main(["export", "variant_conv"]) == 2
     assert "--openvino" in capsys.readouterr().err
+
+
+_FRESH = """
+import json, sys, time, torch
+from torch._dynamo.utils import counters
+from convzoo.export import load_quantized
+t0 = time.perf_counter()
+q = load_quantized(sys.argv[1])
+x = torch.load(sys.argv[2], weights_only=True)
+out = q(x)
+torch.save(out, sys.argv[3])
+print(json.dumps({"load_s": time.perf_counter() - t0, "compiled": {k: dict(v) for k, v in counters.items() if v}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def pt2e_saved(tmp_path_factory):
+    """A small net with non-trivial BN statistics (a fresh one's logits are near ties), quantized by
+    PT2E and saved: (folder, fp32 model, inputs, outputs of the in-process int8 model before saving)."""
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from _helpers import randomize_bn
+    torch.manual_seed(0)
+    m = randomize_bn(convzoo.create_model("variant_conv", num_classes=10, widths=(8, 16), depth=1))
+    q = convzoo.export.quantize(m, torch.randn(64, 1, 16, 16), backend="pt2e")
+    x = torch.randn(64, 1, 16, 16)
+    before = q(x)
+    out = tmp_path_factory.mktemp("pt2e") / "int8"
+    assert q.saveable
+    files = q.save(out)
+    assert files["file"] == "model.pt2" and files["package"] == "aotinductor"
+    return out, m, x, before
+
+
+@pytest.mark.skipif(not HAS_INT8, reason="CPU without int8 instructions")
+def test_pt2e_int8_saved_reloads_in_a_fresh_process_without_compiling(pt2e_saved, tmp_path):
+    """The AOTInductor package computes in a new process exactly what the in-process int8 model did
+    (it is the same compiled code), compiles nothing there (Dynamo/inductor counters stay empty), and
+    agrees with the fp32 eager model (the oracle) on top-1."""
+    import subprocess
+    import sys
+    out, m, x, before = pt2e_saved
+    torch.save(x, tmp_path / "x.pt")
+    res = subprocess.run([sys.executable, "-c", _FRESH, str(out), str(tmp_path / "x.pt"), str(tmp_path / "y.pt")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    info = json.loads(res.stdout.strip().splitlines()[-1])
+    assert info["compiled"] == {}, info
+    after = torch.load(tmp_path / "y.pt", weights_only=True)
+    assert relative_error(after, before) <= 1e-6
+    with torch.no_grad():
+        ref = m(x)
+    assert relative_error(after, ref) <= 0.05
+    assert (after.argmax(1) == ref.argmax(1)).float().mean() >= 0.95
+    rec = json.loads((out / "quantize.json").read_text())
+    assert rec["backend"] == "pt2e" and rec["file"] == "model.pt2"
+
+
+@pytest.mark.skipif(not HAS_INT8, reason="CPU without int8 instructions")
+def test_pt2e_int8_damaged_or_missing_package_is_one_line(pt2e_saved, tmp_path):
+    import shutil
+
+    from convzoo.export import load_quantized
+    folder = tmp_path / "int8"
+    shutil.copytree(pt2e_saved[0], folder)
+    data = (folder / "model.pt2").read_bytes()
+    for damaged in (data[: len(data) // 2], b"not a package"):
+        (folder / "model.pt2").write_bytes(damaged)
+        with pytest.raises(ValueError, match=r"model\.pt2: not a readable aotinductor package") as e:
+            load_quantized(folder)
+        assert "\n" not in str(e.value)
+    (folder / "model.pt2").unlink()
+    with pytest.raises(FileNotFoundError, match=r"model\.pt2: the AOTInductor package is missing") as e:
+        load_quantized(folder)
+    assert "\n" not in str(e.value)

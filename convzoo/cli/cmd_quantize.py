@@ -11,8 +11,8 @@ resize and normalisation as training); accuracy is measured on the test split fo
 bf16 (PyTorch, bf16 weights and activations), OpenVINO's default execution (bf16 on CPUs with native bf16) and
 int8, with top-1 agreement with fp32. Speed: images/s at --bench-batch, median of --runs calls.
 The result is an OpenVINO IR folder (OUT/model.xml + model.bin + quantize.json) plus OUT/report.json;
-`convzoo eval OUT` and `convzoo bench OUT` take it. --backend pt2e (PyTorch PT2E + X86InductorQuantizer,
-compiled in-process) is measured but not saved.
+`convzoo eval OUT` and `convzoo bench OUT` take it. --backend pt2e (PyTorch PT2E + X86InductorQuantizer)
+writes OUT/model.pt2 instead: an AOTInductor package, compiled once here and loaded without compiling.
 
 examples:
   convzoo quantize runs/mobilenet_v2-digits-20260101-120000 --out int8/mnv2
@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--image-size", type=t("image_size"), help="resize images to this side (default: the run's)")
     p.add_argument("--out", required=True, help="folder for the int8 IR and report.json")
     p.add_argument("--backend", type=LazyChoice("convzoo.export.quantize:BACKENDS"), default=None,
-                   help="openvino (NNCF, the default: saved as an IR) or pt2e (PyTorch PT2E: measured, not saved)")
+                   help="openvino (NNCF, the default: saved as an IR) or pt2e (PyTorch PT2E: saved as an AOTInductor "
+                        "package, model.pt2)")
     p.add_argument("--model-type", choices=("auto", "cnn", "transformer"), default="auto",
                    help="NNCF model type (auto: transformer for nets with LayerNorm)")
     p.add_argument("--preset", choices=("performance", "mixed"), default="performance")

@@ -1,7 +1,11 @@
 """torch.compile (inductor) as a runner: :class:`CompiledInference`, shared by the fp32/bf16 engine
-and the PT2E int8 path (which compiles its quantized graph the same way)."""
+and the PT2E int8 path; and :class:`PackagedInference`, the same inductor code compiled ahead of time
+into an AOTInductor package that reloads without compiling (what PT2E int8 is built and saved as)."""
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -79,4 +83,118 @@ def compile_program(module: nn.Module, precision: str) -> CompiledInference:
     return CompiledInference(module, compiled, True, precision)
 
 
-__all__ = ["CompiledInference", "compile_program", "torch_compile"]
+PACKAGE = "aotinductor"       # deploy.json's chosen["package"] for a PackagedInference file
+PACKAGE_RTOL = 0.05           # a package may differ from its graph run eagerly by this much of the output scale
+
+
+class PackagedInference(CompiledInference):
+    """An AOTInductor package (``model.pt2``): the program compiled ahead of time by inductor (freezing
+    on: weights constant-folded and pre-packed for oneDNN, q/dq pairs lowered to oneDNN int8 kernels)
+    into a shared library plus its weights, run by ``torch._inductor.aoti_load_package``.
+
+    Why: a ``torch.compile``d program lives only in the process that compiled it, and a saved
+    ``torch.export`` program must be compiled again wherever it is loaded (minutes for ConvNeXt-T on 2
+    cores; a PT2E one also needs torchao imported before ``torch.export.load`` can read its q/dq ops).
+    The package is the compiled code itself: the runner built in-process *is* the loaded package, so
+    the saved file computes bit for bit what was checked, and loading it takes seconds.
+
+    ``batch``: None for a package with a dynamic batch axis (any batch); else the one batch a static
+    package was compiled for: a smaller batch is padded up to it, a larger one run in chunks of it
+    (samples are independent at inference, so the outputs are the same, at the cost of the padding).
+    ``model``: the graph it was compiled from (None when reloaded from a file)."""
+
+    def __init__(self, package: bytes, precision: str, model: Optional[nn.Module] = None,
+                 batch: Optional[int] = None):
+        loaded = _load_package_bytes(package)
+        super().__init__(model if model is not None else nn.Identity(), loaded, True, precision)
+        self._package, self.batch = package, batch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            b = self.batch
+            if b is None or len(x) == b:
+                return self._compiled(x)
+            outs = []
+            for i in range(0, len(x), b):
+                chunk = x[i:i + b]
+                n = len(chunk)
+                if n < b:
+                    chunk = torch.cat([chunk, chunk[:1].expand(b - n, *chunk.shape[1:])])
+                outs.append(self._compiled(chunk.contiguous())[:n])
+            return torch.cat(outs)
+
+    def save(self, out_dir) -> dict:
+        """The package's bytes as ``out_dir/model.pt2`` (atomic write); the fields that reload it."""
+        from ..io import atomic_write_bytes
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(out_dir) / "model.pt2", self._package)
+        return {"file": "model.pt2", "format": self.artifact_format, "package": PACKAGE, "package_batch": self.batch}
+
+
+def _load_package_bytes(package: bytes):
+    """``aoti_load_package`` on ``package`` (it reads a path: a temporary copy, removed once loaded,
+    since the loader unpacks the library and weights it needs)."""
+    from torch._inductor import aoti_load_package
+    with tempfile.TemporaryDirectory(prefix="convzoo-aoti-") as d:
+        path = os.path.join(d, "model.pt2")
+        Path(path).write_bytes(package)
+        return aoti_load_package(path)
+
+
+def _compile_package(module: nn.Module, example: torch.Tensor, dynamic: bool) -> bytes:
+    from torch._inductor import aoti_compile_and_package
+    with torch.no_grad():
+        prog = torch.export.export(module, (example,),
+                                   dynamic_shapes=({0: torch.export.Dim.AUTO},) if dynamic else None)
+        with tempfile.TemporaryDirectory(prefix="convzoo-aoti-") as d:
+            path = aoti_compile_and_package(prog, package_path=os.path.join(d, "model.pt2"),
+                                            inductor_configs={"freezing": True})
+            return Path(path).read_bytes()
+
+
+def package_error(runner: nn.Module, module: nn.Module, check: torch.Tensor) -> float:
+    """How far ``runner`` is from ``module`` run eagerly (the oracle: PyTorch's own kernels, for PT2E
+    the q/dq graph in float) on ``check``, as a fraction of the output scale."""
+    from ._common import relative_error
+    with torch.no_grad():
+        return relative_error(runner(check), module(check))
+
+
+def package_program(module: nn.Module, example: torch.Tensor, precision: str, *,
+                    check: Optional[torch.Tensor] = None, batch: int = 1) -> PackagedInference:
+    """``module`` compiled by AOTInductor with freezing (what :func:`compile_program` does in-process,
+    here once, ahead of time) as a :class:`PackagedInference` with a dynamic batch axis.
+
+    With ``check`` (real inputs), the package is compared with ``module`` run eagerly and must be within
+    :data:`PACKAGE_RTOL` of its output scale; if not, it is compiled again for the static batch
+    ``batch``, which is checked the same way (``RuntimeError`` if that fails too). Why: with a dynamic
+    batch and freezing, torch 2.14's inductor lays out the int8 conv of a 1-channel input as NCHW
+    where oneDNN writes it channels-last; torch.compile(dynamic=True) stops on its stride assertion,
+    AOTInductor has none and reads the buffer in the wrong order (17-37 % of the output scale on
+    small 1-channel nets; 3-channel nets, ConvNeXt-T and MobileNetV2 are unaffected). A static
+    batch compiles it correctly (1.8e-7)."""
+    from .runner import batch_of_two
+    runner = PackagedInference(_compile_package(module, batch_of_two(example), True), precision, model=module)
+    if check is None or package_error(runner, module, check) <= PACKAGE_RTOL:
+        return runner
+    static = example[:1].expand(batch, *example.shape[1:]).contiguous()
+    runner = PackagedInference(_compile_package(module, static, False), precision, model=module, batch=batch)
+    err = package_error(runner, module, check)
+    if not err <= PACKAGE_RTOL:
+        raise RuntimeError(f"AOTInductor computes this graph {err:.1e} of the output scale away from PyTorch "
+                           f"(allowed {PACKAGE_RTOL})")
+    return runner
+
+
+def load_package(file, precision: str, batch: Optional[int] = None) -> PackagedInference:
+    """A saved :class:`PackagedInference` (``model.pt2``) for ``precision`` (``batch``: the static batch
+    it was compiled for, None for a dynamic one); FileNotFoundError in one line when it is missing (a
+    damaged file raises the loader's error: callers name the file)."""
+    p = Path(file)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: the AOTInductor package is missing")
+    return PackagedInference(p.read_bytes(), precision, batch=batch)
+
+
+__all__ = ["CompiledInference", "PackagedInference", "compile_program", "package_program", "load_package",
+           "package_error", "torch_compile", "PACKAGE", "PACKAGE_RTOL"]

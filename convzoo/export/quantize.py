@@ -14,8 +14,10 @@
   with LayerNorm, i.e. ConvNeXt) keeps LayerNorm and the GELU MLP's sensitive points in float.
   ``ignored_scope`` passes op names or types to keep in float.
 * ``backend="pt2e"``: PyTorch only. ``torch.export`` -> torchao's PT2E ``prepare_pt2e`` with the
-  ``X86InductorQuantizer`` (per-channel weights) -> calibration -> ``convert_pt2e`` ->
-  ``torch.compile`` with inductor freezing, which lowers the q/dq pairs to oneDNN int8 kernels.
+  ``X86InductorQuantizer`` (per-channel weights) -> calibration -> ``convert_pt2e`` -> AOTInductor
+  with freezing (:func:`~convzoo.export.compiled.package_program`), which lowers the q/dq pairs to
+  oneDNN int8 kernels and compiles them into a package: the runner is that package, so ``save``
+  writes the very code that was checked (``model.pt2``) and reloading it compiles nothing.
 
 Data flow: model (fp32, eval) -> BN folded, TF padding frozen -> graph -> observers see every
 calibration batch -> int8 graph -> :class:`QuantizedModel` (float32 in, float32 logits out).
@@ -34,7 +36,7 @@ import torch
 from torch import nn
 
 from .._extras import require
-from .compiled import CompiledInference, torch_compile
+from .compiled import PACKAGE, PackagedInference, load_package, package_program
 from .form import inference_form
 from .precision import check_precision
 from .runner import Runner
@@ -51,8 +53,8 @@ MODEL_TYPES = ("auto", "cnn", "transformer")
 
 class QuantizedModel(Runner):
     """An int8 model: call it like the float one. ``backend`` says which toolchain made it (engine
-    openvino for NNCF, compile for PT2E); ``save(dir)`` writes an OpenVINO IR folder
-    (``backend="openvino"`` only)."""
+    openvino for NNCF, compile for PT2E); ``save(dir)`` writes an OpenVINO IR folder (NNCF) or an
+    AOTInductor package (PT2E), with ``quantize.json``."""
 
     precision = "int8"
 
@@ -70,21 +72,25 @@ class QuantizedModel(Runner):
 
     @property
     def saveable(self) -> bool:
-        """Whether :meth:`save` can write it (an OpenVINO IR; a PT2E program is compiled in-process)."""
-        return self.ov_model is not None
+        """Whether :meth:`save` can write it: an OpenVINO IR, or a PT2E AOTInductor package."""
+        return self.ov_model is not None or isinstance(self.runner, PackagedInference)
 
     def save(self, out_dir: str | os.PathLike) -> dict:
-        """The int8 IR and ``quantize.json`` in ``out_dir``; returns the fields that reload it."""
+        """The int8 file (``model.xml``+``.bin``, or ``model.pt2`` for PT2E) and ``quantize.json`` in
+        ``out_dir``; returns the fields that reload it."""
         from ..io import write_json
-        from .openvino import save_openvino
-        # PT2E: not saved. Re-exporting the converted graph works, but the program compiled again from
-        # the file gave NaN outputs (MobileNetV2, torch 2.14 / torchao, checked 2026-12-06)
         if not self.saveable:
-            raise ValueError(f"only backend='openvino' int8 models can be saved (this one is {self.backend!r}); "
-                             "the PT2E program is compiled in-process")
-        path = save_openvino(self.ov_model, out_dir)
-        write_json(Path(out_dir) / QUANTIZE_JSON, {"backend": self.backend, "precision": "int8", **self.info})
-        return {"file": path.name, "format": self.runner.artifact_format, "hint": None}
+            raise ValueError(f"this {self.backend!r} int8 model has no file to save (it was not built by "
+                             "convzoo.export.quantize)")
+        if self.ov_model is None:
+            files = {**self.runner.save(out_dir), "hint": None}
+        else:
+            from .openvino import save_openvino
+            path = save_openvino(self.ov_model, out_dir)
+            files = {"file": path.name, "format": self.runner.artifact_format, "hint": None}
+        write_json(Path(out_dir) / QUANTIZE_JSON, {"backend": self.backend, "precision": "int8", **self.info,
+                                                    **{k: v for k, v in files.items() if k != "hint"}})
+        return files
 
 
 def calibration_batches(data, limit: int = 300) -> list[torch.Tensor]:
@@ -100,7 +106,7 @@ def calibration_batches(data, limit: int = 300) -> list[torch.Tensor]:
         x = b[0] if isinstance(b, (tuple, list)) else b
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"calibration_data must yield tensors or (x, y) pairs, got {type(x).__name__}")
-        x = x.float()
+        x = x.float().contiguous()      # a strided slice would be traced with its strides as guards
         out.append(x[: limit - seen])
         seen += len(out[-1])
         if seen >= limit:
@@ -125,12 +131,14 @@ def _has_layernorm(model: nn.Module) -> bool:
 def quantize(model: nn.Module, calibration_data, *, backend: str = NNCF_BACKEND, model_type: str = "auto",
              preset: str = "performance", ignored_scope: Optional[Sequence[str]] = None,
              subset_size: int = 300, fast_bias_correction: bool = True, overflow_fix: bool = False,
-             threads: Optional[int] = None) -> QuantizedModel:
+             threads: Optional[int] = None, batch: int = 1) -> QuantizedModel:
     """Post-training int8 copy of ``model`` calibrated on ``calibration_data`` (see the module
     docstring). ``preset``: "performance" (symmetric activations) or "mixed" (asymmetric, for
     activations that are not centred, e.g. after GELU); openvino backend only, as are
     ``model_type``, ``ignored_scope`` (op names or op types such as ``"Multiply"``),
-    ``fast_bias_correction`` and ``overflow_fix`` (see the module docstring). Raises
+    ``fast_bias_correction`` and ``overflow_fix`` (see the module docstring). ``batch`` (pt2e): the
+    batch a static package is compiled for where the dynamic-batch one fails its check
+    (:func:`~convzoo.export.compiled.package_program`; other batches are padded or chunked). Raises
     ``ValueError`` for a CPU without int8 instructions, missing calibration data or an unsupported
     model."""
     if backend not in BACKENDS:
@@ -141,6 +149,8 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = NNCF_BACKEND,
         raise ValueError(f"ignored_scope applies to backend='openvino' (NNCF), not {backend!r}")
     if overflow_fix and backend != NNCF_BACKEND:
         raise ValueError("overflow_fix applies to backend='openvino' (NNCF), not " + repr(backend))
+    if not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be an int >= 1, got {batch!r}")
     if preset not in ("performance", "mixed"):
         raise ValueError(f"preset must be performance or mixed, got {preset!r}")
     check_quantizable(model)
@@ -152,7 +162,7 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = NNCF_BACKEND,
     info = dict(model_type=model_type, preset=preset, calibration_samples=sum(len(b) for b in batches),
                 input_size=list(batches[0].shape[1:]))
     if backend == "pt2e":
-        return QuantizedModel(_pt2e(model, batches), "pt2e", info=info)
+        return QuantizedModel(_pt2e(model, batches, batch), "pt2e", info=info)
     info["overflow_fix"] = overflow_fix
     ov_model = _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correction, overflow_fix)
     from .openvino import OpenVINOModule
@@ -190,7 +200,7 @@ def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correctio
                              f"types start with a capital, e.g. Multiply)") from None
 
 
-def _pt2e(model, batches):
+def _pt2e(model, batches, batch: int = 1):
     pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "deploy", "PT2E int8 quantization")
     xiq = require("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer", "deploy",
                   "PT2E int8 quantization")
@@ -206,18 +216,35 @@ def _pt2e(model, batches):
         for b in batches:
             prepared(b)
     converted = pt2e.convert_pt2e(prepared)
-    compiled = torch_compile(converted, dynamic=False)
-    return CompiledInference(converted, compiled, freeze=True, precision="int8", exportable=converted,
-                             example_input=batches[0][:1])
+    # ahead of time, not torch.compile: the package is what gets saved, so the file computes exactly what was
+    # checked (ConvNeXt-T: bit for bit what torch.compile of the same graph computes, at its speed; docs/deploy.md)
+    return package_program(converted, batches[0][:1], "int8", check=batches[0][:8], batch=batch)
 
 
 def load_quantized(path: str | os.PathLike, *, threads: Optional[int] = None) -> QuantizedModel:
-    """A saved int8 folder (``QuantizedModel.save`` / ``convzoo quantize --out``) as a module."""
+    """A saved int8 folder (``QuantizedModel.save`` / ``convzoo quantize --out``) as a module: the
+    OpenVINO IR, or for ``"backend": "pt2e"`` in quantize.json the AOTInductor package (one line naming
+    the file when it is missing or damaged)."""
     from .openvino import OpenVINOModule, load_openvino
     p = Path(path)
     info = read_json(p / QUANTIZE_JSON, "quantize record") if (p / QUANTIZE_JSON).is_file() else {}
+    if info.get("backend") == "pt2e":
+        runner = _read_package(p, str(info.get("file", "model.pt2")), info.get("package_batch"))
+        return QuantizedModel(runner, "pt2e", info=info)
     ov_model = load_openvino(p)
     return QuantizedModel(OpenVINOModule(ov_model, threads=threads), NNCF_BACKEND, ov_model, info)
+
+
+def _read_package(folder: Path, name: str, batch: Optional[int]) -> PackagedInference:
+    from ..runs.manifest import inside
+    from ._common import artifact_error
+    file = inside(folder, name, QUANTIZE_JSON)       # quantize.json may not name a file outside its folder
+    try:
+        return load_package(file, "int8", batch)
+    except FileNotFoundError:
+        raise
+    except Exception as e:            # the loader's own errors of a truncated or foreign file
+        raise artifact_error(file, f"{PACKAGE} package", e) from None
 
 
 __all__ = ["quantize", "QuantizedModel", "load_quantized", "calibration_batches", "check_quantizable",

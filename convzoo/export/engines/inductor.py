@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 
-from ..compiled import CompiledInference, compile_program, torch_compile
+from ..compiled import PACKAGE, CompiledInference, compile_program, load_package, torch_compile
 from ..form import inference_form, uses_channels_last
 from ..layout import FormatInput
 from ..precision import to_reduced
@@ -39,7 +39,8 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
     calibrated on ``calibration_data`` (``options`` go to :func:`~convzoo.export.quantize`)."""
     if precision == "int8":
         from ..quantize import quantize
-        return quantize(model, calibration_data, backend=ENGINE.quantize_backend, **options)
+        batch = len(example_input) if example_input is not None else 1     # a static package's batch, if one is needed
+        return quantize(model, calibration_data, backend=ENGINE.quantize_backend, batch=batch, **options)
     if calibration_data is not None:
         raise ValueError(f"calibration_data applies to precision='int8', not {precision!r}")
     form = inference_form(model, None if example_input is None else example_input[:1], fold_bn=fold_bn,
@@ -49,7 +50,11 @@ def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True
 
 
 def load(file, chosen: dict, threads=None) -> CompiledInference:
-    """A saved ``torch.export`` program (``model.pt2``) compiled as :func:`compile_form` does."""
+    """``model.pt2``: an AOTInductor package (``chosen["package"] == "aotinductor"``: PT2E int8, loaded
+    as it was compiled, no compile here), else a ``torch.export`` program compiled as
+    :func:`compile_form` does (fp32 / bf16: the first call pays the compile)."""
+    if chosen.get("package") == PACKAGE:
+        return load_package(file, chosen["precision"], chosen.get("package_batch"))
     import torch
     return compile_program(torch.export.load(str(file)).module(), chosen["precision"])
 
