@@ -134,11 +134,19 @@ class PackagedInference(CompiledInference):
 def _load_package_bytes(package: bytes):
     """``aoti_load_package`` on ``package`` (it reads a path: a temporary copy, removed once loaded,
     since the loader unpacks the library and weights it needs)."""
+    import logging
+
     from torch._inductor import aoti_load_package
-    with tempfile.TemporaryDirectory(prefix="convzoo-aoti-") as d:
-        path = os.path.join(d, "model.pt2")
-        Path(path).write_bytes(package)
-        return aoti_load_package(path)
+    log = logging.getLogger("torch._inductor.package.package")    # warns before a damaged file's error:
+    level = log.level                                             # the caller's one line says it all
+    log.setLevel(logging.ERROR)
+    try:
+        with tempfile.TemporaryDirectory(prefix="convzoo-aoti-") as d:
+            path = os.path.join(d, "model.pt2")
+            Path(path).write_bytes(package)
+            return aoti_load_package(path)
+    finally:
+        log.setLevel(level)
 
 
 def _compile_package(module: nn.Module, example: torch.Tensor, dynamic: bool) -> bytes:
