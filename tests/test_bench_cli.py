@@ -165,5 +165,5 @@ def test_bench_and_export_are_library_calls(tmp_path):
         bench(tmp_path / "m.onnx", engine="eager")
     with pytest.raises(ValueError, match=r"--onnx .*m.onnx already exists"):
         export_source(MODEL, {"onnx": tmp_path / "m.onnx"})
-    with pytest.raises(ValueError, match=r"export writes onnx, openvino, executorch, litert; got pdf"):
+    with pytest.raises(ValueError, match=r"export writes onnx, ir, pte, tflite; got pdf"):
         export_source(MODEL, {"pdf": tmp_path / "m.pdf"})

@@ -70,8 +70,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     """:func:`convzoo.runs.exporting.export_source` with the flags; two lines per file as it is done."""
     from convzoo.cli._common import parse_input_size
-    from convzoo.runs.exporting import export_source
-    export_source(args.model, {f: getattr(args, f) for f in ("onnx", "openvino", "executorch", "litert")},
+    from convzoo.runs.exporting import FLAG, export_source
+    export_source(args.model, {kind: getattr(args, flag[2:]) for kind, flag in FLAG.items()},
                   precision=args.precision, input_size=parse_input_size(args.input_size) if args.input_size else None,
                   static_batch=args.static_batch, opset=args.opset, fold_bn=not args.no_fold_bn,
                   verify=not args.no_verify, calibration_data=args.calibration_data, data_root=args.data_root,
@@ -81,9 +81,8 @@ def run(args) -> int:
 
 
 # format -> (where it was checked, how the first line names it)
-_LABEL = {"onnx": ("ONNX Runtime", ""), "openvino": ("OpenVINO (f32)", ""),
-          "executorch": ("the ExecuTorch runtime", "ExecuTorch XNNPACK"),
-          "litert": ("the LiteRT interpreter", "LiteRT")}
+_LABEL = {"onnx": ("ONNX Runtime", ""), "ir": ("OpenVINO (f32)", ""),
+          "pte": ("the ExecuTorch runtime", "ExecuTorch XNNPACK"), "tflite": ("the LiteRT interpreter", "LiteRT")}
 
 
 def _print(row: dict, model: str) -> None:
@@ -93,7 +92,7 @@ def _print(row: dict, model: str) -> None:
     if row["format"] == "onnx":
         axis = f"batch {row['static_batch']}" if row["static_batch"] else "dynamic batch"
         print(f"wrote {row['path']} ({model}, input {axis} x {shape}, opset {row['opset']})")
-    elif row["format"] == "openvino":
+    elif row["format"] == "ir":
         print(f"wrote {row['path']} ({model}, input dynamic batch x {shape})")
     else:
         print(f"wrote {row['path']} ({model}, {label} {row['precision']}, input {shape}, {row['size_mb']:.1f} MB)")
@@ -105,5 +104,5 @@ def _print(row: dict, model: str) -> None:
         what = f"max abs diff {row['max_abs_diff']:.1e} of the output scale (limit {row['bound']:.0e})"
     else:
         what = f"max abs diff {row['max_abs_diff']:.1e} of the output scale, same top-1"
-    print(f"verified {'with' if row['format'] in ('onnx', 'openvino') else 'in'} {runtime} on {row['checked_on']}: "
+    print(f"verified {'with' if row['format'] in ('onnx', 'ir') else 'in'} {runtime} on {row['checked_on']}: "
           f"{what}")

@@ -20,7 +20,11 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-FORMATS = ("onnx", "openvino", "executorch", "litert")
+# the files export writes, by their kind (as open_source names them): an .onnx file, an OpenVINO IR
+# folder, an ExecuTorch program, a LiteRT model; convzoo export's flag for each
+FORMATS = ("onnx", "ir", "pte", "tflite")
+FLAG = {"onnx": "--onnx", "ir": "--openvino", "pte": "--executorch", "tflite": "--litert"}
+_EDGE = ("pte", "tflite")
 _HINT = "verify=False (convzoo export --no-verify) skips this check"
 
 
@@ -35,8 +39,8 @@ def export_source(source, files: dict[str, Any], *, precision: str = "fp32",
                   data_root: Optional[str] = None, weights: Optional[str] = None, num_classes: Optional[int] = None,
                   in_chans: Optional[int] = None, allow_new_head: bool = False,
                   on_file: Optional[Callable[[dict], None]] = None) -> list[dict[str, Any]]:
-    """Write ``files`` (``{"onnx": path, "openvino": dir, "executorch": path, "litert": path}``, any of
-    them) from ``source`` (see the module docstring); ``precision`` (fp32 / int8) applies to the edge
+    """Write ``files`` (``{"onnx": path, "ir": dir, "pte": path, "tflite": path}``, any of them: an
+    ``.onnx`` file, an OpenVINO IR folder, an ExecuTorch program, a LiteRT model) from ``source`` (see the module docstring); ``precision`` (fp32 / int8) applies to the edge
     formats. ``on_file(row)`` is called as each file is done (long int8 exports: progress). Returns
     the rows: ``format``, ``path``, ``input``, ``precision``, and how it was checked (``checked_on``,
     ``max_abs_diff`` and ``bound``, or ``top1_agreement``)."""
@@ -52,13 +56,13 @@ def export_source(source, files: dict[str, Any], *, precision: str = "fp32",
         model = model.logits_only()
     images, record = _run_images(loaded, size), _record(loaded, size)
     rows = []
-    for fmt in ("executorch", "litert", "openvino", "onnx"):
+    for fmt in (*_EDGE, "ir", "onnx"):
         if fmt not in files:
             continue
-        if fmt in ("executorch", "litert"):
+        if fmt in _EDGE:
             calib = _calibration(precision, calibration_data, data_root, loaded, size)
             row = _edge(fmt, model, files[fmt], size, precision, calib, static_batch or 1, images, record, verify)
-        elif fmt == "openvino":
+        elif fmt == "ir":
             row = _openvino(model, files[fmt], size, fold_bn, images, record, verify)
         else:
             row = _onnx(model, files[fmt], size, static_batch, opset, fold_bn, images, record, verify)
@@ -92,17 +96,17 @@ def _check_request(files: dict, precision: str, calibration_data) -> None:
                          " (convzoo export: give --onnx PATH, --openvino DIR, --executorch PATH and/or --litert PATH)")
     if precision not in ("fp32", "int8"):
         raise ValueError(f"--precision is fp32 or int8, got {precision!r}")
-    if precision != "fp32" and not ({"executorch", "litert"} & files.keys()):
+    if precision != "fp32" and not (set(_EDGE) & files.keys()):
         raise ValueError(f"--precision {precision} applies to --executorch and --litert; --onnx and --openvino "
                          f"write fp32")
     if calibration_data and precision != "int8":
         raise ValueError("--calibration-data applies to --precision int8")
-    for fmt in ("onnx", "executorch", "litert"):
+    for fmt in ("onnx", *_EDGE):
         if fmt in files and Path(files[fmt]).exists():    # a file this call did not write is never replaced
-            raise ValueError(f"--{fmt} {files[fmt]} already exists; convzoo does not write over it (remove it or "
+            raise ValueError(f"{FLAG[fmt]} {files[fmt]} already exists; convzoo does not write over it (remove it or "
                              f"choose another path)")
-    if "openvino" in files:
-        check_new_folder(files["openvino"], "--openvino")
+    if "ir" in files:
+        check_new_folder(files["ir"], FLAG["ir"])
 
 
 def _record(loaded, size) -> dict:
@@ -152,8 +156,8 @@ def _edge(fmt, model, path, size, precision, calib, batch, images, record, verif
     from convzoo.export import load_pte, load_tflite, to_executorch, to_litert, verify_pte, verify_tflite
     from convzoo.export._common import set_aside
     from convzoo.export.edge_file import check_inputs
-    to_file, load, check = {"executorch": (to_executorch, load_pte, verify_pte),
-                            "litert": (to_litert, load_tflite, verify_tflite)}[fmt]
+    to_file, load, check = {"pte": (to_executorch, load_pte, verify_pte),
+                            "tflite": (to_litert, load_tflite, verify_tflite)}[fmt]
     path = to_file(model, path, input_size=size, precision=precision, calibration_data=calib, batch=batch,
                    verify=False, record=record)
     runner = load(path)
@@ -208,7 +212,7 @@ def _openvino(model, out_dir, size, fold_bn, images, record, verify) -> dict:
     if record:
         write_json(path.parent / EXPORT_JSON, record)
     x = images if images is not None else example_input_for(model, size, 2)
-    row = dict(format="openvino", path=str(path), precision="fp32", input=list(x.shape[1:]))
+    row = dict(format="ir", path=str(path), precision="fp32", input=list(x.shape[1:]))
     if not verify:
         return row
     with torch.no_grad():
@@ -230,4 +234,4 @@ def _openvino(model, out_dir, size, fold_bn, images, record, verify) -> dict:
     return row
 
 
-__all__ = ["export_source", "ExportCheckError", "FORMATS"]
+__all__ = ["export_source", "ExportCheckError", "FORMATS", "FLAG"]
