@@ -203,3 +203,20 @@ def test_pt2e_int8_damaged_or_missing_package_is_one_line(pt2e_saved, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"model\.pt2: the AOTInductor package is missing") as e:
         load_quantized(folder)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.skipif(not HAS_INT8, reason="CPU without int8 instructions")
+def test_pt2e_int8_package_reads_strided_and_channels_last_inputs_as_their_samples():
+    """The compiled package indexes its input as a dense row-major tensor: a strided view (every other
+    sample) or a channels_last batch must give each sample's own outputs, those of the int8 graph run
+    eagerly (the oracle; on photos the unguarded package read x[1::2] as other samples, 182 % off)."""
+    from convzoo.export.compiled import PACKAGE_RTOL
+    torch.manual_seed(0)
+    m = convzoo.create_model("variant_conv", num_classes=10, in_chans=3, widths=(8, 16), depth=1).eval()
+    q = convzoo.export.quantize(m, torch.randn(32, 3, 16, 16), backend="pt2e")
+    x = torch.randn(12, 3, 16, 16)
+    with torch.no_grad():
+        dense = q(x[1::2].contiguous())
+        assert relative_error(dense, q.runner.model(x[1::2].contiguous())) <= PACKAGE_RTOL
+        assert relative_error(q(x[1::2]), dense) <= 1e-6
+        assert relative_error(q(x.to(memory_format=torch.channels_last))[1::2], dense) <= 1e-6
