@@ -13,7 +13,7 @@ For efficientnet_b0, mobilenet_v2 and convnext_tiny at 224x224, batch 1 and 8, C
                       convzoo.export.make_runner for each of --engines x --precisions that applies:
                       eager/compile/onednn in fp32 and bf16 (bf16 weights, channels_last, BN folded;
                       compile = inductor with freezing; onednn = TorchScript + oneDNN Graph fuser),
-                      compile int8 (PT2E + X86InductorQuantizer),
+                      compile int8 (PT2E + X86InductorQuantizer, an AOTInductor package),
                       openvino fp32 / bf16 / int8 (NNCF). int8 is calibrated on random inputs here
                       (speed only; accuracy: docs/deploy.md, convzoo quantize).
 
