@@ -131,14 +131,14 @@ def _has_layernorm(model: nn.Module) -> bool:
 def quantize(model: nn.Module, calibration_data, *, backend: str = NNCF_BACKEND, model_type: str = "auto",
              preset: str = "performance", ignored_scope: Optional[Sequence[str]] = None,
              subset_size: int = 300, fast_bias_correction: bool = True, overflow_fix: bool = False,
-             threads: Optional[int] = None, batch: int = 1) -> QuantizedModel:
+             threads: Optional[int] = None, batch: Optional[int] = None) -> QuantizedModel:
     """Post-training int8 copy of ``model`` calibrated on ``calibration_data`` (see the module
     docstring). ``preset``: "performance" (symmetric activations) or "mixed" (asymmetric, for
     activations that are not centred, e.g. after GELU); openvino backend only, as are
     ``model_type``, ``ignored_scope`` (op names or op types such as ``"Multiply"``),
-    ``fast_bias_correction`` and ``overflow_fix`` (see the module docstring). ``batch`` (pt2e): the
-    batch a static package is compiled for where the dynamic-batch one fails its check
-    (:func:`~convzoo.export.compiled.package_program`; other batches are padded or chunked). Raises
+    ``fast_bias_correction`` and ``overflow_fix`` (see the module docstring). ``batch`` (pt2e): None
+    for a package that takes any batch, or the batch it is compiled for (faster at that batch; others
+    padded or chunked: :func:`~convzoo.export.compiled.package_program`). Raises
     ``ValueError`` for a CPU without int8 instructions, missing calibration data or an unsupported
     model."""
     if backend not in BACKENDS:
@@ -149,8 +149,8 @@ def quantize(model: nn.Module, calibration_data, *, backend: str = NNCF_BACKEND,
         raise ValueError(f"ignored_scope applies to backend='openvino' (NNCF), not {backend!r}")
     if overflow_fix and backend != NNCF_BACKEND:
         raise ValueError("overflow_fix applies to backend='openvino' (NNCF), not " + repr(backend))
-    if not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be an int >= 1, got {batch!r}")
+    if batch is not None and (not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be None or an int >= 1, got {batch!r}")
     if preset not in ("performance", "mixed"):
         raise ValueError(f"preset must be performance or mixed, got {preset!r}")
     check_quantizable(model)
@@ -200,7 +200,7 @@ def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correctio
                              f"types start with a capital, e.g. Multiply)") from None
 
 
-def _pt2e(model, batches, batch: int = 1):
+def _pt2e(model, batches, batch: Optional[int] = None):
     pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "deploy", "PT2E int8 quantization")
     xiq = require("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer", "deploy",
                   "PT2E int8 quantization")

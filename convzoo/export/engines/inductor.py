@@ -36,10 +36,11 @@ def compile_form(form, precision: str, channels_last: bool, *, compile_mode: Opt
 def build(model, example_input, precision: str = "fp32", *, fold_bn: bool = True,
           channels_last: bool = True, calibration_data=None, threads=None, **options):
     """fp32 / bf16: :func:`compile_form` of the inference form; int8: PT2E + X86InductorQuantizer,
-    calibrated on ``calibration_data`` (``options`` go to :func:`~convzoo.export.quantize`)."""
+    calibrated on ``calibration_data`` and compiled into an AOTInductor package for ``example_input``'s
+    batch (``options`` go to :func:`~convzoo.export.quantize`)."""
     if precision == "int8":
         from ..quantize import quantize
-        batch = len(example_input) if example_input is not None else 1     # a static package's batch, if one is needed
+        batch = len(example_input) if example_input is not None else None      # the package's static batch
         return quantize(model, calibration_data, backend=ENGINE.quantize_backend, batch=batch, **options)
     if calibration_data is not None:
         raise ValueError(f"calibration_data applies to precision='int8', not {precision!r}")
