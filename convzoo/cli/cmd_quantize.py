@@ -16,6 +16,7 @@ writes OUT/model.pt2 instead: an AOTInductor package, compiled once here and loa
 
 examples:
   convzoo quantize runs/mobilenet_v2-digits-20260101-120000 --out int8/mnv2
+  convzoo quantize runs/mobilenet_v2-digits-20260101-120000 --out int8/mnv2-qat --qat-epochs 2
   convzoo quantize mobilenet_v2 --weights model.safetensors --dataset digits --image-size 32 --out int8/m"""
 
 
@@ -43,6 +44,12 @@ def register(subparsers) -> None:
     p.add_argument("--bench-batch", type=t("bench_batch"), default=8, help="batch for the speed columns (default 8)")
     p.add_argument("--runs", type=t("runs"), default=20, help="timed calls per speed column (default 20)")
     p.add_argument("--threads", type=t("threads"), default=None, help="inference threads (default: torch's)")
+    p.add_argument("--qat-epochs", type=t("qat_epochs"), default=0, metavar="N",
+                   help="quantization-aware training: N passes over the train split with fake int8 (PT2E, "
+                        "implies --backend pt2e), reported beside post-training int8 as 'int8 ptq' (default 0: "
+                        "post-training only)")
+    p.add_argument("--qat-lr", type=t("qat_lr"), default=1e-4, help="AdamW rate of those passes, cosine to 0 "
+                   "(default 1e-4)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -54,7 +61,7 @@ def run(args) -> int:
                           image_size=args.image_size, backend=args.backend, model_type=args.model_type,
                           preset=args.preset, ignore=args.ignore, overflow_fix=args.overflow_fix,
                           calibration=args.calibration, bench_batch=args.bench_batch, runs=args.runs,
-                          threads=args.threads)
+                          threads=args.threads, qat_epochs=args.qat_epochs, qat_lr=args.qat_lr)
     _print(report, args)
     return 0
 
@@ -68,5 +75,8 @@ def _print(report, args) -> None:
     print(f"  {'precision':10s} {'accuracy':>9s} {'agreement':>10s} {'images/s':>9s}")
     for k, r in report["results"].items():
         print(f"  {k:10s} {100 * r['accuracy']:8.2f}% {100 * r['agreement']:9.2f}% {r['images_per_s']:9.1f}")
+    if "ptq_accuracy_drop_points" in report:
+        print(f"  post-training int8 vs fp32: {-report['ptq_accuracy_drop_points']:+.2f} points; after "
+              f"{report['qat']['epochs']} epoch(s) of quantization-aware training:")
     print(f"  int8 vs fp32: {-report['accuracy_drop_points']:+.2f} points; wrote {args.out}/report.json"
-          + (f" and the int8 IR {args.out}/model.xml" if report["int8_ir"] else ""))
+          + (f" and the int8 model {args.out}/{report['int8_file']}" if report.get("int8_file") else ""))

@@ -4,8 +4,12 @@
       --the train split's first ``calibration`` samples--> convzoo.export.quantize (NNCF or PT2E) --> int8
       --the test split, on fp32 (PyTorch), bf16 (PyTorch), the int8 engine at its default precision, int8-->
          top-1, agreement with fp32, images/s at ``bench_batch``
-      --new_folder--> OUT/model.xml + model.bin + quantize.json (the int8 IR, when the backend saves one),
-                      OUT/report.json
+      --new_folder--> OUT/model.xml + model.bin (NNCF's int8 IR) or OUT/model.pt2 (PT2E's AOTInductor
+                      package), quantize.json, OUT/report.json
+
+With ``qat_epochs``, the int8 column is quantization-aware trained (:func:`convzoo.export.qat.qat`, PT2E)
+on the train split from the fp32 weights, and the post-training int8 is kept beside it as ``int8 ptq``:
+the report then says what training bought (``ptq_accuracy_drop_points`` vs ``accuracy_drop_points``).
 
 The IR's quantize.json records the data spec, so ``convzoo eval OUT`` and ``bench OUT`` need no flags.
 """
@@ -25,7 +29,8 @@ def quantize_run(source: Union[str, Path], out: Union[str, Path], *, weights: Op
                  dataset: Optional[str] = None, data_root: Optional[str] = None, image_size: Optional[int] = None,
                  backend: Optional[str] = None, model_type: str = "auto", preset: str = "performance",
                  ignore: Optional[Sequence[str]] = None, overflow_fix: bool = False, calibration: int = 300,
-                 bench_batch: int = 8, runs: int = 20, threads: Optional[int] = None) -> dict[str, Any]:
+                 bench_batch: int = 8, runs: int = 20, threads: Optional[int] = None, qat_epochs: int = 0,
+                 qat_lr: float = 1e-4, seed: int = 0) -> dict[str, Any]:
     """Quantize the classifier in ``source`` (a run folder, or a model name with ``weights`` and
     ``dataset``) to int8 calibrated on its train split, measure it against fp32, bf16 and the int8
     engine's default precision on the test split, and write ``out``; returns the report written there
@@ -43,21 +48,36 @@ def quantize_run(source: Union[str, Path], out: Union[str, Path], *, weights: Op
     if threads is not None:
         torch.set_num_threads(threads)
     check_new_folder(out)                        # refused before anything is computed
-    backend = backend or NNCF_BACKEND
+    if qat_epochs and backend not in (None, "pt2e"):
+        raise ValueError(f"quantization-aware training (--qat-epochs) trains PT2E's fake-quantized graph; "
+                         f"--backend {backend} is post-training only (use --backend pt2e or leave it out)")
+    backend = backend or ("pt2e" if qat_epochs else NNCF_BACKEND)
     model, train, test, size, desc = _classifier(source, weights, dataset, data_root, image_size)
     calib = [x for x, _ in prepared_batches(train, size, calibration)]
     q = quantize(model, calib, backend=backend, model_type=model_type, preset=preset, ignored_scope=ignore,
                  subset_size=calibration, threads=threads, overflow_fix=overflow_fix)
+    ptq = None
+    if qat_epochs:
+        import sys
+
+        from convzoo.export.qat import qat
+        torch.manual_seed(seed)
+        ptq, q = q, qat(model, list(prepared_batches(train, size)), epochs=qat_epochs, lr=qat_lr, seed=seed,
+                        progress=lambda e, loss: print(f"qat: epoch {e}/{qat_epochs}  train_loss {loss:.4f}",
+                                                       file=sys.stderr))
     test_batches = list(prepared_batches(test, size))
-    rows = _columns(model, q, test_batches, bench_batch, runs, threads)
+    rows = _columns(model, q, test_batches, bench_batch, runs, threads, ptq)
     labels = torch.cat([y for _, y in test_batches])
     report = dict(**desc, backend=backend, int8_ir=q.saveable, test_samples=len(labels), image_size=size,
                   bench_batch=min(bench_batch, len(labels)), threads=threads or torch.get_num_threads(),
                   int8=q.info, results=rows,
                   accuracy_drop_points=100 * (rows["fp32"]["accuracy"] - rows["int8"]["accuracy"]))
+    if qat_epochs:
+        report.update(qat=dict(epochs=qat_epochs, lr=qat_lr, seed=seed),
+                      ptq_accuracy_drop_points=100 * (rows["fp32"]["accuracy"] - rows["int8 ptq"]["accuracy"]))
     with new_folder(out) as tmp:
         if q.saveable:
-            q.save(tmp)
+            report["int8_file"] = q.save(tmp)["file"]       # model.xml (NNCF's IR) or model.pt2 (PT2E's package)
             write_json(tmp / QUANTIZE_JSON, {**read_json(tmp / QUANTIZE_JSON), **desc, "image_size": size})
         write_json(tmp / "report.json", report)
     return report
@@ -91,7 +111,7 @@ def _classifier(source, weights, dataset, data_root, image_size):
                                                             data=data.to_dict())
 
 
-def _columns(model, q, test_batches, bench_batch: int, runs: int, threads) -> dict[str, dict]:
+def _columns(model, q, test_batches, bench_batch: int, runs: int, threads, ptq=None) -> dict[str, dict]:
     """Each column's top-1, agreement with fp32 and images/s. The columns are registry look-ups: the
     reference engine (eager) in bf16, and the engine that runs NNCF's int8 (OpenVINO) at its default
     precision on this CPU."""
@@ -104,7 +124,8 @@ def _columns(model, q, test_batches, bench_batch: int, runs: int, threads) -> di
     x1 = test_batches[0][0][:1]
     ref, ov = by_role("reference"), by_role("quantize")
     engines = {"fp32": model, "bf16": ref.build(model, x1, "bf16"),
-               ov.name: ov.build(model, x1, default_precision(), threads=threads), "int8": q}
+               ov.name: ov.build(model, x1, default_precision(), threads=threads),
+               **({"int8 ptq": ptq} if ptq is not None else {}), "int8": q}
     with torch.inference_mode():
         preds = {k: torch.cat([fn(x).float().argmax(1) for x, _ in test_batches]) for k, fn in engines.items()}
     xb = torch.cat([x for x, _ in test_batches])[:bench_batch]
