@@ -2,7 +2,7 @@
 
 Nets (``--nets``), each trained here as a convzoo run (``convzoo.runs.train_run``), then three models on
 the run's test split: the fp32 run, its post-training PT2E int8 (X86InductorQuantizer, per-channel,
-calibrated on 300 train images, as ``convzoo.export.quantize(backend="pt2e")`` builds it) and the int8
+calibrated on 300 train images: ``convzoo.export.quantize.pt2e_graph``, what ``backend="pt2e"`` compiles) and the int8
 after N epochs of quantization-aware training from the fp32 weights (``convzoo.export.qat``: the graph
 ``convzoo quantize RUN --qat-epochs N`` compiles). Both int8 graphs are run eagerly, on PyTorch's
 reference int8 ops: the accuracy is the quantization's, whatever compiles it (on Lite0 the AOTInductor
@@ -46,29 +46,12 @@ def _run_info(net: str, data_root: Path | None):
     return info, dict(epochs=8, batch_size=32, lr=1e-3, weight_decay=0.05)
 
 
-def ptq_graph(model, calibration):
-    """Post-training PT2E int8, the graph ``convzoo.export.quantize(backend="pt2e")`` compiles."""
-    import torch
-    from torchao.quantization.pt2e import quantize_pt2e as pt2e
-    from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
-
-    from convzoo.export.form import inference_form
-    form = inference_form(model, calibration[0][:1], static_padding=True)
-    graph = torch.export.export(form, (calibration[0],), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
-    quantizer = xiq.X86InductorQuantizer()
-    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
-    prepared = pt2e.prepare_pt2e(graph, quantizer)
-    with torch.no_grad():
-        for x in calibration:
-            prepared(x)
-    return pt2e.convert_pt2e(prepared)
-
-
 def one(net: str, seed: int, qat_epochs: int, qat_lr: float, data_root: Path | None) -> dict:
     """Train (net, seed), quantize it with and without QAT; the row for qat.jsonl."""
     import torch
 
     from convzoo.export.qat import int8_graph, prepare, train_fake_quantized
+    from convzoo.export.quantize import calibration_batches, pt2e_graph
     from convzoo.runs import load_run, train_run
     from convzoo.train import TrainConfig
     from convzoo.train.batches import prepared_batches
@@ -84,7 +67,7 @@ def one(net: str, seed: int, qat_epochs: int, qat_lr: float, data_root: Path | N
     size = run.data.image_size
     train_batches, test_batches = list(prepared_batches(train, size)), list(prepared_batches(test, size))
     model = run.model.eval()
-    ptq = ptq_graph(model, [x for x, _ in prepared_batches(train, size, 300)])
+    ptq = pt2e_graph(model.eval(), calibration_batches([x for x, _ in prepared_batches(train, size, 300)]))
     torch.manual_seed(seed)
     prepared = prepare(model, train_batches[0][0])
     train_fake_quantized(prepared, train_batches, epochs=qat_epochs, lr=qat_lr, seed=seed,

@@ -201,6 +201,16 @@ def _nncf(model, batches, model_type, preset, ignored_scope, fast_bias_correctio
 
 
 def _pt2e(model, batches, batch: Optional[int] = None):
+    converted = pt2e_graph(model, batches)
+    # ahead of time, not torch.compile: the package is what gets saved, so the file computes exactly what was
+    # checked (ConvNeXt-T: bit for bit what torch.compile of the same graph computes, at its speed; docs/deploy.md)
+    return package_program(converted, batches[0][:1], "int8", check=batches[0][:8], batch=batch)
+
+
+def pt2e_graph(model: nn.Module, batches: list[torch.Tensor]) -> nn.Module:
+    """Post-training PT2E int8 of ``model`` as a graph of quantize / dequantize ops around the convs
+    (X86InductorQuantizer, per-channel weights, observers calibrated on ``batches``): what
+    ``backend="pt2e"`` compiles; run eagerly, PyTorch's reference int8 ops compute it."""
     pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "deploy", "PT2E int8 quantization")
     xiq = require("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer", "deploy",
                   "PT2E int8 quantization")
@@ -215,10 +225,7 @@ def _pt2e(model, batches, batch: Optional[int] = None):
     with torch.no_grad():
         for b in batches:
             prepared(b)
-    converted = pt2e.convert_pt2e(prepared)
-    # ahead of time, not torch.compile: the package is what gets saved, so the file computes exactly what was
-    # checked (ConvNeXt-T: bit for bit what torch.compile of the same graph computes, at its speed; docs/deploy.md)
-    return package_program(converted, batches[0][:1], "int8", check=batches[0][:8], batch=batch)
+    return pt2e.convert_pt2e(prepared)
 
 
 def load_quantized(path: str | os.PathLike, *, threads: Optional[int] = None) -> QuantizedModel:
@@ -247,5 +254,5 @@ def _read_package(folder: Path, name: str, batch: Optional[int]) -> PackagedInfe
         raise artifact_error(file, f"{PACKAGE} package", e) from None
 
 
-__all__ = ["quantize", "QuantizedModel", "load_quantized", "calibration_batches", "check_quantizable",
+__all__ = ["quantize", "pt2e_graph", "QuantizedModel", "load_quantized", "calibration_batches", "check_quantizable",
            "BACKENDS", "MODEL_TYPES"]
