@@ -29,11 +29,12 @@ from .._extras import require
 
 
 def qat(model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], *, epochs: int = 2,
-        lr: float = 1e-4, weight_decay: float = 0.0, seed: int = 0,
+        lr: float = 1e-4, weight_decay: float = 0.0, seed: int = 0, batch: Optional[int] = None,
         progress: Optional[Callable[[int, float], None]] = None) -> nn.Module:
     """The int8 model (a ``QuantizedModel``, backend "pt2e", saveable) after ``epochs`` of quantization-aware training
     of ``model`` on ``batches`` (``(x prepared as in training, y)``, e.g. ``prepared_batches(train,
-    size)``); ``model`` is untouched. ``progress(epoch, mean loss)`` after each epoch.
+    size)``); ``model`` is untouched. ``progress(epoch, mean loss)`` after each epoch; ``batch``: the
+    batch the package is compiled for (None: any batch), as for :func:`~convzoo.export.quantize`.
 
     Shape: as ``model`` (N, C, *S) -> (N, classes)."""
     if epochs < 1:
@@ -45,7 +46,7 @@ def qat(model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], 
                          progress=progress)
     info = dict(qat_epochs=epochs, qat_lr=lr, input_size=list(batches[0][0].shape[1:]),
                 train_samples=sum(len(y) for _, y in batches))
-    return convert(prepared, batches[0][0], info)
+    return convert(prepared, batches[0][0], info, batch=batch)
 
 
 def prepare(model: nn.Module, example: torch.Tensor) -> nn.Module:
@@ -111,13 +112,15 @@ def int8_graph(prepared: nn.Module) -> nn.Module:
     return convert_pt2e(prepared)
 
 
-def convert(prepared: nn.Module, example: torch.Tensor, info: Optional[dict] = None) -> nn.Module:
+def convert(prepared: nn.Module, example: torch.Tensor, info: Optional[dict] = None,
+            batch: Optional[int] = None) -> nn.Module:
     """The trained fake-quantized graph as int8, compiled and wrapped as post-training PT2E is (the
     package checked against the int8 graph run eagerly on ``example``, a batch of real inputs)."""
     from .compiled import package_program
     from .quantize import QuantizedModel
     converted = int8_graph(prepared)
-    return QuantizedModel(package_program(converted, example[:1], "int8", check=example), "pt2e", info=info or {})
+    package = package_program(converted, example[:1], "int8", check=example[:8], batch=batch)
+    return QuantizedModel(package, "pt2e", info=info or {})
 
 
 __all__ = ["qat", "prepare", "train_fake_quantized", "int8_graph", "convert"]

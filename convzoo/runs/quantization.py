@@ -54,8 +54,10 @@ def quantize_run(source: Union[str, Path], out: Union[str, Path], *, weights: Op
     backend = backend or ("pt2e" if qat_epochs else NNCF_BACKEND)
     model, train, test, size, desc = _classifier(source, weights, dataset, data_root, image_size)
     calib = [x for x, _ in prepared_batches(train, size, calibration)]
+    # PT2E's package compiled for the batch its speed is reported at (any other batch is padded or split)
     q = quantize(model, calib, backend=backend, model_type=model_type, preset=preset, ignored_scope=ignore,
-                 subset_size=calibration, threads=threads, overflow_fix=overflow_fix)
+                 subset_size=calibration, threads=threads, overflow_fix=overflow_fix,
+                 batch=bench_batch if backend == "pt2e" else None)
     ptq = None
     if qat_epochs:
         import sys
@@ -63,6 +65,7 @@ def quantize_run(source: Union[str, Path], out: Union[str, Path], *, weights: Op
         from convzoo.export.qat import qat
         torch.manual_seed(seed)
         ptq, q = q, qat(model, list(prepared_batches(train, size)), epochs=qat_epochs, lr=qat_lr, seed=seed,
+                        batch=bench_batch,
                         progress=lambda e, loss: print(f"qat: epoch {e}/{qat_epochs}  train_loss {loss:.4f}",
                                                        file=sys.stderr))
     test_batches = list(prepared_batches(test, size))
