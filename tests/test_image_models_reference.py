@@ -186,6 +186,9 @@ OUTPUT_CASES = [
     # ResNet: timm's resnet18/34/50 hold torchvision's keys, so either checkpoint is detected as "torchvision"
     ("resnet18", {}, "torchvision", TWIN, (SMALL, ODD)),
     ("resnet50", {}, "torchvision", TWIN, (ODD,)),
+    ("efficientnet_lite0", {}, "timm", TWIN, (ODD,)),
+    ("repvgg_a0", {}, "timm", TWIN, (ODD,)),               # the training form (branches), as timm builds it
+    ("mobileone_s0", {}, "timm", TWIN, (ODD,)),
     # femto/pico are atto/nano's code at other widths, base/large/huge tiny's (huge: 660M parameters,
     # 2.6 GB a copy): checked on meta (params, MACs) to keep the suite's time
 ]
@@ -253,3 +256,15 @@ def test_params_and_macs_match_references_and_paper(name):
         assert rel == pytest.approx(PAPER_GAP[name], abs=0.001), f"{name}: {rel:+.2%}"
     else:
         assert abs(rel) <= 0.05, f"{name}: {macs / 1e9:.3f} GMACs vs paper {paper} ({rel:+.1%})"
+
+
+def test_every_family_with_a_twin_has_an_output_case():
+    """The output check runs on the cases above (a family's representative, with the sizes and options
+    that exercise it); a family module whose models name a twin but have no case would be compared on
+    counts only. A new family is listed here the moment it is registered."""
+    from convzoo.registry import model_entrypoint
+    covered = {model_entrypoint(c[0]).__module__ for c in OUTPUT_CASES}
+    missing = sorted({model_entrypoint(n).__module__ for n in convzoo.list_models()
+                      if get_pretrained_cfg(n).get("twins") and get_pretrained_cfg(n).get("modality") == "image"}
+                     - covered)
+    assert not missing, f"family modules with a registered twin but no output case: {missing}"
