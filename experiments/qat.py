@@ -85,17 +85,19 @@ def one(net: str, seed: int, qat_epochs: int, qat_lr: float, data_root: Path | N
 
 
 def table(rows: list[dict]) -> str:
+    """One line per (net, QAT recipe): mean points vs fp32 and the 95 % t-interval over the seeds."""
     from convzoo.analysis.stats import mean_ci
-    lines = ["| net | seeds | test images | fp32 top-1 | PTQ int8: points vs fp32 | QAT int8: points vs fp32 |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for net in sorted({r["net"] for r in rows}):
-        rs = [r for r in rows if r["net"] == net]
+    lines = ["| net | QAT recipe | seeds | test images | fp32 top-1 | PTQ int8: points vs fp32 | "
+             "QAT int8: points vs fp32 |", "|---|---|---:|---:|---:|---:|---:|"]
+    for key in sorted({(r["net"], r["qat_epochs"], r["qat_lr"]) for r in rows}):
+        rs = [r for r in rows if (r["net"], r["qat_epochs"], r["qat_lr"]) == key]
         fp = mean_ci([100 * r["fp32"] for r in rs])
         cells = []
         for k in ("ptq", "qat"):
             ci = mean_ci([100 * (r[k] - r["fp32"]) for r in rs])
             cells.append(f"{ci.mean:+.2f} [{ci.lo:+.2f}, {ci.hi:+.2f}]" if len(rs) > 1 else f"{ci.mean:+.2f}")
-        lines.append(f"| {net} | {len(rs)} | {rs[0]['test_samples']} | {fp.mean:.2f} % | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {key[0]} | {key[1]} epochs, lr {key[2]:g} | {len(rs)} | {rs[0]['test_samples']} | "
+                     f"{fp.mean:.2f} % | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
 
 
@@ -105,8 +107,12 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--qat-epochs", type=int, default=2)
     p.add_argument("--qat-lr", type=float, default=1e-4)
+    p.add_argument("--table", action="store_true", help="print the table of every recipe in qat.jsonl and stop")
     a = p.parse_args(argv)
     done = [json.loads(line) for line in RESULTS.read_text().splitlines()] if RESULTS.is_file() else []
+    if a.table:
+        print(table(done))
+        return 0
     data_root = None
     if "lite0" in a.nets:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -117,7 +123,8 @@ def main(argv=None) -> int:
             write_imagefolder("digits", data_root, 30, "test")
     for net in a.nets:
         for seed in a.seeds:
-            if any(r["net"] == net and r["seed"] == seed and r["qat_epochs"] == a.qat_epochs for r in done):
+            if any(r["net"] == net and r["seed"] == seed and r["qat_epochs"] == a.qat_epochs
+                   and r["qat_lr"] == a.qat_lr for r in done):
                 continue
             row = one(net, seed, a.qat_epochs, a.qat_lr, data_root)
             print(json.dumps(row), file=sys.stderr)
@@ -125,7 +132,8 @@ def main(argv=None) -> int:
             with RESULTS.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             done.append(row)
-    print(table([r for r in done if r["qat_epochs"] == a.qat_epochs and r["net"] in a.nets]))
+    print(table([r for r in done if r["qat_epochs"] == a.qat_epochs and r["qat_lr"] == a.qat_lr
+                 and r["net"] in a.nets and r["seed"] in a.seeds]))
     return 0
 
 
