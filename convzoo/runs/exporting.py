@@ -55,12 +55,13 @@ def export_source(source, files: dict[str, Any], *, precision: str = "fp32",
     if getattr(model, "task", "") == "segmentation":   # the graph returns the logits, not {"out": ...}
         model = model.logits_only()
     images, record = _run_images(loaded, size), _record(loaded, size)
+    # the int8 calibration inputs, built once for both edge formats
+    calib = _calibration(precision, calibration_data, data_root, loaded, size) if set(_EDGE) & files.keys() else None
     rows = []
     for fmt in (*_EDGE, "ir", "onnx"):
         if fmt not in files:
             continue
         if fmt in _EDGE:
-            calib = _calibration(precision, calibration_data, data_root, loaded, size)
             row = _edge(fmt, model, files[fmt], size, precision, calib, static_batch or 1, images, record, verify)
         elif fmt == "ir":
             row = _openvino(model, files[fmt], size, fold_bn, images, record, verify)
