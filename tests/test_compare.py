@@ -112,6 +112,31 @@ def test_matched_widths_hit_the_target_cost():
         assert abs(alt - target) >= abs(got - target)
 
 
+def test_a_base_row_dearer_than_the_cost_gap_is_trained_at_matched_cost_only():
+    """Fused-MBConv at the base widths costs 4x the conv's MACs (profiled here, the oracle): plan_jobs trains it
+    only as fused@macs; spatial (0.7x) and dwsep (0.24x) keep their base rows beside their matched ones, and
+    the table's note says what the untrained row would have cost."""
+    from convzoo.compare.claims import COST_GAP
+    from convzoo.compare.report import _matched_only_note
+    from convzoo.compare.study import matched_only, plan_jobs
+    conv = profile(create_model("variant_conv"), (1, 16, 16)).macs
+    fused = profile(create_model("variant_fused"), (1, 16, 16))
+    assert fused.macs > COST_GAP * conv
+    variants = ("conv", "spatial", "dwsep", "mbconv", "fused", "convnext")
+    jobs = plan_jobs(variants, [0, 1], "macs", (1, 16, 16))
+    names = list(dict.fromkeys(j.name for j in jobs))
+    assert names == ["conv", "spatial", "dwsep", "mbconv", "convnext", "spatial@macs", "dwsep@macs", "fused@macs"]
+    assert all(sum(j.name == n for j in jobs) == 2 for n in names)
+    skipped = matched_only(variants, jobs, (1, 16, 16))
+    assert skipped == {"fused": dict(widths=[32, 64], params=fused.params, macs=fused.macs)}
+    assert [j.name for j in plan_jobs(variants, [0], None, (1, 16, 16))] == list(variants)   # nothing matched
+    note = _matched_only_note(dict(meta=dict(matched_only=skipped, match="macs"),
+                                   groups=[dict(name="conv", macs=conv)]))
+    assert note == [f"Trained at matched cost only: fused at widths 32,64 would cost {fused.macs / 1e6:.2f}M MACs "
+                    f"({fused.macs / conv:.1f}x the standard conv's) and {fused.params:,} params, see fused@macs "
+                    f"(a row over 1.25x the conv's MACs enters no claim and no headline)."]
+
+
 def test_compare_cli_rejects_unknown_variant(tmp_path, capsys):
     assert main(["compare", "--variants", "conv,mbconvv", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()

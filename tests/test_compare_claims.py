@@ -7,9 +7,10 @@ import csv
 import io
 
 import pytest
+from scipy import stats
 
 from convzoo.analysis.stats import paired_diff
-from convzoo.compare.claims import (GAIN_FLOOR, HOLDS, NOT_HELD, UNDECIDED, WIDE, claims, convergence, decide,
+from convzoo.compare.claims import (GAIN_FLOOR, HOLDS, NOT_HELD, STOPPED, UNDECIDED, WIDE, claims, convergence, decide,
                                     headline, improving_note)
 from convzoo.compare.report import summarize, to_csv, to_markdown
 
@@ -126,30 +127,59 @@ def test_two_seeds_decide_nothing():
     assert decide(d, "noninferior") == (WIDE, "2 seeds: no verdict under 3")
 
 
-def test_accuracy_claims_are_paired_by_seed_with_bonferroni_bounds():
-    """Five seeds, four accuracy claims: one-sided bounds at 0.05 / 4 (scipy: ttest_rel(row, conv)
-    .confidence_interval(0.975)), each claim decided against its margin."""
+def _scipy_bounds(diffs, alpha):
+    """One-sided bounds at ``alpha`` from scipy (the oracle): the two-sided 1 - 2 alpha interval."""
+    ci = stats.ttest_1samp(diffs, 0.0).confidence_interval(1 - 2 * alpha)
+    return pytest.approx((ci.low, ci.high), abs=1e-9)
+
+
+def test_accuracy_claims_are_paired_by_seed_and_decided_by_holm():
+    """Five seeds, four accuracy claims, Holm's step-down at 0.05: ordered by p-value (scipy one-sided t-tests,
+    below), the first is tested at 0.05 / 4, then 0.05 / 3, 0.05 / 2, 0.05; each claim's bounds are taken at
+    its own level and decided against its margin."""
     conv = [0.80, 0.81, 0.79, 0.82, 0.78]
-    rows = {"dwsep@macs": [0.01, 0.0, 0.01, -0.01, 0.0],        # [-1.11, +1.51]: non-inferior
-            "spatial@macs": [-0.03, -0.02, -0.04, -0.03, -0.03],  # [-4.11, -1.89]: less accurate
-            "mbconv": [0.02, -0.03, 0.04, -0.05, 0.01],          # [-5.99, +5.59]: too noisy to decide
-            "convnext": [-0.06, -0.05, -0.07, -0.05, -0.06]}     # [-7.11, -4.49]: worse than the margin
+    rows = {"dwsep@macs": [0.01, 0.0, 0.01, -0.01, 0.0],        # p(> -2) = 0.00209: third, non-inferior
+            "spatial@macs": [-0.03, -0.02, -0.04, -0.03, -0.03],  # p(< 0) = 0.00034: second, less accurate
+            "mbconv": [0.02, -0.03, 0.04, -0.05, 0.01],          # p = 0.169 at best: last, too noisy
+            "convnext": [-0.06, -0.05, -0.07, -0.05, -0.06]}     # p(< -2) = 0.00026: first, worse than the margin
     res = _result([_runs("conv", conv)] + [_runs(n, [c + x for c, x in zip(conv, d)]) for n, d in rows.items()])
     by = {c["claim"][:25]: c for c in res["claims"]}
     dw, sp = by["at equal MACs, depthwise "], by["at equal MACs, spatially "]
     mb, cn = by["the inverted residual (MB"], by["the ConvNeXt block (arXiv"]
     assert (dw["verdict"], sp["verdict"], mb["verdict"], cn["verdict"]) == (HOLDS, HOLDS, WIDE, NOT_HELD)
-    def bounds(c):
-        return pytest.approx((c["diff"]["lo"], c["diff"]["hi"]), abs=1e-6)
-    assert bounds(dw) == (-0.0110786, 0.0150786) and bounds(sp) == (-0.0410534, -0.0189466)
-    assert bounds(mb) == (-0.0598593, 0.0558593) and bounds(cn) == (-0.0710786, -0.0449214)
-    assert "paired over 5 seeds, one-sided 98.75% bounds [-1.1, +1.5] (Bonferroni over 4 claims)" in dw["evidence"]
+    for c, name, alpha in ((cn, "convnext", 0.05 / 4), (sp, "spatial@macs", 0.05 / 3), (dw, "dwsep@macs", 0.05 / 2),
+                           (mb, "mbconv", 0.05)):
+        assert (c["diff"]["lo"], c["diff"]["hi"]) == _scipy_bounds(rows[name], alpha) and c["diff"]["alpha"] == alpha
+    assert "paired over 5 seeds, one-sided 97.5% bounds [-0.8, +1.2] (Holm: 3 of 4, at 0.05/2)" in dw["evidence"]
+    assert "(Holm: 1 of 4, at 0.05/4)" in cn["evidence"] and "(Holm: 4 of 4, at 0.05/1)" in mb["evidence"]
     assert "(p=0.0021)" in dw["evidence"] and "(p=0.0003)" in sp["evidence"]      # scipy one-sided t-tests
     line = next(s for s in to_markdown(res).splitlines() if s.startswith("Claim: at equal MACs, depthwise"))
     assert line.endswith(f"Verdict: {HOLDS}.") and "(within 2 points)" in line
     # the table's column is the two-sided paired test: dwsep@macs p = 2 * 0.3107 before Holm
     g = next(g for g in res["groups"] if g["name"] == "dwsep@macs")
     assert g["p"] == pytest.approx(2 * 0.3106541, abs=1e-6) and g["delta_vs_conv"] == pytest.approx(0.002)
+
+
+def test_holm_stops_at_the_first_claim_its_level_does_not_decide():
+    """dwsep@macs is second (p = 0.0186 > 0.05 / 3: not decided), so spatial@macs, third with p = 0.0212, is
+    not decided either, although its own level (0.05 / 2) would have decided it: stepping on past an
+    undecided claim would break Holm's family-wise error guarantee."""
+    conv = [0.80, 0.81, 0.79, 0.82, 0.78]
+    base = [0.01, 0.0, 0.01, -0.01, 0.0]
+    rows = {"convnext": [-0.06, -0.05, -0.07, -0.05, -0.06], "dwsep@macs": [x - 0.0105 for x in base],
+            "spatial@macs": [x - 0.011 for x in base], "mbconv": [0.02, -0.03, 0.04, -0.05, 0.01]}
+    def p_above(name):
+        return stats.ttest_1samp(rows[name], -0.02, alternative="greater").pvalue
+    assert p_above("dwsep@macs") == pytest.approx(0.018583, abs=1e-6)
+    assert p_above("spatial@macs") == pytest.approx(0.021197, abs=1e-6)
+    res = _result([_runs("conv", conv)] + [_runs(n, [c + x for c, x in zip(conv, d)]) for n, d in rows.items()])
+    got = {c["claim"][:25]: c for c in res["claims"]}
+    assert got["the ConvNeXt block (arXiv"]["verdict"] == NOT_HELD
+    assert got["at equal MACs, depthwise "]["verdict"] == WIDE
+    sp = got["at equal MACs, spatially "]
+    assert sp["verdict"] == STOPPED and "within the margin of the conv or better" in sp["evidence"]
+    assert (sp["diff"]["lo"], sp["diff"]["hi"]) == _scipy_bounds(rows["spatial@macs"], 0.05 / 2)
+    assert sp["diff"]["lo"] > -0.02
 
 
 def test_pairing_follows_the_seeds_not_the_order():

@@ -3,7 +3,8 @@
     runs (one dict per training run) + latency per row -> summarize -> groups (mean accuracy with a
     95% t-interval, a paired t-test vs the standard conv over the seeds both trained, Holm-adjusted over
     all rows) -> markdown / CSV
-    -> compare.png (accuracy vs MACs, accuracy vs latency, latency vs MACs, with error bars)
+    -> compare.png (accuracy vs MACs, accuracy vs latency, latency vs MACs, with error bars; the learning
+       curves)
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..analysis.stats import holm, mean_ci
-from .claims import (claim_lines, claims, convergence, headline, headline_lines, improving_note,
-                             paired_vs_conv)
+from .claims import (COST_GAP, claim_lines, claims, convergence, headline, headline_lines, improving_note,
+                     paired_vs_conv)
 from ..models.variants import LABELS
 
 CSV_COLUMNS = ("name", "variant", "block", "widths", "seeds", "acc_mean", "acc_lo", "acc_hi", "delta_vs_conv",
@@ -129,6 +130,7 @@ def to_markdown(result: dict) -> str:
               f"95% CI: Student t over seeds. vs conv: paired t-test over the shared seeds, Holm-adjusted over "
               f"{sum(1 for g in result['groups'] if 'p_holm' in g)} comparisons, * = p < {ALPHA}. Latency: batch 1, "
               f"CPU, {m['threads']} thread(s), interleaved rounds; MACs = multiply-adds of one forward."]
+    lines += _matched_only_note(result)
     late = [g for g in result["groups"] if g.get("convergence", {}).get("still_improving")]
     if late:
         lines.append("† " + "; ".join(f"{g['name']} {improving_note(g)}" for g in late)
@@ -136,6 +138,19 @@ def to_markdown(result: dict) -> str:
     lines += headline_lines(result.get("headline"))
     lines += claim_lines(result.get("claims", []))
     return "\n".join(lines)
+
+
+def _matched_only_note(result: dict) -> list[str]:
+    """The variants trained at matched cost only (:func:`convzoo.compare.study.plan_jobs`), with what
+    their base widths would cost."""
+    skipped, conv = result["meta"].get("matched_only") or {}, _group(result["groups"], "conv")
+    if not skipped or conv is None or not conv.get("macs"):
+        return []
+    key = result["meta"].get("match") or "macs"
+    return ["Trained at matched cost only: " + "; ".join(
+        f"{v} at widths {','.join(map(str, c['widths']))} would cost {c['macs'] / 1e6:.2f}M MACs "
+        f"({c['macs'] / conv['macs']:.1f}x the standard conv's) and {c['params']:,} params, see {v}@{key}"
+        for v, c in skipped.items()) + f" (a row over {COST_GAP}x the conv's MACs enters no claim and no headline)."]
 
 
 def to_csv(result: dict) -> str:
@@ -219,9 +234,43 @@ def _ranking(ax, groups) -> None:
     ax.grid(alpha=0.3, axis="x")
 
 
+def _mean_curve(runs: list[dict], key: str, col: int) -> tuple[list, list]:
+    """Epochs every run has in ``key`` and the mean over runs of column ``col`` there (in %)."""
+    per = [{int(p[0]): p[col] for p in r.get(key) or []} for r in runs]
+    epochs = sorted(set.intersection(*(set(d) for d in per))) if per else []
+    return epochs, [100 * sum(d[e] for d in per) / len(per) for e in epochs]
+
+
+def _learning(ax, result: dict) -> None:
+    """Each row's learning curves, means over its seeds: training accuracy every epoch (thin) and test
+    accuracy at the evaluations (markers, thick), the constant-rate tail shaded, so a reader sees which
+    rows had levelled off when the claims were decided."""
+    runs, lowest = result.get("runs") or [], 100.0
+    for g in result["groups"]:
+        rs = [r for r in runs if r["name"] == g["name"]]
+        c, ls = COLOURS.get(g["variant"], "grey"), "--" if g["matched"] else "-"
+        ep, acc = _mean_curve(rs, "train_curve", 1)
+        if ep:
+            ax.plot(ep, acc, ls=ls, color=c, lw=0.8, alpha=0.6)
+        ep, acc = _mean_curve(rs, "curve", 1)
+        if ep:
+            ax.plot(ep, acc, ls=ls, marker="s" if g["matched"] else "o", color=c, lw=2, ms=5,
+                    mfc="white" if g["matched"] else c)
+            ax.annotate(g["name"], (ep[-1], acc[-1]), textcoords="offset points", xytext=(6, 5), color=c,
+                        arrowprops=dict(arrowstyle="-", color=c, lw=0.5, shrinkA=1, shrinkB=4))
+            lowest = min(lowest, *acc)
+    # the test accuracies and the training curves' plateau, not the first epochs (they start near chance)
+    ax.set_ylim(max(0.0, lowest - 8), 101)
+    stretch = next((g["convergence"].get("stretch") for g in result["groups"]
+                    if (g.get("convergence") or {}).get("same_lr")), None)
+    if stretch:
+        ax.axvspan(stretch[0], stretch[1], color="grey", alpha=0.12, lw=0)
+    ax.grid(alpha=0.3)
+
+
 def plot_compare(result: dict, path: Path) -> Path:
     """compare.png: the accuracy ranking with intervals, accuracy vs MACs, accuracy vs latency, latency vs
-    MACs; the lessons under the title. Saved as :mod:`convzoo.plotting` saves every picture."""
+    MACs, the learning curves; the lessons under the title. Saved as :mod:`convzoo.plotting` saves every picture."""
     from ..plotting import save_figure
     path = Path(path)
     return save_figure(compare_figure(result), path.parent, path.stem, formats=("png",))[0]
@@ -235,20 +284,24 @@ _PANELS = (("macs", "acc", "MACs per image (millions, log)", "test accuracy (%)"
 
 def compare_figure(result: dict):
     """The matplotlib figure of :func:`plot_compare`, drawn for the docs page (:mod:`convzoo.plotting`:
-    7 in wide, labels at 11 pt, the four panels one above the other), laid out, names placed apart."""
+    7 in wide, labels at 11 pt, the five panels one above the other), laid out, names placed apart."""
     from matplotlib.lines import Line2D
 
     from ..plotting import PAGE_WIDTH_IN, new_figure, page_style, place_labels
     groups = result["groups"]
     with page_style():
         rank_h = 1.0 + 0.5 * len(groups)
-        fig = new_figure(PAGE_WIDTH_IN, rank_h + 3 * 4.2 + 3.0)
-        axes = fig.subplots(4, 1, height_ratios=(rank_h, 4.2, 4.2, 4.2))
+        fig = new_figure(PAGE_WIDTH_IN, rank_h + 4 * 4.2 + 3.0)
+        axes = fig.subplots(5, 1, height_ratios=(rank_h, 4.2, 4.2, 4.2, 4.2))
         _ranking(axes[0], groups)
         axes[0].set_title("accuracy (* = differs from conv, paired t + Holm, p < 0.05)")
-        for ax, (xk, yk, xl, yl, title) in zip(axes[1:], _PANELS):
+        for ax, (xk, yk, xl, yl, title) in zip(axes[1:4], _PANELS):
             _panel(ax, groups, xk, yk)
             ax.set(xlabel=xl, ylabel=yl, title=title)
+        _learning(axes[4], result)
+        axes[4].set(xlabel="epoch", ylabel="accuracy (%), mean over seeds",
+                    title="learning curves: training accuracy each epoch (thin), test accuracy where evaluated "
+                          "(markers); shaded: the constant-rate tail the claims are checked over")
         handles = [Line2D([], [], marker="o", ls="", color=COLOURS[v], label=LABELS[v])
                    for v in LABELS if any(g["variant"] == v for g in groups)]
         if any(g["matched"] for g in groups):
