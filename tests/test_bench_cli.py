@@ -167,3 +167,20 @@ def test_bench_and_export_are_library_calls(tmp_path):
         export_source(MODEL, {"onnx": tmp_path / "m.onnx"})
     with pytest.raises(ValueError, match=r"export writes onnx, ir, pte, tflite; got pdf"):
         export_source(MODEL, {"pdf": tmp_path / "m.pdf"})
+
+
+def test_an_ir_that_fails_its_check_is_set_aside(tmp_path, monkeypatch):
+    """The IR is checked as the edge files are (edge_file.check_against_eager): an OpenVINO output off by
+    1e-2 of the scale (the bound on random inputs is 1e-4) is refused in one line, exit 1, and neither name
+    asked for is left behind."""
+    from convzoo.export.openvino import OpenVINOModule
+    from convzoo.runs import ExportCheckError, export_source
+    real = OpenVINOModule.forward
+    monkeypatch.setattr(OpenVINOModule, "forward", lambda self, x: real(self, x) * 1.01)
+    with pytest.raises(ExportCheckError, match=r"the OpenVINO IR output differs from eager PyTorch: max abs diff is "
+                                               r"\S+ of the output scale \(allowed 1e-04\); the IR is kept as .*"
+                                               r"model.xml.failed-check"):
+        export_source(MODEL, {"ir": tmp_path / "ir"}, input_size=(1, 2000))
+    assert sorted(p.name for p in (tmp_path / "ir").iterdir()) == ["convzoo.json", "model.bin.failed-check",
+                                                                    "model.xml.failed-check"]
+    assert main(["export", MODEL, "--openvino", str(tmp_path / "ir2"), "--input-size", "1,2000"]) == 1

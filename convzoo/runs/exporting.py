@@ -199,12 +199,10 @@ def _onnx(model, path, size, static_batch, opset, fold_bn, images, record, verif
 
 
 def _openvino(model, out_dir, size, fold_bn, images, record, verify) -> dict:
-    """IR files via openvino.convert_model, then OpenVINO (f32 execution) against eager PyTorch: on a
-    run's test images with the bound from fp32's own error and the same top-1, else on random inputs
-    within 1e-4."""
-    import torch
-
-    from convzoo.export import relative_error
+    """IR files via openvino.convert_model, then OpenVINO (f32 execution) against eager PyTorch as the
+    edge files are checked (:func:`convzoo.export.edge_file.check_against_eager`): on a run's test images
+    with the bound from fp32's own error and the same top-1, else on random inputs within 1e-4."""
+    from convzoo.export.edge_file import check_against_eager
     from convzoo.export.onnx import example_input_for, fp32_error_bound
     from convzoo.export.openvino import OpenVINOModule, load_openvino, to_openvino
     from convzoo.io import write_json
@@ -216,20 +214,14 @@ def _openvino(model, out_dir, size, fold_bn, images, record, verify) -> dict:
     row = dict(format="ir", path=str(path), precision="fp32", input=list(x.shape[1:]))
     if not verify:
         return row
-    with torch.no_grad():
-        got, ref = OpenVINOModule(load_openvino(path), precision="fp32")(x), model(x)
-    err = relative_error(got, ref)
     bound = fp32_error_bound(model, x) if images is not None else 1e-4
-    top2 = ref.flatten(1).topk(2, dim=1).values if ref.dim() == 2 else None
-    clear = (top2[:, 0] - top2[:, 1]) > 2 * err * ref.abs().max() if top2 is not None else None
-    same = images is None or clear is None or bool((got.argmax(1) == ref.argmax(1))[clear].all())
-    if err > bound or not same:
+    try:
+        program = OpenVINOModule(load_openvino(path), precision="fp32")
+        err = check_against_eager(model, program, x, "OpenVINO IR", rtol=bound)
+    except RuntimeError as e:
         for name in ("model.xml", "model.bin"):          # nothing left under the names asked for
             (path.parent / name).replace(path.parent / f"{name}.failed-check")
-        what = f"differs from eager by {err:.1e} of the output scale (limit {bound:.0e})" if err > bound \
-            else "changes the top-1 class of a test image"
-        raise ExportCheckError(f"OpenVINO output {what}; the IR is kept as {path.parent}/model.xml.failed-check; "
-                               f"{_HINT}")
+        raise ExportCheckError(f"{e}; the IR is kept as {path.parent}/model.xml.failed-check; {_HINT}") from None
     row.update(checked_on=_checked_on("inputs" if images is not None else "random", len(x)), max_abs_diff=err,
                bound=bound)
     return row
