@@ -142,6 +142,25 @@ def remeasure(seed: int, key: str) -> None:
     _append(row)
 
 
+def side_by_side(seed: int, method: str) -> None:
+    """The dense net, the CLI defaults' net (``--macs-ratio 4``) and the study's recipe's (``macs4ft10``)
+    timed interleaved in one process, 100 calls in 10 rounds per engine: the two compressed nets have the same
+    layers (the same ranks from the same dense weights), so this says how much of the gap to the study's rows
+    is the recipe and how much the CPU (the study's rows were timed on an Intel Xeon)."""
+    import torch
+
+    from convzoo.compress.latency import compare_stats
+    from convzoo.runs import load_run
+    nets = {name: load_run(run_dir(seed, key)).model.eval()
+            for name, key in (("dense", ""), ("cli", f"{method}@macs4"), ("study", f"{method}@macs4ft10"))}
+    x = torch.zeros(1, 1, TRAIN["image_size"], TRAIN["image_size"])
+    row = dict(step="side", seed=seed, method=method, load_average=os.getloadavg()[0])
+    for engine in ("eager", "onnxruntime"):
+        st = compare_stats(nets, x, engine, runs=100, rounds=10, threads=1)
+        row[engine] = {k: st[k]["median_ms"] for k in nets}
+    _append(row)
+
+
 def _stat(values) -> str:
     v = list(values)
     if len(v) == 1:
@@ -202,6 +221,18 @@ def summary() -> str:
             f"| {_within(statistics.fmean(eager), st['eager']) if eager else '-'} / "
             f"{_within(statistics.fmean(ort), st['ort']) if ort else '-'} |")
     text = "\n".join(lines) + "\n"
+    side = [r for r in rows if r["step"] == "side"]
+    if side:
+        text += ("\nSide by side on this CPU (one process, interleaved, 100 calls in 10 rounds; ms, then speed-up over "
+                 "the dense net): the CLI defaults' net (--macs-ratio 4) and the study's recipe's (10 distilled "
+                 "epochs), the same layers\n\n| seed, method | engine | dense | CLI defaults | study's recipe | "
+                 "CLI speed vs the recipe's |\n|---|---|---|---|---|---|\n")
+        for r in side:
+            for e in ("eager", "onnxruntime"):
+                t = r[e]
+                text += (f"| {r['seed']}, {r['method']} | {e} | {t['dense']:.2f} | {t['cli']:.2f} "
+                         f"({t['dense'] / t['cli']:.2f}x) | {t['study']:.2f} ({t['dense'] / t['study']:.2f}x) | "
+                         f"{t['study'] / t['cli'] - 1:+.0%} |\n")
     for r in (r for r in rows if "refused" in r):
         text += f"\nseed {r['seed']} {r['method']}: refused: {r['refused']}\n"
     (RESULTS / "compress_cli.md").write_text(text)
@@ -210,7 +241,7 @@ def summary() -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("step", choices=["train", "compress", "remeasure", "summary"])
+    p.add_argument("step", choices=["train", "compress", "remeasure", "side", "summary"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--methods", nargs="+", default=["spatial", "tucker2", "channel"], choices=list(STUDY))
     p.add_argument("--target", default="speedup2", choices=["speedup2", "macs4", "macs4ft10"],
@@ -230,6 +261,9 @@ def main() -> None:
             for key in (_key(m, args.target) for m in args.methods):
                 if (args.again or ("remeasure", seed, key) not in done) and run_dir(seed, key).is_dir():
                     remeasure(seed, key)
+        if args.step == "side":
+            for m in args.methods:
+                side_by_side(seed, m)
         if args.step == "compress":
             for m in args.methods:
                 if ("compress", seed, _key(m, args.target)) not in done:
