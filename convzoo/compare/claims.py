@@ -215,19 +215,20 @@ def _acc_claims(groups, acc: Sequence[tuple]) -> list[dict]:
     conv = _by(groups, "conv")
     if conv is None or "accuracies" not in conv:
         return []
-    present = [(n, t, kind) for n, t, kind in acc
-               if _by(groups, n) is not None and "accuracies" in _by(groups, n)
-               and paired_vs_conv(_by(groups, n), conv, ALPHA) is not None]
+    present = []                 # (row, text, kind, Holm order key), each row's differences taken once
+    for name, text, kind in acc:
+        g = _by(groups, name)
+        d = paired_vs_conv(g, conv, ALPHA) if g is not None and "accuracies" in g else None
+        if d is not None:
+            present.append((g, text, kind, _strength(d, kind)))
     k = len(present)
-    order = sorted(range(k), key=lambda i: _strength(paired_vs_conv(_by(groups, present[i][0]), conv, ALPHA),
-                                                     present[i][2]))
+    order = sorted(range(k), key=lambda i: present[i][3])
     out: dict = {}
     stopped = False
     for j, i in enumerate(order):
-        name, text, kind = present[i]
+        g, text, kind, _ = present[i]
         alpha = ALPHA / (k - j)
-        c = _acc_claim(_by(groups, name), conv, text, kind, alpha, f"Holm: {j + 1} of {k}, at {ALPHA:g}/{k - j}",
-                       stopped)
+        c = _acc_claim(g, conv, text, kind, alpha, f"Holm: {j + 1} of {k}, at {ALPHA:g}/{k - j}", stopped)
         out[i] = c
         # Holm stops at the first claim its level does not decide (a verdict reversed over the tail is a
         # decision of the test, so it does not stop the others)
