@@ -12,7 +12,7 @@ import torch
 from convzoo import create_model
 from convzoo.analysis import profile
 from convzoo.cli import main
-from convzoo.compare import CLUTTER, NOISE
+from convzoo.compare import CLUTTER, FRESH, NOISE
 from convzoo.models.variants import VARIANTS
 
 
@@ -86,7 +86,7 @@ def test_compare_writes_table_plot_and_runs_and_is_reproducible(tmp_path, capsys
             {p.name for p in Path(r["run_dir"]).iterdir()}
         # the task's options are recorded, so eval / deploy / predict rebuild the same cluttered digits
         assert json.loads((Path(r["run_dir"]) / "config.json").read_text())["data_kwargs"] == \
-            {"clutter": CLUTTER, "noise": NOISE}
+            {"clutter": CLUTTER, "noise": NOISE, "fresh": FRESH}
     with open(out / "compare.csv") as f:
         assert [r["name"] for r in csv.DictReader(f)] == ["conv", "dwsep", "dwsep@macs"]
     # the same command again, in one process this time: the same accuracies, run for run

@@ -71,6 +71,28 @@ def test_convergence_is_measured_on_the_constant_rate_tail():
     assert "(while the lr changed)" in improving_note(g)
 
 
+def test_convergence_against_the_conv_judges_the_gap_not_the_gain_every_block_shares():
+    """Hand-computed: both rows gain ~1 point over the tail seed by seed (new images every epoch), so the
+    row's gap to the conv does not move: not flagged, though its own gain (1.2) is over GAIN_FLOOR."""
+    conv = [[[8, f - g, 3e-4], [10, f, 3e-4]] for f, g in ((0.92, 0.010), (0.91, 0.008), (0.93, 0.012))]
+    row = [[[8, f - g, 3e-4], [10, f, 3e-4]] for f, g in ((0.90, 0.012), (0.90, 0.010), (0.92, 0.014))]
+    c = convergence(row, conv)
+    assert c["relative"] is True and c["own_gain"] == pytest.approx(0.012)
+    assert c["gain"] == pytest.approx(0.002) and c["still_improving"] is False
+    assert c["spread"] == pytest.approx(0.005773, abs=1e-6)      # SD of the final differences -.02, -.01, -.01
+    assert convergence(row)["still_improving"] is True            # on its own gain it would be flagged
+    # a row catching up on the conv by 3 points over the tail is flagged, and one falling 3 behind too
+    up = [[[8, f - 0.04, 3e-4], [10, f, 3e-4]] for f in (0.90, 0.90, 0.92)]
+    down = [[[8, f + 0.02, 3e-4], [10, f, 3e-4]] for f in (0.90, 0.90, 0.92)]
+    assert convergence(up, conv)["gain"] == pytest.approx(0.03) and convergence(up, conv)["still_improving"]
+    assert convergence(down, conv)["gain"] == pytest.approx(-0.03) and convergence(down, conv)["still_improving"]
+    note = improving_note(dict(convergence=convergence(up, conv)))
+    assert note.startswith("still moving against the conv: over epochs 8->10 (at the same lr) its gap to the conv "
+                           "moved +3.0 points (its own gain +4.0)")
+    # curves that do not line up with the conv's (another evaluation count): judged on the row's own gain
+    assert convergence(up, [c[:1] for c in conv])["relative"] is False
+
+
 def test_still_improving_row_is_marked_and_kept_out_of_the_headline():
     res = _result([_runs("conv", [0.80, 0.81, 0.79]),
                    _runs("mbconv", [0.85, 0.86, 0.84]),
@@ -84,7 +106,7 @@ def test_still_improving_row_is_marked_and_kept_out_of_the_headline():
     assert "still improving" in why["convnext"] and "4.0x" in why["fused"] and "0.2x" in why["dwsep"]
     md = to_markdown(res)
     conv_row = next(line for line in md.splitlines() if line.startswith("| convnext |"))
-    assert "†" in conv_row and "† convnext still improving: epochs 3->5" in md
+    assert "†" in conv_row and "† convnext still moving against the conv: over epochs 3->5" in md
     headline_line = next(line for line in md.splitlines() if line.startswith("Headline"))
     assert "convnext" not in headline_line and "fused" not in headline_line
     rows = {r["name"]: r for r in csv.DictReader(io.StringIO(to_csv(res)))}

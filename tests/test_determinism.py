@@ -46,6 +46,53 @@ def test_cluttered_digits_is_deterministic_balanced_and_disjoint():
         get_dataset("cluttered_digits", "train", size=0)
 
 
+def test_a_fresh_cluttered_digits_set_draws_new_images_each_epoch_and_the_test_split_stays():
+    fixed = get_dataset("cluttered_digits", "train", size=64, clutter=1, noise=0.1)
+    twice = get_dataset("cluttered_digits", "train", size=128, clutter=1, noise=0.1)
+    fresh = get_dataset("cluttered_digits", "train", size=64, clutter=1, noise=0.1, fresh=True)
+    assert torch.equal(fresh.images, fixed.images)                   # epoch 0 is the fixed set
+    fresh.set_epoch(1)                                                # epoch 1: images 64..127 of the sequence
+    assert torch.equal(fresh.images, twice.images[64:]) and torch.equal(fresh.targets, twice.targets[64:])
+    fresh.set_epoch(0)
+    assert torch.equal(fresh.images, fixed.images)                   # a function of the epoch (resume)
+    fixed.set_epoch(1)
+    assert torch.equal(fixed.images, twice.images[:64])              # a fixed set never changes
+    test = get_dataset("cluttered_digits", "test", size=64, clutter=1, noise=0.1, fresh=True)
+    before = test.images.clone()
+    test.set_epoch(3)
+    assert torch.equal(test.images, before)
+    with pytest.raises(ValueError, match="fresh must be True or False, got 'yes'"):
+        get_dataset("cluttered_digits", "train", size=8, fresh="yes")
+
+
+def test_the_trainer_tells_the_training_set_each_epoch_also_through_a_subset(tmp_path):
+    from torch.utils.data import Subset
+
+    from convzoo.registry import create_model
+    from convzoo.train import TrainConfig, fit
+
+    class Spy(torch.utils.data.Dataset):
+        num_classes, input_size = 10, (1, 16, 16)
+
+        def __init__(self):
+            self.base, self.calls = get_dataset("cluttered_digits", "train", size=32, clutter=1, noise=0.1), []
+
+        def set_epoch(self, epoch):
+            self.calls.append(epoch)
+
+        def __len__(self):
+            return len(self.base)
+
+        def __getitem__(self, i):
+            return self.base[i]
+    spy = Spy()
+    test = get_dataset("cluttered_digits", "test", size=16, clutter=1, noise=0.1)
+    model = create_model("variant_conv", num_classes=10, in_chans=1, widths=(4, 8))
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-3, seed=0, latency_runs=1)
+    fit(model, Subset(spy, range(32)), test, cfg, out_dir=tmp_path / "run", progress=False)
+    assert spy.calls == [0, 1, 2]
+
+
 def _flash_frames(x: torch.Tensor) -> list[int]:
     """Frames whose content departs from the grey background (the flashes), by energy."""
     energy = (x[0] - 0.5).abs().flatten(1).sum(1)

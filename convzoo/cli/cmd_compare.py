@@ -10,7 +10,8 @@ HELP = "train nets that differ only in their convolution, several seeds each, an
 EPILOG = """Trains standard conv, spatially separable, depthwise separable, MBConv, Fused-MBConv and
 ConvNeXt-block nets of equal depth and width on cluttered_digits (scikit-learn's digit scans shifted
 on a 16x16 canvas among fragments of other digits, with noise; no download; here 1 fragment and noise
-0.1 unless --clutter/--noise say otherwise), 4 seeds each (--budget default), plus the variants whose
+0.1 unless --clutter/--noise say otherwise; --train-size new training images every epoch, none seen
+twice, unless --fixed-train-set), 4 seeds each (--budget default), plus the variants whose
 MACs differ from the standard conv's by over 10% rebuilt at matched widths. Prints and writes the
 table (compare.md/.csv/.json; mean test accuracy with its 95% t-interval, a paired t-test vs the
 standard conv over the shared seeds with Holm's correction, params, MACs, batch-1 latency median and
@@ -22,15 +23,16 @@ digits, are what carries across machines (docs/cli.md says why).
 One recipe for every block: AdamW (ConvNeXt's optimizer family), weight decay 0.05, one warmup epoch,
 batch 32, the same images and seeds (data order and initialisation stream), channels-last; 3e-3,
 then a constant-rate tail at 3e-4 over the last ~40% of the epochs (10 epochs: epochs 7-10),
-evaluated one epoch into the tail and at the end. A row whose mean gain between those two
-evaluations (at the same learning rate) exceeds its seeds' spread is still improving: marked † and
-kept out of the headline, which only compares rows within 1.25x of the standard conv's MACs. Each
-accuracy claim is tested on the per-seed differences from the standard conv, one-sided bounds at
-0.05 / (number of claims), against a 2-point margin ("at least as accurate": lower bound above -2;
-"less accurate": upper bound below 0), and must reach the same verdict at the tail's first
-evaluation. Verdicts: holds / does not hold at this budget / not decided: the interval spans the
-margin / not decided: the verdict changed over the tail; latency claims: not significant when the
-IQRs overlap. --budget quick is a preview (3 seeds x 6 epochs) that decides fewer claims.
+evaluated one epoch into the tail and at the end. A row whose gap to the standard conv moved between
+those two evaluations (at the same learning rate) by more than the spread of its per-seed differences
+and 1 point is still moving: marked † and kept out of the headline, which only compares rows within
+1.25x of the standard conv's MACs. Each accuracy claim is tested on the per-seed differences from the
+standard conv, one-sided bounds at Holm's levels (0.05/4, 0.05/3, ... in order of evidence) against a
+2-point margin ("at least as accurate": lower bound above -2; "less accurate": upper bound below 0),
+and must reach the same verdict at the tail's first evaluation. Verdicts: holds / does not hold at
+this budget / not decided: the interval spans the margin / not decided: the verdict changed over the
+tail / not decided: Holm stopped at a claim before it; latency claims: not significant when the IQRs
+overlap. --budget quick is a preview (3 seeds x 6 epochs) that decides fewer claims.
 
 examples:
   convzoo compare
@@ -42,7 +44,7 @@ examples:
 
 def register(subparsers) -> None:
     from convzoo.cli._common import flag_type as t
-    from convzoo.compare.setup import BUDGETS, CLUTTER, DATASETS, NOISE
+    from convzoo.compare.setup import BUDGETS, CLUTTER, DATASETS, FRESH, NOISE
     from convzoo.variant_table import DEFAULT_VARIANTS, VARIANTS
     p = subparsers.add_parser("compare", help=HELP, description=HELP + ".", epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,7 +64,11 @@ def register(subparsers) -> None:
     p.add_argument("--match", choices=("macs", "params", "none"), default="macs",
                    help="matched-cost rows: widen/narrow each variant to the standard conv's MACs or params")
     p.add_argument("--train-size", type=t("train_size"), default=1200,
-                   help="training images (cluttered_digits; default 1200)")
+                   help="training images per epoch (cluttered_digits; default 1200, new ones every epoch "
+                        "unless --fixed-train-set)")
+    p.add_argument("--fixed-train-set", action="store_true", default=not FRESH,
+                   help="train on the same --train-size images every epoch (the task before 2026-12-07, on "
+                        "which every block memorises them) instead of new ones each epoch")
     p.add_argument("--test-size", type=t("test_size"), default=2000,
                    help="test images (cluttered_digits; default 2000)")
     p.add_argument("--clutter", type=t("clutter"), default=CLUTTER,
@@ -103,7 +109,8 @@ def run(args) -> int:
     cfg = default_config(epochs=epochs, image_size=args.image_size, lr=args.lr, batch_size=args.batch_size,
                          schedule=args.schedule)
     sizes = (dict(train_size=args.train_size, test_size=args.test_size,
-                  data_options=dict(clutter=args.clutter, noise=args.noise)) if args.dataset != "digits" else {})
+                  data_options=dict(clutter=args.clutter, noise=args.noise, fresh=not args.fixed_train_set))
+             if args.dataset != "digits" else {})
     t0 = time.perf_counter()
     if args.budget == "quick":
         print(f"compare --budget quick: a preview ({seeds} seeds x {epochs} epochs): wider intervals, fewer "

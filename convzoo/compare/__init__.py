@@ -11,11 +11,11 @@ names load on first use.
 from __future__ import annotations
 
 from .._lazy import lazy_exports
-from .setup import BUDGETS, CLUTTER, DATASETS, NOISE
+from .setup import BUDGETS, CLUTTER, DATASETS, FRESH, NOISE
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     name: ".study" for name in ("default_config", "eval_every", "tail_epochs", "run_compare", "plan_jobs",
                                 "matched_widths", "Job", "train_job", "to_markdown", "to_csv")})
 
-__all__ = ["BUDGETS", "DATASETS", "CLUTTER", "NOISE", "default_config", "eval_every", "tail_epochs", "run_compare",
-           "plan_jobs", "matched_widths", "Job", "to_markdown", "to_csv"]
+__all__ = ["BUDGETS", "DATASETS", "CLUTTER", "NOISE", "FRESH", "default_config", "eval_every", "tail_epochs",
+           "run_compare", "plan_jobs", "matched_widths", "Job", "to_markdown", "to_csv"]

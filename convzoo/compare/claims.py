@@ -3,7 +3,8 @@ side, and a verdict on each of the lecture's claims from the numbers this run me
 
     groups (per-row statistics and learning curves, from report.summarize)
       -> convergence: the gain between two evaluations under the same learning rate (the recipe's
-         constant-rate tail) vs the seeds' spread (still improving or not: the † of the table)
+         constant-rate tail) vs the seeds' spread, of each row's gap to the standard conv (the conv's own
+         gain for the conv): still improving or not, the † of the table
       -> headline: best vs worst among converged rows at matched cost (never across a cost gap)
       -> claims: (claim, evidence, verdict) with verdict "holds" / "does not hold at this budget" /
          "not decided: ..." (the interval spans the margin, or the verdict changed over the tail);
@@ -70,7 +71,8 @@ def _stretch(curve: Sequence[Sequence[float]]) -> tuple[int, bool]:
     return (k, True) if k < len(curve) - 1 else (len(curve) - 2, False)
 
 
-def convergence(curves: Sequence[Sequence[Sequence[float]]]) -> dict:
+def convergence(curves: Sequence[Sequence[Sequence[float]]],
+                reference: Optional[Sequence[Sequence[Sequence[float]]]] = None) -> dict:
     """One row's learning curves, per seed ``[(epoch, test accuracy, lr), ...]`` (at least two
     evaluations): ``still_improving`` when the mean gain over the stretch exceeds both the seeds'
     spread (sample SD of the final accuracies) and :data:`GAIN_FLOOR`.
@@ -79,6 +81,14 @@ def convergence(curves: Sequence[Sequence[Sequence[float]]]) -> dict:
     a constant-rate tail the gain measures the net, not the schedule (``same_lr`` True). Without the
     learning rates, or where every evaluation had another rate (e.g. cosine), it is the last two
     evaluations, and ``same_lr`` is False: that gain also measures the schedule.
+
+    ``reference``: the standard conv's curves for the same seeds, in the same order. The row is then
+    judged against it (``relative`` True): the gain is how far its gap to the conv moved over the stretch
+    (its gain minus the conv's, per seed; either sign), the spread is the SD of the per-seed differences
+    at the end, and ``own_gain`` keeps the row's own gain. Every claim and the headline are differences
+    from the conv: a gap that still moves makes them depend on where training stopped, a gain every block
+    shares does not. On new images each epoch every block still gains about a point over the tail
+    (2026-12-07), so the row's own gain would flag nearly every row for what they share.
     ``still_improving`` is None when a curve has fewer than two evaluations (nothing to compare).
     ``start``: each curve's accuracy at the stretch's first evaluation (the claims decide there too).
     """
@@ -87,17 +97,30 @@ def convergence(curves: Sequence[Sequence[Sequence[float]]]) -> dict:
     k, same_lr = _stretch(curves[0])
     gains = [c[-1][1] - c[k][1] for c in curves]
     finals = [c[-1][1] for c in curves]
+    out = dict(stretch=(int(curves[0][k][0]), int(curves[0][-1][0])), same_lr=same_lr,
+               start=[c[k][1] for c in curves], relative=False)
+    ref = reference if reference is not None and len(reference) == len(curves) \
+        and all(len(r) == len(c) for r, c in zip(reference, curves)) else None
+    if ref is not None:
+        out.update(relative=True, own_gain=statistics.fmean(gains))
+        gains = [g - (r[-1][1] - r[k][1]) for g, r in zip(gains, ref)]
+        finals = [f - r[-1][1] for f, r in zip(finals, ref)]
     spread = statistics.stdev(finals) if len(finals) > 1 else 0.0
     gain = statistics.fmean(gains)
-    return dict(still_improving=gain > max(spread, GAIN_FLOOR), gain=gain, spread=spread,
-                stretch=(int(curves[0][k][0]), int(curves[0][-1][0])), same_lr=same_lr,
-                start=[c[k][1] for c in curves])
+    moved = abs(gain) if ref is not None else gain
+    return dict(out, still_improving=moved > max(spread, GAIN_FLOOR), gain=gain, spread=spread)
 
 
 def improving_note(g: dict) -> str:
-    """``still improving: epochs 6->9 gained +4.1 points, more than the seeds' spread 1.2``."""
+    """``still improving: epochs 6->9 gained +4.1 points, more than the seeds' spread 1.2``; a row judged
+    against the conv: ``still moving against the conv: over epochs 8->10 (...) its gap to the conv moved
+    +1.1 points, more than the spread of its differences 0.6``."""
     c = g["convergence"]
     lr = "at the same lr" if c.get("same_lr") else "while the lr changed"
+    if c.get("relative"):
+        return (f"still moving against the conv: over epochs {c['stretch'][0]}->{c['stretch'][1]} ({lr}) its gap "
+                f"to the conv moved {c['gain'] * 100:+.1f} points (its own gain {c['own_gain'] * 100:+.1f}), more "
+                f"than the spread of its per-seed differences {c['spread'] * 100:.1f}")
     return (f"still improving: epochs {c['stretch'][0]}->{c['stretch'][1]} ({lr}) gained {c['gain'] * 100:+.1f} "
             f"points, more than the seeds' spread {c['spread'] * 100:.1f}")
 

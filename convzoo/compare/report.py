@@ -31,14 +31,18 @@ def summarize(runs: list[dict], latency: dict, meta: dict) -> dict:
     names = list(dict.fromkeys(r["name"] for r in runs))
     by = {n: [r for r in runs if r["name"] == n] for n in names}
     groups = []
+    conv_curves = {r["seed"]: r.get("curve") or [] for r in by.get("conv", [])}
     for n in names:
         rs, first = by[n], by[n][0]
+        # each row's convergence is judged on its gap to the conv, seed by seed (claims.convergence)
+        ref = [conv_curves[r["seed"]] for r in rs] if n != "conv" and all(r["seed"] in conv_curves for r in rs) \
+            else None
         acc = [r["accuracy"] for r in rs]
         groups.append(dict(name=n, variant=first["variant"], block=LABELS[first["variant"]], widths=first["widths"],
                            matched=("@" in n), seeds=[r["seed"] for r in rs], accuracy=mean_ci(acc).as_dict(),
                            accuracies=acc, params=first["params"], macs=first["macs"],
                            latency=latency.get(n), train_time=mean_ci([r["train_time_s"] for r in rs]).as_dict(),
-                           convergence=convergence([r.get("curve") or [] for r in rs])))
+                           convergence=convergence([r.get("curve") or [] for r in rs], ref)))
     conv = _group(groups, "conv")
     for g in groups:
         d = paired_vs_conv(g, conv, ALPHA / 2) if conv is not None and g is not conv else None
@@ -123,9 +127,12 @@ def to_markdown(result: dict) -> str:
             if _group(result["groups"], "conv") else head + [_row(g) for g in matched]
     m = result["meta"]
     n = len(m["seeds"])
-    opts = ", ".join(f"{k} {v}" for k, v in (m.get("data_options") or {}).items())
+    opts = ", ".join(f"{k} {v}" for k, v in (m.get("data_options") or {}).items() if k != "fresh")
     name = f"{m['dataset']} ({opts})" if opts else m["dataset"]
-    lines += ["", f"{name}: {m['train_samples']} train / {m['test_samples']} test images, input "
+    epochs = (m.get("config") or {}).get("epochs")
+    train = (f"{m['train_samples']} new train images per epoch ({m['train_samples'] * epochs} in all, none seen twice)"
+             if (m.get("data_options") or {}).get("fresh") and epochs else f"{m['train_samples']} train")
+    lines += ["", f"{name}: {train} / {m['test_samples']} test images, input "
               f"{tuple(m['input_size'])}; {n} seed(s) per row ({', '.join(map(str, m['seeds']))}). "
               f"95% CI: Student t over seeds. vs conv: paired t-test over the shared seeds, Holm-adjusted over "
               f"{sum(1 for g in result['groups'] if 'p_holm' in g)} comparisons, * = p < {ALPHA}. Latency: batch 1, "
@@ -134,7 +141,7 @@ def to_markdown(result: dict) -> str:
     late = [g for g in result["groups"] if g.get("convergence", {}).get("still_improving")]
     if late:
         lines.append("† " + "; ".join(f"{g['name']} {improving_note(g)}" for g in late)
-                     + ". Such an accuracy ranks speed of convergence as much as the block; no headline uses it.")
+                     + ". Such a row's gap to the conv depends on where training stopped; no headline uses it.")
     lines += headline_lines(result.get("headline"))
     lines += claim_lines(result.get("claims", []))
     return "\n".join(lines)

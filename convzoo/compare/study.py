@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import torch
 
 from .claims import COST_GAP
-from .setup import BUDGETS, CLUTTER, DATASETS, NOISE
+from .setup import BUDGETS, CLUTTER, DATASETS, FRESH, NOISE
 from .report import plot_compare, summarize, to_csv, to_markdown
 from ..io import atomic_write_text, write_json
 from ..models.variants import DEFAULT_VARIANTS, VARIANTS, VariantSpec
@@ -34,8 +34,8 @@ BASE_WIDTHS = VariantSpec().widths
 MIN_TAIL_EPOCHS = 6      # warmup, a high-rate phase and a tail of at least 2 epochs
 MATCH_TOL = 0.10          # a variant within 10% of the target cost counts as matched already
 
-__all__ = ["BUDGETS", "DATASETS", "CLUTTER", "NOISE", "default_config", "eval_every", "tail_epochs", "run_compare",
-           "plan_jobs", "matched_widths", "Job", "to_markdown", "to_csv"]
+__all__ = ["BUDGETS", "DATASETS", "CLUTTER", "NOISE", "FRESH", "default_config", "eval_every", "tail_epochs",
+           "run_compare", "plan_jobs", "matched_widths", "Job", "to_markdown", "to_csv"]
 
 
 def default_config(epochs: int = 10, seed: int = 0, image_size: Optional[int] = None, schedule: str = "tail",
@@ -271,7 +271,8 @@ def run_compare(out_dir, *, variants: Sequence[str] = DEFAULT_VARIANTS, cfg: Opt
                 progress: bool = True, budget: Optional[str] = None) -> dict:
     """Train every (variant, seed), measure, write the table and plot to ``out_dir``; return the result
     (``groups``: one summary per row of the table, ``runs``: one row per training run, ``meta``).
-    ``data_options`` go to the dataset (cluttered_digits: ``clutter``, ``noise``); ``budget`` names the
+    ``data_options`` go to the dataset (cluttered_digits: ``clutter``, ``noise``, ``fresh``: new training images
+    every epoch); ``budget`` names the
     :data:`BUDGETS` entry the settings came from (``"quick"`` marks the report as a preview)."""
     if not variants:
         raise ValueError(f"variants must name at least one of {', '.join(VARIANTS)}, got none")
@@ -289,7 +290,7 @@ def run_compare(out_dir, *, variants: Sequence[str] = DEFAULT_VARIANTS, cfg: Opt
     with run_lock(out):   # one writer per folder, as for a training run
         out.mkdir(parents=True, exist_ok=True)
         if data_options is None:
-            data_options = dict(clutter=CLUTTER, noise=NOISE) if dataset == "cluttered_digits" else {}
+            data_options = dict(clutter=CLUTTER, noise=NOISE, fresh=FRESH) if dataset == "cluttered_digits" else {}
         data = dict(name=dataset, train_size=train_size, test_size=test_size, options=dict(data_options))
         train_set, test_set = _datasets(data)
         size = train_set.input_size if cfg.image_size is None else (1, cfg.image_size, cfg.image_size)

@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, Subset
 
 from . import distributed as D
 from .augment import AugmentedDataset, eval_image_size, mix_batch, set_dropout, stage_settings
@@ -163,12 +163,24 @@ def _optimizer_step(run: RunState, loss: torch.Tensor) -> None:
         run.ema.update(run.net)
 
 
+def draw_epoch(data, epoch: int) -> None:
+    """Tell a map-style training set (or the set under a Subset) that epoch ``epoch`` begins, when it
+    draws new images per epoch (``cluttered_digits(fresh=True)``): the images, like the order, are then
+    a function of (seed, epoch), so a resumed run sees what an uninterrupted one saw."""
+    while isinstance(data, Subset):
+        data = data.dataset
+    if callable(getattr(data, "set_epoch", None)):
+        data.set_epoch(epoch)
+
+
 def train_one_epoch(run: RunState, epoch: int, *, progress: bool, keep_msg) -> dict[str, Any]:
     """One pass over the training data; returns the epoch's log row (without test metrics)."""
     from tqdm import tqdm
     cfg, t_epoch = run.cfg, time.perf_counter()
     st = stage_settings(cfg, epoch)
     run.sampler.set_epoch(epoch)
+    if run.sampler is not run.data:
+        draw_epoch(run.train_set, epoch)
     set_dropout(run.net, st.dropout)
     if isinstance(run.data, AugmentedDataset):
         run.data.magnitude = st.randaugment
