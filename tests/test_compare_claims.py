@@ -93,6 +93,17 @@ def test_convergence_against_the_conv_judges_the_gap_not_the_gain_every_block_sh
     assert convergence(up, [c[:1] for c in conv])["relative"] is False
 
 
+def test_the_conv_is_the_reference_not_a_row_flagged_for_the_gain_every_row_shares():
+    """Every row gains 1.5 points over the tail with the conv (the stream's shared gain): no row is
+    flagged, the conv included, and the conv's own gain stays in its record."""
+    res = _result([_runs("conv", [0.80, 0.81, 0.79], gain=0.015), _runs("mbconv", [0.85, 0.86, 0.84], gain=0.015)])
+    conv, mb = res["groups"]
+    assert conv["convergence"]["reference"] is True and conv["convergence"]["gain"] == pytest.approx(0.015)
+    assert conv["convergence"]["still_improving"] is False and mb["convergence"]["still_improving"] is False
+    # alone, the conv is judged on its own gain (nothing to be the reference of)
+    assert _result([_runs("conv", [0.80, 0.81, 0.79], gain=0.015)])["groups"][0]["convergence"]["still_improving"]
+
+
 def test_still_improving_row_is_marked_and_kept_out_of_the_headline():
     res = _result([_runs("conv", [0.80, 0.81, 0.79]),
                    _runs("mbconv", [0.85, 0.86, 0.84]),

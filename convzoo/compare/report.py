@@ -44,6 +44,11 @@ def summarize(runs: list[dict], latency: dict, meta: dict) -> dict:
                            latency=latency.get(n), train_time=mean_ci([r["train_time_s"] for r in rs]).as_dict(),
                            convergence=convergence([r.get("curve") or [] for r in rs], ref)))
     conv = _group(groups, "conv")
+    if conv is not None and any(g["convergence"].get("relative") for g in groups):
+        # the reference is not flagged on its own gain: its movement against any row is that row's gap
+        # moving, which flags the row (its own gain stays in the JSON, as every row's does)
+        c = conv["convergence"]
+        c.update(reference=True, still_improving=False if c["still_improving"] is not None else None)
     for g in groups:
         d = paired_vs_conv(g, conv, ALPHA / 2) if conv is not None and g is not conv else None
         if d is not None:      # the same seeds: paired t-test of the per-seed differences, two-sided
