@@ -3,8 +3,8 @@ side, and a verdict on each of the lecture's claims from the numbers this run me
 
     groups (per-row statistics and learning curves, from report.summarize)
       -> convergence: the gain between two evaluations under the same learning rate (the recipe's
-         constant-rate tail) vs the seeds' spread, of each row's gap to the standard conv (the conv's own
-         gain for the conv): still improving or not, the † of the table
+         constant-rate tail) vs the seeds' spread, of each row's gap to the standard conv (the conv is
+         the reference; alone, a row's own gain): still improving or not, the † of the table
       -> headline: best vs worst among converged rows at matched cost (never across a cost gap)
       -> claims: (claim, evidence, verdict) with verdict "holds" / "does not hold at this budget" /
          "not decided: ..." (the interval spans the margin, or the verdict changed over the tail);
