@@ -16,7 +16,7 @@ DATASETS = ("cluttered_digits", "digits")
 # (2026-12-06, 3 seeds): a table of half-trained nets; with 1 fragment they reach 82-91%.
 CLUTTER, NOISE = 1, 0.1
 # new training images every epoch (cluttered_digits(fresh=True)): 10 epochs see 12,000 images, none twice,
-# for the compute of 1200. On the fixed 1200 every block reached 100 % training accuracy by epoch 9 and the
+# for the compute of 1200. On the fixed 1200 every block reached 99-100 % training accuracy by epoch 8 and the
 # table ranked how each memorised them: widened depthwise separable 2 points under the conv, exactly on the
 # claims' margin on two float paths and at 4 to 8 seeds, so no seed count could decide it. On the stream
 # the blocks meet the data regime their papers describe (2026-12-07, 4 seeds, docs/cli.md): dwsep at 0.24x

@@ -271,9 +271,9 @@ def run_compare(out_dir, *, variants: Sequence[str] = DEFAULT_VARIANTS, cfg: Opt
                 progress: bool = True, budget: Optional[str] = None) -> dict:
     """Train every (variant, seed), measure, write the table and plot to ``out_dir``; return the result
     (``groups``: one summary per row of the table, ``runs``: one row per training run, ``meta``).
-    ``data_options`` go to the dataset (cluttered_digits: ``clutter``, ``noise``, ``fresh``: new training images
-    every epoch); ``budget`` names the
-    :data:`BUDGETS` entry the settings came from (``"quick"`` marks the report as a preview)."""
+    ``data_options`` go to the dataset (cluttered_digits: ``clutter``, ``noise``, ``fresh``: new training
+    images every epoch); ``budget`` names the :data:`BUDGETS` entry the settings came from (``"quick"``
+    marks the report as a preview)."""
     if not variants:
         raise ValueError(f"variants must name at least one of {', '.join(VARIANTS)}, got none")
     unknown = [v for v in variants if v not in VARIANTS]
