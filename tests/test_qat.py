@@ -77,6 +77,8 @@ def test_quantize_cli_qat_reports_ptq_beside_qat_and_saves_the_qat_int8(tmp_path
     assert rep["backend"] == "pt2e" and rep["qat"]["epochs"] == 1
     res = rep["results"]
     assert {"fp32", "int8 ptq", "int8"} <= res.keys()
+    # the post-training column is the reference int8 graph: accuracy and agreement, no speed
+    assert res["int8 ptq"]["images_per_s"] is None and res["int8"]["images_per_s"] > 0
     ptq_drop = 100 * (res["fp32"]["accuracy"] - res["int8 ptq"]["accuracy"])
     assert rep["ptq_accuracy_drop_points"] == pytest.approx(ptq_drop)
     assert res["int8"]["accuracy"] >= res["fp32"]["accuracy"] - 0.05 and res["int8"]["agreement"] >= 0.9, res
