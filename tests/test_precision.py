@@ -220,3 +220,29 @@ def test_pt2e_int8_package_reads_strided_and_channels_last_inputs_as_their_sampl
         assert relative_error(dense, q.runner.model(x[1::2].contiguous())) <= PACKAGE_RTOL
         assert relative_error(q(x[1::2]), dense) <= 1e-6
         assert relative_error(q(x.to(memory_format=torch.channels_last))[1::2], dense) <= 1e-6
+
+
+@pytest.mark.skipif(not HAS_INT8, reason="CPU without int8 instructions")
+def test_an_int8_package_off_its_eager_graph_must_compute_what_torch_compile_computes(monkeypatch):
+    """oneDNN's int8 kernels round requantization their own way (a fine-tuned Lite0: 8.9e-2 of the output
+    scale from the eager q/dq ops, for torch.compile and the package alike): past PACKAGE_RTOL, an int8
+    package is kept when it equals torch.compile of the graph, and refused in one line when it does not."""
+    import convzoo.export.compiled as compiled
+    from convzoo.export.quantize import pt2e_graph
+    torch.manual_seed(0)
+    m = convzoo.create_model("variant_conv", num_classes=10, in_chans=3, widths=(8, 16), depth=1).eval()
+    x = torch.randn(8, 3, 16, 16)
+    graph = pt2e_graph(m, [torch.randn(32, 3, 16, 16)])
+    monkeypatch.setattr(compiled, "PACKAGE_RTOL", -1.0)          # every eager check fails: the fallback decides
+    runner = compiled.package_program(graph, x[:1], "int8", check=x, batch=4)
+    with torch.no_grad():
+        assert relative_error(runner(x), compiled.compile_program(graph, "int8")(x)) <= compiled.SAME_AS_COMPILE
+
+    class Off(torch.nn.Module):                                     # a "torch.compile" that computes otherwise
+        def forward(self, t):
+            return graph(t) * 1.5
+    monkeypatch.setattr(compiled, "compile_program", lambda module, precision: Off())
+    with pytest.raises(RuntimeError, match=r"from PyTorch's q/dq ops \(allowed -1\.0\) and .* from torch\.compile "
+                                           r"of it \(allowed 0\.0001\)") as e:
+        compiled.package_program(graph, x[:1], "int8", check=x, batch=4)
+    assert "\n" not in str(e.value)

@@ -85,6 +85,7 @@ def compile_program(module: nn.Module, precision: str) -> CompiledInference:
 
 PACKAGE = "aotinductor"       # deploy.json's chosen["package"] for a PackagedInference file
 PACKAGE_RTOL = 0.05           # a package may differ from its graph run eagerly by this much of the output scale
+SAME_AS_COMPILE = 1e-4        # ... or, int8, from torch.compile of the graph by this much (bit for bit, measured)
 
 
 class PackagedInference(CompiledInference):
@@ -184,7 +185,8 @@ def package_program(module: nn.Module, example: torch.Tensor, precision: str, *,
 
     With ``check`` (real inputs), the package is compared with ``module`` run eagerly and must be within
     :data:`PACKAGE_RTOL` of its output scale; a dynamic one that is not is compiled again for the static
-    batch 1, and a static one that is not raises ``RuntimeError``. Why: with a dynamic batch and
+    batch 1, and a static one that is not raises ``RuntimeError`` (an int8 one only when it also differs
+    from ``torch.compile`` of the graph: :func:`_same_as_compile`). Why: with a dynamic batch and
     freezing, torch 2.14's inductor lays out the int8 conv of a 1-channel input as NCHW where oneDNN
     writes it channels-last; torch.compile(dynamic=True) stops on its stride assertion, AOTInductor has
     none and reads the buffer in the wrong order (17-37 % of the output scale on small 1-channel nets;
@@ -198,17 +200,31 @@ def package_program(module: nn.Module, example: torch.Tensor, precision: str, *,
     static = example[:1].expand(batch, *example.shape[1:]).contiguous()
     runner = PackagedInference(_compile_package(module, static, False), precision, model=module, batch=batch)
     err = 0.0 if check is None else package_error(runner, module, check)
-    if not err <= PACKAGE_RTOL:
+    if not err <= PACKAGE_RTOL and precision == "int8":
+        _same_as_compile(runner, module, check, err)
+    elif not err <= PACKAGE_RTOL:
         raise RuntimeError(f"AOTInductor computes this graph {err:.1e} of the output scale away from PyTorch "
                            f"(allowed {PACKAGE_RTOL})")
     return runner
-    static = example[:1].expand(batch, *example.shape[1:]).contiguous()
-    runner = PackagedInference(_compile_package(module, static, False), precision, model=module, batch=batch)
-    err = package_error(runner, module, check)
-    if not err <= PACKAGE_RTOL:
-        raise RuntimeError(f"AOTInductor computes this graph {err:.1e} of the output scale away from PyTorch "
-                           f"(allowed {PACKAGE_RTOL})")
-    return runner
+
+
+def _same_as_compile(runner: nn.Module, module: nn.Module, check: torch.Tensor, err: float) -> None:
+    """An int8 package beyond :data:`PACKAGE_RTOL` of its q/dq graph run eagerly must compute what
+    ``torch.compile`` of the same graph computes (the compile engine it stands in for), to
+    :data:`SAME_AS_COMPILE`; ``RuntimeError`` otherwise.
+
+    Why: oneDNN's int8 kernels requantize with their own rounding, and on a deep depthwise net each
+    1-LSB difference travels through every later layer. A fine-tuned EfficientNet-Lite0 (64 px, PT2E
+    int8): torch.compile of the graph is 8.9e-2 of the output scale from the eager q/dq ops (top-1 the
+    same on 95 % of the test images), and its package the same 8.9e-2, 0.0 from torch.compile (2026-12-07).
+    The eager bound then measures the kernels, not the packaging, and refused every Lite0 int8 package."""
+    with torch.no_grad():
+        engine = compile_program(module, "int8")
+        off = package_error(runner, engine, check)
+    if not off <= SAME_AS_COMPILE:
+        raise RuntimeError(f"AOTInductor computes this int8 graph {err:.1e} of the output scale away from PyTorch's "
+                           f"q/dq ops (allowed {PACKAGE_RTOL}) and {off:.1e} from torch.compile of it (allowed "
+                           f"{SAME_AS_COMPILE})")
 
 
 def load_package(file, precision: str, batch: Optional[int] = None) -> PackagedInference:
