@@ -11,7 +11,7 @@ from scipy import stats
 
 from convzoo.analysis.stats import paired_diff
 from convzoo.compare.claims import (GAIN_FLOOR, HOLDS, NOT_HELD, STOPPED, UNDECIDED, WIDE, claims, convergence, decide,
-                                    headline, improving_note)
+                                    headline, improving_note, seeds_for)
 from convzoo.compare.report import summarize, to_csv, to_markdown
 
 CONV_MACS, CONV_PARAMS = 10_690_000, 112_106
@@ -158,6 +158,51 @@ def test_two_seeds_decide_nothing():
     d = paired_diff([0.85, 0.86], [0.80, 0.81], alpha=0.05)
     assert d.lo == d.hi == pytest.approx(0.05)
     assert decide(d, "noninferior") == (WIDE, "2 seeds: no verdict under 3")
+
+
+def test_seeds_for_a_verdict_against_hand_computed_power():
+    """SD 1 point from 4 seeds: its 80 % upper limit is 1 * sqrt(3 / chi2_{0.2, 3}) = sqrt(3 / 1.0052) = 1.7276
+    (chi-square table). At alpha 0.05, power 0.9 (z = 1.2816) and an effect 2 points from the threshold:
+    n = 7 gives (t_{0.95, 6} = 1.9432 + 1.2816) * 1.7276 / sqrt(7) = 2.106 > 2; n = 8 gives
+    (1.8946 + 1.2816) * 1.7276 / sqrt(8) = 1.940 < 2: 8 seeds."""
+    # per-seed differences of -1, +1, 0, 0 points (SD 0.8165) scaled to SD 1 point
+    one = paired_diff([0.04 + x * 100 / 81.6497 for x in (-0.01, 0.01, 0.0, 0.0)], [0.0] * 4, alpha=0.05)
+    assert one.sd == pytest.approx(0.01) and one.mean == pytest.approx(0.04)
+    # non-inferior at +4 points: 6 points from the -2 margin; worse than the margin at -4: 2 points from it
+    assert seeds_for(one, "noninferior", HOLDS) == 3
+    worse = paired_diff([-0.04 + x * 100 / 81.6497 for x in (-0.01, 0.01, 0.0, 0.0)], [0.0] * 4, alpha=0.05)
+    assert seeds_for(worse, "noninferior", NOT_HELD) == 8
+    # "less accurate" at -1 point: 1 point from 0 (holds) and from -2 (within the margin): either way,
+    # (t_{0.95, n-1} + 1.2816) * 1.7276 / sqrt(n) < 1 first at n = 27 (t_{0.95, 26} = 1.7056: 0.993; n = 26 with
+    # t_{0.95, 25} = 1.7081: 1.013)
+    mid = paired_diff([-0.01 + x * 100 / 81.6497 for x in (-0.01, 0.01, 0.0, 0.0)], [0.0] * 4, alpha=0.05)
+    assert seeds_for(mid, "inferior", HOLDS) == seeds_for(mid, "inferior", WIDE) == 27
+    # on its threshold no seed count decides it; a verdict reached with enough seeds gets no note
+    on = paired_diff([-0.02 + x * 100 / 81.6497 for x in (-0.01, 0.01, 0.0, 0.0)], [0.0] * 4, alpha=0.05)
+    assert seeds_for(on, "noninferior", WIDE) is None
+
+
+def test_claims_say_which_verdicts_the_next_cpu_may_not_share():
+    """A verdict decided on fewer seeds than seeds_for asks for says "close to its threshold" and how many;
+    an undecided one says how many would decide it; a far one says nothing more."""
+    conv = [0.80, 0.81, 0.79, 0.82]
+    rows = {"mbconv": [0.03, 0.031, 0.029, 0.03],                # +3, SD 0.08: 5 points from -2
+            "convnext": [-0.046, -0.035, -0.061, -0.057],         # does not hold; 8 seeds to be sure
+            "dwsep@macs": [0.05, -0.09, 0.03, -0.06],            # spans the margin, -1.75: on it
+            "spatial@macs": [0.01, -0.02, 0.01, -0.02]}          # spans 0 and -2 at -0.5
+    res = _result([_runs("conv", conv)] + [_runs(n, [c + x for c, x in zip(conv, d)]) for n, d in rows.items()])
+    by = {c["claim"][:25]: c for c in res["claims"]}
+    mb, cn, dw = by["the inverted residual (MB"], by["the ConvNeXt block (arXiv"], by["at equal MACs, depthwise "]
+    assert mb["verdict"] == HOLDS and "close to" not in mb["evidence"] and mb["seeds_needed"] == 3
+    assert cn["verdict"] == NOT_HELD and cn["seeds_needed"] == 8
+    assert "; close to its threshold: a verdict that another seed draw or CPU keeps 9 times in 10 needs about " \
+           "8 seeds (--seeds 8)" in cn["evidence"]
+    sp = by["at equal MACs, spatially "]
+    assert sp["verdict"] == WIDE and sp["evidence"].endswith(
+        "; about 44 seeds (--seeds 44) would decide it 9 times in 10")
+    assert dw["verdict"] == WIDE and dw["seeds_needed"] is None and dw["evidence"].endswith(
+        "; more than 50 seeds would decide it 9 times in 10")
+    assert cn["evidence"].endswith("needs about 8 seeds (--seeds 8)")
 
 
 def _scipy_bounds(diffs, alpha):

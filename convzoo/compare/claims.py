@@ -27,6 +27,11 @@ block still gains a little at the low rate, and they gain together) but whether 
 same test on the evaluation at the start of the tail, at the same learning rate, must reach the same
 verdict, else "not decided: the verdict changed over the tail".
 
+A verdict that a new seed draw or another CPU (whose rounding acts like one) may not share says so: where
+the seeds it was decided on are fewer than :func:`seeds_for` asks for at its effect and spread, its
+evidence ends "close to its threshold: ... needs about N seeds"; an undecided one says how many would
+decide it.
+
 A table of accuracies after a short budget ranks speed of convergence as much as the blocks; these
 decisions keep a still-improving row or a 4x-the-MACs row out of any sentence that reads as a lesson.
 """
@@ -37,6 +42,7 @@ import statistics
 from typing import Optional, Sequence
 
 from ..analysis.stats import paired_diff
+from .._extras import require
 
 COST_GAP = 1.25        # the headline sets side by side rows whose MACs are within 1.25x of the conv's
 MARGIN = 0.02          # non-inferiority margin of every accuracy claim: 2 points of test accuracy
@@ -54,6 +60,10 @@ MIN_PAIRS = 3
 HOLDS, NOT_HELD, NOT_SIG, UNDECIDED = ("holds", "does not hold at this budget", "not significant",
                                        "not decided: the verdict changed over the tail")
 WIDE = "not decided: the interval spans the margin"
+# seeds_for: the seeds a verdict needs to be reached 9 times in 10 (by another seed draw, or another CPU,
+# whose rounding moves each per-seed difference by about as much: docs/cli.md), sized with the 80 % upper
+# confidence limit of the measured SD; past MOST_SEEDS, "more than"
+POWER, SD_CONFIDENCE, MOST_SEEDS = 0.9, 0.8, 50
 STOPPED = "not decided: Holm stopped at a claim before it"
 
 
@@ -193,6 +203,32 @@ def decide(d, kind: str, margin: float = MARGIN) -> tuple[str, str]:
     return WIDE, f"the interval contains 0 and -{m:g}"
 
 
+def seeds_for(d, kind: str, verdict: str, margin: float = MARGIN, power: float = POWER) -> Optional[int]:
+    """About how many seeds a claim with ``d``'s effect needs for ``verdict`` to be reached with
+    probability ``power`` at ``d.alpha``: the least n >= MIN_PAIRS with
+    (t_{1-alpha, n-1} + z_power) * s / sqrt(n) below the effect's distance to the verdict's threshold,
+    the power of a one-sided t-test. ``s`` is the 80 % upper confidence limit of the per-seed differences'
+    SD (``d.sd * sqrt((n-1) / chi2_{0.2, n-1})``): a SD from 4 seeds is itself uncertain (on the default
+    job, 0.55 from seeds 0-3 where 16 runs gave 1.0), and a pilot's SD taken as it is undersizes the study
+    (Browne, Stat. Med. 1995). Another CPU, like another seed draw, moves each per-seed difference by about
+    that spread, so a verdict reached with fewer seeds than this is one the next machine may not share.
+    ``verdict`` "not decided: the interval spans the margin" asks for the threshold the effect is
+    farthest from. None when the effect sits on the threshold, or more than :data:`MOST_SEEDS` are needed."""
+    thresholds = {("noninferior", HOLDS): [-margin], ("noninferior", NOT_HELD): [-margin],
+                  ("inferior", HOLDS): [0.0], ("inferior", NOT_HELD): [-margin]}.get(
+        (kind, verdict), [-margin] if kind == "noninferior" else [0.0, -margin])
+    gap = max(abs(d.mean - t) for t in thresholds)
+    if gap == 0 or d.n < 2:
+        return None
+    scipy_stats = require("scipy.stats", "data", "confidence intervals")
+    sd = d.sd * math.sqrt((d.n - 1) / float(scipy_stats.chi2.ppf(1 - SD_CONFIDENCE, d.n - 1)))
+    z = float(scipy_stats.norm.ppf(power))
+    for n in range(MIN_PAIRS, MOST_SEEDS + 1):
+        if (float(scipy_stats.t.ppf(1 - d.alpha, n - 1)) + z) * sd / math.sqrt(n) < gap:
+            return n
+    return None
+
+
 def _strength(d, kind: str, margin: float = MARGIN) -> float:
     """The p-value of the verdict ``d`` comes nearest to (the order of Holm's step-down): the smaller of
     the claim's two one-sided tests."""
@@ -201,6 +237,17 @@ def _strength(d, kind: str, margin: float = MARGIN) -> float:
     if kind == "noninferior":
         return min(d.p_greater(-margin), d.p_less(-margin))
     return min(d.p_less(0.0), d.p_greater(-margin))
+
+
+def _power_note(have: int, verdict: str, need: Optional[int]) -> str:
+    """``; close to its threshold: ...`` when a verdict decided on ``have`` seeds needs more (:func:`seeds_for`:
+    one the next CPU may not share), ``; about N seeds would decide it ...`` for an undecided one."""
+    if verdict not in (HOLDS, NOT_HELD, WIDE) or (need is not None and need <= have):
+        return ""
+    seeds = f"about {need} seeds (--seeds {need})" if need is not None else f"more than {MOST_SEEDS} seeds"
+    if verdict == WIDE:
+        return f"; {seeds} would decide it 9 times in 10"
+    return f"; close to its threshold: a verdict that another seed draw or CPU keeps 9 times in 10 needs {seeds}"
 
 
 def _acc_claim(g: dict, conv: dict, text: str, kind: str, alpha: float, rank: str,
@@ -218,17 +265,18 @@ def _acc_claim(g: dict, conv: dict, text: str, kind: str, alpha: float, rank: st
         verdict, test = STOPPED, f"{test}, but Holm stopped before this claim"
     out = dict(claim=text, evidence=f"{evidence}: {test}", verdict=verdict, diff=d.as_dict(), kind=kind)
     early = paired_vs_conv(g, conv, alpha, key="start")
-    if early is None or verdict not in (HOLDS, NOT_HELD):
-        return out
-    # the convergence check of a claim: the same test one evaluation earlier, at the same learning rate
-    # (the constant-rate tail) must reach the same verdict, or the verdict depends on where training stopped
-    epoch, before = g["convergence"]["stretch"][0], decide(early, kind)[0]
-    if before != verdict:
-        out.update(verdict=UNDECIDED, evidence=f"{out['evidence']}; at epoch {epoch}: {early.mean * 100:+.1f} "
-                                                f"[{early.lo * 100:+.1f}, {early.hi * 100:+.1f}], {before}")
-    else:
-        out["evidence"] += f"; the same at epoch {epoch} ({early.mean * 100:+.1f} [{early.lo * 100:+.1f}, " \
-                           f"{early.hi * 100:+.1f}])"
+    if early is not None and verdict in (HOLDS, NOT_HELD):
+        # the convergence check of a claim: the same test one evaluation earlier, at the same learning rate
+        # (the constant-rate tail) must reach the same verdict, or the verdict depends on where training stopped
+        epoch, before = g["convergence"]["stretch"][0], decide(early, kind)[0]
+        if before != verdict:
+            out.update(verdict=UNDECIDED, evidence=f"{out['evidence']}; at epoch {epoch}: {early.mean * 100:+.1f} "
+                                                    f"[{early.lo * 100:+.1f}, {early.hi * 100:+.1f}], {before}")
+        else:
+            out["evidence"] += f"; the same at epoch {epoch} ({early.mean * 100:+.1f} [{early.lo * 100:+.1f}, " \
+                               f"{early.hi * 100:+.1f}])"
+    need = seeds_for(d, kind, out["verdict"]) if out["verdict"] in (HOLDS, NOT_HELD, WIDE) else None
+    out.update(seeds_needed=need, evidence=out["evidence"] + _power_note(d.n, out["verdict"], need))
     return out
 
 
