@@ -6,9 +6,9 @@ from __future__ import annotations
 # ``convzoo compare --budget``: seeds per row and epochs per run (the work; the time follows from the CPU).
 # quick is a preview (fewer seeds, shorter runs: wider intervals, fewer claims decided); default is what
 # ``make run`` runs; full is the longer study.
-# Measured 2026-12-07 (docs/cli.md): 4 seeds decide 3 of the 4 accuracy claims on one floating-point path and 2
-# on another; 4 keeps make run at 6 min 19 s from a fresh clone on an idle 2-core machine (32 runs of 10 epochs
-# in 305 s, Fused-MBConv trained at matched MACs only).
+# Measured 2026-12-07 (docs/cli.md): 4 seeds decide all 4 accuracy claims on one floating-point path and 2 on
+# another (7 decide them alike on both); 4 keep make run at 6 min 19 s to 7 min 23 s from a fresh clone on an
+# idle 2-core machine (32 runs of 10 epochs in 305-361 s, Fused-MBConv trained at matched MACs only).
 BUDGETS = {"quick": dict(seeds=3, epochs=6), "default": dict(seeds=4, epochs=10), "full": dict(seeds=8, epochs=10)}
 DATASETS = ("cluttered_digits", "digits")
 # compare's task: cluttered_digits with one fragment of another digit and noise 0.1. The dataset's own
