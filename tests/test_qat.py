@@ -28,7 +28,7 @@ def _net():
 
 @pytest.mark.slow        # torchao's conv+BN QAT patterns are traced by torch.export: ~1 min of fixed cost
 def test_qat_int8_ops_compute_what_the_fake_quantized_graph_trained():
-    from torchao.quantization.pt2e import move_exported_model_to_eval
+    from torchao.quantization.pt2e import FakeQuantizeBase, move_exported_model_to_eval
 
     from convzoo.export.qat import int8_graph, prepare, train_fake_quantized
     model = _net()
@@ -37,9 +37,17 @@ def test_qat_int8_ops_compute_what_the_fake_quantized_graph_trained():
                for n in (16, 16, 16, 16, 5)]             # a short last batch, as a train split ends
     before = {k: v.clone() for k, v in model.state_dict().items()}
     prepared = prepare(model, batches[0][0])
-    seen = []
-    train_fake_quantized(prepared, batches, epochs=2, lr=1e-3, progress=lambda e, loss: seen.append((e, loss)))
+    fq = [m for m in prepared.modules() if isinstance(m, FakeQuantizeBase)]
+    seen, scales = [], []
+
+    def progress(epoch, loss):
+        seen.append((epoch, loss))
+        scales.append([m.calculate_qparams()[0].clone() for m in fq])
+    train_fake_quantized(prepared, batches, epochs=2, lr=1e-3, progress=progress)
     assert [e for e, _ in seen] == [1, 2] and all(loss > 0 for _, loss in seen)
+    # the observers are frozen for the last pass: the scales int8 bakes in are those the weights were fitted to
+    assert fq and all(int(m.observer_enabled[0]) == 0 for m in fq)
+    assert all(torch.equal(a, b) for a, b in zip(*scales))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())     # the fp32 model untouched
     x = torch.randn(64, 1, 16, 16, generator=gen)
     move_exported_model_to_eval(prepared)
