@@ -70,12 +70,13 @@ def prepare(model: nn.Module, example: torch.Tensor) -> nn.Module:
 
 
 def train_fake_quantized(prepared: nn.Module, batches, *, epochs: int, lr: float, weight_decay: float = 0.0,
-                         seed: int = 0, progress=None) -> None:
+                         seed: int = 0, progress=None, freeze_observers: bool = True) -> None:
     """``epochs`` passes of cross-entropy over ``batches`` (shuffled per pass by ``seed``), the rate
     cosine-decayed to 0. BN stays on its running statistics and dropout off throughout (BN folded into
     the conv is what int8 runs; a net fine-tuned with frozen BN, as Lite0 from its ImageNet file is,
     gave a loss of 5.1 on batch statistics vs 0.01 on its own); the observers are frozen for the last
-    pass (when there are two or more), so the scales convert_pt2e bakes in are those the weights fit."""
+    pass (when there are two or more and ``freeze_observers``), so the scales convert_pt2e bakes in are
+    those the weights fit."""
     pt2e = require("torchao.quantization.pt2e", "deploy", "PT2E quantization-aware training")
     params = [p for p in prepared.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -83,7 +84,7 @@ def train_fake_quantized(prepared: nn.Module, batches, *, epochs: int, lr: float
     gen = torch.Generator().manual_seed(seed)
     pt2e.move_exported_model_to_eval(prepared)              # BN on running statistics, dropout off
     for epoch in range(1, epochs + 1):
-        if epoch == epochs and epochs > 1:
+        if freeze_observers and epoch == epochs and epochs > 1:
             # torchao's disable_observer: torch.ao's (used here until 2026-12-08) does not reach torchao's
             # fake-quantize modules, and the scales kept moving through the last pass
             prepared.apply(pt2e.disable_observer)
