@@ -11,7 +11,7 @@ quantize RUN --qat-epochs 5``), then on the run's 300 test images:
     control_fp32       the same loop on the fp32 graph, no quantizer (more training alone)
 
 One thread, so that a rerun prints the same digits on the same CPU: the int8 conversion's accuracy moves by
-up to 11 points with the order of float sums (docs/edge.md). One JSON line per seed on stdout.
+up to 8 points with the order of float sums (docs/edge.md). One JSON line per seed on stdout.
 
     python experiments/qat_lite0_gap.py --seeds 0 1 2
     python experiments/qat_lite0_gap.py --unfrozen    # the observers observing through the last pass too
