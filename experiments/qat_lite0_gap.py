@@ -39,8 +39,7 @@ def one(seed: int, epochs: int = 5, lr: float = 1e-4, freeze_observers: bool = T
     import torch
     from torchao.quantization import pt2e
 
-    from convzoo.export.form import inference_form
-    from convzoo.export.qat import int8_graph, prepare, train_fake_quantized
+    from convzoo.export.qat import int8_graph, prepare, train_fake_quantized, training_graph
     from convzoo.runs import load_run
     from convzoo.train.batches import prepared_batches
     run = load_run(CACHE / f"lite0-s{seed}")
@@ -62,11 +61,8 @@ def one(seed: int, epochs: int = 5, lr: float = 1e-4, freeze_observers: bool = T
     off.apply(pt2e.disable_fake_quant)
     row = dict(seed=seed, fp32=_accuracy(model, vb, labels), qat_fakequant=_accuracy(prepared, vb, labels),
                qat_weights_no_fq=_accuracy(off, vb, labels), qat_int8=_accuracy(int8, vb, labels))
-    # the control: the same loop over the fp32 graph exported the same way, without a quantizer
-    form = inference_form(model, tb[0][0][:1], fold_bn=False, static_padding=True).train()
-    for p in form.parameters():
-        p.requires_grad_(True)
-    graph = torch.export.export(form, (tb[0][0],), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
+    # the control: the same loop over the same exported graph, without a quantizer
+    graph = training_graph(model, tb[0][0])
     train_fake_quantized(graph, tb, epochs=epochs, lr=lr, seed=seed)
     pt2e.move_exported_model_to_eval(graph)
     return dict(row, freeze_observers=freeze_observers, control_fp32=_accuracy(graph, vb, labels),

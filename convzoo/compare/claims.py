@@ -214,11 +214,12 @@ def seeds_for(d, kind: str, verdict: str, margin: float = MARGIN, power: float =
     that spread, so a verdict reached with fewer seeds than this is one the next machine may not share.
     ``verdict`` "not decided: the interval spans the margin" asks for the threshold the effect is
     farthest from. None when the effect sits on the threshold, or more than :data:`MOST_SEEDS` are needed."""
-    thresholds = {("noninferior", HOLDS): [-margin], ("noninferior", NOT_HELD): [-margin],
-                  ("inferior", HOLDS): [0.0], ("inferior", NOT_HELD): [-margin]}.get(
-        (kind, verdict), [-margin] if kind == "noninferior" else [0.0, -margin])
+    # "at least as accurate" has one threshold, the margin; "less accurate" holds below 0 and does not
+    # hold within the margin (decide), and an undecided one may go either way
+    thresholds = [-margin] if kind == "noninferior" else {HOLDS: [0.0], NOT_HELD: [-margin]}.get(
+        verdict, [0.0, -margin])
     gap = max(abs(d.mean - t) for t in thresholds)
-    if gap == 0 or d.n < 2:
+    if gap == 0:
         return None
     scipy_stats = require("scipy.stats", "data", "confidence intervals")
     sd = d.sd * math.sqrt((d.n - 1) / float(scipy_stats.chi2.ppf(1 - SD_CONFIDENCE, d.n - 1)))

@@ -49,24 +49,30 @@ def qat(model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], 
     return convert(prepared, batches[0][0], info, batch=batch)
 
 
-def prepare(model: nn.Module, example: torch.Tensor) -> nn.Module:
-    """The fake-quantized training graph of ``model`` (a copy: BN unfolded, TF padding frozen for
-    ``example``'s size, re-parameterizable blocks merged first)."""
+def training_graph(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """``model`` exported for training in float (a copy: BN unfolded, TF padding frozen for ``example``'s
+    size, re-parameterizable blocks merged first, a dynamic batch axis): what :func:`prepare` quantizes,
+    and, trained as it is, the fp32 control of a QAT measurement."""
     from .form import inference_form
-    pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "deploy", "PT2E quantization-aware training")
-    xiq = require("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer", "deploy",
-                  "PT2E quantization-aware training")
     form = inference_form(model, example[:1], fold_bn=False, static_padding=True).train()
     for p in form.parameters():
         p.requires_grad_(True)
     try:
-        graph = torch.export.export(form, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
+        return torch.export.export(form, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
     except Exception as e:
         raise ValueError(f"cannot export {type(model).__name__} for quantization-aware training: "
                          f"{str(e).splitlines()[0]}") from None
+
+
+def prepare(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """The fake-quantized training graph of ``model``: :func:`training_graph` with the X86 inductor
+    quantizer's QAT annotations (per-channel weights, observed activations)."""
+    pt2e = require("torchao.quantization.pt2e.quantize_pt2e", "deploy", "PT2E quantization-aware training")
+    xiq = require("torchao.quantization.pt2e.quantizer.x86_inductor_quantizer", "deploy",
+                  "PT2E quantization-aware training")
     quantizer = xiq.X86InductorQuantizer()
     quantizer.set_global(xiq.get_default_x86_inductor_quantization_config(is_qat=True))
-    return pt2e.prepare_qat_pt2e(graph, quantizer)
+    return pt2e.prepare_qat_pt2e(training_graph(model, example), quantizer)
 
 
 def train_fake_quantized(prepared: nn.Module, batches, *, epochs: int, lr: float, weight_decay: float = 0.0,
@@ -126,4 +132,4 @@ def convert(prepared: nn.Module, example: torch.Tensor, info: Optional[dict] = N
     return QuantizedModel(package, "pt2e", info=info or {})
 
 
-__all__ = ["qat", "prepare", "train_fake_quantized", "int8_graph", "convert"]
+__all__ = ["qat", "training_graph", "prepare", "train_fake_quantized", "int8_graph", "convert"]
