@@ -11,7 +11,8 @@ EPILOG = """Trains standard conv, spatially separable, depthwise separable, MBCo
 ConvNeXt-block nets of equal depth and width on cluttered_digits (scikit-learn's digit scans shifted
 on a 16x16 canvas among fragments of other digits, with noise; no download; here 1 fragment and noise
 0.1 unless --clutter/--noise say otherwise; --train-size new training images every epoch, none seen
-twice, unless --fixed-train-set), 4 seeds each (--budget default), plus the variants whose
+twice, unless --fixed-train-set), 4 seeds each and 12 for the standard conv, spatially separable and
+ConvNeXt, whose claims sit near their thresholds (--budget default), plus the variants whose
 MACs differ from the standard conv's by over 10% rebuilt at matched widths. Prints and writes the
 table (compare.md/.csv/.json; mean test accuracy with its 95% t-interval, a paired t-test vs the
 standard conv over the shared seeds with Holm's correction, params, MACs, batch-1 latency median and
@@ -37,7 +38,7 @@ overlap. --budget quick is a preview (3 seeds x 6 epochs) that decides fewer cla
 examples:
   convzoo compare
   convzoo compare --budget quick          # a preview, about a third of the default's time
-  convzoo compare --budget full           # 8 seeds: narrower intervals, twice the time
+  convzoo compare --budget full           # 12 seeds every row: narrower intervals, twice the time
   convzoo compare --seeds 5 --epochs 20 --variants conv,dwsep,mbconv --out runs/cmp
   convzoo compare --match params          # matched-cost rows at the standard conv's params"""
 
@@ -51,11 +52,13 @@ def register(subparsers) -> None:
     p.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                    help=f"comma-separated subset of {','.join(VARIANTS)} (default: the first six)")
     p.add_argument("--dataset", choices=DATASETS, default="cluttered_digits")
-    budgets = "; ".join(f"{k}: {v['seeds']} seeds x {v['epochs']} epochs" for k, v in BUDGETS.items())
+    budgets = "; ".join(f"{k}: {v['seeds']} seeds x {v['epochs']} epochs"
+                        + "".join(f", {n} for {r}" for r, n in v.get("more_seeds", {}).items())
+                        for k, v in BUDGETS.items())
     p.add_argument("--budget", choices=tuple(BUDGETS), default="default",
                    help=f"the work ({budgets}); quick is a preview that decides fewer claims")
     p.add_argument("--seeds", type=t("seeds"), default=None,
-                   help="seeds per variant: --seed, --seed+1, ... (default: the budget's)")
+                   help="seeds per row, every row alike: --seed, --seed+1, ... (default: the budget's)")
     p.add_argument("--seed", type=t("seed"), default=0, help="first seed (default 0)")
     p.add_argument("--epochs", type=t("epochs"), default=None, help="epochs per run (default: the budget's)")
     p.add_argument("--schedule", choices=("tail", "cosine"), default="tail",
@@ -106,6 +109,8 @@ def run(args) -> int:
     from convzoo.compare import BUDGETS
     budget = BUDGETS[args.budget]
     seeds, epochs = args.seeds or budget["seeds"], args.epochs or budget["epochs"]
+    # --seeds gives every row the same seeds; the budget's rows that need more get them only by default
+    more = None if args.seeds else budget.get("more_seeds")
     cfg = default_config(epochs=epochs, image_size=args.image_size, lr=args.lr, batch_size=args.batch_size,
                          schedule=args.schedule)
     sizes = (dict(train_size=args.train_size, test_size=args.test_size,
@@ -118,7 +123,7 @@ def run(args) -> int:
     result = run_compare(out, variants=variants, cfg=cfg, seeds=range(args.seed, args.seed + seeds),
                          match=None if args.match == "none" else args.match, dataset=args.dataset,
                          workers=args.workers, threads=args.threads, progress=not args.no_progress,
-                         budget=args.budget, **sizes)
+                         budget=args.budget, more_seeds=more, **sizes)
     print(to_markdown(result))
     print(f"\n{len(result['runs'])} training runs in {time.perf_counter() - t0:.0f} s; table, plot and runs in "
           f"{out}/ (compare.md, compare.csv, compare.json, compare.png, runs/)")

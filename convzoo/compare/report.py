@@ -138,7 +138,8 @@ def to_markdown(result: dict) -> str:
     train = (f"{m['train_samples']} new train images per epoch ({m['train_samples'] * epochs} in all, none seen twice)"
              if (m.get("data_options") or {}).get("fresh") and epochs else f"{m['train_samples']} train")
     lines += ["", f"{name}: {train} / {m['test_samples']} test images, input "
-              f"{tuple(m['input_size'])}; {n} seed(s) per row ({', '.join(map(str, m['seeds']))}). "
+              f"{tuple(m['input_size'])}; {n} seed(s) per row ({', '.join(map(str, m['seeds']))})"
+              f"{_more_seeds(result)}. "
               f"95% CI: Student t over seeds. vs conv: paired t-test over the shared seeds, Holm-adjusted over "
               f"{sum(1 for g in result['groups'] if 'p_holm' in g)} comparisons, * = p < {ALPHA}. Latency: batch 1, "
               f"CPU, {m['threads']} thread(s), interleaved rounds; MACs = multiply-adds of one forward."]
@@ -150,6 +151,24 @@ def to_markdown(result: dict) -> str:
     lines += headline_lines(result.get("headline"))
     lines += claim_lines(result.get("claims", []))
     return "\n".join(lines)
+
+
+def _more_seeds(result: dict) -> str:
+    """``; conv, spatial@macs and convnext 12 (0-11), the claims ...`` naming the rows trained on more seeds
+    than the rest (:func:`convzoo.compare.study.plan_jobs`)."""
+    n = len(result["meta"]["seeds"])
+    more = [g for g in result["groups"] if len(g["seeds"]) > n]
+    if not more:
+        return ""
+    parts = []
+    for k in sorted({len(g["seeds"]) for g in more}):
+        rows = [g for g in more if len(g["seeds"]) == k]
+        parts.append(f"{_and([g['name'] for g in rows])} {k} ({min(rows[0]['seeds'])}-{max(rows[0]['seeds'])})")
+    return "; " + "; ".join(parts) + ", the claims whose bounds sit near their thresholds (docs/cli.md)"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _matched_only_note(result: dict) -> list[str]:
@@ -322,7 +341,9 @@ def compare_figure(result: dict):
                                   label=f"widened/narrowed to conv's {_KEY[key]} (name@{key})"))
         fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False)
         m = result["meta"]
-        fig.suptitle("\n".join([f"Convolution blocks on {m['dataset']}: {len(m['seeds'])} seeds per net",
+        counts = sorted({len(g["seeds"]) for g in groups})
+        per = f"{counts[0]}-{counts[-1]}" if len(counts) > 1 else f"{len(m['seeds'])}"
+        fig.suptitle("\n".join([f"Convolution blocks on {m['dataset']}: {per} seeds per net",
                                 *result.get("lessons", [])]))
         place_labels(fig)
     return fig

@@ -117,14 +117,18 @@ def matched_widths(variant: str, target: int, input_size, key: str = "macs", num
 
 
 def plan_jobs(variants: Sequence[str], seeds: Sequence[int], match: Optional[str], input_size,
-              num_classes: int = 10) -> list[Job]:
+              num_classes: int = 10, more_seeds: Optional[dict] = None) -> list[Job]:
     """Every (variant, seed) at the base widths, then every variant whose cost is more than 10% off the
     standard conv's rebuilt at matched widths (named ``variant@macs`` / ``variant@params``).
 
     A variant whose base widths cost more than :data:`~convzoo.compare.claims.COST_GAP` times the conv's
     (Fused-MBConv: 4.0x the MACs) is trained at matched cost only: no claim and no headline may use a row
     that much dearer, and at the base widths it took 23% of the default job's training (44 s a seed of
-    190, 2026-12-07) and was the one row still gaining at the end of the tail."""
+    190, 2026-12-07) and was the one row still gaining at the end of the tail.
+
+    ``more_seeds``: ``{variant: n}``, n seeds (``seeds`` continued by the next integers) for the row its
+    claim uses, the matched-cost one where the variant has one, else the base one (the standard conv: the
+    base row every claim is paired with)."""
     base, matched = list(variants), []
     if match and "conv" in variants:
         target = _cost("conv", BASE_WIDTHS, input_size, match, num_classes)
@@ -134,8 +138,19 @@ def plan_jobs(variants: Sequence[str], seeds: Sequence[int], match: Optional[str
                 matched.append((v, matched_widths(v, target, input_size, match, num_classes)))
                 if own > COST_GAP * target:
                     base.remove(v)
-    return [Job(v, v, BASE_WIDTHS, s) for v in base for s in seeds] + \
-        [Job(f"{v}@{match}", v, w, s) for v, w in matched for s in seeds]
+    rebuilt = {v for v, _ in matched}
+    own_seeds = {v: list(seeds) if v in rebuilt else _seeds(seeds, more_seeds, v) for v in base}
+    return [Job(v, v, BASE_WIDTHS, s) for v in base for s in own_seeds[v]] + \
+        [Job(f"{v}@{match}", v, w, s) for v, w in matched for s in _seeds(seeds, more_seeds, v)]
+
+
+def _seeds(seeds: Sequence[int], more_seeds: Optional[dict], variant: str) -> list[int]:
+    """``seeds``, continued by the next integers up to ``more_seeds[variant]`` seeds in all."""
+    out = list(seeds)
+    n = (more_seeds or {}).get(variant, 0)
+    while len(out) < n:
+        out.append(max(out) + 1)
+    return out
 
 
 def matched_only(variants: Sequence[str], jobs: Sequence[Job], input_size, num_classes: int = 10) -> dict:
@@ -268,12 +283,13 @@ def run_compare(out_dir, *, variants: Sequence[str] = DEFAULT_VARIANTS, cfg: Opt
                 seeds: Sequence[int] = (0, 1, 2), match: Optional[str] = "macs", dataset: str = "cluttered_digits",
                 train_size: Optional[int] = None, test_size: Optional[int] = None,
                 data_options: Optional[dict] = None, workers: int = 1, threads: int = 1,
-                progress: bool = True, budget: Optional[str] = None) -> dict:
+                progress: bool = True, budget: Optional[str] = None, more_seeds: Optional[dict] = None) -> dict:
     """Train every (variant, seed), measure, write the table and plot to ``out_dir``; return the result
     (``groups``: one summary per row of the table, ``runs``: one row per training run, ``meta``).
     ``data_options`` go to the dataset (cluttered_digits: ``clutter``, ``noise``, ``fresh``: new training
     images every epoch); ``budget`` names the :data:`BUDGETS` entry the settings came from (``"quick"``
-    marks the report as a preview)."""
+    marks the report as a preview); ``more_seeds``: ``{variant: n}``, n seeds for the row of that variant's
+    claim (:func:`plan_jobs`; the default budget's: :data:`BUDGETS`)."""
     if not variants:
         raise ValueError(f"variants must name at least one of {', '.join(VARIANTS)}, got none")
     unknown = [v for v in variants if v not in VARIANTS]
@@ -285,6 +301,9 @@ def run_compare(out_dir, *, variants: Sequence[str] = DEFAULT_VARIANTS, cfg: Opt
         raise ValueError("compare needs at least one seed")
     if match not in (None, "macs", "params"):
         raise ValueError(f"match must be 'macs', 'params' or None, got {match!r}")
+    bad = {k: n for k, n in (more_seeds or {}).items() if k not in VARIANTS or not isinstance(n, int) or n < 1}
+    if bad:
+        raise ValueError(f"more_seeds maps a variant ({', '.join(VARIANTS)}) to a number of seeds >= 1, got {bad}")
     cfg = cfg or default_config()
     out = Path(out_dir)
     with run_lock(out):   # one writer per folder, as for a training run
@@ -294,14 +313,14 @@ def run_compare(out_dir, *, variants: Sequence[str] = DEFAULT_VARIANTS, cfg: Opt
         data = dict(name=dataset, train_size=train_size, test_size=test_size, options=dict(data_options))
         train_set, test_set = _datasets(data)
         size = train_set.input_size if cfg.image_size is None else (1, cfg.image_size, cfg.image_size)
-        jobs = plan_jobs(variants, seeds, match, size, train_set.num_classes)
+        jobs = plan_jobs(variants, seeds, match, size, train_set.num_classes, more_seeds)
         t0 = time.perf_counter()
         runs = _run_jobs(jobs, cfg.to_dict(), data, out, workers, threads, progress)
         wall = time.perf_counter() - t0
         lat = measure_latency(runs, size, train_set.num_classes, threads)
         meta = dict(dataset=dataset, data_options=data["options"], train_samples=len(train_set),
                     test_samples=len(test_set), input_size=list(size),
-                    seeds=list(seeds), match=match, budget=budget,
+                    seeds=list(seeds), more_seeds=dict(more_seeds or {}), match=match, budget=budget,
                     matched_only=matched_only(variants, jobs, size, train_set.num_classes), threads=threads,
                     workers=workers,
                     config=cfg.to_dict(),
