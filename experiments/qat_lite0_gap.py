@@ -15,6 +15,11 @@ up to 8 points with the order of float sums (docs/edge.md). One JSON line per se
 
     python experiments/qat_lite0_gap.py --seeds 0 1 2
     python experiments/qat_lite0_gap.py --unfrozen    # the observers observing through the last pass too
+    python experiments/qat_lite0_gap.py --seeds 2 --layers   # where the int8 graph leaves the simulation
+
+``--layers``: one test batch through both graphs, compared at every activation quantization point (the
+k-th fake-quantize of the simulation against the k-th activation dequantize of the int8 graph): the
+fraction of values a whole quantization step or more apart, and the largest gap in steps.
 """
 from __future__ import annotations
 
@@ -69,10 +74,65 @@ def one(seed: int, epochs: int = 5, lr: float = 1e-4, freeze_observers: bool = T
                 seconds=round(time.time() - t0))
 
 
+def _activation_points(gm, x, kind: str) -> list:
+    """The dequantized activations of ``gm`` (an fx graph) on ``x`` at each quantization point, in graph
+    order, with their scale: ``kind="fq"`` the outputs of its fake-quantize modules, ``"dq"`` those of
+    its per-tensor dequantize nodes (the weights' are per-channel)."""
+    import torch
+    from torch.fx import Interpreter
+    out = []
+
+    class Rec(Interpreter):
+        def run_node(self, n):
+            r = super().run_node(n)
+            if kind == "fq" and n.op == "call_module":
+                mod = self.module.get_submodule(n.target)
+                if hasattr(mod, "scale") and isinstance(r, torch.Tensor) and mod.scale.numel() == 1:
+                    out.append((n.name, r.detach(), float(mod.scale)))
+            elif kind == "dq" and n.op == "call_function" and "dequantize_per_tensor" in str(n.target):
+                out.append((n.name, r.detach(), float(n.args[1])))
+            return r
+    with torch.no_grad():
+        Rec(gm).run(x)
+    return out
+
+
+def layers(seed: int, epochs: int = 5, lr: float = 1e-4) -> list[dict]:
+    """Per activation quantization point: how far the int8 graph is from the simulation it converts."""
+    import torch
+    from torchao.quantization import pt2e
+
+    from convzoo.export.qat import int8_graph, prepare, train_fake_quantized
+    from convzoo.runs import load_run
+    from convzoo.train.batches import prepared_batches
+    run = load_run(CACHE / f"lite0-s{seed}")
+    train, test = run.splits("train", "test")
+    size = run.data.image_size
+    tb, vb = list(prepared_batches(train, size)), list(prepared_batches(test, size))
+    torch.manual_seed(seed)
+    prepared = prepare(run.model.eval(), tb[0][0])
+    train_fake_quantized(prepared, tb, epochs=epochs, lr=lr, seed=seed)
+    pt2e.move_exported_model_to_eval(prepared)
+    int8 = int8_graph(copy.deepcopy(prepared))
+    prepared.apply(pt2e.disable_observer)
+    x = vb[0][0]
+    sim, q = _activation_points(prepared, x, "fq"), _activation_points(int8, x, "dq")
+    rows = []
+    for k, ((sn, sv, ss), (qn, qv, qs)) in enumerate(zip(sim, q)):
+        steps = ((sv - qv).abs() / ss) if sv.shape == qv.shape else None
+        rows.append(dict(k=k, sim=sn, int8=qn, shape=list(sv.shape), scale_sim=ss, scale_int8=qs,
+                         apart=None if steps is None else round((steps >= 0.5).float().mean().item(), 5),
+                         most_steps=None if steps is None else round(steps.max().item(), 2)))
+    rows.append(dict(points_sim=len(sim), points_int8=len(q)))
+    return rows
+
+
 def main(argv=None) -> int:
     import torch
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--layers", action="store_true",
+                   help="compare the simulation and the int8 graph at every activation quantization point")
     p.add_argument("--unfrozen", action="store_true",
                    help="keep the observers observing through the last pass (the behaviour before 2026-12-08)")
     a = p.parse_args(argv)
@@ -81,6 +141,10 @@ def main(argv=None) -> int:
         p.error(f"no Lite0 run for seeds {missing} under {CACHE}: run experiments/qat.py --nets lite0 first")
     torch.set_num_threads(1)
     for seed in a.seeds:
+        if a.layers:
+            for row in layers(seed):
+                print(json.dumps(row), flush=True)
+            continue
         print(json.dumps(one(seed, freeze_observers=not a.unfrozen)), flush=True)
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -137,6 +138,36 @@ def test_a_base_row_dearer_than_the_cost_gap_is_trained_at_matched_cost_only():
                     f"(a row over 1.25x the conv's MACs enters no claim and no headline)."]
 
 
+def test_more_seeds_go_to_the_claims_rows_and_seeds_gives_every_row_the_same(tmp_path, capsys):
+    """The default budget's more_seeds: the standard conv, the claim's row of a variant (spatial@macs, not
+    the base spatial row) and a variant without a matched row (convnext) get 12 seeds, every other row
+    the budget's 4; the table says which; ``--seeds N`` is N for every row."""
+    from convzoo.compare import BUDGETS
+    from convzoo.compare.study import plan_jobs
+    variants = ("conv", "spatial", "dwsep", "mbconv", "fused", "convnext")
+    more = BUDGETS["default"]["more_seeds"]
+    jobs = plan_jobs(variants, range(4), "macs", (1, 16, 16), more_seeds=more)
+    seeds = {n: [j.seed for j in jobs if j.name == n] for n in dict.fromkeys(j.name for j in jobs)}
+    assert seeds == dict(conv=list(range(12)), spatial=[0, 1, 2, 3], dwsep=[0, 1, 2, 3], mbconv=[0, 1, 2, 3],
+                         convnext=list(range(12)), **{"spatial@macs": list(range(12)), "dwsep@macs": [0, 1, 2, 3],
+                                                      "fused@macs": [0, 1, 2, 3]})
+    assert [j.seed for j in plan_jobs(("conv",), [5, 9], None, (1, 16, 16), more_seeds=dict(conv=4))] == [5, 9, 10, 11]
+    tiny = ["compare", "--variants", "conv,spatial", "--epochs", "1", "--train-size", "16", "--test-size", "16",
+            "--workers", "1", "--no-progress"]
+    assert main(tiny + ["--out", str(tmp_path / "d")]) == 0
+    out = capsys.readouterr().out
+    assert "4 seed(s) per row (0, 1, 2, 3); conv and spatial@macs 12 (0-11), the claims" in out
+    runs = json.loads((tmp_path / "d" / "compare.json").read_text())["runs"]
+    assert sorted(Counter(r["name"] for r in runs).items()) == [("conv", 12), ("spatial", 4), ("spatial@macs", 12)]
+    assert main(tiny + ["--seeds", "2", "--out", str(tmp_path / "s")]) == 0
+    runs = json.loads((tmp_path / "s" / "compare.json").read_text())["runs"]
+    assert sorted(Counter(r["name"] for r in runs).items()) == [("conv", 2), ("spatial", 2), ("spatial@macs", 2)]
+    assert "per row (0, 1)." in capsys.readouterr().out
+    from convzoo.compare import run_compare
+    with pytest.raises(ValueError, match="more_seeds maps a variant"):
+        run_compare(tmp_path / "bad", variants=["conv"], more_seeds=dict(convv=3))
+
+
 def test_compare_cli_rejects_unknown_variant(tmp_path, capsys):
     assert main(["compare", "--variants", "conv,mbconvv", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
@@ -186,8 +217,10 @@ def test_verdicts_carry_across_floating_point_paths(tmp_path):
 
 def test_quick_budget_is_marked_as_a_preview(tmp_path, capsys):
     from convzoo.compare import BUDGETS
-    def work(b):
-        return BUDGETS[b]["seeds"] * BUDGETS[b]["epochs"]
+    def work(b):    # runs x epochs of the six default variants' eight rows
+        more = BUDGETS[b].get("more_seeds", {})
+        return sum(max(BUDGETS[b]["seeds"], more.get(v, 0)) for v in
+                   ("conv", "spatial", "dwsep", "mbconv", "convnext", "spatial", "dwsep", "fused")) * BUDGETS[b]["epochs"]
     assert work("quick") < work("default") < work("full")
     argv = ["compare", "--budget", "quick", "--variants", "conv", "--seeds", "2", "--epochs", "1", "--train-size", "32",
             "--test-size", "32", "--match", "none", "--workers", "1", "--no-progress", "--out", str(tmp_path / "q")]

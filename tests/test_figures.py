@@ -80,7 +80,8 @@ def test_fig1_separable_factors_and_filtering(tmp_path):
     expect = [math.sqrt((sv[r:] ** 2).sum() / (sv ** 2).sum()) for r in range(len(sv) + 1)]
     np.testing.assert_allclose(disk["relative_errors"], expect, atol=1e-9)
     f = d["filtered"]
-    assert f["max_abs_diff"] < 1e-9 * max(1.0, f["max_abs_response"])
+    # integer pixels, integer kernel: both orders of summation are exact, on any CPU
+    assert f["max_abs_diff"] == 0.0 and f["max_abs_response"] > 100
     # the "full 2D" panel itself equals SciPy's correlation with mirror (reflect-101) borders
     from convzoo.figures.separable import full_correlation, sample_image
     img = sample_image(60)

@@ -38,7 +38,7 @@ overlap. --budget quick is a preview (3 seeds x 6 epochs) that decides fewer cla
 examples:
   convzoo compare
   convzoo compare --budget quick          # a preview, about a third of the default's time
-  convzoo compare --budget full           # 12 seeds every row: narrower intervals, twice the time
+  convzoo compare --budget full           # 12 seeds every row: narrower intervals, 1.7x the time
   convzoo compare --seeds 5 --epochs 20 --variants conv,dwsep,mbconv --out runs/cmp
   convzoo compare --match params          # matched-cost rows at the standard conv's params"""
 
