@@ -1,10 +1,11 @@
 """Post-training int8 vs quantization-aware training, on two trained nets, 3 seeds (docs/edge.md).
 
-Nets (``--nets``), each trained here as a convzoo run (``convzoo.runs.train_run``), then three models on
+Nets (``--nets``), each trained here as a convzoo run (``convzoo.runs.train_run``), then four models on
 the run's test split: the fp32 run, its post-training PT2E int8 (X86InductorQuantizer, per-channel,
 calibrated on 300 train images: ``convzoo.export.quantize.pt2e_graph``, what ``backend="pt2e"`` compiles) and the int8
 after N epochs of quantization-aware training from the fp32 weights (``convzoo.export.qat``: the graph
-``convzoo quantize RUN --qat-epochs N`` compiles). Both int8 graphs are run eagerly, on PyTorch's
+``convzoo quantize RUN --qat-epochs N`` compiles), and the control: the same N epochs on the float graph
+without a quantizer (what the extra training alone moves). Both int8 graphs are run eagerly, on PyTorch's
 reference int8 ops: the accuracy is the quantization's, whatever compiles it (on Lite0 the AOTInductor
 package of the PTQ graph was refused by its own check, 8e-2 of the output scale away from this graph).
 
@@ -55,7 +56,9 @@ def one(net: str, seed: int, qat_epochs: int, qat_lr: float, data_root: Path | N
     """Train (net, seed), quantize it with and without QAT; the row for qat.jsonl."""
     import torch
 
-    from convzoo.export.qat import int8_graph, prepare, train_fake_quantized
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+
+    from convzoo.export.qat import int8_graph, prepare, train_fake_quantized, training_graph
     from convzoo.export.quantize import calibration_batches, pt2e_graph
     from convzoo.runs import load_run, train_run
     from convzoo.train import TrainConfig
@@ -78,15 +81,20 @@ def one(net: str, seed: int, qat_epochs: int, qat_lr: float, data_root: Path | N
     train_fake_quantized(prepared, train_batches, epochs=qat_epochs, lr=qat_lr, seed=seed,
                          progress=lambda e, loss: print(f"{net} s{seed} qat epoch {e}: {loss:.4f}", file=sys.stderr))
     qat = int8_graph(prepared)
+    # the control: the same passes over the same float graph without a quantizer (what training alone moves)
+    control = training_graph(model, train_batches[0][0])
+    train_fake_quantized(control, train_batches, epochs=qat_epochs, lr=qat_lr, seed=seed)
+    move_exported_model_to_eval(control)
     with torch.no_grad():
         preds = {k: torch.cat([m(x).argmax(1) for x, _ in test_batches]) for k, m in
-                 (("fp32", model), ("ptq", ptq), ("qat", qat))}
+                 (("fp32", model), ("ptq", ptq), ("qat", qat), ("control", control))}
     labels = torch.cat([y for _, y in test_batches])
     acc = {k: (p == labels).float().mean().item() for k, p in preds.items()}
-    agree = {k: (preds[k] == preds["fp32"]).float().mean().item() for k in ("ptq", "qat")}
+    agree = {k: (preds[k] == preds["fp32"]).float().mean().item() for k in ("ptq", "qat", "control")}
     return dict(net=net, seed=seed, qat_epochs=qat_epochs, qat_lr=qat_lr, weight_fq=WEIGHT_FQ, cpu=_cpu(),
                 test_samples=len(labels), **acc,
-                ptq_agreement=agree["ptq"], qat_agreement=agree["qat"], train_s=round(t1 - t0, 1),
+                ptq_agreement=agree["ptq"], qat_agreement=agree["qat"], control_agreement=agree["control"],
+                train_s=round(t1 - t0, 1),
                 quantize_s=round(time.time() - t1, 1))
 
 
@@ -103,16 +111,19 @@ def table(rows: list[dict]) -> str:
     """One line per (net, QAT recipe): mean points vs fp32 and the 95 % t-interval over the seeds."""
     from convzoo.analysis.stats import mean_ci
     lines = ["| net | QAT recipe | seeds | test images | fp32 top-1 | PTQ int8: points vs fp32 | "
-             "QAT int8: points vs fp32 |", "|---|---|---:|---:|---:|---:|---:|"]
+             "QAT int8: points vs fp32 | fp32 control: points vs fp32 |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for key in sorted({(r["net"], r["qat_epochs"], r["qat_lr"]) for r in rows}):
         rs = [r for r in rows if (r["net"], r["qat_epochs"], r["qat_lr"]) == key]
         fp = mean_ci([100 * r["fp32"] for r in rs])
         cells = []
-        for k in ("ptq", "qat"):
+        for k in ("ptq", "qat", "control"):
+            if not all(k in r for r in rs):     # rows before the control was measured
+                cells.append("-")
+                continue
             ci = mean_ci([100 * (r[k] - r["fp32"]) for r in rs])
             cells.append(f"{ci.mean:+.2f} [{ci.lo:+.2f}, {ci.hi:+.2f}]" if len(rs) > 1 else f"{ci.mean:+.2f}")
         lines.append(f"| {key[0]} | {key[1]} epochs, lr {key[2]:g} | {len(rs)} | {rs[0]['test_samples']} | "
-                     f"{fp.mean:.2f} % | {cells[0]} | {cells[1]} |")
+                     f"{fp.mean:.2f} % | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ up to 8 points with the order of float sums (docs/edge.md). One JSON line per se
     python experiments/qat_lite0_gap.py --seeds 2 --layers   # where the int8 graph leaves the simulation
 
 ``--layers``: one test batch through both graphs, compared at every activation quantization point (the
-k-th fake-quantize of the simulation against the k-th activation dequantize of the int8 graph): the
+k-th fake-quantize of the simulation against the k-th activation quantize of the int8 graph): the
 fraction of values a whole quantization step or more apart, and the largest gap in steps.
 """
 from __future__ import annotations
@@ -76,8 +76,9 @@ def one(seed: int, epochs: int = 5, lr: float = 1e-4, freeze_observers: bool = T
 
 def _activation_points(gm, x, kind: str) -> list:
     """The dequantized activations of ``gm`` (an fx graph) on ``x`` at each quantization point, in graph
-    order, with their scale: ``kind="fq"`` the outputs of its fake-quantize modules, ``"dq"`` those of
-    its per-tensor dequantize nodes (the weights' are per-channel)."""
+    order, with their scale: ``kind="fq"`` the outputs of its fake-quantize modules, ``"q"`` those of
+    its per-tensor quantize nodes, dequantized (one per point: a point read twice has two dequantize
+    nodes; the weights' are per-channel and folded in)."""
     import torch
     from torch.fx import Interpreter
     out = []
@@ -89,8 +90,10 @@ def _activation_points(gm, x, kind: str) -> list:
                 mod = self.module.get_submodule(n.target)
                 if hasattr(mod, "scale") and isinstance(r, torch.Tensor) and mod.scale.numel() == 1:
                     out.append((n.name, r.detach(), float(mod.scale)))
-            elif kind == "dq" and n.op == "call_function" and "dequantize_per_tensor" in str(n.target):
-                out.append((n.name, r.detach(), float(n.args[1])))
+            elif kind == "q" and n.op == "call_function" and str(n.target).endswith("quantize_per_tensor.default") \
+                    and "dequantize" not in str(n.target):
+                scale, zero = float(n.args[1]), int(n.args[2])
+                out.append((n.name, (r.detach().float() - zero) * scale, scale))
             return r
     with torch.no_grad():
         Rec(gm).run(x)
@@ -116,7 +119,7 @@ def layers(seed: int, epochs: int = 5, lr: float = 1e-4) -> list[dict]:
     int8 = int8_graph(copy.deepcopy(prepared))
     prepared.apply(pt2e.disable_observer)
     x = vb[0][0]
-    sim, q = _activation_points(prepared, x, "fq"), _activation_points(int8, x, "dq")
+    sim, q = _activation_points(prepared, x, "fq"), _activation_points(int8, x, "q")
     rows = []
     for k, ((sn, sv, ss), (qn, qv, qs)) in enumerate(zip(sim, q)):
         steps = ((sv - qv).abs() / ss) if sv.shape == qv.shape else None
