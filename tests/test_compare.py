@@ -217,10 +217,10 @@ def test_verdicts_carry_across_floating_point_paths(tmp_path):
 
 def test_quick_budget_is_marked_as_a_preview(tmp_path, capsys):
     from convzoo.compare import BUDGETS
-    def work(b):    # runs x epochs of the six default variants' eight rows
-        more = BUDGETS[b].get("more_seeds", {})
-        return sum(max(BUDGETS[b]["seeds"], more.get(v, 0)) for v in
-                   ("conv", "spatial", "dwsep", "mbconv", "convnext", "spatial", "dwsep", "fused")) * BUDGETS[b]["epochs"]
+    def work(b):    # runs x epochs of the default job's eight rows: six claim rows, base spatial and dwsep
+        more, n = BUDGETS[b].get("more_seeds", {}), BUDGETS[b]["seeds"]
+        claim_rows = ("conv", "spatial", "dwsep", "mbconv", "convnext", "fused")
+        return (sum(max(n, more.get(v, 0)) for v in claim_rows) + 2 * n) * BUDGETS[b]["epochs"]
     assert work("quick") < work("default") < work("full")
     argv = ["compare", "--budget", "quick", "--variants", "conv", "--seeds", "2", "--epochs", "1", "--train-size", "32",
             "--test-size", "32", "--match", "none", "--workers", "1", "--no-progress", "--out", str(tmp_path / "q")]
