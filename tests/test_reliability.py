@@ -208,6 +208,20 @@ def test_deploy_prints_no_dependency_warnings_unless_debug(run, tmp_path):
     assert "FutureWarning" in deploy("--debug", out=tmp_path / "e")     # torch.jit.trace's, shown with --debug
 
 
+@pytest.mark.slow       # a QAT export and an AOTInductor compile: ~30 s
+def test_quantize_qat_prints_no_torch_log_lines(run, tmp_path):
+    """torch re-initialises its loggers when dynamo and inductor load, which undid the CLI's quiet level:
+    "No CUDA runtime is found" and torch's other warnings printed under `quantize --qat-epochs`."""
+    import re
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("TORCH_LOGS", None)
+    p = subprocess.run([sys.executable, "-m", "convzoo", "quantize", str(run), "--out", str(tmp_path / "q"),
+                        "--qat-epochs", "1", "--runs", "2"], capture_output=True, text=True, env=env, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert "No CUDA runtime" not in p.stderr and not re.search(r"^[WI]\d{4} ", p.stderr, re.M), p.stderr
+    assert "qat: epoch 1/1" in p.stderr                                  # convzoo's own progress still prints
+
+
 @pytest.fixture(scope="module")
 def pte_file(run) -> Path:
     pytest.importorskip("executorch")

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 import warnings
@@ -51,6 +52,12 @@ def _quiet_dependencies(debug: bool):
         return
     loggers = [logging.getLogger(name) for name in _DEPENDENCIES]
     levels = [log.level for log in loggers]
+    # torch re-reads TORCH_LOGS whenever it re-initialises its loggers (importing dynamo, compiling with
+    # inductor) and so undid the ERROR level below: "No CUDA runtime is found" printed under `quantize
+    # --qat-epochs`. Unless the user set TORCH_LOGS, it asks for errors only while the command runs.
+    torch_logs = os.environ.get("TORCH_LOGS")
+    if torch_logs is None:
+        os.environ["TORCH_LOGS"] = "-all"
     with warnings.catch_warnings():
         for name in _DEPENDENCIES:
             warnings.filterwarnings("ignore", module=rf"{name}(\.|$)")
@@ -61,6 +68,8 @@ def _quiet_dependencies(debug: bool):
         finally:
             for log, level in zip(loggers, levels):
                 log.setLevel(level)
+            if torch_logs is None:
+                os.environ.pop("TORCH_LOGS", None)
 
 
 def commands() -> list[str]:
@@ -106,6 +115,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _main(argv: Optional[Sequence[str]]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # building the parser imports the command's library (and so torch, torchao): quiet from the start
+    with _quiet_dependencies("--debug" in argv):
+        return _run(argv)
+
+
+def _run(argv: list) -> int:
     parser = build_parser(_command_in(argv))
     try:
         args = parser.parse_args(argv)
@@ -117,8 +132,7 @@ def _main(argv: Optional[Sequence[str]]) -> int:
         parser.print_help()
         return 0
     try:
-        with _quiet_dependencies(args.debug):
-            return int(args.func(args) or 0)
+        return int(args.func(args) or 0)
     except CLIError as e:
         if args.debug:
             raise
