@@ -56,9 +56,8 @@ def one(net: str, seed: int, qat_epochs: int, qat_lr: float, data_root: Path | N
     """Train (net, seed), quantize it with and without QAT; the row for qat.jsonl."""
     import torch
 
-    from torchao.quantization.pt2e import move_exported_model_to_eval
-
-    from convzoo.export.qat import int8_graph, prepare, train_fake_quantized, training_graph
+    from convzoo.export.precision import cpu_model_name
+    from convzoo.export.qat import int8_graph, prepare, train_fake_quantized
     from convzoo.export.quantize import calibration_batches, pt2e_graph
     from convzoo.runs import load_run, train_run
     from convzoo.train import TrainConfig
@@ -81,30 +80,30 @@ def one(net: str, seed: int, qat_epochs: int, qat_lr: float, data_root: Path | N
     train_fake_quantized(prepared, train_batches, epochs=qat_epochs, lr=qat_lr, seed=seed,
                          progress=lambda e, loss: print(f"{net} s{seed} qat epoch {e}: {loss:.4f}", file=sys.stderr))
     qat = int8_graph(prepared)
-    # the control: the same passes over the same float graph without a quantizer (what training alone moves)
-    control = training_graph(model, train_batches[0][0])
-    train_fake_quantized(control, train_batches, epochs=qat_epochs, lr=qat_lr, seed=seed)
-    move_exported_model_to_eval(control)
+    control = fp32_control(model, train_batches, epochs=qat_epochs, lr=qat_lr, seed=seed)
     with torch.no_grad():
         preds = {k: torch.cat([m(x).argmax(1) for x, _ in test_batches]) for k, m in
                  (("fp32", model), ("ptq", ptq), ("qat", qat), ("control", control))}
     labels = torch.cat([y for _, y in test_batches])
     acc = {k: (p == labels).float().mean().item() for k, p in preds.items()}
     agree = {k: (preds[k] == preds["fp32"]).float().mean().item() for k in ("ptq", "qat", "control")}
-    return dict(net=net, seed=seed, qat_epochs=qat_epochs, qat_lr=qat_lr, weight_fq=WEIGHT_FQ, cpu=_cpu(),
+    return dict(net=net, seed=seed, qat_epochs=qat_epochs, qat_lr=qat_lr, weight_fq=WEIGHT_FQ, cpu=cpu_model_name(),
                 test_samples=len(labels), **acc,
                 ptq_agreement=agree["ptq"], qat_agreement=agree["qat"], control_agreement=agree["control"],
                 train_s=round(t1 - t0, 1),
                 quantize_s=round(time.time() - t1, 1))
 
 
-def _cpu() -> str:
-    """The CPU's model name (rows measured on different machines differ in their float rounding)."""
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        import platform
-        return platform.processor() or "unknown"
+def fp32_control(model, batches, *, epochs: int, lr: float, seed: int):
+    """The control of a QAT measurement: the same passes over the same float graph without a quantizer
+    (what the extra training alone moves), in eval mode."""
+    from torchao.quantization.pt2e import move_exported_model_to_eval
+
+    from convzoo.export.qat import train_fake_quantized, training_graph
+    graph = training_graph(model, batches[0][0])
+    train_fake_quantized(graph, batches, epochs=epochs, lr=lr, seed=seed)
+    move_exported_model_to_eval(graph)
+    return graph
 
 
 def table(rows: list[dict]) -> str:

@@ -27,9 +27,8 @@ import argparse
 import copy
 import json
 import time
-from pathlib import Path
 
-CACHE = Path(__file__).resolve().parent / ".cache" / "qat"
+from qat import CACHE, fp32_control     # experiments/qat.py: its cached runs and its control
 
 
 def _accuracy(model, batches, labels):
@@ -39,38 +38,43 @@ def _accuracy(model, batches, labels):
     return round((pred == labels).float().mean().item(), 4)
 
 
-def one(seed: int, epochs: int = 5, lr: float = 1e-4, freeze_observers: bool = True) -> dict:
-    """The five accuracies of the module docstring for Lite0 run ``seed``."""
+def _qat_graphs(seed: int, epochs: int, lr: float, freeze_observers: bool = True):
+    """Lite0 run ``seed``, its train and test batches, its fake-quantized graph after ``epochs`` QAT passes
+    (eval mode, observers off) and that graph's int8 conversion."""
     import torch
     from torchao.quantization import pt2e
 
-    from convzoo.export.qat import int8_graph, prepare, train_fake_quantized, training_graph
+    from convzoo.export.qat import int8_graph, prepare, train_fake_quantized
     from convzoo.runs import load_run
     from convzoo.train.batches import prepared_batches
     run = load_run(CACHE / f"lite0-s{seed}")
     train, test = run.splits("train", "test")
     size = run.data.image_size
     tb, vb = list(prepared_batches(train, size)), list(prepared_batches(test, size))
-    labels = torch.cat([y for _, y in vb])
-    model = run.model.eval()
-    t0 = time.time()
     torch.manual_seed(seed)
-    prepared = prepare(model, tb[0][0])
+    prepared = prepare(run.model.eval(), tb[0][0])
     train_fake_quantized(prepared, tb, epochs=epochs, lr=lr, seed=seed, freeze_observers=freeze_observers)
     pt2e.move_exported_model_to_eval(prepared)
     # convert a copy before any test image passes through the graph: an enabled observer would take the
     # test images' ranges into the scales convert_pt2e bakes in
     int8 = int8_graph(copy.deepcopy(prepared))
     prepared.apply(pt2e.disable_observer)
+    return run, tb, vb, prepared, int8
+
+
+def one(seed: int, epochs: int = 5, lr: float = 1e-4, freeze_observers: bool = True) -> dict:
+    """The five accuracies of the module docstring for Lite0 run ``seed``."""
+    import torch
+    from torchao.quantization import pt2e
+    t0 = time.time()
+    run, tb, vb, prepared, int8 = _qat_graphs(seed, epochs, lr, freeze_observers)
+    labels = torch.cat([y for _, y in vb])
     off = copy.deepcopy(prepared)
     off.apply(pt2e.disable_fake_quant)
-    row = dict(seed=seed, fp32=_accuracy(model, vb, labels), qat_fakequant=_accuracy(prepared, vb, labels),
+    row = dict(seed=seed, fp32=_accuracy(run.model, vb, labels), qat_fakequant=_accuracy(prepared, vb, labels),
                qat_weights_no_fq=_accuracy(off, vb, labels), qat_int8=_accuracy(int8, vb, labels))
-    # the control: the same loop over the same exported graph, without a quantizer
-    graph = training_graph(model, tb[0][0])
-    train_fake_quantized(graph, tb, epochs=epochs, lr=lr, seed=seed)
-    pt2e.move_exported_model_to_eval(graph)
-    return dict(row, freeze_observers=freeze_observers, control_fp32=_accuracy(graph, vb, labels),
+    control = fp32_control(run.model, tb, epochs=epochs, lr=lr, seed=seed)
+    return dict(row, freeze_observers=freeze_observers, control_fp32=_accuracy(control, vb, labels),
                 seconds=round(time.time() - t0))
 
 
@@ -102,22 +106,7 @@ def _activation_points(gm, x, kind: str) -> list:
 
 def layers(seed: int, epochs: int = 5, lr: float = 1e-4) -> list[dict]:
     """Per activation quantization point: how far the int8 graph is from the simulation it converts."""
-    import torch
-    from torchao.quantization import pt2e
-
-    from convzoo.export.qat import int8_graph, prepare, train_fake_quantized
-    from convzoo.runs import load_run
-    from convzoo.train.batches import prepared_batches
-    run = load_run(CACHE / f"lite0-s{seed}")
-    train, test = run.splits("train", "test")
-    size = run.data.image_size
-    tb, vb = list(prepared_batches(train, size)), list(prepared_batches(test, size))
-    torch.manual_seed(seed)
-    prepared = prepare(run.model.eval(), tb[0][0])
-    train_fake_quantized(prepared, tb, epochs=epochs, lr=lr, seed=seed)
-    pt2e.move_exported_model_to_eval(prepared)
-    int8 = int8_graph(copy.deepcopy(prepared))
-    prepared.apply(pt2e.disable_observer)
+    _, _, vb, prepared, int8 = _qat_graphs(seed, epochs, lr)
     x = vb[0][0]
     sim, q = _activation_points(prepared, x, "fq"), _activation_points(int8, x, "q")
     rows = []
